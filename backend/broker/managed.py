@@ -1,0 +1,219 @@
+"""Pooldesk's own redis-server: the embedded default broker.
+
+It listens on 127.0.0.1 only, with a random password and ``protected-mode yes``, and keeps an
+append-only file under ``$POOLDESK_HOME/broker/`` so queued tasks survive a restart. It runs
+daemonized (outliving the window that started it) and is found again through ``broker.json``
+(mode 0600: it holds the password). The port and password are kept across restarts so workers
+that were started earlier reconnect by themselves to the same URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+import redis
+
+from backend import paths, proc
+from backend.broker.binary import find_redis_server
+from backend.broker.errors import BrokerError
+from backend.fsutil import file_lock, read_json, tail_lines, write_json_atomic
+
+STATE_FILE = "broker.json"
+READY_TIMEOUT = 15.0
+
+
+@dataclass
+class ManagedState:
+    port: int
+    password: str
+    pid: int | None = None
+    create_time: float | None = None
+    binary: str | None = None
+    started_at: float | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class ManagedBroker:
+    """Start, find and stop the managed redis-server of one ``$POOLDESK_HOME``."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.dir = directory or paths.broker_dir()
+
+    # -- records -----------------------------------------------------------------------------
+    @property
+    def state_path(self) -> Path:
+        return self.dir / STATE_FILE
+
+    def state(self) -> ManagedState | None:
+        data = read_json(self.state_path)
+        if not isinstance(data, dict):
+            return None
+        try:
+            return ManagedState(**data)
+        except TypeError:
+            return None
+
+    def _save(self, state: ManagedState) -> None:
+        write_json_atomic(self.state_path, asdict(state))
+
+    # -- queries -----------------------------------------------------------------------------
+    def running_state(self) -> ManagedState | None:
+        """The recorded state if its redis-server is alive and answers with our password."""
+        state = self.state()
+        if state is None or not proc.alive(state.pid, state.create_time):
+            return None
+        return state if self._ping(state, timeout=2.0) else None
+
+    @staticmethod
+    def _ping(state: ManagedState, timeout: float) -> bool:
+        client = redis.Redis(
+            host="127.0.0.1",
+            port=state.port,
+            password=state.password,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+        )
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> ManagedState:
+        """Start it unless it already runs; safe to call from several processes at once."""
+        with file_lock(self.dir / ".lock"):
+            running = self.running_state()
+            if running:
+                return running
+            previous = self.state()
+            password = previous.password if previous else secrets.token_hex(24)
+            port = previous.port if previous and _port_free(previous.port) else _free_port()
+            binary = find_redis_server()
+            state = ManagedState(port=port, password=password, binary=str(binary))
+            conf = self._write_conf(state)
+            pidfile = self.dir / "redis.pid"
+            with contextlib.suppress(FileNotFoundError):
+                pidfile.unlink()
+            launcher = subprocess.run(
+                [str(binary), str(conf)],
+                cwd=self.dir,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=30,
+                start_new_session=True,
+                check=False,
+            )
+            if launcher.returncode != 0:
+                raise BrokerError(self._failure("redis-server refused to start", launcher.stdout))
+            state.pid, state.create_time = self._wait_ready(state, pidfile)
+            state.started_at = time.time()
+            self._save(state)
+            return state
+
+    def _write_conf(self, state: ManagedState) -> Path:
+        """Config in a 0600 file, so the password never shows in ``ps``."""
+        conf = self.dir / "redis.conf"
+        lines = [
+            "bind 127.0.0.1",
+            f"port {state.port}",
+            "protected-mode yes",
+            f"requirepass {state.password}",
+            "daemonize yes",
+            f"pidfile {self.dir / 'redis.pid'}",
+            f"logfile {self.dir / 'redis.log'}",
+            f"dir {self.dir}",
+            "appendonly yes",
+            "appendfsync everysec",
+            'save ""',
+            "loglevel notice",
+        ]
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("\n".join(lines) + "\n")
+        os.chmod(conf, 0o600)
+        return conf
+
+    def _wait_ready(self, state: ManagedState, pidfile: Path) -> tuple[int, float | None]:
+        deadline = time.monotonic() + READY_TIMEOUT
+        pid: int | None = None
+        while time.monotonic() < deadline:
+            if pid is None and pidfile.exists():
+                with contextlib.suppress(ValueError):
+                    pid = int(pidfile.read_text().strip() or 0) or None
+            if pid and self._ping(state, timeout=0.5):
+                return pid, proc.create_time(pid)
+            if pid and not proc.alive(pid):
+                break
+            time.sleep(0.05)
+        if pid and proc.alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        raise BrokerError(self._failure("managed redis-server did not become ready", b""))
+
+    def _failure(self, what: str, output: bytes) -> str:
+        detail = output.decode("utf-8", "replace").strip().splitlines()
+        detail += tail_lines(self.dir / "redis.log", 3)
+        reason = detail[-1].strip() if detail else "no output"
+        return f"{what}: {reason}"
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop it (AOF is flushed by SHUTDOWN). Returns False if it was not running."""
+        with file_lock(self.dir / ".lock"):
+            state = self.state()
+            if state is None or not proc.alive(state.pid, state.create_time):
+                return False
+            assert state.pid is not None
+            client = redis.Redis(
+                host="127.0.0.1", port=state.port, password=state.password, socket_timeout=2
+            )
+            with contextlib.suppress(redis.RedisError):
+                client.shutdown()
+            client.close()
+            if not _wait_gone(state.pid, timeout):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(state.pid, signal.SIGKILL)
+                _wait_gone(state.pid, 5)
+            state.pid = None
+            state.create_time = None
+            state.started_at = None
+            self._save(state)
+            return True
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    try:
+        psutil.Process(pid).wait(timeout)
+    except psutil.TimeoutExpired:
+        return False
+    except psutil.NoSuchProcess:
+        pass
+    return True

@@ -1,0 +1,63 @@
+"""Pooldesk's Celery application and the configuration every Pooldesk-made app shares.
+
+JSON only (a pickled message is rejected, never executed); events on so the panel can watch;
+``acks_late`` + ``reject_on_worker_lost`` + prefetch 1 so a killed worker's task goes back to
+the queue instead of vanishing. Workers get the broker URL through the environment
+(``POOLDESK_BROKER_URL``), never on the command line where ``ps`` would show the password.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from celery import Celery
+from kombu import Queue
+
+QUEUES = ("invoices", "monitoring", "orchestration", "default")
+DEFAULT_QUEUE = "default"
+RESULT_EXPIRES_S = 7 * 24 * 3600
+
+TASK_MODULES = ["backend.tasks.basic"]
+
+
+def base_config(broker_url: str | None, result_backend: str | None) -> dict[str, Any]:
+    return {
+        "broker_url": broker_url,
+        "result_backend": result_backend,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "event_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "task_track_started": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "result_expires": RESULT_EXPIRES_S,
+        "result_extended": True,
+        "task_queues": [Queue(name, routing_key=name) for name in QUEUES],
+        "task_default_queue": DEFAULT_QUEUE,
+        "task_default_routing_key": DEFAULT_QUEUE,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+        "enable_utc": True,
+    }
+
+
+def make_app(
+    broker_url: str | None, result_backend: str | None, include: list[str] | None = None
+) -> Celery:
+    """A configured app: workers use the module-level one, the panel makes its own per broker."""
+    app = Celery("pooldesk", include=include if include is not None else TASK_MODULES)
+    app.conf.update(base_config(broker_url, result_backend))
+    return app
+
+
+app = make_app(
+    os.environ.get("POOLDESK_BROKER_URL") or os.environ.get("CELERY_BROKER_URL"),
+    os.environ.get("POOLDESK_RESULT_BACKEND") or os.environ.get("CELERY_RESULT_BACKEND"),
+)

@@ -1,0 +1,38 @@
+"""The ``pooldesk`` command: the window by default, a CLI for everything the window does.
+
+Exit codes: 0 done, 1 the request failed (broker unreachable, worker error, a failed child),
+2 bad input (a flag, a spec, a file) and nothing was started or written.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from backend.cli.parser import build_parser
+from backend.cli.output import fail
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if getattr(args, "handler", None) is None:
+        return run_gui()
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the last line of defence: one readable line, never a traceback
+        return fail(f"unexpected error: {type(exc).__name__}: {exc}", code=1)
+
+
+def run_gui() -> int:
+    """Imported by name: ``backend`` never depends on Qt, the window is an optional client."""
+    try:
+        app_module = importlib.import_module("desktop.app")
+    except ImportError as exc:
+        return fail(f"the window needs PySide6 ({exc}); the CLI works without it", code=1)
+    return int(app_module.main())
+
+
+def entry() -> None:
+    raise SystemExit(main())

@@ -1,0 +1,186 @@
+"""``pooldesk worker start|stop|restart|resize|list|logs|forget``."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from backend.broker import BrokerError, current_config
+from backend.broker.status import broker_status
+from backend.cli.output import emit_json, fail, human_bytes, table
+from backend.settings import load
+from backend.workers.manager import WorkerError, WorkerInfo, WorkerManager
+from backend.workers.spec import (
+    DEFAULT_APP,
+    SpecError,
+    WorkerSpec,
+    default_concurrency,
+    parse_autoscale,
+    parse_queues,
+)
+
+JSON_FIELDS = ("name", "hostname", "pid", "pool", "concurrency", "queues", "state", "remote",
+               "cpu_percent", "memory_bytes", "active", "processed", "ready_seconds", "exit")
+
+
+def _manager() -> WorkerManager:
+    cfg = load().settings
+    return WorkerManager(start_timeout=cfg.start_timeout, stop_timeout=cfg.stop_timeout)
+
+
+def worker_json(info: WorkerInfo) -> dict[str, object]:
+    data = info.to_json()
+    return {key: data[key] for key in JSON_FIELDS}
+
+
+def _external_broker_down() -> str | None:
+    config = current_config()
+    if config.managed:
+        return None  # started on demand
+    status = broker_status(config, queues=())
+    return None if status.up else status.error
+
+
+def _report(info: WorkerInfo, as_json: bool, verb: str) -> int:
+    if as_json:
+        emit_json(worker_json(info))
+    else:
+        line = f"{info.name}: {info.state}"
+        if info.pid:
+            line += f" (pid {info.pid}, {info.pool} × {info.concurrency})"
+        if info.ready_seconds is not None and verb in ("started", "restarted"):
+            line += f", ready in {info.ready_seconds:.1f} s"
+        print(line)
+    if info.state == "crashed":
+        detail = "; ".join(info.last_log[-3:]) if info.last_log else "no log output"
+        return fail(f"worker {info.name} crashed ({info.exit}): {detail}")
+    return 0
+
+
+def start(args: argparse.Namespace) -> int:
+    try:
+        spec = WorkerSpec(
+            name=args.name,
+            pool=args.pool,
+            concurrency=args.concurrency or default_concurrency(args.pool),
+            queues=parse_queues(args.queues),
+            autoscale=parse_autoscale(args.autoscale) if args.autoscale else None,
+            app=args.app or DEFAULT_APP,
+        ).validate()
+    except SpecError as exc:
+        return fail(str(exc), code=2)
+    for warning in spec.warnings():
+        print(f"warning: {warning}")
+    down = _external_broker_down()
+    if down:
+        return fail(down)
+    manager = _manager()
+    try:
+        info = manager.start(spec, wait=args.wait, timeout=args.timeout)
+    except (WorkerError, BrokerError) as exc:
+        return fail(str(exc))
+    finally:
+        manager.close()
+    return _report(info, args.json, "started")
+
+
+def stop(args: argparse.Namespace) -> int:
+    manager = _manager()
+    try:
+        if "@" in args.name and manager.store.load(args.name) is None:
+            manager.remote_shutdown(args.name)
+            print(f"{args.name}: shutdown sent through the broker")
+            return 0
+        info = manager.stop(args.name, cold=args.cold, timeout=args.timeout)
+    except WorkerError as exc:
+        return fail(str(exc))
+    finally:
+        manager.close()
+    return _report(info, args.json, "stopped")
+
+
+def restart(args: argparse.Namespace) -> int:
+    queues = parse_queues(args.queues) if args.queues is not None else None
+    manager = _manager()
+    try:
+        info = manager.restart(args.name, pool=args.pool, concurrency=args.concurrency,
+                               queues=queues)
+    except SpecError as exc:
+        return fail(str(exc), code=2)
+    except (WorkerError, BrokerError) as exc:
+        return fail(str(exc))
+    finally:
+        manager.close()
+    return _report(info, args.json, "restarted")
+
+
+def resize(args: argparse.Namespace) -> int:
+    manager = _manager()
+    try:
+        if "@" in args.name and manager.store.load(args.name) is None:
+            workers = {w.hostname: w for w in manager.control.remote_workers()}
+            current = workers.get(args.name)
+            if current is None or current.concurrency is None:
+                return fail(f"{args.name} is not a worker on this broker")
+            manager.remote_resize(args.name, args.concurrency - current.concurrency)
+            method = "live"
+        else:
+            method = manager.resize(args.name, args.concurrency).method
+    except SpecError as exc:
+        return fail(str(exc), code=2)
+    except WorkerError as exc:
+        return fail(str(exc))
+    finally:
+        manager.close()
+    how = "live (pool_grow/pool_shrink)" if method == "live" else "by restarting the worker"
+    if args.json:
+        emit_json({"name": args.name, "concurrency": args.concurrency, "method": method})
+    else:
+        print(f"{args.name}: concurrency {args.concurrency}, changed {how}")
+    return 0
+
+
+def list_workers(args: argparse.Namespace) -> int:
+    manager = _manager()
+    try:
+        manager.prime_cpu()
+        time.sleep(0.5)  # CPU % is measured over this interval
+        workers = manager.all(include_remote=not args.local and _external_broker_down() is None)
+    finally:
+        manager.close()
+    if args.json:
+        emit_json([worker_json(w) for w in workers])
+        return 0
+    if not workers:
+        print("no workers (start one: pooldesk worker start NAME --pool prefork --queues invoices)")
+        return 0
+    rows = [[
+        w.name + (" (remote)" if w.remote else ""), w.state, w.pool or "-",
+        str(w.concurrency or "-"), ",".join(w.queues), str(w.pid or "-"),
+        f"{w.cpu_percent:.0f} %" if w.cpu_percent is not None else "-",
+        human_bytes(w.memory_bytes),
+    ] for w in workers]
+    print(table(["NAME", "STATE", "POOL", "CONC", "QUEUES", "PID", "CPU", "USS"], rows))
+    return 0
+
+
+def logs(args: argparse.Namespace) -> int:
+    manager = _manager()
+    try:
+        for line in manager.logs(args.name, args.lines):
+            print(line)
+        if args.follow:
+            for line in manager.follow(args.name):
+                print(line, flush=True)
+    except WorkerError as exc:
+        return fail(str(exc))
+    return 0
+
+
+def forget(args: argparse.Namespace) -> int:
+    try:
+        _manager().forget(args.name)
+    except WorkerError as exc:
+        return fail(str(exc))
+    print(f"{args.name}: removed from the list")
+    return 0

@@ -1,0 +1,133 @@
+"""Typed settings: a JSON file under ``$POOLDESK_HOME`` with environment overrides.
+
+Environment variables win over the file so that a deployment (or a test) can pin a value
+without editing the user's file. A corrupt file never stops Pooldesk from starting: it is kept
+aside as a backup and replaced by defaults, with a message the UI/CLI shows once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from backend import paths
+
+SCHEMA_VERSION = 1
+
+ENV_OVERRIDES = {
+    "broker_url": "POOLDESK_BROKER_URL",
+    "result_backend": "POOLDESK_RESULT_BACKEND",
+    "invoice_db": "POOLDESK_INVOICE_DB",
+}
+
+
+@dataclass
+class Settings:
+    """What a user may configure. ``None`` means "Pooldesk decides" (e.g. the managed broker)."""
+
+    version: int = SCHEMA_VERSION
+    broker_url: str | None = None
+    result_backend: str | None = None
+    invoice_db: str | None = None
+    sampling_interval: float = 1.0
+    stop_timeout: float = 60.0
+    start_timeout: float = 30.0
+    advisor: dict[str, Any] = field(default_factory=dict)
+    presets: list[dict[str, Any]] = field(default_factory=list)
+
+    def validate(self) -> list[str]:
+        """Problems a user must fix; empty when the settings are usable."""
+        problems: list[str] = []
+        for name in ("broker_url", "result_backend"):
+            value = getattr(self, name)
+            if value is not None and not _is_broker_url(value):
+                problems.append(
+                    f"{name}: {value.split('@')[-1]!r} is not a redis://, rediss:// or amqp:// URL"
+                )
+        if not 0.1 <= self.sampling_interval <= 60:
+            problems.append("sampling_interval: must be between 0.1 and 60 seconds")
+        if not 1 <= self.stop_timeout <= 3600:
+            problems.append("stop_timeout: must be between 1 and 3600 seconds")
+        if not 1 <= self.start_timeout <= 600:
+            problems.append("start_timeout: must be between 1 and 600 seconds")
+        return problems
+
+
+def _is_broker_url(value: str) -> bool:
+    return value.split("://", 1)[0] in {"redis", "rediss", "amqp", "amqps", "pyamqp", "rpc"} and (
+        "://" in value
+    )
+
+
+@dataclass
+class Loaded:
+    settings: Settings
+    message: str | None = None  # shown once to the user: e.g. "settings.json was corrupt…"
+
+
+def load(path: Path | None = None, env: bool = True) -> Loaded:
+    """Read the settings file (defaults if absent), then apply environment overrides."""
+    path = path or paths.settings_file()
+    message = None
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("top level is not an object")
+            settings = _from_dict(data)
+            bad = settings.validate()
+            if bad:
+                raise ValueError("; ".join(bad))
+        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+            backup = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+            path.replace(backup)
+            message = (
+                f"Settings file {path} was unreadable ({exc}); it was kept as {backup.name} "
+                "and defaults are in use."
+            )
+            data = {}
+    settings = _from_dict(data)
+    if env:
+        for name, var in ENV_OVERRIDES.items():
+            if os.environ.get(var):
+                setattr(settings, name, os.environ[var])
+    return Loaded(settings, message)
+
+
+def _from_dict(data: dict[str, Any]) -> Settings:
+    known = {f.name for f in fields(Settings)}
+    kwargs = {k: v for k, v in data.items() if k in known}
+    settings = Settings(**kwargs)
+    for name, typ in (
+        ("sampling_interval", float),
+        ("stop_timeout", float),
+        ("start_timeout", float),
+    ):
+        value = getattr(settings, name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{name}: expected a number, got {value!r}")
+        setattr(settings, name, typ(value))
+    for name in ("broker_url", "result_backend", "invoice_db"):
+        value = getattr(settings, name)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{name}: expected a string or null, got {value!r}")
+    return settings
+
+
+def save(settings: Settings, path: Path | None = None) -> Path:
+    """Write atomically (temp + rename, mode 0600: it may hold a broker password)."""
+    problems = settings.validate()
+    if problems:
+        raise ValueError("; ".join(problems))
+    path = path or paths.settings_file()
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(asdict(settings), fh, indent=2)
+    os.replace(tmp, path)
+    return path

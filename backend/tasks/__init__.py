@@ -1,0 +1,1 @@
+"""Celery tasks run by Pooldesk's own workers."""

@@ -1,0 +1,390 @@
+"""The worker manager: one API for the window and the CLI over local and remote workers.
+
+Local workers are the ones started from this ``$POOLDESK_HOME``: their records on disk survive
+the process that started them, so a new window or a CLI call *adopts* them (same name, same
+pid) instead of starting duplicates. Remote workers are whoever else answers on the broker;
+they are controlled through it (shutdown, grow/shrink, queues) and marked as remote.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from backend import proc
+from backend.broker.resolve import BrokerConfig, current_config, ensure_broker
+from backend.fsutil import tail_lines
+from backend.workers import process
+from backend.workers.control import Control, ControlError
+from backend.workers.records import RecordStore, WorkerRecord
+from backend.workers.resources import TreeSampler
+from backend.workers.spec import SpecError, WorkerSpec
+from backend.workers.states import Facts, WorkerState, derive, describe_exit
+
+
+class WorkerError(RuntimeError):
+    """A request that cannot be carried out, phrased for a person."""
+
+
+@dataclass
+class WorkerInfo:
+    name: str
+    hostname: str
+    pid: int | None
+    pool: str | None
+    concurrency: int | None
+    queues: list[str]
+    state: str
+    remote: bool
+    cpu_percent: float | None = None
+    memory_bytes: int | None = None
+    children: int | None = None
+    started_at: float | None = None
+    ready_seconds: float | None = None
+    exit: str | None = None  # "exit code 1" / "killed by SIGKILL" for a crashed worker
+    last_log: list[str] = field(default_factory=list)
+    autoscale: list[int] | None = None
+    active: int | None = None
+    processed: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ResizeResult:
+    name: str
+    concurrency: int
+    method: str  # "live" (pool_grow/pool_shrink) or "restart"
+
+
+LIVE_RESIZE_POOLS = ("prefork", "gevent")
+
+
+def node_name(name: str) -> str:
+    """What ``-n NAME@%h`` expands to inside Celery."""
+    return f"{name}@{socket.gethostname()}"
+
+
+class WorkerManager:
+    def __init__(
+        self,
+        config: BrokerConfig | None = None,
+        store: RecordStore | None = None,
+        start_timeout: float = 30.0,
+        stop_timeout: float = 60.0,
+    ) -> None:
+        self._config = config
+        self.store = store or RecordStore()
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._sampler = TreeSampler()
+        self._control: Control | None = None
+
+    # -- broker ------------------------------------------------------------------------------
+    @property
+    def config(self) -> BrokerConfig:
+        if self._config is None or not self._config.broker_url:
+            self._config = current_config()
+        return self._config
+
+    def _ensure_broker(self) -> BrokerConfig:
+        if self._config is None or not self._config.broker_url or self._config.managed:
+            self._config = ensure_broker()
+            if self._control is not None and self._control.config != self._config:
+                self._control.close()
+                self._control = None
+        return self._config
+
+    @property
+    def control(self) -> Control:
+        if self._control is None:
+            self._control = Control(self.config)
+        return self._control
+
+    def close(self) -> None:
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+
+    # -- local lifecycle ---------------------------------------------------------------------
+    def start(
+        self, spec: WorkerSpec, wait: bool = True, timeout: float | None = None
+    ) -> WorkerInfo:
+        spec.validate()
+        record = self.store.load(spec.name)
+        if record is not None and self._celery_alive(spec.name, record):
+            pid = self._celery_pid(spec.name)
+            raise WorkerError(f"a worker named {spec.name!r} is already running (pid {pid})")
+        config = self._ensure_broker()
+        node = node_name(spec.name)
+        if self.control.ping([node], timeout=0.3):
+            raise WorkerError(f"a worker named {node} already answers on this broker")
+        self.store.clear_run(spec.name)
+        starts = [t for t in (record.starts if record else []) if t > time.time() - 3600]
+        record = WorkerRecord(
+            spec=spec, hostname=node, started_at=time.time(), starts=[*starts, time.time()]
+        )
+        child = process.spawn(spec, config)
+        self._children[spec.name] = child
+        record.supervisor_pid = child.pid
+        record.supervisor_create_time = proc.create_time(child.pid)
+        self.store.save(record)
+        if wait:
+            return self.wait_ready(spec.name, timeout or self.start_timeout)
+        return self.info(spec.name)
+
+    def wait_ready(self, name: str, timeout: float) -> WorkerInfo:
+        """Ready = answers ``ping``; a worker that exits first is reported crashed with its log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = self.info(name)
+            if info.state in (WorkerState.ONLINE, WorkerState.CRASHED, WorkerState.STOPPED):
+                return info
+            time.sleep(0.1)
+        info = self.info(name)
+        if info.state == WorkerState.STARTING:
+            raise WorkerError(
+                f"worker {name!r} did not answer ping within {timeout:.0f} s; "
+                f"last log line: {(info.last_log or ['(none)'])[-1]}"
+            )
+        return info
+
+    def stop(self, name: str, cold: bool = False, timeout: float | None = None) -> WorkerInfo:
+        record = self._record(name)
+        record.stop_requested_at = time.time()
+        self.store.save(record)
+        pid = self.store.pid_info(name)
+        process.stop(
+            pid.celery_pid if pid else None,
+            pid.create_time if pid else None,
+            record.supervisor_pid,
+            timeout=self.stop_timeout if timeout is None else timeout,
+            cold=cold,
+        )
+        child = self._children.pop(name, None)
+        if child is not None:
+            child.poll()
+        return self.info(name)
+
+    def restart(
+        self,
+        name: str,
+        pool: str | None = None,
+        concurrency: int | None = None,
+        queues: tuple[str, ...] | None = None,
+        wait: bool = True,
+    ) -> WorkerInfo:
+        """Stop (warm) and start again, optionally with a new pool, concurrency or queues."""
+        record = self._record(name)
+        spec = replace(
+            record.spec,
+            pool=pool or record.spec.pool,
+            concurrency=concurrency if concurrency is not None else record.spec.concurrency,
+            queues=queues or record.spec.queues,
+        )
+        if pool and pool != record.spec.pool and spec.autoscale and pool not in LIVE_RESIZE_POOLS:
+            spec = replace(spec, autoscale=None)
+        spec.validate()  # refuse before stopping anything
+        if self._celery_alive(name, record) or proc.alive(record.supervisor_pid):
+            self.stop(name)
+        return self.start(spec, wait=wait)
+
+    def resize(self, name: str, concurrency: int) -> ResizeResult:
+        """Live ``pool_grow``/``pool_shrink`` where Celery supports it, else a restart."""
+        record = self._record(name)
+        spec = replace(record.spec, concurrency=concurrency)
+        problems = spec.problems()
+        if problems:
+            raise SpecError(problems)
+        info = self.info(name)
+        delta = concurrency - record.spec.concurrency
+        if delta == 0:
+            return ResizeResult(name, concurrency, "live")
+        live = (
+            info.state == WorkerState.ONLINE
+            and record.spec.pool in LIVE_RESIZE_POOLS
+            and not record.spec.autoscale
+        )
+        if not live:
+            self.restart(name, concurrency=concurrency)
+            return ResizeResult(name, concurrency, "restart")
+        try:
+            if delta > 0:
+                self.control.grow(record.hostname, delta)
+            else:
+                self.control.shrink(record.hostname, -delta)
+        except ControlError as exc:
+            raise WorkerError(str(exc)) from exc
+        record.spec = spec
+        self.store.save(record)
+        return ResizeResult(name, concurrency, "live")
+
+    def set_queues(self, name: str, queues: tuple[str, ...]) -> WorkerInfo:
+        """Change the queues a running worker consumes, live (add/cancel_consumer)."""
+        record = self._record(name)
+        spec = replace(record.spec, queues=tuple(queues)).validate()
+        for queue in spec.queues:
+            if queue not in record.spec.queues:
+                self.control.add_consumer(record.hostname, queue)
+        for queue in record.spec.queues:
+            if queue not in spec.queues:
+                self.control.cancel_consumer(record.hostname, queue)
+        record.spec = spec
+        self.store.save(record)
+        return self.info(name)
+
+    def forget(self, name: str) -> None:
+        """Drop a stopped or crashed worker from the list."""
+        record = self._record(name)
+        if self._celery_alive(name, record):
+            raise WorkerError(f"worker {name!r} is running; stop it first")
+        self.store.remove(name)
+
+    # -- remote control ----------------------------------------------------------------------
+    def remote_shutdown(self, hostname: str) -> None:
+        self._require_listed(hostname)
+        self.control.shutdown(hostname)
+
+    def remote_resize(self, hostname: str, delta: int) -> str:
+        self._require_listed(hostname)
+        try:
+            if delta >= 0:
+                return self.control.grow(hostname, delta)
+            return self.control.shrink(hostname, -delta)
+        except ControlError as exc:
+            raise WorkerError(str(exc)) from exc
+
+    def _require_listed(self, hostname: str) -> None:
+        """Commands go only to workers Pooldesk lists, never to an arbitrary name."""
+        if hostname not in {w.hostname for w in self.control.remote_workers(timeout=1.0)}:
+            raise WorkerError(f"{hostname} is not a worker on this broker")
+
+    # -- queries -----------------------------------------------------------------------------
+    def info(self, name: str, ping: bool = True) -> WorkerInfo:
+        record = self._record(name)
+        pid_info = self.store.pid_info(name)
+        exit_info = self.store.exit_info(name)
+        alive = self._celery_alive(name, record)
+        if pid_info is None and proc.alive(record.supervisor_pid, record.supervisor_create_time):
+            alive = True  # supervisor up, Celery's pid not written yet: still starting
+        waiting = alive and record.ready_at is None and not record.stop_requested_at
+        if waiting and ping and self.control.ping([record.hostname], timeout=0.5):
+            record.ready_at = time.time()
+            self.store.save(record)
+        state = derive(
+            Facts(
+                process_alive=alive,
+                stop_requested=record.stop_requested_at is not None,
+                answered_ping=record.ready_at is not None,
+                exit_code=exit_info.returncode if exit_info else None,
+                exited_seen=exit_info is not None,
+            )
+        )
+        info = WorkerInfo(
+            name=name,
+            hostname=record.hostname,
+            pid=pid_info.celery_pid if pid_info and alive else None,
+            pool=record.spec.pool,
+            concurrency=record.spec.concurrency,
+            queues=list(record.spec.queues),
+            state=state.value,
+            remote=False,
+            started_at=record.started_at,
+            ready_seconds=(record.ready_at - record.started_at)
+            if record.ready_at and record.started_at
+            else None,
+            autoscale=list(record.spec.autoscale) if record.spec.autoscale else None,
+        )
+        if info.pid:
+            sample = self._sampler.sample(info.pid)
+            if sample:
+                info.cpu_percent = round(sample.cpu_percent, 1)
+                info.memory_bytes = sample.memory_bytes
+                info.children = sample.children
+        if state == WorkerState.CRASHED:
+            info.exit = describe_exit(exit_info.returncode if exit_info else None)
+            info.last_log = tail_lines(self.store.log_path(name), 15)
+        return info
+
+    def all(self, include_remote: bool = True, remote_timeout: float = 1.0) -> list[WorkerInfo]:
+        local = [self.info(name) for name in self.store.names() if self.store.load(name)]
+        if not include_remote or not self.config.broker_url:
+            return local
+        by_host = {w.hostname: w for w in local}
+        for remote in self.control.remote_workers(timeout=remote_timeout):
+            mine = by_host.get(remote.hostname)
+            if mine is not None:
+                mine.active, mine.processed = remote.active, remote.processed
+                continue
+            local.append(
+                WorkerInfo(
+                    name=remote.hostname.split("@", 1)[0],
+                    hostname=remote.hostname,
+                    pid=remote.pid,
+                    pool=remote.pool,
+                    concurrency=remote.concurrency,
+                    queues=remote.queues,
+                    state=WorkerState.REMOTE.value,
+                    remote=True,
+                    active=remote.active,
+                    processed=remote.processed,
+                )
+            )
+        return local
+
+    def prime_cpu(self) -> None:
+        """CPU % needs two readings: call before a short sleep and ``list()`` (the CLI does)."""
+        for name in self.store.names():
+            pid = self.store.pid_info(name)
+            if pid and proc.alive(pid.celery_pid, pid.create_time):
+                self._sampler.sample(pid.celery_pid)
+
+    def logs(self, name: str, lines: int = 50) -> list[str]:
+        self._record(name)
+        return tail_lines(self.store.log_path(name), lines, max_bytes=max(64 * 1024, lines * 400))
+
+    def follow(self, name: str, poll: float = 0.25) -> Iterator[str]:
+        """``tail -f`` that survives rotation (the file is replaced by a new, smaller one)."""
+        path = self.store.log_path(name)
+        position = path.stat().st_size if path.exists() else 0
+        inode = path.stat().st_ino if path.exists() else None
+        while True:
+            if not path.exists():
+                time.sleep(poll)
+                continue
+            stat = path.stat()
+            if stat.st_ino != inode or stat.st_size < position:
+                inode, position = stat.st_ino, 0
+            if stat.st_size > position:
+                with path.open("rb") as fh:
+                    fh.seek(position)
+                    data = fh.read()
+                    position = fh.tell()
+                yield from data.decode("utf-8", "replace").splitlines()
+            else:
+                time.sleep(poll)
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _record(self, name: str) -> WorkerRecord:
+        record = self.store.load(name)
+        if record is None:
+            raise WorkerError(f"no worker named {name!r} (see 'pooldesk worker list')")
+        return record
+
+    def _celery_pid(self, name: str) -> int | None:
+        info = self.store.pid_info(name)
+        return info.celery_pid if info else None
+
+    def _celery_alive(self, name: str, record: WorkerRecord) -> bool:
+        info = self.store.pid_info(name)
+        if info is None:
+            return False
+        if self.store.exit_info(name) is not None:
+            return False
+        return proc.alive(info.celery_pid, info.create_time)

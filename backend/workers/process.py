@@ -1,0 +1,142 @@
+"""Spawning and stopping one worker's processes (supervisor → Celery main → pool children).
+
+One way to stop: SIGTERM to Celery's *main process only* (warm: it finishes running tasks;
+``killpg(SIGTERM)`` would also hit prefork children and fail their tasks), bounded by a
+timeout; then SIGQUIT (cold: abandon tasks, which go back to the queue thanks to acks_late);
+then SIGKILL to the whole process group so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+
+from backend import proc
+from backend.broker.resolve import BrokerConfig
+from backend.workers.spec import WorkerSpec
+
+COLD_GRACE_S = 5.0
+
+
+def celery_argv(spec: WorkerSpec) -> list[str]:
+    """Arguments after ``celery``; an argument list, never a shell string."""
+    argv = [
+        "-A",
+        spec.app,
+        "worker",
+        "-P",
+        spec.pool,
+        "-c",
+        str(spec.concurrency),
+        "-Q",
+        ",".join(spec.queues),
+        "-n",
+        f"{spec.name}@%h",
+        "-E",
+        "--without-mingle",
+        "--without-gossip",
+        "--loglevel",
+        "INFO",
+    ]
+    if spec.autoscale:
+        argv += [f"--autoscale={spec.autoscale[0]},{spec.autoscale[1]}"]
+    return argv
+
+
+def worker_env(spec: WorkerSpec, config: BrokerConfig) -> dict[str, str]:
+    """The broker URL travels in the environment (mode-0400 /proc entry), not in argv."""
+    env = dict(os.environ)
+    env.update(spec.extra_env)
+    env["PYTHONUNBUFFERED"] = "1"
+    if config.broker_url:
+        env["POOLDESK_BROKER_URL"] = config.broker_url
+        env["CELERY_BROKER_URL"] = config.broker_url
+    if config.result_backend:
+        env["POOLDESK_RESULT_BACKEND"] = config.result_backend
+        env["CELERY_RESULT_BACKEND"] = config.result_backend
+    if spec.pool == "gevent":
+        # gevent's own monitor thread measures event-loop blocking (see the advisor); without
+        # the last setting every block prints a ~175-line report into the log.
+        env.setdefault("GEVENT_MONITOR_THREAD_ENABLE", "true")
+        env.setdefault("GEVENT_MAX_BLOCKING_TIME", "0.1")
+        env.setdefault("GEVENT_MONITOR_PRINT_BLOCKING_REPORTS", "false")
+    return env
+
+
+def spawn(spec: WorkerSpec, config: BrokerConfig) -> subprocess.Popen[bytes]:
+    """Start the supervisor in its own session: it survives the window, and its pgid is ours."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "backend.workers.supervise", spec.name, "--", *celery_argv(spec)],
+        env=worker_env(spec, config),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+    )
+
+
+def wait_gone(pid: int, create_time: float | None, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.alive(pid, create_time):
+            return True
+        time.sleep(0.05)
+    return not proc.alive(pid, create_time)
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+def kill_group(pgid: int | None) -> None:
+    if pgid:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def stop(
+    celery_pid: int | None,
+    create_time: float | None,
+    supervisor_pid: int | None,
+    timeout: float,
+    cold: bool = False,
+) -> str:
+    """Returns how it ended: ``warm``, ``cold`` or ``killed`` (or ``gone`` if already dead)."""
+    how = "gone"
+    if celery_pid and proc.alive(celery_pid, create_time):
+        how = "warm"
+        if not cold:
+            _signal(celery_pid, signal.SIGTERM)
+        if cold or not wait_gone(celery_pid, create_time, timeout):
+            how = "cold"
+            _signal(celery_pid, signal.SIGQUIT)
+            if not wait_gone(celery_pid, create_time, COLD_GRACE_S):
+                how = "killed"
+    if how == "killed" or (celery_pid is None and supervisor_pid and proc.alive(supervisor_pid)):
+        kill_group(supervisor_pid)
+    # The supervisor writes the exit record and leaves by itself; orphaned pool children of a
+    # killed main process (still in the group) are swept up here.
+    if supervisor_pid and not wait_gone(supervisor_pid, None, 5.0):
+        kill_group(supervisor_pid)
+    _sweep_group(supervisor_pid)
+    return how
+
+
+def _sweep_group(pgid: int | None) -> None:
+    if not pgid:
+        return
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if os.getpgid(p.pid) == pgid:
+                kill_group(pgid)
+                return
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue

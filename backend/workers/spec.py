@@ -1,0 +1,149 @@
+"""What a worker should be (name, pool, concurrency, queues) and the checks a person needs.
+
+Validation returns every problem at once, phrased for the form or CLI that shows it; warnings
+(e.g. prefork far above the core count) do not block a start but are shown beside it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+POOLS = ("prefork", "gevent", "threads", "solo")
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+QUEUE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+APP_RE = re.compile(
+    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:[A-Za-z_][A-Za-z0-9_]*)?$"
+)
+GEVENT_MAX = 10_000
+THREADS_MAX = 1_000
+DEFAULT_APP = "backend.celery_app:app"
+
+
+class SpecError(ValueError):
+    """One or more problems with a worker spec; ``problems`` lists them for the UI."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def cores() -> int:
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    name: str
+    pool: str = "prefork"
+    concurrency: int = 1
+    queues: tuple[str, ...] = ("default",)
+    autoscale: tuple[int, int] | None = None  # (max, min), as Celery's --autoscale=max,min
+    app: str = DEFAULT_APP
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    # -- checks ------------------------------------------------------------------------------
+    def problems(self) -> list[str]:
+        out: list[str] = []
+        if not isinstance(self.name, str) or not NAME_RE.match(self.name):
+            out.append(
+                f"name {self.name!r}: use 1-64 letters, digits, '_', '.' or '-' (no '@' or spaces)"
+            )
+        if self.pool not in POOLS:
+            out.append(f"pool {self.pool!r}: choose one of {', '.join(POOLS)}")
+        conc = self.concurrency
+        if isinstance(conc, bool) or not isinstance(conc, int) or conc < 1:
+            out.append(f"concurrency {conc!r}: must be a whole number >= 1")
+        elif self.pool == "gevent" and conc > GEVENT_MAX:
+            out.append(f"concurrency {conc}: gevent allows at most {GEVENT_MAX:,}")
+        elif self.pool == "threads" and conc > THREADS_MAX:
+            out.append(f"concurrency {conc}: threads allows at most {THREADS_MAX:,}")
+        elif self.pool == "solo" and conc != 1:
+            out.append("concurrency: the solo pool runs exactly one task at a time; use 1")
+        elif self.pool == "prefork" and conc > 64 * cores():
+            out.append(f"concurrency {conc}: prefork above {64 * cores()} processes is refused")
+        if not self.queues:
+            out.append("queues: give at least one queue")
+        for queue in self.queues:
+            if not isinstance(queue, str) or not QUEUE_RE.match(queue):
+                out.append(f"queue {queue!r}: use letters, digits, '_', '.' or '-'")
+        if len(set(self.queues)) != len(self.queues):
+            out.append("queues: a queue is listed twice")
+        if self.autoscale is not None:
+            out.extend(self._autoscale_problems())
+        if not isinstance(self.app, str) or not APP_RE.match(self.app):
+            out.append(f"app {self.app!r}: give an import path like 'proj.celery:app'")
+        return out
+
+    def _autoscale_problems(self) -> list[str]:
+        if self.pool not in ("prefork", "gevent"):
+            return [f"autoscale: the {self.pool} pool cannot grow or shrink"]
+        try:
+            high, low = self.autoscale  # type: ignore[misc]
+        except (TypeError, ValueError):
+            return ["autoscale: give max,min"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (high, low)):
+            return ["autoscale: max and min must be whole numbers"]
+        if low < 0 or high < 1 or low > high:
+            return [f"autoscale {high},{low}: need max >= 1 and 0 <= min <= max"]
+        return []
+
+    def warnings(self) -> list[str]:
+        out: list[str] = []
+        conc = self.concurrency
+        if self.pool == "prefork" and isinstance(conc, int) and conc > 4 * cores():
+            out.append(
+                f"prefork × {self.concurrency} is over 4 × the {cores()} cores here: each "
+                "slot is a process with its own memory; for I/O-bound queues use gevent"
+            )
+        return out
+
+    def validate(self) -> WorkerSpec:
+        problems = self.problems()
+        if problems:
+            raise SpecError(problems)
+        return self
+
+    @property
+    def max_concurrency(self) -> int:
+        return self.autoscale[0] if self.autoscale else self.concurrency
+
+    # -- serialisation -----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["queues"] = list(self.queues)
+        data["autoscale"] = list(self.autoscale) if self.autoscale else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorkerSpec:
+        autoscale = data.get("autoscale")
+        return cls(
+            name=data["name"],
+            pool=data.get("pool", "prefork"),
+            concurrency=data.get("concurrency", 1),
+            queues=tuple(data.get("queues") or ()),
+            autoscale=(int(autoscale[0]), int(autoscale[1])) if autoscale else None,
+            app=data.get("app") or DEFAULT_APP,
+            extra_env=dict(data.get("extra_env") or {}),
+        )
+
+
+def parse_queues(text: str) -> tuple[str, ...]:
+    """``"invoices, default"`` → ``("invoices", "default")``; validation happens in the spec."""
+    return tuple(q.strip() for q in text.split(",") if q.strip())
+
+
+def parse_autoscale(text: str) -> tuple[int, int]:
+    try:
+        high, low = (int(part) for part in text.split(","))
+    except ValueError:
+        raise SpecError([f"autoscale {text!r}: give max,min such as 8,2"]) from None
+    return high, low
+
+
+def default_concurrency(pool: str) -> int:
+    """What ops staff start with: one process per core, many greenlets, a few threads."""
+    return {"prefork": cores(), "gevent": 100, "threads": 10, "solo": 1}.get(pool, 1)

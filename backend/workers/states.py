@@ -1,0 +1,72 @@
+"""The worker lifecycle as an explicit state machine.
+
+State is *derived* from facts on disk and on the broker (is the process alive, did we ask it to
+stop, did it ever answer ``ping``, how did it exit), not stored, so every Pooldesk process (the
+window, the CLI, a second window) computes the same state for the same worker.
+
+    (none) ──start──▶ STARTING ──answers ping──▶ ONLINE ──stop requested──▶ STOPPING ──▶ STOPPED
+                          │                         │                          │
+                          └──exits, not asked──▶ CRASHED ◀──exits, not asked───┘ (killed/cold)
+    STOPPED / CRASHED ──start/restart──▶ STARTING
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class WorkerState(StrEnum):
+    STARTING = "starting"
+    ONLINE = "online"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    CRASHED = "crashed"
+    REMOTE = "online-remote"  # another machine/installation; only broker control applies
+
+
+# Which edges a person may see; anything else is a bug in the derivation below.
+TRANSITIONS: dict[WorkerState, frozenset[WorkerState]] = {
+    WorkerState.STARTING: frozenset(
+        {WorkerState.ONLINE, WorkerState.CRASHED, WorkerState.STOPPING, WorkerState.STOPPED}
+    ),
+    WorkerState.ONLINE: frozenset({WorkerState.STOPPING, WorkerState.CRASHED, WorkerState.STOPPED}),
+    WorkerState.STOPPING: frozenset({WorkerState.STOPPED, WorkerState.CRASHED}),
+    WorkerState.STOPPED: frozenset({WorkerState.STARTING}),
+    WorkerState.CRASHED: frozenset({WorkerState.STARTING}),
+    WorkerState.REMOTE: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class Facts:
+    process_alive: bool  # the Celery main process (or, before it is known, its supervisor)
+    stop_requested: bool
+    answered_ping: bool
+    exit_code: int | None  # None while running or when nobody saw it exit
+    exited_seen: bool  # the supervisor recorded the exit
+
+
+def derive(facts: Facts) -> WorkerState:
+    if facts.process_alive:
+        if facts.stop_requested:
+            return WorkerState.STOPPING  # asked to stop, still finishing its tasks
+        return WorkerState.ONLINE if facts.answered_ping else WorkerState.STARTING
+    if facts.stop_requested:
+        return WorkerState.STOPPED  # it went away because we asked
+    if facts.exited_seen and facts.exit_code == 0:
+        return WorkerState.STOPPED  # clean exit, e.g. a broadcast shutdown from another tool
+    return WorkerState.CRASHED  # gone without being asked: non-zero exit, a signal, or unseen
+
+
+def describe_exit(code: int | None) -> str:
+    """Popen's convention: negative = killed by that signal."""
+    if code is None:
+        return "exit status unknown"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
