@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 
 import psutil
 
@@ -33,3 +34,13 @@ def _reap(pid: int) -> None:
     """Collect a zombie that is our own child so it does not linger in the process table."""
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def wait_gone(pid: int, create_time: float | None, timeout: float) -> bool:
+    """Poll until the process is gone (a zombie counts as gone); False on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive(pid, create_time):
+            return True
+        time.sleep(0.05)
+    return not alive(pid, create_time)

@@ -19,8 +19,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import psutil
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from backend import paths, proc
 from backend.broker.binary import find_redis_server
@@ -52,7 +53,9 @@ def _free_port() -> int:
 
 
 def _port_free(port: int) -> bool:
+    """As redis-server will bind it: SO_REUSEADDR, so our own TIME_WAIT sockets don't count."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -193,27 +196,21 @@ class ManagedBroker:
                 return False
             assert state.pid is not None
             client = redis.Redis(
-                host="127.0.0.1", port=state.port, password=state.password, socket_timeout=2
+                host="127.0.0.1",
+                port=state.port,
+                password=state.password,
+                socket_timeout=2,
+                retry=Retry(NoBackoff(), 0),  # the server closing on SHUTDOWN is success
             )
             with contextlib.suppress(redis.RedisError):
                 client.shutdown()
             client.close()
-            if not _wait_gone(state.pid, timeout):
+            if not proc.wait_gone(state.pid, state.create_time, timeout):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(state.pid, signal.SIGKILL)
-                _wait_gone(state.pid, 5)
+                proc.wait_gone(state.pid, state.create_time, 5)
             state.pid = None
             state.create_time = None
             state.started_at = None
             self._save(state)
             return True
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    try:
-        psutil.Process(pid).wait(timeout)
-    except psutil.TimeoutExpired:
-        return False
-    except psutil.NoSuchProcess:
-        pass
-    return True

@@ -9,8 +9,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-from backend.cli.parser import build_parser
 from backend.cli.output import fail
+from backend.cli.parser import build_parser
 
 
 def main(argv: list[str] | None = None) -> int:

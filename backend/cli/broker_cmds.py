@@ -16,7 +16,9 @@ def _print(status: BrokerStatus, as_json: bool) -> None:
         return
     kind = "managed" if status.managed else "external"
     print(f"broker   {status.url or '-'} ({kind})")
-    print(f"state    {'up' if status.up else 'down'}" + (f", pid {status.pid}" if status.pid else ""))
+    print(
+        f"state    {'up' if status.up else 'down'}" + (f", pid {status.pid}" if status.pid else "")
+    )
     if status.up:
         print(f"version  {status.version or '-'}")
         print(f"memory   {human_bytes(status.memory_bytes)}")

@@ -46,8 +46,9 @@ def build_parser() -> Parser:
     sub.add_parser("gui", help="open the window (the default)").set_defaults(handler=None)
 
     broker = sub.add_parser("broker", help="the managed broker (or the configured external one)")
-    bsub = broker.add_subparsers(dest="action", metavar="ACTION", required=True,
-                                 parser_class=Parser)
+    bsub = broker.add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=Parser
+    )
     bstart = bsub.add_parser("start", help="start the managed redis-server if not running")
     bstart.add_argument("--json", action="store_true")
     bstart.set_defaults(handler=broker_cmds.start)
@@ -59,13 +60,19 @@ def build_parser() -> Parser:
     bstatus.set_defaults(handler=broker_cmds.status)
 
     worker = sub.add_parser("worker", help="start, stop, list and resize workers")
-    wsub = worker.add_subparsers(dest="action", metavar="ACTION", required=True,
-                                 parser_class=Parser)
+    wsub = worker.add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=Parser
+    )
     start = wsub.add_parser("start", help="start a local worker")
     start.add_argument("name")
     start.add_argument("--pool", "-P", choices=POOLS, default="prefork")
-    start.add_argument("--concurrency", "-c", type=positive_int, default=None,
-                       help="slots (default: cores for prefork, 100 for gevent, 1 for solo)")
+    start.add_argument(
+        "--concurrency",
+        "-c",
+        type=positive_int,
+        default=None,
+        help="slots (default: cores for prefork, 100 for gevent, 1 for solo)",
+    )
     start.add_argument("--queues", "-Q", default="default", help="comma-separated queue names")
     start.add_argument("--autoscale", default=None, metavar="MAX,MIN")
     start.add_argument("--app", "-A", default=None, help="Celery app import path (module:app)")
@@ -77,8 +84,12 @@ def build_parser() -> Parser:
     stop = wsub.add_parser("stop", help="warm stop (finish running tasks), then cold, then kill")
     stop.add_argument("name", help="a local worker name, or NAME@HOST of a remote worker")
     stop.add_argument("--cold", action="store_true", help="skip the warm phase")
-    stop.add_argument("--timeout", type=positive_float, default=None,
-                      help="seconds to wait for running tasks before a cold stop")
+    stop.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=None,
+        help="seconds to wait for running tasks before a cold stop",
+    )
     stop.add_argument("--json", action="store_true")
     stop.set_defaults(handler=worker_cmds.stop)
 

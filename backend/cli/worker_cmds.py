@@ -19,8 +19,22 @@ from backend.workers.spec import (
     parse_queues,
 )
 
-JSON_FIELDS = ("name", "hostname", "pid", "pool", "concurrency", "queues", "state", "remote",
-               "cpu_percent", "memory_bytes", "active", "processed", "ready_seconds", "exit")
+JSON_FIELDS = (
+    "name",
+    "hostname",
+    "pid",
+    "pool",
+    "concurrency",
+    "queues",
+    "state",
+    "remote",
+    "cpu_percent",
+    "memory_bytes",
+    "active",
+    "processed",
+    "ready_seconds",
+    "exit",
+)
 
 
 def _manager() -> WorkerManager:
@@ -103,8 +117,9 @@ def restart(args: argparse.Namespace) -> int:
     queues = parse_queues(args.queues) if args.queues is not None else None
     manager = _manager()
     try:
-        info = manager.restart(args.name, pool=args.pool, concurrency=args.concurrency,
-                               queues=queues)
+        info = manager.restart(
+            args.name, pool=args.pool, concurrency=args.concurrency, queues=queues
+        )
     except SpecError as exc:
         return fail(str(exc), code=2)
     except (WorkerError, BrokerError) as exc:
@@ -154,12 +169,19 @@ def list_workers(args: argparse.Namespace) -> int:
     if not workers:
         print("no workers (start one: pooldesk worker start NAME --pool prefork --queues invoices)")
         return 0
-    rows = [[
-        w.name + (" (remote)" if w.remote else ""), w.state, w.pool or "-",
-        str(w.concurrency or "-"), ",".join(w.queues), str(w.pid or "-"),
-        f"{w.cpu_percent:.0f} %" if w.cpu_percent is not None else "-",
-        human_bytes(w.memory_bytes),
-    ] for w in workers]
+    rows = [
+        [
+            w.name + (" (remote)" if w.remote else ""),
+            w.state,
+            w.pool or "-",
+            str(w.concurrency or "-"),
+            ",".join(w.queues),
+            str(w.pid or "-"),
+            f"{w.cpu_percent:.0f} %" if w.cpu_percent is not None else "-",
+            human_bytes(w.memory_bytes),
+        ]
+        for w in workers
+    ]
     print(table(["NAME", "STATE", "POOL", "CONC", "QUEUES", "PID", "CPU", "USS"], rows))
     return 0
 

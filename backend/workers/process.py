@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import psutil
 
@@ -82,15 +81,6 @@ def spawn(spec: WorkerSpec, config: BrokerConfig) -> subprocess.Popen[bytes]:
     )
 
 
-def wait_gone(pid: int, create_time: float | None, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not proc.alive(pid, create_time):
-            return True
-        time.sleep(0.05)
-    return not proc.alive(pid, create_time)
-
-
 def _signal(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, sig)
@@ -115,16 +105,16 @@ def stop(
         how = "warm"
         if not cold:
             _signal(celery_pid, signal.SIGTERM)
-        if cold or not wait_gone(celery_pid, create_time, timeout):
+        if cold or not proc.wait_gone(celery_pid, create_time, timeout):
             how = "cold"
             _signal(celery_pid, signal.SIGQUIT)
-            if not wait_gone(celery_pid, create_time, COLD_GRACE_S):
+            if not proc.wait_gone(celery_pid, create_time, COLD_GRACE_S):
                 how = "killed"
     if how == "killed" or (celery_pid is None and supervisor_pid and proc.alive(supervisor_pid)):
         kill_group(supervisor_pid)
     # The supervisor writes the exit record and leaves by itself; orphaned pool children of a
     # killed main process (still in the group) are swept up here.
-    if supervisor_pid and not wait_gone(supervisor_pid, None, 5.0):
+    if supervisor_pid and not proc.wait_gone(supervisor_pid, None, 5.0):
         kill_group(supervisor_pid)
     _sweep_group(supervisor_pid)
     return how

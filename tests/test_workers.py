@@ -1,0 +1,154 @@
+"""Real worker processes on the real managed broker: lifecycle, crashes, adoption, resizing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import psutil
+import pytest
+
+from backend import proc
+from backend.celery_app import make_app
+from backend.workers.manager import WorkerError, WorkerManager
+from backend.workers.spec import SpecError, WorkerSpec
+
+pytestmark = pytest.mark.slow
+
+
+def _wait(predicate, timeout: float = 20.0, step: float = 0.1):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+@pytest.mark.parametrize(("pool", "concurrency"), [("prefork", 2), ("gevent", 20)])
+def test_start_online_stop(manager: WorkerManager, pool: str, concurrency: int) -> None:
+    info = manager.start(WorkerSpec("w1", pool, concurrency, ("default",)))
+    assert info.state == "online"
+    assert info.ready_seconds is not None and info.ready_seconds > 0
+    assert info.pid and psutil.pid_exists(info.pid)
+    assert info.memory_bytes and info.memory_bytes > 10 * 2**20
+    if pool == "prefork":
+        assert info.children == concurrency
+    # It really consumes: a task sent to its queue comes back.
+    app = make_app(manager.config.broker_url, manager.config.result_backend, include=[])
+    assert app.send_task("pooldesk.noop", queue="default").get(timeout=20) == "ok"
+    app.close()
+    stopped = manager.stop("w1", timeout=20)
+    assert stopped.state == "stopped" and stopped.pid is None
+    assert not proc.alive(info.pid)
+    assert "ready" in "\n".join(manager.logs("w1", 200))
+
+
+def test_warm_stop_lets_the_running_task_finish(manager: WorkerManager) -> None:
+    manager.start(WorkerSpec("w1", "prefork", 1, ("default",)))
+    app = make_app(manager.config.broker_url, manager.config.result_backend, include=[])
+    result = app.send_task("pooldesk.sleep", args=[3.0], queue="default")
+    _wait(lambda: result.state == "STARTED")
+    assert manager.stop("w1", timeout=30).state == "stopped"
+    assert result.get(timeout=5) == 3.0  # finished, not 'Worker exited prematurely'
+    app.close()
+
+
+def test_sigkill_is_reported_as_crash_with_reason_and_log(manager: WorkerManager) -> None:
+    info = manager.start(WorkerSpec("w1", "gevent", 10, ("default",)))
+    assert info.pid is not None
+    os.kill(info.pid, signal.SIGKILL)
+    crashed = _wait(lambda: (i := manager.info("w1")).state == "crashed" and i)
+    assert crashed.exit == "killed by SIGKILL"
+    assert crashed.last_log and any("ready" in line for line in crashed.last_log)
+    restarted = manager.start(WorkerSpec("w1", "gevent", 10, ("default",)))
+    assert restarted.state == "online" and restarted.pid != info.pid
+
+
+def test_crash_at_start_shows_the_reason(manager: WorkerManager) -> None:
+    info = manager.start(WorkerSpec("bad", "prefork", 1, ("default",), app="no_such_module:app"))
+    assert info.state == "crashed"
+    assert info.exit and info.exit.startswith("exit code")
+    assert any("no_such_module" in line for line in info.last_log)
+
+
+def test_second_manager_adopts_instead_of_duplicating(manager: WorkerManager) -> None:
+    first = manager.start(WorkerSpec("w1", "prefork", 1, ("default",)))
+    other = WorkerManager(config=manager.config)  # e.g. a new window after the old one closed
+    try:
+        adopted = other.info("w1")
+        assert adopted.state == "online" and adopted.pid == first.pid
+        with pytest.raises(WorkerError, match="already running"):
+            other.start(WorkerSpec("w1", "prefork", 1, ("default",)))
+        assert other.stop("w1", timeout=20).state == "stopped"
+    finally:
+        other.close()
+    assert manager.info("w1").state == "stopped"
+
+
+def test_restart_with_a_new_pool_and_concurrency(manager: WorkerManager) -> None:
+    before = manager.start(WorkerSpec("w1", "gevent", 20, ("invoices",)))
+    after = manager.restart("w1", pool="prefork", concurrency=2)
+    assert after.state == "online" and after.pid != before.pid
+    assert (after.pool, after.concurrency, after.children) == ("prefork", 2, 2)
+    remote = {w.hostname: w for w in manager.control.remote_workers()}
+    assert remote[after.hostname].pool == "prefork"
+
+
+def test_restart_refuses_a_bad_change_before_stopping(manager: WorkerManager) -> None:
+    before = manager.start(WorkerSpec("w1", "gevent", 20, ("default",)))
+    with pytest.raises(SpecError):
+        manager.restart("w1", pool="solo", concurrency=4)
+    assert manager.info("w1").pid == before.pid
+
+
+def test_live_resize_on_prefork_and_restart_on_threads(manager: WorkerManager) -> None:
+    manager.start(WorkerSpec("p", "prefork", 1, ("default",)))
+    assert manager.resize("p", 2).method == "live"
+    _wait(lambda: manager.info("p").children == 2)
+    manager.start(WorkerSpec("t", "threads", 2, ("default",)))
+    t_pid = manager.info("t").pid
+    result = manager.resize("t", 4)
+    assert result.method == "restart"
+    info = manager.info("t")
+    assert info.concurrency == 4 and info.pid != t_pid and info.state == "online"
+
+
+def test_live_queue_change(manager: WorkerManager) -> None:
+    manager.start(WorkerSpec("w1", "prefork", 1, ("default",)))
+    manager.set_queues("w1", ("default", "invoices"))
+    hostname = manager.info("w1").hostname
+
+    def consumes_invoices() -> bool:
+        found = {w.hostname: w for w in manager.control.remote_workers()}
+        return "invoices" in found[hostname].queues
+
+    _wait(consumes_invoices)
+
+
+def test_workers_of_another_installation_are_remote_and_controllable(
+    manager: WorkerManager, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from backend.workers.records import RecordStore
+
+    elsewhere = WorkerManager(config=manager.config, store=RecordStore(tmp_path / "elsewhere"))
+    (tmp_path / "elsewhere").mkdir()
+    try:
+        theirs = elsewhere.start(WorkerSpec("far", "gevent", 5, ("monitoring",)))
+        listed = {w.hostname: w for w in manager.all()}
+        remote = listed[theirs.hostname]
+        assert remote.remote and remote.state == "online-remote"
+        assert (remote.pool, remote.concurrency, remote.queues) == ("gevent", 5, ["monitoring"])
+        manager.remote_resize(theirs.hostname, 3)
+        _wait(lambda: {w.hostname: w for w in manager.all()}[theirs.hostname].concurrency == 8)
+        with pytest.raises(WorkerError, match="not a worker on this broker"):
+            manager.remote_shutdown("nobody@nowhere")
+        manager.remote_shutdown(theirs.hostname)
+        _wait(lambda: not proc.alive(theirs.pid), timeout=20)
+    finally:
+        for info in elsewhere.all(include_remote=False):
+            if info.state != "stopped":
+                elsewhere.stop(info.name, timeout=5)
+        elsewhere.close()
