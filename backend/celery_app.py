@@ -18,7 +18,12 @@ QUEUES = ("invoices", "monitoring", "orchestration", "default")
 DEFAULT_QUEUE = "default"
 RESULT_EXPIRES_S = 7 * 24 * 3600
 
-TASK_MODULES = ["backend.tasks.basic"]
+TASK_MODULES = [
+    "backend.tasks.basic",
+    "backend.tasks.invoices",
+    "backend.tasks.monitoring",
+    "backend.tasks.batches",
+]
 
 
 def base_config(broker_url: str | None, result_backend: str | None) -> dict[str, Any]:
@@ -37,10 +42,14 @@ def base_config(broker_url: str | None, result_backend: str | None) -> dict[str,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         "result_expires": RESULT_EXPIRES_S,
-        "result_extended": True,
         "task_queues": [Queue(name, routing_key=name) for name in QUEUES],
         "task_default_queue": DEFAULT_QUEUE,
         "task_default_routing_key": DEFAULT_QUEUE,
+        "task_routes": {
+            "pooldesk.invoices.*": {"queue": "invoices"},
+            "pooldesk.monitoring.*": {"queue": "monitoring"},
+            "pooldesk.batch.*": {"queue": "orchestration"},
+        },
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
         "worker_cancel_long_running_tasks_on_connection_loss": False,

@@ -77,3 +77,53 @@ def manager(broker):  # type: ignore[no-untyped-def]
             with contextlib.suppress(Exception):
                 mgr.stop(info.name, timeout=10)
     mgr.close()
+
+
+PG_URL = os.environ.get("POOLDESK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _pg_admin():  # type: ignore[no-untyped-def]
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    url = make_url(PG_URL).set(database="postgres")
+    return create_engine(
+        url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 1}
+    )
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> bool:
+    from sqlalchemy import text
+
+    try:
+        with _pg_admin().connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture
+def pg_url(pg_available: bool) -> Iterator[str]:
+    """A throwaway PostgreSQL database ``pooldesk_test_<random>``, dropped afterwards."""
+    import uuid
+
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from backend.invoices import db
+
+    if not pg_available:
+        pytest.skip(f"PostgreSQL not reachable at {make_url(PG_URL).render_as_string()}")
+    name = f"pooldesk_test_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        db.dispose_engines()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -6,19 +6,15 @@ maintenance database) and drop it afterwards. Set ``POOLDESK_TEST_PG`` to point 
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, event, func, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, event, func, insert, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import NullPool
 
 from backend.invoices import db
 from backend.invoices.billing import CustomerInfo, Usage, compute_invoice
@@ -26,25 +22,7 @@ from backend.invoices.chunk import FAULT_ENV, all_customer_ids, chunked, process
 from backend.invoices.db import Customer, Invoice, UsageLine, create_schema, make_engine
 from backend.invoices.seed import seed
 
-PG_URL = os.environ.get("POOLDESK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PERIOD = "2026-03"
-
-
-def _pg_admin() -> Engine:
-    url = make_url(PG_URL).set(database="postgres")
-    return create_engine(
-        url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 1}
-    )
-
-
-@pytest.fixture(scope="module")
-def pg_available() -> bool:
-    try:
-        with _pg_admin().connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception:
-        return False
-    return True
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -58,18 +36,7 @@ def db_url(
         yield f"sqlite:///{tmp_path / 'invoices.db'}"
         db.dispose_engines()
         return
-    if not request.getfixturevalue("pg_available"):
-        pytest.skip(f"PostgreSQL not reachable at {make_url(PG_URL).render_as_string()}")
-    name = f"pooldesk_test_{uuid.uuid4().hex[:12]}"
-    admin = _pg_admin()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        db.dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    yield request.getfixturevalue("pg_url")
 
 
 @pytest.fixture

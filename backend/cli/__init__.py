@@ -7,6 +7,7 @@ Exit codes: 0 done, 1 the request failed (broker unreachable, worker error, a fa
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 
 from backend.cli.output import fail
@@ -35,4 +36,6 @@ def run_gui() -> int:
 
 
 def entry() -> None:
+    # Piped into ``head``: die quietly like any Unix tool instead of a BrokenPipeError.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     raise SystemExit(main())

@@ -7,7 +7,7 @@ import sys
 from typing import NoReturn
 
 from backend import __version__
-from backend.cli import broker_cmds, worker_cmds
+from backend.cli import batch_cmds, broker_cmds, worker_cmds
 from backend.workers.spec import POOLS
 
 
@@ -118,7 +118,74 @@ def build_parser() -> Parser:
     logs.add_argument("--follow", "-f", action="store_true")
     logs.set_defaults(handler=worker_cmds.logs)
 
+    _add_batch(sub)
+    _add_demo(sub)
+
     forget = wsub.add_parser("forget", help="remove a stopped or crashed worker from the list")
     forget.add_argument("name")
     forget.set_defaults(handler=worker_cmds.forget)
     return parser
+
+
+def _add_batch(sub: argparse._SubParsersAction[Parser]) -> None:
+    batch = sub.add_parser("batch", help="launch and follow invoice and monitoring batches")
+    bsub = batch.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=Parser)
+    inv = bsub.add_parser("invoices", help="bill customers in chunks (CPU/DB-bound)")
+    who = inv.add_mutually_exclusive_group(required=True)
+    who.add_argument("--customers", type=positive_int, help="the first N customers")
+    who.add_argument("--all", action="store_true", help="every customer in the database")
+    inv.add_argument("--period", default=None, help="YYYY-MM (default: last month)")
+    inv.add_argument("--chunk-size", type=positive_int, default=500)
+    inv.add_argument("--queue", default="invoices")
+    _launch_flags(inv)
+    inv.set_defaults(handler=batch_cmds.invoices)
+
+    mon = bsub.add_parser("monitor", help="check URLs (I/O-bound)")
+    src = mon.add_mutually_exclusive_group(required=True)
+    src.add_argument("--url", action="append", help="a URL to check (repeatable)")
+    src.add_argument("--urls", metavar="FILE", help="one URL per line, '#' comments")
+    mon.add_argument(
+        "--timeout", type=positive_float, default=10.0, help="read timeout per request, seconds"
+    )
+    mon.add_argument("--queue", default="monitoring")
+    _launch_flags(mon)
+    mon.set_defaults(handler=batch_cmds.monitor)
+
+    status = bsub.add_parser("status", help="state, counts and summary of one batch")
+    status.add_argument("id", help="batch id (a unique prefix is enough)")
+    status.add_argument("--children", action="store_true", help="list every child")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=batch_cmds.status)
+
+    blist = bsub.add_parser("list", help="batch history, newest first")
+    blist.add_argument("--limit", type=positive_int, default=50)
+    blist.add_argument("--json", action="store_true")
+    blist.set_defaults(handler=batch_cmds.list_batches)
+
+    cancel = bsub.add_parser("cancel", help="revoke the children that have not run yet")
+    cancel.add_argument("id")
+    cancel.add_argument("--terminate", action="store_true", help="also kill running children")
+    cancel.set_defaults(handler=batch_cmds.cancel)
+
+    retry = bsub.add_parser("retry", help="run the failed children of a finished batch again")
+    retry.add_argument("id")
+    _launch_flags(retry)
+    retry.set_defaults(handler=batch_cmds.retry)
+
+
+def _launch_flags(parser: Parser) -> None:
+    parser.add_argument(
+        "--wait", action="store_true", help="show progress; exit 1 if any child failed"
+    )
+    parser.add_argument("--json", action="store_true")
+
+
+def _add_demo(sub: argparse._SubParsersAction[Parser]) -> None:
+    demo = sub.add_parser("demo", help="demo data for the invoice workload")
+    dsub = demo.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=Parser)
+    seed = dsub.add_parser("seed", help="create N customers with usage (idempotent)")
+    seed.add_argument("--customers", type=positive_int, required=True)
+    seed.add_argument("--seed", type=int, default=42, help="random seed (deterministic data)")
+    seed.add_argument("--periods", default=None, help="YYYY-MM,... (default: last 3 months)")
+    seed.add_argument("--json", action="store_true")
+    seed.set_defaults(handler=batch_cmds.seed)

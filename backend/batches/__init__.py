@@ -1,0 +1,1 @@
+"""Batches: launching invoice and monitoring runs, tracking their children, keeping history."""

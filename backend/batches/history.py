@@ -1,0 +1,159 @@
+"""Batch history in Pooldesk's own SQLite file (``$POOLDESK_HOME/history.db``).
+
+The result backend forgets after ``result_expires``; ops staff need last month's runs. Every
+launch is recorded at once, and every refresh of a batch's state writes through, so the list
+survives restarts of the panel, the broker and the workers. A corrupt file is kept aside and a
+fresh one started, never a crash on start.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backend import paths
+
+FINAL_STATES = frozenset({"completed", "completed_with_failures", "cancelled", "error"})
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS batches (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    params TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    counts TEXT NOT NULL DEFAULT '{}',
+    summary TEXT,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS batches_created ON batches (created_at DESC);
+"""
+
+
+@dataclass
+class BatchRecord:
+    id: str
+    kind: str  # invoices | monitoring
+    params: dict[str, Any]
+    state: str  # queued | running | completed | completed_with_failures | cancelled | error
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    summary: dict[str, Any] | None = None
+    error: str | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL_STATES
+
+    def to_dict(self, with_summary: bool = True) -> dict[str, Any]:
+        data = asdict(self)
+        if not with_summary:
+            data.pop("summary")
+        return data
+
+
+class HistoryStore:
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or paths.home() / "history.db"
+        self.message: str | None = None
+        self._init()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=10)
+        conn.execute("PRAGMA journal_mode=WAL")
+        return conn
+
+    def _init(self) -> None:
+        try:
+            with self._connect() as conn:
+                conn.executescript(SCHEMA)
+                conn.execute("SELECT count(*) FROM batches").fetchone()
+        except sqlite3.DatabaseError as exc:
+            backup = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            self.path.replace(backup)
+            for suffix in ("-wal", "-shm"):
+                Path(str(self.path) + suffix).unlink(missing_ok=True)
+            self.message = (
+                f"Batch history {self.path.name} was unreadable ({exc}); kept as "
+                f"{backup.name}, starting a new history."
+            )
+            with self._connect() as conn:
+                conn.executescript(SCHEMA)
+
+    def add(self, record: BatchRecord) -> None:
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT INTO batches (id, kind, params, state, created_at, counts) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    record.kind,
+                    json.dumps(record.params),
+                    record.state,
+                    record.created_at,
+                    json.dumps(record.counts),
+                ),
+            )
+
+    def update(self, record: BatchRecord) -> None:
+        with self._connect() as conn:
+            conn.execute(
+                "UPDATE batches SET state=?, started_at=?, finished_at=?, counts=?, summary=?, "
+                "error=? WHERE id=?",
+                (
+                    record.state,
+                    record.started_at,
+                    record.finished_at,
+                    json.dumps(record.counts),
+                    json.dumps(record.summary) if record.summary is not None else None,
+                    record.error,
+                    record.id,
+                ),
+            )
+
+    def get(self, batch_id: str) -> BatchRecord | None:
+        with self._connect() as conn:
+            row = conn.execute("SELECT * FROM batches WHERE id=?", (batch_id,)).fetchone()
+        return _row(row) if row else None
+
+    def find(self, prefix: str) -> list[BatchRecord]:
+        """Batch ids are long: accept any unique prefix, as git does."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT * FROM batches WHERE id LIKE ? ORDER BY created_at DESC LIMIT 2",
+                (prefix.replace("%", "") + "%",),
+            ).fetchall()
+        return [_row(r) for r in rows]
+
+    def list(self, limit: int = 200, active_only: bool = False) -> list[BatchRecord]:
+        query = "SELECT * FROM batches"
+        if active_only:
+            query += " WHERE state IN ('queued', 'running')"
+        query += " ORDER BY created_at DESC LIMIT ?"
+        with self._connect() as conn:
+            rows = conn.execute(query, (limit,)).fetchall()
+        return [_row(r) for r in rows]
+
+
+def _row(row: tuple[Any, ...]) -> BatchRecord:
+    (id_, kind, params, state, created, started, finished, counts, summary, error) = row
+    return BatchRecord(
+        id=id_,
+        kind=kind,
+        params=json.loads(params),
+        state=state,
+        created_at=created,
+        started_at=started,
+        finished_at=finished,
+        counts=json.loads(counts or "{}"),
+        summary=json.loads(summary) if summary else None,
+        error=error,
+    )

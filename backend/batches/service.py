@@ -1,0 +1,217 @@
+"""Launch, follow, cancel and retry batches from the panel (window or CLI).
+
+A launch only validates, sends one parent task to ``orchestration`` and records the batch: it
+returns the id in milliseconds. Progress and results come from the result backend (the watcher
+task publishes them under the batch id) and are written through to the history store.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from celery import Celery
+
+from backend.batches.children import ENDED, child_id, fetch_states
+from backend.batches.history import BatchRecord, HistoryStore
+from backend.batches.params import InvoiceParams, MonitorParams
+from backend.broker.resolve import BrokerConfig, ensure_broker
+from backend.celery_app import make_app
+
+PARENT_TASKS = {"invoices": "pooldesk.batch.invoices", "monitoring": "pooldesk.batch.monitoring"}
+CHILD_TASKS = {"invoices": "pooldesk.invoices.chunk", "monitoring": "pooldesk.monitoring.check"}
+WATCH_TASK = "pooldesk.batch.watch"
+ORCHESTRATION = "orchestration"
+
+
+class BatchError(RuntimeError):
+    """A request about a batch that cannot be carried out, phrased for a person."""
+
+
+class BatchService:
+    def __init__(
+        self, config: BrokerConfig | None = None, history: HistoryStore | None = None
+    ) -> None:
+        self._config = config
+        self.history = history or HistoryStore()
+        self._app: Celery | None = None
+
+    @property
+    def app(self) -> Celery:
+        if self._app is None:
+            config = self._config or ensure_broker()
+            self._config = config
+            self._app = make_app(config.broker_url, config.result_backend, include=[])
+        return self._app
+
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.close()
+            self._app = None
+
+    # -- launching ---------------------------------------------------------------------------
+    def launch_invoices(self, params: InvoiceParams) -> BatchRecord:
+        return self._launch("invoices", params.validate().to_dict())
+
+    def launch_monitoring(self, params: MonitorParams) -> BatchRecord:
+        return self._launch("monitoring", params.validate().to_dict())
+
+    def _launch(self, kind: str, params: dict[str, Any]) -> BatchRecord:
+        batch_id = uuid.uuid4().hex
+        self.app.send_task(
+            PARENT_TASKS[kind], args=[batch_id, params], task_id=batch_id, queue=ORCHESTRATION
+        )
+        shown = dict(params)
+        if kind == "monitoring":
+            shown["url_count"] = len(shown.pop("urls"))
+        record = BatchRecord(
+            id=batch_id, kind=kind, params=shown, state="queued", created_at=time.time()
+        )
+        self.history.add(record)
+        return record
+
+    # -- following ---------------------------------------------------------------------------
+    def get(self, batch_id: str, refresh: bool = True) -> BatchRecord:
+        matches = self.history.find(batch_id) if len(batch_id) >= 4 else []
+        if not matches:
+            raise BatchError(f"no batch {batch_id!r} (see 'pooldesk batch list')")
+        if len(matches) > 1 and matches[0].id != batch_id:
+            raise BatchError(f"{batch_id!r} matches several batches; give more characters")
+        record = matches[0]
+        return self.refresh(record) if refresh and not record.final else record
+
+    def refresh(self, record: BatchRecord) -> BatchRecord:
+        """Bring one record up to date from the result backend and write it through."""
+        meta = self.app.backend.get_task_meta(record.id)
+        state, info = meta.get("status", "PENDING"), meta.get("result")
+        before = (record.state, record.counts, record.finished_at)
+        if state == "STARTED" and record.state == "queued":
+            record.state, record.started_at = "running", record.started_at or time.time()
+        elif state == "PROGRESS" and isinstance(info, dict):
+            record.state = "running"
+            record.counts = dict(info.get("counts") or {})
+            record.started_at = (info.get("batch") or {}).get("started_at") or record.started_at
+        elif state == "SUCCESS" and isinstance(info, dict) and "outcome" in info:
+            record.state = str(info["outcome"])
+            record.summary = info
+            record.counts = dict(info.get("counts") or {})
+            record.started_at = info.get("started_at") or record.started_at
+            record.finished_at = info.get("finished_at") or time.time()
+        elif state == "FAILURE":
+            record.state, record.finished_at = "error", time.time()
+            record.error = (
+                f"{info.get('exc_type')}: {info.get('exc_message')}"
+                if isinstance(info, dict)
+                else str(info)
+            )
+        elif state == "REVOKED":
+            record.state, record.finished_at = "cancelled", time.time()
+        if (record.state, record.counts, record.finished_at) != before or record.summary:
+            self.history.update(record)
+        return record
+
+    def children(self, record: BatchRecord) -> list[dict[str, Any]]:
+        """Per-child state: from the summary when finished, else from the latest progress."""
+        if record.summary:
+            return list(record.summary.get("children") or [])
+        meta = self.app.backend.get_task_meta(record.id)
+        info = meta.get("result")
+        if meta.get("status") == "PROGRESS" and isinstance(info, dict):
+            return list(info.get("children") or [])
+        return []
+
+    def list(self, limit: int = 200) -> list[BatchRecord]:
+        """Newest first; batches still running are refreshed on the way."""
+        records = self.history.list(limit)
+        return [self.refresh(r) if not r.final else r for r in records]
+
+    def wait(
+        self, batch_id: str, poll: float = 0.5, timeout: float | None = None
+    ) -> Iterator[BatchRecord]:
+        """Yields the record on every change until it is final (or the timeout passes)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        record = self.get(batch_id)
+        last: tuple[Any, ...] | None = None
+        while True:
+            key = (record.state, tuple(sorted(record.counts.items())))
+            if key != last:
+                last = key
+                yield record
+            if record.final or (deadline is not None and time.monotonic() > deadline):
+                return
+            time.sleep(poll)
+            record = self.refresh(record)
+
+    # -- control -----------------------------------------------------------------------------
+    def cancel(self, batch_id: str, terminate: bool = False) -> dict[str, int]:
+        """Revoke the children that have not ended; running ones finish unless ``terminate``."""
+        record = self.get(batch_id)
+        if record.final:
+            raise BatchError(f"batch {record.id[:12]} has already ended ({record.state})")
+        children = self.children(record)
+        if not children:  # not planned yet: revoking the parent stops it before it starts
+            self.app.control.revoke(record.id)
+            self.app.backend.mark_as_revoked(record.id, reason="cancelled by user")
+            record.state, record.finished_at = "cancelled", time.time()
+            self.history.update(record)
+            return {"pending": 0, "running": 0}
+        ids = [c["id"] for c in children]
+        states = fetch_states(self.app, ids)
+        pending = [i for i in ids if states[i].state == "PENDING"]
+        running = [i for i in ids if states[i].state in ("STARTED", "RETRY")]
+        if pending:
+            self.app.control.revoke(pending)
+            for task_id in pending:  # so the watcher counts them as ended right away
+                self.app.backend.mark_as_revoked(task_id, reason="cancelled by user")
+        if running and terminate:
+            self.app.control.revoke(running, terminate=True, signal="SIGTERM")
+        return {"pending": len(pending), "running": len(running)}
+
+    def retry(self, batch_id: str) -> BatchRecord:
+        """Run only the failed (or cancelled) children of a finished batch again."""
+        record = self.get(batch_id)
+        if not record.final or not record.summary:
+            raise BatchError(f"batch {record.id[:12]} has not finished; cancel or wait first")
+        summary = record.summary
+        round_ = int(summary.get("retry_round", 0)) + 1
+        batch = {
+            "id": record.id,
+            "kind": record.kind,
+            "queue": record.params["queue"],
+            "started_at": time.time(),
+            "params": record.params,
+            "retry_round": round_,
+            "missing": summary.get("missing_customers", 0),
+        }
+        children, again = [], []
+        for child in summary.get("children") or []:
+            entry = {"index": child["index"], "id": child["id"], "args": child["args"]}
+            if child.get("reason") or child.get("state") not in ENDED:
+                entry["id"] = child_id(record.id, child["index"], round_, tag="t")
+                again.append(entry)
+            children.append(entry)
+        if not again:
+            raise BatchError(f"batch {record.id[:12]} has no failed children to retry")
+        # Mark the batch in progress first, so no refresh reads the old summary as final. The
+        # Redis backend never overwrites a SUCCESS, so the old result is forgotten first.
+        self.app.backend.forget(record.id)
+        self.app.backend.store_result(record.id, {"batch": batch, "counts": {}}, "PROGRESS")
+        for entry in again:
+            self.app.send_task(
+                CHILD_TASKS[record.kind],
+                args=entry["args"],
+                task_id=entry["id"],
+                queue=batch["queue"],
+            )
+        self.app.send_task(
+            WATCH_TASK,
+            args=[batch, children],
+            task_id=record.id,
+            queue=ORCHESTRATION,
+            countdown=1.0,
+        )
+        record.state, record.finished_at, record.summary = "running", None, None
+        self.history.update(record)
+        return record

@@ -1,0 +1,253 @@
+"""``pooldesk batch invoices|monitor|status|list|cancel|retry`` and ``pooldesk demo seed``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from tqdm import tqdm
+
+from backend.batches.history import BatchRecord
+from backend.batches.params import InvoiceParams, MonitorParams, ParamError
+from backend.batches.service import BatchError, BatchService
+from backend.broker import BrokerError, current_config
+from backend.broker.status import broker_status
+from backend.cli.output import emit_json, fail, table
+from backend.invoices.billing import recent_periods
+from backend.monitoring.urls import UrlListError, parse_url_list, read_url_list
+
+
+def _broker_down() -> str | None:
+    config = current_config()
+    if config.managed:
+        return None
+    status = broker_status(config, queues=())
+    return None if status.up else status.error
+
+
+def _service() -> BatchService:
+    return BatchService()
+
+
+def _done(service: BatchService, record: BatchRecord, args: argparse.Namespace) -> int:
+    """Print the launch (or follow it with --wait); exit 1 if any child failed."""
+    if not args.wait:
+        if args.json:
+            emit_json(record.to_dict())
+        else:
+            print(
+                f"batch {record.id} launched ({record.kind}); "
+                f"follow it with: pooldesk batch status {record.id[:12]}"
+            )
+        return 0
+    record = follow(service, record.id, quiet=args.json)
+    if args.json:
+        emit_json(record.to_dict())
+    else:
+        print_record(record)
+    return 0 if record.state == "completed" else 1
+
+
+def follow(service: BatchService, batch_id: str, quiet: bool = False) -> BatchRecord:
+    bar = None if quiet else tqdm(total=0, unit="child", file=sys.stderr, dynamic_ncols=True)
+    record = service.get(batch_id)
+    for record in service.wait(batch_id):
+        if bar is not None:
+            counts = record.counts
+            bar.total = counts.get("total", 0)
+            bar.n = (
+                counts.get("succeeded", 0) + counts.get("failed", 0) + counts.get("cancelled", 0)
+            )
+            bar.set_postfix_str(f"{record.state} · failed {counts.get('failed', 0)}")
+            bar.refresh()
+    if bar is not None:
+        bar.close()
+    return record
+
+
+def print_record(record: BatchRecord, children: list[dict[str, Any]] | None = None) -> None:
+    c = record.counts
+    print(f"batch     {record.id}")
+    print(f"kind      {record.kind}  {_params(record)}")
+    print(f"state     {record.state}")
+    if c:
+        print(
+            f"children  {c.get('total', 0)} total: {c.get('succeeded', 0)} ok, "
+            f"{c.get('failed', 0)} failed, {c.get('cancelled', 0)} cancelled, "
+            f"{c.get('started', 0)} running, {c.get('pending', 0)} pending"
+        )
+    if record.started_at:
+        end = record.finished_at or time.time()
+        print(f"elapsed   {end - record.started_at:.1f} s")
+    summary = record.summary or {}
+    if "invoices_created" in summary:
+        print(
+            f"invoices  {summary['invoices_created']} created, "
+            f"{summary['invoices_skipped']} already there"
+            + (
+                f", {summary['seconds_per_invoice'] * 1000:.1f} ms each"
+                if summary.get("seconds_per_invoice")
+                else ""
+            )
+        )
+    if "urls_up" in summary:
+        print(f"urls      {summary['urls_up']} up, {summary['urls_down']} down")
+    if record.error:
+        print(f"error     {record.error}")
+    for failed in summary.get("failed_children", [])[:20]:
+        print(f"  failed child {failed['index']}: {failed['reason']}")
+    for child in children or []:
+        result = child.get("result") or {}
+        detail = result.get("url") or f"{result.get('customers', '')} customers"
+        print(
+            f"  child {child['index']:>4} {child['state']:<8} {detail} "
+            f"{child.get('reason') or ''}".rstrip()
+        )
+
+
+def _params(record: BatchRecord) -> str:
+    return " ".join(f"{k}={v}" for k, v in record.params.items() if v is not None)
+
+
+def invoices(args: argparse.Namespace) -> int:
+    try:
+        params = InvoiceParams(
+            period=args.period or recent_periods(1)[0],
+            customers=None if args.all else args.customers,
+            chunk_size=args.chunk_size,
+            queue=args.queue,
+        ).validate()
+    except ParamError as exc:
+        return fail(str(exc), code=2)
+    return _launch(lambda s: s.launch_invoices(params), args)
+
+
+def monitor(args: argparse.Namespace) -> int:
+    try:
+        if args.urls:
+            urls = read_url_list(args.urls).urls
+        else:
+            urls = parse_url_list("\n".join(args.url)).urls
+        params = MonitorParams(urls=tuple(urls), timeout=args.timeout, queue=args.queue).validate()
+    except (UrlListError, ParamError) as exc:
+        return fail(str(exc).replace("\n", " | "), code=2)
+    return _launch(lambda s: s.launch_monitoring(params), args)
+
+
+def _launch(send: Any, args: argparse.Namespace) -> int:
+    down = _broker_down()
+    if down:
+        return fail(down)
+    service = _service()
+    try:
+        record = send(service)
+        return _done(service, record, args)
+    except (BrokerError, BatchError) as exc:
+        return fail(str(exc))
+    finally:
+        service.close()
+
+
+def status(args: argparse.Namespace) -> int:
+    service = _service()
+    try:
+        record = service.get(args.id)
+        children = service.children(record)
+    except BatchError as exc:
+        return fail(str(exc))
+    finally:
+        service.close()
+    if args.json:
+        emit_json(
+            {
+                **record.to_dict(with_summary=False),
+                "summary": _lean(record.summary),
+                "children": [{k: v for k, v in c.items() if k != "args"} for c in children],
+            }
+        )
+    else:
+        print_record(record, children if args.children else None)
+    return 0
+
+
+def _lean(summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    return {k: v for k, v in summary.items() if k != "children"} if summary else None
+
+
+def list_batches(args: argparse.Namespace) -> int:
+    service = _service()
+    try:
+        records = service.list(limit=args.limit)
+    finally:
+        service.close()
+    if args.json:
+        emit_json([r.to_dict(with_summary=False) for r in records])
+        return 0
+    if not records:
+        print("no batches yet (launch one: pooldesk batch invoices --customers 100)")
+        return 0
+    rows = []
+    for r in records:
+        c = r.counts
+        done = c.get("succeeded", 0) + c.get("failed", 0) + c.get("cancelled", 0)
+        rows.append(
+            [
+                r.id[:12],
+                r.kind,
+                r.state,
+                f"{done}/{c.get('total', '?')}",
+                str(c.get("failed", 0)),
+                time.strftime("%F %T", time.localtime(r.created_at)),
+            ]
+        )
+    print(table(["ID", "KIND", "STATE", "DONE", "FAILED", "CREATED"], rows))
+    return 0
+
+
+def cancel(args: argparse.Namespace) -> int:
+    service = _service()
+    try:
+        counts = service.cancel(args.id, terminate=args.terminate)
+    except BatchError as exc:
+        return fail(str(exc))
+    finally:
+        service.close()
+    running = "terminated" if args.terminate else "left to finish"
+    print(
+        f"cancel sent: {counts['pending']} pending children revoked, "
+        f"{counts['running']} running {running}"
+    )
+    return 0
+
+
+def retry(args: argparse.Namespace) -> int:
+    service = _service()
+    try:
+        record = service.retry(args.id)
+        return _done(service, record, args)
+    except BatchError as exc:
+        return fail(str(exc))
+    finally:
+        service.close()
+
+
+def seed(args: argparse.Namespace) -> int:
+    from backend.invoices.db import invoice_db_url, make_engine
+    from backend.invoices.seed import seed as run_seed
+
+    try:
+        periods = [p.strip() for p in args.periods.split(",")] if args.periods else None
+        result = run_seed(make_engine(), args.customers, seed=args.seed, periods=periods)
+    except ValueError as exc:
+        return fail(str(exc), code=2)
+    if args.json:
+        emit_json(result.to_dict())
+    else:
+        print(
+            f"{result.customers_created} customers added ({result.customers_total} in all), "
+            f"{result.usage_lines_created} usage lines for {', '.join(result.periods)} "
+            f"in {invoice_db_url().split('@')[-1]}"
+        )
+    return 0

@@ -1,0 +1,61 @@
+"""The invoice chunk task: CPU/DB-bound work that belongs on a prefork pool.
+
+A database error retries the whole chunk with capped exponential backoff (the chunk is
+idempotent, so a retry re-bills nothing). After the last retry the task *returns* a failure
+result instead of raising: the batch watcher must see every child end, failures included.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from celery import Task
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from backend.celery_app import app
+from backend.invoices.chunk import process_chunk
+from backend.invoices.db import create_schema, make_engine
+
+MAX_RETRIES = 3
+BACKOFF_BASE_S = 1.0
+BACKOFF_CAP_S = 30.0
+
+
+def backoff(retries: int) -> float:
+    return min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**retries)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+@app.task(bind=True, name="pooldesk.invoices.chunk", max_retries=MAX_RETRIES, nature="cpu")
+def invoice_chunk(
+    self: Task, batch_id: str, index: int, customer_ids: list[int], period: str
+) -> dict[str, Any]:
+    started = time.monotonic()
+    base = {"batch_id": batch_id, "index": index, "customers": len(customer_ids)}
+    try:
+        engine = make_engine()
+        create_schema(engine)
+        result = process_chunk(engine, customer_ids, period)
+    except (OperationalError, DBAPIError) as exc:
+        if self.request.retries < MAX_RETRIES:
+            raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+        return {
+            **base,
+            "ok": False,
+            "runtime": time.monotonic() - started,
+            "error": f"database error after {MAX_RETRIES} retries: {_short(exc)}",
+        }
+    except Exception as exc:  # anything else: report, never leave the batch hanging
+        return {**base, "ok": False, "runtime": time.monotonic() - started, "error": _short(exc)}
+    return {
+        **base,
+        **result.to_dict(),
+        "ok": not result.errors,
+        "runtime": time.monotonic() - started,
+        "error": f"{len(result.errors)} customers could not be billed" if result.errors else None,
+    }

@@ -1,0 +1,193 @@
+"""The first window: the start dialog's live checks, the workers table, and one real round trip
+(managed broker, a real worker started and stopped through the UI)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from weakref import WeakSet
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import Qt, QThread
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from backend import proc
+from backend.broker.managed import ManagedBroker
+from backend.workers.manager import WorkerInfo
+from backend.workers.spec import WorkerSpec
+from desktop import resources
+from desktop.models.workers_model import NAME, STATE, WorkersModel
+from desktop.views.start_dialog import StartDialog
+
+
+@pytest.fixture(autouse=True)
+def _no_dangling_qthreads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail a test that leaves a QThread running (napari's ``_dangling_qthreads``, smaller)."""
+    started: WeakSet[QThread] = WeakSet()
+    original = QThread.start
+
+    def start(self: QThread, *args: object) -> None:
+        started.add(self)
+        original(self, *args)
+
+    monkeypatch.setattr(QThread, "start", start)
+    yield
+    running = [t.objectName() or repr(t) for t in started if t.isRunning()]
+    assert not running, f"QThreads still running after the test: {running}"
+
+
+def _info(name: str, state: str = "online", remote: bool = False, **kw: object) -> WorkerInfo:
+    defaults: dict[str, object] = {
+        "hostname": f"{name}@{'elsewhere' if remote else 'here'}",
+        "pid": 100,
+        "pool": "gevent",
+        "concurrency": 10,
+        "queues": ["default"],
+        "state": state,
+        "remote": remote,
+    }
+    defaults.update(kw)
+    return WorkerInfo(name=name, **defaults)  # type: ignore[arg-type]
+
+
+def test_start_dialog_checks_as_you_type(qtbot: QtBot) -> None:
+    dialog = StartDialog()
+    qtbot.addWidget(dialog)
+    dialog.setStyleSheet(resources.stylesheet())  # a QSS parse problem would raise here
+    dialog.show()
+    assert not dialog.ok_button.isEnabled()  # empty name: no red text yet, but no start either
+    assert dialog.problems_label.isHidden()
+
+    qtbot.keyClicks(dialog.name_edit, "a b")
+    dialog.queues_edit.setText("x y")
+    assert not dialog.ok_button.isEnabled()
+    assert dialog.problems_label.isVisible()
+    text = dialog.problems_label.text()
+    assert "name 'a b'" in text and "queue 'x y'" in text
+
+    dialog.name_edit.setText("invoices-1")
+    dialog.queues_edit.setText("invoices, default")
+    assert dialog.ok_button.isEnabled()
+    assert dialog.problems_label.isHidden()
+    spec = dialog.spec()
+    assert (spec.name, spec.queues) == ("invoices-1", ("invoices", "default"))
+
+
+def test_start_dialog_pool_sets_default_concurrency_until_edited(qtbot: QtBot) -> None:
+    dialog = StartDialog()
+    qtbot.addWidget(dialog)
+    dialog.pool_combo.setCurrentText("gevent")
+    assert dialog.concurrency_spin.value() == 100
+    dialog.pool_combo.setCurrentText("threads")
+    assert dialog.concurrency_spin.value() == 10
+    dialog.concurrency_spin.setValue(7)
+    dialog.pool_combo.setCurrentText("gevent")
+    assert dialog.concurrency_spin.value() == 7  # the user's number wins
+    dialog.pool_combo.setCurrentText("solo")
+    dialog.name_edit.setText("w1")
+    assert not dialog.ok_button.isEnabled()  # solo × 7 is refused by the spec
+    assert "solo" in dialog.problems_label.text()
+
+
+def test_model_updates_rows_in_place(qtbot: QtBot) -> None:
+    model = WorkersModel()
+    model.update([_info("a"), _info("b"), _info("r", "online-remote", remote=True)])
+    assert model.rowCount() == 3
+    assert model.index(2, NAME).data() == "r (remote)"
+    assert model.index(2, NAME).data(Qt.ItemDataRole.FontRole).italic()
+    with (
+        qtbot.assertNotEmitted(model.modelReset),
+        qtbot.assertNotEmitted(model.rowsRemoved),
+        qtbot.waitSignal(model.dataChanged) as changed,
+    ):
+        model.update([_info("a"), _info("b", "stopping"), _info("r", "online-remote", remote=True)])
+    assert changed.args[0].row() == 1
+    assert model.index(1, STATE).data() == "stopping"
+    model.update([_info("b", "stopped", pid=None), _info("c", "starting")])
+    assert [model.index(r, NAME).data() for r in range(model.rowCount())] == ["b", "c"]
+    assert model.index(0, 5).data() == "–"
+
+
+@pytest.mark.slow
+def test_start_and_stop_a_worker_from_the_window(home: Path, qtbot: QtBot) -> None:
+    from desktop.views.main_window import MainWindow
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.setStyleSheet(resources.stylesheet())
+    window.show()
+    page, model = window.workers_page, window.workers_page.model
+
+    qtbot.waitUntil(lambda: "— up" in window.broker_label.text(), timeout=20_000)
+    state = ManagedBroker().state()
+    assert state is not None and state.password
+    assert "Broker: managed redis://:****@127.0.0.1:" in window.broker_label.text()
+
+    # Start through the UI: the toolbar's Start… opens the dialog; fill it in, press Start.
+    qtbot.mouseClick(window.toolbar.widgetForAction(page.start_action), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.start_dialog is not None and page.start_dialog.isVisible())
+    dialog = page.start_dialog
+    assert dialog is not None
+    qtbot.keyClicks(dialog.name_edit, "ui1")
+    dialog.pool_combo.setCurrentText("gevent")
+    dialog.concurrency_spin.setValue(5)
+    assert dialog.ok_button.isEnabled()
+    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+
+    def state_of(name: str) -> str | None:
+        row = model.row_of(name)
+        return model.index(row, STATE).data() if row >= 0 else None
+
+    qtbot.waitUntil(lambda: state_of("ui1") == "online", timeout=30_000)
+    info = model.worker(model.row_of("ui1"))
+    assert info is not None and info.pid and proc.alive(info.pid)
+    assert (info.pool, info.concurrency) == ("gevent", 5)
+
+    assert not page.stop_action.isEnabled()  # nothing selected yet
+    assert page.select("ui1")
+    assert page.stop_action.isEnabled() and page.restart_action.isEnabled()
+    assert not page.forget_action.isEnabled()
+    qtbot.mouseClick(window.toolbar.widgetForAction(page.stop_action), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: state_of("ui1") == "stopped", timeout=30_000)
+    assert page.selected_worker() is not None  # the selection survived the refreshes
+    assert page.forget_action.isEnabled() and not page.stop_action.isEnabled()
+
+    shown = " ".join(
+        [
+            window.broker_label.text(),
+            window.broker_label.toolTip(),
+            window.statusBar().currentMessage(),
+        ]
+    )
+    assert state.password not in shown
+    assert not window.open_messages, [m.text() for m in window.open_messages]
+
+    window.close()
+    assert not window.controller.is_running()
+    assert not proc.alive(info.pid)
+    QApplication.processEvents()
+
+
+@pytest.mark.slow
+def test_a_worker_that_crashes_at_start_is_explained(home: Path, qtbot: QtBot) -> None:
+    from desktop.views.main_window import MainWindow
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    bad = WorkerSpec("bad", "solo", 1, ("default",), app="no_such_module:app")
+    window.startRequested.emit(bad)  # what the dialog's Start does, with an app it can't offer
+    qtbot.waitUntil(lambda: bool(window.open_messages), timeout=30_000)
+    box = window.open_messages[0]
+    assert box.text() == "Could not start bad"
+    assert "crashed while starting (exit code" in box.informativeText()
+    assert "ModuleNotFoundError" in box.informativeText()  # the reason, not the log's last line
+    assert "no_such_module" in box.detailedText()
+    assert window.workers_page.model.index(0, STATE).data() == "crashed"
+    box.close()
+    window.close()
+    assert not window.controller.is_running()
