@@ -164,7 +164,7 @@ def test_start_and_stop_a_worker_from_the_window(home: Path, qtbot: QtBot) -> No
         ]
     )
     assert state.password not in shown
-    assert not window.open_messages, [m.text() for m in window.open_messages]
+    assert not window.open_messages(), [m.text() for m in window.open_messages()]
 
     window.close()
     assert not window.controller.is_running()
@@ -181,8 +181,8 @@ def test_a_worker_that_crashes_at_start_is_explained(home: Path, qtbot: QtBot) -
     window.show()
     bad = WorkerSpec("bad", "solo", 1, ("default",), app="no_such_module:app")
     window.startRequested.emit(bad)  # what the dialog's Start does, with an app it can't offer
-    qtbot.waitUntil(lambda: bool(window.open_messages), timeout=30_000)
-    box = window.open_messages[0]
+    qtbot.waitUntil(lambda: bool(window.open_messages()), timeout=30_000)
+    box = window.open_messages()[0]
     assert box.text() == "Could not start bad"
     assert "crashed while starting (exit code" in box.informativeText()
     assert "ModuleNotFoundError" in box.informativeText()  # the reason, not the log's last line
