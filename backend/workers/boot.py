@@ -13,6 +13,10 @@ import sys
 def main(argv: list[str] | None = None) -> None:
     from celery.__main__ import main as celery_main
 
+    from backend.workers.probe import install
+
+    install()
+
     sys.argv = ["celery", *(argv if argv is not None else sys.argv[1:])]
     celery_main()
 

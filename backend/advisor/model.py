@@ -1,0 +1,107 @@
+"""What the advisor looks at (observations) and what it says (advice with a fix).
+
+Observations are plain data assembled from the sampler, the event monitor, the worker manager
+and the broker status, so the rules are pure functions that tests can drive with real numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Pooldesk's own queues; a user's queues get their nature from settings (advisor.queue_nature)
+# or from the ``nature`` option of the tasks routed to them.
+DEFAULT_NATURES = {"invoices": "cpu", "monitoring": "io", "orchestration": "io"}
+
+
+@dataclass
+class WorkerObs:
+    name: str
+    hostname: str
+    local: bool
+    pool: str | None
+    concurrency: int | None
+    queues: list[str]
+    state: str
+    active: int = 0
+    cores_used: float | None = None  # Δ CPU time of the process tree / Δ wall, smoothed
+    uss_bytes: int | None = None
+    uss_growth_bytes_per_min: float | None = None
+    loop_lag_ms_max: float | None = None  # from the in-worker probe (gevent only)
+    blocked_reports_recent: int | None = None  # gevent monitor reports in the last window
+    ping_seconds: float | None = None
+    starts_recent: int = 0  # starts in the crash-loop window
+    exit: str | None = None
+
+
+@dataclass
+class BatchObs:
+    id: str
+    kind: str
+    queue: str
+    pending: int
+    started: int
+
+
+@dataclass
+class Observations:
+    workers: list[WorkerObs] = field(default_factory=list)
+    queue_waiting: dict[str, int] = field(default_factory=dict)
+    batches: list[BatchObs] = field(default_factory=list)
+    natures: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_NATURES))
+    cores: int = 1
+    ram_available_bytes: int | None = None
+    ram_total_bytes: int | None = None
+    broker_up: bool = True
+    broker_error: str | None = None
+
+    def consumers(self, queue: str) -> list[WorkerObs]:
+        return [
+            w for w in self.workers if queue in w.queues and w.state in ("online", "online-remote")
+        ]
+
+
+@dataclass
+class Fix:
+    """A one-click action: ``kind`` names what ``advisor.fixes`` performs with ``params``."""
+
+    kind: str  # restart_worker | resize_worker | start_worker | stop_worker | none
+    params: dict[str, Any]
+    confirm: str  # exactly what will be restarted/started, shown before doing it
+
+
+@dataclass
+class Advice:
+    id: str  # stable: the same condition keeps the same id while it lasts
+    rule: str
+    severity: str  # info | warning | critical
+    title: str
+    text: str
+    evidence: dict[str, Any]
+    fix: Fix | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Thresholds:
+    """Defaults for ``settings.advisor``; every number a rule uses lives here, not in code."""
+
+    lag_ms: float = 500.0  # loop lag that counts as blocked
+    blocked_reports: int = 3  # gevent monitor reports in a window that count as blocked
+    gevent_single_core: float = 1.15  # tree never above ~one core while >= 2 tasks run
+    io_prefork_min_concurrency: int = 8  # prefork at least this wide on an io queue
+    ram_available_fraction: float = 0.10
+    ram_available_min_bytes: int = 512 * 2**20
+    uss_growth_bytes_per_min: float = 20 * 2**20
+    crash_loop_starts: int = 3
+    crash_loop_minutes: float = 10.0
+    raise_after: int = 2  # consecutive evaluations before a warning shows (hysteresis)
+    clear_after: int = 3  # consecutive clean evaluations before it goes away
+
+    @classmethod
+    def from_settings(cls, data: dict[str, Any] | None) -> Thresholds:
+        known = set(cls.__dataclass_fields__)
+        values = {k: v for k, v in (data or {}).items() if k in known}
+        return cls(**values)

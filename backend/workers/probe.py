@@ -1,0 +1,84 @@
+"""An in-worker probe that *measures* whether a gevent worker's event loop is being blocked.
+
+Installed by ``backend.workers.boot`` in every worker Pooldesk starts (a user's own ``--app``
+included) through Celery's global ``worker_ready`` signal, so the user's tasks are untouched.
+In a gevent worker it:
+
+- counts gevent's own monitor-thread reports (``EventLoopBlocked``; enabled with
+  ``GEVENT_MONITOR_THREAD_ENABLE`` by ``workers.process``). The subscriber runs in the monitor's
+  native thread, so it only increments a counter;
+- runs a greenlet that sleeps 100 ms and times its own wake-ups: the lateness is the loop lag a
+  network task would feel (CPU-bound tasks pin the loop for seconds);
+- every second sends a custom ``worker-loop`` event (``lag_ms_max``, ``lag_ms_p50``,
+  ``blocked_reports``) that the panel's event monitor picks up.
+
+The evidence for the advisor's "CPU-bound queue under gevent" rule is measured here, not guessed
+from the pool name. Prefork and threads workers get no probe: their loop is not the task loop.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+TICK_S = 0.1
+PUBLISH_EVERY_S = 1.0
+EVENT_TYPE = "worker-loop"
+
+
+class LoopStats:
+    def __init__(self) -> None:
+        self.blocked_reports = 0
+        self.lags: list[float] = []
+
+    def on_gevent_event(self, event: Any) -> None:
+        """Called in gevent's monitor thread: count only, never touch the loop from here."""
+        if type(event).__name__ == "EventLoopBlocked":
+            self.blocked_reports += 1
+
+    def take(self) -> dict[str, float]:
+        lags, self.lags = sorted(self.lags), []
+        if not lags:
+            return {"lag_ms_max": 0.0, "lag_ms_p50": 0.0, "blocked_reports": self.blocked_reports}
+        return {
+            "lag_ms_max": round(lags[-1] * 1000, 1),
+            "lag_ms_p50": round(lags[len(lags) // 2] * 1000, 1),
+            "blocked_reports": self.blocked_reports,
+        }
+
+
+def _run(consumer: Any, stats: LoopStats) -> None:
+    import gevent
+
+    last_publish = time.monotonic()
+    while True:
+        before = time.monotonic()
+        gevent.sleep(TICK_S)
+        stats.lags.append(max(0.0, time.monotonic() - before - TICK_S))
+        if time.monotonic() - last_publish >= PUBLISH_EVERY_S:
+            last_publish = time.monotonic()
+            dispatcher = getattr(consumer, "event_dispatcher", None)
+            if dispatcher is not None and getattr(dispatcher, "enabled", False):
+                try:
+                    dispatcher.send(EVENT_TYPE, **stats.take())
+                except Exception:  # the broker is away: the next tick tries again
+                    pass
+
+
+def on_worker_ready(sender: Any = None, **_: Any) -> None:
+    """``worker_ready`` handler; ``sender`` is the worker's Consumer."""
+    pool = getattr(getattr(sender, "pool", None), "__module__", "") or ""
+    if "gevent" not in pool:
+        return
+    import gevent
+    from gevent import events
+
+    stats = LoopStats()
+    events.subscribers.append(stats.on_gevent_event)
+    gevent.spawn(_run, sender, stats)
+
+
+def install() -> None:
+    from celery.signals import worker_ready
+
+    worker_ready.connect(on_worker_ready, weak=False)
