@@ -40,6 +40,11 @@ def logs_dir() -> Path:
     return subdir("logs")
 
 
+def app_logs_dir() -> Path:
+    """Pooldesk's own log, apart from the worker logs so no worker name can collide with it."""
+    return subdir("logs/app")
+
+
 def workers_dir() -> Path:
     """Per-worker records (spec, pids, exit status) shared by every Pooldesk process."""
     return subdir("workers")

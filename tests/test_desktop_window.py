@@ -1,5 +1,6 @@
-"""The first window: the start dialog's live checks, the workers table, and one real round trip
-(managed broker, a real worker started and stopped through the UI)."""
+"""The first window: the start dialog's live checks, the workers table's in-place updates, the
+broker line, and real round trips (managed broker, real workers started and stopped from the UI,
+a crash at start explained with its log)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,14 @@ from pytestqt.qtbot import QtBot
 
 from backend import proc
 from backend.broker.managed import ManagedBroker
+from backend.broker.status import BrokerStatus
 from backend.workers.manager import WorkerInfo
+from backend.workers.records import RecordStore
 from backend.workers.spec import WorkerSpec
 from desktop import resources
+from desktop.formatting import broker_line
 from desktop.models.workers_model import NAME, STATE, WorkersModel
+from desktop.views.main_window import MainWindow
 from desktop.views.start_dialog import StartDialog
 
 
@@ -112,10 +117,24 @@ def test_model_updates_rows_in_place(qtbot: QtBot) -> None:
     assert model.index(0, 5).data() == "–"
 
 
+def test_broker_line_shows_backlog_and_failures() -> None:
+    url = "redis://:****@127.0.0.1:6399/0"
+    up = BrokerStatus(url=url, managed=True, up=True, memory_bytes=1_258_291, queues={})
+    up.queues = {"invoices": 1204, "monitoring": 0, "default": 3}
+    assert (
+        broker_line(up)
+        == f"Broker: managed {url} — up, 1.2 MiB, queues: invoices 1,204 · default 3"
+    )
+    up.queues = {"invoices": 0, "default": 0}
+    assert broker_line(up).endswith("— up, 1.2 MiB, queues empty")
+    down = BrokerStatus(url=url, managed=False, up=False, error=f"broker unreachable at {url}: x")
+    assert broker_line(down) == f"Broker unreachable at {url}: x"
+    down.error = "managed broker has never been started"
+    assert broker_line(down) == "Broker unreachable: managed broker has never been started"
+
+
 @pytest.mark.slow
 def test_start_and_stop_a_worker_from_the_window(home: Path, qtbot: QtBot) -> None:
-    from desktop.views.main_window import MainWindow
-
     window = MainWindow()
     qtbot.addWidget(window)
     window.setStyleSheet(resources.stylesheet())
@@ -168,14 +187,14 @@ def test_start_and_stop_a_worker_from_the_window(home: Path, qtbot: QtBot) -> No
 
     window.close()
     assert not window.controller.is_running()
-    assert not proc.alive(info.pid)
+    record = RecordStore().load("ui1")
+    assert record is not None and record.supervisor_pid
+    assert not proc.alive(info.pid) and not proc.alive(record.supervisor_pid)
     QApplication.processEvents()
 
 
 @pytest.mark.slow
 def test_a_worker_that_crashes_at_start_is_explained(home: Path, qtbot: QtBot) -> None:
-    from desktop.views.main_window import MainWindow
-
     window = MainWindow()
     qtbot.addWidget(window)
     window.show()

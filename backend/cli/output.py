@@ -7,6 +7,9 @@ import sys
 from typing import Any
 
 from backend.redact import mask_text
+from backend.units import human_bytes
+
+__all__ = ["emit_json", "fail", "human_bytes", "table"]
 
 
 def fail(message: str, code: int = 1, secrets: list[str] | None = None) -> int:
@@ -18,17 +21,6 @@ def fail(message: str, code: int = 1, secrets: list[str] | None = None) -> int:
 def emit_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=True, default=str)
     sys.stdout.write("\n")
-
-
-def human_bytes(value: int | None) -> str:
-    if value is None:
-        return "-"
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:

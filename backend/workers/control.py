@@ -8,6 +8,8 @@ absence, so the panel never marks a worker offline on one missed reply.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +37,7 @@ class RemoteWorker:
 POOL_NAMES = {
     "prefork": "prefork",
     "gevent": "gevent",
+    "thread": "threads",  # celery.concurrency.thread:TaskPool is the ``threads`` pool
     "threads": "threads",
     "solo": "solo",
     "eventlet": "eventlet",
@@ -47,6 +50,13 @@ def pool_name(implementation: str | None) -> str | None:
         return None
     module = implementation.split(":", 1)[0].rsplit(".", 1)[-1]
     return POOL_NAMES.get(module, module)
+
+
+def _quietly(call: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
+    try:
+        return call() or {}
+    except Exception:
+        return {}
 
 
 class Control:
@@ -83,13 +93,14 @@ class Control:
 
     def remote_workers(self, timeout: float = 1.0) -> list[RemoteWorker]:
         """Everyone on this broker who answers ``stats`` (local workers included)."""
-        try:
-            inspect = self.app.control.inspect(timeout=timeout)
-            stats: dict[str, Any] = inspect.stats() or {}
-            queues: dict[str, Any] = inspect.active_queues() or {}
-            active: dict[str, Any] = inspect.active() or {}
-        except Exception:
-            return []
+        inspect = self.app.control.inspect(timeout=timeout)
+        # Each inspect call waits its whole timeout for replies: ask the three at once.
+        with ThreadPoolExecutor(max_workers=3) as executor:
+            futures = [
+                executor.submit(_quietly, fn)
+                for fn in (inspect.stats, inspect.active_queues, inspect.active)
+            ]
+            stats, queues, active = (f.result() for f in futures)
         out = []
         for host, info in sorted(stats.items()):
             pool = info.get("pool") or {}

@@ -271,8 +271,10 @@ class WorkerManager:
         pid_info = self.store.pid_info(name)
         exit_info = self.store.exit_info(name)
         alive = self._celery_alive(name, record)
-        if pid_info is None and proc.alive(record.supervisor_pid, record.supervisor_create_time):
-            alive = True  # supervisor up, Celery's pid not written yet: still starting
+        if exit_info is None and proc.alive(record.supervisor_pid, record.supervisor_create_time):
+            # Supervisor up: Celery's pid not written yet (starting), or Celery just ended and
+            # its exit status is being recorded; either way not a crash (yet).
+            alive = True
         waiting = alive and record.ready_at is None and not record.stop_requested_at
         if waiting and ping and self.control.ping([record.hostname], timeout=0.5):
             record.ready_at = time.time()

@@ -18,6 +18,7 @@ from the pool name. Prefork and threads workers get no probe: their loop is not 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -59,10 +60,9 @@ def _run(consumer: Any, stats: LoopStats) -> None:
             last_publish = time.monotonic()
             dispatcher = getattr(consumer, "event_dispatcher", None)
             if dispatcher is not None and getattr(dispatcher, "enabled", False):
-                try:
+                # The broker may be away: the next tick tries again.
+                with contextlib.suppress(Exception):
                     dispatcher.send(EVENT_TYPE, **stats.take())
-                except Exception:  # the broker is away: the next tick tries again
-                    pass
 
 
 def on_worker_ready(sender: Any = None, **_: Any) -> None:

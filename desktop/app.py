@@ -1,0 +1,116 @@
+"""Start the window: ``pooldesk`` with no arguments lands in :func:`main`.
+
+Also installs the last line of defence: an excepthook that logs the traceback (to a rotating
+file under ``$POOLDESK_HOME/logs/app/``) and shows a readable dialog with the details behind a
+button, from whichever thread the exception happened in.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import signal
+import sys
+import threading
+import traceback
+from types import TracebackType
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from backend import paths
+from backend.redact import mask_text
+from desktop import resources
+from desktop.views.main_window import MainWindow
+
+log = logging.getLogger("desktop")
+
+
+class MaskingFormatter(logging.Formatter):
+    """Tracebacks quote URLs; the log file must not keep their passwords."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_text(super().format(record), [])
+
+
+def setup_logging() -> None:
+    directory = paths.app_logs_dir()
+    handler = logging.handlers.RotatingFileHandler(
+        directory / "pooldesk.log", maxBytes=2 * 2**20, backupCount=3, encoding="utf-8"
+    )
+    handler.setFormatter(
+        MaskingFormatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+class ErrorReporter(QObject):
+    """Shows unexpected exceptions; lives in the GUI thread, is reached through a signal."""
+
+    _report = Signal(str, str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._showing = False
+        self._report.connect(self._show)
+
+    def excepthook(
+        self,
+        kind: type[BaseException],
+        value: BaseException,
+        tb: TracebackType | None,
+    ) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            sys.__excepthook__(kind, value, tb)
+            return
+        log.error("unexpected error", exc_info=(kind, value, tb))
+        detail = mask_text("".join(traceback.format_exception(kind, value, tb)), [])
+        self._report.emit(mask_text(f"{kind.__name__}: {value}", []), detail)  # queued if needed
+
+    def thread_excepthook(self, args: threading.ExceptHookArgs) -> None:
+        self.excepthook(args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback)
+
+    def _show(self, summary: str, detail: str) -> None:
+        if self._showing:  # one dialog at a time; the rest are in the log
+            return
+        self._showing = True
+        try:
+            box = QMessageBox(QMessageBox.Icon.Critical, "Pooldesk", "Something went wrong.")
+            box.setInformativeText(
+                f"{summary}\n\nPooldesk keeps running, but the last action may not have "
+                f"completed. The details are also in {paths.logs_dir() / 'app' / 'pooldesk.log'}."
+            )
+            box.setDetailedText(detail)
+            box.exec()
+        finally:
+            self._showing = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    QApplication.setApplicationName("Pooldesk")
+    QApplication.setOrganizationName("Pooldesk")
+    QApplication.setDesktopFileName("pooldesk")
+    app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
+    assert isinstance(app, QApplication)
+    setup_logging()
+    reporter = ErrorReporter()
+    sys.excepthook = reporter.excepthook
+    threading.excepthook = reporter.thread_excepthook
+    resources.apply_style(app)
+
+    window = MainWindow()
+    window.show()
+    # Ctrl+C in the terminal closes the window cleanly; the timer lets Python see the signal.
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    ticker = QTimer()
+    ticker.start(300)
+    ticker.timeout.connect(lambda: None)
+    log.info("window started")
+    try:
+        return app.exec()
+    finally:
+        ticker.stop()
+        sys.excepthook = sys.__excepthook__
+        threading.excepthook = threading.__excepthook__

@@ -1,0 +1,297 @@
+"""The window's only door to the backend: a QObject living in its own QThread.
+
+Everything that touches the broker or a process (``ensure_broker``, the periodic refresh, start,
+stop, restart, forget) runs in that thread, one call at a time, so the manager is used from a
+single thread and the GUI thread never blocks on the network. Requests arrive as queued slot
+calls (connect a GUI-thread signal to :meth:`start` and friends); results leave as signals.
+
+Starts do not block the thread: the worker is spawned and then watched by the refresh until it
+answers ping, crashes or runs out of ``start_timeout``; only then is the operation reported.
+A stop blocks the thread for at most the backend's stop timeout (warm → cold → kill); the table
+shows "stopping" at once meanwhile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from urllib.parse import urlsplit
+
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+
+from backend import settings as settings_mod
+from backend.broker import BrokerError, current_config, ensure_broker
+from backend.broker.status import BrokerStatus, broker_status
+from backend.redact import mask_text
+from backend.workers.manager import WorkerError, WorkerInfo, WorkerManager
+from backend.workers.spec import SpecError, WorkerSpec
+
+log = logging.getLogger(__name__)
+
+REFRESH_MS = 1500
+PENDING_MS = 250
+REMOTE_TIMEOUT_S = 0.8
+# Discovering remote workers costs ~3 s per scan (three broadcasts, each waiting the whole
+# timeout), during which requests wait; local state is cheap. So local workers refresh every
+# tick and remote ones at most this often (set it to 0 to scan on every tick).
+REMOTE_SCAN_S = 10.0
+UNKNOWN_EXIT = "exit status unknown"  # backend.workers.states.describe_exit(None)
+EXIT_GRACE_S = 2.0
+EXPECTED_ERRORS = (WorkerError, SpecError, BrokerError, OSError)
+
+
+class WorkerController(QObject):
+    workersChanged = Signal(list)  # list[WorkerInfo], local first, then remote
+    brokerChanged = Signal(object)  # BrokerStatus
+    operationStarted = Signal(str, str)  # op, worker name
+    # op, worker name, ok, message: first line a summary, after a blank line the detail
+    operationFinished = Signal(str, str, bool, str)
+    _shutdownRequested = Signal()
+
+    def __init__(self, interval_ms: int = REFRESH_MS) -> None:
+        super().__init__()  # no parent: it moves to its own thread
+        self._interval_ms = interval_ms
+        self._manager: WorkerManager | None = None
+        self._timer: QTimer | None = None
+        self._workers: list[WorkerInfo] = []
+        self._remote: list[WorkerInfo] = []
+        self._next_remote_scan = 0.0
+        self._pending: dict[str, tuple[str, float]] = {}  # name → (op, monotonic deadline)
+        self._graced: dict[str, float] = {}  # name → until when to wait for its exit status
+        self._closing = False
+        self._home_thread = self.thread()
+        self._thread = QThread()
+        self._thread.setObjectName("pooldesk-controller")
+        self.moveToThread(self._thread)
+        self._thread.started.connect(self._on_thread_started)
+        self._shutdownRequested.connect(self._teardown)
+
+    # -- called from the GUI thread ----------------------------------------------------------
+    def launch(self) -> None:
+        self._thread.start()
+
+    def is_running(self) -> bool:
+        return self._thread.isRunning()
+
+    def shutdown(self) -> None:
+        """Finish the current call, stop the timer, close broker connections, join the thread.
+
+        Blocks for at most the current operation (every backend call is bounded: a stop by
+        the stop timeout, a refresh by the broker timeouts).
+        """
+        if self._thread.isRunning():
+            self._shutdownRequested.emit()
+            self._thread.wait()
+
+    # -- in the controller thread ------------------------------------------------------------
+    @Slot()
+    def _on_thread_started(self) -> None:
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)  # re-armed after each refresh: no pile-up when slow
+        self._timer.timeout.connect(self.refresh)
+        config = None
+        start_timeout, stop_timeout = 30.0, 60.0
+        try:
+            loaded = settings_mod.load()
+            if loaded.message:
+                self.operationFinished.emit("settings", "", False, loaded.message)
+            start_timeout = loaded.settings.start_timeout
+            stop_timeout = loaded.settings.stop_timeout
+            config = ensure_broker(loaded.settings)
+        except Exception as exc:
+            log.exception("broker start-up failed")
+            message = self._masked(_describe(exc))
+            self.operationFinished.emit(
+                "broker", "", False, f"The broker could not be started.\n\n{message}"
+            )
+        self._manager = WorkerManager(
+            config=config, start_timeout=start_timeout, stop_timeout=stop_timeout
+        )
+        self._next_remote_scan = time.monotonic() + self._interval_ms / 1000  # local rows first
+        self.refresh()
+
+    @Slot()
+    def _teardown(self) -> None:
+        self._closing = True
+        if self._timer is not None:
+            self._timer.stop()
+        if self._manager is not None:
+            try:
+                self._manager.close()
+            except Exception:
+                log.exception("closing the worker manager failed")
+        self.moveToThread(self._home_thread)  # the timer (a child) goes too, stopped
+        self._thread.quit()
+
+    @Slot()
+    def refresh(self) -> None:
+        if self._manager is None or self._closing:
+            return
+        try:
+            status = broker_status(current_config())
+        except Exception as exc:
+            log.exception("broker status failed")
+            status = BrokerStatus(url=None, managed=False, up=False, error=_describe(exc))
+        status.error = self._masked(status.error) if status.error else None
+        self.brokerChanged.emit(status)
+        try:
+            self._workers = self._list_workers()
+        except Exception:
+            log.exception("listing workers failed")  # keep showing the last list
+        self._report_pending_starts()
+        self.workersChanged.emit(list(self._workers))
+        if self._timer is not None and not self._closing:
+            # Watching a start: look again soon, so "online" (and "ready in") is not late.
+            self._timer.start(
+                min(PENDING_MS, self._interval_ms) if self._pending else self._interval_ms
+            )
+
+    def _list_workers(self) -> list[WorkerInfo]:
+        assert self._manager is not None
+        if time.monotonic() < self._next_remote_scan:
+            workers = self._manager.all(include_remote=False)
+            local = {w.hostname for w in workers}
+            return workers + [w for w in self._remote if w.hostname not in local]
+        workers = self._manager.all(include_remote=True, remote_timeout=REMOTE_TIMEOUT_S)
+        self._remote = [w for w in workers if w.remote]
+        self._next_remote_scan = time.monotonic() + REMOTE_SCAN_S
+        return workers
+
+    @Slot(object)
+    def start(self, spec: WorkerSpec) -> None:
+        def op() -> str | None:
+            self._manager_or_raise().start(spec, wait=False)
+            self._watch("start", spec.name)
+            return None
+
+        self._run("start", spec.name, op)
+
+    @Slot(str)
+    def stop(self, name: str) -> None:
+        def op() -> str | None:
+            self._pending.pop(name, None)
+            self._show_state(name, "stopping")
+            info = self._manager_or_raise().stop(name)
+            if info.state != "stopped":
+                raise WorkerError(f"{name} is {info.state} after the stop request")
+            return f"{name} stopped."
+
+        self._run("stop", name, op)
+
+    @Slot(str, str, int)
+    def restart(self, name: str, pool: str, concurrency: int) -> None:
+        """Stop (warm) and start again; an empty pool or a concurrency of 0 keeps the current."""
+
+        def op() -> str | None:
+            self._show_state(name, "stopping")
+            self._manager_or_raise().restart(
+                name, pool=pool or None, concurrency=concurrency or None, wait=False
+            )
+            self._watch("restart", name)
+            return None
+
+        self._run("restart", name, op)
+
+    @Slot(str)
+    def forget(self, name: str) -> None:
+        def op() -> str | None:
+            self._manager_or_raise().forget(name)
+            return f"{name} removed from the list."
+
+        self._run("forget", name, op)
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _run(self, op: str, name: str, call: Callable[[], str | None]) -> None:
+        """Run one request; every failure becomes a message, none escapes the thread."""
+        if self._closing:
+            return
+        self.operationStarted.emit(op, name)
+        try:
+            message = call()
+        except EXPECTED_ERRORS as exc:
+            self.operationFinished.emit(op, name, False, self._masked(_describe(exc)))
+        except Exception as exc:
+            log.exception("%s %s failed", op, name)
+            text = f"Unexpected error: {type(exc).__name__}: {exc}"
+            self.operationFinished.emit(op, name, False, self._masked(text))
+        else:
+            if message is not None:
+                self.operationFinished.emit(op, name, True, message)
+        self.refresh()
+
+    def _manager_or_raise(self) -> WorkerManager:
+        if self._manager is None:
+            raise WorkerError("the controller is not ready yet")
+        return self._manager
+
+    def _watch(self, op: str, name: str) -> None:
+        self._graced.pop(name, None)
+        timeout = self._manager.start_timeout if self._manager else 30.0
+        self._pending[name] = (op, time.monotonic() + timeout)
+
+    def _show_state(self, name: str, state: str) -> None:
+        """Show a state before the blocking call that will make it true has returned."""
+        self.workersChanged.emit(
+            [
+                replace(w, state=state) if w.name == name and not w.remote else w
+                for w in self._workers
+            ]
+        )
+
+    def _report_pending_starts(self) -> None:
+        by_name = {w.name: w for w in self._workers if not w.remote}
+        for name, (op, deadline) in list(self._pending.items()):
+            info = by_name.get(name)
+            if info is None:
+                del self._pending[name]
+            elif info.state == "online":
+                del self._pending[name]
+                ready = f", ready in {info.ready_seconds:.1f} s" if info.ready_seconds else ""
+                done = f"{name} is online ({info.pool} × {info.concurrency}{ready})."
+                self.operationFinished.emit(op, name, True, done)
+            elif self._exit_not_recorded_yet(info):
+                continue
+            elif info.state in ("crashed", "stopped"):
+                del self._pending[name]
+                self._graced.pop(name, None)
+                if not info.last_log and self._manager is not None:
+                    with contextlib.suppress(Exception):
+                        info.last_log = self._manager.logs(name, 15)
+                self.operationFinished.emit(op, name, False, self._masked(_start_failure(info)))
+            elif time.monotonic() > deadline:
+                del self._pending[name]
+                text = f"{name} did not answer ping in time; it is still {info.state}."
+                self.operationFinished.emit(op, name, False, self._masked(text))
+
+    def _exit_not_recorded_yet(self, info: WorkerInfo) -> bool:
+        """A process is gone a moment before its supervisor records how; wait that long."""
+        if info.state != "crashed" or info.exit != UNKNOWN_EXIT:
+            return False
+        until = self._graced.setdefault(info.name, time.monotonic() + EXIT_GRACE_S)
+        return time.monotonic() < until
+
+    def _masked(self, text: str) -> str:
+        secrets: list[str] = []
+        try:
+            url = current_config().broker_url
+            if url and urlsplit(url).password:
+                secrets.append(urlsplit(url).password or "")
+        except Exception:
+            pass  # masking URLs below still applies
+        return mask_text(text, secrets)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text[:1].upper() + text[1:]
+
+
+def _start_failure(info: WorkerInfo) -> str:
+    how = info.exit or "exit status unknown"
+    summary = f"{info.name} {'crashed' if info.state == 'crashed' else 'stopped'} while starting"
+    lines = [line for line in info.last_log if line.strip()]
+    detail = "\n".join(lines) if lines else "(its log is empty)"
+    return f"{summary} ({how}).\n\nLast lines of its log:\n{detail}"

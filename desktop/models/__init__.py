@@ -1,0 +1,1 @@
+"""Qt item models fed by the controller's signals; they never call the backend."""

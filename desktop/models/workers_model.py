@@ -1,0 +1,156 @@
+"""The workers table: one row per worker, keyed by its Celery hostname (``NAME@host``).
+
+:meth:`WorkersModel.update` merges a fresh list into the rows it has: rows that went away are
+removed, new ones appended, and changed cells announced with ``dataChanged``, so a refresh every
+1.5 s neither resets the view nor moves the selection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QFont
+
+from backend.workers.manager import WorkerInfo
+from desktop import resources
+from desktop.formatting import DASH, human_bytes, percent
+
+COLUMNS = ("Name", "State", "Pool", "Concurrency", "Queues", "PID", "CPU %", "Memory (USS)")
+NAME, STATE, POOL, CONCURRENCY, QUEUES, PID, CPU, MEMORY = range(len(COLUMNS))
+NUMERIC = {CONCURRENCY, PID, CPU, MEMORY}
+WorkerRole = Qt.ItemDataRole.UserRole + 1  # the row's WorkerInfo
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+def state_label(info: WorkerInfo) -> str:
+    return "online" if info.remote and info.state == "online-remote" else info.state
+
+
+def cells(info: WorkerInfo) -> tuple[str, ...]:
+    """What each column displays for one worker."""
+    concurrency = DASH if info.concurrency is None else str(info.concurrency)
+    if info.autoscale:
+        concurrency = f"{concurrency} (auto {info.autoscale[1]}–{info.autoscale[0]})"
+    return (
+        f"{info.name} (remote)" if info.remote else info.name,
+        state_label(info),
+        info.pool or DASH,
+        concurrency,
+        ", ".join(info.queues) or DASH,
+        DASH if info.pid is None else str(info.pid),
+        percent(info.cpu_percent),
+        human_bytes(info.memory_bytes),
+    )
+
+
+class WorkersModel(QAbstractTableModel):
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._rows: list[WorkerInfo] = []
+        self._cells: list[tuple[str, ...]] = []
+
+    # -- reading -----------------------------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        if role == Qt.ItemDataRole.ToolTipRole and section == MEMORY:
+            return "Unique set size of the worker and its pool processes: what stopping frees"
+        if role == Qt.ItemDataRole.TextAlignmentRole and section in NUMERIC:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self._rows):
+            return None
+        info, column = self._rows[index.row()], index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._cells[index.row()][column]
+        if role == WorkerRole:
+            return info
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            horizontal = (
+                Qt.AlignmentFlag.AlignRight if column in NUMERIC else Qt.AlignmentFlag.AlignLeft
+            )
+            return int(horizontal | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.FontRole and info.remote:
+            font = QFont()
+            font.setItalic(True)
+            return font
+        if column == STATE and role == Qt.ItemDataRole.ForegroundRole:
+            return resources.state_color(info.state)
+        if column == STATE and role == Qt.ItemDataRole.DecorationRole:
+            return resources.dot(resources.state_color(info.state).name())
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(info, column)
+        return None
+
+    @staticmethod
+    def _tooltip(info: WorkerInfo, column: int) -> str | None:
+        if info.remote:
+            return f"{info.hostname}: runs elsewhere; Pooldesk reaches it through the broker only"
+        if column == STATE and info.state == "crashed":
+            last = info.last_log[-1] if info.last_log else "(no log)"
+            return f"{info.exit or 'exit status unknown'}\nLast log line: {last}"
+        if column == STATE and info.ready_seconds is not None:
+            return f"answered ping {info.ready_seconds:.1f} s after start"
+        if column == NAME:
+            return info.hostname
+        return None
+
+    # -- access ------------------------------------------------------------------------------
+    def worker(self, row: int) -> WorkerInfo | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def workers(self) -> list[WorkerInfo]:
+        return list(self._rows)
+
+    def row_of(self, name: str, remote: bool = False) -> int:
+        """Row of the worker called NAME (local by default), or -1."""
+        for row, info in enumerate(self._rows):
+            if info.name == name and info.remote == remote:
+                return row
+        return -1
+
+    # -- updating ----------------------------------------------------------------------------
+    def update(self, workers: list[WorkerInfo]) -> None:
+        fresh = {w.hostname: w for w in workers}
+        for row in reversed(range(len(self._rows))):
+            if self._rows[row].hostname not in fresh:
+                self.beginRemoveRows(QModelIndex(), row, row)
+                del self._rows[row], self._cells[row]
+                self.endRemoveRows()
+        known = {w.hostname: row for row, w in enumerate(self._rows)}
+        for hostname, row in known.items():
+            info = fresh[hostname]
+            new_cells = cells(info)
+            old_info, old_cells = self._rows[row], self._cells[row]
+            self._rows[row], self._cells[row] = info, new_cells
+            changed = [c for c in range(len(COLUMNS)) if new_cells[c] != old_cells[c]]
+            if old_info.remote != info.remote or old_info.state != info.state:
+                changed = list(range(len(COLUMNS)))  # font / colour / tooltip may change
+            if changed:
+                self.dataChanged.emit(self.index(row, min(changed)), self.index(row, max(changed)))
+        added = [w for w in workers if w.hostname not in known]
+        local_end = next((r for r, w in enumerate(self._rows) if w.remote), len(self._rows))
+        self._insert(local_end, [w for w in added if not w.remote])  # local rows stay on top
+        self._insert(len(self._rows), [w for w in added if w.remote])
+
+    def _insert(self, first: int, workers: list[WorkerInfo]) -> None:
+        if not workers:
+            return
+        self.beginInsertRows(QModelIndex(), first, first + len(workers) - 1)
+        self._rows[first:first] = workers
+        self._cells[first:first] = [cells(w) for w in workers]
+        self.endInsertRows()

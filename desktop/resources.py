@@ -1,0 +1,146 @@
+"""Icons, the stylesheet and the state colours, all read from the ``resources/`` folder.
+
+The folder sits beside the package in a checkout and under ``sys._MEIPASS`` in a frozen
+(PyInstaller) build. ``style.qss`` is plain QSS except for a few ``@name`` tokens: the state
+colours, declared once at its top with a light-palette and a dark-palette variant, so the labels
+styled by QSS and the workers table (which asks :func:`state_color`) use the same colours.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from functools import cache
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QCoreApplication, QRectF, Qt
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QImage, QPainter, QPalette, QPixmap
+from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtWidgets import QApplication
+
+_DEFINE = re.compile(r"@define\s+([a-z-]+)\s+(#[0-9a-fA-F]{6})\s+(#[0-9a-fA-F]{6})")
+_TOKEN = re.compile(r"@([a-z][a-z-]*)\b")
+ICON_SIZES = (16, 20, 24, 32, 48)
+
+
+def resource_dir() -> Path:
+    frozen = getattr(sys, "_MEIPASS", None)
+    if frozen:
+        return Path(frozen) / "resources"
+    return Path(__file__).resolve().parent.parent / "resources"
+
+
+def path(name: str) -> Path:
+    return resource_dir() / name
+
+
+# -- palette ---------------------------------------------------------------------------------
+def is_dark(palette: QPalette | None = None) -> bool:
+    palette = palette or QGuiApplication.palette()
+    return palette.color(QPalette.ColorRole.Window).lightness() < 128
+
+
+@cache
+def _stylesheet_source() -> str:
+    return path("style.qss").read_text(encoding="utf-8")
+
+
+@cache
+def _colours(dark: bool) -> dict[str, str]:
+    """``{"online": "#2b8a3e", ...}`` for the light (or dark) palette, from style.qss."""
+    return {
+        name: (dark_value if dark else light_value)
+        for name, light_value, dark_value in _DEFINE.findall(_stylesheet_source())
+    }
+
+
+def state_color(state: str, palette: QPalette | None = None) -> QColor:
+    """The colour of a worker state (``online-remote`` is ``remote``); grey if unknown."""
+    colours = _colours(is_dark(palette))
+    key = "remote" if state == "online-remote" else state
+    return QColor(colours.get(key, colours.get("stopped", "#808080")))
+
+
+def stylesheet(palette: QPalette | None = None) -> str:
+    """style.qss with its ``@name`` tokens replaced for this palette."""
+    colours = _colours(is_dark(palette))
+    body = re.sub(r"/\*.*?\*/", "", _stylesheet_source(), flags=re.S)  # drop the @define block
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(1) not in colours:
+            raise KeyError(f"style.qss uses @{match.group(1)}, which it does not define")
+        return colours[match.group(1)]
+
+    return _TOKEN.sub(substitute, body)
+
+
+# -- icons -----------------------------------------------------------------------------------
+def app_icon() -> QIcon:
+    return QIcon(str(path("pooldesk.svg")))
+
+
+def icon(name: str, palette: QPalette | None = None) -> QIcon:
+    """A toolbar icon from ``resources/action-NAME.svg``, drawn in the palette's text colour.
+
+    The SVGs use ``currentColor``; Qt's SVG renderer does not resolve it, so it is replaced
+    here. Disabled and selected variants are derived by the style as for any pixmap icon.
+    """
+    palette = palette or QGuiApplication.palette()
+    colour = palette.color(QPalette.ColorRole.ButtonText).name()
+    return _tinted_icon(name, colour)
+
+
+@cache
+def _tinted_icon(name: str, colour: str) -> QIcon:
+    source = path(f"action-{name}.svg").read_text(encoding="utf-8")
+    renderer = QSvgRenderer(QByteArray(source.replace("currentColor", colour).encode()))
+    result = QIcon()
+    for size in ICON_SIZES:
+        for ratio in (1, 2):
+            image = QImage(size * ratio, size * ratio, QImage.Format.Format_ARGB32_Premultiplied)
+            image.fill(Qt.GlobalColor.transparent)
+            painter = QPainter(image)
+            renderer.render(painter, QRectF(0, 0, size * ratio, size * ratio))
+            painter.end()
+            pixmap = QPixmap.fromImage(image)
+            pixmap.setDevicePixelRatio(ratio)
+            result.addPixmap(pixmap)
+    return result
+
+
+@cache
+def dot(colour: str, diameter: int = 10) -> QIcon:
+    """A filled circle: the state decoration in the workers table."""
+    result = QIcon()
+    for ratio in (1, 2):
+        side = diameter * ratio
+        pixmap = QPixmap(side, side)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(colour))
+        painter.drawEllipse(QRectF(ratio, ratio, side - 2 * ratio, side - 2 * ratio))
+        painter.end()
+        pixmap.setDevicePixelRatio(ratio)
+        result.addPixmap(pixmap)
+    return result
+
+
+# -- applying --------------------------------------------------------------------------------
+def apply_style(app: QCoreApplication | None) -> None:
+    """Fusion (it follows the palette, light or dark), the app icon and the stylesheet."""
+    if not isinstance(app, QApplication):
+        return
+    app.setStyle("Fusion")
+    app.setWindowIcon(app_icon())
+    app.setStyleSheet(stylesheet(app.palette()))
+    app.setProperty("pooldeskDark", is_dark(app.palette()))
+
+
+def follow_palette(app: QCoreApplication | None) -> None:
+    """After a light/dark switch: re-derive the state colours, if the stylesheet is ours."""
+    if not isinstance(app, QApplication) or app.property("pooldeskDark") is None:
+        return
+    if bool(app.property("pooldeskDark")) != is_dark(app.palette()):
+        apply_style(app)

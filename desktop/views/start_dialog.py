@@ -1,0 +1,153 @@
+"""Start a worker: name, pool, concurrency, queues, checked live by ``WorkerSpec.problems()``."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from backend.workers.spec import POOLS, WorkerSpec, default_concurrency, parse_queues
+
+POOL_HINTS = {
+    "prefork": "Processes, one per slot: CPU-bound work. Memory grows with concurrency.",
+    "gevent": "Greenlets in one process: many slow I/O calls (HTTP, database) at once.",
+    "threads": "OS threads in one process: I/O-bound work with libraries gevent can't patch.",
+    "solo": "One task at a time in the main process: debugging, or strictly serial work.",
+}
+RUNNING = ("starting", "online", "stopping")
+
+
+class StartDialog(QDialog):
+    def __init__(self, parent: QWidget | None = None, existing: dict[str, str] | None = None):
+        """``existing`` maps the names of local workers to their state."""
+        super().__init__(parent)
+        self.setWindowTitle("Start worker")
+        self._existing = existing or {}
+        self._concurrency_edited = False
+
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("e.g. invoices-1")
+        self.pool_combo = QComboBox()
+        for pool in POOLS:
+            self.pool_combo.addItem(pool)
+            self.pool_combo.setItemData(
+                self.pool_combo.count() - 1, POOL_HINTS.get(pool, ""), Qt.ItemDataRole.ToolTipRole
+            )
+        self.concurrency_spin = QSpinBox()
+        self.concurrency_spin.setRange(1, 10_000)
+        self.concurrency_spin.setAccelerated(True)
+        self.concurrency_spin.setValue(default_concurrency(self.pool_combo.currentText()))
+        self.queues_edit = QLineEdit("default")
+        self.queues_edit.setPlaceholderText("comma-separated, e.g. invoices, default")
+        self.pool_hint = QLabel()
+        self.pool_hint.setObjectName("hint")
+        self.pool_hint.setWordWrap(True)
+        self.problems_label = QLabel()
+        self.problems_label.setObjectName("problems")
+        self.problems_label.setWordWrap(True)
+        self.warnings_label = QLabel()
+        self.warnings_label.setObjectName("warnings")
+        self.warnings_label.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow("&Name:", self.name_edit)
+        form.addRow("&Pool:", self.pool_combo)
+        form.addRow("", self.pool_hint)
+        form.addRow("&Concurrency:", self.concurrency_spin)
+        form.addRow("&Queues:", self.queues_edit)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.ok_button: QPushButton = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.ok_button.setText("&Start")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.problems_label)
+        layout.addWidget(self.warnings_label)
+        layout.addStretch(1)
+        layout.addWidget(self.buttons)
+        self.setMinimumWidth(520)
+
+        self.name_edit.textChanged.connect(self._validate)
+        self.queues_edit.textChanged.connect(self._validate)
+        self.pool_combo.currentTextChanged.connect(self._pool_changed)
+        self.concurrency_spin.valueChanged.connect(self._concurrency_changed)
+        self._pool_changed(self.pool_combo.currentText())
+
+    # -- results -----------------------------------------------------------------------------
+    def spec(self) -> WorkerSpec:
+        return WorkerSpec(
+            name=self.name_edit.text().strip(),
+            pool=self.pool_combo.currentText(),
+            concurrency=self.concurrency_spin.value(),
+            queues=parse_queues(self.queues_edit.text()),
+        )
+
+    def problems(self) -> list[str]:
+        spec = self.spec()
+        if not spec.name:  # nothing typed yet: OK stays disabled, but no red text about it
+            return replace(spec, name="placeholder").problems()
+        problems = spec.problems()
+        if self._existing.get(spec.name) in RUNNING:
+            problems.append(f"a worker named {spec.name!r} is already running")
+        return problems
+
+    def warnings(self) -> list[str]:
+        spec = self.spec()
+        warnings = spec.warnings()
+        state = self._existing.get(spec.name)
+        if state and state not in RUNNING:
+            warnings.append(f"{spec.name!r} exists ({state}): its settings will be replaced")
+        return warnings
+
+    def accept(self) -> None:
+        if self.ok_button.isEnabled():
+            super().accept()
+
+    # -- live checks -------------------------------------------------------------------------
+    def _pool_changed(self, pool: str) -> None:
+        self.pool_hint.setText(POOL_HINTS.get(pool, ""))
+        if not self._concurrency_edited:
+            self.concurrency_spin.blockSignals(True)
+            self.concurrency_spin.setValue(default_concurrency(pool))
+            self.concurrency_spin.blockSignals(False)
+        self._validate()
+
+    def _concurrency_changed(self, _value: int) -> None:
+        self._concurrency_edited = True
+        self._validate()
+
+    def _validate(self) -> None:
+        problems, warnings = self.problems(), self.warnings()
+        self.problems_label.setText("\n".join(f"• {p}" for p in problems))
+        self.problems_label.setVisible(bool(problems))
+        self.warnings_label.setText("\n".join(f"• {w}" for w in warnings))
+        self.warnings_label.setVisible(bool(warnings))
+        self.ok_button.setEnabled(not problems and bool(self.spec().name))
+        self.ok_button.setToolTip("" if self.ok_button.isEnabled() else "Fix the fields first")
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """Grow (or shrink) to show every message line: wrapped labels need height-for-width."""
+        layout = self.layout()
+        if layout is None:
+            return
+        if layout.hasHeightForWidth():
+            self.setMinimumHeight(layout.totalHeightForWidth(max(self.width(), 520)))
+        else:
+            self.setMinimumHeight(layout.totalMinimumSize().height())
