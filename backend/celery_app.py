@@ -17,6 +17,19 @@ from kombu import Queue
 QUEUES = ("invoices", "monitoring", "orchestration", "default")
 DEFAULT_QUEUE = "default"
 RESULT_EXPIRES_S = 7 * 24 * 3600
+# A message taken by a worker that then dies whole stays unacked in Redis; it is redelivered
+# once it is older than the visibility timeout. Shorter recovers sooner but redelivers chunks
+# still running longer than that (harmless: chunks are idempotent, only work is repeated).
+VISIBILITY_TIMEOUT_ENV = "POOLDESK_VISIBILITY_TIMEOUT"
+DEFAULT_VISIBILITY_TIMEOUT_S = 900
+
+
+def visibility_timeout() -> float:
+    try:
+        return max(1.0, float(os.environ.get(VISIBILITY_TIMEOUT_ENV, "")))
+    except ValueError:
+        return float(DEFAULT_VISIBILITY_TIMEOUT_S)
+
 
 TASK_MODULES = [
     "backend.tasks.basic",
@@ -42,6 +55,9 @@ def base_config(broker_url: str | None, result_backend: str | None) -> dict[str,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         "result_expires": RESULT_EXPIRES_S,
+        # A result that cannot be stored while the broker/backend restarts is retried, not
+        # turned into a FAILURE of work that actually succeeded.
+        "result_backend_always_retry": True,
         "task_queues": [Queue(name, routing_key=name) for name in QUEUES],
         "task_default_queue": DEFAULT_QUEUE,
         "task_default_routing_key": DEFAULT_QUEUE,
@@ -49,6 +65,12 @@ def base_config(broker_url: str | None, result_backend: str | None) -> dict[str,
             "pooldesk.invoices.*": {"queue": "invoices"},
             "pooldesk.monitoring.*": {"queue": "monitoring"},
             "pooldesk.batch.*": {"queue": "orchestration"},
+        },
+        "broker_transport_options": {
+            "visibility_timeout": visibility_timeout(),
+            # kombu sweeps for abandoned messages only every ~100 s by default: every 5 s here.
+            "unacked_restore_interval": 5,
+            "unacked_restore_throttle": 1,
         },
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,

@@ -36,6 +36,7 @@ class Settings:
     sampling_interval: float = 1.0
     stop_timeout: float = 60.0
     start_timeout: float = 30.0
+    visibility_timeout: float = 900.0
     advisor: dict[str, Any] = field(default_factory=dict)
     presets: list[dict[str, Any]] = field(default_factory=list)
 
@@ -54,6 +55,8 @@ class Settings:
             problems.append("stop_timeout: must be between 1 and 3600 seconds")
         if not 1 <= self.start_timeout <= 600:
             problems.append("start_timeout: must be between 1 and 600 seconds")
+        if not 5 <= self.visibility_timeout <= 7 * 86400:
+            problems.append("visibility_timeout: must be between 5 seconds and 7 days")
         return problems
 
 
@@ -107,6 +110,7 @@ def _from_dict(data: dict[str, Any]) -> Settings:
         ("sampling_interval", float),
         ("stop_timeout", float),
         ("start_timeout", float),
+        ("visibility_timeout", float),
     ):
         value = getattr(settings, name)
         if isinstance(value, bool) or not isinstance(value, int | float):

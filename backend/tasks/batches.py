@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from backend.batches.children import ChildState, child_id, fetch_states, tally
-from backend.celery_app import app
+from backend.celery_app import app, visibility_timeout
 from backend.invoices.chunk import chunked
 from backend.invoices.db import Customer, create_schema, make_engine
 from backend.tasks.invoices import invoice_chunk
@@ -31,6 +31,8 @@ from backend.tasks.monitoring import check_url_task
 ORCHESTRATION = "orchestration"
 WATCH_INTERVAL_S = 1.0
 MAX_LOST_RESENDS = 2
+MAX_STALL_RESENDS = 2
+STALL_SLACK_S = 20.0
 
 
 def send_child(batch: dict[str, Any], child: dict[str, Any]) -> None:
@@ -102,9 +104,50 @@ def watch_batch(self: Task, batch: dict[str, Any], children: list[dict[str, Any]
     children = _resend_lost(batch, children, states)
     current = tally(children, states)
     if not current.done:
+        batch = _resend_stalled(self, batch, children, states, current.ended)
         self.update_state(state="PROGRESS", meta=progress_meta(batch, children, states))
         return _watch(self, batch, children)
     return summarize(batch, children, states)
+
+
+def _queue_length(task: Task, queue: str) -> int | None:
+    try:
+        with task.app.connection_for_read() as conn, conn.channel() as channel:
+            return int(channel.queue_declare(queue, passive=True).message_count)
+    except Exception as exc:
+        if "NOT_FOUND" in str(exc) or type(exc).__name__ == "NotFound":
+            return 0  # Redis drops an empty list's key; AMQP: no such queue, nothing in it
+        return None  # the broker is away: no evidence either way
+
+
+def _resend_stalled(
+    task: Task,
+    batch: dict[str, Any],
+    children: list[dict[str, Any]],
+    states: dict[str, ChildState],
+    ended: int,
+) -> dict[str, Any]:
+    """Send again the children that no queue holds any more after a long standstill.
+
+    Redis's BRPOP hands a message to a worker before the worker books it as unacked; a broker
+    that dies in between loses that message (measured: one chunk in a few broker restarts). If
+    nothing has ended for longer than the visibility timeout, some children never started and
+    their queue is empty, they are sent again under the same ids (chunks are idempotent), at
+    most ``MAX_STALL_RESENDS`` times. A queue that still holds messages is only waiting for a
+    worker: nothing is resent then.
+    """
+    now = time.time()
+    if ended != batch.get("ended") or "progress_at" not in batch:
+        return {**batch, "ended": ended, "progress_at": now}
+    if now - float(batch["progress_at"]) < visibility_timeout() + STALL_SLACK_S:
+        return batch
+    resends = int(batch.get("stall_resends", 0))
+    pending = [c for c in children if states.get(c["id"], ChildState("PENDING")).state == "PENDING"]
+    if not pending or resends >= MAX_STALL_RESENDS or _queue_length(task, batch["queue"]) != 0:
+        return {**batch, "progress_at": now}
+    for child in pending:
+        send_child(batch, child)
+    return {**batch, "progress_at": now, "stall_resends": resends + 1}
 
 
 def _resend_lost(

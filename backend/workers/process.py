@@ -18,6 +18,8 @@ import psutil
 
 from backend import proc
 from backend.broker.resolve import BrokerConfig
+from backend.celery_app import VISIBILITY_TIMEOUT_ENV
+from backend.settings import load
 from backend.workers.spec import WorkerSpec
 
 COLD_GRACE_S = 5.0
@@ -59,6 +61,8 @@ def worker_env(spec: WorkerSpec, config: BrokerConfig) -> dict[str, str]:
     env = dict(os.environ)
     env.update(spec.extra_env)
     env["PYTHONUNBUFFERED"] = "1"
+    if VISIBILITY_TIMEOUT_ENV not in env:
+        env[VISIBILITY_TIMEOUT_ENV] = str(load().settings.visibility_timeout)
     if config.broker_url:
         env["POOLDESK_BROKER_URL"] = config.broker_url
         env["CELERY_BROKER_URL"] = config.broker_url
