@@ -71,7 +71,11 @@ class Control:
             # The panel must fail fast on a dead broker; only workers retry forever.
             app.conf.broker_connection_max_retries = 1
             app.conf.broker_connection_timeout = 2.0
-            app.conf.broker_transport_options = {"max_retries": 1, "socket_timeout": 3}
+            app.conf.broker_transport_options = {
+                **app.conf.broker_transport_options,
+                "max_retries": 1,
+                "socket_timeout": 3,
+            }
             self._app = app
         return self._app
 
