@@ -44,11 +44,9 @@ def cpu_under_gevent(obs: Observations, th: Thresholds) -> list[Advice]:
         if w.ping_seconds is not None:
             evidence["ping_seconds"] = round(w.ping_seconds, 2)
         pinned = w.cores_used is not None and w.cores_used <= th.gevent_single_core
-        measured = (
-            blocked
-            and (w.active >= 2 or (w.blocked_reports_recent or 0) > 0)
-            and (pinned or w.cores_used is None)
-        )
+        # A blocked loop on a worker fed CPU-bound work is the proof; a tree clearly above one
+        # core would contradict it (the blocking came from elsewhere), so it must not be.
+        measured = blocked and (pinned or w.cores_used is None)
         only_cpu = len(cpu_queues) == len(w.queues)
         fix = (
             Fix(

@@ -50,6 +50,7 @@ class WorkerInfo:
     autoscale: list[int] | None = None
     active: int | None = None
     processed: int | None = None
+    starts: list[float] = field(default_factory=list)  # start times, for the crash-loop rule
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -302,6 +303,7 @@ class WorkerManager:
             if record.ready_at and record.started_at
             else None,
             autoscale=list(record.spec.autoscale) if record.spec.autoscale else None,
+            starts=list(record.starts),
         )
         if info.pid:
             sample = self._sampler.sample(info.pid)

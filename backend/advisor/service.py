@@ -1,0 +1,188 @@
+"""From live telemetry to advice, and from a fix to the action that performs it.
+
+The window's telemetry thread (or ``pooldesk advise``) feeds this with what it already has —
+the worker list, the latest resource snapshot, the latest event snapshot, the broker status and
+the running batches — and gets the current advice back. It keeps the short histories the rules
+need (loop lag and gevent's blocked reports over the last window, memory growth over minutes).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from dataclasses import replace
+from typing import Any
+
+from backend.advisor.engine import Advisor, Update
+from backend.advisor.model import (
+    DEFAULT_NATURES,
+    BatchObs,
+    Fix,
+    Observations,
+    Thresholds,
+    WorkerObs,
+)
+from backend.batches.history import BatchRecord
+from backend.broker.status import BrokerStatus
+from backend.telemetry.samples import ProcessSample, Snapshot
+from backend.telemetry.views import EventSnapshot
+from backend.workers.manager import WorkerInfo, WorkerManager
+from backend.workers.spec import WorkerSpec, cores
+
+WINDOW_S = 10.0
+GROWTH_WINDOW_S = 600.0
+
+
+class AdvisorService:
+    def __init__(
+        self, thresholds: Thresholds | None = None, natures: dict[str, str] | None = None
+    ) -> None:
+        self.advisor = Advisor(thresholds)
+        self.natures = {**DEFAULT_NATURES, **(natures or {})}
+        self._lag: dict[str, deque[tuple[float, float]]] = defaultdict(deque)
+        self._blocked: dict[str, deque[tuple[float, int]]] = defaultdict(deque)
+        self._uss: dict[str, deque[tuple[float, int]]] = defaultdict(deque)
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return self.advisor.thresholds
+
+    def observe(
+        self,
+        workers: list[WorkerInfo],
+        resources: Snapshot | None,
+        events: EventSnapshot | None,
+        broker: BrokerStatus | None,
+        batches: list[BatchRecord],
+        now: float | None = None,
+    ) -> Observations:
+        now = time.time() if now is None else now
+        by_host = dict(events.workers) if events else {}
+        samples = dict(resources.workers) if resources else {}
+        obs = Observations(
+            natures=dict(self.natures),
+            cores=cores(),
+            broker_up=broker.up if broker else True,
+            broker_error=broker.error if broker else None,
+            queue_waiting=dict(broker.queues) if broker else {},
+        )
+        if resources is not None:
+            obs.ram_available_bytes = resources.system.ram_available
+            obs.ram_total_bytes = resources.system.ram_total
+        window = self.thresholds.crash_loop_minutes * 60
+        for info in workers:
+            view = by_host.get(info.hostname)
+            sample = samples.get(info.name) if not info.remote else None
+            w = WorkerObs(
+                name=info.name,
+                hostname=info.hostname,
+                local=not info.remote,
+                pool=info.pool,
+                concurrency=info.concurrency,
+                queues=list(info.queues),
+                state=info.state,
+                active=(view.active if view else info.active) or 0,
+                cores_used=_cores(sample),
+                uss_bytes=sample.memory_bytes if sample else info.memory_bytes,
+                exit=info.exit,
+                starts_recent=sum(1 for t in info.starts if t > now - window),
+            )
+            if view is not None and view.loop_lag_ms_max is not None:
+                w.loop_lag_ms_max = self._window_max(
+                    self._lag[info.hostname], now, view.loop_lag_ms_max
+                )
+            if view is not None and view.loop_blocked_reports is not None:
+                w.blocked_reports_recent = self._window_delta(
+                    self._blocked[info.hostname], now, view.loop_blocked_reports
+                )
+            if w.uss_bytes:
+                w.uss_growth_bytes_per_min = self._growth(
+                    self._uss[info.hostname], now, w.uss_bytes
+                )
+            obs.workers.append(w)
+        for record in batches:
+            if record.final or record.state != "running":
+                continue
+            counts = record.counts
+            obs.batches.append(
+                BatchObs(
+                    record.id,
+                    record.kind,
+                    str(record.params.get("queue", record.kind)),
+                    int(counts.get("pending", 0)),
+                    int(counts.get("started", 0)),
+                )
+            )
+        return obs
+
+    def update(self, obs: Observations) -> Update:
+        return self.advisor.update(obs)
+
+    @staticmethod
+    def _window_max(history: deque[tuple[float, float]], now: float, value: float) -> float:
+        history.append((now, value))
+        while history and history[0][0] < now - WINDOW_S:
+            history.popleft()
+        return max(v for _, v in history)
+
+    @staticmethod
+    def _window_delta(history: deque[tuple[float, int]], now: float, value: int) -> int:
+        history.append((now, value))
+        while len(history) > 1 and history[0][0] < now - WINDOW_S:
+            history.popleft()
+        return max(0, value - history[0][1]) if len(history) > 1 else 0
+
+    @staticmethod
+    def _growth(history: deque[tuple[float, int]], now: float, value: int) -> float | None:
+        """Bytes per minute over the last ten minutes; None until five minutes are seen."""
+        history.append((now, value))
+        while history and history[0][0] < now - GROWTH_WINDOW_S:
+            history.popleft()
+        first_t, first_v = history[0]
+        if now - first_t < GROWTH_WINDOW_S / 2:
+            return None
+        return (value - first_v) / ((now - first_t) / 60)
+
+
+def _cores(sample: ProcessSample | None) -> float | None:
+    if sample is None:
+        return None
+    return sample.cores_used_smooth if sample.cores_used_smooth is not None else sample.cores_used
+
+
+def apply_fix(manager: WorkerManager, fix: Fix) -> str:
+    """Perform a fix; returns what was done, phrased for the status bar."""
+    p: dict[str, Any] = fix.params
+    if fix.kind == "restart_worker":
+        info = manager.restart(p["name"], pool=p.get("pool"), concurrency=p.get("concurrency"))
+        return f"{info.name} restarted as {info.pool} × {info.concurrency}: {info.state}"
+    if fix.kind == "resize_worker":
+        result = manager.resize(p["name"], int(p["concurrency"]))
+        return f"{result.name} resized to {result.concurrency} ({result.method})"
+    if fix.kind == "start_worker":
+        spec = WorkerSpec(
+            name=p["name"],
+            pool=p["pool"],
+            concurrency=int(p["concurrency"]),
+            queues=tuple(p["queues"]),
+        )
+        info = manager.start(_free_name(manager, spec))
+        return f"{info.name} started ({info.pool} × {info.concurrency} on {', '.join(info.queues)})"
+    if fix.kind == "start_broker":
+        from backend.broker.managed import ManagedBroker
+
+        ManagedBroker().start()
+        return "managed broker started"
+    raise ValueError(f"unknown fix {fix.kind!r}")
+
+
+def _free_name(manager: WorkerManager, spec: WorkerSpec) -> WorkerSpec:
+    """``invoices-1`` taken? then ``invoices-2``: a fix never collides with a worker."""
+    taken = set(manager.store.names())
+    if spec.name not in taken:
+        return spec
+    stem = spec.name.rsplit("-", 1)[0]
+    n = 2
+    while f"{stem}-{n}" in taken:
+        n += 1
+    return replace(spec, name=f"{stem}-{n}")

@@ -1,0 +1,101 @@
+"""``pooldesk advise [--seconds S] [--json]``: the advisor's current warnings, measured live.
+
+A one-shot run has no history, so it watches for a few seconds (resource samples, events, the
+gevent probe's loop-lag reports) and shows every condition seen in that window, without the
+window's hysteresis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from backend.advisor.model import Advice, Thresholds
+from backend.advisor.service import AdvisorService
+from backend.batches.service import BatchService
+from backend.broker import BrokerError, current_config, ensure_broker
+from backend.broker.status import broker_status
+from backend.cli.output import emit_json, fail
+from backend.settings import load
+from backend.telemetry.events import EventMonitor
+from backend.telemetry.sampler import ResourceSampler
+from backend.workers.manager import WorkerManager
+
+
+def register(sub: Any, parser_class: Any, positive_float: Any) -> None:
+    advise = sub.add_parser("advise", help="warnings about pool fit, deadlocks, memory, crashes")
+    advise.add_argument(
+        "--seconds",
+        type=positive_float,
+        default=5.0,
+        help="how long to measure before answering (default 5)",
+    )
+    advise.add_argument("--json", action="store_true")
+    advise.set_defaults(handler=run)
+
+
+def collect(seconds: float) -> list[Advice]:
+    settings = load().settings
+    config = current_config()
+    status = broker_status(config)
+    thresholds = Thresholds.from_settings({**settings.advisor, "raise_after": 1})
+    service = AdvisorService(thresholds, settings.advisor.get("queue_nature"))
+    if not status.up:
+        return service.update(service.observe([], None, None, status, [])).current
+    config = ensure_broker()
+    manager = WorkerManager(config=config)
+    batches = BatchService(config)
+    monitor = EventMonitor(config)
+    sampler = ResourceSampler(manager.store)
+    advice: dict[str, Advice] = {}
+    try:
+        monitor.start()
+        deadline = time.monotonic() + seconds
+        sampler.sample()  # prime: cores used needs two readings
+        while True:
+            time.sleep(1.0)
+            workers = manager.all(include_remote=True, remote_timeout=0.8)
+            obs = service.observe(
+                workers,
+                sampler.sample(),
+                monitor.snapshot(),
+                broker_status(config),
+                batches.list(limit=50),
+            )
+            for item in service.update(obs).current:
+                kept = advice.get(item.id)
+                if kept is None or _rank(item) <= _rank(kept):  # keep the strongest evidence
+                    advice[item.id] = item
+            if time.monotonic() >= deadline:
+                break
+    finally:
+        monitor.stop()
+        manager.close()
+        batches.close()
+    return sorted(advice.values(), key=lambda a: (_rank(a), a.id))
+
+
+def _rank(advice: Advice) -> int:
+    return {"critical": 0, "warning": 1, "info": 2}.get(advice.severity, 3)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        advice = collect(args.seconds)
+    except BrokerError as exc:
+        return fail(str(exc))
+    if args.json:
+        emit_json([a.to_dict() for a in advice])
+        return 0
+    if not advice:
+        print("no warnings: every queue runs on a pool that fits it")
+        return 0
+    for item in advice:
+        print(f"[{item.severity}] {item.title}")
+        print(f"    {item.text}")
+        if item.evidence:
+            print("    evidence: " + ", ".join(f"{k}={v}" for k, v in item.evidence.items()))
+        if item.fix:
+            print(f"    fix: {item.fix.confirm}")
+    return 0
