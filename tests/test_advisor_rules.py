@@ -102,6 +102,7 @@ def test_ram_pressure_crash_loop_and_broker() -> None:
                 "crashed",
                 starts_recent=4,
                 exit="exit code 1",
+                gave_up=True,
             )
         ],
         cores=2,

@@ -56,22 +56,29 @@ def test_warm_stop_lets_the_running_task_finish(manager: WorkerManager) -> None:
     app.close()
 
 
-def test_sigkill_is_reported_as_crash_with_reason_and_log(manager: WorkerManager) -> None:
+def test_sigkill_is_reported_then_the_supervisor_restarts_it(manager: WorkerManager) -> None:
     info = manager.start(WorkerSpec("w1", "gevent", 10, ("default",)))
     assert info.pid is not None
     os.kill(info.pid, signal.SIGKILL)
     crashed = _wait(lambda: (i := manager.info("w1")).state == "crashed" and i)
-    assert crashed.exit == "killed by SIGKILL"
+    assert crashed.exit and crashed.exit.startswith("killed by SIGKILL; restarting")
     assert crashed.last_log and any("ready" in line for line in crashed.last_log)
-    restarted = manager.start(WorkerSpec("w1", "gevent", 10, ("default",)))
-    assert restarted.state == "online" and restarted.pid != info.pid
+    back = _wait(lambda: (i := manager.info("w1")).state == "online" and i)
+    assert back.pid != info.pid and back.crashes == 1
 
 
-def test_crash_at_start_shows_the_reason(manager: WorkerManager) -> None:
+def test_crash_at_start_shows_the_reason_and_the_loop_stops(manager: WorkerManager) -> None:
+    manager.restarts = 2
     info = manager.start(WorkerSpec("bad", "prefork", 1, ("default",), app="no_such_module:app"))
     assert info.state == "crashed"
     assert info.exit and info.exit.startswith("exit code")
     assert any("no_such_module" in line for line in info.last_log)
+    # Restarted twice with a back-off (1 s, 2 s), then the supervisor gives up.
+    final = _wait(lambda: (i := manager.info("bad")).gave_up and i, timeout=40)
+    assert (
+        final.state == "crashed" and final.crashes == 3 and "gave up after 3" in (final.exit or "")
+    )
+    assert not proc.alive(manager.store.load("bad").supervisor_pid)  # type: ignore[union-attr]
 
 
 def test_second_manager_adopts_instead_of_duplicating(manager: WorkerManager) -> None:

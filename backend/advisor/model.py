@@ -30,7 +30,8 @@ class WorkerObs:
     loop_lag_ms_max: float | None = None  # from the in-worker probe (gevent only)
     blocked_reports_recent: int | None = None  # gevent monitor reports in the last window
     ping_seconds: float | None = None
-    starts_recent: int = 0  # starts in the crash-loop window
+    starts_recent: int = 0  # crashes in the crash-loop window (the supervisor's count)
+    gave_up: bool = False  # the supervisor stopped restarting it: a crash loop
     exit: str | None = None
 
 

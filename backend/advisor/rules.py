@@ -288,13 +288,14 @@ def crash_loop(obs: Observations, th: Thresholds) -> list[Advice]:
             "crash_loop",
             "critical",
             f"Worker {w.name} keeps crashing",
-            f"{w.name} was started {w.starts_recent} times in {th.crash_loop_minutes:.0f} min and "
-            f"crashed ({w.exit or 'unknown reason'}); automatic restarts stop here. Read its log.",
-            {"starts": w.starts_recent, "exit": w.exit},
-            None,
+            f"{w.name} crashed {w.starts_recent} times within {th.crash_loop_minutes:.0f} min "
+            f"({w.exit or 'unknown reason'}); automatic restarts have stopped. Read its log, "
+            "fix the cause, then start it again.",
+            {"crashes": w.starts_recent, "exit": w.exit},
+            Fix("restart_worker", {"name": w.name}, f"Start worker {w.name} again."),
         )
         for w in obs.workers
-        if w.local and w.state == "crashed" and w.starts_recent >= th.crash_loop_starts
+        if w.local and w.state == "crashed" and w.gave_up
     ]
 
 
@@ -306,11 +307,11 @@ def crashed(obs: Observations, th: Thresholds) -> list[Advice]:
             "warning",
             f"Worker {w.name} crashed",
             f"{w.name} ended without being asked ({w.exit or 'unknown reason'}).",
-            {"exit": w.exit},
+            {"exit": w.exit, "crashes": w.starts_recent},
             Fix("restart_worker", {"name": w.name}, f"Start worker {w.name} again."),
         )
         for w in obs.workers
-        if w.local and w.state == "crashed" and w.starts_recent < th.crash_loop_starts
+        if w.local and w.state == "crashed" and not w.gave_up
     ]
 
 

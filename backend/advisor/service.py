@@ -69,7 +69,6 @@ class AdvisorService:
         if resources is not None:
             obs.ram_available_bytes = resources.system.ram_available
             obs.ram_total_bytes = resources.system.ram_total
-        window = self.thresholds.crash_loop_minutes * 60
         for info in workers:
             view = by_host.get(info.hostname)
             sample = samples.get(info.name) if not info.remote else None
@@ -85,7 +84,8 @@ class AdvisorService:
                 cores_used=_cores(sample),
                 uss_bytes=sample.memory_bytes if sample else info.memory_bytes,
                 exit=info.exit,
-                starts_recent=sum(1 for t in info.starts if t > now - window),
+                starts_recent=info.crashes,
+                gave_up=info.gave_up,
             )
             if view is not None and view.loop_lag_ms_max is not None:
                 w.loop_lag_ms_max = self._window_max(

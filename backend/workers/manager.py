@@ -51,6 +51,8 @@ class WorkerInfo:
     active: int | None = None
     processed: int | None = None
     starts: list[float] = field(default_factory=list)  # start times, for the crash-loop rule
+    crashes: int = 0  # crashes the supervisor counted in its window
+    gave_up: bool = False  # crash loop: no more automatic restarts
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,11 +80,15 @@ class WorkerManager:
         store: RecordStore | None = None,
         start_timeout: float = 30.0,
         stop_timeout: float = 60.0,
+        restarts: int = 3,
+        restart_window: float = 600.0,
     ) -> None:
         self._config = config
         self.store = store or RecordStore()
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
+        self.restarts = restarts  # automatic restarts of a crashed worker within the window
+        self.restart_window = restart_window
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._sampler = TreeSampler()
         self._control: Control | None = None
@@ -122,6 +128,10 @@ class WorkerManager:
         if record is not None and self._celery_alive(spec.name, record):
             pid = self._celery_pid(spec.name)
             raise WorkerError(f"a worker named {spec.name!r} is already running (pid {pid})")
+        if record is not None and proc.alive(record.supervisor_pid, record.supervisor_create_time):
+            raise WorkerError(
+                f"worker {spec.name!r} is restarting after a crash; use restart (or stop) instead"
+            )
         config = self._ensure_broker()
         node = node_name(spec.name)
         if self.control.ping([node], timeout=0.3):
@@ -131,7 +141,7 @@ class WorkerManager:
         record = WorkerRecord(
             spec=spec, hostname=node, started_at=time.time(), starts=[*starts, time.time()]
         )
-        child = process.spawn(spec, config)
+        child = process.spawn(spec, config, self.restarts, self.restart_window)
         self._children[spec.name] = child
         record.supervisor_pid = child.pid
         record.supervisor_create_time = proc.create_time(child.pid)
@@ -276,15 +286,18 @@ class WorkerManager:
             # Supervisor up: Celery's pid not written yet (starting), or Celery just ended and
             # its exit status is being recorded; either way not a crash (yet).
             alive = True
-        waiting = alive and record.ready_at is None and not record.stop_requested_at
+        run_started = pid_info.started_at if pid_info and pid_info.started_at else 0.0
+        answered = record.ready_at is not None and record.ready_at >= run_started
+        waiting = alive and not answered and not record.stop_requested_at
         if waiting and ping and self.control.ping([record.hostname], timeout=0.5):
             record.ready_at = time.time()
             self.store.save(record)
+            answered = True
         state = derive(
             Facts(
                 process_alive=alive,
                 stop_requested=record.stop_requested_at is not None,
-                answered_ping=record.ready_at is not None,
+                answered_ping=answered,
                 exit_code=exit_info.returncode if exit_info else None,
                 exited_seen=exit_info is not None,
             )
@@ -311,8 +324,19 @@ class WorkerManager:
                 info.cpu_percent = round(sample.cpu_percent, 1)
                 info.memory_bytes = sample.memory_bytes
                 info.children = sample.children
+        if exit_info is not None:
+            info.crashes, info.gave_up = exit_info.crashes, exit_info.gave_up
+        elif pid_info is not None:
+            info.crashes = pid_info.crashes
         if state == WorkerState.CRASHED:
             info.exit = describe_exit(exit_info.returncode if exit_info else None)
+            if exit_info is not None and exit_info.restarting:
+                info.exit += f"; restarting automatically ({exit_info.crashes} of {self.restarts})"
+            elif exit_info is not None and exit_info.gave_up:
+                info.exit += (
+                    f"; gave up after {exit_info.crashes} crashes in "
+                    f"{self.restart_window / 60:.0f} min"
+                )
             info.last_log = tail_lines(self.store.log_path(name), 15)
         return info
 

@@ -78,10 +78,21 @@ def worker_env(spec: WorkerSpec, config: BrokerConfig) -> dict[str, str]:
     return env
 
 
-def spawn(spec: WorkerSpec, config: BrokerConfig) -> subprocess.Popen[bytes]:
+def spawn(
+    spec: WorkerSpec, config: BrokerConfig, restarts: int = 3, window: float = 600.0
+) -> subprocess.Popen[bytes]:
     """Start the supervisor in its own session: it survives the window, and its pgid is ours."""
+    supervisor = [
+        "-m",
+        "backend.workers.supervise",
+        spec.name,
+        "--restarts",
+        str(restarts),
+        "--window",
+        str(window),
+    ]
     return subprocess.Popen(
-        [sys.executable, "-m", "backend.workers.supervise", spec.name, "--", *celery_argv(spec)],
+        [sys.executable, *supervisor, "--", *celery_argv(spec)],
         env=worker_env(spec, config),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

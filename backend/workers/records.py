@@ -46,6 +46,8 @@ class PidInfo:
     celery_pid: int
     create_time: float | None
     supervisor_pid: int
+    started_at: float | None = None  # this run's start: a ping before it belongs to an old run
+    crashes: int = 0  # crashes before this run, inside the supervisor's window
 
 
 @dataclass
@@ -53,6 +55,9 @@ class ExitInfo:
     returncode: int
     ended_at: float
     celery_pid: int
+    crashes: int = 0  # crashes inside the supervisor's window, this one included
+    restarting: bool = False  # the supervisor will start it again after a back-off
+    gave_up: bool = False  # crash loop: too many crashes in the window, no more restarts
 
 
 class RecordStore:

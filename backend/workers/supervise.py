@@ -1,16 +1,22 @@
 """A tiny supervisor between Pooldesk and one Celery worker.
 
 Why it exists: workers outlive the window (and the CLI that started them), so nobody would be
-left to see *how* a worker ended. The supervisor is the worker's parent for its whole life: it
-records Celery's pid, copies its output into a rotated log, and writes the exit status when the
-worker ends. It ignores the stop signals so that a warm stop (SIGTERM to Celery's main process)
-reaches Celery alone; a final SIGKILL to the process group takes both.
+left to see *how* a worker ended, or to start it again. The supervisor is the worker's parent
+for its whole life: it records Celery's pid, copies its output into a rotated log, writes the
+exit status when the worker ends, and restarts a worker that crashed (exited without being
+asked) after a capped back-off — until it has crashed ``--restarts`` times within ``--window``
+seconds: then it gives up (a crash loop; the advisor says so) instead of flapping forever.
 
-Usage: ``python -m backend.workers.supervise NAME -- <celery args>``.
+It ignores the stop signals so that a warm stop (SIGTERM to Celery's main process) reaches
+Celery alone; a final SIGKILL to the process group takes both.
+
+Usage: ``python -m backend.workers.supervise NAME [--restarts N] [--window S] -- <celery args>``.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -21,16 +27,22 @@ from backend import proc
 from backend.workers.logfile import RotatingWriter
 from backend.workers.records import ExitInfo, PidInfo, RecordStore
 
+BACKOFF_BASE_S = 1.0
+BACKOFF_CAP_S = 30.0
+
 
 def _ignore(signum: int, frame: object) -> None:
     """A handler (not SIG_IGN) so the child gets default dispositions back after exec."""
 
 
-def run(name: str, celery_args: list[str]) -> int:
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
-        signal.signal(sig, _ignore)
-    store = RecordStore()
-    log = RotatingWriter(store.log_path(name))
+def _stop_requested(store: RecordStore, name: str) -> bool:
+    record = store.load(name)
+    return record is None or record.stop_requested_at is not None
+
+
+def _run_once(
+    store: RecordStore, name: str, celery_args: list[str], log: RotatingWriter, crashes: int
+) -> tuple[int, int]:
     log.write(f"--- pooldesk: starting worker {name} at {time.strftime('%F %T')} ---\n".encode())
     child = subprocess.Popen(
         [sys.executable, "-m", "backend.workers.boot", *celery_args],
@@ -39,24 +51,83 @@ def run(name: str, celery_args: list[str]) -> int:
         stderr=subprocess.STDOUT,
     )
     store.write_pid(
-        name, PidInfo(child.pid, proc.create_time(child.pid), supervisor_pid=os.getpid())
+        name,
+        PidInfo(
+            child.pid,
+            proc.create_time(child.pid),
+            supervisor_pid=os.getpid(),
+            started_at=time.time(),
+            crashes=crashes,
+        ),
     )
+    with contextlib.suppress(FileNotFoundError):
+        (store.dir / f"{name}.exit.json").unlink()  # the previous run's, once the new pid is in
     assert child.stdout is not None
     for line in iter(child.stdout.readline, b""):
         log.write(line)
-    code = child.wait()
-    store.write_exit(name, ExitInfo(returncode=code, ended_at=time.time(), celery_pid=child.pid))
-    log.write(f"--- pooldesk: worker {name} ended ({code}) ---\n".encode())
-    log.close()
-    return 0
+    return child.wait(), child.pid
+
+
+def run(name: str, celery_args: list[str], restarts: int = 3, window: float = 600.0) -> int:
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, _ignore)
+    store = RecordStore()
+    log = RotatingWriter(store.log_path(name))
+    crashes: list[float] = []
+    try:
+        while True:
+            code, pid = _run_once(store, name, celery_args, log, len(crashes))
+            now = time.time()
+            asked = _stop_requested(store, name)
+            crashed = not asked and code != 0
+            if crashed:
+                crashes = [t for t in crashes if t > now - window] + [now]
+            again = crashed and len(crashes) <= restarts
+            gave_up = crashed and not again
+            store.write_exit(
+                name,
+                ExitInfo(
+                    returncode=code,
+                    ended_at=now,
+                    celery_pid=pid,
+                    crashes=len(crashes),
+                    restarting=again,
+                    gave_up=gave_up,
+                ),
+            )
+            if not again:
+                note = f"gave up after {len(crashes)} crashes" if gave_up else f"ended ({code})"
+                log.write(f"--- pooldesk: worker {name} {note} ---\n".encode())
+                return 0
+            delay = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (len(crashes) - 1))
+            log.write(
+                f"--- pooldesk: worker {name} crashed ({code}); restart "
+                f"{len(crashes)} of {restarts} in {delay:.0f} s ---\n".encode()
+            )
+            deadline = time.monotonic() + delay
+            while time.monotonic() < deadline:  # a stop during the back-off ends it here
+                if _stop_requested(store, name):
+                    return 0
+                time.sleep(0.2)
+    finally:
+        log.close()
 
 
 def main() -> None:
-    args = sys.argv[1:]
-    if len(args) < 2 or args[1] != "--":
-        sys.stderr.write("usage: python -m backend.workers.supervise NAME -- CELERY_ARGS...\n")
+    argv = sys.argv[1:]
+    if "--" not in argv:
+        sys.stderr.write(
+            "usage: python -m backend.workers.supervise NAME [--restarts N] "
+            "[--window S] -- CELERY_ARGS...\n"
+        )
         raise SystemExit(2)
-    raise SystemExit(run(args[0], args[2:]))
+    split = argv.index("--")
+    parser = argparse.ArgumentParser(prog="supervise")
+    parser.add_argument("name")
+    parser.add_argument("--restarts", type=int, default=3)
+    parser.add_argument("--window", type=float, default=600.0)
+    args = parser.parse_args(argv[:split])
+    raise SystemExit(run(args.name, argv[split + 1 :], args.restarts, args.window))
 
 
 if __name__ == "__main__":
