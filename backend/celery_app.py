@@ -24,6 +24,19 @@ VISIBILITY_TIMEOUT_ENV = "POOLDESK_VISIBILITY_TIMEOUT"
 DEFAULT_VISIBILITY_TIMEOUT_S = 900
 
 
+MAX_CONNECTIONS_ENV = "POOLDESK_BROKER_MAX_CONNECTIONS"
+
+
+def broker_max_connections() -> int:
+    """kombu's Redis pool holds 10 connections by default; 200 greenlets acking at once ran out
+    ("MaxConnectionsError: Too many connections", lost acks, children stuck unacked). Workers
+    get a pool sized to their concurrency from ``workers.process``."""
+    try:
+        return max(10, int(os.environ.get(MAX_CONNECTIONS_ENV, "")))
+    except ValueError:
+        return 10
+
+
 def visibility_timeout() -> float:
     try:
         return max(1.0, float(os.environ.get(VISIBILITY_TIMEOUT_ENV, "")))
@@ -68,6 +81,7 @@ def base_config(broker_url: str | None, result_backend: str | None) -> dict[str,
         },
         "broker_transport_options": {
             "visibility_timeout": visibility_timeout(),
+            "max_connections": broker_max_connections(),
             # kombu sweeps for abandoned messages only every ~100 s by default: every 5 s here.
             "unacked_restore_interval": 5,
             "unacked_restore_throttle": 1,

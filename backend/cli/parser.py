@@ -7,7 +7,7 @@ import sys
 from typing import NoReturn
 
 from backend import __version__
-from backend.cli import batch_cmds, broker_cmds, worker_cmds
+from backend.cli import advise_cmds, batch_cmds, broker_cmds, compare_cmds, worker_cmds
 from backend.workers.spec import POOLS
 
 
@@ -120,6 +120,8 @@ def build_parser() -> Parser:
 
     _add_batch(sub)
     _add_demo(sub)
+    compare_cmds.register(sub)
+    advise_cmds.register(sub, Parser, positive_float)
 
     forget = wsub.add_parser("forget", help="remove a stopped or crashed worker from the list")
     forget.add_argument("name")

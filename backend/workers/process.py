@@ -18,7 +18,7 @@ import psutil
 
 from backend import proc
 from backend.broker.resolve import BrokerConfig
-from backend.celery_app import VISIBILITY_TIMEOUT_ENV
+from backend.celery_app import MAX_CONNECTIONS_ENV, VISIBILITY_TIMEOUT_ENV
 from backend.settings import load
 from backend.workers.spec import WorkerSpec
 
@@ -61,6 +61,7 @@ def worker_env(spec: WorkerSpec, config: BrokerConfig) -> dict[str, str]:
     env = dict(os.environ)
     env.update(spec.extra_env)
     env["PYTHONUNBUFFERED"] = "1"
+    env[MAX_CONNECTIONS_ENV] = str(spec.max_concurrency + 20)
     if VISIBILITY_TIMEOUT_ENV not in env:
         env[VISIBILITY_TIMEOUT_ENV] = str(load().settings.visibility_timeout)
     if config.broker_url:
