@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -135,4 +136,44 @@ def test_restart_and_resize_from_the_cli(home: Path) -> None:
     assert info["state"] == "online" and info["pool"] == "prefork"
     live = pooldesk("worker", "resize", "w", "2")
     assert live.returncode == 0 and "live (pool_grow/pool_shrink)" in live.stdout
+    assert pooldesk("worker", "stop", "w").returncode == 0
+
+
+@pytest.mark.slow
+def test_queues_change_live_for_local_and_remote_workers(home: Path, tmp_path: Path) -> None:
+    from backend.broker import ensure_broker
+    from backend.workers.manager import WorkerManager
+    from backend.workers.records import RecordStore
+    from backend.workers.spec import WorkerSpec
+
+    assert pooldesk("worker", "start", "w", "-P", "gevent", "-c", "5", "--wait").returncode == 0
+    changed = pooldesk("worker", "queues", "w", "default,invoices")
+    assert changed.returncode == 0 and "now consuming default, invoices" in changed.stdout
+    (tmp_path / "other").mkdir()
+    other = WorkerManager(config=ensure_broker(), store=RecordStore(tmp_path / "other"))
+    try:
+        far = other.start(WorkerSpec("far", "gevent", 5, ("monitoring",)))
+        out = pooldesk("worker", "queues", far.hostname, "monitoring,default")
+        assert out.returncode == 0, out.stderr
+        deadline = time.monotonic() + 15  # gevent shows a new consumer after 1-2 s
+
+        def listing() -> dict[str, dict]:  # type: ignore[type-arg]
+            out = json.loads(pooldesk("worker", "list", "--json").stdout)
+            return {w["hostname"]: w for w in out}
+
+        listed = listing()
+        while len(listed[far.hostname]["queues"]) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            listed = listing()
+        assert listed[far.hostname]["remote"] is True
+        assert sorted(listed[far.hostname]["queues"]) == ["default", "monitoring"]
+        assert sorted(listed["w@" + far.hostname.split("@", 1)[1]]["queues"]) == [
+            "default",
+            "invoices",
+        ]
+        bad = pooldesk("worker", "queues", "nobody@nowhere", "default")
+        assert bad.returncode == 1 and "not a worker on this broker" in bad.stderr
+    finally:
+        other.stop("far", timeout=10)
+        other.close()
     assert pooldesk("worker", "stop", "w").returncode == 0

@@ -123,6 +123,11 @@ def build_parser() -> Parser:
     compare_cmds.register(sub)
     advise_cmds.register(sub, Parser, positive_float)
 
+    wqueues = wsub.add_parser("queues", help="change the queues a worker consumes, live")
+    wqueues.add_argument("name", help="a local worker name, or NAME@HOST of a remote worker")
+    wqueues.add_argument("queues", help="comma-separated queue names")
+    wqueues.set_defaults(handler=worker_cmds.queues)
+
     forget = wsub.add_parser("forget", help="remove a stopped or crashed worker from the list")
     forget.add_argument("name")
     forget.set_defaults(handler=worker_cmds.forget)

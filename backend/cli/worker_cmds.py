@@ -213,3 +213,22 @@ def forget(args: argparse.Namespace) -> int:
         return fail(str(exc))
     print(f"{args.name}: removed from the list")
     return 0
+
+
+def queues(args: argparse.Namespace) -> int:
+    """Change the queues a worker consumes, live (local name or NAME@HOST of a remote one)."""
+    wanted = parse_queues(args.queues)
+    manager = _manager()
+    try:
+        if "@" in args.name and manager.store.load(args.name) is None:
+            manager.remote_set_queues(args.name, wanted)
+        else:
+            manager.set_queues(args.name, wanted)
+    except SpecError as exc:
+        return fail(str(exc), code=2)
+    except WorkerError as exc:
+        return fail(str(exc))
+    finally:
+        manager.close()
+    print(f"{args.name}: now consuming {', '.join(wanted)} (changed live)")
+    return 0

@@ -240,12 +240,7 @@ class WorkerManager:
         """Change the queues a running worker consumes, live (add/cancel_consumer)."""
         record = self._record(name)
         spec = replace(record.spec, queues=tuple(queues)).validate()
-        for queue in spec.queues:
-            if queue not in record.spec.queues:
-                self.control.add_consumer(record.hostname, queue)
-        for queue in record.spec.queues:
-            if queue not in spec.queues:
-                self.control.cancel_consumer(record.hostname, queue)
+        self._switch_queues(record.hostname, list(record.spec.queues), spec.queues)
         record.spec = spec
         self.store.save(record)
         return self.info(name)
@@ -268,6 +263,27 @@ class WorkerManager:
             if delta >= 0:
                 return self.control.grow(hostname, delta)
             return self.control.shrink(hostname, -delta)
+        except ControlError as exc:
+            raise WorkerError(str(exc)) from exc
+
+    def remote_set_queues(self, hostname: str, queues: tuple[str, ...]) -> list[str]:
+        """Make a remote worker consume exactly ``queues`` (add/cancel_consumer)."""
+        WorkerSpec(name="remote", queues=tuple(queues)).validate()  # same queue-name checks
+        current = {w.hostname: w for w in self.control.remote_workers(timeout=1.0)}
+        worker = current.get(hostname)
+        if worker is None:
+            raise WorkerError(f"{hostname} is not a worker on this broker")
+        self._switch_queues(hostname, worker.queues, queues)
+        return list(queues)
+
+    def _switch_queues(self, hostname: str, old: list[str], new: tuple[str, ...]) -> None:
+        try:
+            for queue in new:
+                if queue not in old:
+                    self.control.add_consumer(hostname, queue)
+            for queue in old:
+                if queue not in new:
+                    self.control.cancel_consumer(hostname, queue)
         except ControlError as exc:
             raise WorkerError(str(exc)) from exc
 
