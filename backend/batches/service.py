@@ -37,13 +37,20 @@ class BatchService:
         self._config = config
         self.history = history or HistoryStore()
         self._app: Celery | None = None
+        self.last_error: str | None = None  # why the last refresh kept the old state
 
     @property
     def app(self) -> Celery:
         if self._app is None:
             config = self._config or ensure_broker()
             self._config = config
-            self._app = make_app(config.broker_url, config.result_backend, include=[])
+            app = make_app(config.broker_url, config.result_backend, include=[])
+            # The panel must answer, not hang: workers retry the backend forever, the panel
+            # gives up after a few seconds and shows the last known state.
+            app.conf.result_backend_always_retry = False
+            app.conf.redis_socket_timeout = 5.0
+            app.conf.redis_socket_connect_timeout = 3.0
+            self._app = app
         return self._app
 
     def close(self) -> None:
@@ -83,8 +90,17 @@ class BatchService:
         return self.refresh(record) if refresh and not record.final else record
 
     def refresh(self, record: BatchRecord) -> BatchRecord:
-        """Bring one record up to date from the result backend and write it through."""
-        meta = self.app.backend.get_task_meta(record.id)
+        """Bring one record up to date from the result backend and write it through.
+
+        With the backend unreachable the record is returned as last known (``last_error`` says
+        why), so a list or a window never fails because Redis restarts.
+        """
+        try:
+            meta = self.app.backend.get_task_meta(record.id)
+        except Exception as exc:  # redis/kombu connection errors of every kind
+            self.last_error = f"result backend unreachable: {str(exc).splitlines()[0]}"
+            return record
+        self.last_error = None
         state, info = meta.get("status", "PENDING"), meta.get("result")
         before = (record.state, record.counts, record.finished_at)
         if state == "STARTED" and record.state == "queued":
@@ -116,7 +132,11 @@ class BatchService:
         """Per-child state: from the summary when finished, else from the latest progress."""
         if record.summary:
             return list(record.summary.get("children") or [])
-        meta = self.app.backend.get_task_meta(record.id)
+        try:
+            meta = self.app.backend.get_task_meta(record.id)
+        except Exception as exc:
+            self.last_error = f"result backend unreachable: {str(exc).splitlines()[0]}"
+            return []
         info = meta.get("result")
         if meta.get("status") == "PROGRESS" and isinstance(info, dict):
             return list(info.get("children") or [])
@@ -151,7 +171,12 @@ class BatchService:
         if record.final:
             raise BatchError(f"batch {record.id[:12]} has already ended ({record.state})")
         children = self.children(record)
-        if not children:  # not planned yet: revoking the parent stops it before it starts
+        if not children and record.state == "running":
+            # The parent is planning right now: revoking it would leave its children running.
+            raise BatchError(
+                f"batch {record.id[:12]} is still being planned; cancel again in a moment"
+            )
+        if not children:  # still queued: revoking the parent stops it before it starts
             self.app.control.revoke(record.id)
             self.app.backend.mark_as_revoked(record.id, reason="cancelled by user")
             record.state, record.finished_at = "cancelled", time.time()
@@ -197,7 +222,12 @@ class BatchService:
         # Mark the batch in progress first, so no refresh reads the old summary as final. The
         # Redis backend never overwrites a SUCCESS, so the old result is forgotten first.
         self.app.backend.forget(record.id)
-        self.app.backend.store_result(record.id, {"batch": batch, "counts": {}}, "PROGRESS")
+        pending = [{"index": c["index"], "id": c["id"], "state": "PENDING"} for c in children]
+        self.app.backend.store_result(
+            record.id,
+            {"batch": batch, "counts": {"total": len(children)}, "children": pending},
+            "PROGRESS",
+        )
         for entry in again:
             self.app.send_task(
                 CHILD_TASKS[record.kind],
