@@ -189,10 +189,18 @@ def progress_meta(
                 "id": c["id"],
                 "state": c["state"],
                 **({"reason": c["reason"]} if "reason" in c else {}),
+                "detail": child_detail(batch["kind"], child["args"]),
             }
-            for c in current.children
+            for c, child in zip(current.children, children, strict=True)
         ],
     }
+
+
+def child_detail(kind: str, args: list[Any]) -> str:
+    """What a child works on, for progress views: "500 customers" or the URL."""
+    if kind == "invoices":
+        return f"{len(args[2])} customers"
+    return str(args[2])
 
 
 def summarize(
