@@ -55,9 +55,28 @@ class Settings:
             problems.append("stop_timeout: must be between 1 and 3600 seconds")
         if not 1 <= self.start_timeout <= 600:
             problems.append("start_timeout: must be between 1 and 600 seconds")
+        problems += _advisor_problems(self.advisor)
+        if not isinstance(self.presets, list) or not all(isinstance(p, dict) for p in self.presets):
+            problems.append("presets: expected a list of objects")
         if not 5 <= self.visibility_timeout <= 7 * 86400:
             problems.append("visibility_timeout: must be between 5 seconds and 7 days")
         return problems
+
+
+def _advisor_problems(advisor: Any) -> list[str]:
+    """Thresholds are numbers, ``queue_nature`` maps queue names to ``cpu`` or ``io``."""
+    if not isinstance(advisor, dict):
+        return ["advisor: expected an object"]
+    out = []
+    for key, value in advisor.items():
+        if key == "queue_nature":
+            if not isinstance(value, dict) or not all(
+                isinstance(q, str) and v in ("cpu", "io") for q, v in value.items()
+            ):
+                out.append('advisor.queue_nature: expected {queue: "cpu" or "io"}')
+        elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            out.append(f"advisor.{key}: expected a number >= 0")
+    return out
 
 
 def _is_broker_url(value: str) -> bool:

@@ -40,6 +40,10 @@ def test_environment_overrides_file(home: Path, monkeypatch: pytest.MonkeyPatch)
         "[1, 2]",
         '{"sampling_interval": "fast"}',
         '{"broker_url": "http://x"}',
+        '{"advisor": 5}',
+        '{"advisor": {"lag_ms": "high"}}',
+        '{"advisor": {"queue_nature": {"q": "gpu"}}}',
+        '{"presets": {"a": 1}}',
         "\udcff".encode("utf-8", "surrogateescape").decode("latin-1"),
     ],
 )
