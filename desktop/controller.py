@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from backend import settings as settings_mod
+from backend.advisor.model import Fix
+from backend.advisor.service import apply_fix
 from backend.broker import BrokerError, current_config, ensure_broker
 from backend.broker.status import BrokerStatus, broker_status
 from backend.redact import mask_text
@@ -194,6 +196,21 @@ class WorkerController(QObject):
             return None
 
         self._run("restart", name, op)
+
+    @Slot(object)
+    def applyFix(self, fix: Fix) -> None:
+        """An advisor's fix the user confirmed; blocks this thread until done, like ``stop``."""
+        name = str(fix.params.get("name", ""))
+
+        def op() -> str | None:
+            if fix.kind == "restart_worker":
+                self._show_state(name, "stopping")
+            message = apply_fix(self._manager_or_raise(), fix)
+            if fix.kind == "restart_worker" and not message.endswith(": online"):
+                raise WorkerError(message)  # crashed or stopped: shown as a problem
+            return message
+
+        self._run("fix", name, op)
 
     @Slot(str)
     def forget(self, name: str) -> None:

@@ -140,6 +140,7 @@ def test_start_and_stop_a_worker_from_the_window(home: Path, qtbot: QtBot) -> No
     window.setStyleSheet(resources.stylesheet())
     window.show()
     page, model = window.workers_page, window.workers_page.model
+    window.nav.setCurrentRow(window.pages.indexOf(page))  # the toolbar shows this page's actions
 
     qtbot.waitUntil(lambda: "— up" in window.broker_label.text(), timeout=20_000)
     state = ManagedBroker().state()

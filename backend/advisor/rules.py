@@ -69,12 +69,12 @@ def cpu_under_gevent(obs: Observations, th: Thresholds) -> list[Advice]:
             )
         )
         if measured:
+            cores_text = f"{w.cores_used:.2f}" if w.cores_used is not None else "about one"
             text = (
-                f"Worker {w.name} runs CPU-bound queue {', '.join(cpu_queues)} on gevent: "
-                f"its event loop is blocked (lag up to {w.loop_lag_ms_max or 0:.0f} ms, "
-                f"{w.blocked_reports_recent or 0} blocked reports) and it uses "
-                f"{w.cores_used if w.cores_used is not None else '≈1'} core(s) with "
-                f"{w.active} tasks active, so the tasks run one after another. Prefork "
+                f"Worker {w.name} runs CPU-bound queue {', '.join(cpu_queues)} on gevent: its "
+                f"event loop is blocked (lag up to {w.loop_lag_ms_max or 0:.0f} ms, "
+                f"{w.blocked_reports_recent or 0} blocked reports) and its process uses "
+                f"{cores_text} core(s) at most, so its tasks run one after another. Prefork "
                 f"runs them in parallel on {obs.cores} cores."
             )
             out.append(

@@ -2,7 +2,9 @@
 
 It wires the controller (backend, in its own thread) to the pages (models and widgets) with
 queued signals, keeps the list of those connections, and undoes them before the controller's
-thread is joined on close. Today there is one page, Workers; more are added with ``add_page``.
+thread is joined on close. Pages: Overview (warnings and charts, fed by the telemetry
+controller), Workers and Batches, each with its own controller thread; more are added with
+``add_page``. A warnings banner above the pages shows the advisor's worst warning everywhere.
 """
 
 from __future__ import annotations
@@ -21,19 +23,31 @@ from PySide6.QtWidgets import (
     QSplitter,
     QStackedWidget,
     QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
 from backend import __version__, paths
 from backend.broker.status import BrokerStatus
 from desktop import resources
+from desktop.batch_controller import BatchController
 from desktop.controller import WorkerController
 from desktop.formatting import broker_line, broker_tooltip
+from desktop.telemetry_controller import TelemetryController
+from desktop.views.batches_page import BatchesPage
+from desktop.views.overview_page import OverviewPage
+from desktop.views.warnings_panel import WarningsBanner
 from desktop.views.workers_page import WorkersPage
 
 log = logging.getLogger(__name__)
 MESSAGE_MS = 10_000
-VERBS = {"start": "Starting", "stop": "Stopping", "restart": "Restarting", "forget": "Forgetting"}
+VERBS = {
+    "start": "Starting",
+    "stop": "Stopping",
+    "restart": "Restarting",
+    "forget": "Forgetting",
+    "fix": "Applying the fix to",
+}
 
 
 class MainWindow(QMainWindow):
@@ -43,7 +57,12 @@ class MainWindow(QMainWindow):
     restartRequested = Signal(str, str, int)
     forgetRequested = Signal(str)
 
-    def __init__(self, controller: WorkerController | None = None) -> None:
+    def __init__(
+        self,
+        controller: WorkerController | None = None,
+        batch_controller: BatchController | None = None,
+        telemetry: TelemetryController | None = None,
+    ) -> None:
         super().__init__()
         self.setWindowTitle("Pooldesk")
         self.setWindowIcon(resources.app_icon())
@@ -59,8 +78,17 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.pages)
         splitter.setStretchFactor(1, 1)
         splitter.setChildrenCollapsible(False)
-        self.setCentralWidget(splitter)
+        self.banner = WarningsBanner()
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.banner)
+        column.addWidget(splitter, 1)
+        self.setCentralWidget(central)
         self.nav.currentRowChanged.connect(self.pages.setCurrentIndex)
+        self.nav.currentRowChanged.connect(self._page_changed)
+        splitter.setSizes([150, 950])  # the nav list is narrow; the page takes the rest
 
         self.toolbar = QToolBar("Main")
         self.toolbar.setObjectName("mainToolbar")
@@ -81,8 +109,12 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
         self.menuBar().addMenu("&File").addAction(quit_action)
 
+        self.overview_page = OverviewPage()
+        self.add_page(self.overview_page, "&Overview")
         self.workers_page = WorkersPage()
         self.add_page(self.workers_page, "&Workers")
+        self.batches_page = BatchesPage()
+        self.add_page(self.batches_page, "&Batches")
         about = QAction("&About Pooldesk", self)
         about.setMenuRole(QAction.MenuRole.AboutRole)
         about.triggered.connect(self._about)
@@ -90,13 +122,20 @@ class MainWindow(QMainWindow):
 
         self._restore_geometry()
         self.controller = controller or WorkerController()
+        self.batch_controller = batch_controller or BatchController()
+        self.telemetry = telemetry or TelemetryController()
         self._wire()
-        if not self.controller.is_running():
-            self.controller.launch()
+        self._wire_batches()
+        self._wire_overview()
+        for worker in (self.controller, self.batch_controller, self.telemetry):
+            if not worker.is_running():
+                worker.launch()
 
     # -- structure ---------------------------------------------------------------------------
     def add_page(self, page: QWidget, menu_title: str) -> None:
-        """A page with its own actions (``actions_for_menu``) gets a menu and toolbar group."""
+        """A page with its own actions (``actions_for_menu``) gets a menu; the toolbar shows the
+        current page's ``actions_for_toolbar`` (default: the menu's), so no page's buttons act
+        while another page is on screen."""
         self.pages.addWidget(page)
         self.nav.addItem(getattr(page, "title", menu_title.replace("&", "")))
         self.nav.setVisible(self.nav.count() > 1)  # one page: no navigation to show
@@ -106,8 +145,15 @@ class MainWindow(QMainWindow):
         if actions:
             menu = self.menuBar().addMenu(menu_title)
             menu.addActions(actions)
-            if not self.toolbar.actions():
-                self.toolbar.addActions(actions)
+
+    def _page_changed(self, row: int) -> None:
+        page = self.pages.widget(row)
+        self.banner.set_suppressed(page is getattr(self, "overview_page", None))
+        self.toolbar.clear()  # removes the buttons; the actions belong to their pages
+        for name in ("actions_for_toolbar", "actions_for_menu"):
+            if hasattr(page, name):
+                self.toolbar.addActions(getattr(page, name)())
+                break
 
     def _connect(self, signal: SignalInstance, slot: Any) -> None:
         signal.connect(slot)
@@ -127,6 +173,54 @@ class MainWindow(QMainWindow):
         ):
             self._connect(request, forward)
             self._connect(forward, slot)  # queued: the controller lives in its thread
+
+    def _wire_batches(self) -> None:
+        c, page = self.batch_controller, self.batches_page
+        for signal, slot in (
+            (c.batchesChanged, page.set_batches),
+            (c.childrenChanged, page.set_children),
+            (c.customersCounted, page.set_customer_count),
+            (c.problemChanged, page.set_problem),
+            (c.batchLaunched, page.batch_launched),
+            (c.operationStarted, self._batch_operation_started),
+            (c.operationFinished, self._batch_operation_finished),
+            # Requests: queued, the controller lives in its thread.
+            (page.launchInvoicesRequested, c.launchInvoices),
+            (page.launchMonitoringRequested, c.launchMonitoring),
+            (page.cancelRequested, c.cancel),
+            (page.retryRequested, c.retry),
+            (page.batchSelected, c.selectBatch),
+            (page.seedRequested, c.seedDemo),
+            (page.customersWanted, c.countCustomers),
+        ):
+            self._connect(signal, slot)
+        for action in (page.launch_invoices_action, page.launch_monitoring_action):
+            self._connect(action.triggered, self._show_batches)
+
+    def _wire_overview(self) -> None:
+        t, c, page = self.telemetry, self.controller, self.overview_page
+        page.set_history_source(t.history_columns)  # ring buffers, read by the chart timer
+        for signal, slot in (
+            (t.adviceChanged, page.set_advice),
+            (t.adviceChanged, self.banner.set_advice),
+            (t.resourcesSampled, page.set_resources),
+            (t.eventsChanged, page.set_events),
+            (c.brokerChanged, page.set_broker),
+            (c.operationFinished, page.fix_finished),
+            (self.banner.showRequested, self._show_overview),
+            # Into the telemetry thread (queued): the worker list and broker status it needs,
+            # so it does not ask the broker for them a second time.
+            (c.workersChanged, t.setWorkers),
+            (c.brokerChanged, t.setBroker),
+            (page.fixRequested, c.applyFix),  # queued: runs in the controller's thread
+        ):
+            self._connect(signal, slot)
+
+    def _show_overview(self) -> None:
+        self.nav.setCurrentRow(self.pages.indexOf(self.overview_page))
+
+    def _show_batches(self) -> None:
+        self.nav.setCurrentRow(self.pages.indexOf(self.batches_page))
 
     def _unwire(self) -> None:
         for signal, slot in reversed(self._connections):
@@ -158,6 +252,20 @@ class MainWindow(QMainWindow):
         if not ok:
             log.warning("%s %s failed: %s", op, name, message)
             self.show_problem(f"Could not {op} {name}".strip() if name else summary, message)
+
+    def _batch_operation_started(self, _op: str, doing: str) -> None:
+        self.statusBar().showMessage(doing)
+
+    def _batch_operation_finished(self, op: str, ok: bool, message: str) -> None:
+        self.statusBar().showMessage(message.partition("\n\n")[0], MESSAGE_MS)
+        if not ok:
+            log.warning("batch %s failed: %s", op, message)
+            title = {
+                "launch": "Could not launch the batch",
+                "seed": "Could not seed demo data",
+                "history": "Batch history",
+            }
+            self.show_problem(title.get(op, f"Could not {op} the batch"), message)
 
     def show_problem(self, title: str, message: str) -> None:
         """A non-blocking warning box: the summary, and any detail (log lines) behind a button."""
@@ -198,6 +306,8 @@ class MainWindow(QMainWindow):
             QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
             try:
                 self.controller.shutdown()  # waits for the current call, then joins the thread
+                self.batch_controller.shutdown()
+                self.telemetry.shutdown()
             finally:
                 QApplication.restoreOverrideCursor()
         super().closeEvent(event)

@@ -1,0 +1,324 @@
+"""The Batches page's door to the backend: a QObject in its own QThread, like WorkerController.
+
+It owns a :class:`~backend.batches.service.BatchService`, created in that thread and used only
+there. Every second it refreshes the batches that are still queued or running (one read of the
+result backend each) and, every few seconds or after a change, the whole list from the history
+store, so batches launched from the CLI show up too. Requests arrive as queued slot calls;
+results leave as signals; every failure becomes a message, never an exception in the thread.
+
+Records sent to the window are lean copies: the summary without its per-child list (which holds
+every customer id of every chunk); the selected batch's children go out separately, trimmed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+
+from backend.batches.history import BatchRecord
+from backend.batches.params import InvoiceParams, MonitorParams, ParamError
+from backend.batches.service import BatchError, BatchService
+from backend.broker import BrokerError
+from backend.redact import mask_text
+from desktop.models.children_model import child_row
+
+log = logging.getLogger(__name__)
+
+REFRESH_MS = 1000
+LIST_EVERY_S = 5.0  # the whole list (new batches from the CLI) at most this often
+BACKOFF_MS = 5000  # after a failed refresh: the broker may be down, don't hammer it
+LIST_LIMIT = 200
+MAX_FAILED_LISTED = 50
+PANEL_BACKEND = {
+    "result_backend_max_retries": 2,
+    "redis_socket_connect_timeout": 3,
+    "redis_socket_timeout": 10,
+}
+EXPECTED_ERRORS = (BatchError, ParamError, BrokerError, ValueError, OSError)
+
+
+class BatchController(QObject):
+    batchesChanged = Signal(list)  # list[BatchRecord], newest first, lean
+    childrenChanged = Signal(str, list)  # batch id, list[dict]
+    batchFinished = Signal(object)  # BatchRecord that just turned final (for a tray icon later)
+    batchLaunched = Signal(str)  # batch id
+    customersCounted = Signal(int)  # customers in the invoice database; -1 when unknown
+    problemChanged = Signal(str)  # why the list may be stale; "" when all is well
+    operationStarted = Signal(str, str)  # op, what is being done ("Launching …")
+    operationFinished = Signal(str, bool, str)  # op, ok, message
+    _shutdownRequested = Signal()
+
+    def __init__(self, interval_ms: int = REFRESH_MS) -> None:
+        super().__init__()  # no parent: it moves to its own thread
+        self._interval_ms = interval_ms
+        self._service: BatchService | None = None
+        self._timer: QTimer | None = None
+        self._records: list[BatchRecord] = []
+        self._was_final: dict[str, bool] = {}
+        self._selected = ""
+        self._children_key: tuple[Any, ...] | None = None
+        self._tuned = False  # PANEL_BACKEND applied to the service's Celery app
+        self._sent: list[Any] = []  # what the last batchesChanged said, to send only changes
+        self._next_list = 0.0
+        self._problem = ""
+        self._closing = False
+        self._home_thread = self.thread()
+        self._thread = QThread()
+        self._thread.setObjectName("pooldesk-batches")
+        self.moveToThread(self._thread)
+        self._thread.started.connect(self._on_thread_started)
+        self._shutdownRequested.connect(self._teardown)
+
+    # -- called from the GUI thread ----------------------------------------------------------
+    def launch(self) -> None:
+        self._thread.start()
+
+    def is_running(self) -> bool:
+        return self._thread.isRunning()
+
+    def shutdown(self) -> None:
+        """Finish the current call, stop the timer, close connections, join the thread."""
+        if self._thread.isRunning():
+            self._shutdownRequested.emit()
+            self._thread.wait()
+
+    # -- in the controller thread ------------------------------------------------------------
+    @Slot()
+    def _on_thread_started(self) -> None:
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)  # re-armed after each refresh: no pile-up when slow
+        self._timer.timeout.connect(self.refresh)
+        try:
+            self._service = BatchService()  # the broker is reached lazily, on first need
+            if self._service.history.message:
+                self.operationFinished.emit("history", False, self._service.history.message)
+        except Exception as exc:
+            log.exception("opening the batch history failed")
+            self.operationFinished.emit("history", False, f"Batch history unavailable: {exc}")
+        self.countCustomers()
+        self.refresh()
+
+    @Slot()
+    def _teardown(self) -> None:
+        self._closing = True
+        if self._timer is not None:
+            self._timer.stop()
+        if self._service is not None:
+            try:
+                self._service.close()
+            except Exception:
+                log.exception("closing the batch service failed")
+        self.moveToThread(self._home_thread)  # the timer (a child) goes too, stopped
+        self._thread.quit()
+
+    @Slot()
+    def refresh(self) -> None:
+        if self._service is None or self._closing:
+            return
+        service, delay = self._service, self._interval_ms
+        try:
+            if time.monotonic() >= self._next_list:
+                self._next_list = time.monotonic() + LIST_EVERY_S
+                self._records = service.history.list(LIST_LIMIT)  # shown even if the broker is down
+            active = [r for r in self._records if not r.final]
+            if active:
+                self._bounded(service)
+            for record in active:
+                service.refresh(record)  # in place, written through to the history
+            self._set_problem("")
+        except Exception as exc:
+            log.info("batch refresh failed: %s", exc)
+            self._set_problem(f"Showing the last known state. {_describe(exc)}")
+            delay = max(delay, BACKOFF_MS)
+        self._announce_finished()
+        key = [
+            (r.id, r.state, r.started_at, r.finished_at, sorted(r.counts.items()))
+            for r in self._records
+        ]
+        if key != self._sent:  # unchanged lists are not sent again: the page ticks the clocks
+            self._sent = key
+            self.batchesChanged.emit([_lean(r) for r in self._records])
+        self._send_children()
+        if self._timer is not None and not self._closing:
+            self._timer.start(delay)
+
+    @Slot(str)
+    def selectBatch(self, batch_id: str) -> None:
+        """Send the children of this batch now, and again whenever they change."""
+        self._selected, self._children_key = batch_id, None
+        if batch_id and not self._closing:
+            self._send_children()
+
+    @Slot(object)
+    def launchInvoices(self, params: InvoiceParams) -> None:
+        def op() -> str:
+            record = self._service_or_raise().launch_invoices(params)
+            self._launched(record)
+            who = "all customers" if params.customers is None else f"{params.customers:,} customers"
+            return (
+                f"Invoice batch {record.id[:8]} launched: {params.period}, {who}, "
+                f"chunks of {params.chunk_size:,} on {params.queue}."
+            )
+
+        self._run("launch", "Launching an invoice batch…", op)
+
+    @Slot(object)
+    def launchMonitoring(self, params: MonitorParams) -> None:
+        def op() -> str:
+            record = self._service_or_raise().launch_monitoring(params)
+            self._launched(record)
+            n = len(params.urls)
+            return f"Monitoring batch {record.id[:8]} launched: {n:,} URL{'s' if n != 1 else ''}."
+
+        self._run("launch", "Launching a monitoring batch…", op)
+
+    @Slot(str, bool)
+    def cancel(self, batch_id: str, terminate: bool) -> None:
+        def op() -> str:
+            counts = self._service_or_raise().cancel(batch_id, terminate=terminate)
+            running = "stopped" if terminate else "left to finish"
+            return (
+                f"Cancel sent to batch {batch_id[:8]}: {counts['pending']:,} pending children "
+                f"revoked, {counts['running']:,} running {running}."
+            )
+
+        self._run("cancel", f"Cancelling batch {batch_id[:8]}…", op)
+
+    @Slot(str)
+    def retry(self, batch_id: str) -> None:
+        def op() -> str:
+            record = self._service_or_raise().retry(batch_id)
+            self._was_final[record.id] = False
+            return f"Retrying the failed children of batch {batch_id[:8]}."
+
+        self._run("retry", f"Retrying batch {batch_id[:8]}…", op)
+
+    @Slot(int)
+    def seedDemo(self, customers: int) -> None:
+        def op() -> str:
+            from backend.invoices.db import make_engine
+            from backend.invoices.seed import seed
+
+            try:
+                result = seed(make_engine(), customers)
+            finally:
+                self.countCustomers()
+            return (
+                f"{result.customers_created:,} demo customers added "
+                f"({result.customers_total:,} in all), usage for {', '.join(result.periods)}."
+            )
+
+        self._run("seed", f"Seeding {customers:,} demo customers…", op)
+
+    @Slot()
+    def countCustomers(self) -> None:
+        try:
+            self.customersCounted.emit(_count_customers())
+        except Exception as exc:
+            log.info("counting customers failed: %s", exc)
+            self.customersCounted.emit(-1)
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _run(self, op: str, doing: str, call: Callable[[], str]) -> None:
+        """Run one request; every failure becomes a message, none escapes the thread."""
+        if self._closing:
+            return
+        self.operationStarted.emit(op, doing)
+        try:
+            message = call()
+        except EXPECTED_ERRORS as exc:
+            self.operationFinished.emit(op, False, _describe(exc))
+        except Exception as exc:  # broker, result backend, database: all phrased the same way
+            log.exception("batch %s failed", op)
+            self.operationFinished.emit(op, False, f"{type(exc).__name__}: {_describe(exc)}")
+        else:
+            self.operationFinished.emit(op, True, message)
+        self._next_list = 0.0  # show the change at once
+        self._children_key = None
+        self.refresh()
+
+    def _service_or_raise(self) -> BatchService:
+        if self._service is None:
+            raise BatchError("the batch history is not available")
+        return self._bounded(self._service)
+
+    def _bounded(self, service: BatchService) -> BatchService:
+        """Give up on an unreachable result backend after a few seconds instead of never.
+
+        The shared Celery config retries result-backend reads forever (right for workers);
+        the panel must answer, and must be able to close. Set before the backend is made.
+        """
+        if not self._tuned:
+            service.app.conf.update(PANEL_BACKEND)  # may raise: the broker cannot be started
+            self._tuned = True
+        return service
+
+    def _launched(self, record: BatchRecord) -> None:
+        self._was_final[record.id] = False
+        self._records.insert(0, record)
+        self.batchLaunched.emit(record.id)
+
+    def _announce_finished(self) -> None:
+        for record in self._records:
+            was = self._was_final.get(record.id)
+            self._was_final[record.id] = record.final
+            if was is False and record.final:
+                self.batchFinished.emit(_lean(record))
+
+    def _send_children(self) -> None:
+        record = next((r for r in self._records if r.id == self._selected), None)
+        if record is None or self._service is None:
+            return
+        key = (record.id, record.state, tuple(sorted((record.counts or {}).items())))
+        if key == self._children_key:
+            return
+        try:
+            children = self._bounded(self._service).children(record)
+        except Exception as exc:
+            log.info("reading children of %s failed: %s", record.id, exc)
+            return  # the next refresh tries again (the key was not stored)
+        self._children_key = key
+        self.childrenChanged.emit(record.id, [child_row(record.kind, c) for c in children])
+
+    def _set_problem(self, text: str) -> None:
+        if text != self._problem:
+            self._problem = text
+            self.problemChanged.emit(text)
+
+
+def _lean(record: BatchRecord) -> BatchRecord:
+    """A copy for the window: no per-child list, at most a few dozen failures."""
+    if not record.summary:
+        return replace(record, counts=dict(record.counts or {}))
+    summary = {k: v for k, v in record.summary.items() if k != "children"}
+    failed = list(summary.get("failed_children") or [])
+    summary["failed_children"] = failed[:MAX_FAILED_LISTED]
+    summary["failed_children_total"] = len(failed)
+    return replace(record, counts=dict(record.counts or {}), summary=summary)
+
+
+def _count_customers() -> int:
+    from sqlalchemy import func, inspect, select
+
+    from backend.invoices.db import Customer, make_engine
+
+    engine = make_engine()
+    if not inspect(engine).has_table(Customer.__tablename__):
+        return 0
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(Customer)) or 0)
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for a person; Celery's "failed to get meta" is explained by its cause."""
+    text = "; ".join(exc.problems) if isinstance(exc, ParamError) else str(exc).strip()
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and (not text or "failed to get meta" in text.lower()):
+        text = f"the result backend did not answer ({str(cause).strip() or type(cause).__name__})"
+    text = text or type(exc).__name__
+    return mask_text(text[:1].upper() + text[1:], [])

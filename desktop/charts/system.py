@@ -1,0 +1,55 @@
+"""The machine: CPU (total, and each core faintly) and RAM (used and available)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from desktop.charts.base import COLOURS, TimeChart
+
+History = Callable[[str, float], dict[str, list[float]]]
+GiB = 2**30
+
+
+class SystemCpuChart(TimeChart):
+    def __init__(self) -> None:
+        super().__init__("System CPU", "%")
+        self.set_y_range(0, 105)
+        self.add_curve("total", "all cores", COLOURS[0], width=2.2)
+        self._cores = 0
+
+    def refresh(self, history: History, now: float) -> None:
+        total = history("system", self.window_s)
+        if total:
+            self.set_series("total", total["t"], total["cpu_percent"], now)
+        cores = history("system.cores", self.window_s)
+        names = [k for k in cores if k != "t"]
+        if names and not self._cores:  # the number of cores never changes: create them once
+            self._cores = len(names)
+            for i, name in enumerate(names):
+                legend = "each core" if i == 0 else False
+                self.add_curve(name, name, COLOURS[0], width=1, alpha=110, legend=legend)
+                self.curve(name).setZValue(-1)  # behind the total
+        for name in names:
+            self.set_series(name, cores["t"], cores[name], now)
+        self.finish_update()
+
+
+class SystemRamChart(TimeChart):
+    def __init__(self) -> None:
+        super().__init__("System memory", "GiB")
+        self.add_curve("used", "used", COLOURS[1], fill=True)
+        self.add_curve("available", "available", COLOURS[2])
+        self._total = 0.0
+
+    def refresh(self, history: History, now: float) -> None:
+        cols = history("system", self.window_s)
+        if not cols:
+            return
+        self.set_series("used", cols["t"], [v / GiB for v in cols["ram_used"]], now)
+        self.set_series("available", cols["t"], [v / GiB for v in cols["ram_available"]], now)
+        if cols["ram_total"]:
+            total = cols["ram_total"][-1] / GiB
+            if total != self._total:
+                self._total = total
+                self.set_y_range(0, total * 1.05)
+        self.finish_update()

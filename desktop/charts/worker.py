@@ -1,0 +1,103 @@
+"""One worker: CPU %, memory (USS), and cores used against what its configuration promises.
+
+The third chart tells the gevent story at a glance: the dashed line is the parallelism the
+configuration claims, ``min(concurrency, cores)`` (a gevent × 20 worker on 2 cores promises 2),
+the solid line the cores the process tree really used (Δ CPU time / Δ wall, smoothed over
+~5 s). A CPU-bound gevent worker sits at 1.0 under a dashed 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtWidgets import QHBoxLayout, QWidget
+
+from backend.telemetry.ring import Ring
+from backend.telemetry.samples import Snapshot
+from desktop.charts.base import COLOURS, NEUTRAL, TimeChart
+
+History = Callable[[str, float], dict[str, list[float]]]
+MiB = 2**20
+LIMIT_FIELDS = ("limit", "concurrency")
+
+
+class LimitHistory:
+    """Per worker ``min(concurrency, cores)`` over time, recorded from each resource Snapshot
+    (the sampler's rings keep no concurrency column, and a restart may change it)."""
+
+    def __init__(self) -> None:
+        self._rings: dict[str, Ring] = {}
+
+    def record(self, snapshot: Snapshot) -> None:
+        cores = len(snapshot.system.per_cpu) or 1
+        for name, sample in snapshot.workers.items():
+            ring = self._rings.get(name)
+            if ring is None:
+                ring = self._rings[name] = Ring(LIMIT_FIELDS)
+            conc = sample.concurrency
+            limit = min(conc, cores) if conc else None
+            ring.push(snapshot.timestamp, limit, conc)
+
+    def columns(self, name: str, seconds: float) -> dict[str, list[float]]:
+        ring = self._rings.get(name)
+        return ring.columns(seconds) if ring is not None else {}
+
+
+class WorkerCharts(QWidget):
+    """The three charts of the selected worker, side by side."""
+
+    def __init__(self, limits: LimitHistory, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.limits = limits
+        self.name: str | None = None
+        self.cores = TimeChart("Cores used", "cores")
+        self.cores.add_curve("used", "used (5 s avg)", COLOURS[0], width=2.2)
+        self.cores.add_curve(
+            "limit",
+            "promised: min(concurrency, cores)",
+            NEUTRAL,
+            width=1.6,
+            dashed=True,
+            step=True,
+        )
+        self.cpu = TimeChart("Worker CPU", "%")
+        self.cpu.add_curve("cpu", "process tree", COLOURS[3])
+        self.memory = TimeChart("Worker memory (USS)", "MiB")
+        self.memory.add_curve("uss", "unique to the worker", COLOURS[1])
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(8)
+        for chart in self.charts():
+            layout.addWidget(chart, 1)
+
+    def charts(self) -> list[TimeChart]:
+        return [self.cores, self.cpu, self.memory]
+
+    def set_window(self, seconds: float) -> None:
+        for chart in self.charts():
+            chart.set_window(seconds)
+
+    def set_worker(self, name: str | None) -> None:
+        if name != self.name:
+            self.name = name
+            for chart in self.charts():
+                chart.clear_series()
+
+    def set_cores(self, cores: int) -> None:
+        self.cores.set_y_range(0, cores + 0.3)
+        self.cpu.set_y_range(0, cores * 100 * 1.05)
+
+    def refresh(self, history: History, now: float) -> None:
+        if not self.name:
+            return
+        cols = history(f"worker:{self.name}", self.cores.window_s)
+        if cols:
+            t = cols["t"]
+            self.cores.set_series("used", t, cols["cores_used_smooth"], now)
+            self.cpu.set_series("cpu", t, cols["cpu_percent"], now)
+            self.memory.set_series("uss", t, [v / MiB for v in cols["memory_bytes"]], now)
+        limit = self.limits.columns(self.name, self.cores.window_s)
+        if limit:
+            self.cores.set_series("limit", limit["t"], limit["limit"], now)
+        for chart in self.charts():
+            chart.finish_update(floor=1.0 if chart is not self.memory else 16.0)

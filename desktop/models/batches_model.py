@@ -1,0 +1,249 @@
+"""The batches table: one row per batch, newest first, keyed by the batch id.
+
+:meth:`BatchesModel.update` merges a fresh list into the rows it has (removed rows go, new ones
+are inserted where they belong, changed cells are announced with ``dataChanged``), so the
+refresh every second neither resets the view nor moves the selection. The Progress column
+returns ``(done, total)`` under :data:`ProgressRole` for :class:`ProgressDelegate` to draw.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor, QPainter, QPalette
+from PySide6.QtWidgets import (
+    QApplication,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionProgressBar,
+    QStyleOptionViewItem,
+)
+
+from backend.batches.history import BatchRecord
+from desktop import resources
+from desktop.formatting import DASH
+
+COLUMNS = ("ID", "Kind", "State", "Progress", "Failed", "Elapsed", "ETA", "Created")
+ID, KIND, STATE, PROGRESS, FAILED, ELAPSED, ETA, CREATED = range(len(COLUMNS))
+NUMERIC = {FAILED, ELAPSED, ETA}
+BatchRole = Qt.ItemDataRole.UserRole + 1  # the row's BatchRecord
+ProgressRole = Qt.ItemDataRole.UserRole + 2  # (done, total)
+ACTIVE = ("queued", "running")
+# Batch states take the colours of the worker states that mean the same to the eye.
+COLOUR_OF = {
+    "queued": "stopped",
+    "running": "starting",
+    "completed": "online",
+    "completed_with_failures": "warning",
+    "cancelled": "stopped",
+    "error": "crashed",
+}
+STATE_TEXT = {"completed_with_failures": "completed, failures"}
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+def batch_color(state: str) -> QColor:
+    return resources.state_color(COLOUR_OF.get(state, "stopped"))
+
+
+def done_total(record: BatchRecord) -> tuple[int, int]:
+    c = record.counts or {}
+    done = int(c.get("succeeded", 0)) + int(c.get("failed", 0)) + int(c.get("cancelled", 0))
+    return done, int(c.get("total", 0))
+
+
+def duration(seconds: float | None) -> str:
+    """``42 s``, ``3 m 05 s``, ``2 h 07 m``; a dash when unknown."""
+    if seconds is None or seconds < 0:
+        return DASH
+    whole = round(seconds)
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} m {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} m"
+
+
+def elapsed(record: BatchRecord, now: float | None = None) -> float | None:
+    if record.started_at is None:
+        return None
+    end = record.finished_at or (None if record.final else (now or time.time()))
+    return None if end is None else max(0.0, end - record.started_at)
+
+
+def eta(record: BatchRecord, now: float | None = None) -> float | None:
+    """Remaining time at the rate so far; ``None`` before the first child ends, or when over."""
+    if record.state != "running":
+        return None
+    done, total = done_total(record)
+    spent = elapsed(record, now)
+    if not done or not total or not spent or done >= total:
+        return None
+    return (total - done) * spent / done
+
+
+def created_text(stamp: float, now: float | None = None) -> str:
+    local, today = time.localtime(stamp), time.localtime(now or time.time())
+    if local[:3] == today[:3]:
+        return time.strftime("today %H:%M:%S", local)
+    return time.strftime("%Y-%m-%d %H:%M", local)
+
+
+def cells(record: BatchRecord, now: float) -> tuple[str, ...]:
+    done, total = done_total(record)
+    failed = int((record.counts or {}).get("failed", 0))
+    remaining = eta(record, now)
+    return (
+        record.id[:8],
+        record.kind,
+        STATE_TEXT.get(record.state, record.state),
+        f"{done}/{total}" if total else DASH,
+        str(failed) if total else DASH,
+        duration(elapsed(record, now)),
+        DASH if remaining is None else f"≈ {duration(remaining)}",
+        created_text(record.created_at, now),
+    )
+
+
+class BatchesModel(QAbstractTableModel):
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._rows: list[BatchRecord] = []
+        self._cells: list[tuple[str, ...]] = []
+
+    # -- reading -----------------------------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        if role == Qt.ItemDataRole.ToolTipRole and section == PROGRESS:
+            return "Children ended (succeeded, failed or cancelled) of all children"
+        if role == Qt.ItemDataRole.ToolTipRole and section == ETA:
+            return "Remaining time at the rate so far"
+        if role == Qt.ItemDataRole.TextAlignmentRole and section in NUMERIC:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self._rows):
+            return None
+        record, column = self._rows[index.row()], index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._cells[index.row()][column]
+        if role == BatchRole:
+            return record
+        if role == ProgressRole:
+            return done_total(record)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            horizontal = (
+                Qt.AlignmentFlag.AlignRight if column in NUMERIC else Qt.AlignmentFlag.AlignLeft
+            )
+            return int(horizontal | Qt.AlignmentFlag.AlignVCenter)
+        if column == STATE and role == Qt.ItemDataRole.ForegroundRole:
+            return batch_color(record.state)
+        if column == STATE and role == Qt.ItemDataRole.DecorationRole:
+            return resources.dot(batch_color(record.state).name())
+        failed = (record.counts or {}).get("failed")
+        if column == FAILED and role == Qt.ItemDataRole.ForegroundRole and failed:
+            return resources.state_color("crashed")
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == ID:
+                return record.id
+            if column == STATE and record.error:
+                return record.error
+            if column == CREATED:
+                return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.created_at))
+        return None
+
+    # -- access ------------------------------------------------------------------------------
+    def record(self, row: int) -> BatchRecord | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def records(self) -> list[BatchRecord]:
+        return list(self._rows)
+
+    def row_of(self, batch_id: str) -> int:
+        for row, record in enumerate(self._rows):
+            if record.id == batch_id:
+                return row
+        return -1
+
+    # -- updating ----------------------------------------------------------------------------
+    def tick(self, now: float | None = None) -> bool:
+        """Recompute the clocks (elapsed, ETA) of active rows; True if any row is active."""
+        active = [r for r in self._rows if not r.final]
+        if active:
+            self.update(self._rows, now)
+        return bool(active)
+
+    def update(self, records: list[BatchRecord], now: float | None = None) -> None:
+        now = now or time.time()
+        ordered = sorted(records, key=lambda r: r.created_at, reverse=True)
+        fresh = {r.id: r for r in ordered}
+        for row in reversed(range(len(self._rows))):
+            if self._rows[row].id not in fresh:
+                self.beginRemoveRows(QModelIndex(), row, row)
+                del self._rows[row], self._cells[row]
+                self.endRemoveRows()
+        known = {r.id: row for row, r in enumerate(self._rows)}
+        for batch_id, row in known.items():
+            record, new_cells = fresh[batch_id], cells(fresh[batch_id], now)
+            old_state, old_cells = self._rows[row].state, self._cells[row]
+            self._rows[row], self._cells[row] = record, new_cells
+            changed = [c for c in range(len(COLUMNS)) if new_cells[c] != old_cells[c]]
+            if old_state != record.state or PROGRESS in changed:
+                changed = list(range(len(COLUMNS)))  # colours, tooltips and the bar change
+            if changed:
+                self.dataChanged.emit(self.index(row, min(changed)), self.index(row, max(changed)))
+        # Rows never change places (created_at is fixed): insert the new ones where they go.
+        for target, record in enumerate(ordered):
+            if record.id not in known:
+                self.beginInsertRows(QModelIndex(), target, target)
+                self._rows.insert(target, record)
+                self._cells.insert(target, cells(record, now))
+                self.endInsertRows()
+
+
+class ProgressDelegate(QStyledItemDelegate):
+    """A progress bar in the cell, coloured by the batch state, with ``7/12`` on it."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        done, total = index.data(ProgressRole) or (0, 0)
+        record = index.data(BatchRole)
+        # The row background first (selection, alternate colour), as for any other cell.
+        self.initStyleOption(option, index)
+        option.text = ""
+        widget = option.widget  # type: ignore[attr-defined]
+        style = widget.style() if widget is not None else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, option, painter, widget)
+        bar = QStyleOptionProgressBar()
+        bar.rect = option.rect.adjusted(4, 5, -4, -5)  # type: ignore[attr-defined]
+        bar.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Horizontal
+        bar.direction = option.direction  # type: ignore[attr-defined]
+        bar.fontMetrics = option.fontMetrics  # type: ignore[attr-defined]
+        # The view's own palette, not the cell's: on a selected row the groove stays light and
+        # the bar stands out against the selection colour.
+        bar.palette = QPalette(widget.palette() if widget is not None else option.palette)  # type: ignore[attr-defined]
+        if record is not None and record.state != "running":
+            bar.palette.setColor(QPalette.ColorRole.Highlight, batch_color(record.state))
+        bar.minimum, bar.maximum = 0, max(total, 1)
+        bar.progress = min(done, total) if total else 0
+        percent = f" · {done * 100 // total} %" if total else ""
+        bar.text = f"{done}/{total}{percent}" if total else DASH
+        bar.textVisible = True
+        bar.textAlignment = Qt.AlignmentFlag.AlignCenter
+        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, widget)

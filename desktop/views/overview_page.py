@@ -1,0 +1,258 @@
+"""The Overview page: the advisor's warnings on top, live charts below, the broker on one line.
+
+Data in: ``set_advice`` / ``set_resources`` / ``set_events`` / ``set_broker`` (slots the window
+connects to the controllers' signals) and a history source (the TelemetryController's
+``history_columns``, read by the chart timer at 2 Hz while the page is on screen). Requests out:
+``fixRequested(Fix)``, which the window forwards to the WorkerController.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QHideEvent, QShowEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from backend.advisor.model import Advice
+from backend.broker.status import BrokerStatus
+from backend.telemetry.samples import Snapshot
+from backend.telemetry.views import EventSnapshot
+from desktop.charts import (
+    LimitHistory,
+    QueueHistory,
+    QueueThroughputChart,
+    SystemCpuChart,
+    SystemRamChart,
+    TimeChart,
+    WorkerCharts,
+)
+from desktop.formatting import broker_line, broker_tooltip, human_bytes
+from desktop.views.warnings_panel import WarningsPanel
+
+History = Callable[[str, float], dict[str, list[float]]]
+WINDOWS = (("1 min", 60), ("5 min", 300), ("15 min", 900), ("1 h", 3600))
+DEFAULT_WINDOW = 300
+CHART_MS = 500
+
+
+def _no_history(_series: str, _seconds: float) -> dict[str, list[float]]:
+    return {}
+
+
+class OverviewPage(QWidget):
+    title = "Overview"
+    fixRequested = Signal(object)  # Fix, confirmed by the user
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._history: History = _no_history
+        self._snapshot: Snapshot | None = None
+        self._events: EventSnapshot | None = None
+        self._broker: BrokerStatus | None = None
+
+        self.warnings = WarningsPanel()
+        self.warnings.fixRequested.connect(self.fixRequested)
+
+        self.window_combo = QComboBox()
+        for text, seconds in WINDOWS:
+            self.window_combo.addItem(text, seconds)
+        self.window_combo.setCurrentIndex([s for _, s in WINDOWS].index(DEFAULT_WINDOW))
+        self.window_combo.currentIndexChanged.connect(self._window_changed)
+        self.status_label = QLabel("Broker: connecting…")
+        self.status_label.setObjectName("brokerStatus")  # red and bold when down (style.qss)
+        self.status_label.setWordWrap(True)
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Show the last"))
+        controls.addWidget(self.window_combo)
+        controls.addSpacing(16)
+        controls.addWidget(self.status_label, 1)
+
+        self.limits = LimitHistory()
+        self.queue_history = QueueHistory()
+        self.cpu_chart = SystemCpuChart()
+        self.ram_chart = SystemRamChart()
+        self.queue_chart = QueueThroughputChart(self.queue_history)
+        self.worker_charts = WorkerCharts(self.limits)
+        self.worker_combo = QComboBox()
+        self.worker_combo.setMinimumContentsLength(12)
+        self.worker_combo.setPlaceholderText("no local worker running")
+        self.worker_combo.currentIndexChanged.connect(self._worker_changed)
+        self.worker_caption = QLabel()
+        self.worker_caption.setObjectName("hint")
+        worker_row = QHBoxLayout()
+        worker_row.addWidget(_section("Worker"))
+        worker_row.addWidget(self.worker_combo)
+        worker_row.addSpacing(8)
+        worker_row.addWidget(self.worker_caption, 1)
+
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(8)
+        grid.setVerticalSpacing(6)
+        grid.addWidget(_section("Machine and queues"), 0, 0, 1, 3)
+        grid.addWidget(self.cpu_chart, 1, 0)
+        grid.addWidget(self.ram_chart, 1, 1)
+        grid.addWidget(self.queue_chart, 1, 2)
+        grid.addLayout(worker_row, 2, 0, 1, 3)
+        grid.addWidget(self.worker_charts, 3, 0, 1, 3)
+        for column in range(3):
+            grid.setColumnStretch(column, 1)
+        grid.setRowStretch(1, 1)
+        grid.setRowStretch(3, 1)
+
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(12, 10, 12, 10)
+        layout.setSpacing(10)
+        layout.addWidget(self.warnings)
+        layout.addLayout(controls)
+        layout.addLayout(grid, 1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+
+        self.chart_timer = QTimer(self)
+        self.chart_timer.setInterval(CHART_MS)
+        self.chart_timer.timeout.connect(self.refresh_charts)
+        self._window_changed()
+
+    def charts(self) -> list[TimeChart]:
+        return [self.cpu_chart, self.ram_chart, self.queue_chart, *self.worker_charts.charts()]
+
+    # -- data in -----------------------------------------------------------------------------
+    def set_history_source(self, history: History) -> None:
+        self._history = history
+
+    def set_advice(self, advice: list[Advice]) -> None:
+        self.warnings.set_advice(advice)
+
+    def fix_finished(self, op: str, _name: str, ok: bool, _message: str) -> None:
+        if op == "fix":
+            self.warnings.fix_finished(ok)
+
+    def set_resources(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        self.limits.record(snapshot)
+        self.queue_history.tick(snapshot.timestamp)  # here, not in the chart timer: no gaps
+        self.worker_charts.set_cores(len(snapshot.system.per_cpu) or 1)
+        names = sorted(snapshot.workers)
+        known = [self.worker_combo.itemData(i) for i in range(self.worker_combo.count())]
+        for name in names:
+            if name not in known:  # kept when the worker stops: its history stays readable
+                self.worker_combo.addItem(name, name)
+        if self.worker_combo.currentIndex() < 0 and names:
+            self.worker_combo.setCurrentIndex(self.worker_combo.findData(names[0]))
+        self._update_caption()
+
+    def set_events(self, snapshot: EventSnapshot) -> None:
+        self._events = snapshot
+        self.queue_history.observe(snapshot)
+        self._update_status()
+
+    def set_broker(self, status: BrokerStatus) -> None:
+        self._broker = status
+        self._update_status()
+
+    def select_worker(self, name: str) -> bool:
+        index = self.worker_combo.findData(name)
+        if index >= 0:
+            self.worker_combo.setCurrentIndex(index)
+        return index >= 0
+
+    # -- charts ------------------------------------------------------------------------------
+    def refresh_charts(self) -> None:
+        now = time.time()
+        self.cpu_chart.refresh(self._history, now)
+        self.ram_chart.refresh(self._history, now)
+        self.queue_chart.refresh(now)
+        self.worker_charts.refresh(self._history, now)
+
+    def window_seconds(self) -> int:
+        return int(self.window_combo.currentData())
+
+    def _window_changed(self, _index: int = 0) -> None:
+        seconds = self.window_seconds()
+        for chart in (self.cpu_chart, self.ram_chart, self.queue_chart):
+            chart.set_window(seconds)
+        self.worker_charts.set_window(seconds)
+        self.refresh_charts()
+
+    def _worker_changed(self, _index: int) -> None:
+        self.worker_charts.set_worker(self.worker_combo.currentData())
+        self._update_caption()
+        self.refresh_charts()
+
+    def _update_caption(self) -> None:
+        name = self.worker_combo.currentData()
+        sample = self._snapshot.workers.get(name) if self._snapshot and name else None
+        if sample is None:
+            self.worker_caption.setText("not running" if name else "")
+            return
+        cores = len(self._snapshot.system.per_cpu) if self._snapshot else 1
+        used = sample.cores_used_smooth
+        parts = [
+            f"{sample.pool or '?'} × {sample.concurrency or '?'}",
+            f"pid {sample.pid}",
+            f"using {used:.2f} of {cores} cores" if used is not None else "measuring…",
+            f"USS {human_bytes(sample.memory_bytes)}",
+        ]
+        self.worker_caption.setText(" · ".join(parts))
+
+    def _update_status(self) -> None:
+        """One compact line: broker health and backlog, and whether events are flowing (the
+        status bar has the broker's URL and memory)."""
+        parts = []
+        status, events = self._broker, self._events
+        if status is not None:
+            parts.append(_broker_summary(status))
+            self.status_label.setToolTip(broker_tooltip(status))
+            state = "up" if status.up else "down"
+            if self.status_label.property("state") != state:
+                self.status_label.setProperty("state", state)
+                self.status_label.style().unpolish(self.status_label)
+                self.status_label.style().polish(self.status_label)
+        if events is not None and events.connected:
+            parts.append(f"events live, lag {events.lag_seconds:.1f} s")
+        elif events is not None:
+            why = f" ({events.last_error})" if events.last_error else ""
+            parts.append(f"events not connected{why}")
+        if parts:
+            self.status_label.setText(" · ".join(parts))
+
+    # -- lifecycle: draw only while on screen ------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.chart_timer.start()
+        self.refresh_charts()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self.chart_timer.stop()
+        super().hideEvent(event)
+
+
+def _broker_summary(status: BrokerStatus) -> str:
+    if not status.up:
+        return broker_line(status)  # "Broker unreachable: …"
+    waiting = {q: n for q, n in status.queues.items() if n}
+    backlog = ", ".join(f"{q} {n:,} waiting" for q, n in waiting.items()) or "no backlog"
+    return f"Broker up ({'managed' if status.managed else 'external'}) · {backlog}"
+
+
+def _section(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName("sectionTitle")
+    return label

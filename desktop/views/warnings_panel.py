@@ -1,0 +1,265 @@
+"""The advisor's warnings: a panel of cards (Overview page) and a one-line banner (every page).
+
+A card shows the severity, the title, the plain-words text, the evidence as ``key=value`` chips
+and, when the advice carries a fix, a **Fix…** button. The button asks first, showing the fix's
+``confirm`` text exactly, then emits :attr:`WarningsPanel.fixRequested`; the window sends that to
+the WorkerController. Cards are updated in place by advice id, so a card does not flicker (or
+lose the button under the mouse) when the evidence changes every second.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QSizePolicy,
+    QStyle,
+    QVBoxLayout,
+    QWidget,
+)
+
+from backend.advisor.model import Advice
+from desktop.formatting import human_bytes
+
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+SEVERITY_ICON = {
+    "critical": QStyle.StandardPixmap.SP_MessageBoxCritical,
+    "warning": QStyle.StandardPixmap.SP_MessageBoxWarning,
+    "info": QStyle.StandardPixmap.SP_MessageBoxInformation,
+}
+FIX_VERBS = {
+    "restart_worker": "Restart",
+    "resize_worker": "Resize",
+    "start_worker": "Start",
+    "stop_worker": "Stop",
+    "start_broker": "Start broker",
+}
+MAX_CHIPS = 8
+
+
+def chip_text(key: str, value: Any) -> str | None:
+    if value is None or value == []:
+        return None
+    if key.endswith("_bytes") and isinstance(value, int | float):
+        value = human_bytes(int(value))
+    elif key.endswith("_per_min") and isinstance(value, int | float):
+        value = f"{human_bytes(int(value))}/min"
+    elif isinstance(value, float):
+        value = f"{value:.2f}".rstrip("0").rstrip(".")
+    elif isinstance(value, list | tuple):
+        value = ",".join(str(v) for v in value)
+    elif isinstance(value, str) and len(value) > 24:
+        value = value[:12] + "…"  # batch ids
+    return f"{key}={value}"
+
+
+def severity_icon(widget: QWidget, severity: str, size: int) -> Any:
+    pixmap = SEVERITY_ICON.get(severity, QStyle.StandardPixmap.SP_MessageBoxInformation)
+    return widget.style().standardIcon(pixmap).pixmap(size, size)
+
+
+class AdviceCard(QFrame):
+    fixClicked = Signal(str)  # advice id
+
+    def __init__(self, advice: Advice, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("adviceCard")
+        self.advice = advice
+        self.icon = QLabel()
+        self.icon.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.title = QLabel()
+        self.title.setObjectName("adviceTitle")
+        self.text = QLabel()
+        self.text.setObjectName("adviceText")
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.chips = QHBoxLayout()
+        self.chips.setSpacing(4)
+        self.fix_button = QPushButton("Fix…")
+        self.fix_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.fix_button.clicked.connect(self._emit_fix)
+        self._chip_labels: list[QLabel] = []
+        self.chips.addStretch(1)
+
+        body = QVBoxLayout()
+        body.setSpacing(3)
+        body.addWidget(self.title)
+        body.addWidget(self.text)
+        body.addLayout(self.chips)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(10, 8, 10, 8)
+        row.setSpacing(10)
+        row.addWidget(self.icon)
+        row.addLayout(body, 1)
+        row.addWidget(self.fix_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.update_advice(advice, pending=None)
+
+    def update_advice(self, advice: Advice, pending: str | None) -> None:
+        """``pending``: None, "running" (fix in progress) or "done" (waiting to clear)."""
+        self.advice = advice
+        self.setProperty("severity", advice.severity)
+        self.style().unpolish(self)
+        self.style().polish(self)
+        self.icon.setPixmap(severity_icon(self, advice.severity, 22))
+        self.title.setText(advice.title)
+        self.text.setText(advice.text)
+        self._set_chips(advice.evidence)
+        fix = advice.fix
+        self.fix_button.setVisible(fix is not None)
+        if fix is not None:
+            self.fix_button.setToolTip(fix.confirm)
+            self.fix_button.setEnabled(pending is None)
+            self.fix_button.setText(
+                {"running": "Fixing…", "done": "Fixed"}.get(pending or "", "Fix…")
+            )
+
+    def _emit_fix(self) -> None:
+        self.fixClicked.emit(self.advice.id)
+
+    def chip_texts(self) -> list[str]:
+        return [c.text() for c in self._chip_labels if not c.isHidden()]
+
+    def _set_chips(self, evidence: dict[str, Any]) -> None:
+        texts = [t for t in (chip_text(k, v) for k, v in evidence.items()) if t][:MAX_CHIPS]
+        while len(self._chip_labels) < len(texts):  # before the stretch
+            chip = QLabel()
+            chip.setObjectName("evidenceChip")
+            self.chips.insertWidget(len(self._chip_labels), chip)
+            self._chip_labels.append(chip)
+        for i, label in enumerate(self._chip_labels):
+            label.setText(texts[i] if i < len(texts) else "")
+            label.setVisible(i < len(texts))
+
+
+class WarningsPanel(QFrame):
+    fixRequested = Signal(object)  # Fix, confirmed by the user
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("warningsPanel")
+        self.cards: dict[str, AdviceCard] = {}
+        self._pending: dict[str, str] = {}  # advice id → "running" | "done"
+        self.confirm_box: QMessageBox | None = None
+        self.empty_label = QLabel("No warnings: every queue runs on a pool that fits its work.")
+        self.empty_label.setObjectName("hint")
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(6)
+        self._layout.addWidget(self.empty_label)
+
+    def set_advice(self, advice: list[Advice]) -> None:
+        ordered = sorted(advice, key=lambda a: (SEVERITY_ORDER.get(a.severity, 3), a.id))
+        wanted = {a.id for a in ordered}
+        for advice_id in [i for i in self.cards if i not in wanted]:
+            card = self.cards.pop(advice_id)
+            self._pending.pop(advice_id, None)
+            card.hide()
+            card.deleteLater()
+        for position, item in enumerate(ordered):
+            card = self.cards.get(item.id)
+            if card is None:
+                card = self.cards[item.id] = AdviceCard(item, self)
+                card.fixClicked.connect(self._fix_clicked)
+            card.update_advice(item, self._pending.get(item.id))
+            if self._layout.indexOf(card) != position + 1:
+                self._layout.insertWidget(position + 1, card)
+        self.empty_label.setVisible(not ordered)
+
+    def card(self, rule: str) -> AdviceCard | None:
+        return next((c for c in self.cards.values() if c.advice.rule == rule), None)
+
+    def _fix_clicked(self, advice_id: str) -> None:
+        """Ask first (window-modal, non-blocking); the box shows ``fix.confirm`` exactly."""
+        card = self.cards.get(advice_id)
+        if card is None or card.advice.fix is None or self.confirm_box is not None:
+            return
+        fix = card.advice.fix
+        box = QMessageBox(QMessageBox.Icon.Question, "Apply fix", fix.confirm, parent=self)
+        box.setStandardButtons(QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        ok = box.button(QMessageBox.StandardButton.Ok)
+        ok.setText(FIX_VERBS.get(fix.kind, "Apply"))
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setProperty("adviceId", advice_id)
+        box.finished.connect(self._confirm_finished)
+        self.confirm_box = box
+        box.open()
+
+    def _confirm_finished(self, result: int) -> None:
+        box, self.confirm_box = self.confirm_box, None
+        if box is None or box.clickedButton() is not box.button(QMessageBox.StandardButton.Ok):
+            return
+        advice_id = str(box.property("adviceId"))
+        card = self.cards.get(advice_id)
+        if card is None or card.advice.fix is None:
+            return  # the warning cleared while the box was open
+        self._pending[advice_id] = "running"
+        card.update_advice(card.advice, "running")
+        self.fixRequested.emit(card.advice.fix)
+
+    def fix_finished(self, ok: bool) -> None:
+        """A fix ended: on success the card waits, disabled, for the advisor to clear it."""
+        for advice_id, state in list(self._pending.items()):
+            if state != "running":
+                continue
+            if ok:
+                self._pending[advice_id] = "done"
+            else:
+                del self._pending[advice_id]
+            card = self.cards.get(advice_id)
+            if card is not None:
+                card.update_advice(card.advice, self._pending.get(advice_id))
+
+
+class WarningsBanner(QFrame):
+    """One line above every page: how many warnings, the worst one, and a Show link."""
+
+    showRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("warningsBanner")
+        self.icon = QLabel()
+        self.label = QLabel()
+        self.label.setObjectName("bannerText")
+        self.link = QLabel('<a href="#show">Show</a>')
+        self.link.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        self.link.linkActivated.connect(self._link_activated)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(10, 4, 10, 4)
+        row.addWidget(self.icon)
+        row.addWidget(self.label, 1)
+        row.addWidget(self.link)
+        self.advice: list[Advice] = []
+        self.suppressed = False  # the Overview page shows the full panel: no banner there
+        self.setVisible(False)
+
+    def set_advice(self, advice: list[Advice]) -> None:
+        self.advice = sorted(advice, key=lambda a: SEVERITY_ORDER.get(a.severity, 3))
+        if self.advice:
+            worst = self.advice[0]
+            count = len(self.advice)
+            noun = "warning" if count == 1 else "warnings"
+            self.label.setText(f"<b>{count} {noun}</b> — {worst.title}")
+            self.icon.setPixmap(severity_icon(self, worst.severity, 16))
+            if self.property("severity") != worst.severity:
+                self.setProperty("severity", worst.severity)
+                self.style().unpolish(self)
+                self.style().polish(self)
+        self._update_visible()
+
+    def _link_activated(self, _href: str) -> None:
+        self.showRequested.emit()
+
+    def set_suppressed(self, suppressed: bool) -> None:
+        self.suppressed = suppressed
+        self._update_visible()
+
+    def _update_visible(self) -> None:
+        self.setVisible(bool(self.advice) and not self.suppressed)
