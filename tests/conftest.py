@@ -16,6 +16,37 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("POOLDESK_CLOSE_ANSWER", "leave")  # nobody answers the close question
+
+
+@pytest.fixture(autouse=True)
+def _no_dangling_qthreads(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a Qt test that leaves a QThread running (napari's ``_dangling_qthreads``).
+
+    Only for the desktop tests: the backend's tests must run where PySide6 is absent.
+    """
+    if not request.module.__name__.rsplit(".", 1)[-1].startswith("test_desktop"):
+        yield
+        return
+    from weakref import WeakSet
+
+    from PySide6.QtCore import QThread
+
+    started: WeakSet[QThread] = WeakSet()
+    original = QThread.start
+
+    def start(self: QThread, *args: object) -> None:
+        started.add(self)
+        original(self, *args)
+
+    QThread.start = start  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        QThread.start = original  # type: ignore[method-assign]
+    running = [t.objectName() or repr(t) for t in started if t.isRunning()]
+    assert not running, f"QThreads still running after the test: {running}"
+
 
 POOLDESK_ENV = (
     "POOLDESK_HOME",

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from weakref import WeakSet
 
 import pytest
 
 pytest.importorskip("PySide6")
 pytest.importorskip("pyqtgraph")
 
-from PySide6.QtCore import Qt, QThread
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -34,22 +32,6 @@ from desktop.charts.base import AgoAxis, ago_text
 from desktop.models.workers_model import STATE
 from desktop.views.main_window import MainWindow
 from desktop.views.warnings_panel import WarningsBanner, WarningsPanel, chip_text
-
-
-@pytest.fixture(autouse=True)
-def _no_dangling_qthreads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Fail a test that leaves a QThread running (napari's ``_dangling_qthreads``, smaller)."""
-    started: WeakSet[QThread] = WeakSet()
-    original = QThread.start
-
-    def start(self: QThread, *args: object) -> None:
-        started.add(self)
-        original(self, *args)
-
-    monkeypatch.setattr(QThread, "start", start)
-    yield
-    running = [t.objectName() or repr(t) for t in started if t.isRunning()]
-    assert not running, f"QThreads still running after the test: {running}"
 
 
 def _advice(rule: str, severity: str, fix: Fix | None = None, **evidence: object) -> Advice:

@@ -4,15 +4,13 @@ a crash at start explained with its log)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from weakref import WeakSet
 
 import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import Qt, QThread
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
@@ -27,22 +25,6 @@ from desktop.formatting import broker_line
 from desktop.models.workers_model import NAME, STATE, WorkersModel
 from desktop.views.main_window import MainWindow
 from desktop.views.start_dialog import StartDialog
-
-
-@pytest.fixture(autouse=True)
-def _no_dangling_qthreads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Fail a test that leaves a QThread running (napari's ``_dangling_qthreads``, smaller)."""
-    started: WeakSet[QThread] = WeakSet()
-    original = QThread.start
-
-    def start(self: QThread, *args: object) -> None:
-        started.add(self)
-        original(self, *args)
-
-    monkeypatch.setattr(QThread, "start", start)
-    yield
-    running = [t.objectName() or repr(t) for t in started if t.isRunning()]
-    assert not running, f"QThreads still running after the test: {running}"
 
 
 def _info(name: str, state: str = "online", remote: bool = False, **kw: object) -> WorkerInfo:

@@ -10,6 +10,7 @@ controller), Workers and Batches, each with its own controller thread; more are 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from PySide6.QtCore import QEvent, QSettings, Qt, Signal, SignalInstance
@@ -20,15 +21,21 @@ from PySide6.QtWidgets import (
     QListWidget,
     QMainWindow,
     QMessageBox,
+    QProgressDialog,
+    QPushButton,
     QSplitter,
     QStackedWidget,
+    QSystemTrayIcon,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from backend import __version__, paths
+from backend import settings as settings_mod
 from backend.broker.status import BrokerStatus
+from desktop import presets as presets_mod
 from desktop import resources
 from desktop.batch_controller import BatchController
 from desktop.controller import WorkerController
@@ -36,6 +43,7 @@ from desktop.formatting import broker_line, broker_tooltip
 from desktop.telemetry_controller import TelemetryController
 from desktop.views.batches_page import BatchesPage
 from desktop.views.overview_page import OverviewPage
+from desktop.views.settings_page import SettingsPage
 from desktop.views.warnings_panel import WarningsBanner
 from desktop.views.workers_page import WorkersPage
 
@@ -48,6 +56,10 @@ VERBS = {
     "forget": "Forgetting",
     "fix": "Applying the fix to",
 }
+RUNNING = ("starting", "online", "stopping")
+# How closing the window treats running workers: "ask" (a question, the default), "leave" or
+# "stop". Tests set "leave" (tests/conftest.py) where nobody could answer.
+CLOSE_ANSWER_ENV = "POOLDESK_CLOSE_ANSWER"
 
 
 class MainWindow(QMainWindow):
@@ -68,6 +80,11 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(resources.app_icon())
         self._connections: list[tuple[SignalInstance, Any]] = []
         self._closed = False
+        self._quit_confirmed = False
+        self._stopping_for_close: set[str] = set()
+        self.close_box: QMessageBox | None = None
+        self.close_progress: QProgressDialog | None = None
+        self.close_answer = os.environ.get(CLOSE_ANSWER_ENV) or "ask"
         self.last_broker: BrokerStatus | None = None
 
         self.nav = QListWidget()
@@ -107,7 +124,14 @@ class MainWindow(QMainWindow):
         quit_action.setShortcut(QKeySequence("Ctrl+Q"))
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
         quit_action.triggered.connect(self.close)
-        self.menuBar().addMenu("&File").addAction(quit_action)
+        self.settings_action = QAction("&Settings…", self)
+        self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
+        self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        self.settings_action.triggered.connect(self._show_settings)
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(self.settings_action)
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
 
         self.overview_page = OverviewPage()
         self.add_page(self.overview_page, "&Overview")
@@ -115,6 +139,10 @@ class MainWindow(QMainWindow):
         self.add_page(self.workers_page, "&Workers")
         self.batches_page = BatchesPage()
         self.add_page(self.batches_page, "&Batches")
+        self.settings_page = SettingsPage()
+        self.add_page(self.settings_page, "&Settings")
+        self.settings_page.saved.connect(self._settings_saved)
+        self._load_presets()
         about = QAction("&About Pooldesk", self)
         about.setMenuRole(QAction.MenuRole.AboutRole)
         about.triggered.connect(self._about)
@@ -127,6 +155,7 @@ class MainWindow(QMainWindow):
         self._wire()
         self._wire_batches()
         self._wire_overview()
+        self.tray = self._make_tray()
         for worker in (self.controller, self.batch_controller, self.telemetry):
             if not worker.is_running():
                 worker.launch()
@@ -152,7 +181,12 @@ class MainWindow(QMainWindow):
         self.toolbar.clear()  # removes the buttons; the actions belong to their pages
         for name in ("actions_for_toolbar", "actions_for_menu"):
             if hasattr(page, name):
-                self.toolbar.addActions(getattr(page, name)())
+                actions = getattr(page, name)()
+                self.toolbar.addActions(actions)
+                for action in actions:  # "Start from preset ▾": one click opens the list
+                    button = self.toolbar.widgetForAction(action)
+                    if action.menu() is not None and isinstance(button, QToolButton):
+                        button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
                 break
 
     def _connect(self, signal: SignalInstance, slot: Any) -> None:
@@ -221,6 +255,67 @@ class MainWindow(QMainWindow):
 
     def _show_batches(self) -> None:
         self.nav.setCurrentRow(self.pages.indexOf(self.batches_page))
+
+    def _show_settings(self) -> None:
+        self.nav.setCurrentRow(self.pages.indexOf(self.settings_page))
+
+    # -- presets -----------------------------------------------------------------------------
+    def _load_presets(self) -> None:
+        """A small file read; a corrupt file is reported (and set aside) by the controller."""
+        try:
+            configured = settings_mod.load().settings.presets
+        except Exception:
+            log.exception("reading the presets failed")
+            configured = []
+        self.workers_page.set_presets(presets_mod.effective_presets(configured))
+
+    def _settings_saved(self, settings: settings_mod.Settings) -> None:
+        self.workers_page.set_presets(presets_mod.effective_presets(settings.presets))
+        self.statusBar().showMessage("Settings saved.", MESSAGE_MS)
+
+    # -- tray --------------------------------------------------------------------------------
+    def _make_tray(self) -> QSystemTrayIcon | None:
+        """A tray icon where the desktop has a tray (the offscreen platform has none)."""
+        if not QSystemTrayIcon.isSystemTrayAvailable():
+            return None
+        tray = QSystemTrayIcon(resources.app_icon(), self)
+        tray.setToolTip("Pooldesk")
+        tray.activated.connect(self._tray_activated)
+        self._connect(self.batch_controller.batchFinished, self._notify_batch)
+        self._connect(self.telemetry.adviceAppeared, self._notify_advice)
+        tray.show()
+        return tray
+
+    def _tray_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason == QSystemTrayIcon.ActivationReason.Trigger:
+            self.showNormal()
+            self.raise_()
+            self.activateWindow()
+
+    def _notify(self, title: str, text: str, warning: bool = False) -> None:
+        if self.tray is not None and QSystemTrayIcon.supportsMessages():
+            icon = (
+                QSystemTrayIcon.MessageIcon.Warning
+                if warning
+                else QSystemTrayIcon.MessageIcon.Information
+            )
+            self.tray.showMessage(title, text, icon, MESSAGE_MS)
+
+    def _notify_batch(self, record: Any) -> None:
+        state = str(getattr(record, "state", "")).replace("_", " ")
+        kind = str(getattr(record, "kind", "batch")).capitalize()
+        self._notify(
+            f"{kind} batch {state}",
+            f"Batch {getattr(record, 'id', '')} is {state}.",
+            warning=state not in ("completed",),
+        )
+
+    def _notify_advice(self, appeared: list[Any]) -> None:
+        serious = [a for a in appeared if getattr(a, "severity", "") in ("warning", "critical")]
+        if serious:
+            first = serious[0]
+            more = f" (+{len(serious) - 1} more)" if len(serious) > 1 else ""
+            self._notify(f"Pooldesk: {first.title}{more}", first.text, warning=True)
 
     def _unwire(self) -> None:
         for signal, slot in reversed(self._connections):
@@ -297,7 +392,26 @@ class MainWindow(QMainWindow):
             resources.follow_palette(QApplication.instance())
         super().changeEvent(event)
 
+    def running_local_workers(self) -> list[str]:
+        return [
+            w.name for w in self.workers_page.model.workers() if not w.remote and w.state in RUNNING
+        ]
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._closed and not self._quit_confirmed:
+            if self._stopping_for_close:  # already stopping: wait for it
+                event.ignore()
+                return
+            running = self.running_local_workers()
+            answer = self.close_answer if running else "leave"
+            if answer == "ask":
+                event.ignore()
+                self._ask_before_closing(running)
+                return
+            if answer == "stop":
+                event.ignore()
+                self._stop_then_close(running)
+                return
         if not self._closed:
             self._closed = True
             self._save_geometry()
@@ -312,6 +426,109 @@ class MainWindow(QMainWindow):
                 QApplication.restoreOverrideCursor()
         super().closeEvent(event)
 
+    def _ask_before_closing(self, running: list[str]) -> None:
+        """Window-modal and non-blocking (``open``): the event loop keeps running meanwhile."""
+        if self.close_box is not None:
+            self.close_box.raise_()
+            return
+        names = ", ".join(running[:5]) + (
+            f" and {len(running) - 5} more" if len(running) > 5 else ""
+        )
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Pooldesk",
+            f"{len(running)} worker{'s' if len(running) != 1 else ''} still running: {names}.",
+            parent=self,
+        )
+        box.setInformativeText(
+            "Leave them running (Pooldesk adopts them the next time it starts), or stop them "
+            "(warm: running tasks finish first) before quitting?"
+        )
+        box.setObjectName("closeQuestion")
+        leave = box.addButton("&Leave running", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("&Stop workers", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(leave)
+        box.setEscapeButton(QMessageBox.StandardButton.Cancel)
+        box.finished.connect(self._close_answered)
+        self.close_box = box
+        box.open()
+
+    def close_question_button(self, which: str) -> QPushButton | None:
+        """The open close question's ``leave``, ``stop`` or ``cancel`` button (for tests)."""
+        if self.close_box is None:
+            return None
+        texts = {"leave": "&Leave running", "stop": "&Stop workers"}
+        for button in self.close_box.buttons():
+            if which == "cancel" and self.close_box.standardButton(button) == (
+                QMessageBox.StandardButton.Cancel
+            ):
+                return button if isinstance(button, QPushButton) else None
+            if button.text() == texts.get(which) and isinstance(button, QPushButton):
+                return button
+        return None
+
+    def _close_answered(self, _result: int) -> None:
+        box, self.close_box = self.close_box, None
+        if box is None:
+            return
+        clicked = box.clickedButton()
+        box.deleteLater()
+        if clicked is None or box.standardButton(clicked) == QMessageBox.StandardButton.Cancel:
+            return
+        if box.buttonRole(clicked) == QMessageBox.ButtonRole.DestructiveRole:
+            self._stop_then_close(self.running_local_workers())
+        else:
+            self._quit_confirmed = True
+            self.close()
+
+    def _stop_then_close(self, names: list[str]) -> None:
+        """Stop each worker through the controller (its thread), then close; the window stays
+        responsive meanwhile and a progress dialog says what is happening."""
+        if not names:
+            self._quit_confirmed = True
+            self.close()
+            return
+        self._stopping_for_close = set(names)
+        progress = QProgressDialog(
+            f"Stopping {len(names)} worker{'s' if len(names) != 1 else ''}…",
+            "",
+            0,
+            len(names),
+            self,
+        )
+        progress.setCancelButton(None)  # type: ignore[arg-type]
+        progress.setWindowTitle("Pooldesk")
+        progress.setWindowModality(Qt.WindowModality.WindowModal)
+        progress.setMinimumDuration(0)
+        progress.setValue(0)
+        self.close_progress = progress
+        progress.show()
+        self.controller.operationFinished.connect(self._stopped_for_close)
+        for name in names:
+            self.stopRequested.emit(name)
+
+    def _stopped_for_close(self, op: str, name: str, ok: bool, message: str) -> None:
+        if op != "stop" or name not in self._stopping_for_close:
+            return
+        self._stopping_for_close.discard(name)
+        if not ok:
+            log.warning("stopping %s before closing failed: %s", name, message)
+        progress = self.close_progress
+        if progress is not None:
+            progress.setValue(progress.maximum() - len(self._stopping_for_close))
+            if self._stopping_for_close:
+                left = ", ".join(sorted(self._stopping_for_close))
+                progress.setLabelText(f"Stopping {left}…")
+        if not self._stopping_for_close:
+            self.controller.operationFinished.disconnect(self._stopped_for_close)
+            if progress is not None:
+                progress.close()
+                progress.deleteLater()
+            self.close_progress = None
+            self._quit_confirmed = True
+            self.close()
+
     def _settings(self) -> QSettings:
         """Window geometry only, under ``$POOLDESK_HOME`` (never the user's global config)."""
         return QSettings(str(paths.home() / "window.ini"), QSettings.Format.IniFormat)
@@ -324,11 +541,19 @@ class MainWindow(QMainWindow):
         state = settings.value("main/state")
         if state is not None:
             self.restoreState(state)
+        titles = [self.nav.item(row).text() for row in range(self.nav.count())]
+        page = settings.value("main/page")
+        if isinstance(page, str) and page in titles:
+            self.nav.setCurrentRow(titles.index(page))
 
     def _save_geometry(self) -> None:
         settings = self._settings()
         settings.setValue("main/geometry", self.saveGeometry())
         settings.setValue("main/state", self.saveState())
+        item = self.nav.currentItem()
+        if item is not None:
+            settings.setValue("main/page", item.text())
+        settings.sync()
 
 
 def _last_meaningful_line(text: str) -> str | None:

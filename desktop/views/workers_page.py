@@ -6,6 +6,8 @@ into request signals; it never calls the backend itself.
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtCore import QItemSelectionModel, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -13,12 +15,15 @@ from PySide6.QtWidgets import (
     QDialog,
     QHeaderView,
     QLabel,
+    QMenu,
     QStackedLayout,
     QTableView,
     QWidget,
 )
 
 from backend.workers.manager import WorkerInfo
+from backend.workers.spec import WorkerSpec
+from desktop import presets as presets_mod
 from desktop import resources
 from desktop.models.workers_model import COLUMNS, NAME, QUEUES, WorkersModel
 from desktop.views.start_dialog import StartDialog
@@ -82,6 +87,14 @@ class WorkersPage(QWidget):
         self.restart_action.triggered.connect(self._restart)
         self.forget_action.triggered.connect(self._forget)
         self.start_dialog: StartDialog | None = None
+        self.presets_menu = QMenu("Start from &preset", self)
+        self.preset_action = self._action(
+            "start", "Start from &preset", "Start a worker from a preset in one click"
+        )
+        self.preset_action.setMenu(self.presets_menu)
+        self.presets: list[dict[str, Any]] = []
+        self._requested: set[str] = set()
+        self.set_presets(presets_mod.default_presets())
 
         self.table.selectionModel().selectionChanged.connect(self._update_actions)
         self.model.dataChanged.connect(self._update_actions)
@@ -90,7 +103,39 @@ class WorkersPage(QWidget):
         self._rows_changed()
 
     def actions_for_menu(self) -> list[QAction]:
-        return [self.start_action, self.stop_action, self.restart_action, self.forget_action]
+        return [
+            self.start_action,
+            self.preset_action,
+            self.stop_action,
+            self.restart_action,
+            self.forget_action,
+        ]
+
+    def set_presets(self, presets: list[dict[str, Any]]) -> None:
+        """The presets offered by "Start from preset" (already defaulted when empty)."""
+        self.presets = [dict(p) for p in presets]
+        self.presets_menu.clear()
+        for index, preset in enumerate(self.presets):
+            action = self.presets_menu.addAction(presets_mod.label(preset))
+            action.setData(index)
+            action.triggered.connect(self._preset_triggered)
+        self.preset_action.setEnabled(bool(self.presets))
+
+    def _preset_triggered(self) -> None:
+        action = self.sender()
+        if isinstance(action, QAction):
+            self.start_preset(int(action.data()))
+
+    def start_preset(self, index: int) -> WorkerSpec | None:
+        """Start preset ``index`` under a free name (``invoices-1``, ``invoices-2``…)."""
+        if not 0 <= index < len(self.presets):
+            return None
+        # Names asked for but not listed yet count too: two quick clicks get two names.
+        taken = {w.name for w in self.model.workers() if not w.remote} | self._requested
+        spec = presets_mod.spec_for(self.presets[index], taken)
+        self._requested.add(spec.name)
+        self.startRequested.emit(spec)
+        return spec
 
     # -- data in -----------------------------------------------------------------------------
     def set_workers(self, workers: list[WorkerInfo]) -> None:

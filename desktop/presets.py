@@ -1,0 +1,83 @@
+"""Worker presets: a name and a worker shape (pool × concurrency on queues), started in one click.
+
+They live in ``settings.presets`` as plain dicts (``name``, ``pool``, ``concurrency``,
+``queues``); while that list is empty the defaults below are offered. A started preset gets a
+free worker name derived from the preset's: ``Invoices`` → ``invoices-1``, ``invoices-2``…
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from backend.workers.spec import WorkerSpec, cores, parse_queues
+
+_NOT_NAME = re.compile(r"[^a-z0-9_.-]+")
+
+
+def default_presets() -> list[dict[str, Any]]:
+    return [
+        {"name": "Invoices", "pool": "prefork", "concurrency": cores(), "queues": ["invoices"]},
+        {"name": "Monitoring", "pool": "gevent", "concurrency": 200, "queues": ["monitoring"]},
+        {
+            "name": "Orchestration",
+            "pool": "prefork",
+            "concurrency": 1,
+            "queues": ["orchestration"],
+        },
+    ]
+
+
+def effective_presets(presets: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The configured presets, or the defaults while none are configured."""
+    return [dict(p) for p in presets] if presets else default_presets()
+
+
+def base_name(preset_name: str) -> str:
+    """``"Invoices (EU)"`` → ``"invoices-eu"``: a worker-name prefix."""
+    base = _NOT_NAME.sub("-", str(preset_name).strip().lower()).strip("-.")
+    return base[:56] or "worker"
+
+
+def queues_of(preset: dict[str, Any]) -> tuple[str, ...]:
+    queues = preset.get("queues") or ()
+    if isinstance(queues, str):
+        return parse_queues(queues)
+    return tuple(str(q) for q in queues)
+
+
+def label(preset: dict[str, Any]) -> str:
+    """``Invoices: prefork × 8 on invoices``."""
+    return (
+        f"{preset.get('name', '?')}: {preset.get('pool', '?')} × {preset.get('concurrency', '?')}"
+        f" on {', '.join(queues_of(preset)) or '?'}"
+    )
+
+
+def free_name(preset_name: str, taken: Iterable[str]) -> str:
+    used = set(taken)
+    base = base_name(preset_name)
+    n = 1
+    while f"{base}-{n}" in used:
+        n += 1
+    return f"{base}-{n}"
+
+
+def spec_for(preset: dict[str, Any], taken: Iterable[str] = ()) -> WorkerSpec:
+    """The worker a preset starts, with a name none of ``taken`` has."""
+    return WorkerSpec(
+        name=free_name(str(preset.get("name", "")), taken),
+        pool=str(preset.get("pool", "prefork")),
+        concurrency=preset.get("concurrency", 1),
+        queues=queues_of(preset),
+    )
+
+
+def problems(preset: dict[str, Any]) -> list[str]:
+    """What is wrong with a preset, as the settings page shows it (empty when usable)."""
+    name = str(preset.get("name", "")).strip()
+    out = [] if name else ["name: give the preset a name"]
+    spec = spec_for(preset)
+    out += [p for p in spec.problems() if not p.startswith("name ")]
+    return out

@@ -1,0 +1,452 @@
+"""The Settings page: the fields of ``settings.json``, checked as you type, saved on request.
+
+Checks are the backend's (``Settings.validate()``, ``WorkerSpec.problems()`` for presets), shown
+inline; Save stays disabled while anything is wrong, so an invalid file is never written. Fields
+pinned by an environment variable (``POOLDESK_BROKER_URL``…) are shown read-only with the
+variable's name, and the file keeps its own value for them. A broker password is never shown:
+it sits in its own masked field, split from (and joined back into) the URL.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import fields, replace
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QScrollArea,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from backend import settings as settings_mod
+from backend.advisor.model import Thresholds
+from backend.redact import mask_url
+from backend.settings import ENV_OVERRIDES, Settings
+from backend.workers.spec import POOLS
+from desktop import presets as presets_mod
+
+_URL = re.compile(
+    r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?:(?P<user>[^:@/]*)(?::(?P<pw>[^@/]*))?@)?(?P<rest>.*)$"
+)
+PRESET_COLUMNS = ("Name", "Pool", "Concurrency", "Queues")
+THRESHOLD_HINTS = {
+    "lag_ms": "Event-loop lag (ms) that counts as blocked",
+    "blocked_reports": "Blocked reports in a window before a gevent worker counts as blocked",
+    "gevent_single_core": "CPU (cores) a busy gevent worker must stay under to warn",
+    "io_prefork_min_concurrency": "Prefork at least this wide on an I/O queue warns",
+    "ram_available_fraction": "Warn when available RAM falls below this fraction",
+    "ram_available_min_bytes": "…or below this many bytes",
+    "uss_growth_bytes_per_min": "Memory growth (bytes/min) that looks like a leak",
+    "crash_loop_starts": "Starts within the window that count as a crash loop",
+    "crash_loop_minutes": "The crash-loop window, in minutes",
+    "raise_after": "Consecutive evaluations before a warning shows",
+    "clear_after": "Consecutive clean evaluations before it goes away",
+}
+RESTART_NOTE = (
+    "Broker, result backend and timeouts apply the next time Pooldesk starts; presets apply now."
+)
+
+
+def split_password(url: str) -> tuple[str, str]:
+    """``redis://:pw@host/0`` → (``redis://host/0``, ``pw``); the raw text, nothing decoded."""
+    match = _URL.match(url)
+    if not match or match["pw"] is None:
+        return url, ""
+    user = match["user"] or ""
+    return f"{match['scheme']}{user + '@' if user else ''}{match['rest']}", match["pw"]
+
+
+def join_password(url: str, password: str) -> str:
+    """The inverse of :func:`split_password`; a password typed into the URL itself wins."""
+    match = _URL.match(url)
+    if not password or not match or match["pw"] is not None:
+        return url
+    return f"{match['scheme']}{match['user'] or ''}:{password}@{match['rest']}"
+
+
+class SettingsPage(QWidget):
+    title = "Settings"
+    saved = Signal(object)  # Settings, as written (without environment overrides)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._file = Settings()
+        self._env_values: dict[str, str] = {}
+        self._loading = False
+
+        # -- broker and stores ---------------------------------------------------------------
+        self.managed_radio = QRadioButton("&Managed: Pooldesk runs a local redis-server")
+        self.external_radio = QRadioButton("&External broker:")
+        self._broker_group = QButtonGroup(self)
+        self._broker_group.addButton(self.managed_radio)
+        self._broker_group.addButton(self.external_radio)
+        self.broker_url_edit = QLineEdit()
+        self.broker_url_edit.setPlaceholderText("redis://host:6379/0 or amqp://user@host//")
+        self.broker_password_edit = QLineEdit()
+        self.broker_password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.broker_password_edit.setPlaceholderText("password (kept out of the URL shown)")
+        self.result_backend_edit = QLineEdit()
+        self.result_backend_edit.setPlaceholderText("empty: the broker's redis")
+        self.invoice_db_edit = QLineEdit()
+        self.invoice_db_edit.setPlaceholderText("empty: a SQLite file under the Pooldesk home")
+        self.env_notes: dict[str, QLabel] = {}
+
+        broker_box = QGroupBox("Broker and stores")
+        broker_form = QFormLayout(broker_box)
+        broker_form.addRow(self.managed_radio)
+        external_row = QHBoxLayout()
+        external_row.addWidget(self.external_radio)
+        external_row.addWidget(self.broker_url_edit, 1)
+        broker_form.addRow(external_row)
+        broker_form.addRow("Broker &password:", self.broker_password_edit)
+        self._env_note(broker_form, "broker_url")
+        broker_form.addRow("&Result backend:", self.result_backend_edit)
+        self._env_note(broker_form, "result_backend")
+        broker_form.addRow("&Invoice database:", self.invoice_db_edit)
+        self._env_note(broker_form, "invoice_db")
+
+        # -- timings -------------------------------------------------------------------------
+        self.sampling_spin = self._seconds(1000, 2)
+        self.stop_spin = self._seconds(100_000, 0)
+        self.start_spin = self._seconds(100_000, 0)
+        self.visibility_spin = self._seconds(10_000_000, 0)
+        timing_box = QGroupBox("Timings (seconds)")
+        timing_form = QFormLayout(timing_box)
+        timing_form.addRow("Sampling &interval:", self.sampling_spin)
+        timing_form.addRow("S&top timeout:", self.stop_spin)
+        timing_form.addRow("St&art timeout:", self.start_spin)
+        timing_form.addRow("&Visibility timeout:", self.visibility_spin)
+
+        # -- advisor -------------------------------------------------------------------------
+        self.threshold_spins: dict[str, QSpinBox | QDoubleSpinBox] = {}
+        advisor_box = QGroupBox("Advisor thresholds")
+        advisor_form = QFormLayout(advisor_box)
+        defaults = Thresholds()
+        for f in fields(Thresholds):
+            default = getattr(defaults, f.name)
+            spin: QSpinBox | QDoubleSpinBox
+            if isinstance(default, int):
+                spin = QSpinBox()
+                spin.setRange(0, 2**31 - 1)
+            else:
+                spin = QDoubleSpinBox()
+                spin.setDecimals(2)
+                spin.setRange(0, 1e15)
+            spin.setToolTip(THRESHOLD_HINTS.get(f.name, ""))
+            spin.valueChanged.connect(self._changed)
+            self.threshold_spins[f.name] = spin
+            advisor_form.addRow(f"{f.name.replace('_', ' ').capitalize()}:", spin)
+
+        # -- presets -------------------------------------------------------------------------
+        self.presets_table = QTableWidget(0, len(PRESET_COLUMNS))
+        self.presets_table.setHorizontalHeaderLabels(list(PRESET_COLUMNS))
+        self.presets_table.verticalHeader().setVisible(False)
+        self.presets_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.presets_table.horizontalHeader().setSectionResizeMode(
+            3, QHeaderView.ResizeMode.Stretch
+        )
+        self.presets_table.setMinimumHeight(150)
+        self.presets_table.itemChanged.connect(self._changed)
+        self.add_preset_button = QPushButton("&Add preset")
+        self.remove_preset_button = QPushButton("Re&move preset")
+        self.add_preset_button.clicked.connect(self._add_preset_clicked)
+        self.remove_preset_button.clicked.connect(self._remove_preset)
+        presets_box = QGroupBox("Worker presets (Workers ▸ Start from preset)")
+        presets_column = QVBoxLayout(presets_box)
+        presets_column.addWidget(self.presets_table)
+        buttons_row = QHBoxLayout()
+        buttons_row.addWidget(self.add_preset_button)
+        buttons_row.addWidget(self.remove_preset_button)
+        buttons_row.addStretch(1)
+        presets_column.addLayout(buttons_row)
+
+        # -- messages and buttons ------------------------------------------------------------
+        self.problems_label = QLabel()
+        self.problems_label.setObjectName("problems")
+        self.problems_label.setWordWrap(True)
+        self.status_label = QLabel()
+        self.status_label.setObjectName("hint")
+        self.status_label.setWordWrap(True)
+        self.save_button = QPushButton("&Save")
+        self.revert_button = QPushButton("Re&vert")
+        self.save_button.clicked.connect(self.save)
+        self.revert_button.clicked.connect(self.reload)
+
+        body = QWidget()
+        column = QVBoxLayout(body)
+        for box in (broker_box, timing_box, presets_box, advisor_box):
+            column.addWidget(box)
+        column.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.status_label, 1)
+        bottom.addWidget(self.revert_button)
+        bottom.addWidget(self.save_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(scroll, 1)
+        layout.addWidget(self.problems_label)
+        layout.addLayout(bottom)
+
+        for edit in (
+            self.broker_url_edit,
+            self.broker_password_edit,
+            self.result_backend_edit,
+            self.invoice_db_edit,
+        ):
+            edit.textChanged.connect(self._changed)
+        for spin_box in (self.sampling_spin, self.stop_spin, self.start_spin, self.visibility_spin):
+            spin_box.valueChanged.connect(self._changed)
+        self.managed_radio.toggled.connect(self._changed)
+        self.reload()
+
+    # -- loading -----------------------------------------------------------------------------
+    def reload(self) -> None:
+        """Show the file's values (and the environment's, read-only where they override)."""
+        self._loading = True
+        try:
+            self._file = settings_mod.load(env=False).settings
+            self._env_values = {
+                name: os.environ[var] for name, var in ENV_OVERRIDES.items() if os.environ.get(var)
+            }
+            s = self._file
+            broker = self._env_values.get("broker_url", s.broker_url)
+            url, password = split_password(broker or "")
+            self.external_radio.setChecked(bool(broker))
+            self.managed_radio.setChecked(not broker)
+            self.broker_url_edit.setText(url)
+            self.broker_password_edit.setText(password)
+            self.result_backend_edit.setText(
+                self._env_values.get("result_backend", s.result_backend or "")
+            )
+            self.invoice_db_edit.setText(self._env_values.get("invoice_db", s.invoice_db or ""))
+            self.sampling_spin.setValue(s.sampling_interval)
+            self.stop_spin.setValue(s.stop_timeout)
+            self.start_spin.setValue(s.start_timeout)
+            self.visibility_spin.setValue(s.visibility_timeout)
+            thresholds = Thresholds.from_settings(s.advisor)
+            for name, spin in self.threshold_spins.items():
+                spin.setValue(getattr(thresholds, name))
+            self.presets_table.setRowCount(0)
+            for preset in presets_mod.effective_presets(s.presets):
+                self.add_preset(preset)
+            self._apply_env_overrides()
+        finally:
+            self._loading = False
+        self.status_label.clear()
+        self._validate()
+
+    def _apply_env_overrides(self) -> None:
+        pinned = {
+            "broker_url": [
+                self.managed_radio,
+                self.external_radio,
+                self.broker_url_edit,
+                self.broker_password_edit,
+            ],
+            "result_backend": [self.result_backend_edit],
+            "invoice_db": [self.invoice_db_edit],
+        }
+        for name, widgets in pinned.items():
+            env = name in self._env_values
+            for widget in widgets:
+                if isinstance(widget, QLineEdit):
+                    widget.setReadOnly(env)
+                else:
+                    widget.setEnabled(not env)
+            self.env_notes[name].setText(f"set by {ENV_OVERRIDES[name]}" if env else "")
+            self.env_notes[name].setVisible(env)
+        if "result_backend" in self._env_values:  # shown, never with its password
+            self.result_backend_edit.setText(mask_url(self._env_values["result_backend"]) or "")
+        if "invoice_db" in self._env_values:
+            self.invoice_db_edit.setText(mask_url(self._env_values["invoice_db"]) or "")
+
+    # -- presets table -----------------------------------------------------------------------
+    def add_preset(self, preset: dict[str, Any] | None = None) -> int:
+        preset = preset or {"name": "", "pool": "prefork", "concurrency": 1, "queues": ["default"]}
+        row = self.presets_table.rowCount()
+        was_loading, self._loading = self._loading, True
+        try:
+            self.presets_table.insertRow(row)
+            self.presets_table.setItem(row, 0, QTableWidgetItem(str(preset.get("name", ""))))
+            combo = QComboBox()
+            combo.addItems(list(POOLS))
+            pool = str(preset.get("pool", "prefork"))
+            if pool not in POOLS:
+                combo.addItem(pool)
+            combo.setCurrentText(pool)
+            combo.currentTextChanged.connect(self._changed)
+            self.presets_table.setCellWidget(row, 1, combo)
+            self.presets_table.setItem(row, 2, QTableWidgetItem(str(preset.get("concurrency", ""))))
+            queues = ", ".join(presets_mod.queues_of(preset))
+            self.presets_table.setItem(row, 3, QTableWidgetItem(queues))
+        finally:
+            self._loading = was_loading
+        self._changed()
+        return row
+
+    def _add_preset_clicked(self) -> None:
+        row = self.add_preset()
+        self.presets_table.setCurrentCell(row, 0)
+        self.presets_table.editItem(self.presets_table.item(row, 0))
+
+    def _remove_preset(self) -> None:
+        rows = sorted({index.row() for index in self.presets_table.selectedIndexes()}, reverse=True)
+        if not rows and self.presets_table.currentRow() >= 0:
+            rows = [self.presets_table.currentRow()]
+        for row in rows:
+            self.presets_table.removeRow(row)
+        self._changed()
+
+    def presets(self) -> list[dict[str, Any]]:
+        out = []
+        for row in range(self.presets_table.rowCount()):
+            combo = self.presets_table.cellWidget(row, 1)
+            concurrency_text = self._cell(row, 2)
+            concurrency: Any = (
+                int(concurrency_text) if concurrency_text.isdigit() else concurrency_text
+            )
+            out.append(
+                {
+                    "name": self._cell(row, 0),
+                    "pool": combo.currentText() if isinstance(combo, QComboBox) else "",
+                    "concurrency": concurrency,
+                    "queues": list(presets_mod.queues_of({"queues": self._cell(row, 3)})),
+                }
+            )
+        return out
+
+    def _cell(self, row: int, column: int) -> str:
+        item = self.presets_table.item(row, column)
+        return item.text().strip() if item is not None else ""
+
+    # -- the settings the form describes -----------------------------------------------------
+    def settings(self) -> Settings:
+        """What Save would write: the form's values; the file's for env-pinned fields."""
+        s = self._file
+        advisor = dict(s.advisor)  # keeps keys the form does not show (queue_nature)
+        defaults = Thresholds()
+        for name, spin in self.threshold_spins.items():
+            value = spin.value()
+            if value == getattr(defaults, name):
+                advisor.pop(name, None)
+            else:
+                advisor[name] = value
+        presets = self.presets()
+        if not s.presets and presets == presets_mod.default_presets():
+            presets = []  # still the defaults: keep following them (prefork × cores)
+        broker = (
+            join_password(self.broker_url_edit.text().strip(), self.broker_password_edit.text())
+            if self.external_radio.isChecked()
+            else ""
+        )
+        return replace(
+            s,
+            broker_url=(s.broker_url if "broker_url" in self._env_values else (broker or None)),
+            result_backend=(
+                s.result_backend
+                if "result_backend" in self._env_values
+                else self.result_backend_edit.text().strip() or None
+            ),
+            invoice_db=(
+                s.invoice_db
+                if "invoice_db" in self._env_values
+                else self.invoice_db_edit.text().strip() or None
+            ),
+            sampling_interval=self.sampling_spin.value(),
+            stop_timeout=self.stop_spin.value(),
+            start_timeout=self.start_spin.value(),
+            visibility_timeout=self.visibility_spin.value(),
+            advisor=advisor,
+            presets=presets,
+        )
+
+    def problems(self) -> list[str]:
+        settings = self.settings()
+        out = [mask_url(p) or p for p in settings.validate()]
+        if (
+            "broker_url" not in self._env_values
+            and self.external_radio.isChecked()
+            and not self.broker_url_edit.text().strip()
+        ):
+            out.append("broker_url: give the external broker's URL, or choose Managed")
+        seen: set[str] = set()
+        for number, preset in enumerate(self.presets(), start=1):
+            label = f"preset {number}" + (f" ({preset['name']})" if preset["name"] else "")
+            out += [f"{label}: {p}" for p in presets_mod.problems(preset)]
+            key = preset["name"].lower()
+            if key and key in seen:
+                out.append(f"{label}: another preset has this name")
+            seen.add(key)
+        return out
+
+    def save(self) -> bool:
+        """Write settings.json (0600); False, with the reason shown, when it was not written."""
+        problems = self.problems()
+        if problems:
+            self._validate()
+            return False
+        settings = self.settings()
+        try:
+            path = settings_mod.save(settings)
+        except (OSError, ValueError) as exc:
+            self.status_label.setText(f"Not saved: {mask_url(str(exc))}")
+            return False
+        self._file = settings
+        self.status_label.setText(f"Saved to {path}. {RESTART_NOTE}")
+        self.saved.emit(settings)
+        return True
+
+    # -- live checks -------------------------------------------------------------------------
+    def _changed(self, *_args: object) -> None:
+        if not self._loading:
+            self.status_label.clear()  # "Saved…" no longer describes the form
+            self._validate()
+
+    def _validate(self) -> None:
+        external = self.external_radio.isChecked() and "broker_url" not in self._env_values
+        self.broker_url_edit.setEnabled(external)
+        self.broker_password_edit.setEnabled(external)
+        problems = self.problems()
+        self.problems_label.setText("\n".join(f"• {p}" for p in problems))
+        self.problems_label.setVisible(bool(problems))
+        self.save_button.setEnabled(not problems)
+        self.save_button.setToolTip("" if not problems else "Fix the fields first")
+        if problems:
+            self.status_label.clear()
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _seconds(self, maximum: float, decimals: int) -> QDoubleSpinBox:
+        """Wider than the valid range on purpose: the checks say what is wrong, inline."""
+        spin = QDoubleSpinBox()
+        spin.setDecimals(decimals)
+        spin.setRange(0, maximum)
+        spin.setSuffix(" s")
+        spin.setAccelerated(True)
+        return spin
+
+    def _env_note(self, form: QFormLayout, name: str) -> None:
+        note = QLabel()
+        note.setObjectName("hint")
+        note.setVisible(False)
+        self.env_notes[name] = note
+        form.addRow("", note)

@@ -1,0 +1,236 @@
+"""Presets, the Settings page, the close question and the remembered window: form checks
+without a broker, and real round trips (a preset started as a real worker, a worker stopped by
+the close question's "Stop workers")."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QToolButton
+from pytestqt.qtbot import QtBot
+
+from backend import paths, proc
+from backend import settings as settings_mod
+from backend.workers.manager import WorkerInfo
+from backend.workers.records import RecordStore
+from backend.workers.spec import WorkerSpec, cores
+from desktop import presets as presets_mod
+from desktop import resources
+from desktop.models.workers_model import STATE
+from desktop.views.main_window import MainWindow
+from desktop.views.settings_page import SettingsPage, join_password, split_password
+from desktop.views.workers_page import WorkersPage
+
+
+def _state_of(window: MainWindow, name: str) -> str | None:
+    model = window.workers_page.model
+    row = model.row_of(name)
+    return model.index(row, STATE).data() if row >= 0 else None
+
+
+def _window(qtbot: QtBot) -> MainWindow:
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.setStyleSheet(resources.stylesheet())
+    window.show()
+    return window
+
+
+# -- presets, no broker ----------------------------------------------------------------------
+def test_default_presets_and_free_names(home: Path, qtbot: QtBot) -> None:
+    labels = [presets_mod.label(p) for p in presets_mod.effective_presets([])]
+    assert labels == [
+        f"Invoices: prefork × {cores()} on invoices",
+        "Monitoring: gevent × 200 on monitoring",
+        "Orchestration: prefork × 1 on orchestration",
+    ]
+    mine = [{"name": "Bulk EU", "pool": "threads", "concurrency": 4, "queues": ["bulk"]}]
+    assert presets_mod.effective_presets(mine) == mine
+
+    page = WorkersPage()
+    qtbot.addWidget(page)
+    assert [a.text() for a in page.presets_menu.actions()] == labels
+    page.set_workers(
+        [WorkerInfo("invoices-1", "invoices-1@here", None, None, None, [], "stopped", False)]
+    )
+    with qtbot.waitSignal(page.startRequested) as first:
+        page.presets_menu.actions()[0].trigger()  # one click
+    with qtbot.waitSignal(page.startRequested) as second:
+        page.presets_menu.actions()[0].trigger()  # before the list shows the first one
+    spec = first.args[0]
+    assert isinstance(spec, WorkerSpec)
+    assert (spec.name, spec.pool, spec.concurrency, spec.queues) == (
+        "invoices-2",
+        "prefork",
+        cores(),
+        ("invoices",),
+    )
+    assert second.args[0].name == "invoices-3"
+    assert presets_mod.spec_for({"name": "Bulk EU", "queues": "a, b"}).name == "bulk-eu-1"
+
+
+# -- the settings page, no broker -----------------------------------------------------------
+def test_invalid_settings_show_why_and_write_nothing(home: Path, qtbot: QtBot) -> None:
+    page = SettingsPage()
+    qtbot.addWidget(page)
+    page.show()
+    assert page.save_button.isEnabled() and page.problems_label.isHidden()
+    page.external_radio.setChecked(True)
+    assert not page.save_button.isEnabled()  # external, but no URL yet
+    assert "external broker's URL" in page.problems_label.text()
+    page.broker_url_edit.setText("http://:secret@example.com/0")
+    page.sampling_spin.setValue(0)
+    page.presets_table.cellWidget(1, 1).setCurrentText("solo")  # Monitoring: solo × 200
+    text = page.problems_label.text()
+    assert page.problems_label.isVisible() and not page.save_button.isEnabled()
+    assert "broker_url" in text and "not a redis://" in text
+    assert "sampling_interval: must be between 0.1 and 60 seconds" in text
+    assert "preset 2 (Monitoring): concurrency: the solo pool runs exactly one" in text
+    assert "secret" not in text
+    row = page.add_preset({"name": "monitoring", "pool": "gevent", "concurrency": 5})
+    assert row == 3 and "another preset has this name" in page.problems_label.text()
+    assert page.save() is False
+    assert not paths.settings_file().exists()
+
+
+def test_saving_writes_what_load_reads_back(
+    home: Path, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POOLDESK_INVOICE_DB", "postgresql+psycopg://app:pgpw@db/invoices")
+    page = SettingsPage()
+    qtbot.addWidget(page)
+    page.show()
+    assert page.invoice_db_edit.isReadOnly()
+    assert page.env_notes["invoice_db"].text() == "set by POOLDESK_INVOICE_DB"
+    assert "pgpw" not in page.invoice_db_edit.text()
+
+    page.external_radio.setChecked(True)
+    page.broker_url_edit.setText("redis://127.0.0.1:6390/0")
+    page.broker_password_edit.setText("s3cret")
+    page.sampling_spin.setValue(2.5)
+    page.stop_spin.setValue(90)
+    page.threshold_spins["lag_ms"].setValue(800)
+    page.presets_table.item(0, 2).setText("3")
+    page.presets_table.selectRow(2)
+    page.remove_preset_button.click()
+    assert page.save_button.isEnabled(), page.problems_label.text()
+    with qtbot.waitSignal(page.saved):
+        qtbot.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
+    assert "next time Pooldesk starts" in page.status_label.text()
+
+    path = paths.settings_file()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "pgpw" not in path.read_text()  # the environment's value is not written
+    loaded = settings_mod.load(env=False)
+    assert loaded.message is None
+    s = loaded.settings
+    assert s.broker_url == "redis://:s3cret@127.0.0.1:6390/0"
+    assert (s.sampling_interval, s.stop_timeout, s.invoice_db) == (2.5, 90.0, None)
+    assert s.advisor == {"lag_ms": 800.0}
+    assert [(p["name"], p["concurrency"], p["queues"]) for p in s.presets] == [
+        ("Invoices", 3, ["invoices"]),
+        ("Monitoring", 200, ["monitoring"]),
+    ]
+
+    again = SettingsPage()  # a fresh page shows the file, password in its masked field only
+    qtbot.addWidget(again)
+    assert again.broker_url_edit.text() == "redis://127.0.0.1:6390/0"
+    assert again.broker_password_edit.text() == "s3cret"
+    assert again.broker_password_edit.echoMode() == again.broker_password_edit.EchoMode.Password
+    assert again.presets_table.rowCount() == 2
+    assert again.settings() == s
+
+
+def test_password_split_round_trips() -> None:
+    for url in ("redis://:pw@h:1/0", "amqp://user:p%40ss@h//", "redis://h/0", "rediss://u@h"):
+        assert join_password(*split_password(url)) == url
+    assert split_password("amqp://user:pw@h//") == ("amqp://user@h//", "pw")
+
+
+# -- real broker and workers -----------------------------------------------------------------
+@pytest.mark.slow
+def test_preset_starts_a_real_worker_and_geometry_is_remembered(home: Path, qtbot: QtBot) -> None:
+    paths.settings_file().write_text(
+        json.dumps(
+            {"presets": [{"name": "Orch", "pool": "solo", "concurrency": 1, "queues": ["o"]}]}
+        )
+    )
+    window = _window(qtbot)
+    page = window.workers_page
+    window.nav.setCurrentRow(window.pages.indexOf(page))
+    qtbot.waitUntil(lambda: "— up" in window.broker_label.text(), timeout=20_000)
+    button = window.toolbar.widgetForAction(page.preset_action)
+    assert isinstance(button, QToolButton) and button.isEnabled()
+    assert button.popupMode() == QToolButton.ToolButtonPopupMode.InstantPopup
+    [action] = page.presets_menu.actions()
+    assert action.text() == "Orch: solo × 1 on o"
+    action.trigger()
+    qtbot.waitUntil(lambda: _state_of(window, "orch-1") == "online", timeout=30_000)
+    info = page.model.worker(page.model.row_of("orch-1"))
+    assert info is not None and info.pid and proc.alive(info.pid)
+
+    window.stopRequested.emit("orch-1")
+    qtbot.waitUntil(lambda: _state_of(window, "orch-1") == "stopped", timeout=30_000)
+    assert not proc.alive(info.pid)
+
+    # Presets saved on the Settings page (Ctrl+,) are offered at once.
+    window.settings_action.trigger()
+    assert window.pages.currentWidget() is window.settings_page
+    window.settings_page.presets_table.item(0, 2).setText("")  # invalid: nothing saved
+    assert not window.settings_page.save_button.isEnabled()
+    window.settings_page.presets_table.item(0, 0).setText("Orchestra")
+    window.settings_page.presets_table.item(0, 2).setText("1")
+    assert window.settings_page.save()
+    assert [a.text() for a in page.presets_menu.actions()] == ["Orchestra: solo × 1 on o"]
+
+    # No tray on the offscreen platform; notifications are then a no-op.
+    assert window.tray is None
+    window._notify_batch(type("R", (), {"id": "b1", "kind": "invoices", "state": "completed"}))
+
+    # Geometry and the last page, for the next window.
+    window.resize(700, 450)  # the offscreen screen is 800 × 600
+    window.nav.setCurrentRow(window.pages.indexOf(window.batches_page))
+    window.close()
+    assert not window.controller.is_running()
+
+    second = _window(qtbot)
+    assert second.pages.currentWidget() is second.batches_page
+    assert (second.width(), second.height()) == (700, 450)
+    second.close()
+    QApplication.processEvents()
+
+
+@pytest.mark.slow
+def test_close_question_stop_workers_stops_them(home: Path, qtbot: QtBot) -> None:
+    window = _window(qtbot)
+    window.startRequested.emit(WorkerSpec("closeme", "solo", 1, ("default",)))
+    qtbot.waitUntil(lambda: _state_of(window, "closeme") == "online", timeout=30_000)
+    info = window.workers_page.model.worker(window.workers_page.model.row_of("closeme"))
+    assert info is not None and info.pid and proc.alive(info.pid)
+
+    window.close_answer = "ask"
+    assert not window.close()  # the question is open; nothing closed yet
+    qtbot.waitUntil(lambda: window.close_box is not None and window.close_box.isVisible())
+    box = window.close_box
+    assert box is not None and box.defaultButton() is window.close_question_button("leave")
+    qtbot.mouseClick(window.close_question_button("cancel"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.close_box is None)
+    assert window.isVisible() and window.controller.is_running()
+
+    window.close()
+    qtbot.waitUntil(lambda: window.close_box is not None)
+    qtbot.mouseClick(window.close_question_button("stop"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.close_progress is not None or window._closed, timeout=5_000)
+    qtbot.waitUntil(lambda: not window.controller.is_running(), timeout=40_000)
+    assert not window.isVisible()
+    record = RecordStore().load("closeme")
+    assert record is not None and record.supervisor_pid
+    assert not proc.alive(info.pid) and not proc.alive(record.supervisor_pid)
+    QApplication.processEvents()
