@@ -36,8 +36,8 @@ def burn(manager: WorkerManager, count: int, seconds: float = 1.0) -> None:
 
 def test_cpu_queue_under_gevent_is_measured_with_evidence(manager: WorkerManager) -> None:
     manager.start(WorkerSpec("g8", "gevent", 8, ("invoices",)))
-    burn(manager, 8)
-    advice = by_rule(collect(seconds=5))
+    burn(manager, 14)  # keeps the loop blocked for the whole measuring window, cold caches too
+    advice = by_rule(collect(seconds=8))
     trap = advice["cpu_under_gevent"]
     assert trap.severity == "critical", trap
     assert trap.evidence["loop_lag_ms_max"] >= 500
