@@ -95,13 +95,12 @@ class WorkerController(QObject):
         self._timer.setSingleShot(True)  # re-armed after each refresh: no pile-up when slow
         self._timer.timeout.connect(self.refresh)
         config = None
-        start_timeout, stop_timeout = 30.0, 60.0
+        cfg = settings_mod.Settings()
         try:
             loaded = settings_mod.load()
             if loaded.message:
                 self.operationFinished.emit("settings", "", False, loaded.message)
-            start_timeout = loaded.settings.start_timeout
-            stop_timeout = loaded.settings.stop_timeout
+            cfg = loaded.settings
             config = ensure_broker(loaded.settings)
         except Exception as exc:
             log.exception("broker start-up failed")
@@ -109,9 +108,7 @@ class WorkerController(QObject):
             self.operationFinished.emit(
                 "broker", "", False, f"The broker could not be started.\n\n{message}"
             )
-        self._manager = WorkerManager(
-            config=config, start_timeout=start_timeout, stop_timeout=stop_timeout
-        )
+        self._manager = WorkerManager.from_settings(cfg, config)
         self._next_remote_scan = time.monotonic() + self._interval_ms / 1000  # local rows first
         self.refresh()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -54,8 +55,9 @@ def test_same_work_under_prefork_uses_both_cores_and_raises_nothing(
 ) -> None:
     info = manager.start(WorkerSpec("p2", "prefork", 2, ("invoices",)))
     sampler = ResourceSampler(manager.store)
+    burn(manager, 12, seconds=1.5)  # 9 s of work for 2 processes: busy all through the window
+    time.sleep(1.0)  # measure from when both processes are busy, not from the send
     sampler.sample()
-    burn(manager, 8, seconds=1.5)
     advice = collect(seconds=4)
     assert "cpu_under_gevent" not in by_rule(advice)
     assert "prefork_oversubscribed" not in by_rule(advice)

@@ -121,7 +121,7 @@ def test_managed_broker_restart_mid_batch(setup) -> None:  # type: ignore[no-unt
     done = finish(service, record.id)
     assert done.state == "completed", done.summary
     assert invoices() == (600, 600)
-    assert manager.info("inv").state == "online"
+    wait_for(lambda: manager.info("inv").state == "online", timeout=20)
 
 
 def test_killed_panel_process_loses_nothing(setup) -> None:  # type: ignore[no-untyped-def]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import time
 
-from backend.advisor.model import Thresholds
 from backend.broker import BrokerError, current_config
 from backend.broker.status import broker_status
 from backend.cli.output import emit_json, fail, human_bytes, table
@@ -39,14 +38,7 @@ JSON_FIELDS = (
 
 
 def _manager() -> WorkerManager:
-    cfg = load().settings
-    th = Thresholds.from_settings(cfg.advisor)
-    return WorkerManager(
-        start_timeout=cfg.start_timeout,
-        stop_timeout=cfg.stop_timeout,
-        restarts=th.crash_loop_starts,
-        restart_window=th.crash_loop_minutes * 60,
-    )
+    return WorkerManager.from_settings(load().settings)
 
 
 def worker_json(info: WorkerInfo) -> dict[str, object]:

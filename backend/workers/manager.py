@@ -16,8 +16,10 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from backend import proc
+from backend.advisor.model import Thresholds
 from backend.broker.resolve import BrokerConfig, current_config, ensure_broker
 from backend.fsutil import tail_lines
+from backend.settings import Settings
 from backend.workers import process
 from backend.workers.control import Control, ControlError
 from backend.workers.records import RecordStore, WorkerRecord
@@ -92,6 +94,18 @@ class WorkerManager:
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._sampler = TreeSampler()
         self._control: Control | None = None
+
+    @classmethod
+    def from_settings(cls, cfg: Settings, config: BrokerConfig | None = None) -> WorkerManager:
+        """Timeouts and the crash-loop limits from the user's settings: CLI and window alike."""
+        th = Thresholds.from_settings(cfg.advisor)
+        return cls(
+            config=config,
+            start_timeout=cfg.start_timeout,
+            stop_timeout=cfg.stop_timeout,
+            restarts=th.crash_loop_starts,
+            restart_window=th.crash_loop_minutes * 60,
+        )
 
     # -- broker ------------------------------------------------------------------------------
     @property
