@@ -11,12 +11,25 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from backend.workers.spec import WorkerSpec, cores, parse_queues
+from backend.workers.spec import WorkerSpec, cores, parse_queues, pool_unavailable
 
 _NOT_NAME = re.compile(r"[^a-z0-9_.-]+")
 
 
-def default_presets() -> list[dict[str, Any]]:
+def default_presets(platform: str | None = None) -> list[dict[str, Any]]:
+    """The common set-up; where prefork cannot run (Windows) CPU-bound queues get solo workers,
+    started once per core, because solo is the only pool there that uses a core per process."""
+    if pool_unavailable("prefork", platform):
+        return [
+            {"name": "Invoices", "pool": "solo", "concurrency": 1, "queues": ["invoices"]},
+            {"name": "Monitoring", "pool": "gevent", "concurrency": 200, "queues": ["monitoring"]},
+            {
+                "name": "Orchestration",
+                "pool": "solo",
+                "concurrency": 1,
+                "queues": ["orchestration"],
+            },
+        ]
     return [
         {"name": "Invoices", "pool": "prefork", "concurrency": cores(), "queues": ["invoices"]},
         {"name": "Monitoring", "pool": "gevent", "concurrency": 200, "queues": ["monitoring"]},
@@ -74,10 +87,10 @@ def spec_for(preset: dict[str, Any], taken: Iterable[str] = ()) -> WorkerSpec:
     )
 
 
-def problems(preset: dict[str, Any]) -> list[str]:
+def problems(preset: dict[str, Any], platform: str | None = None) -> list[str]:
     """What is wrong with a preset, as the settings page shows it (empty when usable)."""
     name = str(preset.get("name", "")).strip()
     out = [] if name else ["name: give the preset a name"]
     spec = spec_for(preset)
-    out += [p for p in spec.problems() if not p.startswith("name ")]
+    out += [p for p in spec.problems(platform) if not p.startswith("name ")]
     return out

@@ -193,3 +193,32 @@ def test_a_worker_that_crashes_at_start_is_explained(home: Path, qtbot: QtBot) -
     box.close()
     window.close()
     assert not window.controller.is_running()
+
+
+def test_start_dialog_on_windows_greys_out_prefork_and_says_why(qtbot: QtBot) -> None:
+    dialog = StartDialog(platform="win32")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    combo = dialog.pool_combo
+    row = combo.findText("prefork")
+    assert not combo.model().item(row).isEnabled()  # type: ignore[attr-defined]
+    assert "fork()" in combo.itemData(row, Qt.ItemDataRole.ToolTipRole)
+    assert combo.currentText() != "prefork"  # the default is a pool that runs there
+    assert "solo" in dialog.pool_hint.text() and "Windows" in dialog.pool_hint.text()
+    dialog.name_edit.setText("invoices-1")
+    assert dialog.ok_button.isEnabled()
+    # Even if prefork were forced in (an old preset), the spec refuses it with the reason.
+    combo.setCurrentIndex(row)  # code may select a disabled item; a user cannot
+    assert combo.currentText() == "prefork"
+    assert not dialog.ok_button.isEnabled()
+    assert "fork()" in dialog.problems_label.text()
+
+
+def test_default_presets_on_windows_use_solo_for_cpu_bound_queues() -> None:
+    from desktop import presets as presets_mod
+
+    shapes = {p["name"]: p["pool"] for p in presets_mod.default_presets("win32")}
+    assert shapes["Invoices"] == "solo" and shapes["Monitoring"] == "gevent"
+    assert all(presets_mod.problems(p, "win32") == [] for p in presets_mod.default_presets("win32"))
+    linux = presets_mod.default_presets("linux")
+    assert presets_mod.problems(linux[0], "win32")  # a prefork preset is explained there

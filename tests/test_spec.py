@@ -10,6 +10,7 @@ from backend.workers.spec import (
     GEVENT_MAX,
     POOLS,
     SpecError,
+    available_pools,
     WorkerSpec,
     cores,
     parse_autoscale,
@@ -82,3 +83,15 @@ def test_any_input_is_either_valid_or_explained(name, pool, concurrency, queues)
     else:
         assert spec.validate() is spec
         assert isinstance(concurrency, int) and concurrency >= 1
+
+
+def test_prefork_is_refused_on_windows_with_the_reason_and_the_alternative() -> None:
+    spec = WorkerSpec(name="inv", pool="prefork", concurrency=2, queues=("invoices",))
+    assert spec.problems(platform="linux") == []
+    (problem,) = spec.problems(platform="win32")
+    assert "prefork" in problem and "fork()" in problem and "solo" in problem
+    assert "prefork" not in available_pools("win32")
+    assert available_pools("linux") == POOLS
+    for pool in ("solo", "threads", "gevent"):
+        conc = 1 if pool == "solo" else 4
+        assert WorkerSpec(name="w", pool=pool, concurrency=conc).problems(platform="win32") == []

@@ -8,7 +8,7 @@ from typing import NoReturn
 
 from backend import __version__
 from backend.cli import advise_cmds, batch_cmds, broker_cmds, compare_cmds, worker_cmds
-from backend.workers.spec import POOLS
+from backend.workers.spec import POOLS, available_pools
 
 
 class Parser(argparse.ArgumentParser):
@@ -65,7 +65,7 @@ def build_parser() -> Parser:
     )
     start = wsub.add_parser("start", help="start a local worker")
     start.add_argument("name")
-    start.add_argument("--pool", "-P", choices=POOLS, default="prefork")
+    start.add_argument("--pool", "-P", choices=POOLS, default=available_pools()[0])
     start.add_argument(
         "--concurrency",
         "-c",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -20,6 +21,18 @@ APP_RE = re.compile(
 GEVENT_MAX = 10_000
 THREADS_MAX = 1_000
 DEFAULT_APP = "backend.celery_app:app"
+# Pools a platform cannot run, with the reason the form and the CLI show. Celery's prefork pool
+# (billiard) forks and relies on POSIX signals and process groups; Celery does not support it on
+# Windows, where CPU-bound queues scale with several solo workers instead.
+UNAVAILABLE_POOLS: dict[str, dict[str, str]] = {
+    "win32": {
+        "prefork": (
+            "prefork needs fork() and POSIX signals, which Windows lacks; "
+            "for CPU-bound queues start several solo workers, for I/O-bound ones use gevent "
+            "or threads"
+        ),
+    },
+}
 
 
 class SpecError(ValueError):
@@ -34,6 +47,16 @@ def cores() -> int:
     return os.cpu_count() or 1
 
 
+def pool_unavailable(pool: str, platform: str | None = None) -> str | None:
+    """Why ``pool`` cannot run on ``platform`` (default: this machine), or None if it can."""
+    return UNAVAILABLE_POOLS.get(platform or sys.platform, {}).get(pool)
+
+
+def available_pools(platform: str | None = None) -> tuple[str, ...]:
+    """The pools this platform can run, in the order forms offer them (the default first)."""
+    return tuple(p for p in POOLS if pool_unavailable(p, platform) is None)
+
+
 @dataclass(frozen=True)
 class WorkerSpec:
     name: str
@@ -45,14 +68,17 @@ class WorkerSpec:
     extra_env: dict[str, str] = field(default_factory=dict)
 
     # -- checks ------------------------------------------------------------------------------
-    def problems(self) -> list[str]:
+    def problems(self, platform: str | None = None) -> list[str]:
+        """Every problem at once; ``platform`` (default: this machine) decides which pools run."""
         out: list[str] = []
         if not isinstance(self.name, str) or not NAME_RE.match(self.name):
             out.append(
                 f"name {self.name!r}: use 1-64 letters, digits, '_', '.' or '-' (no '@' or spaces)"
             )
         if self.pool not in POOLS:
-            out.append(f"pool {self.pool!r}: choose one of {', '.join(POOLS)}")
+            out.append(f"pool {self.pool!r}: choose one of {', '.join(available_pools(platform))}")
+        elif (reason := pool_unavailable(self.pool, platform)) is not None:
+            out.append(f"pool {self.pool!r}: not available here: {reason}")
         conc = self.concurrency
         if isinstance(conc, bool) or not isinstance(conc, int) or conc < 1:
             out.append(f"concurrency {conc!r}: must be a whole number >= 1")

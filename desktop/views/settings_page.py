@@ -40,8 +40,9 @@ from backend import settings as settings_mod
 from backend.advisor.model import Thresholds
 from backend.redact import mask_url
 from backend.settings import ENV_OVERRIDES, Settings
-from backend.workers.spec import POOLS
+from backend.workers.spec import POOLS, available_pools
 from desktop import presets as presets_mod
+from desktop.views.start_dialog import fill_pool_combo
 
 _URL = re.compile(
     r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?:(?P<user>[^:@/]*)(?::(?P<pw>[^@/]*))?@)?(?P<rest>.*)$"
@@ -282,14 +283,19 @@ class SettingsPage(QWidget):
 
     # -- presets table -----------------------------------------------------------------------
     def add_preset(self, preset: dict[str, Any] | None = None) -> int:
-        preset = preset or {"name": "", "pool": "prefork", "concurrency": 1, "queues": ["default"]}
+        preset = preset or {
+            "name": "",
+            "pool": available_pools()[0],
+            "concurrency": 1,
+            "queues": ["default"],
+        }
         row = self.presets_table.rowCount()
         was_loading, self._loading = self._loading, True
         try:
             self.presets_table.insertRow(row)
             self.presets_table.setItem(row, 0, QTableWidgetItem(str(preset.get("name", ""))))
             combo = QComboBox()
-            combo.addItems(list(POOLS))
+            fill_pool_combo(combo)
             pool = str(preset.get("pool", "prefork"))
             if pool not in POOLS:
                 combo.addItem(pool)

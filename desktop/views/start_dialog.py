@@ -18,7 +18,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.workers.spec import POOLS, WorkerSpec, default_concurrency, parse_queues
+from backend.workers.spec import (
+    POOLS,
+    WorkerSpec,
+    available_pools,
+    default_concurrency,
+    parse_queues,
+    pool_unavailable,
+)
 
 POOL_HINTS = {
     "prefork": "Processes, one per slot: CPU-bound work. Memory grows with concurrency.",
@@ -29,22 +36,40 @@ POOL_HINTS = {
 RUNNING = ("starting", "online", "stopping")
 
 
+def fill_pool_combo(combo: QComboBox, platform: str | None = None) -> None:
+    """Every pool, each with its hint; one this platform cannot run is greyed out and its
+    tooltip says why (prefork on Windows), so nobody wonders where it went."""
+    model = combo.model()
+    for pool in POOLS:
+        combo.addItem(pool)
+        row = combo.count() - 1
+        reason = pool_unavailable(pool, platform)
+        combo.setItemData(row, reason or POOL_HINTS.get(pool, ""), Qt.ItemDataRole.ToolTipRole)
+        if reason is not None:
+            item = model.item(row)  # type: ignore[attr-defined]
+            item.setEnabled(False)
+    combo.setCurrentText(available_pools(platform)[0])
+
+
 class StartDialog(QDialog):
-    def __init__(self, parent: QWidget | None = None, existing: dict[str, str] | None = None):
-        """``existing`` maps the names of local workers to their state."""
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        existing: dict[str, str] | None = None,
+        platform: str | None = None,
+    ):
+        """``existing`` maps the names of local workers to their state; ``platform`` (default:
+        this machine) decides which pools can be chosen."""
         super().__init__(parent)
         self.setWindowTitle("Start worker")
         self._existing = existing or {}
+        self._platform = platform
         self._concurrency_edited = False
 
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("e.g. invoices-1")
         self.pool_combo = QComboBox()
-        for pool in POOLS:
-            self.pool_combo.addItem(pool)
-            self.pool_combo.setItemData(
-                self.pool_combo.count() - 1, POOL_HINTS.get(pool, ""), Qt.ItemDataRole.ToolTipRole
-            )
+        fill_pool_combo(self.pool_combo, platform)
         self.concurrency_spin = QSpinBox()
         self.concurrency_spin.setRange(1, 10_000)
         self.concurrency_spin.setAccelerated(True)
@@ -101,8 +126,8 @@ class StartDialog(QDialog):
     def problems(self) -> list[str]:
         spec = self.spec()
         if not spec.name:  # nothing typed yet: OK stays disabled, but no red text about it
-            return replace(spec, name="placeholder").problems()
-        problems = spec.problems()
+            return replace(spec, name="placeholder").problems(self._platform)
+        problems = spec.problems(self._platform)
         if self._existing.get(spec.name) in RUNNING:
             problems.append(f"a worker named {spec.name!r} is already running")
         return problems
@@ -121,7 +146,9 @@ class StartDialog(QDialog):
 
     # -- live checks -------------------------------------------------------------------------
     def _pool_changed(self, pool: str) -> None:
-        self.pool_hint.setText(POOL_HINTS.get(pool, ""))
+        missing = [r for p in POOLS if (r := pool_unavailable(p, self._platform)) is not None]
+        hint = POOL_HINTS.get(pool, "")
+        self.pool_hint.setText("\n".join([hint, *(m[:1].upper() + m[1:] + "." for m in missing)]))
         if not self._concurrency_edited:
             self.concurrency_spin.blockSignals(True)
             self.concurrency_spin.setValue(default_concurrency(pool))
