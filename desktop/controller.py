@@ -5,10 +5,11 @@ stop, restart, forget) runs in that thread, one call at a time, so the manager i
 single thread and the GUI thread never blocks on the network. Requests arrive as queued slot
 calls (connect a GUI-thread signal to :meth:`start` and friends); results leave as signals.
 
-Starts do not block the thread: the worker is spawned and then watched by the refresh until it
-answers ping, crashes or runs out of ``start_timeout``; only then is the operation reported.
-A stop blocks the thread for at most the backend's stop timeout (warm → cold → kill); the table
-shows "stopping" at once meanwhile.
+Nothing long blocks the thread. A start spawns the worker, then the refresh watches it until
+it answers ping, crashes or runs out of ``start_timeout``; only then is the operation reported.
+A stop sends the warm-stop signal and the refresh steps its :class:`StopSequence` (warm → cold
+→ kill), showing how long it has waited for running tasks; :meth:`stopNow` hurries it (cold:
+running tasks return to the queue). A restart is a stop followed by a start.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
@@ -29,6 +30,7 @@ from backend.broker import BrokerError, current_config, ensure_broker
 from backend.broker.status import BrokerStatus, broker_status
 from backend.redact import mask_text
 from backend.workers.manager import WorkerError, WorkerInfo, WorkerManager
+from backend.workers.process import StopSequence
 from backend.workers.spec import SpecError, WorkerSpec
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,21 @@ REMOTE_SCAN_S = 10.0
 UNKNOWN_EXIT = "exit status unknown"  # backend.workers.states.describe_exit(None)
 EXIT_GRACE_S = 2.0
 EXPECTED_ERRORS = (WorkerError, SpecError, BrokerError, OSError)
+ENDINGS = {
+    "warm": "after its running tasks finished",
+    "cold": "without waiting; its running tasks went back to the queue",
+    "killed": "killed: it did not exit on its own",
+    "gone": "it had already exited",
+}
+
+
+@dataclass
+class _Stopping:
+    """A stop under way: what asked for it, its sequence, and what to start afterwards."""
+
+    op: str  # "stop", "restart" or "fix"
+    sequence: StopSequence
+    then: WorkerSpec | None = None
 
 
 class WorkerController(QObject):
@@ -63,6 +80,7 @@ class WorkerController(QObject):
         self._next_remote_scan = 0.0
         self._pending: dict[str, tuple[str, float]] = {}  # name → (op, monotonic deadline)
         self._graced: dict[str, float] = {}  # name → until when to wait for its exit status
+        self._stopping: dict[str, _Stopping] = {}
         self._closing = False
         self._home_thread = self.thread()
         self._thread = QThread()
@@ -136,17 +154,17 @@ class WorkerController(QObject):
             status = BrokerStatus(url=None, managed=False, up=False, error=_describe(exc))
         status.error = self._masked(status.error) if status.error else None
         self.brokerChanged.emit(status)
+        self._step_stops()
         try:
             self._workers = self._list_workers()
         except Exception:
             log.exception("listing workers failed")  # keep showing the last list
         self._report_pending_starts()
-        self.workersChanged.emit(list(self._workers))
+        self.workersChanged.emit(self._with_progress(self._workers))
         if self._timer is not None and not self._closing:
-            # Watching a start: look again soon, so "online" (and "ready in") is not late.
-            self._timer.start(
-                min(PENDING_MS, self._interval_ms) if self._pending else self._interval_ms
-            )
+            # Watching a start or a stop: look again soon, so "online" or "stopped" is not late.
+            busy = self._pending or self._stopping
+            self._timer.start(min(PENDING_MS, self._interval_ms) if busy else self._interval_ms)
 
     def _list_workers(self) -> list[WorkerInfo]:
         assert self._manager is not None
@@ -170,42 +188,60 @@ class WorkerController(QObject):
 
     @Slot(str)
     def stop(self, name: str) -> None:
+        """Warm stop; reported when the worker is gone (the refresh steps the sequence)."""
+
         def op() -> str | None:
+            if name in self._stopping:  # already stopping: "Stop now" is the way to hurry it
+                self._stopping[name].op, self._stopping[name].then = "stop", None  # no restart
+                return None
             self._pending.pop(name, None)
-            self._show_state(name, "stopping")
-            info = self._manager_or_raise().stop(name)
-            if info.state != "stopped":
-                raise WorkerError(f"{name} is {info.state} after the stop request")
-            return f"{name} stopped."
+            self._begin_stop("stop", name)
+            return None
 
         self._run("stop", name, op)
+
+    @Slot(str)
+    def stopNow(self, name: str) -> None:
+        """Stop waiting for running tasks (cold); acks_late puts them back on the queue."""
+        stopping = self._stopping.get(name)
+        if stopping is None:
+            return
+        stopping.sequence.hurry()
+        self.operationStarted.emit("stop now", name)
+        self.refresh()
+
+    def stopping(self) -> dict[str, str]:
+        """Stops under way: name → progress (for tests and the close dialog)."""
+        return {name: s.sequence.describe() for name, s in self._stopping.items()}
 
     @Slot(str, str, int)
     def restart(self, name: str, pool: str, concurrency: int) -> None:
         """Stop (warm) and start again; an empty pool or a concurrency of 0 keeps the current."""
 
         def op() -> str | None:
-            self._show_state(name, "stopping")
-            self._manager_or_raise().restart(
-                name, pool=pool or None, concurrency=concurrency or None, wait=False
+            spec = self._manager_or_raise().restart_spec(
+                name, pool=pool or None, concurrency=concurrency or None
             )
-            self._watch("restart", name)
+            self._begin_restart("restart", name, spec)
             return None
 
         self._run("restart", name, op)
 
     @Slot(object)
     def applyFix(self, fix: Fix) -> None:
-        """An advisor's fix the user confirmed; blocks this thread until done, like ``stop``."""
+        """An advisor's fix the user confirmed. A restart fix is a restart (not blocking);
+        the others are single quick calls."""
         name = str(fix.params.get("name", ""))
 
         def op() -> str | None:
+            manager = self._manager_or_raise()
             if fix.kind == "restart_worker":
-                self._show_state(name, "stopping")
-            message = apply_fix(self._manager_or_raise(), fix)
-            if fix.kind == "restart_worker" and not message.endswith(": online"):
-                raise WorkerError(message)  # crashed or stopped: shown as a problem
-            return message
+                spec = manager.restart_spec(
+                    name, pool=fix.params.get("pool"), concurrency=fix.params.get("concurrency")
+                )
+                self._begin_restart("fix", name, spec)
+                return None
+            return apply_fix(manager, fix)
 
         self._run("fix", name, op)
 
@@ -241,16 +277,67 @@ class WorkerController(QObject):
             raise WorkerError("the controller is not ready yet")
         return self._manager
 
+    def _begin_stop(self, op: str, name: str, then: WorkerSpec | None = None) -> None:
+        sequence = self._manager_or_raise().begin_stop(name)
+        self._stopping[name] = _Stopping(op, sequence, then)
+        self._show_state(name, "stopping", sequence.describe())
+
+    def _begin_restart(self, op: str, name: str, spec: WorkerSpec) -> None:
+        if name in self._stopping:
+            raise WorkerError(f"{name} is already stopping; start it again once it has stopped")
+        if self._manager_or_raise().is_running(name):
+            self._begin_stop(op, name, then=spec)
+        else:
+            self._start_after_stop(op, spec)
+
+    def _start_after_stop(self, op: str, spec: WorkerSpec) -> None:
+        self._manager_or_raise().start(spec, wait=False)
+        self._watch(op, spec.name)
+
+    def _step_stops(self) -> None:
+        """Advance every stop under way; report the finished ones, start what a restart wants."""
+        for name, stopping in list(self._stopping.items()):
+            try:
+                if not stopping.sequence.step():
+                    continue
+                del self._stopping[name]
+                info = self._manager_or_raise().finish_stop(name)
+                if stopping.then is not None:
+                    self._start_after_stop(stopping.op, stopping.then)
+                elif info.state == "stopped":
+                    ending = ENDINGS.get(stopping.sequence.how, stopping.sequence.how)
+                    self.operationFinished.emit(
+                        stopping.op, name, True, f"{name} stopped ({ending})."
+                    )
+                else:
+                    raise WorkerError(f"{name} is {info.state} after the stop request")
+            except EXPECTED_ERRORS as exc:
+                self._stopping.pop(name, None)
+                self.operationFinished.emit(stopping.op, name, False, self._masked(_describe(exc)))
+            except Exception as exc:
+                self._stopping.pop(name, None)
+                log.exception("stopping %s failed", name)
+                text = f"Unexpected error: {type(exc).__name__}: {exc}"
+                self.operationFinished.emit(stopping.op, name, False, self._masked(text))
+
+    def _with_progress(self, workers: list[WorkerInfo]) -> list[WorkerInfo]:
+        return [
+            replace(w, progress=self._stopping[w.name].sequence.describe())
+            if w.name in self._stopping and not w.remote
+            else w
+            for w in workers
+        ]
+
     def _watch(self, op: str, name: str) -> None:
         self._graced.pop(name, None)
         timeout = self._manager.start_timeout if self._manager else 30.0
         self._pending[name] = (op, time.monotonic() + timeout)
 
-    def _show_state(self, name: str, state: str) -> None:
-        """Show a state before the blocking call that will make it true has returned."""
+    def _show_state(self, name: str, state: str, progress: str | None = None) -> None:
+        """Show a state at once, before the next refresh confirms it."""
         self.workersChanged.emit(
             [
-                replace(w, state=state) if w.name == name and not w.remote else w
+                replace(w, state=state, progress=progress) if w.name == name and not w.remote else w
                 for w in self._workers
             ]
         )
@@ -264,7 +351,12 @@ class WorkerController(QObject):
             elif info.state == "online":
                 del self._pending[name]
                 ready = f", ready in {info.ready_seconds:.1f} s" if info.ready_seconds else ""
-                done = f"{name} is online ({info.pool} × {info.concurrency}{ready})."
+                shape = f"{info.pool} × {info.concurrency}"
+                done = (
+                    f"{name} is online ({shape}{ready})."
+                    if op == "start"
+                    else f"{name} restarted as {shape}{ready}."
+                )
                 self.operationFinished.emit(op, name, True, done)
             elif self._exit_not_recorded_yet(info):
                 continue

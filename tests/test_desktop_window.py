@@ -222,3 +222,60 @@ def test_default_presets_on_windows_use_solo_for_cpu_bound_queues() -> None:
     assert all(presets_mod.problems(p, "win32") == [] for p in presets_mod.default_presets("win32"))
     linux = presets_mod.default_presets("linux")
     assert presets_mod.problems(linux[0], "win32")  # a prefork preset is explained there
+
+
+@pytest.mark.slow
+def test_a_stop_shows_its_wait_and_stop_now_puts_the_running_task_back(
+    home: Path, qtbot: QtBot
+) -> None:
+    """A warm stop waits for a long task without freezing anything; "Stop now" cuts the wait
+    and the task goes back to the queue (acks_late), so nothing is lost."""
+    import redis
+
+    from backend.broker import current_config
+    from backend.celery_app import make_app
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    page, model = window.workers_page, window.workers_page.model
+    window.nav.setCurrentRow(window.pages.indexOf(page))
+    window.startRequested.emit(WorkerSpec("slow", "prefork", 1, ("slowq",)))
+
+    def state_of(name: str) -> str:
+        row = model.row_of(name)
+        return str(model.index(row, STATE).data()) if row >= 0 else ""
+
+    qtbot.waitUntil(lambda: state_of("slow") == "online", timeout=30_000)
+    config = current_config()
+    app = make_app(config.broker_url, config.result_backend, include=[])
+    app.send_task("pooldesk.sleep", args=[60], queue="slowq")
+    qtbot.waitUntil(
+        lambda: bool((app.control.inspect(timeout=0.5).active() or {}).get("slow@" + _host())),
+        timeout=20_000,
+    )
+
+    assert page.select("slow") and not page.stop_now_action.isEnabled()
+    page.stop_action.trigger()
+    qtbot.waitUntil(lambda: state_of("slow").startswith("stopping: waiting for tasks, "))
+    first = state_of("slow")
+    # The controller is not blocked by the wait: the table keeps counting the seconds.
+    qtbot.waitUntil(lambda: state_of("slow") not in (first, "stopped"), timeout=10_000)
+    assert state_of("slow").startswith("stopping: waiting for tasks, ")
+    assert page.stop_now_action.isEnabled()
+
+    page.stop_now_action.trigger()
+    qtbot.waitUntil(lambda: state_of("slow") == "stopped", timeout=20_000)
+    assert "went back to the queue" in window.statusBar().currentMessage()
+    assert not window.open_messages(), [m.text() for m in window.open_messages()]
+    client = redis.Redis.from_url(config.broker_url)
+    qtbot.waitUntil(lambda: client.llen("slowq") == 1, timeout=20_000)  # not lost, not doubled
+    client.close()
+    app.close()
+    window.close()
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()

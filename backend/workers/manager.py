@@ -55,6 +55,7 @@ class WorkerInfo:
     starts: list[float] = field(default_factory=list)  # start times, for the crash-loop rule
     crashes: int = 0  # crashes the supervisor counted in its window
     gave_up: bool = False  # crash loop: no more automatic restarts
+    progress: str | None = None  # an operation under way, e.g. a stop waiting for its tasks
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -181,17 +182,27 @@ class WorkerManager:
         return info
 
     def stop(self, name: str, cold: bool = False, timeout: float | None = None) -> WorkerInfo:
+        """Stop and wait (warm up to ``timeout``, then cold, then kill)."""
+        self.begin_stop(name, cold=cold, timeout=timeout).wait()
+        return self.finish_stop(name)
+
+    def begin_stop(
+        self, name: str, cold: bool = False, timeout: float | None = None
+    ) -> process.StopSequence:
+        """Ask the worker to stop and return at once; step the sequence, then ``finish_stop``."""
         record = self._record(name)
         record.stop_requested_at = time.time()
         self.store.save(record)
         pid = self.store.pid_info(name)
-        process.stop(
+        return process.StopSequence(
             pid.celery_pid if pid else None,
             pid.create_time if pid else None,
             record.supervisor_pid,
             timeout=self.stop_timeout if timeout is None else timeout,
             cold=cold,
-        )
+        ).begin()
+
+    def finish_stop(self, name: str) -> WorkerInfo:
         child = self._children.pop(name, None)
         if child is not None:
             child.poll()
@@ -206,6 +217,19 @@ class WorkerManager:
         wait: bool = True,
     ) -> WorkerInfo:
         """Stop (warm) and start again, optionally with a new pool, concurrency or queues."""
+        spec = self.restart_spec(name, pool, concurrency, queues)
+        if self.is_running(name):
+            self.stop(name)
+        return self.start(spec, wait=wait)
+
+    def restart_spec(
+        self,
+        name: str,
+        pool: str | None = None,
+        concurrency: int | None = None,
+        queues: tuple[str, ...] | None = None,
+    ) -> WorkerSpec:
+        """The spec a restart starts, checked before anything is stopped."""
         record = self._record(name)
         spec = replace(
             record.spec,
@@ -215,10 +239,12 @@ class WorkerManager:
         )
         if pool and pool != record.spec.pool and spec.autoscale and pool not in LIVE_RESIZE_POOLS:
             spec = replace(spec, autoscale=None)
-        spec.validate()  # refuse before stopping anything
-        if self._celery_alive(name, record) or proc.alive(record.supervisor_pid):
-            self.stop(name)
-        return self.start(spec, wait=wait)
+        return spec.validate()  # refuse before stopping anything
+
+    def is_running(self, name: str) -> bool:
+        """Celery or its supervisor is up (so a restart must stop it first)."""
+        record = self._record(name)
+        return self._celery_alive(name, record) or proc.alive(record.supervisor_pid)
 
     def resize(self, name: str, concurrency: int) -> ResizeResult:
         """Live ``pool_grow``/``pool_shrink`` where Celery supports it, else a restart."""

@@ -25,6 +25,8 @@ Index = QModelIndex | QPersistentModelIndex
 
 
 def state_label(info: WorkerInfo) -> str:
+    if info.state == "stopping" and info.progress:
+        return f"stopping: {info.progress}"
     return "online" if info.remote and info.state == "online-remote" else info.state
 
 
@@ -103,6 +105,11 @@ class WorkersModel(QAbstractTableModel):
         if column == STATE and info.state == "crashed":
             last = info.last_log[-1] if info.last_log else "(no log)"
             return f"{info.exit or 'exit status unknown'}\nLast log line: {last}"
+        if column == STATE and info.state == "stopping":
+            return (
+                "Warm stop: the worker takes no new tasks and exits when its running tasks end.\n"
+                "Stop now (Workers menu) abandons them instead; they return to the queue."
+            )
         if column == STATE and info.ready_seconds is not None:
             return f"answered ping {info.ready_seconds:.1f} s after start"
         if column == NAME:

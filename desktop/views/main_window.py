@@ -52,6 +52,7 @@ MESSAGE_MS = 10_000
 VERBS = {
     "start": "Starting",
     "stop": "Stopping",
+    "stop now": "Not waiting for the running tasks of",
     "restart": "Restarting",
     "forget": "Forgetting",
     "fix": "Applying the fix to",
@@ -66,6 +67,7 @@ class MainWindow(QMainWindow):
     # Requests to the controller: emitted here (GUI thread), run there (its thread).
     startRequested = Signal(object)
     stopRequested = Signal(str)
+    stopNowRequested = Signal(str)
     restartRequested = Signal(str, str, int)
     forgetRequested = Signal(str)
 
@@ -202,6 +204,7 @@ class MainWindow(QMainWindow):
         for request, forward, slot in (
             (page.startRequested, self.startRequested, c.start),
             (page.stopRequested, self.stopRequested, c.stop),
+            (page.stopNowRequested, self.stopNowRequested, c.stopNow),
             (page.restartRequested, self.restartRequested, c.restart),
             (page.forgetRequested, self.forgetRequested, c.forget),
         ):
@@ -497,7 +500,12 @@ class MainWindow(QMainWindow):
             len(names),
             self,
         )
-        progress.setCancelButton(None)  # type: ignore[arg-type]
+        # "Stop now" instead of Cancel: closing was asked for; what can be cut short is the
+        # wait for running tasks (they return to the queue). Qt's own canceled → cancel()
+        # connection would hide the dialog, so it is replaced.
+        progress.setCancelButtonText("Stop &now")
+        progress.canceled.disconnect()
+        progress.canceled.connect(self._stop_now_for_close)
         progress.setWindowTitle("Pooldesk")
         progress.setWindowModality(Qt.WindowModality.WindowModal)
         progress.setMinimumDuration(0)
@@ -507,6 +515,16 @@ class MainWindow(QMainWindow):
         self.controller.operationFinished.connect(self._stopped_for_close)
         for name in names:
             self.stopRequested.emit(name)
+
+    def _stop_now_for_close(self) -> None:
+        progress = self.close_progress
+        if progress is not None:
+            progress.setLabelText("Stopping now: running tasks go back to the queue…")
+            button = progress.findChild(QPushButton)
+            if button is not None:
+                button.setEnabled(False)
+        for name in sorted(self._stopping_for_close):
+            self.stopNowRequested.emit(name)
 
     def _stopped_for_close(self, op: str, name: str, ok: bool, message: str) -> None:
         if op != "stop" or name not in self._stopping_for_close:

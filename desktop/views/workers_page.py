@@ -40,6 +40,7 @@ class WorkersPage(QWidget):
     title = "Workers"
     startRequested = Signal(object)  # WorkerSpec
     stopRequested = Signal(str)
+    stopNowRequested = Signal(str)  # stop waiting for running tasks (they return to the queue)
     restartRequested = Signal(str, str, int)  # name, pool, concurrency
     forgetRequested = Signal(str)
 
@@ -76,6 +77,11 @@ class WorkersPage(QWidget):
         self.stop_action = self._action(
             "stop", "S&top", "Warm stop: finish running tasks, then exit"
         )
+        self.stop_now_action = self._action(
+            "stop-now",
+            "Stop &now",
+            "Stop without waiting for running tasks: they go back to the queue (no task is lost)",
+        )
         self.restart_action = self._action(
             "restart", "&Restart", "Stop (warm) and start again with the same settings"
         )
@@ -84,6 +90,7 @@ class WorkersPage(QWidget):
         )
         self.start_action.triggered.connect(self.open_start_dialog)
         self.stop_action.triggered.connect(self._stop)
+        self.stop_now_action.triggered.connect(self._stop_now)
         self.restart_action.triggered.connect(self._restart)
         self.forget_action.triggered.connect(self._forget)
         self.start_dialog: StartDialog | None = None
@@ -107,6 +114,7 @@ class WorkersPage(QWidget):
             self.start_action,
             self.preset_action,
             self.stop_action,
+            self.stop_now_action,
             self.restart_action,
             self.forget_action,
         ]
@@ -182,6 +190,11 @@ class WorkersPage(QWidget):
         if info is not None and not info.remote:
             self.stopRequested.emit(info.name)
 
+    def _stop_now(self) -> None:
+        info = self.selected_worker()
+        if info is not None and not info.remote and info.state == "stopping":
+            self.stopNowRequested.emit(info.name)
+
     def _restart(self) -> None:
         info = self.selected_worker()
         if info is not None and not info.remote:
@@ -201,6 +214,7 @@ class WorkersPage(QWidget):
         local = info is not None and not info.remote
         running = local and info is not None and info.state in CONTROLLABLE
         self.stop_action.setEnabled(running)
+        self.stop_now_action.setEnabled(local and info is not None and info.state == "stopping")
         self.restart_action.setEnabled(running)
         self.forget_action.setEnabled(local and info is not None and info.state in FORGETTABLE)
         for action, default in (
