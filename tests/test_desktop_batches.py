@@ -229,3 +229,33 @@ def test_cancel_and_retry_follow_the_selected_batch(
     assert _cell(page, slow, PROGRESS) == "48/48"
     assert not page.cancel_action.isEnabled() and not page.retry_action.isEnabled()
     assert not window.open_messages(), [m.text() for m in window.open_messages()]
+
+
+@pytest.mark.slow
+def test_overview_shows_running_batches_and_opens_one(
+    window: MainWindow, manager: WorkerManager, qtbot: QtBot
+) -> None:
+    """At a glance, without leaving the Overview: what runs, how far, and a click to open it."""
+    strip = window.overview_page.batches
+    window.nav.setCurrentRow(window.pages.indexOf(window.overview_page))
+    qtbot.waitUntil(lambda: "No batch has run yet" in strip.idle_label.text(), timeout=10_000)
+    manager.start(WorkerSpec("orch", "prefork", 1, ("orchestration",)))
+    manager.start(WorkerSpec("mon", "gevent", 2, ("monitoring",)))
+    with serve() as base:
+        urls = (f"{base}/ok", f"{base}/ok", f"{base}/slow?ms=4000", f"{base}/slow?ms=4000")
+        window.batches_page.launchMonitoringRequested.emit(MonitorParams(urls=urls, timeout=10))
+        qtbot.waitUntil(lambda: len(strip.active_ids()) == 1, timeout=15_000)
+        [row] = [r for r in strip.rows if not r.isHidden()]
+        assert strip.idle_label.isHidden()
+        qtbot.waitUntil(lambda: row.bar.format() == "2 / 4 checks", timeout=15_000)
+        assert row.bar.value() == 2 and row.bar.maximum() == 4
+        batch_id = row.batch_id
+
+        qtbot.mouseClick(row, Qt.MouseButton.LeftButton)  # opens it on the Batches page
+        assert window.pages.currentWidget() is window.batches_page
+        selected = window.batches_page.selected_batch()
+        assert selected is not None and selected.id == batch_id
+
+        qtbot.waitUntil(lambda: not strip.active_ids(), timeout=30_000)
+    assert not strip.idle_label.isHidden()
+    assert f"monitoring {batch_id[:8]}, completed (4/4 checks" in strip.idle_label.text()

@@ -215,6 +215,7 @@ class MainWindow(QMainWindow):
         c, page = self.batch_controller, self.batches_page
         for signal, slot in (
             (c.batchesChanged, page.set_batches),
+            (c.batchesChanged, self.overview_page.set_batches),
             (c.childrenChanged, page.set_children),
             (c.customersCounted, page.set_customer_count),
             (c.problemChanged, page.set_problem),
@@ -245,6 +246,7 @@ class MainWindow(QMainWindow):
             (c.brokerChanged, page.set_broker),
             (c.operationFinished, page.fix_finished),
             (self.banner.showRequested, self._show_overview),
+            (page.batchOpenRequested, self._open_batch),
             # Into the telemetry thread (queued): the worker list and broker status it needs,
             # so it does not ask the broker for them a second time.
             (c.workersChanged, t.setWorkers),
@@ -258,6 +260,10 @@ class MainWindow(QMainWindow):
 
     def _show_batches(self) -> None:
         self.nav.setCurrentRow(self.pages.indexOf(self.batches_page))
+
+    def _open_batch(self, batch_id: str) -> None:
+        self._show_batches()
+        self.batches_page.select(batch_id)
 
     def _show_settings(self) -> None:
         self.nav.setCurrentRow(self.pages.indexOf(self.settings_page))

@@ -1,9 +1,11 @@
 """The Overview page: the advisor's warnings on top, live charts below, the broker on one line.
 
-Data in: ``set_advice`` / ``set_resources`` / ``set_events`` / ``set_broker`` (slots the window
+Data in: ``set_advice`` / ``set_resources`` / ``set_events`` / ``set_broker`` / ``set_batches``
+(slots the window
 connects to the controllers' signals) and a history source (the TelemetryController's
 ``history_columns``, read by the chart timer at 2 Hz while the page is on screen). Requests out:
-``fixRequested(Fix)``, which the window forwards to the WorkerController.
+``fixRequested(Fix)``, which the window forwards to the WorkerController, and
+``batchOpenRequested(batch id)`` from the active-batches strip.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from backend.advisor.model import Advice
+from backend.batches.history import BatchRecord
 from backend.broker.status import BrokerStatus
 from backend.telemetry.samples import Snapshot
 from backend.telemetry.views import EventSnapshot
@@ -38,6 +41,7 @@ from desktop.charts import (
     WorkerCharts,
 )
 from desktop.formatting import broker_line, broker_tooltip, human_bytes
+from desktop.views.active_batches import ActiveBatches
 from desktop.views.warnings_panel import WarningsPanel
 
 History = Callable[[str, float], dict[str, list[float]]]
@@ -53,6 +57,7 @@ def _no_history(_series: str, _seconds: float) -> dict[str, list[float]]:
 class OverviewPage(QWidget):
     title = "Overview"
     fixRequested = Signal(object)  # Fix, confirmed by the user
+    batchOpenRequested = Signal(str)  # batch id
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -77,6 +82,9 @@ class OverviewPage(QWidget):
         controls.addWidget(self.window_combo)
         controls.addSpacing(16)
         controls.addWidget(self.status_label, 1)
+
+        self.batches = ActiveBatches()
+        self.batches.openRequested.connect(self.batchOpenRequested)
 
         self.limits = LimitHistory()
         self.queue_history = QueueHistory()
@@ -116,6 +124,8 @@ class OverviewPage(QWidget):
         layout.setSpacing(10)
         layout.addWidget(self.warnings)
         layout.addLayout(controls)
+        layout.addWidget(_section("Batches"))
+        layout.addWidget(self.batches)
         layout.addLayout(grid, 1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -166,6 +176,9 @@ class OverviewPage(QWidget):
     def set_broker(self, status: BrokerStatus) -> None:
         self._broker = status
         self._update_status()
+
+    def set_batches(self, records: list[BatchRecord]) -> None:
+        self.batches.set_batches(records)
 
     def select_worker(self, name: str) -> bool:
         index = self.worker_combo.findData(name)
