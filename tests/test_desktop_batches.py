@@ -23,7 +23,7 @@ from backend.monitoring.testserver import serve
 from backend.workers.manager import WorkerManager
 from backend.workers.spec import WorkerSpec
 from desktop import resources
-from desktop.models.batches_model import PROGRESS, STATE, BatchesModel
+from desktop.models.batches_model import PROGRESS, STATE, BatchesModel, ProgressRole
 from desktop.views.batches_page import BatchesPage
 from desktop.views.launch_dialogs import LaunchInvoicesDialog, LaunchMonitoringDialog
 from desktop.views.main_window import MainWindow
@@ -165,6 +165,8 @@ def test_invoice_batch_launched_from_the_dialog_runs_to_the_end(
         ),
         timeout=60_000,
     )
+    row = page.model.row_of(batch_id)
+    assert page.model.index(row, PROGRESS).data(ProgressRole) == (3, 3)  # the bar is full
     children = page.detail.children_model
     qtbot.waitUntil(lambda: children.rowCount() == 3 and children.child(2) is not None)
     qtbot.waitUntil(lambda: children.index(2, 3).data() != "–", timeout=5_000)
