@@ -29,7 +29,7 @@ from backend.advisor.service import apply_fix
 from backend.broker import BrokerError, current_config, ensure_broker
 from backend.broker.status import BrokerStatus, broker_status
 from backend.redact import mask_text
-from backend.workers.manager import WorkerError, WorkerInfo, WorkerManager
+from backend.workers.manager import LIVE_RESIZE_POOLS, WorkerError, WorkerInfo, WorkerManager
 from backend.workers.process import StopSequence
 from backend.workers.spec import SpecError, WorkerSpec
 
@@ -44,6 +44,11 @@ REMOTE_TIMEOUT_S = 0.8
 REMOTE_SCAN_S = 10.0
 UNKNOWN_EXIT = "exit status unknown"  # backend.workers.states.describe_exit(None)
 EXIT_GRACE_S = 2.0
+LOG_LINES_MAX = 5000
+# After a remote shutdown: show the row as stopping, and look for it this often, until it is
+# gone from the broker (or this long has passed: it may finish long tasks first).
+REMOTE_STOP_SCAN_S = 2.0
+REMOTE_STOP_WATCH_S = 120.0
 EXPECTED_ERRORS = (WorkerError, SpecError, BrokerError, OSError)
 ENDINGS = {
     "warm": "after its running tasks finished",
@@ -68,6 +73,7 @@ class WorkerController(QObject):
     operationStarted = Signal(str, str)  # op, worker name
     # op, worker name, ok, message: first line a summary, after a blank line the detail
     operationFinished = Signal(str, str, bool, str)
+    logRead = Signal(str, list)  # worker name, its last log lines (secrets masked)
     _shutdownRequested = Signal()
 
     def __init__(self, interval_ms: int = REFRESH_MS) -> None:
@@ -81,6 +87,7 @@ class WorkerController(QObject):
         self._pending: dict[str, tuple[str, float]] = {}  # name → (op, monotonic deadline)
         self._graced: dict[str, float] = {}  # name → until when to wait for its exit status
         self._stopping: dict[str, _Stopping] = {}
+        self._remote_stopping: dict[str, float] = {}  # hostname → until when to show it so
         self._closing = False
         self._home_thread = self.thread()
         self._thread = QThread()
@@ -253,6 +260,85 @@ class WorkerController(QObject):
 
         self._run("forget", name, op)
 
+    @Slot(str, int)
+    def resize(self, name: str, concurrency: int) -> None:
+        """A local worker: live (pool_grow/pool_shrink) for an online prefork or gevent worker,
+        else a restart with the new concurrency (a stop and a start, watched like a restart)."""
+
+        def op() -> str | None:
+            manager = self._manager_or_raise()
+            if name in self._stopping:
+                raise WorkerError(f"{name} is stopping; resize it once it has started again")
+            spec = manager.restart_spec(name, concurrency=concurrency)  # refuses bad input
+            info = next((w for w in self._workers if w.name == name and not w.remote), None)
+            live = (
+                info is not None
+                and info.state == "online"
+                and spec.pool in LIVE_RESIZE_POOLS
+                and not spec.autoscale
+            )
+            if not live:
+                self._begin_restart("resize", name, spec)
+                return None  # reported when it is back online
+            result = manager.resize(name, concurrency)
+            how = "live" if result.method == "live" else "restarted"
+            return f"{name} resized to {result.concurrency} ({how})."
+
+        self._run("resize", name, op)
+
+    @Slot(str, int)
+    def remoteResize(self, hostname: str, concurrency: int) -> None:
+        """A remote worker grows or shrinks through the broker (pool_grow/pool_shrink)."""
+
+        def op() -> str | None:
+            manager = self._manager_or_raise()
+            if concurrency < 1:
+                raise WorkerError(f"concurrency {concurrency}: must be 1 or more")
+            current = next((w for w in self._remote if w.hostname == hostname), None)
+            if current is None or not current.concurrency:
+                raise WorkerError(f"{hostname} is not a worker on this broker (any more)")
+            delta = concurrency - current.concurrency
+            if delta:
+                manager.remote_resize(hostname, delta)
+            # Show the new size now; the next remote scan confirms it.
+            self._remote = [
+                replace(w, concurrency=concurrency) if w.hostname == hostname else w
+                for w in self._remote
+            ]
+            return f"{hostname} resized to {concurrency} (live)."
+
+        self._run("resize", hostname, op)
+
+    @Slot(str)
+    def remoteStop(self, hostname: str) -> None:
+        """Celery's broadcast ``shutdown`` to a remote worker (warm: its running tasks finish)."""
+
+        def op() -> str | None:
+            self._manager_or_raise().remote_shutdown(hostname)
+            now = time.monotonic()
+            self._remote_stopping[hostname] = now + REMOTE_STOP_WATCH_S
+            self._next_remote_scan = min(self._next_remote_scan, now + REMOTE_STOP_SCAN_S)
+            return f"Shutdown sent to {hostname}: it exits once its running tasks finish."
+
+        self._run("stop", hostname, op)
+
+    @Slot(str, int)
+    def readLog(self, name: str, lines: int) -> None:
+        """The last ``lines`` lines of a local worker's log, secrets masked, as ``logRead``.
+
+        Not an operation: no status message, no refresh, a failure is shown in place."""
+        if self._closing:
+            return
+        try:
+            tail = self._manager_or_raise().logs(name, max(1, min(lines, LOG_LINES_MAX)))
+        except EXPECTED_ERRORS as exc:
+            tail = [f"(the log could not be read: {_describe(exc)})"]
+        except Exception as exc:
+            log.exception("reading the log of %s failed", name)
+            tail = [f"(the log could not be read: {type(exc).__name__}: {exc})"]
+        masked = self._masked("\n".join(tail)).split("\n") if tail else []
+        self.logRead.emit(name, masked)
+
     # -- helpers -----------------------------------------------------------------------------
     def _run(self, op: str, name: str, call: Callable[[], str | None]) -> None:
         """Run one request; every failure becomes a message, none escapes the thread."""
@@ -321,9 +407,30 @@ class WorkerController(QObject):
                 self.operationFinished.emit(stopping.op, name, False, self._masked(text))
 
     def _with_progress(self, workers: list[WorkerInfo]) -> list[WorkerInfo]:
+        return self._mark_remote_stopping(
+            [
+                replace(w, progress=self._stopping[w.name].sequence.describe())
+                if w.name in self._stopping and not w.remote
+                else w
+                for w in workers
+            ]
+        )
+
+    def _mark_remote_stopping(self, workers: list[WorkerInfo]) -> list[WorkerInfo]:
+        """Remote workers sent a shutdown show as stopping until a scan no longer finds them."""
+        if not self._remote_stopping:
+            return workers
+        now, listed = time.monotonic(), {w.hostname for w in workers if w.remote}
+        self._remote_stopping = {
+            host: until
+            for host, until in self._remote_stopping.items()
+            if host in listed and until > now
+        }
+        if self._remote_stopping:
+            self._next_remote_scan = min(self._next_remote_scan, now + REMOTE_STOP_SCAN_S)
         return [
-            replace(w, progress=self._stopping[w.name].sequence.describe())
-            if w.name in self._stopping and not w.remote
+            replace(w, state="stopping", progress="shutdown sent")
+            if w.remote and w.hostname in self._remote_stopping
             else w
             for w in workers
         ]

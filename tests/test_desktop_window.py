@@ -257,7 +257,9 @@ def test_a_stop_shows_its_wait_and_stop_now_puts_the_running_task_back(
 
     assert page.select("slow") and not page.stop_now_action.isEnabled()
     page.stop_action.trigger()
-    qtbot.waitUntil(lambda: state_of("slow").startswith("stopping: waiting for tasks, "))
+    qtbot.waitUntil(
+        lambda: state_of("slow").startswith("stopping: waiting for tasks, "), timeout=15_000
+    )
     first = state_of("slow")
     # The controller is not blocked by the wait: the table keeps counting the seconds.
     qtbot.waitUntil(lambda: state_of("slow") not in (first, "stopped"), timeout=10_000)

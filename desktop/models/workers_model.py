@@ -3,6 +3,10 @@
 :meth:`WorkersModel.update` merges a fresh list into the rows it has: rows that went away are
 removed, new ones appended, and changed cells announced with ``dataChanged``, so a refresh every
 1.5 s neither resets the view nor moves the selection.
+
+Active and Processed come from the Celery event stream (:meth:`WorkersModel.set_counts`, live,
+for every worker that sends events, local or remote); without events, from the last ``inspect``
+the controller made (every ~10 s, carried between scans), else a dash.
 """
 
 from __future__ import annotations
@@ -16,9 +20,27 @@ from backend.workers.manager import WorkerInfo
 from desktop import resources
 from desktop.formatting import DASH, human_bytes, percent
 
-COLUMNS = ("Name", "State", "Pool", "Concurrency", "Queues", "PID", "CPU %", "Memory (USS)")
-NAME, STATE, POOL, CONCURRENCY, QUEUES, PID, CPU, MEMORY = range(len(COLUMNS))
-NUMERIC = {CONCURRENCY, PID, CPU, MEMORY}
+COLUMNS = (
+    "Name",
+    "State",
+    "Pool",
+    "Concurrency",
+    "Queues",
+    "PID",
+    "CPU %",
+    "Memory (USS)",
+    "Active",
+    "Processed",
+)
+NAME, STATE, POOL, CONCURRENCY, QUEUES, PID, CPU, MEMORY, ACTIVE, PROCESSED = range(len(COLUMNS))
+NUMERIC = {CONCURRENCY, PID, CPU, MEMORY, ACTIVE, PROCESSED}
+HEADER_TIPS = {
+    MEMORY: "Unique set size of the worker and its pool processes: what stopping frees",
+    ACTIVE: "Tasks running now (Celery events; without them, inspect every ~10 s)",
+    PROCESSED: "Tasks finished since the worker started (Celery events, or inspect)",
+}
+Counts = tuple[int | None, int | None]  # active, processed
+LIVE_STATES = ("online", "online-remote", "stopping")
 WorkerRole = Qt.ItemDataRole.UserRole + 1  # the row's WorkerInfo
 
 Index = QModelIndex | QPersistentModelIndex
@@ -30,8 +52,15 @@ def state_label(info: WorkerInfo) -> str:
     return "online" if info.remote and info.state == "online-remote" else info.state
 
 
-def cells(info: WorkerInfo) -> tuple[str, ...]:
-    """What each column displays for one worker."""
+def _count(value: int | None) -> str:
+    return DASH if value is None else f"{value:,}"
+
+
+def cells(info: WorkerInfo, counts: Counts = (None, None)) -> tuple[str, ...]:
+    """What each column displays for one worker; ``counts`` (active, processed) when known
+    from elsewhere than ``info`` (events), else ``info``'s own."""
+    active = info.active if counts[0] is None else counts[0]
+    processed = info.processed if counts[1] is None else counts[1]
     concurrency = DASH if info.concurrency is None else str(info.concurrency)
     if info.autoscale:
         concurrency = f"{concurrency} (auto {info.autoscale[1]}–{info.autoscale[0]})"
@@ -44,6 +73,8 @@ def cells(info: WorkerInfo) -> tuple[str, ...]:
         DASH if info.pid is None else str(info.pid),
         percent(info.cpu_percent),
         human_bytes(info.memory_bytes),
+        _count(active),
+        _count(processed),
     )
 
 
@@ -52,6 +83,8 @@ class WorkersModel(QAbstractTableModel):
         super().__init__(parent)
         self._rows: list[WorkerInfo] = []
         self._cells: list[tuple[str, ...]] = []
+        self._events: dict[str, Counts] = {}  # hostname → from the event stream
+        self._inspected: dict[str, Counts] = {}  # hostname → last seen in a WorkerInfo
 
     # -- reading -----------------------------------------------------------------------------
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
@@ -67,8 +100,8 @@ class WorkersModel(QAbstractTableModel):
             return None
         if role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
-        if role == Qt.ItemDataRole.ToolTipRole and section == MEMORY:
-            return "Unique set size of the worker and its pool processes: what stopping frees"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return HEADER_TIPS.get(section)
         if role == Qt.ItemDataRole.TextAlignmentRole and section in NUMERIC:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -131,8 +164,30 @@ class WorkersModel(QAbstractTableModel):
         return -1
 
     # -- updating ----------------------------------------------------------------------------
+    def set_counts(self, counts: dict[str, Counts]) -> None:
+        """Active/processed per hostname from the event stream; changed cells are announced."""
+        self._events = dict(counts)
+        for row, info in enumerate(self._rows):
+            new_cells = self._cells_of(info)
+            if new_cells != self._cells[row]:
+                self._cells[row] = new_cells
+                self.dataChanged.emit(self.index(row, ACTIVE), self.index(row, PROCESSED))
+
+    def _cells_of(self, info: WorkerInfo) -> tuple[str, ...]:
+        if info.state not in LIVE_STATES:  # a stopped worker runs nothing: no stale counts
+            self._inspected.pop(info.hostname, None)
+            return cells(info)
+        if info.active is not None or info.processed is not None:
+            self._inspected[info.hostname] = (info.active, info.processed)
+        inspected = self._inspected.get(info.hostname, (None, None))
+        events = self._events.get(info.hostname, (None, None))
+        active = events[0] if events[0] is not None else inspected[0]
+        processed = events[1] if events[1] is not None else inspected[1]
+        return cells(info, (active, processed))
+
     def update(self, workers: list[WorkerInfo]) -> None:
         fresh = {w.hostname: w for w in workers}
+        self._inspected = {h: c for h, c in self._inspected.items() if h in fresh}
         for row in reversed(range(len(self._rows))):
             if self._rows[row].hostname not in fresh:
                 self.beginRemoveRows(QModelIndex(), row, row)
@@ -141,7 +196,7 @@ class WorkersModel(QAbstractTableModel):
         known = {w.hostname: row for row, w in enumerate(self._rows)}
         for hostname, row in known.items():
             info = fresh[hostname]
-            new_cells = cells(info)
+            new_cells = self._cells_of(info)
             old_info, old_cells = self._rows[row], self._cells[row]
             self._rows[row], self._cells[row] = info, new_cells
             changed = [c for c in range(len(COLUMNS)) if new_cells[c] != old_cells[c]]
@@ -159,5 +214,5 @@ class WorkersModel(QAbstractTableModel):
             return
         self.beginInsertRows(QModelIndex(), first, first + len(workers) - 1)
         self._rows[first:first] = workers
-        self._cells[first:first] = [cells(w) for w in workers]
+        self._cells[first:first] = [self._cells_of(w) for w in workers]
         self.endInsertRows()

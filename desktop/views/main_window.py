@@ -55,6 +55,7 @@ VERBS = {
     "stop now": "Not waiting for the running tasks of",
     "restart": "Restarting",
     "forget": "Forgetting",
+    "resize": "Resizing",
     "fix": "Applying the fix to",
 }
 RUNNING = ("starting", "online", "stopping")
@@ -210,6 +211,19 @@ class MainWindow(QMainWindow):
         ):
             self._connect(request, forward)
             self._connect(forward, slot)  # queued: the controller lives in its thread
+        # The detail pane's charts read the same history and LimitHistory as the Overview.
+        page.set_chart_sources(self.telemetry.history_columns, self.overview_page.limits)
+        for signal, target in (
+            (c.logRead, page.detail.set_log),
+            (self.telemetry.resourcesSampled, page.set_resources),
+            (self.telemetry.eventsChanged, page.set_events),
+            # Queued into the controller's thread: log reads and broker commands run there.
+            (page.detail.logWanted, c.readLog),
+            (page.resizeRequested, c.resize),
+            (page.remoteResizeRequested, c.remoteResize),
+            (page.remoteStopRequested, c.remoteStop),
+        ):
+            self._connect(signal, target)
 
     def _wire_batches(self) -> None:
         c, page = self.batch_controller, self.batches_page

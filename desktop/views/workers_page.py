@@ -1,35 +1,59 @@
-"""The Workers page: the table, and the actions that apply to the selected worker.
+"""The Workers page: the table, the selected worker's detail pane under it (charts, log; see
+``worker_detail.py``), and the actions that apply to the selected worker.
 
 The page owns its actions (the main window puts them in its menu and toolbar) and turns them
-into request signals; it never calls the backend itself.
+into request signals; it never calls the backend itself. Remote workers (other machines or
+installations on the broker) can be stopped (Celery's broadcast shutdown, after a
+confirmation) and resized (pool_grow/pool_shrink); restart and forget are for local ones.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QAbstractItemView,
     QDialog,
     QHeaderView,
     QLabel,
     QMenu,
+    QMessageBox,
+    QSplitter,
     QStackedLayout,
     QTableView,
     QWidget,
 )
 
+from backend.telemetry.samples import Snapshot
+from backend.telemetry.views import EventSnapshot
 from backend.workers.manager import WorkerInfo
 from backend.workers.spec import WorkerSpec
 from desktop import presets as presets_mod
 from desktop import resources
+from desktop.charts import LimitHistory
 from desktop.models.workers_model import COLUMNS, NAME, QUEUES, WorkersModel
+from desktop.views.resize_dialog import ResizeDialog
 from desktop.views.start_dialog import StartDialog
+from desktop.views.worker_detail import WorkerDetail
 
+History = Callable[[str, float], dict[str, list[float]]]
 CONTROLLABLE = ("starting", "online")
 FORGETTABLE = ("stopped", "crashed")
+RESIZABLE = ("online", "online-remote")
+TIPS = {
+    "stop": "Warm stop: finish running tasks, then exit",
+    "stop-remote": "Send Celery's shutdown through the broker (asks first): running tasks finish",
+    "restart": "Stop (warm) and start again with the same settings",
+    "restart-remote": "Remote worker: restart it on its own machine; Pooldesk can only stop or "
+    "resize it through the broker",
+    "forget": "Remove a stopped or crashed worker from the list",
+    "forget-remote": "Remote worker: it leaves the list by itself once it stops answering",
+    "resize": "Change the concurrency: live for prefork and gevent, a restart for threads/solo",
+}
 EMPTY_TEXT = (
     "No workers yet.\n\nStart one with Start… (Ctrl+N), or from a terminal:\n"
     "pooldesk worker start NAME --pool gevent -c 50 --queues default"
@@ -43,6 +67,9 @@ class WorkersPage(QWidget):
     stopNowRequested = Signal(str)  # stop waiting for running tasks (they return to the queue)
     restartRequested = Signal(str, str, int)  # name, pool, concurrency
     forgetRequested = Signal(str)
+    resizeRequested = Signal(str, int)  # local name, new concurrency
+    remoteResizeRequested = Signal(str, int)  # hostname, new concurrency
+    remoteStopRequested = Signal(str)  # hostname, confirmed by the user
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -69,31 +96,37 @@ class WorkersPage(QWidget):
         self.empty_label.setObjectName("emptyState")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.detail = WorkerDetail()
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(self.detail)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 3)
         self._stack = QStackedLayout(self)
         self._stack.addWidget(self.empty_label)
-        self._stack.addWidget(self.table)
+        self._stack.addWidget(self.splitter)
 
         self.start_action = self._action("start", "&Start…", "Start a new worker", "Ctrl+N")
-        self.stop_action = self._action(
-            "stop", "S&top", "Warm stop: finish running tasks, then exit"
-        )
+        self.stop_action = self._action("stop", "S&top", TIPS["stop"])
         self.stop_now_action = self._action(
             "stop-now",
             "Stop &now",
             "Stop without waiting for running tasks: they go back to the queue (no task is lost)",
         )
-        self.restart_action = self._action(
-            "restart", "&Restart", "Stop (warm) and start again with the same settings"
-        )
-        self.forget_action = self._action(
-            "forget", "&Forget", "Remove a stopped or crashed worker from the list"
-        )
+        self.restart_action = self._action("restart", "&Restart", TIPS["restart"])
+        self.resize_action = self._action("resize", "Resi&ze…", TIPS["resize"])
+        self.forget_action = self._action("forget", "&Forget", TIPS["forget"])
         self.start_action.triggered.connect(self.open_start_dialog)
         self.stop_action.triggered.connect(self._stop)
         self.stop_now_action.triggered.connect(self._stop_now)
         self.restart_action.triggered.connect(self._restart)
         self.forget_action.triggered.connect(self._forget)
+        self.resize_action.triggered.connect(self.open_resize_dialog)
         self.start_dialog: StartDialog | None = None
+        self.resize_dialog: ResizeDialog | None = None
+        self.confirm_box: QMessageBox | None = None  # the remote stop question, while open
+        self.confirm_stop_button: QAbstractButton | None = None
         self.presets_menu = QMenu("Start from &preset", self)
         self.preset_action = self._action(
             "start", "Start from &preset", "Start a worker from a preset in one click"
@@ -105,6 +138,9 @@ class WorkersPage(QWidget):
 
         self.table.selectionModel().selectionChanged.connect(self._update_actions)
         self.model.dataChanged.connect(self._update_actions)
+        self.table.selectionModel().selectionChanged.connect(self._update_detail)
+        self.model.dataChanged.connect(self._update_detail)
+        self.model.rowsRemoved.connect(self._update_detail)
         self.model.rowsInserted.connect(self._rows_changed)
         self.model.rowsRemoved.connect(self._rows_changed)
         self._rows_changed()
@@ -116,6 +152,7 @@ class WorkersPage(QWidget):
             self.stop_action,
             self.stop_now_action,
             self.restart_action,
+            self.resize_action,
             self.forget_action,
         ]
 
@@ -147,10 +184,22 @@ class WorkersPage(QWidget):
 
     # -- data in -----------------------------------------------------------------------------
     def set_workers(self, workers: list[WorkerInfo]) -> None:
-        first = self.model.rowCount() == 0
+        # The columns size themselves (ResizeToContents, Queues stretches): an explicit
+        # resizeColumnsToContents() here would fix Queues' width and leave the table narrow.
         self.model.update(workers)
-        if first and self.model.rowCount():
-            self.table.resizeColumnsToContents()
+
+    def set_chart_sources(self, history: History, limits: LimitHistory) -> None:
+        """The telemetry history and the window's LimitHistory, shared with the Overview."""
+        self.detail.set_sources(history, limits)
+
+    def set_resources(self, snapshot: Snapshot) -> None:
+        self.detail.set_resources(snapshot)
+
+    def set_events(self, snapshot: EventSnapshot) -> None:
+        """Live active/processed counts per worker from the Celery event stream."""
+        self.model.set_counts(
+            {host: (w.active, w.processed) for host, w in snapshot.workers.items() if w.online}
+        )
 
     def selected_worker(self) -> WorkerInfo | None:
         rows = self.table.selectionModel().selectedRows()
@@ -185,10 +234,66 @@ class WorkersPage(QWidget):
         if dialog is not None and result == QDialog.DialogCode.Accepted:
             self.startRequested.emit(dialog.spec())
 
+    def open_resize_dialog(self) -> None:
+        """Window-modal and non-blocking, like the start dialog."""
+        info = self.selected_worker()
+        if info is None or info.state not in RESIZABLE:
+            return
+        dialog = ResizeDialog(info, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(self._resize_finished)
+        self.resize_dialog = dialog
+        dialog.open()
+
+    def _resize_finished(self, result: int) -> None:
+        dialog, self.resize_dialog = self.resize_dialog, None
+        if dialog is None or result != QDialog.DialogCode.Accepted:
+            return
+        if dialog.info.remote:
+            self.remoteResizeRequested.emit(dialog.info.hostname, dialog.concurrency())
+        else:
+            self.resizeRequested.emit(dialog.info.name, dialog.concurrency())
+
     def _stop(self) -> None:
         info = self.selected_worker()
-        if info is not None and not info.remote:
+        if info is not None and info.remote:
+            self._confirm_remote_stop(info)
+        elif info is not None:
             self.stopRequested.emit(info.name)
+
+    def _confirm_remote_stop(self, info: WorkerInfo) -> None:
+        """A remote worker may be someone else's: ask (window-modal, non-blocking) first."""
+        if self.confirm_box is not None:
+            self.confirm_box.raise_()
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Pooldesk",
+            f"Stop the remote worker {info.hostname}?",
+            parent=self,
+        )
+        box.setInformativeText(
+            "It runs on another machine or installation, perhaps someone else's. Pooldesk "
+            "sends Celery's shutdown command through the broker: the worker finishes its "
+            "running tasks and exits, and nothing here starts it again."
+        )
+        box.setObjectName("remoteStopQuestion")
+        stop = box.addButton("&Stop remote worker", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setEscapeButton(QMessageBox.StandardButton.Cancel)
+        box.setProperty("hostname", info.hostname)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(self._remote_stop_answered)
+        self.confirm_box, self.confirm_stop_button = box, stop
+        box.open()
+
+    def _remote_stop_answered(self, _result: int) -> None:
+        box, self.confirm_box = self.confirm_box, None
+        if box is None:
+            return
+        if box.clickedButton() is self.confirm_stop_button:
+            self.remoteStopRequested.emit(str(box.property("hostname")))
 
     def _stop_now(self) -> None:
         info = self.selected_worker()
@@ -206,25 +311,36 @@ class WorkersPage(QWidget):
             self.forgetRequested.emit(info.name)
 
     def _rows_changed(self) -> None:
-        self._stack.setCurrentWidget(self.table if self.model.rowCount() else self.empty_label)
+        self._stack.setCurrentWidget(self.splitter if self.model.rowCount() else self.empty_label)
         self._update_actions()
 
     def _update_actions(self) -> None:
         info = self.selected_worker()
         local = info is not None and not info.remote
+        remote = info is not None and info.remote
         running = local and info is not None and info.state in CONTROLLABLE
-        self.stop_action.setEnabled(running)
+        remote_online = remote and info is not None and info.state == "online-remote"
+        self.stop_action.setEnabled(running or remote_online)
         self.stop_now_action.setEnabled(local and info is not None and info.state == "stopping")
         self.restart_action.setEnabled(running)
+        self.resize_action.setEnabled(info is not None and info.state in RESIZABLE)
         self.forget_action.setEnabled(local and info is not None and info.state in FORGETTABLE)
-        for action, default in (
-            (self.stop_action, "Warm stop: finish running tasks, then exit"),
-            (self.restart_action, "Stop (warm) and start again with the same settings"),
+        for action, key in (
+            (self.stop_action, "stop"),
+            (self.restart_action, "restart"),
+            (self.forget_action, "forget"),
         ):
-            action.setToolTip("Remote worker: use the CLI" if info and info.remote else default)
+            tip = TIPS[f"{key}-remote" if remote else key]
+            action.setToolTip(tip)
+            action.setStatusTip(tip)
 
-    def _action(self, icon: str, text: str, tip: str, shortcut: str | None = None) -> QAction:
-        action = QAction(resources.icon(icon), text, self)
+    def _update_detail(self) -> None:
+        self.detail.set_worker(self.selected_worker())
+
+    def _action(
+        self, icon: str | None, text: str, tip: str, shortcut: str | None = None
+    ) -> QAction:
+        action = QAction(resources.icon(icon), text, self) if icon else QAction(text, self)
         action.setToolTip(tip)
         action.setStatusTip(tip)
         if shortcut:
