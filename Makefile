@@ -51,3 +51,23 @@ package-smoke: package
 
 package-desktop-check:
 	desktop-file-validate packaging/pooldesk.desktop
+
+# -- screenshots and the GUI benchmark (desktop/screenshots.py, bench/gui_responsiveness.py) --
+# The screenshots need a real X server: Xvfb and Qt's xcb libraries (installed here when
+# missing and we are root with apt-get, as .ci/run does for the test libraries).
+.PHONY: bench-gui
+XCB_PACKAGES = xvfb libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 \
+	libxcb-image0 libxcb-render-util0 libxcb-randr0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1
+
+screenshots: $(STAMP)
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		need=""; \
+		for pkg in $(XCB_PACKAGES); do dpkg -s "$$pkg" >/dev/null 2>&1 || need="$$need $$pkg"; done; \
+		if [ -n "$$need" ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need; \
+		fi; \
+	fi
+	$(BIN)/python -m desktop.screenshots --out docs/screenshots
+
+bench-gui: $(STAMP)
+	$(BIN)/python bench/gui_responsiveness.py
