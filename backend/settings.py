@@ -37,6 +37,7 @@ class Settings:
     stop_timeout: float = 60.0
     start_timeout: float = 30.0
     visibility_timeout: float = 900.0
+    worker_nice: int = 10  # local workers yield the CPU to the window (0 = same priority)
     advisor: dict[str, Any] = field(default_factory=dict)
     presets: list[dict[str, Any]] = field(default_factory=list)
 
@@ -58,6 +59,8 @@ class Settings:
         problems += _advisor_problems(self.advisor)
         if not isinstance(self.presets, list) or not all(isinstance(p, dict) for p in self.presets):
             problems.append("presets: expected a list of objects")
+        if not 0 <= self.worker_nice <= 19:
+            problems.append("worker_nice: must be between 0 (same priority) and 19 (lowest)")
         if not 5 <= self.visibility_timeout <= 7 * 86400:
             problems.append("visibility_timeout: must be between 5 seconds and 7 days")
         return problems
@@ -135,6 +138,8 @@ def _from_dict(data: dict[str, Any]) -> Settings:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"{name}: expected a number, got {value!r}")
         setattr(settings, name, typ(value))
+    if isinstance(settings.worker_nice, bool) or not isinstance(settings.worker_nice, int):
+        raise ValueError(f"worker_nice: expected a whole number, got {settings.worker_nice!r}")
     for name in ("broker_url", "result_backend", "invoice_db"):
         value = getattr(settings, name)
         if value is not None and not isinstance(value, str):

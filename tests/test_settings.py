@@ -44,6 +44,8 @@ def test_environment_overrides_file(home: Path, monkeypatch: pytest.MonkeyPatch)
         '{"advisor": {"lag_ms": "high"}}',
         '{"advisor": {"queue_nature": {"q": "gpu"}}}',
         '{"presets": {"a": 1}}',
+        '{"worker_nice": 25}',
+        '{"worker_nice": "low"}',
         "\udcff".encode("utf-8", "surrogateescape").decode("latin-1"),
     ],
 )

@@ -36,6 +36,10 @@ def test_start_online_stop(manager: WorkerManager, pool: str, concurrency: int) 
     assert info.memory_bytes and info.memory_bytes > 10 * 2**20
     if pool == "prefork":
         assert info.children == concurrency
+    # Niced (settings.worker_nice, default 10), pool processes too: the window keeps the CPU
+    # it needs while the workers saturate the cores.
+    tree = [psutil.Process(info.pid), *psutil.Process(info.pid).children(recursive=True)]
+    assert {p.nice() for p in tree} == {max(10, os.getpriority(os.PRIO_PROCESS, 0))}
     # It really consumes: a task sent to its queue comes back.
     app = make_app(manager.config.broker_url, manager.config.result_backend, include=[])
     assert app.send_task("pooldesk.noop", queue="default").get(timeout=20) == "ok"

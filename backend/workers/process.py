@@ -21,6 +21,7 @@ from backend import proc
 from backend.broker.resolve import BrokerConfig
 from backend.celery_app import MAX_CONNECTIONS_ENV, VISIBILITY_TIMEOUT_ENV
 from backend.settings import load
+from backend.workers.priority import NICE_ENV
 from backend.workers.spec import WorkerSpec
 
 COLD_GRACE_S = 5.0
@@ -64,8 +65,10 @@ def worker_env(spec: WorkerSpec, config: BrokerConfig) -> dict[str, str]:
     env.update(spec.extra_env)
     env["PYTHONUNBUFFERED"] = "1"
     env[MAX_CONNECTIONS_ENV] = str(spec.max_concurrency + 20)
-    if VISIBILITY_TIMEOUT_ENV not in env:
-        env[VISIBILITY_TIMEOUT_ENV] = str(load().settings.visibility_timeout)
+    if VISIBILITY_TIMEOUT_ENV not in env or NICE_ENV not in env:
+        settings = load().settings
+        env.setdefault(VISIBILITY_TIMEOUT_ENV, str(settings.visibility_timeout))
+        env.setdefault(NICE_ENV, str(settings.worker_nice))
     if config.broker_url:
         env["POOLDESK_BROKER_URL"] = config.broker_url
         env["CELERY_BROKER_URL"] = config.broker_url

@@ -25,6 +25,7 @@ import time
 
 from backend import proc
 from backend.workers.logfile import RotatingWriter
+from backend.workers.priority import from_env, lower_priority
 from backend.workers.records import ExitInfo, PidInfo, RecordStore
 
 BACKOFF_BASE_S = 1.0
@@ -127,6 +128,7 @@ def main() -> None:
     parser.add_argument("--restarts", type=int, default=3)
     parser.add_argument("--window", type=float, default=600.0)
     args = parser.parse_args(argv[:split])
+    lower_priority(from_env())  # before the worker starts: it and its pool inherit it
     raise SystemExit(run(args.name, argv[split + 1 :], args.restarts, args.window))
 
 
