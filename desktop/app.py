@@ -15,13 +15,12 @@ import threading
 import traceback
 from types import TracebackType
 
-from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QApplication, QMessageBox, QSplashScreen
 
 from backend import paths
 from backend.redact import mask_text
 from desktop import resources
-from desktop.views.main_window import MainWindow
 
 log = logging.getLogger("desktop")
 
@@ -99,9 +98,20 @@ def main(argv: list[str] | None = None) -> int:
     sys.excepthook = reporter.excepthook
     threading.excepthook = reporter.thread_excepthook
     resources.apply_style(app)
+    # Something on screen at once: the main window's imports (Celery, kombu, pyqtgraph) and
+    # its first layout take about a second more on a cold start.
+    splash = QSplashScreen(resources.app_icon().pixmap(160, 160))
+    splash.showMessage(
+        "Starting Pooldesk…", Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignHCenter
+    )
+    splash.show()
+    app.processEvents()
+
+    from desktop.views.main_window import MainWindow
 
     window = MainWindow()
     window.show()
+    splash.finish(window)
     # Ctrl+C in the terminal closes the window cleanly; the timer lets Python see the signal.
     signal.signal(signal.SIGINT, lambda *_: window.close())
     ticker = QTimer()

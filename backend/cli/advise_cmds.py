@@ -9,18 +9,12 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from backend.advisor.model import Advice, Thresholds
-from backend.advisor.service import AdvisorService
-from backend.batches.service import BatchService
-from backend.broker import BrokerError, current_config, ensure_broker
-from backend.broker.status import broker_status
 from backend.cli.output import emit_json, fail
-from backend.settings import load
-from backend.telemetry.events import EventMonitor
-from backend.telemetry.sampler import ResourceSampler
-from backend.workers.manager import WorkerManager
+
+if TYPE_CHECKING:
+    from backend.advisor.model import Advice
 
 
 def register(sub: Any, parser_class: Any, positive_float: Any) -> None:
@@ -36,6 +30,18 @@ def register(sub: Any, parser_class: Any, positive_float: Any) -> None:
 
 
 def collect(seconds: float) -> list[Advice]:
+    # Imported here: the parser imports this module, and ``pooldesk --help`` or the window
+    # should not pay for Celery, redis and kombu.
+    from backend.advisor.model import Thresholds
+    from backend.advisor.service import AdvisorService
+    from backend.batches.service import BatchService
+    from backend.broker import current_config, ensure_broker
+    from backend.broker.status import broker_status
+    from backend.settings import load
+    from backend.telemetry.events import EventMonitor
+    from backend.telemetry.sampler import ResourceSampler
+    from backend.workers.manager import WorkerManager
+
     settings = load().settings
     config = current_config()
     status = broker_status(config)
@@ -81,6 +87,8 @@ def _rank(advice: Advice) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from backend.broker import BrokerError
+
     try:
         advice = collect(args.seconds)
     except BrokerError as exc:

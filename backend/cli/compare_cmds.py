@@ -11,11 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from backend.broker import BrokerError
-from backend.casestudy import CaseStudyError, run_case_study
 from backend.cli.output import emit_json, fail
-from backend.workers.manager import WorkerError
-from backend.workers.spec import SpecError
 
 
 def scale_fraction(text: str) -> float:
@@ -65,6 +61,12 @@ def _progress(message: str) -> None:
 
 
 def compare_pools(args: argparse.Namespace) -> int:
+    # Imported here: the parser imports this module for ``register`` (see advise_cmds).
+    from backend.broker import BrokerError
+    from backend.casestudy import CaseStudyError, run_case_study
+    from backend.workers.manager import WorkerError
+    from backend.workers.spec import SpecError
+
     try:
         report = run_case_study(scale=args.scale, cores=args.cores, progress=_progress)
     except SpecError as exc:  # --cores beyond what a prefork spec allows: nothing was started

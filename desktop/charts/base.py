@@ -66,6 +66,18 @@ def ago_text(seconds: float) -> str:
     return f"−{seconds / 3600:g} h"
 
 
+def nice_ceiling(value: float) -> float:
+    """The smallest 1, 2, 2.5 or 5 × 10^n at or above ``value`` (an axis top that stays put)."""
+    if value <= 0 or not math.isfinite(value):
+        return 1.0
+    exponent = math.floor(math.log10(value))
+    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
+        top = step * 10.0**exponent
+        if top >= value * (1 - 1e-9):
+            return top
+    return 10.0 ** (exponent + 1)
+
+
 class TimeChart(QFrame):
     """A card: title, legend and an Export menu above a plot of a few named curves."""
 
@@ -80,6 +92,8 @@ class TimeChart(QFrame):
         self._legend: list[tuple[str, str]] = []  # (colour, text)
         self._data: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # key → (t absolute, y)
         self._y_range: tuple[float, float | None] = (0.0, None)  # fixed max, or auto
+        self._shown_x: tuple[float, float] | None = None  # what the plot shows now
+        self._shown_y: tuple[float, float] | None = None
 
         self.title_label = QLabel(title)
         self.title_label.setObjectName("chartTitle")
@@ -165,6 +179,9 @@ class TimeChart(QFrame):
             )
             self._legend.append((swatch, legend if isinstance(legend, str) else label))
             self._update_legend()
+            if isinstance(legend, str) and legend != label:  # the short legend, explained
+                tips = [t for t in self.legend_label.toolTip().split("\n") if t]
+                self.legend_label.setToolTip("\n".join([*tips, f"{legend}: {label}"]))
         return curve
 
     def has_curve(self, key: str) -> bool:
@@ -198,11 +215,19 @@ class TimeChart(QFrame):
     def set_window(self, seconds: float) -> None:
         self.window_s = float(seconds)
         self.plot.setXRange(-self.window_s, 0, padding=0)
+        self._shown_x = (-self.window_s, 0.0)
 
     def finish_update(self, floor: float = 1.0) -> None:
         """After a round of ``set_series``: pin the x range, fit y (autoscale never jumps
-        because of an old peak that has scrolled out of the window)."""
-        self.plot.setXRange(-self.window_s, 0, padding=0)
+        because of an old peak that has scrolled out of the window).
+
+        The top is rounded up to a 1-2-5 step and ranges are only set when they change: each
+        change re-lays-out and repaints the axes, measured as the window's largest stalls
+        (``bench/gui_responsiveness.py``) when done on every 500 ms refresh."""
+        x_range = (-self.window_s, 0.0)
+        if x_range != self._shown_x:
+            self.plot.setXRange(*x_range, padding=0)
+            self._shown_x = x_range
         low, high = self._y_range
         if high is None:
             cutoff = time.time() - self.window_s
@@ -211,8 +236,10 @@ class TimeChart(QFrame):
                 visible = y[(t >= cutoff) & np.isfinite(y)]
                 if visible.size:
                     peak = max(peak, float(visible.max()))
-            high = max(floor, peak * 1.15)
-        self.plot.setYRange(low, high, padding=0)
+            high = nice_ceiling(max(floor, peak * 1.15))
+        if (low, high) != self._shown_y:
+            self.plot.setYRange(low, high, padding=0)
+            self._shown_y = (low, high)
 
     # -- export ------------------------------------------------------------------------------
     def table(self) -> tuple[list[str], list[list[str]]]:

@@ -51,7 +51,9 @@ class WorkerCharts(QWidget):
         self.limits = limits
         self.name: str | None = None
         self.cores = TimeChart("Cores used", "cores")
-        self.cores.add_curve("used", "used (5 s avg)", COLOURS[0], width=2.2)
+        self.cores.add_curve(
+            "used", "cores used, 5 s average", COLOURS[0], width=2.2, legend="used"
+        )
         self.cores.add_curve(
             "limit",
             "promised: min(concurrency, cores)",
@@ -59,6 +61,7 @@ class WorkerCharts(QWidget):
             width=1.6,
             dashed=True,
             step=True,
+            legend="promised",
         )
         self.cpu = TimeChart("Worker CPU", "%")
         self.cpu.add_curve("cpu", "process tree", COLOURS[3])

@@ -38,6 +38,8 @@ EMPTY_TEXT = (
 NO_CUSTOMERS = "The invoice database has no customers yet."
 DEMO_CUSTOMERS = 2000
 
+RESIZE_PRECISION = 50  # rows sampled to size a column
+
 
 class BatchesPage(QWidget):
     title = "Batches"
@@ -88,6 +90,9 @@ class BatchesPage(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(PROGRESS, QHeaderView.ResizeMode.Stretch)
+        # Measure the visible rows' neighbourhood only: with Qt's default (1,000 rows) every
+        # refresh of a 1,000-child batch re-measured each row on the GUI thread.
+        header.setResizeContentsPrecision(RESIZE_PRECISION)
         self.detail = BatchDetail()
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
