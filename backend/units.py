@@ -13,3 +13,11 @@ def human_bytes(value: int | None, missing: str = "-") -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} TiB"
+
+
+def human_ms(value: float, ms_decimals: int = 0) -> str:
+    """A duration given in milliseconds: ``36255`` → ``"36.3 s"``, ``812.5`` → ``"812 ms"``
+    (``"812.5 ms"`` with ``ms_decimals=1``). Seconds from one second up, milliseconds below."""
+    if abs(value) >= 999.5:  # 999.6 ms would otherwise read "1000 ms"
+        return f"{value / 1000:.1f} s"
+    return f"{value:.{ms_decimals}f} ms"

@@ -87,24 +87,40 @@ def icon(name: str, palette: QPalette | None = None) -> QIcon:
     """
     palette = palette or QGuiApplication.palette()
     colour = palette.color(QPalette.ColorRole.ButtonText).name()
-    return _tinted_icon(name, colour)
+    return _tinted_icon(f"action-{name}.svg", colour)
+
+
+def page_icon(name: str, palette: QPalette | None = None) -> QIcon:
+    """A sidebar icon from ``resources/page-NAME.svg`` (an empty icon if there is none), drawn
+    in the list's text colour, and in the highlighted-text colour for the selected page."""
+    if not path(f"page-{name}.svg").is_file():
+        return QIcon()
+    palette = palette or QGuiApplication.palette()
+    return _tinted_icon(
+        f"page-{name}.svg",
+        palette.color(QPalette.ColorRole.Text).name(),
+        palette.color(QPalette.ColorRole.HighlightedText).name(),
+    )
 
 
 @cache
-def _tinted_icon(name: str, colour: str) -> QIcon:
-    source = path(f"action-{name}.svg").read_text(encoding="utf-8")
-    renderer = QSvgRenderer(QByteArray(source.replace("currentColor", colour).encode()))
+def _tinted_icon(filename: str, colour: str, selected: str | None = None) -> QIcon:
+    source = path(filename).read_text(encoding="utf-8")
     result = QIcon()
-    for size in ICON_SIZES:
-        for ratio in (1, 2):
-            image = QImage(size * ratio, size * ratio, QImage.Format.Format_ARGB32_Premultiplied)
-            image.fill(Qt.GlobalColor.transparent)
-            painter = QPainter(image)
-            renderer.render(painter, QRectF(0, 0, size * ratio, size * ratio))
-            painter.end()
-            pixmap = QPixmap.fromImage(image)
-            pixmap.setDevicePixelRatio(ratio)
-            result.addPixmap(pixmap)
+    modes = [(QIcon.Mode.Normal, colour)] + ([(QIcon.Mode.Selected, selected)] if selected else [])
+    for mode, tint in modes:
+        renderer = QSvgRenderer(QByteArray(source.replace("currentColor", tint).encode()))
+        for size in ICON_SIZES:
+            for ratio in (1, 2):
+                side = size * ratio
+                image = QImage(side, side, QImage.Format.Format_ARGB32_Premultiplied)
+                image.fill(Qt.GlobalColor.transparent)
+                painter = QPainter(image)
+                renderer.render(painter, QRectF(0, 0, side, side))
+                painter.end()
+                pixmap = QPixmap.fromImage(image)
+                pixmap.setDevicePixelRatio(ratio)
+                result.addPixmap(pixmap, mode)
     return result
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from backend.advisor.engine import Advisor
 from backend.advisor.model import BatchObs, Observations, Thresholds, WorkerObs
 from backend.advisor.rules import evaluate
+from backend.units import human_ms
 
 TH = Thresholds()
 
@@ -40,8 +41,9 @@ def test_cpu_queue_on_gevent_is_predicted_then_measured() -> None:
     )
     [measured] = evaluate(busy, TH)
     assert measured.severity == "critical" and measured.id == predicted.id
-    assert measured.evidence["loop_lag_ms_max"] == 2148.6
+    assert measured.evidence["loop_lag_ms_max"] == 2148.6  # the evidence stays numeric (JSON)
     assert measured.evidence["cores_used"] == 0.98
+    assert "lag up to 2.1 s," in measured.text  # the text reads in seconds from 1 s up
     assert measured.fix and measured.fix.kind == "restart_worker"
     assert measured.fix.params == {"name": "g1", "pool": "prefork", "concurrency": 2}
     assert "prefork × 2" in measured.fix.confirm
@@ -138,3 +140,13 @@ def test_hysteresis_raises_after_n_and_clears_after_m() -> None:
 def test_thresholds_come_from_settings() -> None:
     th = Thresholds.from_settings({"lag_ms": 50, "raise_after": 1, "unknown": 3})
     assert th.lag_ms == 50 and th.raise_after == 1
+
+
+def test_loop_lag_reads_in_ms_below_one_second_and_in_seconds_above() -> None:
+    assert [human_ms(v) for v in (3.2, 812.5, 999.4, 999.6, 36255.0)] == [
+        "3 ms", "812 ms", "999 ms", "1.0 s", "36.3 s"
+    ]  # fmt: skip
+    assert human_ms(812.54, ms_decimals=1) == "812.5 ms"
+    busy = gevent_worker(active=3, cores_used=0.5, loop_lag_ms_max=640.0)
+    [advice] = evaluate(Observations(workers=[busy], cores=2), TH)
+    assert "lag up to 640 ms," in advice.text

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import stat
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from pytestqt.qtbot import QtBot
 
 from backend import paths, proc
 from backend import settings as settings_mod
+from backend.advisor.model import Thresholds
 from backend.workers.manager import WorkerInfo
 from backend.workers.records import RecordStore
 from backend.workers.spec import WorkerSpec, cores
@@ -25,7 +27,12 @@ from desktop import presets as presets_mod
 from desktop import resources
 from desktop.models.workers_model import STATE
 from desktop.views.main_window import MainWindow
-from desktop.views.settings_page import SettingsPage, join_password, split_password
+from desktop.views.settings_page import (
+    THRESHOLD_FIELDS,
+    SettingsPage,
+    join_password,
+    split_password,
+)
 from desktop.views.workers_page import WorkersPage
 
 
@@ -148,6 +155,82 @@ def test_saving_writes_what_load_reads_back(
     assert again.settings() == s
 
 
+def test_thresholds_read_in_plain_words_and_bytes_edit_in_mib(home: Path, qtbot: QtBot) -> None:
+    # Every threshold has a written label with its unit and a tooltip saying what it does.
+    assert set(THRESHOLD_FIELDS) == {f.name for f in fields(Thresholds)}
+    page = SettingsPage()
+    qtbot.addWidget(page)
+    page.resize(1280, 800)
+    page.show()
+    for name, spin in page.threshold_spins.items():
+        spec = THRESHOLD_FIELDS[name]
+        assert "_" not in spec.label and spec.tooltip and spin.toolTip() == spec.tooltip
+        assert spin.width() < 300  # numeric fields keep a sensible width (not the window's)
+    ram, growth = (
+        page.threshold_spins["ram_available_min_bytes"],
+        page.threshold_spins["uss_growth_bytes_per_min"],
+    )
+    assert (ram.value(), ram.suffix()) == (512.0, " MiB")
+    assert (growth.value(), growth.suffix()) == (20.0, " MiB/min")
+    assert page.threshold_spins["ram_available_fraction"].value() == 10.0  # percent
+    name_width = page.presets_table.columnWidth(0)
+    assert name_width >= page.presets_table.fontMetrics().horizontalAdvance("Orchestration")
+
+    ram.setValue(1536)
+    page.threshold_spins["ram_available_fraction"].setValue(25)
+    assert page.save(), page.problems_label.text()
+    advisor = json.loads(paths.settings_file().read_text())["advisor"]
+    assert advisor == {"ram_available_min_bytes": 1536 * 2**20, "ram_available_fraction": 0.25}
+
+    again = SettingsPage()
+    qtbot.addWidget(again)
+    assert again.threshold_spins["ram_available_min_bytes"].value() == 1536.0
+    assert again.threshold_spins["ram_available_fraction"].value() == 25.0
+    assert again.settings() == settings_mod.load(env=False).settings
+
+    # A value that is no whole number of MiB, left alone, is written back exactly.
+    data = json.loads(paths.settings_file().read_text())
+    data["advisor"]["uss_growth_bytes_per_min"] = 1_000_000
+    paths.settings_file().write_text(json.dumps(data))
+    page.reload()
+    assert growth.value() == 1.0  # 0.95 MiB, as one decimal shows it
+    page.threshold_spins["lag_ms"].setValue(900)
+    assert page.save()
+    advisor = settings_mod.load(env=False).settings.advisor
+    assert advisor["uss_growth_bytes_per_min"] == 1_000_000 and advisor["lag_ms"] == 900
+
+
+def test_worker_nice_saves_loads_and_refuses_out_of_range(
+    home: Path, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("POOLDESK_WORKER_NICE", raising=False)
+    page = SettingsPage()
+    qtbot.addWidget(page)
+    page.show()
+    assert page.nice_spin.value() == 10  # the backend's default
+    assert page.env_notes["worker_nice"].isHidden()
+    assert "19 is the lowest" in page.nice_spin.toolTip()
+    for bad in (25, -1):
+        page.nice_spin.setValue(bad)
+        assert page.problems_label.isVisible() and not page.save_button.isEnabled()
+        assert "worker_nice: must be between 0" in page.problems_label.text()
+        assert page.save() is False and not paths.settings_file().exists()
+    page.nice_spin.setValue(15)
+    assert page.problems_label.isHidden() and page.save_button.isEnabled()
+    with qtbot.waitSignal(page.saved):
+        qtbot.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
+    assert json.loads(paths.settings_file().read_text())["worker_nice"] == 15
+    assert settings_mod.load(env=False).settings.worker_nice == 15
+    again = SettingsPage()
+    qtbot.addWidget(again)
+    assert again.nice_spin.value() == 15
+
+    monkeypatch.setenv("POOLDESK_WORKER_NICE", "5")  # wins for the workers: said so
+    page.reload()
+    assert page.env_notes["worker_nice"].isVisible() and page.nice_spin.value() == 15
+    assert "POOLDESK_WORKER_NICE=5 is set" in page.env_notes["worker_nice"].text()
+
+
 def test_password_split_round_trips() -> None:
     for url in ("redis://:pw@h:1/0", "amqp://user:p%40ss@h//", "redis://h/0", "rediss://u@h"):
         assert join_password(*split_password(url)) == url
@@ -164,7 +247,13 @@ def test_preset_starts_a_real_worker_and_geometry_is_remembered(home: Path, qtbo
     )
     window = _window(qtbot)
     page = window.workers_page
+    # The sidebar: every page with its icon; the toolbar only where a page has actions.
+    assert all(not window.nav.item(r).icon().isNull() for r in range(window.nav.count()))
+    for shown, visible in ((window.overview_page, False), (window.settings_page, False)):
+        window.nav.setCurrentRow(window.pages.indexOf(shown))
+        assert window.toolbar.isVisible() is visible
     window.nav.setCurrentRow(window.pages.indexOf(page))
+    assert window.toolbar.isVisible()
     qtbot.waitUntil(lambda: "— up" in window.broker_label.text(), timeout=20_000)
     button = window.toolbar.widgetForAction(page.preset_action)
     assert isinstance(button, QToolButton) and button.isEnabled()
@@ -202,6 +291,7 @@ def test_preset_starts_a_real_worker_and_geometry_is_remembered(home: Path, qtbo
 
     second = _window(qtbot)
     assert second.pages.currentWidget() is second.batches_page
+    assert second.toolbar.isVisible()  # the Batches page has actions
     assert (second.width(), second.height()) == (700, 450)
     second.close()
     QApplication.processEvents()

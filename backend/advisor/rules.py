@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from backend.advisor.model import Advice, Fix, Observations, Thresholds
+from backend.units import human_ms
 
 Rule = Callable[[Observations, Thresholds], list[Advice]]
 MiB = 2**20
@@ -72,7 +73,7 @@ def cpu_under_gevent(obs: Observations, th: Thresholds) -> list[Advice]:
             cores_text = f"{w.cores_used:.2f}" if w.cores_used is not None else "about one"
             text = (
                 f"Worker {w.name} runs CPU-bound queue {', '.join(cpu_queues)} on gevent: its "
-                f"event loop is blocked (lag up to {w.loop_lag_ms_max or 0:.0f} ms, "
+                f"event loop is blocked (lag up to {human_ms(w.loop_lag_ms_max or 0)}, "
                 f"{w.blocked_reports_recent or 0} blocked reports) and its process uses "
                 f"{cores_text} core(s) at most, so its tasks run one after another. Prefork "
                 f"runs them in parallel on {obs.cores} cores."

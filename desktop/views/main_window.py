@@ -13,17 +13,20 @@ import logging
 import os
 from typing import Any
 
-from PySide6.QtCore import QEvent, QSettings, Qt, Signal, SignalInstance
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QEvent, QSettings, QSize, Qt, Signal, SignalInstance
+from PySide6.QtGui import QAction, QCloseEvent, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
+    QFrame,
+    QHBoxLayout,
     QLabel,
     QListWidget,
+    QListWidgetItem,
     QMainWindow,
     QMessageBox,
     QProgressDialog,
     QPushButton,
-    QSplitter,
+    QSizePolicy,
     QStackedWidget,
     QSystemTrayIcon,
     QToolBar,
@@ -49,6 +52,7 @@ from desktop.views.workers_page import WorkersPage
 
 log = logging.getLogger(__name__)
 MESSAGE_MS = 10_000
+NAV_ICON = 20  # px, the sidebar's page icons
 VERBS = {
     "start": "Starting",
     "stop": "Stopping",
@@ -90,30 +94,41 @@ class MainWindow(QMainWindow):
         self.close_answer = os.environ.get(CLOSE_ANSWER_ENV) or "ask"
         self.last_broker: BrokerStatus | None = None
 
+        # The sidebar (styled in style.qss, QListWidget#navigation) runs the full height on
+        # the left; the warnings banner sits above the pages, to its right.
         self.nav = QListWidget()
-        self.nav.setMaximumWidth(180)
+        self.nav.setObjectName("navigation")
+        self.nav.setFrameShape(QFrame.Shape.NoFrame)
+        self.nav.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.nav.setIconSize(QSize(NAV_ICON, NAV_ICON))
+        self.nav.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
+        nav_font = self.nav.font()
+        nav_font.setPointSizeF(nav_font.pointSizeF() * 1.1)  # relative: follows the system size
+        self.nav.setFont(nav_font)
         self.pages = QStackedWidget()
-        splitter = QSplitter()
-        splitter.addWidget(self.nav)
-        splitter.addWidget(self.pages)
-        splitter.setStretchFactor(1, 1)
-        splitter.setChildrenCollapsible(False)
         self.banner = WarningsBanner()
         central = QWidget()
-        column = QVBoxLayout(central)
+        row = QHBoxLayout(central)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        row.addWidget(self.nav)
+        column = QVBoxLayout()
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
         column.addWidget(self.banner)
-        column.addWidget(splitter, 1)
+        column.addWidget(self.pages, 1)
+        row.addLayout(column, 1)
         self.setCentralWidget(central)
         self.nav.currentRowChanged.connect(self.pages.setCurrentIndex)
         self.nav.currentRowChanged.connect(self._page_changed)
-        splitter.setSizes([150, 950])  # the nav list is narrow; the page takes the rest
 
         self.toolbar = QToolBar("Main")
         self.toolbar.setObjectName("mainToolbar")
         self.toolbar.setMovable(False)
         self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        # Shown only while the current page has actions (no empty band on Overview, Settings);
+        # so not offered in the context menu either, where hiding it would be undone anyway.
+        self.toolbar.toggleViewAction().setVisible(False)
         self.addToolBar(self.toolbar)
 
         self.broker_dot = QLabel()
@@ -169,7 +184,11 @@ class MainWindow(QMainWindow):
         current page's ``actions_for_toolbar`` (default: the menu's), so no page's buttons act
         while another page is on screen."""
         self.pages.addWidget(page)
-        self.nav.addItem(getattr(page, "title", menu_title.replace("&", "")))
+        title = getattr(page, "title", menu_title.replace("&", ""))
+        item = QListWidgetItem(title)
+        item.setIcon(resources.page_icon(title.lower()))
+        self.nav.addItem(item)
+        self._fit_nav()
         self.nav.setVisible(self.nav.count() > 1)  # one page: no navigation to show
         if self.nav.currentRow() < 0:
             self.nav.setCurrentRow(0)
@@ -189,8 +208,32 @@ class MainWindow(QMainWindow):
                 for action in actions:  # "Start from preset ▾": one click opens the list
                     button = self.toolbar.widgetForAction(action)
                     if action.menu() is not None and isinstance(button, QToolButton):
+                        # The arrow beside the label (style.qss: QToolButton[popupMode="2"]).
                         button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+                        button.style().unpolish(button)  # re-match the [popupMode] rule
+                        button.style().polish(button)
                 break
+        self._update_toolbar()
+
+    def _update_toolbar(self) -> None:
+        """No empty band: the toolbar shows only while the current page put actions on it."""
+        self.toolbar.setVisible(bool(self.toolbar.actions()))
+
+    def _fit_nav(self) -> None:
+        """The sidebar as wide as its longest label (with icon and padding), never narrower
+        than a comfortable minimum; it does not stretch with the window."""
+        metrics = QFontMetrics(self.nav.font())
+        longest = max(
+            (metrics.horizontalAdvance(self.nav.item(r).text()) for r in range(self.nav.count())),
+            default=0,
+        )
+        # icon + gap + the item's padding and margins in style.qss (12 + 12, 6 + 6) + slack
+        self.nav.setFixedWidth(max(150, longest + NAV_ICON + 10 + 24 + 12 + 16))
+
+    def _refresh_nav_icons(self) -> None:
+        for row in range(self.nav.count()):
+            item = self.nav.item(row)
+            item.setIcon(resources.page_icon(item.text().lower()))
 
     def _connect(self, signal: SignalInstance, slot: Any) -> None:
         signal.connect(slot)
@@ -413,6 +456,7 @@ class MainWindow(QMainWindow):
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.ApplicationPaletteChange:
             resources.follow_palette(QApplication.instance())
+            self._refresh_nav_icons()  # drawn in the palette's text colours
         super().changeEvent(event)
 
     def running_local_workers(self) -> list[str]:
@@ -579,6 +623,7 @@ class MainWindow(QMainWindow):
         state = settings.value("main/state")
         if state is not None:
             self.restoreState(state)
+            self._update_toolbar()  # the saved state may carry another page's visibility
         titles = [self.nav.item(row).text() for row in range(self.nav.count())]
         page = settings.value("main/page")
         if isinstance(page, str) and page in titles:

@@ -4,19 +4,23 @@ Checks are the backend's (``Settings.validate()``, ``WorkerSpec.problems()`` for
 inline; Save stays disabled while anything is wrong, so an invalid file is never written. Fields
 pinned by an environment variable (``POOLDESK_BROKER_URL``…) are shown read-only with the
 variable's name, and the file keeps its own value for them. A broker password is never shown:
-it sits in its own masked field, split from (and joined back into) the URL.
+it sits in its own masked field, split from (and joined back into) the URL. Advisor thresholds
+are labelled in plain words with their units, and edited in MiB or % where the file keeps bytes
+or a fraction.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import fields, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QAbstractSpinBox,
     QButtonGroup,
     QComboBox,
     QDoubleSpinBox,
@@ -40,6 +44,7 @@ from backend import settings as settings_mod
 from backend.advisor.model import Thresholds
 from backend.redact import mask_url
 from backend.settings import ENV_OVERRIDES, Settings
+from backend.workers.priority import NICE_ENV
 from backend.workers.spec import POOLS, available_pools
 from desktop import presets as presets_mod
 from desktop.views.start_dialog import fill_pool_combo
@@ -48,21 +53,119 @@ _URL = re.compile(
     r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?:(?P<user>[^:@/]*)(?::(?P<pw>[^@/]*))?@)?(?P<rest>.*)$"
 )
 PRESET_COLUMNS = ("Name", "Pool", "Concurrency", "Queues")
-THRESHOLD_HINTS = {
-    "lag_ms": "Event-loop lag (ms) that counts as blocked",
-    "blocked_reports": "Blocked reports in a window before a gevent worker counts as blocked",
-    "gevent_single_core": "CPU (cores) a busy gevent worker must stay under to warn",
-    "io_prefork_min_concurrency": "Prefork at least this wide on an I/O queue warns",
-    "ram_available_fraction": "Warn when available RAM falls below this fraction",
-    "ram_available_min_bytes": "…or below this many bytes",
-    "uss_growth_bytes_per_min": "Memory growth (bytes/min) that looks like a leak",
-    "crash_loop_starts": "Starts within the window that count as a crash loop",
-    "crash_loop_minutes": "The crash-loop window, in minutes",
-    "raise_after": "Consecutive evaluations before a warning shows",
-    "clear_after": "Consecutive clean evaluations before it goes away",
+MiB = 2**20
+
+
+@dataclass(frozen=True)
+class ThresholdField:
+    """How one advisor threshold is shown: in plain words, with its unit, and what it does.
+
+    ``scale`` converts the shown number to the stored one (MiB → bytes, % → fraction), so
+    ``settings.json`` keeps the units of ``Thresholds``."""
+
+    label: str
+    tooltip: str
+    suffix: str = ""
+    decimals: int = 0
+    scale: float = 1
+    maximum: float = 1_000_000
+
+
+THRESHOLD_FIELDS = {
+    "lag_ms": ThresholdField(
+        "Event-loop lag that means blocked:",
+        "A gevent worker whose event loop wakes up this late (the in-worker probe measures it "
+        "every second) counts as blocked: CPU-bound work is holding the loop.",
+        " ms",
+        maximum=600_000,
+    ),
+    "blocked_reports": ThresholdField(
+        "Blocked-loop reports that mean blocked:",
+        "A gevent worker also counts as blocked when gevent's own monitor reports its loop "
+        "blocked at least this many times within the last 10 seconds.",
+        " reports",
+    ),
+    "gevent_single_core": ThresholdField(
+        "Blocked gevent worker using at most:",
+        "A blocked gevent worker whose processes use no more than this many cores is running "
+        "its CPU-bound tasks one after another: the warning becomes critical (measured). Well "
+        "above one core the blocking comes from elsewhere and only the prediction is shown.",
+        " cores",
+        decimals=2,
+        maximum=1024,
+    ),
+    "io_prefork_min_concurrency": ThresholdField(
+        "Prefork too wide for I/O work from:",
+        "A prefork worker with at least this many processes that only consumes I/O-bound "
+        "queues gets a warning: a gevent worker waits on the network with far less memory.",
+        " processes",
+        maximum=100_000,
+    ),
+    "ram_available_fraction": ThresholdField(
+        "Memory low below (share of RAM):",
+        "Critical warning when the machine's available RAM falls below this share of its "
+        "total, or below the amount in the next field, whichever is larger.",
+        " %",
+        decimals=1,
+        scale=0.01,
+        maximum=100,
+    ),
+    "ram_available_min_bytes": ThresholdField(
+        "Memory low below (amount):",
+        "Critical warning when available RAM falls below this amount, or below the share of "
+        "RAM in the field above, whichever is larger.",
+        " MiB",
+        decimals=1,
+        scale=MiB,
+    ),
+    "uss_growth_bytes_per_min": ThresholdField(
+        "Worker memory growth that looks like a leak:",
+        "A local worker whose memory (USS, measured over up to 10 minutes) grows at least this "
+        "fast gets a warning with a restart fix: a leaking task grows until the machine swaps.",
+        " MiB/min",
+        decimals=1,
+        scale=MiB,
+    ),
+    "crash_loop_starts": ThresholdField(
+        "Automatic restarts after a crash:",
+        "A local worker that crashes is restarted by its supervisor, at most this many times "
+        "within the crash-loop window; one crash more and it stays down with a critical "
+        '"keeps crashing" warning.',
+        " restarts",
+        maximum=1000,
+    ),
+    "crash_loop_minutes": ThresholdField(
+        "Crash-loop window:",
+        "The period over which crashes are counted for the automatic restarts above.",
+        " min",
+        decimals=1,
+        maximum=100_000,
+    ),
+    "raise_after": ThresholdField(
+        "Show a warning after:",
+        "A condition must be seen in this many consecutive checks (about one a second) before "
+        "its warning shows, so one odd sample does not raise it. Crashes and an unreachable "
+        "broker show at once.",
+        " checks",
+        maximum=10_000,
+    ),
+    "clear_after": ThresholdField(
+        "Clear a warning after:",
+        "A warning goes away once its condition has been absent from this many consecutive "
+        "checks (about one a second), so it does not flicker.",
+        " clean checks",
+        maximum=10_000,
+    ),
 }
+NICE_HINT = (
+    "CPU priority (nice value) of the local workers Pooldesk starts: 0 runs them at the same "
+    "priority as this window, 19 is the lowest. A higher value keeps the window responsive "
+    "while workers saturate every core; an idle core is still used in full. Applies to "
+    "workers started afterwards."
+)
 RESTART_NOTE = (
-    "Broker, result backend and timeouts apply the next time Pooldesk starts; presets apply now."
+    "Broker, result backend, timings and advisor thresholds apply the next time Pooldesk "
+    "starts; presets apply now; worker priority applies to workers started from now on."
 )
 
 
@@ -112,6 +215,7 @@ class SettingsPage(QWidget):
 
         broker_box = QGroupBox("Broker and stores")
         broker_form = QFormLayout(broker_box)
+        broker_form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         broker_form.addRow(self.managed_radio)
         external_row = QHBoxLayout()
         external_row.addWidget(self.external_radio)
@@ -124,46 +228,97 @@ class SettingsPage(QWidget):
         broker_form.addRow("&Invoice database:", self.invoice_db_edit)
         self._env_note(broker_form, "invoice_db")
 
-        # -- timings -------------------------------------------------------------------------
+        # -- workers and timings -------------------------------------------------------------
         self.sampling_spin = self._seconds(1000, 2)
         self.stop_spin = self._seconds(100_000, 0)
         self.start_spin = self._seconds(100_000, 0)
         self.visibility_spin = self._seconds(10_000_000, 0)
-        timing_box = QGroupBox("Timings (seconds)")
-        timing_form = QFormLayout(timing_box)
+        self.nice_spin = QSpinBox()
+        self.nice_spin.setRange(-20, 99)  # wider than valid: the checks say what is wrong
+        self.nice_spin.setToolTip(NICE_HINT)
+        timing_box = QGroupBox("Workers and timings")
+        timing_form = self._form(timing_box)
         timing_form.addRow("Sampling &interval:", self.sampling_spin)
         timing_form.addRow("S&top timeout:", self.stop_spin)
         timing_form.addRow("St&art timeout:", self.start_spin)
         timing_form.addRow("&Visibility timeout:", self.visibility_spin)
+        nice_row = QHBoxLayout()
+        nice_row.addWidget(self.nice_spin)
+        nice_scale = QLabel("0 = same as the window, 19 = lowest")
+        nice_scale.setObjectName("hint")
+        nice_row.addWidget(nice_scale)
+        nice_label = QLabel("Worker CPU &priority (nice):")
+        nice_label.setBuddy(self.nice_spin)
+        nice_label.setToolTip(NICE_HINT)
+        timing_form.addRow(nice_label, nice_row)
+        self._env_note(timing_form, "worker_nice")
+        for spin_hint, hint in (
+            (self.sampling_spin, "Seconds between two CPU and memory samples (charts, advisor)."),
+            (self.stop_spin, "How long a warm stop waits for running tasks before going cold."),
+            (self.start_spin, "How long a start waits for the worker's first ping reply."),
+            (
+                self.visibility_spin,
+                "Redis only: after this long, a message held by a worker that died whole is "
+                "delivered again. Keep it longer than your longest task.",
+            ),
+        ):
+            spin_hint.setToolTip(hint)
+            label = timing_form.labelForField(spin_hint)
+            if label is not None:
+                label.setToolTip(hint)
+        self._same_width(
+            [
+                self.sampling_spin,
+                self.stop_spin,
+                self.start_spin,
+                self.visibility_spin,
+                self.nice_spin,
+            ]
+        )
 
         # -- advisor -------------------------------------------------------------------------
         self.threshold_spins: dict[str, QSpinBox | QDoubleSpinBox] = {}
+        self._threshold_shown: dict[str, tuple[float, Any]] = {}  # as loaded: (shown, stored)
         advisor_box = QGroupBox("Advisor thresholds")
-        advisor_form = QFormLayout(advisor_box)
+        advisor_form = self._form(advisor_box)
         defaults = Thresholds()
         for f in fields(Thresholds):
             default = getattr(defaults, f.name)
+            spec = THRESHOLD_FIELDS.get(f.name) or ThresholdField(
+                f"{f.name.replace('_', ' ').capitalize()}:",
+                "",
+                decimals=0 if isinstance(default, int) else 2,
+            )
             spin: QSpinBox | QDoubleSpinBox
-            if isinstance(default, int):
+            if spec.decimals == 0 and spec.scale == 1:
                 spin = QSpinBox()
-                spin.setRange(0, 2**31 - 1)
+                spin.setRange(0, int(spec.maximum))
             else:
                 spin = QDoubleSpinBox()
-                spin.setDecimals(2)
-                spin.setRange(0, 1e15)
-            spin.setToolTip(THRESHOLD_HINTS.get(f.name, ""))
+                spin.setDecimals(spec.decimals)
+                spin.setRange(0, spec.maximum)
+            spin.setSuffix(spec.suffix)
+            spin.setAccelerated(True)
+            spin.setToolTip(spec.tooltip)
             spin.valueChanged.connect(self._changed)
             self.threshold_spins[f.name] = spin
-            advisor_form.addRow(f"{f.name.replace('_', ' ').capitalize()}:", spin)
+            label = QLabel(spec.label)
+            label.setToolTip(spec.tooltip)
+            label.setBuddy(spin)
+            advisor_form.addRow(label, spin)
+        self._same_width(list(self.threshold_spins.values()))
 
         # -- presets -------------------------------------------------------------------------
         self.presets_table = QTableWidget(0, len(PRESET_COLUMNS))
         self.presets_table.setHorizontalHeaderLabels(list(PRESET_COLUMNS))
         self.presets_table.verticalHeader().setVisible(False)
         self.presets_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.presets_table.horizontalHeader().setSectionResizeMode(
-            3, QHeaderView.ResizeMode.Stretch
-        )
+        header = self.presets_table.horizontalHeader()
+        # Name and concurrency fit their text ("Orchestration" in full), the pool column its
+        # combo box (add_preset widens it), the queues take the rest.
+        for column in (0, 2):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         self.presets_table.setMinimumHeight(150)
         self.presets_table.itemChanged.connect(self._changed)
         self.add_preset_button = QPushButton("&Add preset")
@@ -191,10 +346,21 @@ class SettingsPage(QWidget):
         self.save_button.clicked.connect(self.save)
         self.revert_button.clicked.connect(self.reload)
 
+        # Broker across the top; below it two columns: workers, timings and presets on the
+        # left, the advisor's thresholds on the right (short numeric fields, side by side).
         body = QWidget()
         column = QVBoxLayout(body)
-        for box in (broker_box, timing_box, presets_box, advisor_box):
-            column.addWidget(box)
+        column.addWidget(broker_box)
+        columns = QHBoxLayout()
+        left = QVBoxLayout()
+        left.addWidget(timing_box)
+        left.addWidget(presets_box, 1)
+        columns.addLayout(left, 1)
+        right = QVBoxLayout()
+        right.addWidget(advisor_box)
+        right.addStretch(1)
+        columns.addLayout(right)
+        column.addLayout(columns)
         column.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -215,7 +381,13 @@ class SettingsPage(QWidget):
             self.invoice_db_edit,
         ):
             edit.textChanged.connect(self._changed)
-        for spin_box in (self.sampling_spin, self.stop_spin, self.start_spin, self.visibility_spin):
+        for spin_box in (
+            self.sampling_spin,
+            self.stop_spin,
+            self.start_spin,
+            self.visibility_spin,
+            self.nice_spin,
+        ):
             spin_box.valueChanged.connect(self._changed)
         self.managed_radio.toggled.connect(self._changed)
         self.reload()
@@ -244,9 +416,19 @@ class SettingsPage(QWidget):
             self.stop_spin.setValue(s.stop_timeout)
             self.start_spin.setValue(s.start_timeout)
             self.visibility_spin.setValue(s.visibility_timeout)
+            self.nice_spin.setValue(s.worker_nice)
+            nice_env = os.environ.get(NICE_ENV)  # wins over the file for the workers started
+            self.env_notes["worker_nice"].setText(
+                f"{NICE_ENV}={nice_env} is set: workers started from here use that"
+                if nice_env
+                else ""
+            )
+            self.env_notes["worker_nice"].setVisible(bool(nice_env))
             thresholds = Thresholds.from_settings(s.advisor)
             for name, spin in self.threshold_spins.items():
-                spin.setValue(getattr(thresholds, name))
+                stored = getattr(thresholds, name)
+                spin.setValue(stored / self._scale(name))
+                self._threshold_shown[name] = (spin.value(), stored)
             self.presets_table.setRowCount(0)
             for preset in presets_mod.effective_presets(s.presets):
                 self.add_preset(preset)
@@ -302,6 +484,9 @@ class SettingsPage(QWidget):
             combo.setCurrentText(pool)
             combo.currentTextChanged.connect(self._changed)
             self.presets_table.setCellWidget(row, 1, combo)
+            pool_width = combo.sizeHint().width() + 8
+            if self.presets_table.columnWidth(1) < pool_width:
+                self.presets_table.setColumnWidth(1, pool_width)
             self.presets_table.setItem(row, 2, QTableWidgetItem(str(preset.get("concurrency", ""))))
             queues = ", ".join(presets_mod.queues_of(preset))
             self.presets_table.setItem(row, 3, QTableWidgetItem(queues))
@@ -352,7 +537,7 @@ class SettingsPage(QWidget):
         advisor = dict(s.advisor)  # keeps keys the form does not show (queue_nature)
         defaults = Thresholds()
         for name, spin in self.threshold_spins.items():
-            value = spin.value()
+            value = self._threshold_value(name, spin.value())
             if value == getattr(defaults, name):
                 advisor.pop(name, None)
             else:
@@ -382,6 +567,7 @@ class SettingsPage(QWidget):
             stop_timeout=self.stop_spin.value(),
             start_timeout=self.start_spin.value(),
             visibility_timeout=self.visibility_spin.value(),
+            worker_nice=self.nice_spin.value(),
             advisor=advisor,
             presets=presets,
         )
@@ -441,6 +627,39 @@ class SettingsPage(QWidget):
             self.status_label.clear()
 
     # -- helpers -----------------------------------------------------------------------------
+    @staticmethod
+    def _scale(name: str) -> float:
+        spec = THRESHOLD_FIELDS.get(name)
+        return spec.scale if spec is not None else 1
+
+    def _threshold_value(self, name: str, shown: float) -> Any:
+        """The value to store for what the field shows: bytes for MiB, a fraction for %. A
+        field left as loaded keeps the stored value exactly (no rounding through MiB)."""
+        loaded = self._threshold_shown.get(name)
+        if loaded is not None and loaded[0] == shown:
+            return loaded[1]
+        if self._scale(name) == 1:
+            return shown
+        value = shown * self._scale(name)
+        if isinstance(getattr(Thresholds(), name), int):
+            return round(value)
+        return round(value, 6)
+
+    @staticmethod
+    def _form(box: QGroupBox) -> QFormLayout:
+        """Numeric fields keep their natural width instead of spanning the window."""
+        form = QFormLayout(box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return form
+
+    @staticmethod
+    def _same_width(spins: Sequence[QAbstractSpinBox]) -> None:
+        """One width for a column of fields (the widest one's), so they line up."""
+        width = max(spin.sizeHint().width() for spin in spins)
+        for spin in spins:
+            spin.setMinimumWidth(width)
+
     def _seconds(self, maximum: float, decimals: int) -> QDoubleSpinBox:
         """Wider than the valid range on purpose: the checks say what is wrong, inline."""
         spin = QDoubleSpinBox()

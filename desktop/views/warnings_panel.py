@@ -1,10 +1,11 @@
 """The advisor's warnings: a panel of cards (Overview page) and a one-line banner (every page).
 
-A card shows the severity, the title, the plain-words text, the evidence as ``key=value`` chips
-and, when the advice carries a fix, a **Fix…** button. The button asks first, showing the fix's
-``confirm`` text exactly, then emits :attr:`WarningsPanel.fixRequested`; the window sends that to
-the WorkerController. Cards are updated in place by advice id, so a card does not flicker (or
-lose the button under the mouse) when the evidence changes every second.
+A card shows the severity, the title, the plain-words text, the evidence as ``label: value``
+chips (rounded, with units; each chip's tooltip has the exact key and value of ``pooldesk advise
+--json``) and, when the advice carries a fix, a **Fix…** button. The button asks first, showing
+the fix's ``confirm`` text exactly, then emits :attr:`WarningsPanel.fixRequested`; the window
+sends that to the WorkerController. Cards are updated in place by advice id, so a card does not
+flicker (or lose the button under the mouse) when the evidence changes every second.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from backend.advisor.model import Advice
+from backend.units import human_ms
 from desktop.formatting import human_bytes
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
@@ -43,20 +45,56 @@ FIX_VERBS = {
 MAX_CHIPS = 8
 
 
+# Evidence keys as the cards name them; the keys themselves stay those of `advise --json`.
+EVIDENCE_LABELS = {
+    "active_tasks": "active tasks",
+    "available_bytes": "RAM available",
+    "blocked_reports": "blocked reports",
+    "cores_used": "cores used",
+    "cpu_queues": "CPU queues",
+    "growth_bytes_per_min": "growth",
+    "loop_lag_ms_max": "loop lag (max)",
+    "ping_seconds": "ping",
+    "total_bytes": "RAM total",
+    "uss_bytes": "USS",
+    "uss_per_slot_bytes": "USS per slot",
+    "waiting_children": "waiting children",
+}
+
+
+def chip_label(key: str) -> str:
+    return EVIDENCE_LABELS.get(key, key.replace("_", " "))
+
+
+def chip_value(key: str, value: Any) -> str:
+    """One evidence value as people read it: units, sensible rounding, no raw floats."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number and key.endswith("_per_min"):
+        return f"{human_bytes(int(value))}/min"
+    if number and key.endswith("_bytes"):
+        return human_bytes(int(value))
+    if number and (key.endswith("_ms") or key.endswith("_ms_max")):
+        return human_ms(float(value), ms_decimals=1)
+    if number and key.endswith("_seconds"):
+        return f"{value:.1f} s" if abs(value) >= 10 else f"{value:.2f} s"
+    if isinstance(value, float) and key.startswith("cores"):
+        return f"{value:.2f}"  # cores used: always two decimals (0.98, 1.00)
+    if isinstance(value, float):
+        return (f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}").rstrip("0").rstrip(".")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, str) and len(value) > 24:
+        return value[:12] + "…"  # batch ids
+    return str(value)
+
+
 def chip_text(key: str, value: Any) -> str | None:
+    """``("loop_lag_ms_max", 35012.6)`` → ``"loop lag (max): 35.0 s"``; None leaves it out."""
     if value is None or value == []:
         return None
-    if key.endswith("_bytes") and isinstance(value, int | float):
-        value = human_bytes(int(value))
-    elif key.endswith("_per_min") and isinstance(value, int | float):
-        value = f"{human_bytes(int(value))}/min"
-    elif isinstance(value, float):
-        value = f"{value:.2f}".rstrip("0").rstrip(".")
-    elif isinstance(value, list | tuple):
-        value = ",".join(str(v) for v in value)
-    elif isinstance(value, str) and len(value) > 24:
-        value = value[:12] + "…"  # batch ids
-    return f"{key}={value}"
+    return f"{chip_label(key)}: {chip_value(key, value)}"
 
 
 def severity_icon(widget: QWidget, severity: str, size: int) -> Any:
@@ -126,15 +164,19 @@ class AdviceCard(QFrame):
         return [c.text() for c in self._chip_labels if not c.isHidden()]
 
     def _set_chips(self, evidence: dict[str, Any]) -> None:
-        texts = [t for t in (chip_text(k, v) for k, v in evidence.items()) if t][:MAX_CHIPS]
-        while len(self._chip_labels) < len(texts):  # before the stretch
+        chips = [(chip_text(k, v), f"{k} = {v!r}") for k, v in evidence.items()]
+        shown = [(text, raw) for text, raw in chips if text][:MAX_CHIPS]
+        while len(self._chip_labels) < len(shown):  # before the stretch
             chip = QLabel()
             chip.setObjectName("evidenceChip")
             self.chips.insertWidget(len(self._chip_labels), chip)
             self._chip_labels.append(chip)
         for i, label in enumerate(self._chip_labels):
-            label.setText(texts[i] if i < len(texts) else "")
-            label.setVisible(i < len(texts))
+            text, raw = shown[i] if i < len(shown) else ("", "")
+            label.setText(text)
+            # The exact figure, as `pooldesk advise --json` reports it.
+            label.setToolTip(f"{raw} (pooldesk advise --json)" if raw else "")
+            label.setVisible(i < len(shown))
 
 
 class WarningsPanel(QFrame):
