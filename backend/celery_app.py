@@ -71,6 +71,10 @@ def base_config(broker_url: str | None, result_backend: str | None) -> dict[str,
         # A result that cannot be stored while the broker/backend restarts is retried, not
         # turned into a FAILURE of work that actually succeeded.
         "result_backend_always_retry": True,
+        # Likewise a message sent while the broker restarts (a batch watcher rescheduling
+        # itself, a child sent again) is retried for about a minute instead of failing the
+        # batch; kombu's default gives up after ≈ 0.6 s. The panel's own apps shorten it.
+        "task_publish_retry_policy": WORKER_PUBLISH_RETRY,
         "task_queues": [Queue(name, routing_key=name) for name in QUEUES],
         "task_default_queue": DEFAULT_QUEUE,
         "task_default_routing_key": DEFAULT_QUEUE,
@@ -91,6 +95,20 @@ def base_config(broker_url: str | None, result_backend: str | None) -> dict[str,
         "worker_cancel_long_running_tasks_on_connection_loss": False,
         "enable_utc": True,
     }
+
+
+WORKER_PUBLISH_RETRY = {
+    "max_retries": 60,
+    "interval_start": 0.2,
+    "interval_step": 0.5,
+    "interval_max": 1.0,
+}
+PANEL_PUBLISH_RETRY = {
+    "max_retries": 3,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 
 
 def make_app(

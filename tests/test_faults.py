@@ -58,8 +58,32 @@ def finish(service: BatchService, batch_id: str, timeout: float = 120) -> BatchR
     record = service.get(batch_id)
     for record in service.wait(batch_id, poll=0.3, timeout=timeout):  # noqa: B007
         pass
-    assert record.final, f"batch still {record.state}: {record.counts}"
+    assert record.final, f"batch still {record.state}: {record.counts}\n{_diagnosis()}"
     return record
+
+
+def _diagnosis() -> str:
+    """What a stuck batch leaves behind: queue lengths and each worker's last log lines."""
+    import redis
+
+    from backend import paths
+    from backend.broker import current_config
+
+    lines = []
+    try:
+        client = redis.Redis.from_url(current_config().broker_url or "", socket_timeout=2)
+        for key in ("invoices", "orchestration", "unacked", "unacked_index"):
+            kind = client.type(key).decode()
+            size = {"list": client.llen, "hash": client.hlen, "zset": client.zcard}.get(
+                kind, lambda _key: 0
+            )(key)
+            lines.append(f"{key}: {kind} {size}")
+    except Exception as exc:  # diagnosis only
+        lines.append(f"broker: {exc}")
+    for log in sorted(paths.logs_dir().glob("*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-25:]
+        lines += [f"--- {log.name}", *tail]
+    return "\n".join(lines)
 
 
 @pytest.fixture
@@ -87,7 +111,7 @@ def test_killed_pool_child_mid_chunk_is_run_again(setup) -> None:  # type: ignor
     [child] = psutil.Process(worker.pid).children()
     os.kill(child.pid, signal.SIGKILL)  # the process running a chunk, mid-chunk
     done = finish(service, record.id)
-    assert done.state == "completed", done.summary
+    assert done.state == "completed", (done.error, done.summary)
     assert invoices() == (600, 600)
 
 
@@ -103,7 +127,7 @@ def test_whole_worker_killed_then_restarted(setup) -> None:  # type: ignore[no-u
     assert worker.pid and not proc.alive(worker.pid)
     manager.start(spec)  # its unacked messages come back after the visibility timeout (10 s)
     done = finish(service, record.id)
-    assert done.state == "completed", done.summary
+    assert done.state == "completed", (done.error, done.summary)
     assert invoices() == (600, 600)
 
 
@@ -119,7 +143,7 @@ def test_managed_broker_restart_mid_batch(setup) -> None:  # type: ignore[no-unt
     after = broker.start()
     assert before and after.url == before.url  # same URL: workers reconnect by themselves
     done = finish(service, record.id)
-    assert done.state == "completed", done.summary
+    assert done.state == "completed", (done.error, done.summary)
     assert invoices() == (600, 600)
     wait_for(lambda: manager.info("inv").state == "online", timeout=20)
 
@@ -169,5 +193,5 @@ def test_children_lost_by_the_broker_are_sent_again(setup) -> None:  # type: ign
     assert client.delete("invoices") == 1  # the three chunk messages vanish, as in the crash
     manager.start(WorkerSpec("inv", "prefork", 2, ("invoices",)))
     done = finish(service, record.id, timeout=120)  # after visibility (10 s) + 20 s standstill
-    assert done.state == "completed", done.summary
+    assert done.state == "completed", (done.error, done.summary)
     assert invoices() == (600, 600)

@@ -18,7 +18,7 @@ from backend.batches.children import ENDED, child_id, fetch_states
 from backend.batches.history import BatchRecord, HistoryStore
 from backend.batches.params import InvoiceParams, MonitorParams
 from backend.broker.resolve import BrokerConfig, ensure_broker
-from backend.celery_app import make_app
+from backend.celery_app import PANEL_PUBLISH_RETRY, make_app
 
 PARENT_TASKS = {"invoices": "pooldesk.batch.invoices", "monitoring": "pooldesk.batch.monitoring"}
 CHILD_TASKS = {"invoices": "pooldesk.invoices.chunk", "monitoring": "pooldesk.monitoring.check"}
@@ -48,6 +48,7 @@ class BatchService:
             # The panel must answer, not hang: workers retry the backend forever, the panel
             # gives up after a few seconds and shows the last known state.
             app.conf.result_backend_always_retry = False
+            app.conf.task_publish_retry_policy = PANEL_PUBLISH_RETRY
             app.conf.redis_socket_timeout = 5.0
             app.conf.redis_socket_connect_timeout = 3.0
             self._app = app

@@ -18,6 +18,9 @@ import time
 from typing import Any
 
 from celery import Task
+from kombu.exceptions import OperationalError as BrokerOperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -33,6 +36,11 @@ WATCH_INTERVAL_S = 1.0
 MAX_LOST_RESENDS = 2
 MAX_STALL_RESENDS = 2
 STALL_SLACK_S = 20.0
+# The result backend (the managed Redis) restarting while a watcher reads it: look again a
+# moment later instead of failing the whole batch (measured: a batch ended "error" when the
+# broker restarted during the watcher's MGET).
+BACKEND_DOWN = (RedisConnectionError, RedisTimeoutError, BrokerOperationalError, OSError)
+BACKEND_RETRY_S = 2.0
 
 
 def send_child(batch: dict[str, Any], child: dict[str, Any]) -> None:
@@ -100,7 +108,10 @@ def _start(self: Task, batch: dict[str, Any], children: list[dict[str, Any]]) ->
 
 @app.task(bind=True, name="pooldesk.batch.watch", track_started=False, nature="io")
 def watch_batch(self: Task, batch: dict[str, Any], children: list[dict[str, Any]]) -> Any:
-    states = fetch_states(self.app, [c["id"] for c in children])
+    try:
+        states = fetch_states(self.app, [c["id"] for c in children])
+    except BACKEND_DOWN as exc:
+        raise self.retry(exc=exc, countdown=BACKEND_RETRY_S, max_retries=None) from exc
     children = _resend_lost(batch, children, states)
     current = tally(children, states)
     if not current.done:
