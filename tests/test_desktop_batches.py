@@ -143,6 +143,8 @@ def test_invoice_batch_launched_from_the_dialog_runs_to_the_end(
     page = window.batches_page
     finished: list[BatchRecord] = []
     window.batch_controller.batchFinished.connect(finished.append)
+    notes: list[str] = []  # no tray offscreen: the status bar says it instead
+    window.notified.connect(lambda *_: notes.append(window.statusBar().currentMessage()))
 
     _click(window, page.launch_invoices_action, qtbot)
     qtbot.waitUntil(lambda: isinstance(page.dialog, LaunchInvoicesDialog))
@@ -178,6 +180,9 @@ def test_invoice_batch_launched_from_the_dialog_runs_to_the_end(
     assert not page.cancel_action.isEnabled() and not page.retry_action.isEnabled()
     qtbot.waitUntil(lambda: bool(finished))
     assert finished[0].id == batch_id and finished[0].state == "completed"
+    qtbot.waitUntil(lambda: bool(notes))
+    expected = f"Invoices batch {batch_id[:8]} completed: 3/3 chunks, 0 failed, in "
+    assert notes[0].startswith(expected)
     assert not window.open_messages(), [m.text() for m in window.open_messages()]
 
 
