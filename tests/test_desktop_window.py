@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("PySide6")
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QPushButton
 from pytestqt.qtbot import QtBot
 
 from backend import proc
@@ -281,3 +281,52 @@ def _host() -> str:
     import socket
 
     return socket.gethostname()
+
+
+@pytest.mark.slow
+def test_closing_with_stop_workers_offers_stop_now_for_a_long_task(
+    home: Path, qtbot: QtBot
+) -> None:
+    """Quitting with "Stop workers" waits for running tasks; the progress dialog's Stop now
+    cuts the wait, the task returns to its queue and the window closes."""
+    import redis
+
+    from backend.broker import current_config
+    from backend.celery_app import make_app
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    model = window.workers_page.model
+    window.startRequested.emit(WorkerSpec("busy", "prefork", 1, ("busyq",)))
+    qtbot.waitUntil(
+        lambda: (
+            model.row_of("busy") >= 0
+            and model.index(model.row_of("busy"), STATE).data() == "online"
+        ),
+        timeout=30_000,
+    )
+    config = current_config()
+    app = make_app(config.broker_url, config.result_backend, include=[])
+    app.send_task("pooldesk.sleep", args=[60], queue="busyq")
+    qtbot.waitUntil(
+        lambda: bool((app.control.inspect(timeout=0.5).active() or {}).get("busy@" + _host())),
+        timeout=20_000,
+    )
+
+    window.close_answer = "stop"
+    assert not window.close()  # still open: the worker is finishing its task
+    qtbot.waitUntil(lambda: window.close_progress is not None, timeout=5_000)
+    progress = window.close_progress
+    assert progress is not None
+    button = progress.findChild(QPushButton)
+    assert button is not None and button.text() == "Stop &now"
+    qtbot.wait(1500)
+    assert window.isVisible() and window.close_progress is progress  # still waiting
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.controller.is_running(), timeout=30_000)
+    assert not window.isVisible()
+    client = redis.Redis.from_url(config.broker_url)
+    qtbot.waitUntil(lambda: client.llen("busyq") == 1, timeout=20_000)  # back in its queue
+    client.close()
+    app.close()
