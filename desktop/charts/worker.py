@@ -8,15 +8,13 @@ the solid line the cores the process tree really used (Δ CPU time / Δ wall, sm
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from backend.telemetry.ring import Ring
 from backend.telemetry.samples import Snapshot
 from desktop.charts.base import COLOURS, NEUTRAL, TimeChart
+from desktop.charts.window import History
 
-History = Callable[[str, float], dict[str, list[float]]]
 MiB = 2**20
 LIMIT_FIELDS = ("limit", "concurrency")
 

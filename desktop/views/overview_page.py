@@ -11,7 +11,6 @@ connects to the controllers' signals) and a history source (the TelemetryControl
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QHideEvent, QShowEvent
@@ -40,18 +39,10 @@ from desktop.charts import (
     TimeChart,
     WorkerCharts,
 )
+from desktop.charts.window import CHART_MS, History, no_history, window_combo
 from desktop.formatting import broker_line, broker_tooltip, human_bytes
 from desktop.views.active_batches import ActiveBatches
 from desktop.views.warnings_panel import WarningsPanel
-
-History = Callable[[str, float], dict[str, list[float]]]
-WINDOWS = (("1 min", 60), ("5 min", 300), ("15 min", 900), ("1 h", 3600))
-DEFAULT_WINDOW = 300
-CHART_MS = 500
-
-
-def _no_history(_series: str, _seconds: float) -> dict[str, list[float]]:
-    return {}
 
 
 class OverviewPage(QWidget):
@@ -61,7 +52,7 @@ class OverviewPage(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._history: History = _no_history
+        self._history: History = no_history
         self._snapshot: Snapshot | None = None
         self._events: EventSnapshot | None = None
         self._broker: BrokerStatus | None = None
@@ -69,10 +60,7 @@ class OverviewPage(QWidget):
         self.warnings = WarningsPanel()
         self.warnings.fixRequested.connect(self.fixRequested)
 
-        self.window_combo = QComboBox()
-        for text, seconds in WINDOWS:
-            self.window_combo.addItem(text, seconds)
-        self.window_combo.setCurrentIndex([s for _, s in WINDOWS].index(DEFAULT_WINDOW))
+        self.window_combo = window_combo()
         self.window_combo.currentIndexChanged.connect(self._window_changed)
         self.status_label = QLabel("Broker: connecting…")
         self.status_label.setObjectName("brokerStatus")  # red and bold when down (style.qss)

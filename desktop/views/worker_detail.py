@@ -15,13 +15,11 @@ Nothing here calls the backend.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -37,19 +35,12 @@ from PySide6.QtWidgets import (
 from backend.telemetry.samples import Snapshot
 from backend.workers.manager import WorkerInfo
 from desktop.charts import LimitHistory, WorkerCharts
+from desktop.charts.window import CHART_MS, History, no_history, window_combo
 from desktop.formatting import human_bytes
 
-History = Callable[[str, float], dict[str, list[float]]]
-WINDOWS = (("1 min", 60), ("5 min", 300), ("15 min", 900), ("1 h", 3600))
-DEFAULT_WINDOW = 300
-CHART_MS = 500
 LOG_MS = 2000
 LOG_LINES = 500
 LOG_WAIT_S = 10.0  # a request unanswered this long (controller busy) may be sent again
-
-
-def _no_history(_series: str, _seconds: float) -> dict[str, list[float]]:
-    return {}
 
 
 def _note(text: str) -> QLabel:
@@ -64,14 +55,11 @@ def _note(text: str) -> QLabel:
 class ChartsTab(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._history: History = _no_history
+        self._history: History = no_history
         self._snapshot: Snapshot | None = None
         self.info: WorkerInfo | None = None
         self.charts = WorkerCharts(LimitHistory())  # the window's own arrives in set_sources
-        self.window_combo = QComboBox()
-        for text, seconds in WINDOWS:
-            self.window_combo.addItem(text, seconds)
-        self.window_combo.setCurrentIndex([s for _, s in WINDOWS].index(DEFAULT_WINDOW))
+        self.window_combo = window_combo()
         self.window_combo.currentIndexChanged.connect(self._window_changed)
         self.caption = QLabel()
         self.caption.setObjectName("hint")
