@@ -39,6 +39,7 @@ from backend.batches.params import (
 )
 from backend.invoices.billing import recent_periods
 from backend.monitoring.urls import UrlFileError, UrlListError, parse_url_list, read_url_list
+from desktop.views.messages import fit_height, show_list
 
 LISTED_LINES = 5  # URL problems shown before "and N more"
 BIG_TEXT = 50_000  # characters: above this the URL list is checked after a pause in typing
@@ -74,17 +75,13 @@ class _LaunchDialog(QDialog):
             super().accept()
 
     def _show(self, problems: list[str], warnings: list[str], hint: str, ready: bool) -> None:
-        self.problems_label.setText("\n".join(f"• {p}" for p in problems))
-        self.problems_label.setVisible(bool(problems))
-        self.warnings_label.setText("\n".join(f"• {w}" for w in warnings))
-        self.warnings_label.setVisible(bool(warnings))
+        show_list(self.problems_label, problems)
+        show_list(self.warnings_label, warnings)
         self.hint_label.setText(hint)
         self.hint_label.setVisible(bool(hint))
         self.ok_button.setEnabled(ready and not problems)
         self.ok_button.setToolTip("" if self.ok_button.isEnabled() else "Fix the fields first")
-        layout = self.layout()
-        if layout is not None and layout.hasHeightForWidth():
-            self.setMinimumHeight(layout.totalHeightForWidth(max(self.width(), 540)))
+        fit_height(self, 540)
 
 
 class LaunchInvoicesDialog(_LaunchDialog):

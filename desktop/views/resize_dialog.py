@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from backend.workers.manager import LIVE_RESIZE_POOLS, WorkerInfo
 from backend.workers.spec import WorkerSpec
+from desktop.views.messages import fit_height, show_list
 
 SPIN_MAX = 100_000  # above every pool's own limit, so the spec explains the limit
 
@@ -107,25 +108,14 @@ class ResizeDialog(QDialog):
     def _validate(self) -> None:
         problems = self.problems()
         same = self.concurrency() == (self.info.concurrency or 0)
-        self.problems_label.setText("\n".join(f"• {p}" for p in problems))
-        self.problems_label.setVisible(bool(problems))
+        show_list(self.problems_label, problems)
         self.mode_label.setText("" if problems else self._mode_text(same))
         self.mode_label.setVisible(bool(self.mode_label.text()))
         self.ok_button.setEnabled(not problems and not same)
         self.ok_button.setToolTip(
             "" if self.ok_button.isEnabled() else "Choose a different, valid concurrency"
         )
-        self._fit_height()
-
-    def _fit_height(self) -> None:
-        """Grow (or shrink) to show every message line: wrapped labels need height-for-width."""
-        layout = self.layout()
-        if layout is None:
-            return
-        if layout.hasHeightForWidth():
-            self.setMinimumHeight(layout.totalHeightForWidth(max(self.width(), 460)))
-        else:
-            self.setMinimumHeight(layout.totalMinimumSize().height())
+        fit_height(self, 460)
 
     def _mode_text(self, same: bool) -> str:
         if same:

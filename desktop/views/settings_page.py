@@ -47,6 +47,7 @@ from backend.settings import ENV_OVERRIDES, Settings
 from backend.workers.priority import NICE_ENV
 from backend.workers.spec import POOLS, available_pools
 from desktop import presets as presets_mod
+from desktop.views.messages import show_list
 from desktop.views.start_dialog import fill_pool_combo
 
 _URL = re.compile(
@@ -619,8 +620,7 @@ class SettingsPage(QWidget):
         self.broker_url_edit.setEnabled(external)
         self.broker_password_edit.setEnabled(external)
         problems = self.problems()
-        self.problems_label.setText("\n".join(f"• {p}" for p in problems))
-        self.problems_label.setVisible(bool(problems))
+        show_list(self.problems_label, problems)
         self.save_button.setEnabled(not problems)
         self.save_button.setToolTip("" if not problems else "Fix the fields first")
         if problems:

@@ -26,6 +26,7 @@ from backend.workers.spec import (
     parse_queues,
     pool_unavailable,
 )
+from desktop.views.messages import fit_height, show_list
 
 POOL_HINTS = {
     "prefork": "Processes, one per slot: CPU-bound work. Memory grows with concurrency.",
@@ -161,20 +162,8 @@ class StartDialog(QDialog):
 
     def _validate(self) -> None:
         problems, warnings = self.problems(), self.warnings()
-        self.problems_label.setText("\n".join(f"• {p}" for p in problems))
-        self.problems_label.setVisible(bool(problems))
-        self.warnings_label.setText("\n".join(f"• {w}" for w in warnings))
-        self.warnings_label.setVisible(bool(warnings))
+        show_list(self.problems_label, problems)
+        show_list(self.warnings_label, warnings)
         self.ok_button.setEnabled(not problems and bool(self.spec().name))
         self.ok_button.setToolTip("" if self.ok_button.isEnabled() else "Fix the fields first")
-        self._fit_height()
-
-    def _fit_height(self) -> None:
-        """Grow (or shrink) to show every message line: wrapped labels need height-for-width."""
-        layout = self.layout()
-        if layout is None:
-            return
-        if layout.hasHeightForWidth():
-            self.setMinimumHeight(layout.totalHeightForWidth(max(self.width(), 520)))
-        else:
-            self.setMinimumHeight(layout.totalMinimumSize().height())
+        fit_height(self, 520)
