@@ -200,9 +200,16 @@ def test_a_warning_shows_and_its_fix_restarts_the_worker_as_prefork(
         assert confirm.startswith(f"Restart worker g1 as prefork × {cores()} (now gevent × 8)")
 
         # Its worker's charts fill in; elsewhere the banner carries the warning.
-        qtbot.waitUntil(lambda: _points(page.worker_charts.cores, "used") > 1, timeout=15_000)
+        # (Two sources, two paces: "used" from the sampler's history, "limit" recorded from
+        # each snapshot the page receives; both must fill.)
+        qtbot.waitUntil(
+            lambda: (
+                _points(page.worker_charts.cores, "used") > 1
+                and _points(page.worker_charts.cores, "limit") > 1
+            ),
+            timeout=15_000,
+        )
         assert page.worker_combo.currentData() == "g1"
-        assert _points(page.worker_charts.cores, "limit") > 1
         window.nav.setCurrentRow(window.pages.indexOf(window.workers_page))
         assert window.banner.isVisible() and "gevent" in window.banner.label.text()
         window.banner.link.linkActivated.emit("#show")
