@@ -347,16 +347,22 @@ class WorkerController(QObject):
         self.operationStarted.emit(op, name)
         try:
             message = call()
-        except EXPECTED_ERRORS as exc:
-            self.operationFinished.emit(op, name, False, self._masked(_describe(exc)))
         except Exception as exc:
-            log.exception("%s %s failed", op, name)
-            text = f"Unexpected error: {type(exc).__name__}: {exc}"
-            self.operationFinished.emit(op, name, False, self._masked(text))
+            self._failed(op, name, exc)
         else:
             if message is not None:
                 self.operationFinished.emit(op, name, True, message)
         self.refresh()
+
+    def _failed(self, op: str, name: str, exc: Exception) -> None:
+        """An operation's failure as a message: expected ones as they read, others with their
+        type (and a traceback in the log)."""
+        if isinstance(exc, EXPECTED_ERRORS):
+            text = _describe(exc)
+        else:
+            log.exception("%s %s failed", op, name)
+            text = f"Unexpected error: {type(exc).__name__}: {exc}"
+        self.operationFinished.emit(op, name, False, self._masked(text))
 
     def _manager_or_raise(self) -> WorkerManager:
         if self._manager is None:
@@ -397,14 +403,9 @@ class WorkerController(QObject):
                     )
                 else:
                     raise WorkerError(f"{name} is {info.state} after the stop request")
-            except EXPECTED_ERRORS as exc:
-                self._stopping.pop(name, None)
-                self.operationFinished.emit(stopping.op, name, False, self._masked(_describe(exc)))
             except Exception as exc:
                 self._stopping.pop(name, None)
-                log.exception("stopping %s failed", name)
-                text = f"Unexpected error: {type(exc).__name__}: {exc}"
-                self.operationFinished.emit(stopping.op, name, False, self._masked(text))
+                self._failed(stopping.op, name, exc)
 
     def _with_progress(self, workers: list[WorkerInfo]) -> list[WorkerInfo]:
         return self._mark_remote_stopping(

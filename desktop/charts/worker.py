@@ -14,9 +14,25 @@ from backend.telemetry.ring import Ring
 from backend.telemetry.samples import Snapshot
 from desktop.charts.base import COLOURS, NEUTRAL, TimeChart
 from desktop.charts.window import History
+from desktop.formatting import human_bytes
 
 MiB = 2**20
 LIMIT_FIELDS = ("limit", "concurrency")
+
+
+def worker_facts(snapshot: Snapshot | None, name: str | None) -> list[str] | None:
+    """``["pid 5756", "using 0.36 of 2 cores", "USS 81.6 MiB"]`` for the charts' caption, or
+    None when the worker is not in the latest sample (not running)."""
+    sample = snapshot.workers.get(name) if snapshot and name else None
+    if snapshot is None or sample is None:
+        return None
+    used = sample.cores_used_smooth
+    cores = len(snapshot.system.per_cpu) or 1
+    return [
+        f"pid {sample.pid}",
+        f"using {used:.2f} of {cores} cores" if used is not None else "measuring…",
+        f"USS {human_bytes(sample.memory_bytes)}",
+    ]
 
 
 class LimitHistory:

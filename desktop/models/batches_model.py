@@ -49,6 +49,11 @@ def batch_color(state: str) -> QColor:
     return resources.state_color(COLOUR_OF.get(state, "stopped"))
 
 
+def unit_of(record: BatchRecord) -> str:
+    """What a batch's children are, for a person: invoice chunks or URL checks."""
+    return "chunks" if record.kind == "invoices" else "checks"
+
+
 def done_total(record: BatchRecord) -> tuple[int, int]:
     c = record.counts or {}
     done = int(c.get("succeeded", 0)) + int(c.get("failed", 0)) + int(c.get("cancelled", 0))

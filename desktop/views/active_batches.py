@@ -15,7 +15,14 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from backend.batches.history import BatchRecord
-from desktop.models.batches_model import STATE_TEXT, created_text, done_total, duration, eta
+from desktop.models.batches_model import (
+    STATE_TEXT,
+    created_text,
+    done_total,
+    duration,
+    eta,
+    unit_of,
+)
 
 MAX_ROWS = 5
 
@@ -48,7 +55,7 @@ class _BatchRow(QWidget):
         self.label.setText(f"<b>{record.kind}</b> {record.id[:8]} — {record.state}")
         self.bar.setRange(0, max(total, 1))
         self.bar.setValue(done if total else 0)
-        self.bar.setFormat(f"{done:,} / {total:,} {_unit(record)}" if total else "planning…")
+        self.bar.setFormat(f"{done:,} / {total:,} {unit_of(record)}" if total else "planning…")
         parts = [f"{failed:,} failed"] if failed else []
         remaining = eta(record, now)
         parts.append(
@@ -116,10 +123,6 @@ def _idle_text(records: list[BatchRecord], now: float) -> str:
     )
     return (
         f"No batch running. Latest: {last.kind} {last.id[:8]}, {state} "
-        f"({done:,}/{total:,} {_unit(last)}{', in ' + took if took else ''}), "
+        f"({done:,}/{total:,} {unit_of(last)}{', in ' + took if took else ''}), "
         f"{created_text(last.created_at, now)}."
     )
-
-
-def _unit(record: BatchRecord) -> str:
-    return "chunks" if record.kind == "invoices" else "checks"

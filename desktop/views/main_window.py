@@ -43,7 +43,7 @@ from desktop import resources
 from desktop.batch_controller import BatchController
 from desktop.controller import WorkerController
 from desktop.formatting import broker_line, broker_tooltip
-from desktop.models.batches_model import done_total, duration
+from desktop.models.batches_model import done_total, duration, unit_of
 from desktop.telemetry_controller import TelemetryController
 from desktop.views.batches_page import BatchesPage
 from desktop.views.overview_page import OverviewPage
@@ -382,10 +382,10 @@ class MainWindow(QMainWindow):
         detail = f"Batch {getattr(record, 'id', '')} is {state}."
         if counts.get("total"):
             done, total = done_total(record)
-            unit = "chunks" if kind == "Invoices" else "checks"
             began, ended = getattr(record, "started_at", None), getattr(record, "finished_at", None)
             took = f", in {duration(ended - began)}" if began and ended else ""
-            detail = f"{done:,}/{total:,} {unit}, {int(counts.get('failed', 0)):,} failed{took}."
+            failed = int(counts.get("failed", 0))
+            detail = f"{done:,}/{total:,} {unit_of(record)}, {failed:,} failed{took}."
         self._notify(
             f"{kind} batch {str(getattr(record, 'id', ''))[:8]} {state}",
             detail,

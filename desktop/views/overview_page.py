@@ -40,7 +40,8 @@ from desktop.charts import (
     WorkerCharts,
 )
 from desktop.charts.window import CHART_MS, History, no_history, window_combo
-from desktop.formatting import broker_line, broker_tooltip, human_bytes
+from desktop.charts.worker import worker_facts
+from desktop.formatting import broker_line, broker_tooltip
 from desktop.views.active_batches import ActiveBatches
 from desktop.views.warnings_panel import WarningsPanel
 
@@ -199,19 +200,13 @@ class OverviewPage(QWidget):
 
     def _update_caption(self) -> None:
         name = self.worker_combo.currentData()
-        sample = self._snapshot.workers.get(name) if self._snapshot and name else None
-        if sample is None:
+        facts = worker_facts(self._snapshot, name)
+        if facts is None or self._snapshot is None:
             self.worker_caption.setText("not running" if name else "")
             return
-        cores = len(self._snapshot.system.per_cpu) if self._snapshot else 1
-        used = sample.cores_used_smooth
-        parts = [
-            f"{sample.pool or '?'} × {sample.concurrency or '?'}",
-            f"pid {sample.pid}",
-            f"using {used:.2f} of {cores} cores" if used is not None else "measuring…",
-            f"USS {human_bytes(sample.memory_bytes)}",
-        ]
-        self.worker_caption.setText(" · ".join(parts))
+        sample = self._snapshot.workers[name]
+        shape = f"{sample.pool or '?'} × {sample.concurrency or '?'}"
+        self.worker_caption.setText(" · ".join([shape, *facts]))
 
     def _update_status(self) -> None:
         """One compact line: broker health and backlog, and whether events are flowing (the

@@ -36,7 +36,7 @@ from backend.telemetry.samples import Snapshot
 from backend.workers.manager import WorkerInfo
 from desktop.charts import LimitHistory, WorkerCharts
 from desktop.charts.window import CHART_MS, History, no_history, window_combo
-from desktop.formatting import human_bytes
+from desktop.charts.worker import worker_facts
 
 LOG_MS = 2000
 LOG_LINES = 500
@@ -130,18 +130,11 @@ class ChartsTab(QWidget):
 
     def _update_caption(self) -> None:
         name = self.charts.name
-        sample = self._snapshot.workers.get(name) if self._snapshot and name else None
-        if sample is None:
+        facts = worker_facts(self._snapshot, name)
+        if facts is None:
             self.caption.setText("not running: its recorded history stays readable" if name else "")
             return
-        cores = len(self._snapshot.system.per_cpu) if self._snapshot else 1
-        used = sample.cores_used_smooth
-        parts = [
-            f"pid {sample.pid}",
-            f"using {used:.2f} of {cores} cores" if used is not None else "measuring…",
-            f"USS {human_bytes(sample.memory_bytes)}",
-        ]
-        self.caption.setText(" · ".join(parts))
+        self.caption.setText(" · ".join(facts))
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
