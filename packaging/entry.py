@@ -3,7 +3,7 @@
 A frozen executable has no ``-m`` switch: ``pooldesk -m backend.workers.supervise …`` would reach
 the CLI parser as an unknown option. Pooldesk starts its worker processes exactly that way
 (``sys.executable -m backend.workers.supervise …`` in ``backend/workers/process.py`` and
-``sys.executable -m backend.workers.boot …`` in ``backend/workers/supervise.py``), so this script
+``sys.executable -m _pooldesk_probe …`` in ``backend/workers/supervise.py``), so this script
 recognises those argv forms and runs the module's ``main()``; anything else is the normal
 ``pooldesk`` command (``backend.cli.entry``). Only the modules listed in ``MODULES`` are run: the
 frozen executable is not a general Python interpreter.
@@ -31,16 +31,16 @@ def _supervise(args: list[str]) -> None:
     supervise.main()
 
 
-def _boot(args: list[str]) -> None:
-    from backend.workers import boot
+def _probe(args: list[str]) -> None:
+    from backend.workers.inworker import _pooldesk_probe
 
-    sys.argv = ["backend.workers.boot", *args]
-    boot.main(args)
+    sys.argv = ["_pooldesk_probe", *args]
+    _pooldesk_probe.main(args)
 
 
 MODULES: dict[str, Callable[[list[str]], None]] = {
     "backend.workers.supervise": _supervise,
-    "backend.workers.boot": _boot,
+    "_pooldesk_probe": _probe,
 }
 
 

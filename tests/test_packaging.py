@@ -67,8 +67,8 @@ def test_entry_dispatches_to_the_supervisor() -> None:
     assert "usage: python -m backend.workers.supervise" in result.stderr
 
 
-def test_entry_dispatches_to_the_worker_boot_module() -> None:
-    result = _entry("-m", "backend.workers.boot", "--version")  # celery's own --version
+def test_entry_dispatches_to_the_in_worker_probe() -> None:
+    result = _entry("-m", "_pooldesk_probe", "--version")  # celery's own --version
     assert result.returncode == 0
     assert result.stdout.strip()[0].isdigit()
     assert "pooldesk" not in result.stdout

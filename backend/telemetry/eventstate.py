@@ -25,7 +25,7 @@ MAX_WORKERS = 2_000
 MAX_QUEUES = 1_000
 OFFLINE_AFTER_BEATS = 3.0  # offline when no worker event for 3 × its heartbeat interval
 PHANTOM_BEATS = 3  # heartbeats saying "0 active" while we count some: resync
-LOOP_EVENT = "worker-loop"  # sent every second by backend.workers.probe in gevent workers
+LOOP_EVENT = "worker-loop"  # sent every second by the in-worker probe (_pooldesk_probe)
 LOOP_FIELDS = ("lag_ms_max", "lag_ms_p50", "blocked_reports")
 
 

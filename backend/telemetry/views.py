@@ -32,7 +32,7 @@ class WorkerView:
     sw_ver: str | None
     pid: int | None  # the worker's main pid as it reports it
     reported_active: int | None  # ``active`` in the last heartbeat, to compare
-    # From the gevent probe's ``worker-loop`` events (backend.workers.probe); None elsewhere.
+    # From the in-worker probe's ``worker-loop`` events (_pooldesk_probe); None elsewhere.
     loop_lag_ms_max: float | None = None  # how late a 100 ms greenlet sleep woke up, worst
     loop_lag_ms_p50: float | None = None
     loop_blocked_reports: int | None = None  # gevent's EventLoopBlocked reports, cumulative

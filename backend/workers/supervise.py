@@ -24,6 +24,7 @@ import sys
 import time
 
 from backend import proc
+from backend.workers import inworker
 from backend.workers.logfile import RotatingWriter
 from backend.workers.priority import from_env, lower_priority
 from backend.workers.records import ExitInfo, PidInfo, RecordStore
@@ -36,6 +37,14 @@ def _ignore(signum: int, frame: object) -> None:
     """A handler (not SIG_IGN) so the child gets default dispositions back after exec."""
 
 
+def _probe_env() -> dict[str, str]:
+    """Our environment with the stand-alone in-worker modules first on ``PYTHONPATH``."""
+    env = dict(os.environ)
+    paths = [str(inworker.path()), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
 def _stop_requested(store: RecordStore, name: str) -> bool:
     record = store.load(name)
     return record is None or record.stop_requested_at is not None
@@ -46,7 +55,8 @@ def _run_once(
 ) -> tuple[int, int]:
     log.write(f"--- pooldesk: starting worker {name} at {time.strftime('%F %T')} ---\n".encode())
     child = subprocess.Popen(
-        [sys.executable, "-m", "backend.workers.boot", *celery_args],
+        [sys.executable, "-m", inworker.PROBE_MODULE, *celery_args],
+        env=_probe_env(),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

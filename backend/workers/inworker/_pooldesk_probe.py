@@ -1,7 +1,11 @@
-"""An in-worker probe that *measures* whether a gevent worker's event loop is being blocked.
+"""The in-worker probe, and the entry point of every worker Pooldesk starts.
 
-Installed by ``backend.workers.boot`` in every worker Pooldesk starts (a user's own ``--app``
-included) through Celery's global ``worker_ready`` signal, so the user's tasks are untouched.
+``python -m _pooldesk_probe <celery args>`` (with ``backend/workers/inworker`` on ``PYTHONPATH``)
+installs the probe through Celery's global ``worker_ready`` signal, then runs Celery's own
+command line, so a user's app and tasks are untouched. Stand-alone on purpose: only the standard
+library, Celery and gevent (when present) — it runs in a user's interpreter and working
+directory, where no Pooldesk package is importable (see ``backend/workers/inworker``).
+
 In a gevent worker it:
 
 - counts gevent's own monitor-thread reports (``EventLoopBlocked``; enabled with
@@ -82,3 +86,18 @@ def install() -> None:
     from celery.signals import worker_ready
 
     worker_ready.connect(on_worker_ready, weak=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Install the probe, then hand over to ``celery`` with these arguments."""
+    import sys
+
+    from celery.__main__ import main as celery_main
+
+    install()
+    sys.argv = ["celery", *(argv if argv is not None else sys.argv[1:])]
+    celery_main()
+
+
+if __name__ == "__main__":
+    main()
