@@ -38,9 +38,17 @@ def _probe(args: list[str]) -> None:
     _pooldesk_probe.main(args)
 
 
+def _check(args: list[str]) -> None:
+    from backend.workers.inworker import _pooldesk_check
+
+    sys.argv = ["_pooldesk_check", *args]
+    _pooldesk_check.main(args)
+
+
 MODULES: dict[str, Callable[[list[str]], None]] = {
     "backend.workers.supervise": _supervise,
     "_pooldesk_probe": _probe,
+    "_pooldesk_check": _check,  # `project check` of the demo (Pooldesk's own interpreter)
 }
 
 

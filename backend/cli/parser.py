@@ -5,15 +5,32 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from backend import __version__
-from backend.cli import advise_cmds, compare_cmds
+from backend.cli import advise_cmds, compare_cmds, project_cmds
 from backend.workers.spec import POOLS, available_pools
 
 
 class Parser(argparse.ArgumentParser):
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        """Everything after ``--`` is the worker options pass-through (``worker start|restart``);
+        split here because argparse's subparsers do not hand ``--`` on to a positional."""
+        argv = list(sys.argv[1:] if args is None else args)
+        tail: list[str] | None = None
+        if "--" in argv:
+            cut = argv.index("--")
+            argv, tail = argv[:cut], argv[cut + 1 :]
+        parsed = super().parse_args(argv, namespace)
+        if tail is not None:
+            if not hasattr(parsed, "extra"):
+                self.error(f"unrecognized arguments: -- {' '.join(tail)}")
+            parsed.extra = tail
+        return parsed
+
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
         raise SystemExit(2)
@@ -90,6 +107,9 @@ def build_parser() -> Parser:
     start.add_argument("--queues", "-Q", default="default", help="comma-separated queue names")
     start.add_argument("--autoscale", default=None, metavar="MAX,MIN")
     start.add_argument("--app", "-A", default=None, help="Celery app import path (module:app)")
+    start.epilog = "Other Celery worker options go after '--', e.g. -- --prefetch-multiplier 8"
+    start.add_argument("--project", default=None, help="a saved project (pooldesk project add)")
+    _worker_options(start)
     start.add_argument("--wait", action="store_true", help="wait until it answers ping")
     start.add_argument("--timeout", type=positive_float, default=None, help="seconds for --wait")
     start.add_argument("--json", action="store_true")
@@ -112,6 +132,8 @@ def build_parser() -> Parser:
     restart.add_argument("--pool", "-P", choices=POOLS, default=None)
     restart.add_argument("--concurrency", "-c", type=positive_int, default=None)
     restart.add_argument("--queues", "-Q", default=None)
+    restart.add_argument("--autoscale", default=None, metavar="MAX,MIN")
+    _worker_options(restart, defaults=False)
     restart.add_argument("--json", action="store_true")
     restart.set_defaults(handler=_lazy("worker_cmds", "restart"))
 
@@ -136,6 +158,7 @@ def build_parser() -> Parser:
     _add_demo(sub)
     compare_cmds.register(sub)
     advise_cmds.register(sub, Parser, positive_float)
+    project_cmds.register(sub, Parser)
 
     wqueues = wsub.add_parser("queues", help="change the queues a worker consumes, live")
     wqueues.add_argument("name", help="a local worker name, or NAME@HOST of a remote worker")
@@ -146,6 +169,18 @@ def build_parser() -> Parser:
     forget.add_argument("name")
     forget.set_defaults(handler=_lazy("worker_cmds", "forget"))
     return parser
+
+
+def _worker_options(parser: Parser, defaults: bool = True) -> None:
+    """Celery's usual worker options; ``defaults=False`` (restart): unset keeps the old value."""
+    parser.add_argument(
+        "--loglevel", "-l", default="INFO" if defaults else None, help="DEBUG, INFO, WARNING…"
+    )
+    parser.add_argument("--max-tasks-per-child", type=positive_int, default=None, metavar="N")
+    parser.add_argument("--max-memory-per-child", type=positive_int, default=None, metavar="KIB")
+    parser.add_argument("--time-limit", type=positive_float, default=None, metavar="S")
+    parser.add_argument("--soft-time-limit", type=positive_float, default=None, metavar="S")
+    parser.set_defaults(extra=[])  # other worker options: after '--' (see Parser.parse_args)
 
 
 def _add_batch(sub: argparse._SubParsersAction[Parser]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 from backend.broker import BrokerError, current_config
 from backend.broker.status import broker_status
@@ -34,6 +35,8 @@ JSON_FIELDS = (
     "processed",
     "ready_seconds",
     "exit",
+    "project",
+    "broker",
 )
 
 
@@ -70,21 +73,52 @@ def _report(info: WorkerInfo, as_json: bool, verb: str) -> int:
     return 0
 
 
+def _options(args: argparse.Namespace) -> dict[str, object]:
+    """The worker options given on the command line (restart: only those given)."""
+    given = {
+        "loglevel": args.loglevel,
+        "max_tasks_per_child": args.max_tasks_per_child,
+        "max_memory_per_child": args.max_memory_per_child,
+        "time_limit": args.time_limit,
+        "soft_time_limit": args.soft_time_limit,
+        "extra_args": tuple(args.extra) if args.extra else None,
+    }
+    return {key: value for key, value in given.items() if value is not None}
+
+
 def start(args: argparse.Namespace) -> int:
+    from backend.projects.model import DEMO, ProjectError
+
+    project = args.project if args.project and args.project != DEMO else None
+    if project and args.app:
+        return fail("give --project or --app, not both (a project names its app)", code=2)
     try:
+        app = args.app or DEFAULT_APP
+        if project:
+            from backend.projects.store import ProjectStore
+
+            app = ProjectStore().get(project).app
         spec = WorkerSpec(
             name=args.name,
             pool=args.pool,
             concurrency=args.concurrency or default_concurrency(args.pool),
             queues=parse_queues(args.queues),
             autoscale=parse_autoscale(args.autoscale) if args.autoscale else None,
-            app=args.app or DEFAULT_APP,
+            app=app,
+            project=project,
+            **_options(args),  # type: ignore[arg-type]
         ).validate()
-    except SpecError as exc:
-        return fail(str(exc), code=2)
+        if project:
+            from backend.projects.brokers import prepare_start
+
+            prepare_start(project, spec.pool)
+    except (SpecError, ProjectError) as exc:
+        return fail(str(exc), code=2, secrets=_project_secrets(project))
     for warning in spec.warnings():
         print(f"warning: {warning}")
-    down = _external_broker_down()
+    from backend.projects.brokers import own_broker
+
+    down = _external_broker_down() if own_broker(project) is None else None
     if down:
         return fail(down)
     manager = _manager()
@@ -112,15 +146,39 @@ def stop(args: argparse.Namespace) -> int:
     return _report(info, args.json, "stopped")
 
 
+def _project_secrets(project: str | None) -> list[str]:
+    if not project:
+        return []
+    from backend.projects.runenv import secrets
+    from backend.projects.store import ProjectStore
+
+    saved = ProjectStore().load(project)
+    return secrets(saved) if saved else []
+
+
 def restart(args: argparse.Namespace) -> int:
+    from backend.projects.model import ProjectError
+
     queues = parse_queues(args.queues) if args.queues is not None else None
     manager = _manager()
+    changes: dict[str, Any] = _options(args)
+    project: str | None = None
     try:
-        info = manager.restart(
-            args.name, pool=args.pool, concurrency=args.concurrency, queues=queues
+        if args.autoscale:
+            changes["autoscale"] = parse_autoscale(args.autoscale)
+        spec = manager.restart_spec(
+            args.name, pool=args.pool, concurrency=args.concurrency, queues=queues, **changes
         )
-    except SpecError as exc:
-        return fail(str(exc), code=2)
+        project = spec.project
+        if project:
+            from backend.projects.brokers import prepare_start
+
+            prepare_start(project, spec.pool)
+        info = manager.restart(
+            args.name, pool=args.pool, concurrency=args.concurrency, queues=queues, **changes
+        )
+    except (SpecError, ProjectError) as exc:
+        return fail(str(exc), code=2, secrets=_project_secrets(project))
     except (WorkerError, BrokerError) as exc:
         return fail(str(exc))
     finally:
@@ -171,6 +229,7 @@ def list_workers(args: argparse.Namespace) -> int:
     rows = [
         [
             w.name + (" (remote)" if w.remote else ""),
+            w.project or "-",
             w.state,
             w.pool or "-",
             str(w.concurrency or "-"),
@@ -178,10 +237,12 @@ def list_workers(args: argparse.Namespace) -> int:
             str(w.pid or "-"),
             f"{w.cpu_percent:.0f} %" if w.cpu_percent is not None else "-",
             human_bytes(w.memory_bytes),
+            w.broker or "-",
         ]
         for w in workers
     ]
-    print(table(["NAME", "STATE", "POOL", "CONC", "QUEUES", "PID", "CPU", "USS"], rows))
+    headers = ["NAME", "PROJECT", "STATE", "POOL", "CONC", "QUEUES", "PID", "CPU", "USS", "BROKER"]
+    print(table(headers, rows))
     return 0
 
 

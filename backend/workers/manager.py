@@ -19,12 +19,15 @@ from backend import proc
 from backend.advisor.model import Thresholds
 from backend.broker.resolve import BrokerConfig, current_config, ensure_broker
 from backend.fsutil import tail_lines
+from backend.projects.brokers import own_broker
+from backend.projects.model import DEMO
+from backend.redact import mask_url
 from backend.settings import Settings
 from backend.workers import process
 from backend.workers.control import Control, ControlError
 from backend.workers.records import RecordStore, WorkerRecord
 from backend.workers.resources import TreeSampler
-from backend.workers.spec import SpecError, WorkerSpec
+from backend.workers.spec import DEFAULT_APP, SpecError, WorkerSpec
 from backend.workers.states import Facts, WorkerState, derive, describe_exit
 
 
@@ -56,6 +59,8 @@ class WorkerInfo:
     crashes: int = 0  # crashes the supervisor counted in its window
     gave_up: bool = False  # crash loop: no more automatic restarts
     progress: str | None = None  # an operation under way, e.g. a stop waiting for its tasks
+    project: str | None = None  # "demo", a saved project's name, or None (an --app of ours)
+    broker: str | None = None  # the broker it is on, masked
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,6 +100,7 @@ class WorkerManager:
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._sampler = TreeSampler()
         self._control: Control | None = None
+        self._project_controls: dict[str, Control] = {}  # one per distinct project broker URL
 
     @classmethod
     def from_settings(cls, cfg: Settings, config: BrokerConfig | None = None) -> WorkerManager:
@@ -133,6 +139,52 @@ class WorkerManager:
         if self._control is not None:
             self._control.close()
             self._control = None
+        for control in self._project_controls.values():
+            control.close()
+        self._project_controls.clear()
+
+    # -- brokers of projects -----------------------------------------------------------------
+    def broker_for(self, spec: WorkerSpec) -> BrokerConfig:
+        """The broker this worker is on: its project's own, else Pooldesk's."""
+        own = own_broker(spec.project)
+        return own if own is not None else self.config
+
+    def control_for(self, spec: WorkerSpec) -> Control:
+        """Remote control on the worker's own broker (one connection per distinct broker)."""
+        own = own_broker(spec.project)
+        if own is None:
+            return self.control
+        key = own.broker_url or ""
+        control = self._project_controls.get(key)
+        if control is None or control.config != own:
+            if control is not None:
+                control.close()
+            control = self._project_controls[key] = Control(own)
+        return control
+
+    def _sources(self) -> list[tuple[str | None, Control]]:
+        """Every broker in use, with the project it belongs to (None: Pooldesk's broker)."""
+        out: list[tuple[str | None, Control]] = []
+        if self.config.broker_url:
+            out.append((None, self.control))
+        seen: set[str] = set()
+        for name in self.store.names():
+            record = self.store.load(name)
+            if record is None or not record.spec.project:
+                continue
+            own = own_broker(record.spec.project)
+            if own is None or not own.broker_url or own.broker_url in seen:
+                continue
+            seen.add(own.broker_url)
+            out.append((record.spec.project, self.control_for(record.spec)))
+        return out
+
+    def _control_listing(self, hostname: str) -> Control:
+        """The control of the broker where ``hostname`` answers (commands go nowhere else)."""
+        for _, control in self._sources():
+            if hostname in {w.hostname for w in control.remote_workers(timeout=1.0)}:
+                return control
+        raise WorkerError(f"{hostname} is not a worker on this broker")
 
     # -- local lifecycle ---------------------------------------------------------------------
     def start(
@@ -147,9 +199,10 @@ class WorkerManager:
             raise WorkerError(
                 f"worker {spec.name!r} is restarting after a crash; use restart (or stop) instead"
             )
-        config = self._ensure_broker()
+        own = own_broker(spec.project)
+        config = self._ensure_broker() if own is None else None
         node = node_name(spec.name)
-        if self.control.ping([node], timeout=0.3):
+        if self.control_for(spec).ping([node], timeout=0.3):
             raise WorkerError(f"a worker named {node} already answers on this broker")
         self.store.clear_run(spec.name)
         starts = [t for t in (record.starts if record else []) if t > time.time() - 3600]
@@ -215,9 +268,11 @@ class WorkerManager:
         concurrency: int | None = None,
         queues: tuple[str, ...] | None = None,
         wait: bool = True,
+        **changes: Any,
     ) -> WorkerInfo:
-        """Stop (warm) and start again, optionally with a new pool, concurrency or queues."""
-        spec = self.restart_spec(name, pool, concurrency, queues)
+        """Stop (warm) and start again, optionally with a new pool, concurrency or queues (or
+        other spec fields: ``autoscale``, ``loglevel``, ``time_limit``…)."""
+        spec = self.restart_spec(name, pool, concurrency, queues, **changes)
         if self.is_running(name):
             self.stop(name)
         return self.start(spec, wait=wait)
@@ -228,11 +283,13 @@ class WorkerManager:
         pool: str | None = None,
         concurrency: int | None = None,
         queues: tuple[str, ...] | None = None,
+        **changes: Any,
     ) -> WorkerSpec:
         """The spec a restart starts, checked before anything is stopped."""
         record = self._record(name)
         spec = replace(
             record.spec,
+            **changes,
             pool=pool or record.spec.pool,
             concurrency=concurrency if concurrency is not None else record.spec.concurrency,
             queues=queues or record.spec.queues,
@@ -266,10 +323,11 @@ class WorkerManager:
             self.restart(name, concurrency=concurrency)
             return ResizeResult(name, concurrency, "restart")
         try:
+            control = self.control_for(record.spec)
             if delta > 0:
-                self.control.grow(record.hostname, delta)
+                control.grow(record.hostname, delta)
             else:
-                self.control.shrink(record.hostname, -delta)
+                control.shrink(record.hostname, -delta)
         except ControlError as exc:
             raise WorkerError(str(exc)) from exc
         record.spec = spec
@@ -280,7 +338,9 @@ class WorkerManager:
         """Change the queues a running worker consumes, live (add/cancel_consumer)."""
         record = self._record(name)
         spec = replace(record.spec, queues=tuple(queues)).validate()
-        self._switch_queues(record.hostname, list(record.spec.queues), spec.queues)
+        self._switch_queues(
+            self.control_for(record.spec), record.hostname, list(record.spec.queues), spec.queues
+        )
         record.spec = spec
         self.store.save(record)
         return self.info(name)
@@ -294,43 +354,40 @@ class WorkerManager:
 
     # -- remote control ----------------------------------------------------------------------
     def remote_shutdown(self, hostname: str) -> None:
-        self._require_listed(hostname)
-        self.control.shutdown(hostname)
+        self._control_listing(hostname).shutdown(hostname)
 
     def remote_resize(self, hostname: str, delta: int) -> str:
-        self._require_listed(hostname)
+        control = self._control_listing(hostname)
         try:
             if delta >= 0:
-                return self.control.grow(hostname, delta)
-            return self.control.shrink(hostname, -delta)
+                return control.grow(hostname, delta)
+            return control.shrink(hostname, -delta)
         except ControlError as exc:
             raise WorkerError(str(exc)) from exc
 
     def remote_set_queues(self, hostname: str, queues: tuple[str, ...]) -> list[str]:
         """Make a remote worker consume exactly ``queues`` (add/cancel_consumer)."""
         WorkerSpec(name="remote", queues=tuple(queues)).validate()  # same queue-name checks
-        current = {w.hostname: w for w in self.control.remote_workers(timeout=1.0)}
+        control = self._control_listing(hostname)
+        current = {w.hostname: w for w in control.remote_workers(timeout=1.0)}
         worker = current.get(hostname)
         if worker is None:
             raise WorkerError(f"{hostname} is not a worker on this broker")
-        self._switch_queues(hostname, worker.queues, queues)
+        self._switch_queues(control, hostname, worker.queues, queues)
         return list(queues)
 
-    def _switch_queues(self, hostname: str, old: list[str], new: tuple[str, ...]) -> None:
+    def _switch_queues(
+        self, control: Control, hostname: str, old: list[str], new: tuple[str, ...]
+    ) -> None:
         try:
             for queue in new:
                 if queue not in old:
-                    self.control.add_consumer(hostname, queue)
+                    control.add_consumer(hostname, queue)
             for queue in old:
                 if queue not in new:
-                    self.control.cancel_consumer(hostname, queue)
+                    control.cancel_consumer(hostname, queue)
         except ControlError as exc:
             raise WorkerError(str(exc)) from exc
-
-    def _require_listed(self, hostname: str) -> None:
-        """Commands go only to workers Pooldesk lists, never to an arbitrary name."""
-        if hostname not in {w.hostname for w in self.control.remote_workers(timeout=1.0)}:
-            raise WorkerError(f"{hostname} is not a worker on this broker")
 
     # -- queries -----------------------------------------------------------------------------
     def info(self, name: str, ping: bool = True) -> WorkerInfo:
@@ -345,7 +402,7 @@ class WorkerManager:
         run_started = pid_info.started_at if pid_info and pid_info.started_at else 0.0
         answered = record.ready_at is not None and record.ready_at >= run_started
         waiting = alive and not answered and not record.stop_requested_at
-        if waiting and ping and self.control.ping([record.hostname], timeout=0.5):
+        if waiting and ping and self.control_for(record.spec).ping([record.hostname], timeout=0.5):
             record.ready_at = time.time()
             self.store.save(record)
             answered = True
@@ -373,6 +430,8 @@ class WorkerManager:
             else None,
             autoscale=list(record.spec.autoscale) if record.spec.autoscale else None,
             starts=list(record.starts),
+            project=record.spec.project or (DEMO if record.spec.app == DEFAULT_APP else None),
+            broker=mask_url(self.broker_for(record.spec).broker_url),
         )
         if info.pid:
             sample = self._sampler.sample(info.pid)
@@ -398,29 +457,41 @@ class WorkerManager:
 
     def all(self, include_remote: bool = True, remote_timeout: float = 1.0) -> list[WorkerInfo]:
         local = [self.info(name) for name in self.store.names() if self.store.load(name)]
-        if not include_remote or not self.config.broker_url:
+        if not include_remote:
             return local
         by_host = {w.hostname: w for w in local}
-        for remote in self.control.remote_workers(timeout=remote_timeout):
+        for project, control in self._sources():
+            self._add_remote(local, by_host, project, control, remote_timeout)
+        return local
+
+    def _add_remote(
+        self,
+        out: list[WorkerInfo],
+        by_host: dict[str, WorkerInfo],
+        project: str | None,
+        control: Control,
+        timeout: float,
+    ) -> None:
+        for remote in control.remote_workers(timeout=timeout):
             mine = by_host.get(remote.hostname)
             if mine is not None:
                 mine.active, mine.processed = remote.active, remote.processed
                 continue
-            local.append(
-                WorkerInfo(
-                    name=remote.hostname.split("@", 1)[0],
-                    hostname=remote.hostname,
-                    pid=remote.pid,
-                    pool=remote.pool,
-                    concurrency=remote.concurrency,
-                    queues=remote.queues,
-                    state=WorkerState.REMOTE.value,
-                    remote=True,
-                    active=remote.active,
-                    processed=remote.processed,
-                )
+            by_host[remote.hostname] = info = WorkerInfo(
+                name=remote.hostname.split("@", 1)[0],
+                hostname=remote.hostname,
+                pid=remote.pid,
+                pool=remote.pool,
+                concurrency=remote.concurrency,
+                queues=remote.queues,
+                state=WorkerState.REMOTE.value,
+                remote=True,
+                active=remote.active,
+                processed=remote.processed,
+                project=project,
+                broker=control.config.masked_url,
             )
-        return local
+            out.append(info)
 
     def prime_cpu(self) -> None:
         """CPU % needs two readings: call before a short sleep and ``list()`` (the CLI does)."""

@@ -21,6 +21,7 @@ from backend import proc
 from backend.broker.resolve import BrokerConfig
 from backend.celery_app import MAX_CONNECTIONS_ENV, VISIBILITY_TIMEOUT_ENV
 from backend.settings import load
+from backend.workers import options
 from backend.workers.priority import NICE_ENV
 from backend.workers.spec import WorkerSpec
 
@@ -46,8 +47,6 @@ def celery_argv(spec: WorkerSpec) -> list[str]:
         "-E",
         "--without-mingle",
         "--without-gossip",
-        "--loglevel",
-        "INFO",
     ]
     if spec.pool in ("gevent", "threads"):
         # Short I/O tasks: keep messages in hand so a freed slot never waits for the next broker
@@ -56,11 +55,14 @@ def celery_argv(spec: WorkerSpec) -> list[str]:
         argv += ["--prefetch-multiplier", str(IO_PREFETCH_MULTIPLIER)]
     if spec.autoscale:
         argv += [f"--autoscale={spec.autoscale[0]},{spec.autoscale[1]}"]
-    return argv
+    return [*argv, *options.argv(spec)]
 
 
-def worker_env(spec: WorkerSpec, config: BrokerConfig) -> dict[str, str]:
-    """The broker URL travels in the environment (mode-0400 /proc entry), not in argv."""
+def worker_env(spec: WorkerSpec, config: BrokerConfig | None) -> dict[str, str]:
+    """The broker URL travels in the environment (mode-0400 /proc entry), not in argv.
+
+    ``config`` None: a project on its app's own broker — nothing here names a broker (the
+    supervisor builds the project's environment from this one, see ``projects.runenv``)."""
     env = dict(os.environ)
     env.update(spec.extra_env)
     env["PYTHONUNBUFFERED"] = "1"
@@ -69,10 +71,10 @@ def worker_env(spec: WorkerSpec, config: BrokerConfig) -> dict[str, str]:
         settings = load().settings
         env.setdefault(VISIBILITY_TIMEOUT_ENV, str(settings.visibility_timeout))
         env.setdefault(NICE_ENV, str(settings.worker_nice))
-    if config.broker_url:
+    if config is not None and config.broker_url:
         env["POOLDESK_BROKER_URL"] = config.broker_url
         env["CELERY_BROKER_URL"] = config.broker_url
-    if config.result_backend:
+    if config is not None and config.result_backend:
         env["POOLDESK_RESULT_BACKEND"] = config.result_backend
         env["CELERY_RESULT_BACKEND"] = config.result_backend
     if spec.pool == "gevent":
@@ -85,7 +87,7 @@ def worker_env(spec: WorkerSpec, config: BrokerConfig) -> dict[str, str]:
 
 
 def spawn(
-    spec: WorkerSpec, config: BrokerConfig, restarts: int = 3, window: float = 600.0
+    spec: WorkerSpec, config: BrokerConfig | None, restarts: int = 3, window: float = 600.0
 ) -> subprocess.Popen[bytes]:
     """Start the supervisor in its own session: it survives the window, and its pgid is ours."""
     supervisor = [
@@ -97,6 +99,8 @@ def spawn(
         "--window",
         str(window),
     ]
+    if spec.project:  # the supervisor runs the project's interpreter in its workdir and env
+        supervisor += ["--project", spec.project]
     return subprocess.Popen(
         [sys.executable, *supervisor, "--", *celery_argv(spec)],
         env=worker_env(spec, config),

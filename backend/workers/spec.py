@@ -66,6 +66,15 @@ class WorkerSpec:
     autoscale: tuple[int, int] | None = None  # (max, min), as Celery's --autoscale=max,min
     app: str = DEFAULT_APP
     extra_env: dict[str, str] = field(default_factory=dict)
+    # A saved project (backend.projects): its interpreter, workdir, env and broker. None: the
+    # demo, or an --app importable from Pooldesk's own environment (as before projects).
+    project: str | None = None
+    loglevel: str = "INFO"
+    max_tasks_per_child: int | None = None
+    max_memory_per_child: int | None = None  # KiB, as Celery counts it
+    time_limit: float | None = None  # seconds
+    soft_time_limit: float | None = None
+    extra_args: tuple[str, ...] = ()  # validated pass-through worker options (argument list)
 
     # -- checks ------------------------------------------------------------------------------
     def problems(self, platform: str | None = None) -> list[str]:
@@ -101,6 +110,9 @@ class WorkerSpec:
             out.extend(self._autoscale_problems())
         if not isinstance(self.app, str) or not APP_RE.match(self.app):
             out.append(f"app {self.app!r}: give an import path like 'proj.celery:app'")
+        from backend.workers import options  # worker options beyond pool/concurrency/queues
+
+        out.extend(options.problems(self))
         return out
 
     def _autoscale_problems(self) -> list[str]:
@@ -141,6 +153,7 @@ class WorkerSpec:
         data = asdict(self)
         data["queues"] = list(self.queues)
         data["autoscale"] = list(self.autoscale) if self.autoscale else None
+        data["extra_args"] = list(self.extra_args)
         return data
 
     @classmethod
@@ -154,6 +167,13 @@ class WorkerSpec:
             autoscale=(int(autoscale[0]), int(autoscale[1])) if autoscale else None,
             app=data.get("app") or DEFAULT_APP,
             extra_env=dict(data.get("extra_env") or {}),
+            project=data.get("project") or None,
+            loglevel=data.get("loglevel") or "INFO",
+            max_tasks_per_child=data.get("max_tasks_per_child"),
+            max_memory_per_child=data.get("max_memory_per_child"),
+            time_limit=data.get("time_limit"),
+            soft_time_limit=data.get("soft_time_limit"),
+            extra_args=tuple(data.get("extra_args") or ()),
         )
 
 

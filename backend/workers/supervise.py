@@ -10,7 +10,9 @@ seconds: then it gives up (a crash loop; the advisor says so) instead of flappin
 It ignores the stop signals so that a warm stop (SIGTERM to Celery's main process) reaches
 Celery alone; a final SIGKILL to the process group takes both.
 
-Usage: ``python -m backend.workers.supervise NAME [--restarts N] [--window S] -- <celery args>``.
+Usage: ``python -m backend.workers.supervise NAME [--restarts N] [--window S] [--project P]
+-- <celery args>``. With ``--project`` the worker runs the project's interpreter in its workdir
+and environment (``backend.projects.runenv``); the supervisor itself stays Pooldesk's process.
 """
 
 from __future__ import annotations
@@ -45,22 +47,51 @@ def _probe_env() -> dict[str, str]:
     return env
 
 
+def _command(
+    celery_args: list[str], project: str | None
+) -> tuple[list[str], dict[str, str], str | None]:
+    """argv, environment and working directory of one run of the worker.
+
+    The demo (no project): Pooldesk's own interpreter. A project: its interpreter in its workdir,
+    with its env file and pairs (re-read at every start, so a fixed env file heals a crash loop).
+    """
+    if not project:
+        return [sys.executable, "-m", inworker.PROBE_MODULE, *celery_args], _probe_env(), None
+    from backend.projects.runenv import project_env
+    from backend.projects.store import ProjectStore
+
+    spec = ProjectStore().get(project)
+    env = project_env(spec, os.environ, keep_broker=spec.managed_broker)
+    return [spec.python, "-m", inworker.PROBE_MODULE, *celery_args], env, spec.workdir
+
+
 def _stop_requested(store: RecordStore, name: str) -> bool:
     record = store.load(name)
     return record is None or record.stop_requested_at is not None
 
 
 def _run_once(
-    store: RecordStore, name: str, celery_args: list[str], log: RotatingWriter, crashes: int
+    store: RecordStore,
+    name: str,
+    celery_args: list[str],
+    log: RotatingWriter,
+    crashes: int,
+    project: str | None = None,
 ) -> tuple[int, int]:
     log.write(f"--- pooldesk: starting worker {name} at {time.strftime('%F %T')} ---\n".encode())
-    child = subprocess.Popen(
-        [sys.executable, "-m", inworker.PROBE_MODULE, *celery_args],
-        env=_probe_env(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    try:
+        argv, env, cwd = _command(celery_args, project)
+        child = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+    except (OSError, ValueError) as exc:  # project gone, env file broken, interpreter gone
+        log.write(f"--- pooldesk: cannot start worker {name}: {exc} ---\n".encode())
+        return 127, 0
     store.write_pid(
         name,
         PidInfo(
@@ -79,7 +110,13 @@ def _run_once(
     return child.wait(), child.pid
 
 
-def run(name: str, celery_args: list[str], restarts: int = 3, window: float = 600.0) -> int:
+def run(
+    name: str,
+    celery_args: list[str],
+    restarts: int = 3,
+    window: float = 600.0,
+    project: str | None = None,
+) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, _ignore)
     store = RecordStore()
@@ -87,7 +124,7 @@ def run(name: str, celery_args: list[str], restarts: int = 3, window: float = 60
     crashes: list[float] = []
     try:
         while True:
-            code, pid = _run_once(store, name, celery_args, log, len(crashes))
+            code, pid = _run_once(store, name, celery_args, log, len(crashes), project)
             now = time.time()
             asked = _stop_requested(store, name)
             crashed = not asked and code != 0
@@ -137,9 +174,10 @@ def main() -> None:
     parser.add_argument("name")
     parser.add_argument("--restarts", type=int, default=3)
     parser.add_argument("--window", type=float, default=600.0)
+    parser.add_argument("--project", default=None)
     args = parser.parse_args(argv[:split])
     lower_priority(from_env())  # before the worker starts: it and its pool inherit it
-    raise SystemExit(run(args.name, argv[split + 1 :], args.restarts, args.window))
+    raise SystemExit(run(args.name, argv[split + 1 :], args.restarts, args.window, args.project))
 
 
 if __name__ == "__main__":

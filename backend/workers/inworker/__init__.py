@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 PROBE_MODULE = "_pooldesk_probe"
+CHECK_MODULE = "_pooldesk_check"  # a project's app described in its own interpreter
 
 
 def path() -> Path:

@@ -1,0 +1,53 @@
+"""Which broker a worker is on, and the checks before a project's worker starts.
+
+The demo, an ``--app`` from Pooldesk's environment and a project that chose the managed broker
+are on Pooldesk's broker. Any other project is on the broker *its app* resolves — as the last
+check saw it, from the 0600 cache (``store.last_check``): the real URL stays in that file and in
+memory, every display masks it.
+"""
+
+from __future__ import annotations
+
+from backend.broker.resolve import BrokerConfig
+from backend.projects.check import CheckResult, run_check
+from backend.projects.model import DEMO, ProjectError
+from backend.projects.store import ProjectStore
+
+
+def own_broker(project: str | None, store: ProjectStore | None = None) -> BrokerConfig | None:
+    """The project's own broker, or None when the worker is on Pooldesk's broker."""
+    if not project or project == DEMO:
+        return None
+    store = store or ProjectStore()
+    saved = store.load(project)
+    if saved is None or saved.managed_broker:
+        return None
+    check = store.last_check(project)
+    return BrokerConfig(
+        check.broker_url if check else None,
+        check.result_backend if check else None,
+        managed=False,
+    )
+
+
+def prepare_start(project: str, pool: str, store: ProjectStore | None = None) -> CheckResult:
+    """Before a project's worker starts: the app imports (checked afresh in its own interpreter,
+    result cached), the environment can run ``pool``, and the app's broker answers. Any failure
+    is a ProjectError (bad input: exit 2, nothing started)."""
+    from backend.broker.status import broker_status
+
+    store = store or ProjectStore()
+    spec = store.get(project)
+    result = run_check(spec)
+    store.save_check(project, result)
+    if not result.ok:
+        raise ProjectError(f"project {project}: app {spec.app} does not import: {result.error}")
+    reason = result.pools.get(pool)
+    if reason:
+        raise ProjectError(f"project {project}: pool {pool!r} cannot run there: {reason}")
+    if not spec.managed_broker:
+        config = BrokerConfig(result.broker_url, result.result_backend, managed=False)
+        status = broker_status(config, queues=())
+        if not status.up:
+            raise ProjectError(f"project {project}: {status.error}")
+    return result

@@ -1,0 +1,93 @@
+"""Dotenv files (``KEY=value`` lines), parsed strictly so a typo is named by its line number.
+
+Values are secrets as far as Pooldesk is concerned: no message here ever quotes one, and callers
+mask them (``backend.redact.mask_text``) in anything else they print or log.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class EnvFileError(ValueError):
+    """``env file /x/.env, line 3: …``; never contains a value."""
+
+
+def parse_text(text: str, source: str = "env file") -> dict[str, str]:
+    """``KEY=value`` per line; ``export KEY=value``, ``#`` comments, blank lines and single- or
+    double-quoted values (``\\n``/``\\"`` escapes in double quotes) as Docker Compose and
+    python-dotenv read them. Anything else is refused with its line number."""
+    out: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep:
+            raise EnvFileError(f"{source}, line {number}: expected KEY=value")
+        if not KEY_RE.match(key):
+            raise EnvFileError(
+                f"{source}, line {number}: {key[:40]!r} is not a variable name "
+                "(letters, digits and '_', not starting with a digit)"
+            )
+        out[key] = _value(value.strip(), source, number)
+    return out
+
+
+def _value(value: str, source: str, number: int) -> str:
+    if value[:1] in ("'", '"'):
+        quote = value[0]
+        end = _closing(value, quote)
+        if end < 0:
+            raise EnvFileError(f"{source}, line {number}: the quoted value is not closed")
+        rest = value[end + 1 :].strip()
+        if rest and not rest.startswith("#"):
+            raise EnvFileError(f"{source}, line {number}: text after the closing quote")
+        inner = value[1:end]
+        if quote == '"':
+            inner = inner.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
+        return inner
+    if " #" in value:  # an inline comment after an unquoted value
+        value = value.split(" #", 1)[0].rstrip()
+    return value
+
+
+def _closing(value: str, quote: str) -> int:
+    i = 1
+    while i < len(value):
+        if value[i] == "\\" and quote == '"':
+            i += 2
+            continue
+        if value[i] == quote:
+            return i
+        i += 1
+    return -1
+
+
+def parse_file(path: Path) -> dict[str, str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise EnvFileError(f"env file {path}: no such file") from None
+    except UnicodeDecodeError:
+        raise EnvFileError(f"env file {path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise EnvFileError(f"env file {path}: {exc.strerror}") from None
+    return parse_text(text, f"env file {path}")
+
+
+def parse_pairs(pairs: list[str]) -> dict[str, str]:
+    """``--env K=V`` flags; the message names the key, never the value."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not KEY_RE.match(key):
+            raise EnvFileError(f"--env {key[:40]!r}: give KEY=value with a variable name as KEY")
+        out[key] = value
+    return out

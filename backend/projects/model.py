@@ -1,0 +1,94 @@
+"""What a project is: a user's Celery app with its interpreter, working directory and env.
+
+The built-in project ``demo`` is Pooldesk's own demo app in Pooldesk's own environment on
+Pooldesk's broker — exactly how workers ran before projects existed — so it is never saved and
+cannot be removed. Every other project runs in its own interpreter and, unless the user picked
+``managed_broker``, on the broker its app is configured with (never a silent override).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backend.workers.spec import APP_RE, DEFAULT_APP
+
+DEMO = "demo"
+NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+
+
+class ProjectError(ValueError):
+    """Bad input about a project (exit 2 on the CLI, a message in the form); nothing changed."""
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    python: str  # absolute path of the interpreter ("" for the demo: Pooldesk's own)
+    workdir: str  # absolute path
+    app: str  # Celery's -A: "proj.celery:app" or "proj"
+    env_file: str | None = None
+    env: dict[str, str] = field(default_factory=dict)  # extra pairs (values are secrets too)
+    managed_broker: bool = False  # True: Pooldesk's broker overrides the app's own
+
+    @property
+    def builtin(self) -> bool:
+        return self.name == DEMO
+
+    def problems(self) -> list[str]:
+        """Cheap checks on the fields (the interpreter itself is probed in ``check``)."""
+        out: list[str] = []
+        if not NAME_RE.match(self.name or ""):
+            out.append(
+                f"project name {self.name!r}: use 1-64 letters, digits, '_', '.' or '-' "
+                "(not starting with '.' or '-')"
+            )
+        if not APP_RE.match(self.app or ""):
+            out.append(f"app {self.app!r}: give an import path like 'proj.celery:app' or 'proj'")
+        python = Path(self.python)
+        if not python.is_absolute():
+            out.append(f"python {self.python!r}: give an absolute path")
+        elif not python.exists():
+            out.append(f"python {self.python}: no such file")
+        elif python.is_dir():
+            out.append(f"python {self.python}: is a directory, not an interpreter")
+        workdir = Path(self.workdir)
+        if not workdir.is_absolute() or not workdir.is_dir():
+            out.append(f"workdir {self.workdir}: no such directory")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def public(self) -> dict[str, Any]:
+        """What ``project show --json`` prints: env keys without their values."""
+        data = self.to_dict()
+        data["env"] = sorted(self.env)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Project:
+        return cls(
+            name=str(data["name"]),
+            python=str(data["python"]),
+            workdir=str(data["workdir"]),
+            app=str(data["app"]),
+            env_file=data.get("env_file") or None,
+            env={str(k): str(v) for k, v in (data.get("env") or {}).items()},
+            managed_broker=bool(data.get("managed_broker", False)),
+        )
+
+
+def demo_project() -> Project:
+    """The built-in demo: Pooldesk's interpreter, app and broker (shown, never saved)."""
+    import sys
+
+    return Project(
+        name=DEMO,
+        python=sys.executable,
+        workdir=str(Path.cwd()),
+        app=DEFAULT_APP,
+        managed_broker=True,
+    )

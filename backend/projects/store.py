@@ -1,0 +1,72 @@
+"""Saved projects under ``$POOLDESK_HOME/projects``, one 0600 JSON file each.
+
+``NAME.json`` holds the project (env pairs included: secrets, hence 0600); ``NAME.check.json``
+the last check's result, the *real* broker URL included — the one place it is kept, so the
+panel can reach a project's workers on that broker without importing the app again. Nothing
+printed or shown comes from these files unmasked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from backend import paths
+from backend.fsutil import read_json, write_json_atomic
+from backend.projects.check import CheckResult
+from backend.projects.model import DEMO, Project, ProjectError
+
+
+def projects_dir() -> Path:
+    return paths.subdir("projects")
+
+
+class ProjectStore:
+    def __init__(self, directory: Path | None = None) -> None:
+        self.dir = directory or projects_dir()
+
+    def names(self) -> list[str]:
+        return sorted(
+            p.name[: -len(".json")]
+            for p in self.dir.glob("*.json")
+            if not p.name.endswith(".check.json")
+        )
+
+    def all(self) -> list[Project]:
+        return [p for p in (self.load(n) for n in self.names()) if p is not None]
+
+    def load(self, name: str) -> Project | None:
+        data = read_json(self.dir / f"{name}.json")
+        if not isinstance(data, dict):
+            return None
+        try:
+            return Project.from_dict(data)
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def get(self, name: str) -> Project:
+        project = self.load(name)
+        if project is None:
+            known = ", ".join([DEMO, *self.names()])
+            raise ProjectError(f"no project named {name!r} (known: {known})")
+        return project
+
+    def add(self, project: Project, replace: bool = False) -> None:
+        if project.name == DEMO or (not replace and (self.dir / f"{project.name}.json").exists()):
+            raise ProjectError(f"a project named {project.name!r} already exists")
+        write_json_atomic(self.dir / f"{project.name}.json", project.to_dict())
+
+    def remove(self, name: str) -> None:
+        if name == DEMO:
+            raise ProjectError("the demo project is built in and cannot be removed")
+        self.get(name)
+        for suffix in (".json", ".check.json"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.dir / f"{name}{suffix}").unlink()
+
+    def save_check(self, name: str, result: CheckResult) -> None:
+        write_json_atomic(self.dir / f"{name}.check.json", result.to_dict())
+
+    def last_check(self, name: str) -> CheckResult | None:
+        data = read_json(self.dir / f"{name}.check.json")
+        return CheckResult.from_dict(data) if isinstance(data, dict) else None

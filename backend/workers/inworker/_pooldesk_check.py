@@ -1,0 +1,85 @@
+"""``python -m _pooldesk_check APP``: import a user's Celery app once and describe it.
+
+Run by Pooldesk in the *project's* interpreter, working directory and environment (a
+subprocess; the app is never imported into Pooldesk's process). Stand-alone like the probe:
+standard library and Celery only. Prints one line ``@@pooldesk-check@@ {json}`` at the end (the
+app may print anything it likes before), with: Python and Celery versions, the broker and result
+backend URLs exactly as the app resolves them (Pooldesk masks them before showing anything and
+keeps the real ones only in a 0600 file), the default queue, every registered task with the
+queue it routes to, the pools this environment can run, and an import error's last line.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import platform
+import sys
+import traceback
+from typing import Any
+
+MARKER = "@@pooldesk-check@@"
+
+
+def _last_line(exc: BaseException) -> str:
+    return traceback.format_exception_only(type(exc), exc)[-1].strip()
+
+
+def _pools() -> dict[str, str | None]:
+    """Pool → None if this environment can run it, else why not."""
+    pools: dict[str, str | None] = {"prefork": None, "gevent": None, "threads": None, "solo": None}
+    if sys.platform == "win32":
+        pools["prefork"] = "prefork needs fork() and POSIX signals, which Windows lacks"
+    if importlib.util.find_spec("gevent") is None:
+        pools["gevent"] = "gevent is not installed in this environment (pip install gevent)"
+    return pools
+
+
+def _queue_of(app: Any, name: str, task: Any) -> str:
+    options = {"queue": task.queue} if getattr(task, "queue", None) else {}
+    try:
+        route = app.amqp.router.route(options, name, (), {})
+        queue = route.get("queue")
+        return str(getattr(queue, "name", queue) or app.conf.task_default_queue)
+    except Exception:
+        return str(app.conf.task_default_queue)
+
+
+def describe(app_path: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"python": platform.python_version(), "executable": sys.executable}
+    try:
+        import celery
+        from celery.app.utils import find_app
+    except Exception as exc:
+        out["error"] = f"Celery is not importable in this environment: {_last_line(exc)}"
+        return out
+    out["celery"] = celery.__version__
+    out["pools"] = _pools()
+    try:
+        app = find_app(app_path)
+        app.loader.import_default_modules()
+        app.finalize(auto=True)
+        out["broker_url"] = app.connection_for_write().as_uri(include_password=True)
+        backend = app.conf.result_backend
+        out["result_backend"] = str(backend) if backend else None
+        out["default_queue"] = str(app.conf.task_default_queue)
+        tasks = sorted(n for n in app.tasks if not n.startswith("celery."))
+        out["tasks"] = [{"name": n, "queue": _queue_of(app, n, app.tasks[n])} for n in tasks]
+    except BaseException as exc:  # SystemExit from a settings module counts too
+        out["error"] = _last_line(exc)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        sys.stderr.write("usage: python -m _pooldesk_check APP\n")
+        raise SystemExit(2)
+    result = describe(args[0])
+    sys.stdout.flush()
+    sys.stdout.write(f"\n{MARKER} {json.dumps(result)}\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
