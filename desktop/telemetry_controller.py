@@ -32,7 +32,9 @@ from backend.batches.history import BatchRecord
 from backend.batches.service import BatchService
 from backend.broker import ensure_broker
 from backend.broker.status import BrokerStatus
+from backend.projects.brokers import brokers_in_use
 from backend.telemetry.events import EventMonitor
+from backend.telemetry.multi import MonitorSet
 from backend.telemetry.sampler import ResourceSampler, SamplerThread
 from backend.workers.manager import WorkerInfo
 from backend.workers.records import RecordStore
@@ -58,7 +60,7 @@ class TelemetryController(QObject):
         self._events_ms = events_ms
         self._sampler: ResourceSampler | None = None
         self._sampler_thread: SamplerThread | None = None
-        self._monitor: EventMonitor | None = None
+        self._monitor: MonitorSet | None = None
         self._batches: BatchService | None = None
         self._advisor = AdvisorService()
         self._workers: list[WorkerInfo] = []
@@ -136,7 +138,7 @@ class TelemetryController(QObject):
         except Exception as exc:
             log.warning("event monitor not started: %s", exc)
             return
-        self._monitor = EventMonitor(config)
+        self._monitor = MonitorSet(EventMonitor(config))  # + one per project broker in use
         self._monitor.start()
         self._batches = BatchService(config)
 
@@ -157,6 +159,8 @@ class TelemetryController(QObject):
         try:
             if self._monitor is None and time.monotonic() >= self._next_monitor_try:
                 self._start_monitor()
+            if self._monitor is not None:
+                self._monitor.sync(brokers_in_use())
             update = self._advisor.update(
                 self._advisor.observe(
                     self._workers,

@@ -52,11 +52,15 @@ def collect(seconds: float) -> list[Advice]:
     config = ensure_broker()
     manager = WorkerManager(config=config)
     batches = BatchService(config)
-    monitor = EventMonitor(config)
+    from backend.projects.brokers import brokers_in_use
+    from backend.telemetry.multi import MonitorSet
+
+    monitor = MonitorSet(EventMonitor(config))  # and each project broker with a worker
     sampler = ResourceSampler(manager.store)
     advice: dict[str, Advice] = {}
     try:
         monitor.start()
+        monitor.sync(brokers_in_use(manager.store))
         deadline = time.monotonic() + seconds
         sampler.sample()  # prime: cores used needs two readings
         while True:

@@ -12,6 +12,7 @@ from backend.broker.resolve import BrokerConfig
 from backend.projects.check import CheckResult, run_check
 from backend.projects.model import DEMO, ProjectError
 from backend.projects.store import ProjectStore
+from backend.workers.records import RecordStore
 
 
 def own_broker(project: str | None, store: ProjectStore | None = None) -> BrokerConfig | None:
@@ -51,3 +52,12 @@ def prepare_start(project: str, pool: str, store: ProjectStore | None = None) ->
         if not status.up:
             raise ProjectError(f"project {project}: {status.error}")
     return result
+
+
+def brokers_in_use(records: RecordStore | None = None) -> list[BrokerConfig]:
+    """The own brokers of the projects that have a worker in the list (for the event monitors)."""
+    records = records or RecordStore()
+    projects = {r.spec.project for r in map(records.load, records.names()) if r and r.spec.project}
+    store = ProjectStore()
+    configs = [own_broker(p, store) for p in sorted(projects)]
+    return [c for c in configs if c is not None and c.broker_url]

@@ -1,0 +1,85 @@
+"""One event stream per broker in use: Pooldesk's own, and each project's own broker.
+
+A project's workers send their events (and the probe's ``worker-loop`` reports) to *their*
+broker, so the panel listens there too: one :class:`EventMonitor` per distinct broker URL,
+started when a worker on it appears and stopped when none is left. Readers get one merged
+snapshot (workers, queues and batches by key; a Celery node name is unique per broker, and two
+brokers sharing a node name is a clash the user would see anyway).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from types import MappingProxyType
+
+from backend.broker.resolve import BrokerConfig
+from backend.telemetry.events import EventMonitor
+from backend.telemetry.views import EventSnapshot
+
+
+class MonitorSet:
+    def __init__(
+        self,
+        main: EventMonitor | None,
+        factory: Callable[[BrokerConfig], EventMonitor] = EventMonitor,
+    ) -> None:
+        self.main = main
+        self._factory = factory
+        self._extra: dict[str, EventMonitor] = {}
+
+    def start(self) -> None:
+        if self.main is not None:
+            self.main.start()
+
+    def sync(self, configs: list[BrokerConfig]) -> None:
+        """Listen on exactly these extra brokers (those of project workers)."""
+        wanted = {c.broker_url: c for c in configs if c.broker_url}
+        if self.main is not None:
+            wanted.pop(self.main.config.broker_url or "", None)
+        for url in list(self._extra):
+            if url not in wanted:
+                self._extra.pop(url).stop(timeout=0.5)
+        for url, config in wanted.items():
+            if url not in self._extra:
+                monitor = self._extra[url] = self._factory(config)
+                monitor.start()
+
+    @property
+    def brokers(self) -> int:
+        return len(self._extra) + (self.main is not None)
+
+    def snapshot(self) -> EventSnapshot:
+        snaps = [
+            m.snapshot() for m in ([self.main] if self.main else []) + list(self._extra.values())
+        ]
+        if not snaps:
+            return EventSnapshot(generation=0, timestamp=0.0, connected=False)
+        if len(snaps) == 1:
+            return snaps[0]
+        first = snaps[0]
+        return replace(
+            first,
+            generation=sum(s.generation for s in snaps) + 1_000_000 * len(snaps),
+            connected=all(s.connected for s in snaps),
+            workers=MappingProxyType({k: v for s in snaps for k, v in s.workers.items()}),
+            queues=MappingProxyType({k: v for s in snaps for k, v in s.queues.items()}),
+            batches=MappingProxyType({k: v for s in snaps for k, v in s.batches.items()}),
+            tasks_kept=sum(s.tasks_kept for s in snaps),
+            events=sum(s.events for s in snaps),
+            lag_seconds=max(s.lag_seconds for s in snaps),
+            reconnects=sum(s.reconnects for s in snaps),
+            resyncs=sum(s.resyncs for s in snaps),
+            last_error=next((s.last_error for s in snaps if s.last_error), None),
+        )
+
+    def coalesced(self, since: int) -> EventSnapshot | None:
+        snap = self.snapshot()
+        return snap if snap.generation != since else None
+
+    def stop(self, timeout: float = 3.0) -> bool:
+        ok = True
+        for monitor in [*self._extra.values(), *([self.main] if self.main else [])]:
+            ok = monitor.stop(timeout=timeout) and ok
+        self._extra.clear()
+        return ok
