@@ -28,6 +28,8 @@ from backend.advisor.model import Fix
 from backend.advisor.service import apply_fix
 from backend.broker import BrokerError, current_config, ensure_broker
 from backend.broker.status import BrokerStatus, broker_status
+from backend.projects.brokers import prepare_start
+from backend.projects.model import ProjectError
 from backend.redact import mask_text
 from backend.workers.manager import LIVE_RESIZE_POOLS, WorkerError, WorkerInfo, WorkerManager
 from backend.workers.process import StopSequence
@@ -49,7 +51,7 @@ LOG_LINES_MAX = 5000
 # gone from the broker (or this long has passed: it may finish long tasks first).
 REMOTE_STOP_SCAN_S = 2.0
 REMOTE_STOP_WATCH_S = 120.0
-EXPECTED_ERRORS = (WorkerError, SpecError, BrokerError, OSError)
+EXPECTED_ERRORS = (WorkerError, SpecError, BrokerError, OSError, ProjectError)
 ENDINGS = {
     "warm": "after its running tasks finished",
     "cold": "without waiting; its running tasks went back to the queue",
@@ -187,6 +189,8 @@ class WorkerController(QObject):
     @Slot(object)
     def start(self, spec: WorkerSpec) -> None:
         def op() -> str | None:
+            if spec.project:  # the app imports, the pool runs there, its broker answers
+                prepare_start(spec.project, spec.pool)
             self._manager_or_raise().start(spec, wait=False)
             self._watch("start", spec.name)
             return None

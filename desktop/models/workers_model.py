@@ -31,13 +31,16 @@ COLUMNS = (
     "Memory (USS)",
     "Active",
     "Processed",
+    "Project",
 )
-NAME, STATE, POOL, CONCURRENCY, QUEUES, PID, CPU, MEMORY, ACTIVE, PROCESSED = range(len(COLUMNS))
+NAME, STATE, POOL, CONCURRENCY, QUEUES, PID, CPU, MEMORY, ACTIVE, PROCESSED = range(10)
+PROJECT = 10  # the project it belongs to; its tooltip names the broker it is on (masked)
 NUMERIC = {CONCURRENCY, PID, CPU, MEMORY, ACTIVE, PROCESSED}
 HEADER_TIPS = {
     MEMORY: "Unique set size of the worker and its pool processes: what stopping frees",
     ACTIVE: "Tasks running now (Celery events; without them, inspect every ~10 s)",
     PROCESSED: "Tasks finished since the worker started (Celery events, or inspect)",
+    PROJECT: "The project the worker runs (Settings ▸ Projects); hover a cell for its broker",
 }
 Counts = tuple[int | None, int | None]  # active, processed
 LIVE_STATES = ("online", "online-remote", "stopping")
@@ -75,6 +78,7 @@ def cells(info: WorkerInfo, counts: Counts = (None, None)) -> tuple[str, ...]:
         human_bytes(info.memory_bytes),
         _count(active),
         _count(processed),
+        info.project or DASH,
     )
 
 
@@ -133,6 +137,9 @@ class WorkersModel(QAbstractTableModel):
 
     @staticmethod
     def _tooltip(info: WorkerInfo, column: int) -> str | None:
+        if column == PROJECT:
+            on = f"on broker {info.broker}" if info.broker else "broker unknown"
+            return f"{info.project or 'no project'}: {on}"
         if info.remote:
             return f"{info.hostname}: runs elsewhere; Pooldesk reaches it through the broker only"
         if column == STATE and info.state == "crashed":

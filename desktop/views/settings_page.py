@@ -48,6 +48,7 @@ from backend.workers.priority import NICE_ENV
 from backend.workers.spec import POOLS, available_pools
 from desktop import presets as presets_mod
 from desktop.views.messages import show_list
+from desktop.views.projects_section import ProjectsSection
 from desktop.views.start_dialog import fill_pool_combo
 
 _URL = re.compile(
@@ -352,6 +353,8 @@ class SettingsPage(QWidget):
         body = QWidget()
         column = QVBoxLayout(body)
         column.addWidget(broker_box)
+        self.projects_section = ProjectsSection()  # saved on their own, not by Save below
+        column.addWidget(self.projects_section)
         columns = QHBoxLayout()
         left = QVBoxLayout()
         left.addWidget(timing_box)

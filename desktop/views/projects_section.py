@@ -1,0 +1,204 @@
+"""Settings ▸ Projects: the user's own Celery apps — add, edit, remove, check.
+
+Each row says where the project's workers run (interpreter, app, broker — masked); under the
+table the selected project's last check in plain words. Checking imports the app in its own
+interpreter, off the GUI thread. Projects are saved at once (their own 0600 files), not with
+the page's Save button, which is about ``settings.json``.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from backend.projects.check import CheckResult, run_check
+from backend.projects.model import Project, ProjectError
+from backend.projects.report import plain_words
+from backend.projects.runenv import secrets
+from backend.projects.store import ProjectStore
+from backend.redact import mask_text
+from backend.workers.records import RecordStore
+from desktop.background import Background
+from desktop.views.project_dialog import ProjectDialog
+
+COLUMNS = ("Name", "App", "Interpreter", "Broker")
+
+
+class ProjectsSection(QGroupBox):
+    changed = Signal()  # a project was added, edited, removed or checked
+
+    def __init__(self, parent: QWidget | None = None, store: ProjectStore | None = None) -> None:
+        super().__init__("Projects: your own Celery apps", parent)
+        self.store = store or ProjectStore()
+        self._background = Background(self)
+        self.dialog: ProjectDialog | None = None
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        header = self.table.horizontalHeader()
+        for column in (0, 1):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setMinimumHeight(110)
+        self.add_button = QPushButton("Add &project…")
+        self.edit_button = QPushButton("&Edit…")
+        self.remove_button = QPushButton("Remove")
+        self.check_button = QPushButton("Chec&k")
+        self.report_label = QLabel()
+        self.report_label.setWordWrap(True)
+        self.report_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status_label = QLabel()
+        self.status_label.setObjectName("hint")
+        self.status_label.setWordWrap(True)
+        intro = QLabel(
+            "A project is your Celery app in its own virtualenv: its workers run your "
+            "interpreter in your working directory with your env file, on your app's broker."
+        )
+        intro.setObjectName("hint")
+        intro.setWordWrap(True)
+        buttons = QHBoxLayout()
+        for button in (self.add_button, self.edit_button, self.remove_button, self.check_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(self.table)
+        layout.addLayout(buttons)
+        layout.addWidget(self.report_label)
+        layout.addWidget(self.status_label)
+        self.add_button.clicked.connect(self.open_add)
+        self.edit_button.clicked.connect(self.open_edit)
+        self.remove_button.clicked.connect(self.remove_selected)
+        self.check_button.clicked.connect(self.check_selected)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.reload()
+
+    # -- reading -----------------------------------------------------------------------------
+    def reload(self, select: str | None = None) -> None:
+        current = select or self.selected_name()
+        projects = self.store.all()
+        self.table.setRowCount(len(projects))
+        for row, project in enumerate(projects):
+            check = self.store.last_check(project.name)
+            broker = "Pooldesk's managed broker" if project.managed_broker else "not checked yet"
+            if check is not None and not project.managed_broker:
+                broker = str(check.public()["broker_url"] or "the app's default")
+            for column, text in enumerate((project.name, project.app, project.python, broker)):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                self.table.setItem(row, column, item)
+            if project.name == current:
+                self.table.selectRow(row)
+        if not projects:
+            self.report_label.setText(
+                "No project yet. Add yours: its interpreter (a virtualenv's bin/python), its "
+                "working directory and its Celery app — Pooldesk imports it once to check."
+            )
+        self._selection_changed()
+
+    def selected_name(self) -> str | None:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        if not rows:
+            return None
+        item = self.table.item(rows[0].row(), 0)
+        return item.text() if item else None
+
+    def selected(self) -> Project | None:
+        name = self.selected_name()
+        return self.store.load(name) if name else None
+
+    # -- actions -----------------------------------------------------------------------------
+    def open_add(self) -> None:
+        self._open(ProjectDialog(self, None, self.store))
+
+    def open_edit(self) -> None:
+        project = self.selected()
+        if project is not None:
+            self._open(ProjectDialog(self, project, self.store))
+
+    def _open(self, dialog: ProjectDialog) -> None:
+        """Window-modal and non-blocking (``open``), so tests can drive it."""
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(self._dialog_finished)
+        self.dialog = dialog
+        dialog.open()
+
+    def _dialog_finished(self, result: int) -> None:
+        dialog, self.dialog = self.dialog, None
+        if dialog is not None and result == QDialog.DialogCode.Accepted and dialog.saved_project:
+            self.status_label.setText(f"Project {dialog.saved_project.name} saved.")
+            self.reload(select=dialog.saved_project.name)
+            self.changed.emit()
+
+    def remove_selected(self) -> None:
+        name = self.selected_name()
+        if not name:
+            return
+        records = RecordStore()
+        users = [
+            r.spec.name
+            for r in map(records.load, records.names())
+            if r is not None and r.spec.project == name
+        ]
+        if users:
+            self.status_label.setText(
+                f"Project {name} has workers ({', '.join(users)}): stop and forget them first."
+            )
+            return
+        try:
+            self.store.remove(name)
+        except ProjectError as exc:
+            self.status_label.setText(str(exc))
+            return
+        self.status_label.setText(f"Project {name} removed.")
+        self.reload()
+        self.changed.emit()
+
+    def check_selected(self) -> None:
+        project = self.selected()
+        if project is None:
+            return
+        self.check_button.setEnabled(False)
+        self.status_label.setText(f"Importing {project.app} in {project.python}…")
+        self._background.run(lambda: run_check(project), lambda r, e: self._checked(project, r, e))
+
+    def _checked(
+        self, project: Project, result: CheckResult | None, error: BaseException | None
+    ) -> None:
+        self.check_button.setEnabled(True)
+        if error is not None or result is None:
+            self.status_label.setText(mask_text(str(error), secrets(project)))
+            return
+        self.store.save_check(project.name, result)
+        self.status_label.setText(
+            f"Checked {project.name}: " + ("the app imports." if result.ok else "import failed.")
+        )
+        self.reload(select=project.name)
+        self.changed.emit()
+
+    def _selection_changed(self) -> None:
+        project = self.selected()
+        for button in (self.edit_button, self.remove_button, self.check_button):
+            button.setEnabled(project is not None and not self._background.busy)
+        if project is None:
+            return
+        check = self.store.last_check(project.name)
+        self.report_label.setText(
+            "\n".join(plain_words(check.public() if check else None, project.managed_broker))
+        )
