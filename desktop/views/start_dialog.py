@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from backend.workers.spec import (
     POOLS,
+    SpecError,
     WorkerSpec,
     available_pools,
     default_concurrency,
@@ -27,6 +28,7 @@ from backend.workers.spec import (
     pool_unavailable,
 )
 from desktop.views.messages import fit_height, show_list
+from desktop.views.start_options import AdvancedOptions, ProjectPicker
 
 POOL_HINTS = {
     "prefork": "Processes, one per slot: CPU-bound work. Memory grows with concurrency.",
@@ -66,7 +68,13 @@ class StartDialog(QDialog):
         self._existing = existing or {}
         self._platform = platform
         self._concurrency_edited = False
+        self._queues_edited = False
 
+        self.project_combo = ProjectPicker()
+        self.project_hint = QLabel()
+        self.project_hint.setObjectName("hint")
+        self.project_hint.setWordWrap(True)
+        self.advanced = AdvancedOptions()
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("e.g. invoices-1")
         self.pool_combo = QComboBox()
@@ -88,6 +96,8 @@ class StartDialog(QDialog):
         self.warnings_label.setWordWrap(True)
 
         form = QFormLayout()
+        form.addRow("P&roject:", self.project_combo)
+        form.addRow("", self.project_hint)
         form.addRow("&Name:", self.name_edit)
         form.addRow("&Pool:", self.pool_combo)
         form.addRow("", self.pool_hint)
@@ -103,6 +113,7 @@ class StartDialog(QDialog):
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.advanced)
         layout.addWidget(self.problems_label)
         layout.addWidget(self.warnings_label)
         layout.addStretch(1)
@@ -111,21 +122,40 @@ class StartDialog(QDialog):
 
         self.name_edit.textChanged.connect(self._validate)
         self.queues_edit.textChanged.connect(self._validate)
+        self.queues_edit.textEdited.connect(self._queues_typed)
+        self.project_combo.currentIndexChanged.connect(self._project_changed)
+        self.advanced.changed.connect(self._validate)
+        self.advanced.toggled.connect(self._validate)
         self.pool_combo.currentTextChanged.connect(self._pool_changed)
         self.concurrency_spin.valueChanged.connect(self._concurrency_changed)
         self._pool_changed(self.pool_combo.currentText())
+        self._project_changed()
 
     # -- results -----------------------------------------------------------------------------
     def spec(self) -> WorkerSpec:
+        try:
+            options = self.advanced.values()
+        except (ValueError, SpecError):
+            options = {}  # problems() names it
         return WorkerSpec(
             name=self.name_edit.text().strip(),
             pool=self.pool_combo.currentText(),
             concurrency=self.concurrency_spin.value(),
             queues=parse_queues(self.queues_edit.text()),
+            app=self.project_combo.app(),
+            project=self.project_combo.project(),
+            **options,
         )
 
     def problems(self) -> list[str]:
+        try:
+            self.advanced.values()
+        except (ValueError, SpecError) as exc:
+            return [str(exc)]
         spec = self.spec()
+        reason = self.project_combo.pool_reasons().get(spec.pool)
+        if reason:
+            return [f"pool {spec.pool!r}: {reason}"]
         if not spec.name:  # nothing typed yet: OK stays disabled, but no red text about it
             return replace(spec, name="placeholder").problems(self._platform)
         problems = spec.problems(self._platform)
@@ -146,6 +176,42 @@ class StartDialog(QDialog):
             super().accept()
 
     # -- live checks -------------------------------------------------------------------------
+    def _queues_typed(self, _text: str) -> None:
+        self._queues_edited = True
+
+    def _project_changed(self, _index: int = 0) -> None:
+        """Offer the project's queues; grey the pools its environment cannot run."""
+        reasons = self.project_combo.pool_reasons()
+        model = self.pool_combo.model()
+        for row in range(self.pool_combo.count()):
+            pool = self.pool_combo.itemText(row)
+            why = reasons.get(pool) or pool_unavailable(pool, self._platform)
+            model.item(row).setEnabled(why is None)  # type: ignore[attr-defined]
+            self.pool_combo.setItemData(
+                row, why or POOL_HINTS.get(pool, ""), Qt.ItemDataRole.ToolTipRole
+            )
+        if self.pool_combo.currentText() in reasons:
+            usable = [p for p in available_pools(self._platform) if p not in reasons]
+            if usable:
+                self.pool_combo.setCurrentText(usable[0])
+        queues = self.project_combo.suggested_queues()
+        if queues and not self._queues_edited:
+            self.queues_edit.setText(", ".join(queues))
+        name = self.project_combo.project()
+        check = self.project_combo.check()
+        if name is None:
+            text = "Pooldesk's demo app, in Pooldesk's own environment and broker."
+        elif check is None:
+            text = "Not checked yet (Settings ▸ Projects ▸ Check): it will be checked on start."
+        elif not check.ok:
+            text = f"Its last check failed: {check.error}"
+        else:
+            broker = check.public()["broker_url"]
+            text = f"Its tasks use {', '.join(check.queues)}. Broker: {broker}."
+            text += "".join(f"\nNot {p}: {why}." for p, why in reasons.items())
+        self.project_hint.setText(text)
+        self._validate()
+
     def _pool_changed(self, pool: str) -> None:
         missing = [r for p in POOLS if (r := pool_unavailable(p, self._platform)) is not None]
         hint = POOL_HINTS.get(pool, "")

@@ -1,0 +1,153 @@
+"""The start dialog's project picker and its advanced worker options.
+
+The picker lists the built-in demo and the saved projects; picking one offers the queues its
+last check found and says which pools its environment cannot run (and why). The advanced
+section holds Celery's usual worker options, validated by the same spec checks as the CLI.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QLineEdit,
+    QSpinBox,
+    QWidget,
+)
+
+from backend.projects.check import CheckResult
+from backend.projects.model import DEMO
+from backend.projects.store import ProjectStore
+from backend.workers.options import LOGLEVELS
+from backend.workers.spec import DEFAULT_APP, parse_autoscale
+
+
+class ProjectPicker(QComboBox):
+    """Data of each item: the project name (DEMO for the demo)."""
+
+    def __init__(self, store: ProjectStore | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.store = store or ProjectStore()
+        self.addItem("demo (Pooldesk's demo app)", DEMO)
+        for project in self.store.all():
+            self.addItem(f"{project.name} ({project.app})", project.name)
+            self.setItemData(self.count() - 1, project.python, Qt.ItemDataRole.ToolTipRole)
+
+    def project(self) -> str | None:
+        """None for the demo (Pooldesk's own environment and broker)."""
+        name = self.currentData()
+        return None if name in (None, DEMO) else str(name)
+
+    def app(self) -> str:
+        name = self.project()
+        saved = self.store.load(name) if name else None
+        return saved.app if saved else DEFAULT_APP
+
+    def check(self) -> CheckResult | None:
+        name = self.project()
+        return self.store.last_check(name) if name else None
+
+    def suggested_queues(self) -> list[str]:
+        """The queues the project's tasks route to (its default queue last)."""
+        check = self.check()
+        if check is None:
+            return []
+        named = [q for q in check.queues if q != check.default_queue]
+        return named or check.queues
+
+    def pool_reasons(self) -> dict[str, str]:
+        """Pools the project's environment cannot run, with the check's reason."""
+        check = self.check()
+        return {p: why for p, why in (check.pools if check else {}).items() if why}
+
+
+class AdvancedOptions(QGroupBox):
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Advanced worker options", parent)
+        self.setCheckable(True)
+        self.setChecked(False)  # folded by default: most starts need none of this
+        self.loglevel_combo = QComboBox()
+        self.loglevel_combo.addItems(list(LOGLEVELS))
+        self.loglevel_combo.setCurrentText("INFO")
+        self.max_tasks_spin = self._spin("no limit", "tasks")
+        self.max_memory_spin = self._spin("no limit", "KiB")
+        self.time_limit_spin = self._seconds()
+        self.soft_limit_spin = self._seconds()
+        self.autoscale_edit = QLineEdit()
+        self.autoscale_edit.setPlaceholderText("max,min, e.g. 8,2 (prefork and gevent)")
+        self.extra_edit = QLineEdit()
+        self.extra_edit.setPlaceholderText("other worker options, e.g. --prefetch-multiplier 8")
+        form = QFormLayout(self)
+        form.addRow("&Log level:", self.loglevel_combo)
+        form.addRow("Max tasks per child:", self.max_tasks_spin)
+        form.addRow("Max memory per child:", self.max_memory_spin)
+        form.addRow("&Time limit:", self.time_limit_spin)
+        form.addRow("Soft time limit:", self.soft_limit_spin)
+        form.addRow("Auto&scale:", self.autoscale_edit)
+        form.addRow("Other &options:", self.extra_edit)
+        self.toggled.connect(self._toggled)
+        self._toggled(False)
+        for signal in (
+            self.loglevel_combo.currentTextChanged,
+            self.max_tasks_spin.valueChanged,
+            self.max_memory_spin.valueChanged,
+            self.time_limit_spin.valueChanged,
+            self.soft_limit_spin.valueChanged,
+            self.autoscale_edit.textChanged,
+            self.extra_edit.textChanged,
+        ):
+            signal.connect(self.changed)
+
+    def _toggled(self, on: bool) -> None:
+        for child in self.findChildren(QWidget):
+            child.setVisible(on)
+
+    @staticmethod
+    def _spin(special: str, suffix: str) -> QSpinBox:
+        spin = QSpinBox()
+        spin.setRange(0, 100_000_000)
+        spin.setSpecialValueText(special)
+        spin.setSuffix(f" {suffix}")
+        return spin
+
+    @staticmethod
+    def _seconds() -> QDoubleSpinBox:
+        spin = QDoubleSpinBox()
+        spin.setRange(0, 7 * 24 * 3600)
+        spin.setDecimals(1)
+        spin.setSpecialValueText("none")
+        spin.setSuffix(" s")
+        return spin
+
+    def values(self) -> dict[str, Any]:
+        """Spec fields; raises ValueError (text for the form) for unparsable text."""
+        if not self.isChecked():
+            return {}
+        out: dict[str, Any] = {"loglevel": self.loglevel_combo.currentText()}
+        for key, spin in (
+            ("max_tasks_per_child", self.max_tasks_spin),
+            ("max_memory_per_child", self.max_memory_spin),
+        ):
+            if spin.value():
+                out[key] = spin.value()
+        for key, dspin in (
+            ("time_limit", self.time_limit_spin),
+            ("soft_time_limit", self.soft_limit_spin),
+        ):
+            if dspin.value():
+                out[key] = dspin.value()
+        if self.autoscale_edit.text().strip():
+            out["autoscale"] = parse_autoscale(self.autoscale_edit.text().strip())
+        try:  # split into an argument list (never run by a shell)
+            out["extra_args"] = tuple(shlex.split(self.extra_edit.text()))
+        except ValueError as exc:
+            raise ValueError(f"other options: {exc}") from None
+        return out
