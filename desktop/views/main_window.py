@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 from backend import __version__, paths
 from backend import settings as settings_mod
 from backend.broker.status import BrokerStatus
+from backend.projects.store import ProjectStore
 from desktop import presets as presets_mod
 from desktop import resources
 from desktop.batch_controller import BatchController
@@ -313,8 +314,29 @@ class MainWindow(QMainWindow):
             (c.workersChanged, t.setWorkers),
             (c.brokerChanged, t.setBroker),
             (page.fixRequested, c.applyFix),  # queued: runs in the controller's thread
+            (c.workersChanged, self._update_first_run),
+            (page.first_run.addProjectRequested, self._add_project),
+            (page.first_run.demoRequested, self._try_demo),
+            (self.settings_page.projects_section.changed, self._update_first_run),
         ):
             self._connect(signal, slot)
+
+    # -- first run: no project, no worker ----------------------------------------------------
+    def _update_first_run(self, workers: list[Any] | None = None) -> None:
+        if workers is not None:
+            self._any_worker = bool(workers)
+        first = not getattr(self, "_any_worker", True) and not ProjectStore().names()
+        self.overview_page.set_first_run(first)
+
+    def _add_project(self) -> None:
+        self._show_settings()
+        self.settings_page.projects_section.open_add()
+
+    def _try_demo(self) -> None:
+        """The demo presets, each started once; then the Workers page shows them coming up."""
+        for index in range(len(self.workers_page.presets)):
+            self.workers_page.start_preset(index)
+        self.nav.setCurrentRow(self.pages.indexOf(self.workers_page))
 
     def _show_overview(self) -> None:
         self.nav.setCurrentRow(self.pages.indexOf(self.overview_page))

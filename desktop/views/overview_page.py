@@ -43,6 +43,7 @@ from desktop.charts.window import CHART_MS, History, no_history, window_combo
 from desktop.charts.worker import worker_facts
 from desktop.formatting import broker_line, broker_tooltip
 from desktop.views.active_batches import ActiveBatches
+from desktop.views.first_run import FirstRunCard
 from desktop.views.warnings_panel import WarningsPanel
 
 
@@ -60,6 +61,8 @@ class OverviewPage(QWidget):
 
         self.warnings = WarningsPanel()
         self.warnings.fixRequested.connect(self.fixRequested)
+        self.first_run = FirstRunCard()  # shown while there is no project and no worker
+        self.first_run.setVisible(False)
 
         self.window_combo = window_combo()
         self.window_combo.currentIndexChanged.connect(self._window_changed)
@@ -111,6 +114,7 @@ class OverviewPage(QWidget):
         layout = QVBoxLayout(content)
         layout.setContentsMargins(12, 10, 12, 10)
         layout.setSpacing(10)
+        layout.addWidget(self.first_run)
         layout.addWidget(self.warnings)
         layout.addLayout(controls)
         layout.addWidget(_section("Batches"))
@@ -135,6 +139,11 @@ class OverviewPage(QWidget):
     # -- data in -----------------------------------------------------------------------------
     def set_history_source(self, history: History) -> None:
         self._history = history
+
+    def set_first_run(self, first: bool) -> None:
+        """No project, no worker: offer the ways in instead of claiming all is well."""
+        self.first_run.setVisible(first)
+        self.warnings.setVisible(not first)
 
     def set_advice(self, advice: list[Advice]) -> None:
         self.warnings.set_advice(advice)
