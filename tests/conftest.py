@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+# A user's own Celery project in its own virtualenv and Redis, built once per session.
+from tests.projects_sample import sample_dir, sample_python, sample_redis  # noqa: F401
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("POOLDESK_CLOSE_ANSWER", "leave")  # nobody answers the close question
 

@@ -13,8 +13,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 QUEUE = "ledger-posting"
 PACKAGE = "ledgerq"
@@ -164,3 +167,28 @@ def client(python: Path, workdir: Path, env: dict[str, str], code: str) -> str:
     )
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     return done.stdout.decode().strip()
+
+
+# -- fixtures (session-wide: conftest.py imports them) ----------------------------------------
+@pytest.fixture(scope="session")
+def sample_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_venv(tmp_path_factory.mktemp("sample-venv"))
+
+
+@pytest.fixture(scope="session")
+def sample_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis]:
+    redis = start_redis(tmp_path_factory.mktemp("sample-redis"))
+    yield redis
+    redis.stop()
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory: pytest.TempPathFactory, sample_redis: Redis) -> Path:
+    workdir = tmp_path_factory.mktemp("ledger-project")
+    write_project(workdir)
+    (workdir / ".env").write_text(
+        "# the project's settings\n"
+        f"export LEDGERQ_BROKER={sample_redis.url(5)}\n"
+        f'LEDGERQ_SECRET="{SECRET_VALUE}"\n'
+    )
+    return workdir

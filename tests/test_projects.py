@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -17,30 +17,6 @@ import pytest
 
 from backend.cli import main
 from tests import projects_sample as sample
-
-
-@pytest.fixture(scope="session")
-def sample_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return sample.build_venv(tmp_path_factory.mktemp("sample-venv"))
-
-
-@pytest.fixture(scope="session")
-def sample_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sample.Redis]:
-    redis = sample.start_redis(tmp_path_factory.mktemp("sample-redis"))
-    yield redis
-    redis.stop()
-
-
-@pytest.fixture(scope="session")
-def sample_dir(tmp_path_factory: pytest.TempPathFactory, sample_redis: sample.Redis) -> Path:
-    workdir = tmp_path_factory.mktemp("ledger-project")
-    sample.write_project(workdir)
-    (workdir / ".env").write_text(
-        "# the project's settings\n"
-        f"export LEDGERQ_BROKER={sample_redis.url(5)}\n"
-        f'LEDGERQ_SECRET="{sample.SECRET_VALUE}"\n'
-    )
-    return workdir
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
