@@ -235,3 +235,30 @@ def test_worker_of_unreachable_broker_or_broken_app_is_not_started(
     )
     assert code == 2 and "--broker" in err
     assert not (home / "workers").exists() or not list((home / "workers").glob("*.json"))
+
+
+def test_a_project_uses_the_managed_broker_only_when_chosen(
+    broker: object,
+    home: Path,
+    capsys: pytest.CaptureFixture[str],
+    sample_python: Path,
+    sample_dir: Path,
+) -> None:
+    from backend.workers.manager import WorkerManager
+
+    add(capsys, sample_python, sample_dir, "--use-managed-broker")
+    code, out, err = run(
+        capsys, "worker", "start", "led-m", "--project", "ledger", "-P", "solo", "-c", "1",
+        "-Q", sample.QUEUE, "--wait", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    started = json.loads(out)
+    manager = WorkerManager()
+    try:
+        assert started["broker"] == manager.config.masked_url
+        assert manager.control.ping([started["hostname"]], timeout=2.0)  # on Pooldesk's broker
+        assert psutil.Process(started["pid"]).cmdline()[0] == str(sample_python)
+    finally:
+        manager.close()
+    code, _, err = run(capsys, "worker", "stop", "led-m")
+    assert code == 0, err
