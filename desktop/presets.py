@@ -11,7 +11,9 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from backend.workers.spec import WorkerSpec, cores, parse_queues, pool_unavailable
+from backend.projects.model import DEMO
+from backend.projects.store import ProjectStore
+from backend.workers.spec import DEFAULT_APP, WorkerSpec, cores, parse_queues, pool_unavailable
 
 _NOT_NAME = re.compile(r"[^a-z0-9_.-]+")
 
@@ -62,10 +64,11 @@ def queues_of(preset: dict[str, Any]) -> tuple[str, ...]:
 
 def label(preset: dict[str, Any]) -> str:
     """``Invoices: prefork × 8 on invoices``."""
-    return (
+    text = (
         f"{preset.get('name', '?')}: {preset.get('pool', '?')} × {preset.get('concurrency', '?')}"
         f" on {', '.join(queues_of(preset)) or '?'}"
     )
+    return f"{text} (project {preset['project']})" if preset.get("project") else text
 
 
 def free_name(preset_name: str, taken: Iterable[str]) -> str:
@@ -79,11 +82,15 @@ def free_name(preset_name: str, taken: Iterable[str]) -> str:
 
 def spec_for(preset: dict[str, Any], taken: Iterable[str] = ()) -> WorkerSpec:
     """The worker a preset starts, with a name none of ``taken`` has."""
+    project = str(preset.get("project") or "") or None
+    saved = ProjectStore().load(project) if project and project != DEMO else None
     return WorkerSpec(
         name=free_name(str(preset.get("name", "")), taken),
         pool=str(preset.get("pool", "prefork")),
         concurrency=preset.get("concurrency", 1),
         queues=queues_of(preset),
+        project=project if project != DEMO else None,
+        app=saved.app if saved else DEFAULT_APP,  # a project gone: its start says so
     )
 
 

@@ -234,3 +234,23 @@ def test_first_run_offers_the_two_ways_in(home: Path, qtbot: QtBot) -> None:
     window.close()
     assert not window.telemetry.is_running() and not window.controller.is_running()
     QApplication.processEvents()
+
+
+def test_a_preset_can_start_a_projects_workers(
+    home: Path, qtbot: QtBot, sample_python: Path, sample_dir: Path
+) -> None:
+    from desktop import presets as presets_mod
+    from desktop.views.settings_page import SettingsPage
+
+    ProjectStore().add(Project("ledger", str(sample_python), str(sample_dir), sample.APP))
+    preset = {"name": "Ledger", "pool": "gevent", "concurrency": 20, "queues": [sample.QUEUE]}
+    page = SettingsPage()
+    qtbot.addWidget(page)
+    row = page.add_preset(preset)
+    page.presets_table.cellWidget(row, 4).setCurrentText("ledger")
+    saved = page.presets()[row]
+    assert saved["project"] == "ledger"
+    assert "demo" not in [p.get("project") for p in page.presets()]  # the demo: no key at all
+    spec = presets_mod.spec_for(saved, taken=["ledger-1"])
+    assert (spec.name, spec.project, spec.app) == ("ledger-2", "ledger", sample.APP)
+    assert presets_mod.label(saved).endswith("(project ledger)")

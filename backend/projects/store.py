@@ -9,6 +9,7 @@ printed or shown comes from these files unmasked.
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 from backend import paths
@@ -17,13 +18,16 @@ from backend.projects.check import CheckResult
 from backend.projects.model import DEMO, Project, ProjectError
 
 
-def projects_dir() -> Path:
-    return paths.subdir("projects")
-
-
 class ProjectStore:
     def __init__(self, directory: Path | None = None) -> None:
-        self.dir = directory or projects_dir()
+        # Created on the first write only: listing projects must not create anything.
+        override = os.environ.get(paths.HOME_ENV)
+        root = Path(override).expanduser() if override else paths.home()
+        self.dir = directory or root / "projects"
+
+    def _writable(self) -> Path:
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return self.dir
 
     def names(self) -> list[str]:
         return sorted(
@@ -54,7 +58,7 @@ class ProjectStore:
     def add(self, project: Project, replace: bool = False) -> None:
         if project.name == DEMO or (not replace and (self.dir / f"{project.name}.json").exists()):
             raise ProjectError(f"a project named {project.name!r} already exists")
-        write_json_atomic(self.dir / f"{project.name}.json", project.to_dict())
+        write_json_atomic(self._writable() / f"{project.name}.json", project.to_dict())
 
     def remove(self, name: str) -> None:
         if name == DEMO:
@@ -65,7 +69,7 @@ class ProjectStore:
                 (self.dir / f"{name}{suffix}").unlink()
 
     def save_check(self, name: str, result: CheckResult) -> None:
-        write_json_atomic(self.dir / f"{name}.check.json", result.to_dict())
+        write_json_atomic(self._writable() / f"{name}.check.json", result.to_dict())
 
     def last_check(self, name: str) -> CheckResult | None:
         data = read_json(self.dir / f"{name}.check.json")

@@ -42,6 +42,8 @@ from PySide6.QtWidgets import (
 
 from backend import settings as settings_mod
 from backend.advisor.model import Thresholds
+from backend.projects.model import DEMO
+from backend.projects.store import ProjectStore
 from backend.redact import mask_url
 from backend.settings import ENV_OVERRIDES, Settings
 from backend.workers.priority import NICE_ENV
@@ -54,7 +56,7 @@ from desktop.views.start_dialog import fill_pool_combo
 _URL = re.compile(
     r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?:(?P<user>[^:@/]*)(?::(?P<pw>[^@/]*))?@)?(?P<rest>.*)$"
 )
-PRESET_COLUMNS = ("Name", "Pool", "Concurrency", "Queues")
+PRESET_COLUMNS = ("Name", "Pool", "Concurrency", "Queues", "Project")
 MiB = 2**20
 
 
@@ -321,6 +323,7 @@ class SettingsPage(QWidget):
         for column in (0, 2):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.ResizeToContents)
         self.presets_table.setMinimumHeight(150)
         self.presets_table.itemChanged.connect(self._changed)
         self.add_preset_button = QPushButton("&Add preset")
@@ -494,10 +497,21 @@ class SettingsPage(QWidget):
             self.presets_table.setItem(row, 2, QTableWidgetItem(str(preset.get("concurrency", ""))))
             queues = ", ".join(presets_mod.queues_of(preset))
             self.presets_table.setItem(row, 3, QTableWidgetItem(queues))
+            self.presets_table.setCellWidget(row, 4, self._project_combo(preset))
         finally:
             self._loading = was_loading
         self._changed()
         return row
+
+    def _project_combo(self, preset: dict[str, Any]) -> QComboBox:
+        """Which project a preset's workers run: the demo, or one of Settings ▸ Projects."""
+        combo = QComboBox()
+        names = [DEMO, *ProjectStore().names()]
+        wanted = str(preset.get("project") or DEMO)
+        combo.addItems(names if wanted in names else [*names, wanted])
+        combo.setCurrentText(wanted)
+        combo.currentTextChanged.connect(self._changed)
+        return combo
 
     def _add_preset_clicked(self) -> None:
         row = self.add_preset()
@@ -520,14 +534,16 @@ class SettingsPage(QWidget):
             concurrency: Any = (
                 int(concurrency_text) if concurrency_text.isdigit() else concurrency_text
             )
-            out.append(
-                {
-                    "name": self._cell(row, 0),
-                    "pool": combo.currentText() if isinstance(combo, QComboBox) else "",
-                    "concurrency": concurrency,
-                    "queues": list(presets_mod.queues_of({"queues": self._cell(row, 3)})),
-                }
-            )
+            preset: dict[str, Any] = {
+                "name": self._cell(row, 0),
+                "pool": combo.currentText() if isinstance(combo, QComboBox) else "",
+                "concurrency": concurrency,
+                "queues": list(presets_mod.queues_of({"queues": self._cell(row, 3)})),
+            }
+            project = self.presets_table.cellWidget(row, 4)
+            if isinstance(project, QComboBox) and project.currentText() not in ("", DEMO):
+                preset["project"] = project.currentText()
+            out.append(preset)
         return out
 
     def _cell(self, row: int, column: int) -> str:
