@@ -74,6 +74,20 @@ def test_entry_dispatches_to_the_in_worker_probe() -> None:
     assert "pooldesk" not in result.stdout
 
 
+def test_entry_dispatches_to_the_project_check() -> None:
+    result = _entry("-m", "_pooldesk_check", "backend.celery_app:app")
+    assert result.returncode == 0
+    marker = [line for line in result.stdout.splitlines() if line.startswith("@@pooldesk-check@@")]
+    assert marker and '"pooldesk.noop"' in marker[0]
+
+
+def test_spec_ships_the_in_worker_modules_as_files() -> None:
+    """A project's worker runs the user's interpreter: it cannot import from the bundle's
+    archive, so the stand-alone modules must travel as plain .py files."""
+    source = (PACKAGING / "pooldesk.spec").read_text(encoding="utf-8")
+    assert '"backend/workers/inworker"' in source and 'glob("*.py")' in source
+
+
 def test_entry_refuses_other_modules() -> None:
     result = _entry("-m", "os")
     assert result.returncode == 2
