@@ -16,6 +16,7 @@ from typing import Any
 
 from backend.telemetry import eventparts as parts
 from backend.telemetry.eventparts import ENDED, UNKNOWN_QUEUE, Batch, Queue, Task, Worker
+from backend.telemetry.fitstate import FIT_EVENT, FitFold
 from backend.telemetry.views import BatchView, EventSnapshot, QueueView, WorkerView
 
 MAX_TASKS = 50_000
@@ -62,6 +63,7 @@ class EventState:
         self._batch_views: dict[str, BatchView] = {}
         self._dirty_workers: set[str] = set()
         self._dirty_batches: set[str] = set()
+        self.fit = FitFold()  # the probe's per-task measurements (worker-fit events)
 
     # -- events ------------------------------------------------------------------------------
     def apply(self, event: Mapping[str, Any]) -> None:
@@ -91,10 +93,14 @@ class EventState:
         host = event.get("hostname")
         if not host:
             return
+        if kind == FIT_EVENT:  # sent by pool processes too: their pid is not the worker's
+            self.fit.apply(host, event, float(event.get("local_received") or self.clock()))
+            return
         worker = self._worker(host)
         pid = event.get("pid")
         if kind == "worker-online" or (pid and worker.pid and pid != worker.pid):
             worker.new_life(int(event.get("processed") or 0))
+            self.fit.forget(host)  # a new life: new processes count from zero
         worker.pid = pid or worker.pid
         worker.last_seen = event.get("local_received") or self.clock()
         worker.last_heartbeat = event.get("timestamp") or worker.last_heartbeat
@@ -320,6 +326,7 @@ class EventState:
             workers=MappingProxyType(dict(self._worker_views)),
             queues=MappingProxyType(queues),
             batches=MappingProxyType(dict(self._batch_views)),
+            fit=self.fit.views(),
             tasks_kept=len(self.tasks),
             events=self.events,
             lag_seconds=self.lag,

@@ -8,9 +8,11 @@ nobody else holds. ``to_dict()`` gives plain JSON-ready data.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
 from types import MappingProxyType
 from typing import Any
+
+from backend.telemetry.fitstate import WorkerFit
 
 
 def _empty() -> Mapping[str, Any]:
@@ -83,6 +85,7 @@ class EventSnapshot:
     last_resync_at: float | None = None
     last_resync_reason: str | None = None
     last_error: str | None = None
+    fit: Mapping[str, WorkerFit] = field(default_factory=_empty)  # hostname → measured tasks
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -101,6 +104,6 @@ def _plain(view: Any) -> dict[str, Any]:
         if isinstance(value, Mapping):
             value = dict(value)
         elif isinstance(value, tuple):
-            value = list(value)
+            value = [_plain(v) if is_dataclass(v) else v for v in value]
         out[f.name] = value
     return out
