@@ -45,7 +45,7 @@ def prefork_processes(
     compute = min(1.0, max(MIN_COMPUTE, cpu_share))
     wait = 1.0 - compute
     ideal = cores * (1 + wait / compute)
-    n = max(1, math.ceil(ideal - 1e-9))
+    n = max(1, math.floor(ideal + 0.5))  # the nearest: 2.3 processes on 2 cores is 2
     formula = f"cores × (1 + wait/compute) = {cores} × (1 + {wait:.2f}/{compute:.2f}) = {ideal:.1f}"
     inputs: dict[str, Any] = {"cores": cores, "cpu_share": round(cpu_share, 3)}
     capped_by = None

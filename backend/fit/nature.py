@@ -34,7 +34,7 @@ class Measured:
     nature: str
     pool: str  # the pool the numbers come from
     runs: int
-    cpu_share: float | None  # CPU time / wall time
+    cpu_share: float | None  # CPU demand (CPU used or waited for) / wall time
     hold_share: float | None  # gevent: loop hold / wall time; None under other pools
     mean_wall_s: float | None
     mean_cpu_s: float | None
@@ -46,18 +46,21 @@ class Measured:
 def classify(
     runs: int,
     wall_s: float,
-    cpu_s: float,
+    cpu_s: float,  # CPU demand: CPU time plus waits for a core, where known
     hold_s: float,
     hold_max_s: float,
     pool: str,
     limits: Limits | None = None,
+    shares: tuple[float, float] | None = None,
 ) -> Measured:
+    """``shares``: (CPU, hold) shares of the task's own time (``own_shares``), when known; else
+    the shares of the plain wall (which sink under gevent when tasks wait for each other)."""
     lim = limits or Limits()
     gevent = pool == "gevent"
     if runs <= 0 or wall_s <= 0:
         return Measured("unknown", pool, runs, None, None, None, None, None, None, "no runs yet")
-    cpu_share = min(1.0, cpu_s / wall_s)
-    hold_share = min(1.0, hold_s / wall_s) if gevent else None
+    cpu_share = min(1.0, shares[0] if shares else cpu_s / wall_s)
+    hold_share = min(1.0, shares[1] if shares else hold_s / wall_s) if gevent else None
     means = (wall_s / runs, cpu_s / runs, hold_s / runs if gevent else None)
     hold_max = hold_max_s if gevent else None
 
@@ -69,7 +72,7 @@ def classify(
     if gevent:
         assert hold_share is not None
         if hold_share >= lim.hold_high:
-            cpu_of_hold = cpu_s / hold_s if hold_s > 0 else 0.0
+            cpu_of_hold = min(1.0, cpu_s / hold_s) if hold_s > 0 else 0.0
             if cpu_of_hold >= lim.cpu_of_hold:
                 return made("cpu", f"holds the loop {hold_share:.0%} of its run, computing")
             return made(
@@ -91,9 +94,24 @@ def classify(
     return made("mixed", f"CPU {cpu_share:.0%} of its run")
 
 
+def own_shares(demand_s: float, hold_s: float, own_wall_s: float) -> tuple[float, float] | None:
+    """(CPU share, hold share) of the task's own time: its wall less the loop holds of others
+    while it waited (gevent); None when unknown."""
+    if own_wall_s <= 0:
+        return None
+    return min(1.0, demand_s / own_wall_s), min(1.0, hold_s / own_wall_s)
+
+
 def of_task(task: TaskFit, limits: Limits | None = None) -> Measured:
     return classify(
-        task.runs, task.wall_s, task.cpu_s, task.hold_s, task.hold_max_s, task.pool, limits
+        task.runs,
+        task.wall_s,
+        task.demand_s,
+        task.hold_s,
+        task.hold_max_s,
+        task.pool,
+        limits,
+        own_shares(task.demand_s, task.hold_s, task.own_wall_s),
     )
 
 
@@ -110,12 +128,18 @@ def of_tasks(tasks: Iterable[TaskFit], limits: Limits | None = None) -> Measured
         others = [t for t in items if t.pool != "gevent"]
         chosen = others if sum(t.runs for t in others) >= lim.min_runs else items
     pools = {t.pool for t in chosen}
+    shares = own_shares(
+        sum(t.demand_s for t in chosen),
+        sum(t.hold_s for t in chosen),
+        sum(t.own_wall_s for t in chosen),
+    )
     return classify(
         sum(t.runs for t in chosen),
         sum(t.wall_s for t in chosen),
-        sum(t.cpu_s for t in chosen),
+        sum(t.demand_s for t in chosen),
         sum(t.hold_s for t in chosen),
         max(t.hold_max_s for t in chosen),
         pools.pop() if len(pools) == 1 else "prefork" if "prefork" in pools else min(pools),
         limits,
+        shares,
     )

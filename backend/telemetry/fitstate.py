@@ -18,7 +18,7 @@ from typing import Any
 FIT_EVENT = "worker-fit"
 MAX_PIDS = 256  # per worker (prefork children recycled by max-tasks-per-child come and go)
 MAX_PAIRS = 200  # per process, as the probe caps them
-_NUMBERS = ("wall_s", "cpu_s", "hold_s")
+_NUMBERS = ("wall_s", "own_wall_s", "cpu_s", "demand_s", "hold_s")
 _MAXIMA = ("hold_max_s", "wall_max_s")
 
 
@@ -32,10 +32,13 @@ class TaskFit:
     runs: int
     wall_s: float
     cpu_s: float
+    demand_s: float  # CPU used plus time spent waiting for a core (= cpu_s where unknown)
     hold_s: float  # gevent: time its greenlets held the loop without yielding; 0 elsewhere
     hold_max_s: float  # the longest single stretch
     wall_max_s: float
     declared: str | None = None  # the task's own ``nature=`` option
+    # gevent: wall less the time other tasks held the loop while it was away; = wall elsewhere
+    own_wall_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -112,10 +115,12 @@ def _fold(host: str, procs: Mapping[int, tuple[float, str, list[dict[str, Any]]]
             runs=acc["runs"],
             wall_s=acc.get("wall_s", 0.0),
             cpu_s=acc.get("cpu_s", 0.0),
+            demand_s=acc.get("demand_s", 0.0) or acc.get("cpu_s", 0.0),
             hold_s=acc.get("hold_s", 0.0),
             hold_max_s=acc.get("hold_max_s", 0.0),
             wall_max_s=acc.get("wall_max_s", 0.0),
             declared=acc["declared"],
+            own_wall_s=acc.get("own_wall_s", 0.0) or acc.get("wall_s", 0.0),
         )
         for (task, queue), acc in sorted(sums.items())
         if acc["runs"] > 0

@@ -10,6 +10,8 @@ For every task run it measures, with the clock that belongs to the pool:
 - **wall**: prerun → postrun (``perf_counter``);
 - **CPU** of *that* task: ``thread_time`` deltas — the task's own thread under prefork, solo and
   threads; under gevent only while the task's greenlet runs (all greenlets share one thread);
+  and its **CPU demand**: CPU plus the time it waited for a core (Linux ``schedstat``), so a
+  CPU-bound task on a busy machine still reads as CPU-bound, not as "waiting";
 - **loop hold** (gevent only): a ``greenlet.settrace`` hook sees every switch, so each stretch
   the task's greenlet ran without yielding is timed — total and longest. Python CPU work and a
   C call blocking on a socket (a database driver that gevent cannot patch) hold the loop alike;
@@ -18,7 +20,7 @@ For every task run it measures, with the clock that belongs to the pool:
 
 Runs are aggregated per (task name, queue) in the process, capped at ``MAX_KEYS`` pairs, and a
 sender thread (a greenlet under gevent: ``threading`` is patched) publishes the cumulative totals
-as one ``worker-fit`` event about once a second while they change, every few seconds otherwise:
+as one ``worker-fit`` event about once a second while they change, every 2 s otherwise:
 the event stream grows with processes, never with tasks. Cumulative totals make a lost event
 harmless. ``POOLDESK_FIT_PROBE=0`` turns it off (the overhead bench compares both).
 """
@@ -34,21 +36,59 @@ from typing import Any
 EVENT_TYPE = "worker-fit"
 MAX_KEYS = 200
 SEND_EVERY_S = 1.0
-RESEND_IDLE_S = 3.0
+RESEND_IDLE_S = 2.0
 ENV_SWITCH = "POOLDESK_FIT_PROBE"
 _perf = time.perf_counter
 _cpu = time.thread_time
+_local = threading.local()
+
+
+def _demand() -> float:
+    """Seconds this thread has run *or waited for a core* (Linux ``schedstat``).
+
+    CPU time alone cannot tell a CPU-bound task on a busy machine (it gets a fraction of a
+    core) from a call blocked in C (it wants none): the run-queue wait can. Elsewhere, or if
+    the file is missing, it falls back to CPU time.
+    """
+    fd = getattr(_local, "fd", None)
+    if fd is None:
+        try:
+            fd = _local.fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+        except OSError:
+            fd = _local.fd = -1
+    if fd < 0:
+        return _cpu()
+    try:
+        ran, waited = os.pread(fd, 64, 0).split()[:2]
+        return (int(ran) + int(waited)) / 1e9
+    except (OSError, ValueError):
+        return _cpu()
 
 
 class Stat:
     """Totals of one (task, queue) in one process."""
 
-    __slots__ = ("cpu", "declared", "hold", "hold_max", "runs", "wall", "wall_max")
+    __slots__ = (
+        "cpu",
+        "declared",
+        "demand",
+        "hold",
+        "hold_max",
+        "own",
+        "runs",
+        "wall",
+        "wall_max",
+    )
 
     def __init__(self, declared: str | None) -> None:
         self.runs = 0
         self.wall = self.cpu = self.hold = self.hold_max = self.wall_max = 0.0
+        self.demand = 0.0  # CPU used plus time waiting for a core
         self.declared = declared  # the task's own ``nature=`` option, a hint only
+        # Wall less the time *other* tasks held the loop while this one was away: under gevent
+        # a run also waits for the holder to yield before it resumes (after its result store,
+        # say), so shares of the plain wall sink with contention. Equal to wall elsewhere.
+        self.own = 0.0
 
     def as_dict(self, task: str, queue: str) -> dict[str, Any]:
         return {
@@ -57,9 +97,11 @@ class Stat:
             "runs": self.runs,
             "wall_s": round(self.wall, 6),
             "cpu_s": round(self.cpu, 6),
+            "demand_s": round(self.demand, 6),
             "hold_s": round(self.hold, 6),
             "hold_max_s": round(self.hold_max, 6),
             "wall_max_s": round(self.wall_max, 6),
+            "own_wall_s": round(self.own, 6),
             "declared": self.declared,
         }
 
@@ -67,24 +109,47 @@ class Stat:
 class Run:
     """One task run in progress. ``since`` is set while its greenlet holds the loop."""
 
-    __slots__ = ("cpu", "cpu_since", "hold", "hold_max", "key", "since", "start")
+    __slots__ = (
+        "away_mark",
+        "cpu",
+        "cpu_since",
+        "demand",
+        "demand_since",
+        "hold",
+        "hold_max",
+        "key",
+        "others",
+        "since",
+        "start",
+    )
 
-    def __init__(self, key: tuple[str, str], now: float, cpu_now: float) -> None:
+    def __init__(self, key: tuple[str, str], now: float) -> None:
         self.key = key
         self.start = now
-        self.cpu = self.hold = self.hold_max = 0.0
+        self.cpu = self.hold = self.hold_max = self.demand = 0.0
+        self.others = 0.0  # loop hold by other tasks while this one was away
+        self.away_mark = 0.0
         self.since: float | None = now
-        self.cpu_since = cpu_now
+        self.cpu_since = _cpu()
+        self.demand_since = _demand()
 
-    def close_stretch(self, now: float, cpu_now: float) -> None:
+    def open_stretch(self) -> None:
+        self.since = _perf()
+        self.cpu_since = _cpu()
+        self.demand_since = _demand()
+
+    def close_stretch(self, now: float) -> float:
+        """End of a stretch (gevent: switched away) or of the run (other pools): its length."""
         if self.since is None:
-            return
+            return 0.0
         stretch = now - self.since
         self.hold += stretch
         if stretch > self.hold_max:
             self.hold_max = stretch
-        self.cpu += cpu_now - self.cpu_since
+        self.cpu += _cpu() - self.cpu_since
+        self.demand += _demand() - self.demand_since
         self.since = None
+        return stretch
 
 
 def pool_kind() -> str:
@@ -111,6 +176,7 @@ class Meter:
         self.version = 0  # grows with every finished run: the sender knows when to send
         self.runs: dict[str, Run] = {}  # task id → run, for non-gevent pools
         self.tracked: dict[Any, Run] = {}  # greenlet → run, gevent only
+        self.held_total = 0.0  # every tracked stretch so far, for ``Run.others``
         self.hostname: str | None = None
         self.app: Any = None
         self._lock = threading.Lock()
@@ -126,11 +192,12 @@ class Meter:
             origin, target = args
             run = self.tracked.get(origin)
             if run is not None:
-                run.close_stretch(_perf(), _cpu())
+                self.held_total += run.close_stretch(_perf())
+                run.away_mark = self.held_total
             run = self.tracked.get(target)
             if run is not None:
-                run.since = _perf()
-                run.cpu_since = _cpu()
+                run.others += self.held_total - run.away_mark
+                run.open_stretch()
         if self._previous_trace is not None:
             self._previous_trace(event, args)
 
@@ -148,7 +215,7 @@ class Meter:
             with self._lock:
                 if len(self.stats) < MAX_KEYS:
                     self.stats[key] = Stat(declared if isinstance(declared, str) else None)
-        run = Run(key, _perf(), _cpu())
+        run = Run(key, _perf())
         if self.pool == "gevent":
             import gevent
 
@@ -157,7 +224,7 @@ class Meter:
             self.runs[task_id] = run
 
     def postrun(self, task_id: str) -> None:
-        now, cpu_now = _perf(), _cpu()
+        now = _perf()
         if self.pool == "gevent":
             import gevent
 
@@ -166,10 +233,10 @@ class Meter:
             run = self.runs.pop(task_id, None)
         if run is None:
             return
-        if self.pool == "gevent":
-            run.close_stretch(now, cpu_now)
-        else:
-            run.cpu = cpu_now - run.cpu_since
+        gevent = self.pool == "gevent"
+        self.held_total += run.close_stretch(now)
+        if not gevent:  # the whole run held its thread: no loop to hold
+            run.hold = run.hold_max = 0.0
         wall = now - run.start
         with self._lock:
             stat = self.stats.get(run.key)
@@ -179,9 +246,11 @@ class Meter:
             stat.runs += 1
             stat.wall += wall
             stat.cpu += run.cpu
+            stat.demand += run.demand
             stat.hold += run.hold
             stat.hold_max = max(stat.hold_max, run.hold_max)
             stat.wall_max = max(stat.wall_max, wall)
+            stat.own += max(run.hold, wall - run.others)
             self.version += 1
 
     def payload(self) -> dict[str, Any]:
