@@ -10,6 +10,7 @@ Signals out:
 
 - ``resourcesSampled(Snapshot)`` once per sample (emitted from the sampler thread: Qt queues it);
 - ``eventsChanged(EventSnapshot)`` when the monitor published something new, at most 5 Hz;
+- ``fitChanged(list[QueueFit])``: the Pool fit table (``backend.fit.table``) when it changed;
 - ``adviceChanged(list[Advice])`` when the current advice changed, after each advisor run
   (every second); ``adviceAppeared(list[Advice])`` with the ones that just appeared.
 
@@ -32,6 +33,8 @@ from backend.batches.history import BatchRecord
 from backend.batches.service import BatchService
 from backend.broker import ensure_broker
 from backend.broker.status import BrokerStatus
+from backend.fit.table import QueueFit
+from backend.fit.table import build as build_fit
 from backend.telemetry.events import EventMonitor
 from backend.telemetry.sampler import ResourceSampler, SamplerThread
 from backend.workers.manager import WorkerInfo
@@ -50,6 +53,7 @@ class TelemetryController(QObject):
     adviceAppeared = Signal(list)  # list[Advice] that just appeared (a tray notice, later)
     resourcesSampled = Signal(object)  # Snapshot
     eventsChanged = Signal(object)  # EventSnapshot
+    fitChanged = Signal(list)  # list[QueueFit]: the Pool fit table, when it changed
     _shutdownRequested = Signal()
 
     def __init__(self, advise_ms: int = ADVISE_MS, events_ms: int = EVENTS_MS) -> None:
@@ -68,6 +72,7 @@ class TelemetryController(QObject):
         self._next_monitor_try = 0.0
         self._events_generation = -1
         self._advice: list[Advice] = []
+        self._fit: list[QueueFit] = []
         self._advise_timer: QTimer | None = None
         self._events_timer: QTimer | None = None
         self._closing = False
@@ -157,15 +162,18 @@ class TelemetryController(QObject):
         try:
             if self._monitor is None and time.monotonic() >= self._next_monitor_try:
                 self._start_monitor()
-            update = self._advisor.update(
-                self._advisor.observe(
-                    self._workers,
-                    self._sampler_thread.latest if self._sampler_thread else None,
-                    self._monitor.snapshot() if self._monitor else None,
-                    self._broker,
-                    self._running_batches(),
-                )
+            obs = self._advisor.observe(
+                self._workers,
+                self._sampler_thread.latest if self._sampler_thread else None,
+                self._monitor.snapshot() if self._monitor else None,
+                self._broker,
+                self._running_batches(),
             )
+            update = self._advisor.update(obs)
+            fit = build_fit(obs, self._advisor.thresholds)
+            if fit != self._fit:
+                self._fit = fit
+                self.fitChanged.emit(list(fit))
             if update.appeared:
                 self.adviceAppeared.emit(list(update.appeared))
             if update.current != self._advice:

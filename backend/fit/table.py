@@ -48,6 +48,8 @@ class QueueFit:
     verdict: str  # trap | fits | trial | resize | unknown | unmeasured
     severity: str | None  # critical for the trap, warning, info, None
     recommendation: str
+    recommended_pool: str | None = None
+    recommended_concurrency: int | None = None
     speedup: float | None = None  # expected, from the throughput model
     formula: str | None = None
     tasks: list[TaskRow] = field(default_factory=list)
@@ -129,7 +131,27 @@ def _row(obs: Observations, th: Thresholds, queue: str) -> QueueFit:
         return _io_gevent(obs, row, m)
     if m.nature == "io":
         return _trial(obs, th, row, consumers)
-    return _prefork(obs, row, m, consumers)
+    row = _prefork(obs, row, m, consumers)
+    held = _held_worker(obs, th, queue)
+    if held is not None:  # mixed on gevent: its computing halves still take turns
+        row.verdict, row.severity = "switch", "warning"
+        row.recommendation = (
+            f"{row.recommendation}: on gevent its computing parts hold the loop "
+            f"(up to {(m.hold_max_s or 0) * 1000:.0f} ms) and take turns"
+        )
+        row.fix = trap_fix(obs, held, [queue], row.recommended_concurrency or obs.cores)
+    return row
+
+
+def _held_worker(obs: Observations, th: Thresholds, queue: str) -> WorkerObs | None:
+    """A gevent worker on which this (mixed) queue held the loop for long stretches."""
+    for w in obs.consumers(queue):
+        if w.pool != "gevent":
+            continue
+        mine = of_tasks(measured_tasks(obs, queue, w), limits(th))
+        if mine.pool == "gevent" and (mine.hold_max_s or 0) * 1000 >= th.fit_hold_ms:
+            return w
+    return None
 
 
 def _trap_worker(
@@ -154,6 +176,7 @@ def _trap(obs: Observations, row: QueueFit, m: Measured, w: WorkerObs, mine: Mea
     now = conc.task_rate("gevent", w.concurrency or 1, obs.cores, alone, cpu, yields=False)
     then = conc.task_rate("prefork", sizing.concurrency, obs.cores, alone, cpu, yields=True)
     row.verdict, row.severity = "trap", "critical"
+    row.recommended_pool, row.recommended_concurrency = "prefork", sizing.concurrency
     row.speedup = conc.expected_speedup(now, then)
     row.formula = sizing.formula
     row.recommendation = (
@@ -206,6 +229,7 @@ def _io_gevent(obs: Observations, row: QueueFit, m: Measured) -> QueueFit:
         rate, m.mean_wall_s or 0.0, fd_limit=obs.fd_limit, ram_available=obs.ram_available_bytes
     )
     row.formula = sizing.formula
+    row.recommended_pool, row.recommended_concurrency = "gevent", sizing.concurrency
     prefork = [w for w in obs.consumers(row.queue) if w.pool == "prefork"]
     if prefork:
         w = prefork[0]
@@ -239,14 +263,14 @@ def _trial(
 ) -> QueueFit:
     trials = [w for w in consumers if w.pool == "gevent"]
     row.verdict, row.severity = "trial", "info"
+    row.recommended_pool, row.recommended_concurrency = "gevent", th.trial_concurrency
     if trials:
         row.recommendation = (
             f"trial running on {trials[0].name}: waiting for {th.fit_min_runs} runs on gevent"
         )
         return row
     row.recommendation = (
-        f"gevent trial: its tasks wait ({row.basis.split(':')[0]}), but prefork cannot tell a "
-        "cooperative wait from a blocking driver; run a small gevent worker beside it first"
+        "gevent trial beside it: from prefork a cooperative wait and a blocking driver look alike"
     )
     like = next((w.name for w in consumers if w.local), None)
     row.fix = trial_fix(row.queue, th.trial_concurrency, like)
@@ -278,6 +302,7 @@ def _prefork(obs: Observations, row: QueueFit, m: Measured, consumers: list[Work
     row.formula = sizing.formula
     row.verdict = "fits"
     row.recommendation = f"prefork × {sizing.concurrency}"
+    row.recommended_pool, row.recommended_concurrency = "prefork", sizing.concurrency
     for w in consumers:
         if w.pool == "prefork" and w.concurrency and w.local:
             c = w.concurrency

@@ -301,6 +301,7 @@ class MainWindow(QMainWindow):
         page.set_history_source(t.history_columns)  # ring buffers, read by the chart timer
         for signal, slot in (
             (t.adviceChanged, page.set_advice),
+            (t.fitChanged, page.set_fit),
             (t.adviceChanged, self.banner.set_advice),
             (t.resourcesSampled, page.set_resources),
             (t.eventsChanged, page.set_events),
