@@ -170,6 +170,7 @@ class OverviewPage(QWidget):
     def set_events(self, snapshot: EventSnapshot) -> None:
         self._events = snapshot
         self.queue_history.observe(snapshot)
+        self.limits.record_loop(snapshot)  # shared with the Workers page's detail pane
         self._update_status()
 
     def set_broker(self, status: BrokerStatus) -> None:
