@@ -37,6 +37,7 @@ from backend.fit.table import QueueFit
 from backend.fit.table import build as build_fit
 from backend.telemetry.events import EventMonitor
 from backend.telemetry.sampler import ResourceSampler, SamplerThread
+from backend.telemetry.views import Span
 from backend.workers.manager import WorkerInfo
 from backend.workers.records import RecordStore
 
@@ -100,6 +101,12 @@ class TelemetryController(QObject):
         """The sampler's ring buffers, ``{"t": [...], field: [...]}``; safe from any thread."""
         sampler = self._sampler
         return sampler.history_columns(series, seconds) if sampler is not None else {}
+
+    def timeline(self, prefix: str) -> list[Span]:
+        """Task runs whose id starts with ``prefix`` (a batch's children); safe from any
+        thread (the event monitor copies what it reads)."""
+        monitor = self._monitor
+        return monitor.timeline(prefix=prefix) if monitor is not None else []
 
     # -- inputs (queued from the WorkerController's signals) ---------------------------------
     @Slot(list)

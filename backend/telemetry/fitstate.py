@@ -9,7 +9,7 @@ that comes online again starts from zero (its new processes report from zero).
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -18,6 +18,7 @@ from typing import Any
 FIT_EVENT = "worker-fit"
 MAX_PIDS = 256  # per worker (prefork children recycled by max-tasks-per-child come and go)
 MAX_PAIRS = 200  # per process, as the probe caps them
+MAX_RUNS = 5_000  # recent runs kept per worker for the timeline
 _NUMBERS = ("wall_s", "own_wall_s", "cpu_s", "demand_s", "hold_s")
 _MAXIMA = ("hold_max_s", "wall_max_s")
 
@@ -56,6 +57,8 @@ class FitFold:
         self._hosts: dict[str, OrderedDict[int, tuple[float, str, list[dict[str, Any]]]]] = {}
         self._views: dict[str, WorkerFit] = {}
         self._dirty: set[str] = set()
+        # host → recent runs: (task id, queue, pid, start, wall, hold, hold max, its offset)
+        self.runs: dict[str, deque[tuple[str, str, int, float, float, float, float, float]]] = {}
 
     def apply(self, host: str, event: Mapping[str, Any], now: float) -> None:
         tasks = event.get("tasks")
@@ -65,6 +68,15 @@ class FitFold:
         pool = str(event.get("pool") or "?")
         procs = self._hosts.setdefault(host, OrderedDict())
         procs[pid] = (now, pool, [t for t in tasks[:MAX_PAIRS] if isinstance(t, dict)])
+        runs = event.get("runs")
+        if isinstance(runs, list) and runs:
+            kept = self.runs.get(host)
+            if kept is None:
+                kept = self.runs[host] = deque(maxlen=MAX_RUNS)
+            for run in runs[:MAX_PAIRS]:
+                if isinstance(run, list) and len(run) == 7:
+                    task_id, queue, *numbers = run
+                    kept.append((str(task_id), str(queue), pid, *(_float(v) for v in numbers)))  # type: ignore[arg-type]
         procs.move_to_end(pid)
         while len(procs) > MAX_PIDS:
             procs.popitem(last=False)
@@ -75,6 +87,7 @@ class FitFold:
         if self._hosts.pop(host, None) is not None:
             self._views.pop(host, None)
             self._dirty.discard(host)
+        self.runs.pop(host, None)
 
     def drop_missing(self, hosts: set[str]) -> None:
         for host in [h for h in self._hosts if h not in hosts]:

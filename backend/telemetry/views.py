@@ -70,6 +70,26 @@ class BatchView:
 
 
 @dataclass(frozen=True)
+class Span:
+    """One task run on one pool slot (a worker's process, or its single gevent/threads loop),
+    for the timeline: one after another under gevent, side by side under prefork."""
+
+    task_id: str
+    name: str | None
+    queue: str
+    hostname: str
+    pid: int | None  # the process that ran it (task-started's pid)
+    started: float
+    ended: float | None  # None while running
+    state: str | None
+    # From the in-worker probe (None: from task events only, whose pid is the worker's main
+    # process and whose start is when the pool accepted the task, not when it ran):
+    hold_s: float | None = None  # gevent: time it held the loop in all
+    hold_max_s: float | None = None  # its longest stretch without yielding
+    hold_max_at: float | None = None  # when that stretch began (Unix s)
+
+
+@dataclass(frozen=True)
 class EventSnapshot:
     generation: int  # grows with every change; equal generation = same content
     timestamp: float  # when it was built (wall clock)

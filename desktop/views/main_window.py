@@ -295,6 +295,7 @@ class MainWindow(QMainWindow):
             self._connect(signal, slot)
         for action in (page.launch_invoices_action, page.launch_monitoring_action):
             self._connect(action.triggered, self._show_batches)
+        page.detail.set_timeline_source(self.telemetry.timeline)
 
     def _wire_overview(self) -> None:
         t, c, page = self.telemetry, self.controller, self.overview_page

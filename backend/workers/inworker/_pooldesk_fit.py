@@ -31,10 +31,12 @@ import contextlib
 import os
 import threading
 import time
+from collections import deque
 from typing import Any
 
 EVENT_TYPE = "worker-fit"
 MAX_KEYS = 200
+MAX_RECENT = 200  # runs per event for the timeline; more per second are sampled
 SEND_EVERY_S = 1.0
 RESEND_IDLE_S = 2.0
 ENV_SWITCH = "POOLDESK_FIT_PROBE"
@@ -117,16 +119,20 @@ class Run:
         "demand_since",
         "hold",
         "hold_max",
+        "hold_max_at",
         "key",
         "others",
         "since",
         "start",
+        "task_id",
     )
 
-    def __init__(self, key: tuple[str, str], now: float) -> None:
+    def __init__(self, key: tuple[str, str], now: float, task_id: str = "") -> None:
         self.key = key
+        self.task_id = task_id
         self.start = now
         self.cpu = self.hold = self.hold_max = self.demand = 0.0
+        self.hold_max_at = now
         self.others = 0.0  # loop hold by other tasks while this one was away
         self.away_mark = 0.0
         self.since: float | None = now
@@ -146,6 +152,7 @@ class Run:
         self.hold += stretch
         if stretch > self.hold_max:
             self.hold_max = stretch
+            self.hold_max_at = self.since
         self.cpu += _cpu() - self.cpu_since
         self.demand += _demand() - self.demand_since
         self.since = None
@@ -176,6 +183,8 @@ class Meter:
         self.version = 0  # grows with every finished run: the sender knows when to send
         self.runs: dict[str, Run] = {}  # task id → run, for non-gevent pools
         self.tracked: dict[Any, Run] = {}  # greenlet → run, gevent only
+        self.recent: deque[list[Any]] = deque(maxlen=MAX_RECENT)  # finished, not yet sent
+        self.epoch = time.time() - _perf()  # perf_counter → Unix time
         self.held_total = 0.0  # every tracked stretch so far, for ``Run.others``
         self.hostname: str | None = None
         self.app: Any = None
@@ -215,7 +224,7 @@ class Meter:
             with self._lock:
                 if len(self.stats) < MAX_KEYS:
                     self.stats[key] = Stat(declared if isinstance(declared, str) else None)
-        run = Run(key, _perf())
+        run = Run(key, _perf(), task_id)
         if self.pool == "gevent":
             import gevent
 
@@ -252,11 +261,27 @@ class Meter:
             stat.wall_max = max(stat.wall_max, wall)
             stat.own += max(run.hold, wall - run.others)
             self.version += 1
+            # For the timeline: when it ran, and where its longest hold of the loop was.
+            self.recent.append(
+                [
+                    run.task_id,
+                    run.key[1],
+                    round(run.start + self.epoch, 4),
+                    round(wall, 4),
+                    round(run.hold, 4),
+                    round(run.hold_max, 4),
+                    round(run.hold_max_at - run.start, 4),
+                ]
+            )
 
     def payload(self) -> dict[str, Any]:
+        """Cumulative totals, and the runs finished since the last payload (for the timeline:
+        ``[task id, queue, start (epoch s), wall, hold, longest hold, its offset]``)."""
         with self._lock:
             tasks = [stat.as_dict(task, queue) for (task, queue), stat in self.stats.items()]
-        return {"pool": self.pool, "tasks": tasks, "dropped": self.dropped}
+            recent = list(self.recent)
+            self.recent.clear()
+        return {"pool": self.pool, "tasks": tasks, "dropped": self.dropped, "runs": recent}
 
 
 _meter: Meter | None = None
