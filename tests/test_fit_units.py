@@ -190,3 +190,23 @@ def test_io_measured_on_wide_prefork_gets_a_trial_then_the_verdict() -> None:
     [row] = build(obs, TH)
     assert (row.verdict, row.nature, row.measured_on) == ("switch", "io", "gevent")
     assert row.formula and row.formula.startswith("rate × wall × headroom = 40.0/s × 0.300 s")
+
+
+def test_timeline_places_runs_on_the_process_that_ran_them() -> None:
+    state = EventState(clock=lambda: 100.0)
+    state.apply({"type": "worker-online", "hostname": "w@h", "pid": 1})
+    event = _fit_event(11, 1)
+    event["runs"] = [
+        ["b1.0", "q", 50.0, 0.3, 0.0, 0.0, 0.0],
+        ["other", "q", 50.5, 0.3, 0.0, 0.0, 0.0],
+    ]
+    state.apply(event)
+    for kind, ts in (("task-sent", 49.0), ("task-started", 49.5)):  # running: events only
+        state.apply({"type": kind, "uuid": "b1.1", "hostname": "w@h", "pid": 1,
+                     "timestamp": ts, "queue": "q", "name": "t"})  # fmt: skip
+    spans = state.timeline(prefix="b1.")
+    assert [(s.task_id, s.pid, s.started, s.ended) for s in spans] == [
+        ("b1.1", 1, 49.5, None),
+        ("b1.0", 11, 50.0, 50.3),
+    ]
+    assert spans[1].hold_s == 0.0 and spans[0].hold_s is None  # measured vs events only
