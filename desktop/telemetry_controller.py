@@ -10,6 +10,7 @@ Signals out:
 
 - ``resourcesSampled(Snapshot)`` once per sample (emitted from the sampler thread: Qt queues it);
 - ``eventsChanged(EventSnapshot)`` when the monitor published something new, at most 5 Hz;
+- ``fitChanged(list[QueueFit])``: the Pool fit table (``backend.fit.table``) when it changed;
 - ``adviceChanged(list[Advice])`` when the current advice changed, after each advisor run
   (every second); ``adviceAppeared(list[Advice])`` with the ones that just appeared.
 
@@ -32,10 +33,13 @@ from backend.batches.history import BatchRecord
 from backend.batches.service import BatchService
 from backend.broker import ensure_broker
 from backend.broker.status import BrokerStatus
+from backend.fit.table import QueueFit
+from backend.fit.table import build as build_fit
 from backend.projects.brokers import brokers_in_use
 from backend.telemetry.events import EventMonitor
 from backend.telemetry.multi import MonitorSet
 from backend.telemetry.sampler import ResourceSampler, SamplerThread
+from backend.telemetry.views import Span
 from backend.workers.manager import WorkerInfo
 from backend.workers.records import RecordStore
 
@@ -52,6 +56,7 @@ class TelemetryController(QObject):
     adviceAppeared = Signal(list)  # list[Advice] that just appeared (a tray notice, later)
     resourcesSampled = Signal(object)  # Snapshot
     eventsChanged = Signal(object)  # EventSnapshot
+    fitChanged = Signal(list)  # list[QueueFit]: the Pool fit table, when it changed
     _shutdownRequested = Signal()
 
     def __init__(self, advise_ms: int = ADVISE_MS, events_ms: int = EVENTS_MS) -> None:
@@ -70,6 +75,7 @@ class TelemetryController(QObject):
         self._next_monitor_try = 0.0
         self._events_generation = -1
         self._advice: list[Advice] = []
+        self._fit: list[QueueFit] = []
         self._advise_timer: QTimer | None = None
         self._events_timer: QTimer | None = None
         self._closing = False
@@ -97,6 +103,12 @@ class TelemetryController(QObject):
         """The sampler's ring buffers, ``{"t": [...], field: [...]}``; safe from any thread."""
         sampler = self._sampler
         return sampler.history_columns(series, seconds) if sampler is not None else {}
+
+    def timeline(self, prefix: str) -> list[Span]:
+        """Task runs whose id starts with ``prefix`` (a batch's children); safe from any
+        thread (the event monitor copies what it reads)."""
+        monitor = self._monitor
+        return monitor.timeline(prefix=prefix) if monitor is not None else []
 
     # -- inputs (queued from the WorkerController's signals) ---------------------------------
     @Slot(list)
@@ -161,15 +173,18 @@ class TelemetryController(QObject):
                 self._start_monitor()
             if self._monitor is not None:
                 self._monitor.sync(brokers_in_use())
-            update = self._advisor.update(
-                self._advisor.observe(
-                    self._workers,
-                    self._sampler_thread.latest if self._sampler_thread else None,
-                    self._monitor.snapshot() if self._monitor else None,
-                    self._broker,
-                    self._running_batches(),
-                )
+            obs = self._advisor.observe(
+                self._workers,
+                self._sampler_thread.latest if self._sampler_thread else None,
+                self._monitor.snapshot() if self._monitor else None,
+                self._broker,
+                self._running_batches(),
             )
+            update = self._advisor.update(obs)
+            fit = build_fit(obs, self._advisor.thresholds)
+            if fit != self._fit:
+                self._fit = fit
+                self.fitChanged.emit(list(fit))
             if update.appeared:
                 self.adviceAppeared.emit(list(update.appeared))
             if update.current != self._advice:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from backend.telemetry.fitstate import TaskFit
+
 # Pooldesk's own queues; a user's queues get their nature from settings (advisor.queue_nature)
 # or from the ``nature`` option of the tasks routed to them.
 DEFAULT_NATURES = {"invoices": "cpu", "monitoring": "io", "orchestration": "io"}
@@ -33,6 +35,8 @@ class WorkerObs:
     starts_recent: int = 0  # crashes in the crash-loop window (the supervisor's count)
     gave_up: bool = False  # the supervisor stopped restarting it: a crash loop
     exit: str | None = None
+    # The in-worker probe's per-task measurements (worker-fit); None: no probe heard from it.
+    fit: list[TaskFit] | None = None
 
 
 @dataclass
@@ -55,6 +59,8 @@ class Observations:
     ram_total_bytes: int | None = None
     broker_up: bool = True
     broker_error: str | None = None
+    queue_rates: dict[str, float] = field(default_factory=dict)  # finished per s (60 s)
+    fd_limit: int | None = None  # soft RLIMIT_NOFILE a new worker would get
 
     def consumers(self, queue: str) -> list[WorkerObs]:
         return [
@@ -100,6 +106,10 @@ class Thresholds:
     crash_loop_minutes: float = 10.0
     raise_after: int = 2  # consecutive evaluations before a warning shows (hysteresis)
     clear_after: int = 3  # consecutive clean evaluations before it goes away
+    fit_min_runs: int = 3  # runs of a queue's tasks before its measured nature counts
+    fit_hold_ms: float = 100.0  # a loop held this long at once is felt by every greenlet
+    fit_min_wall_ms: float = 20.0  # shorter tasks: too short for a nature finding to matter
+    trial_concurrency: int = 20  # greenlets of a gevent trial worker
 
     @classmethod
     def from_settings(cls, data: dict[str, Any] | None) -> Thresholds:

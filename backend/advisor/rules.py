@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from backend.advisor.model import Advice, Fix, Observations, Thresholds
+from backend.advisor.fitrules import (
+    measured_nature,
+    measured_trap,
+    nature_mismatch,
+    trial_or_switch,
+)
+from backend.advisor.model import Advice, Fix, Observations, Thresholds, WorkerObs
 from backend.units import human_ms
 
 Rule = Callable[[Observations, Thresholds], list[Advice]]
@@ -18,14 +24,29 @@ MiB = 2**20
 
 
 def _nature(obs: Observations, queue: str) -> str | None:
+    """The declared nature (settings, Pooldesk's own queues): a hint the measurements beat."""
     return obs.natures.get(queue)
+
+
+def _measured_yields(obs: Observations, th: Thresholds, w: WorkerObs, queue: str) -> bool:
+    """This gevent worker's own runs of ``queue`` showed they yield: the declaration is wrong."""
+    m = measured_nature(obs, th, queue, w)
+    return m is not None and m.nature == "io"
 
 
 def cpu_under_gevent(obs: Observations, th: Thresholds) -> list[Advice]:
     out = []
     for w in obs.workers:
-        cpu_queues = [q for q in w.queues if _nature(obs, q) == "cpu"]
-        if w.pool != "gevent" or not cpu_queues or w.state not in ("online", "online-remote"):
+        if w.pool != "gevent" or w.state not in ("online", "online-remote"):
+            continue
+        trap = measured_trap(obs, th, w)
+        if trap is not None:
+            out.append(trap)
+            continue
+        cpu_queues = [
+            q for q in w.queues if _nature(obs, q) == "cpu" and not _measured_yields(obs, th, w, q)
+        ]
+        if not cpu_queues:
             continue
         evidence: dict[str, object] = {
             "pool": "gevent",
@@ -115,10 +136,15 @@ def io_under_prefork(obs: Observations, th: Thresholds) -> list[Advice]:
             or (w.concurrency or 0) < th.io_prefork_min_concurrency
         ):
             continue
-        if not all(_nature(obs, q) == "io" for q in w.queues):
+        natures = {q: _io_nature(obs, th, q) for q in w.queues}
+        if not all(natures.values()):
             continue
         per_slot = (w.uss_bytes or 0) / max(1, w.concurrency or 1)
         greenlets = max(100, 10 * (w.concurrency or 1))
+        measured_only = [q for q, how in natures.items() if how == "measured"]
+        if measured_only:  # prefork numbers alone never send a queue to gevent: a trial first
+            out.append(trial_or_switch(obs, th, w, measured_only, per_slot))
+            continue
         out.append(
             Advice(
                 f"io-under-prefork:{w.hostname}",
@@ -149,10 +175,25 @@ def io_under_prefork(obs: Observations, th: Thresholds) -> list[Advice]:
     return out
 
 
+def _io_nature(obs: Observations, th: Thresholds, queue: str) -> str | None:
+    """ "declared"/"verified" (gevent runs yield) when a switch to gevent is safe, "measured"
+    when only prefork numbers say it waits, None when it is not an I/O queue."""
+    m = measured_nature(obs, th, queue)
+    if m is not None:
+        if m.nature != "io":
+            return None
+        return (
+            "verified"
+            if m.pool == "gevent"
+            else ("declared" if _nature(obs, queue) == "io" else "measured")
+        )
+    return "declared" if _nature(obs, queue) == "io" else None
+
+
 def prefork_oversubscribed(obs: Observations, th: Thresholds) -> list[Advice]:
     out = []
     for w in obs.workers:
-        cpu = [q for q in w.queues if _nature(obs, q) == "cpu"]
+        cpu = [q for q in w.queues if _cpu_like(obs, th, q)]
         if w.pool != "prefork" or not cpu or (w.concurrency or 0) <= obs.cores:
             continue
         out.append(
@@ -215,8 +256,18 @@ def deadlock_risk(obs: Observations, th: Thresholds) -> list[Advice]:
     return out
 
 
+def _cpu_like(obs: Observations, th: Thresholds, queue: str) -> bool:
+    m = measured_nature(obs, th, queue)
+    if m is not None:
+        return m.nature == "cpu"
+    return _nature(obs, queue) == "cpu"
+
+
 def _start_for(queue: str, obs: Observations) -> Fix:
-    cpu = _nature(obs, queue) == "cpu"
+    m = measured_nature(obs, Thresholds(), queue)
+    cpu = (
+        m.nature in ("cpu", "blocking", "mixed") if m is not None else _nature(obs, queue) == "cpu"
+    )
     pool, conc = ("prefork", obs.cores) if cpu else ("gevent", 100)
     return Fix(
         "start_worker",
@@ -334,6 +385,7 @@ def broker_unreachable(obs: Observations, th: Thresholds) -> list[Advice]:
 
 RULES: list[Rule] = [
     cpu_under_gevent,
+    nature_mismatch,
     io_under_prefork,
     prefork_oversubscribed,
     deadlock_risk,

@@ -66,6 +66,9 @@ class AdvisorService:
             broker_error=broker.error if broker else None,
             queue_waiting=dict(broker.queues) if broker else {},
         )
+        if events is not None:
+            obs.queue_rates = {q: v.throughput_60s for q, v in events.queues.items()}
+        obs.fd_limit = _fd_limit()
         if resources is not None:
             obs.ram_available_bytes = resources.system.ram_available
             obs.ram_total_bytes = resources.system.ram_total
@@ -95,6 +98,9 @@ class AdvisorService:
                 w.blocked_reports_recent = self._window_delta(
                     self._blocked[info.hostname], now, view.loop_blocked_reports
                 )
+            fit = events.fit.get(info.hostname) if events is not None else None
+            if fit is not None:
+                w.fit = list(fit.tasks)
             if w.uss_bytes:
                 w.uss_growth_bytes_per_min = self._growth(
                     self._uss[info.hostname], now, w.uss_bytes
@@ -150,9 +156,22 @@ def _cores(sample: ProcessSample | None) -> float | None:
     return sample.cores_used_smooth if sample.cores_used_smooth is not None else sample.cores_used
 
 
+def _fd_limit() -> int | None:
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return None
+    return soft if soft > 0 else None
+
+
 def apply_fix(manager: WorkerManager, fix: Fix) -> str:
     """Perform a fix; returns what was done, phrased for the status bar."""
     p: dict[str, Any] = fix.params
+    if fix.kind == "stop_worker":
+        info = manager.stop(p["name"])
+        return f"{info.name} stopped"
     if fix.kind == "restart_worker":
         info = manager.restart(p["name"], pool=p.get("pool"), concurrency=p.get("concurrency"))
         return f"{info.name} restarted as {info.pool} × {info.concurrency}: {info.state}"
@@ -166,8 +185,31 @@ def apply_fix(manager: WorkerManager, fix: Fix) -> str:
             concurrency=int(p["concurrency"]),
             queues=tuple(p["queues"]),
         )
+        like = manager.store.load(p["like"]) if p.get("like") else None
+        if like is not None:  # the same app (and project) as the worker it stands beside
+            spec = replace(
+                like.spec,
+                name=spec.name,
+                pool=spec.pool,
+                concurrency=spec.concurrency,
+                queues=spec.queues,
+                autoscale=None,
+            )
         info = manager.start(_free_name(manager, spec))
-        return f"{info.name} started ({info.pool} × {info.concurrency} on {', '.join(info.queues)})"
+        done = f"{info.name} started ({info.pool} × {info.concurrency} on {', '.join(info.queues)})"
+        source = p.get("remove_from")
+        if source:  # the trapped worker stops taking the queues the new one serves
+            moved = set(spec.queues)
+            record = manager.store.load(source)
+            if record is not None:
+                rest = tuple(q for q in record.spec.queues if q not in moved)
+                manager.set_queues(source, rest)
+            else:  # a remote worker: NAME@HOST
+                remote = {w.hostname: w for w in manager.all(include_remote=True)}
+                rest = tuple(q for q in remote[source].queues if q not in moved)
+                manager.remote_set_queues(source, rest)
+            done += f"; {source} now consumes {', '.join(rest)}"
+        return done
     if fix.kind == "start_broker":
         from backend.broker.managed import ManagedBroker
 

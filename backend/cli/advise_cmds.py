@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from backend.cli.output import emit_json, fail
 
 if TYPE_CHECKING:
-    from backend.advisor.model import Advice
+    from backend.advisor.model import Advice, Observations, Thresholds
 
 
 def register(sub: Any, parser_class: Any, positive_float: Any) -> None:
@@ -30,6 +30,12 @@ def register(sub: Any, parser_class: Any, positive_float: Any) -> None:
 
 
 def collect(seconds: float) -> list[Advice]:
+    return watch(seconds)[0]
+
+
+def watch(seconds: float) -> tuple[list[Advice], Observations | None, Thresholds]:
+    """Measure for ``seconds``: the advice seen, the last observations (``None`` without a
+    broker) and the thresholds in use. ``pooldesk fit`` builds its table from the same."""
     # Imported here: the parser imports this module, and ``pooldesk --help`` or the window
     # should not pay for Celery, redis and kombu.
     from backend.advisor.model import Thresholds
@@ -48,7 +54,7 @@ def collect(seconds: float) -> list[Advice]:
     thresholds = Thresholds.from_settings({**settings.advisor, "raise_after": 1})
     service = AdvisorService(thresholds, settings.advisor.get("queue_nature"))
     if not status.up:
-        return service.update(service.observe([], None, None, status, [])).current
+        return service.update(service.observe([], None, None, status, [])).current, None, thresholds
     config = ensure_broker()
     manager = WorkerManager(config=config)
     batches = BatchService(config)
@@ -58,6 +64,7 @@ def collect(seconds: float) -> list[Advice]:
     monitor = MonitorSet(EventMonitor(config))  # and each project broker with a worker
     sampler = ResourceSampler(manager.store)
     advice: dict[str, Advice] = {}
+    obs: Observations | None = None
     try:
         monitor.start()
         monitor.sync(brokers_in_use(manager.store))
@@ -83,7 +90,7 @@ def collect(seconds: float) -> list[Advice]:
         monitor.stop()
         manager.close()
         batches.close()
-    return sorted(advice.values(), key=lambda a: (_rank(a), a.id))
+    return sorted(advice.values(), key=lambda a: (_rank(a), a.id)), obs, thresholds
 
 
 def _rank(advice: Advice) -> int:

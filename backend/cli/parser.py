@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from backend import __version__
-from backend.cli import advise_cmds, compare_cmds, project_cmds
+from backend.cli import advise_cmds, compare_cmds, fit_cmds, project_cmds
 from backend.workers.spec import POOLS, available_pools
 
 
@@ -159,6 +159,7 @@ def build_parser() -> Parser:
     compare_cmds.register(sub)
     advise_cmds.register(sub, Parser, positive_float)
     project_cmds.register(sub, Parser)
+    fit_cmds.register(sub, Parser, positive_float)
 
     wqueues = wsub.add_parser("queues", help="change the queues a worker consumes, live")
     wqueues.add_argument("name", help="a local worker name, or NAME@HOST of a remote worker")

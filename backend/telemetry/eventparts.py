@@ -34,7 +34,18 @@ def child_index(task_id: str) -> str:
 
 
 class Task:
-    __slots__ = ("batch", "hostname", "id", "name", "queue", "sent", "started", "state")
+    __slots__ = (
+        "batch",
+        "ended",
+        "hostname",
+        "id",
+        "name",
+        "pid",
+        "queue",
+        "sent",
+        "started",
+        "state",
+    )
 
     def __init__(self, task_id: str) -> None:
         self.id = task_id
@@ -45,6 +56,8 @@ class Task:
         self.state: str | None = None  # None: only just created
         self.sent: float | None = None
         self.started: float | None = None
+        self.ended: float | None = None  # succeeded/failed, for the timeline
+        self.pid: int | None = None  # the pool process that ran it (task-started)
 
 
 class Worker:

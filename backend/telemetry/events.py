@@ -29,7 +29,7 @@ from backend.broker.resolve import BrokerConfig
 from backend.celery_app import make_app
 from backend.telemetry.eventstate import EventState
 from backend.telemetry.resync import Fetch, resync
-from backend.telemetry.views import EventSnapshot
+from backend.telemetry.views import EventSnapshot, Span
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,12 @@ class EventMonitor:
         """
         snap = self.snapshot()
         return snap if snap.generation != since else None
+
+    def timeline(
+        self, queue: str | None = None, prefix: str | None = None, limit: int = 2_000
+    ) -> list[Span]:
+        """Task spans for the timeline (``EventState.timeline``); safe from any thread."""
+        return self._state.timeline(queue, prefix, limit)
 
     @property
     def generation(self) -> int:

@@ -9,14 +9,15 @@ rate buckets per queue. Touched from one thread only (the monitor's); readers ge
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 from backend.telemetry import eventparts as parts
 from backend.telemetry.eventparts import ENDED, UNKNOWN_QUEUE, Batch, Queue, Task, Worker
-from backend.telemetry.views import BatchView, EventSnapshot, QueueView, WorkerView
+from backend.telemetry.fitstate import FIT_EVENT, FitFold
+from backend.telemetry.views import BatchView, EventSnapshot, QueueView, Span, WorkerView
 
 MAX_TASKS = 50_000
 MAX_BATCHES = 500
@@ -27,6 +28,7 @@ OFFLINE_AFTER_BEATS = 3.0  # offline when no worker event for 3 × its heartbeat
 PHANTOM_BEATS = 3  # heartbeats saying "0 active" while we count some: resync
 LOOP_EVENT = "worker-loop"  # sent every second by the in-worker probe (_pooldesk_probe)
 LOOP_FIELDS = ("lag_ms_max", "lag_ms_p50", "blocked_reports")
+SPANS_PER_QUEUE = 2_000  # the newest started tasks per queue, for the timeline
 
 
 class EventState:
@@ -62,6 +64,8 @@ class EventState:
         self._batch_views: dict[str, BatchView] = {}
         self._dirty_workers: set[str] = set()
         self._dirty_batches: set[str] = set()
+        self.fit = FitFold()  # the probe's per-task measurements (worker-fit events)
+        self.spans: dict[str, deque[Task]] = {}  # queue → tasks as they started (timeline)
 
     # -- events ------------------------------------------------------------------------------
     def apply(self, event: Mapping[str, Any]) -> None:
@@ -91,10 +95,14 @@ class EventState:
         host = event.get("hostname")
         if not host:
             return
+        if kind == FIT_EVENT:  # sent by pool processes too: their pid is not the worker's
+            self.fit.apply(host, event, float(event.get("local_received") or self.clock()))
+            return
         worker = self._worker(host)
         pid = event.get("pid")
         if kind == "worker-online" or (pid and worker.pid and pid != worker.pid):
             worker.new_life(int(event.get("processed") or 0))
+            self.fit.forget(host)  # a new life: new processes count from zero
         worker.pid = pid or worker.pid
         worker.last_seen = event.get("local_received") or self.clock()
         worker.last_heartbeat = event.get("timestamp") or worker.last_heartbeat
@@ -184,7 +192,13 @@ class EventState:
                 self._transition(task, "RECEIVED")
         elif kind == "task-started":
             if task.state != "STARTED":
+                task.pid = event.get("pid") if isinstance(event.get("pid"), int) else None
                 self._start(task, ts)
+                spans = self.spans.get(task.queue)
+                if spans is None and len(self.spans) < MAX_QUEUES:
+                    spans = self.spans[task.queue] = deque(maxlen=SPANS_PER_QUEUE)
+                if spans is not None:
+                    spans.append(task)
         elif kind == "task-succeeded" or kind == "task-failed":
             self._finish(task, "SUCCESS" if kind == "task-succeeded" else "FAILURE", ts, event)
         elif kind == "task-revoked":
@@ -244,6 +258,8 @@ class EventState:
         nor latency, since we don't know when it happened."""
         self._unstart(task)
         started = task.started if task.state == "STARTED" else None
+        if timed:
+            task.ended = ts
         self._transition(task, state)
         if state not in ("SUCCESS", "FAILURE"):
             return
@@ -275,6 +291,53 @@ class EventState:
             self.batches.move_to_end(task.batch)
         if batch.set_child(task.id, parts.child_index(task.id), old, state, self.max_children):
             self._dirty_batches.add(batch.batch_id)
+
+    # -- the timeline (read from any thread: copies, never iterates a live deque) -----------
+    def timeline(
+        self, queue: str | None = None, prefix: str | None = None, limit: int = SPANS_PER_QUEUE
+    ) -> list[Span]:
+        """Started tasks as spans on their worker's slot (hostname, pid), oldest first: those
+        of one queue, and/or whose id starts with ``prefix`` (a batch's children)."""
+        queues = [queue] if queue is not None else list(self.spans)
+        tasks: list[Task] = []
+        for name in queues:
+            spans = self.spans.get(name)
+            if spans is not None:
+                tasks.extend(list(spans))  # list(deque) is one C call: no mutation mid-copy
+        if prefix is not None:
+            tasks = [t for t in tasks if t.id.startswith(prefix)]
+        out: list[Span] = []
+        probed: set[str] = set()
+        for host, kept in list(self.fit.runs.items()):
+            for task_id, q, pid, start, wall, hold, hold_max, at in list(kept):
+                if (queue is not None and q != queue) or (
+                    prefix is not None and not task_id.startswith(prefix)
+                ):
+                    continue
+                known = self.tasks.get(task_id)
+                probed.add(task_id)
+                out.append(
+                    Span(
+                        task_id,
+                        known.name if known else None,
+                        q,
+                        host,
+                        pid,
+                        start,
+                        start + wall,
+                        known.state if known else None,
+                        hold,
+                        hold_max,
+                        start + at,
+                    )
+                )
+        out.extend(  # workers without the probe, and tasks still running: from events
+            Span(t.id, t.name, t.queue, t.hostname or "?", t.pid, t.started, t.ended, t.state)
+            for t in tasks
+            if t.started is not None and t.id not in probed
+        )
+        out.sort(key=lambda s: s.started)
+        return out[-limit:]
 
     # -- time and resync ---------------------------------------------------------------------
     def check_offline(self, now: float) -> bool:
@@ -320,6 +383,7 @@ class EventState:
             workers=MappingProxyType(dict(self._worker_views)),
             queues=MappingProxyType(queues),
             batches=MappingProxyType(dict(self._batch_views)),
+            fit=self.fit.views(),
             tasks_kept=len(self.tasks),
             events=self.events,
             lag_seconds=self.lag,

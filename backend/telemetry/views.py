@@ -8,9 +8,11 @@ nobody else holds. ``to_dict()`` gives plain JSON-ready data.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
 from types import MappingProxyType
 from typing import Any
+
+from backend.telemetry.fitstate import WorkerFit
 
 
 def _empty() -> Mapping[str, Any]:
@@ -68,6 +70,26 @@ class BatchView:
 
 
 @dataclass(frozen=True)
+class Span:
+    """One task run on one pool slot (a worker's process, or its single gevent/threads loop),
+    for the timeline: one after another under gevent, side by side under prefork."""
+
+    task_id: str
+    name: str | None
+    queue: str
+    hostname: str
+    pid: int | None  # the process that ran it (task-started's pid)
+    started: float
+    ended: float | None  # None while running
+    state: str | None
+    # From the in-worker probe (None: from task events only, whose pid is the worker's main
+    # process and whose start is when the pool accepted the task, not when it ran):
+    hold_s: float | None = None  # gevent: time it held the loop in all
+    hold_max_s: float | None = None  # its longest stretch without yielding
+    hold_max_at: float | None = None  # when that stretch began (Unix s)
+
+
+@dataclass(frozen=True)
 class EventSnapshot:
     generation: int  # grows with every change; equal generation = same content
     timestamp: float  # when it was built (wall clock)
@@ -83,6 +105,7 @@ class EventSnapshot:
     last_resync_at: float | None = None
     last_resync_reason: str | None = None
     last_error: str | None = None
+    fit: Mapping[str, WorkerFit] = field(default_factory=_empty)  # hostname → measured tasks
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -101,6 +124,6 @@ def _plain(view: Any) -> dict[str, Any]:
         if isinstance(value, Mapping):
             value = dict(value)
         elif isinstance(value, tuple):
-            value = list(value)
+            value = [_plain(v) if is_dataclass(v) else v for v in value]
         out[f.name] = value
     return out

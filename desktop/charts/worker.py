@@ -3,7 +3,9 @@
 The third chart tells the gevent story at a glance: the dashed line is the parallelism the
 configuration claims, ``min(concurrency, cores)`` (a gevent × 20 worker on 2 cores promises 2),
 the solid line the cores the process tree really used (Δ CPU time / Δ wall, smoothed over
-~5 s). A CPU-bound gevent worker sits at 1.0 under a dashed 2.
+~5 s). A CPU-bound gevent worker sits at 1.0 under a dashed 2. A gevent worker gets a fourth
+chart, its event-loop lag (how late the in-worker probe's 100 ms sleep woke up, worst per
+second): tasks that hold the loop show as seconds of lag.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from backend.telemetry.ring import Ring
 from backend.telemetry.samples import Snapshot
+from backend.telemetry.views import EventSnapshot
 from desktop.charts.base import COLOURS, NEUTRAL, TimeChart
 from desktop.charts.window import History
 from desktop.formatting import human_bytes
@@ -37,10 +40,32 @@ def worker_facts(snapshot: Snapshot | None, name: str | None) -> list[str] | Non
 
 class LimitHistory:
     """Per worker ``min(concurrency, cores)`` over time, recorded from each resource Snapshot
-    (the sampler's rings keep no concurrency column, and a restart may change it)."""
+    (the sampler's rings keep no concurrency column, and a restart may change it), and the
+    gevent loop lag from the probe's ``worker-loop`` events (the sampler does not see those)."""
 
     def __init__(self) -> None:
         self._rings: dict[str, Ring] = {}
+        self._loop: dict[str, Ring] = {}
+        self._loop_seen: dict[str, float] = {}
+
+    def record_loop(self, snapshot: EventSnapshot) -> None:
+        """At most one point per worker per second (the probe reports once a second)."""
+        for host, view in snapshot.workers.items():
+            lag = view.loop_lag_ms_max
+            if lag is None or not view.online:
+                continue
+            name = host.split("@", 1)[0]
+            if snapshot.timestamp - self._loop_seen.get(name, 0.0) < 1.0:
+                continue
+            self._loop_seen[name] = snapshot.timestamp
+            ring = self._loop.get(name)
+            if ring is None:
+                ring = self._loop[name] = Ring(("lag_ms",))
+            ring.push(snapshot.timestamp, lag)
+
+    def loop_columns(self, name: str, seconds: float) -> dict[str, list[float]]:
+        ring = self._loop.get(name)
+        return ring.columns(seconds) if ring is not None else {}
 
     def record(self, snapshot: Snapshot) -> None:
         cores = len(snapshot.system.per_cpu) or 1
@@ -81,6 +106,9 @@ class WorkerCharts(QWidget):
         self.cpu.add_curve("cpu", "process tree", COLOURS[3])
         self.memory = TimeChart("Worker memory (USS)", "MiB")
         self.memory.add_curve("uss", "unique to the worker", COLOURS[1])
+        self.loop = TimeChart("Event-loop lag (gevent)", "ms")
+        self.loop.add_curve("lag", "worst wake-up delay each second", COLOURS[2])
+        self.loop.setVisible(False)  # until the selected worker reports a loop (gevent)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(8)
@@ -88,7 +116,7 @@ class WorkerCharts(QWidget):
             layout.addWidget(chart, 1)
 
     def charts(self) -> list[TimeChart]:
-        return [self.cores, self.cpu, self.memory]
+        return [self.cores, self.cpu, self.memory, self.loop]
 
     def set_window(self, seconds: float) -> None:
         for chart in self.charts():
@@ -116,5 +144,11 @@ class WorkerCharts(QWidget):
         limit = self.limits.columns(self.name, self.cores.window_s)
         if limit:
             self.cores.set_series("limit", limit["t"], limit["limit"], now)
+        loop = self.limits.loop_columns(self.name, self.loop.window_s)
+        self.loop.setVisible(bool(loop))
+        if loop:
+            self.loop.set_series("lag", loop["t"], loop["lag_ms"], now)
+        floors = {self.memory: 16.0, self.loop: 100.0}
         for chart in self.charts():
-            chart.finish_update(floor=1.0 if chart is not self.memory else 16.0)
+            if chart.isVisibleTo(self) or chart is not self.loop:
+                chart.finish_update(floor=floors.get(chart, 1.0))

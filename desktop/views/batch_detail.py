@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import time
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QAbstractItemModel, Qt
@@ -22,10 +23,12 @@ from PySide6.QtWidgets import (
 )
 
 from backend.batches.history import BatchRecord
+from backend.telemetry.views import Span
 from desktop import resources
 from desktop.formatting import DASH
 from desktop.models.batches_model import STATE_TEXT, batch_color, duration, elapsed, eta
 from desktop.models.children_model import DETAIL, NUMBER, REASON, RESULT, STATE, ChildrenModel
+from desktop.views.timeline import TimelineWidget, summary
 
 PLACEHOLDER = "Select a batch to see its parameters, results and children."
 FAILURES_LISTED = 5
@@ -137,16 +140,37 @@ class BatchDetail(QSplitter):
         kids_layout.setContentsMargins(0, 9, 0, 0)
         kids_layout.addWidget(self.caption)
         kids_layout.addWidget(self.children_table, 1)
+        # Each child as a bar on the process that ran it (from the probe and task events).
+        self.timeline_source: Callable[[str], list[Span]] | None = None
+        self.timeline_caption = QLabel("Timeline")
+        self.timeline = TimelineWidget()
+        kids_layout.addWidget(self.timeline_caption)
+        kids_layout.addWidget(self.timeline)
         self.addWidget(info)
         self.addWidget(kids)
         self.setSizes([360, 640])
         self.setChildrenCollapsible(False)
+
+    def set_timeline_source(self, source: Callable[[str], list[Span]]) -> None:
+        """``source(prefix)``: the runs whose task id starts with it (any thread may serve)."""
+        self.timeline_source = source
+
+    def refresh_timeline(self) -> None:
+        spans = (
+            self.timeline_source(f"{self.record.id}.")
+            if self.timeline_source is not None and self.record is not None
+            else []
+        )
+        now = time.time()
+        self.timeline.set_spans(spans, now)
+        self.timeline_caption.setText(f"Timeline: {summary(spans, now)}")
 
     def show_record(self, record: BatchRecord | None) -> None:
         if record is None or self.record is None or record.id != self.record.id:
             self.children_model.clear()
             self.caption.setText("Children")
         self.record = record
+        self.refresh_timeline()
         self.setEnabled(record is not None)
         if record is None:
             self.title.setText(PLACEHOLDER)
@@ -173,6 +197,7 @@ class BatchDetail(QSplitter):
             return
         model, table = self.children_model, self.children_table
         model.set_children(batch_id, children)
+        self.refresh_timeline()
         self.caption.setText(f"Children ({len(children):,}), failed and running first")
         # While a batch runs the backend knows no details or results: no columns of dashes.
         for column in (DETAIL, RESULT):

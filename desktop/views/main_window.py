@@ -296,12 +296,14 @@ class MainWindow(QMainWindow):
             self._connect(signal, slot)
         for action in (page.launch_invoices_action, page.launch_monitoring_action):
             self._connect(action.triggered, self._show_batches)
+        page.detail.set_timeline_source(self.telemetry.timeline)
 
     def _wire_overview(self) -> None:
         t, c, page = self.telemetry, self.controller, self.overview_page
         page.set_history_source(t.history_columns)  # ring buffers, read by the chart timer
         for signal, slot in (
             (t.adviceChanged, page.set_advice),
+            (t.fitChanged, page.set_fit),
             (t.adviceChanged, self.banner.set_advice),
             (t.resourcesSampled, page.set_resources),
             (t.eventsChanged, page.set_events),

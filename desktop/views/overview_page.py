@@ -1,7 +1,7 @@
 """The Overview page: the advisor's warnings on top, live charts below, the broker on one line.
 
-Data in: ``set_advice`` / ``set_resources`` / ``set_events`` / ``set_broker`` / ``set_batches``
-(slots the window
+Data in: ``set_advice`` / ``set_fit`` (the Pool fit table) / ``set_resources`` / ``set_events``
+/ ``set_broker`` / ``set_batches`` (slots the window
 connects to the controllers' signals) and a history source (the TelemetryController's
 ``history_columns``, read by the chart timer at 2 Hz while the page is on screen). Requests out:
 ``fixRequested(Fix)``, which the window forwards to the WorkerController, and
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from backend.advisor.model import Advice
 from backend.batches.history import BatchRecord
 from backend.broker.status import BrokerStatus
+from backend.fit.table import QueueFit
 from backend.telemetry.samples import Snapshot
 from backend.telemetry.views import EventSnapshot
 from desktop.charts import (
@@ -44,6 +45,7 @@ from desktop.charts.worker import worker_facts
 from desktop.formatting import broker_line, broker_tooltip
 from desktop.views.active_batches import ActiveBatches
 from desktop.views.first_run import FirstRunCard
+from desktop.views.pool_fit import PoolFitTable
 from desktop.views.warnings_panel import WarningsPanel
 
 
@@ -74,6 +76,9 @@ class OverviewPage(QWidget):
         controls.addWidget(self.window_combo)
         controls.addSpacing(16)
         controls.addWidget(self.status_label, 1)
+
+        self.pool_fit = PoolFitTable()
+        self.pool_fit.fixRequested.connect(self.fixRequested)
 
         self.batches = ActiveBatches()
         self.batches.openRequested.connect(self.batchOpenRequested)
@@ -117,6 +122,8 @@ class OverviewPage(QWidget):
         layout.addWidget(self.first_run)
         layout.addWidget(self.warnings)
         layout.addLayout(controls)
+        layout.addWidget(_section("Pool fit: what each queue's tasks measure"))
+        layout.addWidget(self.pool_fit)
         layout.addWidget(_section("Batches"))
         layout.addWidget(self.batches)
         layout.addLayout(grid, 1)
@@ -148,6 +155,9 @@ class OverviewPage(QWidget):
     def set_advice(self, advice: list[Advice]) -> None:
         self.warnings.set_advice(advice)
 
+    def set_fit(self, rows: list[QueueFit]) -> None:
+        self.pool_fit.set_rows(rows)
+
     def fix_finished(self, op: str, _name: str, ok: bool, _message: str) -> None:
         if op == "fix":
             self.warnings.fix_finished(ok)
@@ -169,6 +179,7 @@ class OverviewPage(QWidget):
     def set_events(self, snapshot: EventSnapshot) -> None:
         self._events = snapshot
         self.queue_history.observe(snapshot)
+        self.limits.record_loop(snapshot)  # shared with the Workers page's detail pane
         self._update_status()
 
     def set_broker(self, status: BrokerStatus) -> None:

@@ -17,7 +17,7 @@ In a gevent worker it:
   ``blocked_reports``) that the panel's event monitor picks up.
 
 The evidence for the advisor's "CPU-bound queue under gevent" rule is measured here, not guessed
-from the pool name. Prefork and threads workers get no probe: their loop is not the task loop.
+from the pool name. Per-task measurement (every pool) lives in the sibling ``_pooldesk_fit``.
 """
 
 from __future__ import annotations
@@ -83,9 +83,11 @@ def on_worker_ready(sender: Any = None, **_: Any) -> None:
 
 
 def install() -> None:
+    import _pooldesk_fit  # a sibling stand-alone module: per-task measurement (worker-fit)
     from celery.signals import worker_ready
 
     worker_ready.connect(on_worker_ready, weak=False)
+    _pooldesk_fit.install()
 
 
 def main(argv: list[str] | None = None) -> None:

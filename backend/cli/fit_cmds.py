@@ -1,0 +1,79 @@
+"""``pooldesk fit [--seconds S] [--json]``: the Pool fit table, measured live.
+
+Listens for S seconds (the in-worker probe reports each process's totals at least every 2 s),
+then prints one row per queue: what its tasks measured, how it runs now, what fits it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from backend.cli.output import emit_json, fail, table
+
+COLUMNS = ("queue", "runs", "nature", "cpu", "hold", "workers", "verdict", "recommendation")
+
+
+def register(sub: Any, parser_class: Any, positive_float: Any) -> None:
+    fit = sub.add_parser("fit", help="measured nature of every queue and the pool that fits it")
+    fit.add_argument(
+        "--seconds",
+        type=positive_float,
+        default=5.0,
+        help="how long to listen to the workers before answering (default 5)",
+    )
+    fit.add_argument("--json", action="store_true")
+    fit.set_defaults(handler=run)
+
+
+def rows(seconds: float) -> list[dict[str, Any]] | None:
+    """The table's rows as JSON-ready dicts; ``None`` when the broker does not answer."""
+    from backend.cli.advise_cmds import watch
+    from backend.fit.table import build
+
+    _, obs, thresholds = watch(seconds)
+    if obs is None:
+        return None
+    return [row.to_dict() for row in build(obs, thresholds)]
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def _line(row: dict[str, Any]) -> list[str]:
+    speedup = f" (≈ {row['speedup']:.1f}× faster)" if row.get("speedup") else ""
+    return [
+        row["queue"],
+        str(row["runs"]),
+        row["nature"] + (f" (declared {row['declared']})" if row.get("declared") else ""),
+        _share(row["cpu_share"]),
+        _share(row["hold_share"]),
+        "; ".join(row["workers"]) or "none",
+        row["verdict"],
+        row["recommendation"] + speedup,
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    from backend.broker import BrokerError
+
+    try:
+        found = rows(args.seconds)
+    except BrokerError as exc:
+        return fail(str(exc))
+    if found is None:
+        return fail("the broker does not answer: nothing to measure")
+    if args.json:
+        emit_json(found)
+        return 0
+    if not found:
+        print("no queue seen: no worker is online")
+        return 0
+    print(table(list(COLUMNS), [_line(r) for r in found]))
+    for row in found:
+        if row.get("formula"):
+            print(f"  {row['queue']}: {row['formula']}")
+        if row.get("fix"):
+            print(f"  {row['queue']}: fix: {row['fix']['confirm']}")
+    return 0

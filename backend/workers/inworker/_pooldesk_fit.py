@@ -1,0 +1,349 @@
+"""Per-task measurement inside a Celery worker: what each task really does to its pool.
+
+Stand-alone like ``_pooldesk_probe`` (standard library, Celery, gevent/greenlet when present;
+never ``backend``): it runs in a user's interpreter. Installed by the probe through Celery's
+global ``task_prerun``/``task_postrun`` signals, so the user's tasks are untouched, and active in
+whatever process runs the tasks (prefork children included: signals survive the fork).
+
+For every task run it measures, with the clock that belongs to the pool:
+
+- **wall**: prerun → postrun (``perf_counter``);
+- **CPU** of *that* task: ``thread_time`` deltas — the task's own thread under prefork, solo and
+  threads; under gevent only while the task's greenlet runs (all greenlets share one thread);
+  and its **CPU demand**: CPU plus the time it waited for a core (Linux ``schedstat``), so a
+  CPU-bound task on a busy machine still reads as CPU-bound, not as "waiting";
+- **loop hold** (gevent only): a ``greenlet.settrace`` hook sees every switch, so each stretch
+  the task's greenlet ran without yielding is timed — total and longest. Python CPU work and a
+  C call blocking on a socket (a database driver that gevent cannot patch) hold the loop alike;
+  only a cooperative wait gives it back. CPU low + hold high is the blocking-driver signature,
+  invisible to any CPU-based guess.
+
+Runs are aggregated per (task name, queue) in the process, capped at ``MAX_KEYS`` pairs, and a
+sender thread (a greenlet under gevent: ``threading`` is patched) publishes the cumulative totals
+as one ``worker-fit`` event about once a second while they change, every 2 s otherwise:
+the event stream grows with processes, never with tasks. Cumulative totals make a lost event
+harmless. ``POOLDESK_FIT_PROBE=0`` turns it off (the overhead bench compares both).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections import deque
+from typing import Any
+
+EVENT_TYPE = "worker-fit"
+MAX_KEYS = 200
+MAX_RECENT = 200  # runs per event for the timeline; more per second are sampled
+SEND_EVERY_S = 1.0
+RESEND_IDLE_S = 2.0
+ENV_SWITCH = "POOLDESK_FIT_PROBE"
+_perf = time.perf_counter
+_cpu = time.thread_time
+_local = threading.local()
+
+
+def _demand() -> float:
+    """Seconds this thread has run *or waited for a core* (Linux ``schedstat``).
+
+    CPU time alone cannot tell a CPU-bound task on a busy machine (it gets a fraction of a
+    core) from a call blocked in C (it wants none): the run-queue wait can. Elsewhere, or if
+    the file is missing, it falls back to CPU time.
+    """
+    fd = getattr(_local, "fd", None)
+    if fd is None:
+        try:
+            fd = _local.fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+        except OSError:
+            fd = _local.fd = -1
+    if fd < 0:
+        return _cpu()
+    try:
+        ran, waited = os.pread(fd, 64, 0).split()[:2]
+        return (int(ran) + int(waited)) / 1e9
+    except (OSError, ValueError):
+        return _cpu()
+
+
+class Stat:
+    """Totals of one (task, queue) in one process."""
+
+    __slots__ = (
+        "cpu",
+        "declared",
+        "demand",
+        "hold",
+        "hold_max",
+        "own",
+        "runs",
+        "wall",
+        "wall_max",
+    )
+
+    def __init__(self, declared: str | None) -> None:
+        self.runs = 0
+        self.wall = self.cpu = self.hold = self.hold_max = self.wall_max = 0.0
+        self.demand = 0.0  # CPU used plus time waiting for a core
+        self.declared = declared  # the task's own ``nature=`` option, a hint only
+        # Wall less the time *other* tasks held the loop while this one was away: under gevent
+        # a run also waits for the holder to yield before it resumes (after its result store,
+        # say), so shares of the plain wall sink with contention. Equal to wall elsewhere.
+        self.own = 0.0
+
+    def as_dict(self, task: str, queue: str) -> dict[str, Any]:
+        return {
+            "task": task,
+            "queue": queue,
+            "runs": self.runs,
+            "wall_s": round(self.wall, 6),
+            "cpu_s": round(self.cpu, 6),
+            "demand_s": round(self.demand, 6),
+            "hold_s": round(self.hold, 6),
+            "hold_max_s": round(self.hold_max, 6),
+            "wall_max_s": round(self.wall_max, 6),
+            "own_wall_s": round(self.own, 6),
+            "declared": self.declared,
+        }
+
+
+class Run:
+    """One task run in progress. ``since`` is set while its greenlet holds the loop."""
+
+    __slots__ = (
+        "away_mark",
+        "cpu",
+        "cpu_since",
+        "demand",
+        "demand_since",
+        "hold",
+        "hold_max",
+        "hold_max_at",
+        "key",
+        "others",
+        "since",
+        "start",
+        "task_id",
+    )
+
+    def __init__(self, key: tuple[str, str], now: float, task_id: str = "") -> None:
+        self.key = key
+        self.task_id = task_id
+        self.start = now
+        self.cpu = self.hold = self.hold_max = self.demand = 0.0
+        self.hold_max_at = now
+        self.others = 0.0  # loop hold by other tasks while this one was away
+        self.away_mark = 0.0
+        self.since: float | None = now
+        self.cpu_since = _cpu()
+        self.demand_since = _demand()
+
+    def open_stretch(self) -> None:
+        self.since = _perf()
+        self.cpu_since = _cpu()
+        self.demand_since = _demand()
+
+    def close_stretch(self, now: float) -> float:
+        """End of a stretch (gevent: switched away) or of the run (other pools): its length."""
+        if self.since is None:
+            return 0.0
+        stretch = now - self.since
+        self.hold += stretch
+        if stretch > self.hold_max:
+            self.hold_max = stretch
+            self.hold_max_at = self.since
+        self.cpu += _cpu() - self.cpu_since
+        self.demand += _demand() - self.demand_since
+        self.since = None
+        return stretch
+
+
+def pool_kind() -> str:
+    """Which pool runs tasks in this process: gevent, prefork, threads or solo."""
+    monkey = __import__("sys").modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("socket"):
+        return "gevent"
+    with contextlib.suppress(Exception):
+        from billiard.process import current_process
+
+        if current_process().name.startswith("ForkPoolWorker"):
+            return "prefork"
+    return "solo" if threading.current_thread() is threading.main_thread() else "threads"
+
+
+class Meter:
+    """The measurements of one process; signal handlers feed it, the sender reads it."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.pool = pool_kind()
+        self.stats: dict[tuple[str, str], Stat] = {}
+        self.dropped = 0  # runs of pairs beyond MAX_KEYS
+        self.version = 0  # grows with every finished run: the sender knows when to send
+        self.runs: dict[str, Run] = {}  # task id → run, for non-gevent pools
+        self.tracked: dict[Any, Run] = {}  # greenlet → run, gevent only
+        self.recent: deque[list[Any]] = deque(maxlen=MAX_RECENT)  # finished, not yet sent
+        self.epoch = time.time() - _perf()  # perf_counter → Unix time
+        self.held_total = 0.0  # every tracked stretch so far, for ``Run.others``
+        self.hostname: str | None = None
+        self.app: Any = None
+        self._lock = threading.Lock()
+        self._previous_trace: Any = None
+        if self.pool == "gevent":
+            import greenlet
+
+            self._previous_trace = greenlet.settrace(self._trace)
+
+    # -- gevent: every switch passes here; keep it short ---------------------------------------
+    def _trace(self, event: str, args: Any) -> None:
+        if event in ("switch", "throw") and self.tracked:
+            origin, target = args
+            run = self.tracked.get(origin)
+            if run is not None:
+                self.held_total += run.close_stretch(_perf())
+                run.away_mark = self.held_total
+            run = self.tracked.get(target)
+            if run is not None:
+                run.others += self.held_total - run.away_mark
+                run.open_stretch()
+        if self._previous_trace is not None:
+            self._previous_trace(event, args)
+
+    # -- task signals -------------------------------------------------------------------------
+    def prerun(self, task_id: str, task: Any) -> None:
+        request = getattr(task, "request", None)
+        if self.hostname is None:
+            self.hostname = getattr(request, "hostname", None)
+            self.app = getattr(task, "app", None)
+        info = getattr(request, "delivery_info", None) or {}
+        queue = str(info.get("routing_key") or info.get("queue") or "(unknown)")
+        key = (str(getattr(task, "name", "?")), queue)
+        if key not in self.stats:
+            declared = getattr(task, "nature", None)
+            with self._lock:
+                if len(self.stats) < MAX_KEYS:
+                    self.stats[key] = Stat(declared if isinstance(declared, str) else None)
+        run = Run(key, _perf(), task_id)
+        if self.pool == "gevent":
+            import gevent
+
+            self.tracked[gevent.getcurrent()] = run
+        else:
+            self.runs[task_id] = run
+
+    def postrun(self, task_id: str) -> None:
+        now = _perf()
+        if self.pool == "gevent":
+            import gevent
+
+            run = self.tracked.pop(gevent.getcurrent(), None)
+        else:
+            run = self.runs.pop(task_id, None)
+        if run is None:
+            return
+        gevent = self.pool == "gevent"
+        self.held_total += run.close_stretch(now)
+        if not gevent:  # the whole run held its thread: no loop to hold
+            run.hold = run.hold_max = 0.0
+        wall = now - run.start
+        with self._lock:
+            stat = self.stats.get(run.key)
+            if stat is None:
+                self.dropped += 1
+                return
+            stat.runs += 1
+            stat.wall += wall
+            stat.cpu += run.cpu
+            stat.demand += run.demand
+            stat.hold += run.hold
+            stat.hold_max = max(stat.hold_max, run.hold_max)
+            stat.wall_max = max(stat.wall_max, wall)
+            stat.own += max(run.hold, wall - run.others)
+            self.version += 1
+            # For the timeline: when it ran, and where its longest hold of the loop was.
+            self.recent.append(
+                [
+                    run.task_id,
+                    run.key[1],
+                    round(run.start + self.epoch, 4),
+                    round(wall, 4),
+                    round(run.hold, 4),
+                    round(run.hold_max, 4),
+                    round(run.hold_max_at - run.start, 4),
+                ]
+            )
+
+    def payload(self) -> dict[str, Any]:
+        """Cumulative totals, and the runs finished since the last payload (for the timeline:
+        ``[task id, queue, start (epoch s), wall, hold, longest hold, its offset]``)."""
+        with self._lock:
+            tasks = [stat.as_dict(task, queue) for (task, queue), stat in self.stats.items()]
+            recent = list(self.recent)
+            self.recent.clear()
+        return {"pool": self.pool, "tasks": tasks, "dropped": self.dropped, "runs": recent}
+
+
+_meter: Meter | None = None
+_meter_lock = threading.Lock()
+
+
+def _current() -> Meter:
+    """This process's meter: a prefork child makes its own (the parent's was forked away)."""
+    global _meter
+    meter = _meter
+    if meter is not None and meter.pid == os.getpid():
+        return meter
+    with _meter_lock:
+        if _meter is None or _meter.pid != os.getpid():
+            _meter = Meter()
+            threading.Thread(target=_send_loop, args=(_meter,), daemon=True).start()
+        return _meter
+
+
+def _send_loop(meter: Meter) -> None:
+    dispatcher: Any = None
+    sent_version, sent_at = -1, 0.0
+    while True:
+        time.sleep(SEND_EVERY_S)
+        if meter.hostname is None or meter.app is None or meter.pid != os.getpid():
+            continue
+        changed = meter.version != sent_version
+        if not changed and time.monotonic() - sent_at < RESEND_IDLE_S:
+            continue
+        try:
+            if dispatcher is None:
+                dispatcher = meter.app.events.Dispatcher(
+                    meter.app.connection_for_write(),
+                    hostname=meter.hostname,
+                    enabled=True,
+                    buffer_while_offline=False,
+                )
+            version = meter.version
+            dispatcher.send(EVENT_TYPE, **meter.payload())
+            sent_version, sent_at = version, time.monotonic()
+        except Exception:  # the broker may be away: a new connection next time
+            if dispatcher is not None:
+                with contextlib.suppress(Exception):
+                    dispatcher.connection.release()
+            dispatcher = None
+
+
+def on_prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
+    with contextlib.suppress(Exception):  # a measurement must never fail a task
+        _current().prerun(str(task_id), task)
+
+
+def on_postrun(task_id: str | None = None, **_: Any) -> None:
+    with contextlib.suppress(Exception):
+        _current().postrun(str(task_id))
+
+
+def install() -> bool:
+    if os.environ.get(ENV_SWITCH, "1").strip().lower() in ("0", "false", "off", "no"):
+        return False
+    from celery.signals import task_postrun, task_prerun
+
+    task_prerun.connect(on_prerun, weak=False)
+    task_postrun.connect(on_postrun, weak=False)
+    return True

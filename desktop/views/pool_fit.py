@@ -1,0 +1,172 @@
+"""The Pool fit table (Overview): per queue, what its tasks measured and the pool that fits it.
+
+Rows are ``backend.fit.table.QueueFit`` as the telemetry thread builds them every second (the
+same rows as ``pooldesk fit --json``). Hovering a cell shows the numbers behind it (the basis of
+the nature, the formula, each task); **Fix…** asks for confirmation with the fix's exact text
+and emits :attr:`PoolFitTable.fixRequested`, which the window sends to the worker controller.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from backend.advisor.model import Fix
+from backend.fit.table import QueueFit
+
+COLUMNS = (
+    "Queue",
+    "Tasks seen",
+    "Measured nature",
+    "CPU",
+    "Loop hold",
+    "Workers",
+    "Verdict",
+    "Recommendation",
+    "Speed-up",
+    "",
+)
+FIX_COLUMN = len(COLUMNS) - 1
+VERDICT_TEXT = {
+    "trap": "runs one at a time",
+    "switch": "switch pool",
+    "trial": "try gevent first",
+    "resize": "resize",
+    "fits": "fits",
+    "unknown": "measuring…",
+    "unmeasured": "no probe",
+}
+TONE = {"critical": "#c62828", "warning": "#b26a00", "info": "#1565c0"}
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def _tooltip(row: QueueFit) -> str:
+    lines = [f"{row.queue}: {row.nature} — {row.basis}"]
+    if row.declared:
+        lines.append(f"declared {row.declared}")
+    if row.mean_wall_s is not None:
+        hold = f", longest loop hold {row.hold_max_s * 1000:.0f} ms" if row.hold_max_s else ""
+        lines.append(f"mean run {row.mean_wall_s * 1000:.0f} ms{hold}")
+    if row.formula:
+        lines.append(row.formula)
+    for t in row.tasks:
+        lines.append(
+            f"  {t.task} ({t.pool}): {t.nature}, {t.runs} runs, CPU {_share(t.cpu_share)}, "
+            f"hold {_share(t.hold_share)}"
+        )
+    return "\n".join(lines)
+
+
+class PoolFitTable(QFrame):
+    fixRequested = Signal(object)  # Fix, confirmed by the user
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.rows: list[QueueFit] = []
+        self.confirm_box: QMessageBox | None = None
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setDefaultSectionSize(26)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(7, QHeaderView.ResizeMode.Stretch)
+        self.empty_label = QLabel(
+            "No queue measured yet: the probe in each worker reports its tasks once they run."
+        )
+        self.empty_label.setObjectName("hint")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.table)
+        layout.addWidget(self.empty_label)
+        self._fit_height()
+
+    def set_rows(self, rows: list[QueueFit]) -> None:
+        if rows == self.rows:
+            return
+        self.rows = list(rows)
+        self.table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            nature = row.nature + (f" (declared {row.declared})" if row.declared else "")
+            speedup = f"≈ {row.speedup:.1f}×" if row.speedup else ""
+            cells = (
+                row.queue,
+                f"{row.runs:,}",
+                nature,
+                _share(row.cpu_share),
+                _share(row.hold_share),
+                "; ".join(row.workers) or "none",
+                VERDICT_TEXT.get(row.verdict, row.verdict),
+                row.recommendation,
+                speedup,
+            )
+            tip = _tooltip(row)
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(tip if c != 7 else f"{row.recommendation}\n\n{tip}")
+                if c in (1, 3, 4, 8):
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                if c == 6 and row.severity in TONE:
+                    item.setForeground(QColor(TONE[row.severity]))
+                    font = item.font()
+                    font.setBold(row.severity == "critical")
+                    item.setFont(font)
+                self.table.setItem(r, c, item)
+            self.table.setCellWidget(r, FIX_COLUMN, self._fix_button(r, row.fix))
+        self._fit_height()
+
+    def _fix_button(self, index: int, fix: Fix | None) -> QWidget | None:
+        if fix is None:
+            return QWidget()
+        button = QPushButton("Fix…")
+        button.setToolTip(fix.confirm)
+        button.setObjectName("fixButton")
+        button.clicked.connect(lambda _=False, i=index: self._fix_clicked(i))
+        return button
+
+    def _fit_height(self) -> None:
+        count = self.table.rowCount()
+        self.table.setVisible(count > 0)
+        self.empty_label.setVisible(count == 0)
+        height = self.table.horizontalHeader().height() + 4
+        height += sum(self.table.rowHeight(r) for r in range(count))
+        self.table.setFixedHeight(height)
+
+    def _fix_clicked(self, index: int) -> None:
+        if index >= len(self.rows) or self.rows[index].fix is None or self.confirm_box:
+            return
+        fix = self.rows[index].fix
+        assert fix is not None
+        box = QMessageBox(QMessageBox.Icon.Question, "Apply fix", fix.confirm, parent=self)
+        box.setStandardButtons(QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _r, f=fix, b=box: self._confirmed(b, f))
+        self.confirm_box = box
+        box.open()
+
+    def _confirmed(self, box: QMessageBox, fix: Fix) -> None:
+        self.confirm_box = None
+        if box.clickedButton() is box.button(QMessageBox.StandardButton.Ok):
+            self.fixRequested.emit(fix)

@@ -1,0 +1,112 @@
+"""The Pool fit table, the loop-lag chart and the batch timeline, as a user sees them."""
+
+from __future__ import annotations
+
+import time
+from types import MappingProxyType
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox, QPushButton
+from pytestqt.qtbot import QtBot
+
+from backend.advisor.model import Observations, Thresholds, WorkerObs
+from backend.fit.table import build
+from backend.telemetry.fitstate import TaskFit
+from backend.telemetry.views import EventSnapshot, Span, WorkerView
+from desktop.charts import LimitHistory, WorkerCharts
+from desktop.views.pool_fit import FIX_COLUMN, PoolFitTable
+from desktop.views.timeline import TimelineWidget, lanes, summary
+
+
+def _fit(task: str, queue: str, pool: str, cpu: float, hold: float) -> TaskFit:
+    return TaskFit(task, queue, pool, 4, 1.2, cpu, cpu, hold, hold / 4, 0.3, None, 1.2)
+
+
+def _rows():  # type: ignore[no-untyped-def]
+    g = WorkerObs(
+        "fg", "fg@h", True, "gevent", 20, ["db", "web"], "online",
+        fit=[
+            _fit("app.query", "db", "gevent", 0.01, 1.19),
+            _fit("app.get", "web", "gevent", 0.01, 0.004),
+        ],
+    )  # fmt: skip
+    return build(Observations(workers=[g], cores=2, natures={}), Thresholds())
+
+
+def test_pool_fit_table_shows_the_trap_and_asks_before_fixing(qtbot: QtBot) -> None:
+    table = PoolFitTable()
+    qtbot.addWidget(table)
+    table.set_rows(_rows())
+    t = table.table
+    assert t.rowCount() == 2
+    assert [t.item(0, c).text() for c in (0, 2, 3, 4, 6)] == [
+        "db", "blocking", "1%", "99%", "runs one at a time",
+    ]  # fmt: skip
+    assert "holds the loop" in t.item(0, 2).toolTip()
+    assert t.item(1, 6).text() == "fits"
+    assert isinstance(t.cellWidget(0, FIX_COLUMN), QPushButton)
+    assert not isinstance(t.cellWidget(1, FIX_COLUMN), QPushButton)  # nothing to fix
+    button = t.cellWidget(0, FIX_COLUMN)
+    with qtbot.assertNotEmitted(table.fixRequested):
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+        box = table.confirm_box
+        assert box is not None and "prefork" in box.text()
+        qtbot.mouseClick(box.button(QMessageBox.StandardButton.Cancel), Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(table.fixRequested) as requested:
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+        box = table.confirm_box
+        assert box is not None
+        qtbot.mouseClick(box.button(QMessageBox.StandardButton.Ok), Qt.MouseButton.LeftButton)
+    fix = requested.args[0]
+    assert (fix.kind, fix.params["name"], fix.params["pool"]) == (
+        "start_worker",
+        "db-prefork",
+        "prefork",
+    )
+
+
+def test_loop_lag_chart_appears_for_a_gevent_worker_only(qtbot: QtBot) -> None:
+    limits = LimitHistory()
+    now = time.time()
+    for i in range(5):
+        view = WorkerView(
+            "g@h", True, 0, 0, 0, 0, now - 5 + i, 2.0, None, None, None, 1, None,
+            loop_lag_ms_max=800.0,
+        )  # fmt: skip
+        workers = MappingProxyType({"g@h": view})
+        limits.record_loop(EventSnapshot(i, now - 5 + i, True, workers=workers))
+    assert limits.loop_columns("g", 3600)["lag_ms"] == [800.0] * 5
+    charts = WorkerCharts(limits)
+    qtbot.addWidget(charts)
+    charts.show()
+    charts.set_worker("g")
+    charts.refresh(lambda _series, _s: {}, now)
+    assert charts.loop.isVisible()
+    charts.set_worker("p")
+    charts.refresh(lambda _series, _s: {}, now)
+    assert not charts.loop.isVisible()
+
+
+def _span(i: int, pid: int, start: float, wall: float, hold: float | None) -> Span:
+    at = start if hold is not None else None
+    return Span(f"b.{i}", "t", "q", "w@h", pid, start, start + wall, "SUCCESS", hold, hold, at)
+
+
+def test_timeline_rows_and_summary_tell_serial_from_parallel(qtbot: QtBot) -> None:
+    # gevent: 3 runs accepted together, each holding the loop 1 s in turn
+    serial = [_span(i, 7, 0.0, 1.0 * (i + 1) + 0.1, None) for i in range(3)]
+    serial = [
+        Span(s.task_id, s.name, s.queue, s.hostname, 7, 0.0, s.ended, "SUCCESS", 1.0, 1.0, float(i))
+        for i, s in enumerate(serial)
+    ]
+    assert "at most 3 running at once, at most 1 holding an event loop" in summary(serial, 9.0)
+    assert [len(lanes_) for lanes_ in lanes(serial, 9.0).values()] == [3]
+    parallel = [_span(i, 10 + i % 2, float(i // 2), 1.0, 0.0) for i in range(4)]
+    rows = lanes(parallel, 9.0)
+    assert list(rows) == [("w@h", 10), ("w@h", 11)]  # one row per prefork process
+    assert summary(parallel, 9.0).startswith("4 runs on 2 process(es); at most 2 running")
+    widget = TimelineWidget()
+    qtbot.addWidget(widget)
+    widget.set_spans(parallel, 9.0)
+    widget.resize(600, widget.minimumHeight())
+    assert not widget.grab().isNull()
