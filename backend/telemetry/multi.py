@@ -15,7 +15,7 @@ from types import MappingProxyType
 
 from backend.broker.resolve import BrokerConfig
 from backend.telemetry.events import EventMonitor
-from backend.telemetry.views import EventSnapshot
+from backend.telemetry.views import EventSnapshot, Span
 
 
 class MonitorSet:
@@ -71,7 +71,20 @@ class MonitorSet:
             reconnects=sum(s.reconnects for s in snaps),
             resyncs=sum(s.resyncs for s in snaps),
             last_error=next((s.last_error for s in snaps if s.last_error), None),
+            fit=MappingProxyType({k: v for s in snaps for k, v in s.fit.items()}),
         )
+
+    def timeline(
+        self, queue: str | None = None, prefix: str | None = None, limit: int = 2_000
+    ) -> list[Span]:
+        """Every broker's spans, oldest first (a project's tasks run on its own broker)."""
+        spans = [
+            span
+            for m in ([self.main] if self.main else []) + list(self._extra.values())
+            for span in m.timeline(queue, prefix, limit)
+        ]
+        spans.sort(key=lambda s: s.started)
+        return spans[-limit:]
 
     def coalesced(self, since: int) -> EventSnapshot | None:
         snap = self.snapshot()
