@@ -157,7 +157,8 @@ def test_progress_cancel_and_retry(site) -> None:  # type: ignore[no-untyped-def
     service: BatchService = site["service"]
     with serve(delay_ms=300) as base:
         urls = tuple(f"{base}/slow?ms=300&n={i}" for i in range(60))
-        record = service.launch_monitoring(MonitorParams(urls=urls, timeout=5))
+        # Two URLs per task: 30 tasks on 5 slots, so some wait long enough to be cancelled.
+        record = service.launch_monitoring(MonitorParams(urls=urls, timeout=5, urls_per_task=2))
 
         def started() -> BatchRecord | None:
             current = service.get(record.id)
