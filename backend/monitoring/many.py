@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from http.cookiejar import DefaultCookiePolicy
+from urllib.request import getproxies
 from typing import Any
 
 import requests
@@ -43,6 +44,15 @@ def shared_session() -> requests.Session:
             session = requests.Session()
             # No cookie carried from one monitored URL to the next one on the same host.
             session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+            if not getproxies():
+                # requests re-reads the environment (proxies, no_proxy, netrc, CA bundle) on
+                # every request: 0.3 ms of a 1.2 ms check here. With no proxy configured, the
+                # CA bundle is read once instead (netrc credentials are not used: URLs with
+                # credentials are refused anyway).
+                session.trust_env = False
+                session.verify = (
+                    os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+                )
             adapter = HTTPAdapter(pool_connections=64, pool_maxsize=POOL_PER_HOST)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
