@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from http.cookiejar import DefaultCookiePolicy
-from urllib.request import getproxies
 from typing import Any
+from urllib.request import getproxies
 
 import requests
 from requests.adapters import HTTPAdapter
