@@ -33,6 +33,7 @@ class WorkerObs:
     starts_recent: int = 0  # crashes in the crash-loop window (the supervisor's count)
     gave_up: bool = False  # the supervisor stopped restarting it: a crash loop
     exit: str | None = None
+    tasks_per_s: float | None = None  # finished tasks per second, from events (ceiling.py)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from backend.advisor.ceiling import process_ceiling
 from backend.advisor.model import Advice, Fix, Observations, Thresholds
 from backend.units import human_ms
 
@@ -342,6 +343,7 @@ RULES: list[Rule] = [
     crash_loop,
     crashed,
     broker_unreachable,
+    process_ceiling,
 ]
 
 
