@@ -25,7 +25,7 @@ from backend.batches.params import InvoiceParams, MonitorParams, ParamError
 from backend.batches.service import BatchError, BatchService
 from backend.broker import BrokerError
 from backend.redact import mask_text
-from desktop.models.children_model import child_row
+from desktop.models.children_model import ORDER, child_row, child_state
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,9 @@ LIST_EVERY_S = 5.0  # the whole list (new batches from the CLI) at most this oft
 BACKOFF_MS = 5000  # after a failed refresh: the broker may be down, don't hammer it
 LIST_LIMIT = 200
 MAX_FAILED_LISTED = 50
+MAX_CHILD_ROWS = 2000  # rows the window shows: what needs a look first (see shown_children)
+CHILDREN_PER_S = 2000  # a running batch's rows are re-read every total/this seconds …
+CHILDREN_EVERY_MAX_S = 30.0  # … at most this long apart
 PANEL_BACKEND = {
     "result_backend_max_retries": 2,
     "redis_socket_connect_timeout": 3,
@@ -62,6 +65,7 @@ class BatchController(QObject):
         self._was_final: dict[str, bool] = {}
         self._selected = ""
         self._children_key: tuple[Any, ...] | None = None
+        self._children_at = 0.0
         self._tuned = False  # PANEL_BACKEND applied to the service's Celery app
         self._sent: list[Any] = []  # what the last batchesChanged said, to send only changes
         self._next_list = 0.0
@@ -275,15 +279,25 @@ class BatchController(QObject):
         if record is None or self._service is None:
             return
         key = (record.id, record.state, tuple(sorted((record.counts or {}).items())))
-        if key == self._children_key:
+        if key == self._children_key or not self._children_due(record, key):
             return
         try:
             children = self._bounded(self._service).children(record)
         except Exception as exc:
             log.info("reading children of %s failed: %s", record.id, exc)
             return  # the next refresh tries again (the key was not stored)
-        self._children_key = key
-        self.childrenChanged.emit(record.id, [child_row(record.kind, c) for c in children])
+        self._children_key, self._children_at = key, time.monotonic()
+        rows = shown_children([child_row(record.kind, c) for c in children])
+        self.childrenChanged.emit(record.id, rows)
+
+    def _children_due(self, record: BatchRecord, key: tuple[Any, ...]) -> bool:
+        """A running batch's rows are read O(children): big ones less often (a 100,000-URL
+        batch every 30 s). A new selection, a final state or a request reads them at once."""
+        if self._children_key is None or record.final or key[0] != self._children_key[0]:
+            return True
+        total = int((record.counts or {}).get("total", 0))
+        every = min(CHILDREN_EVERY_MAX_S, max(1.0, total / CHILDREN_PER_S))
+        return time.monotonic() - self._children_at >= every
 
     def _set_problem(self, text: str) -> None:
         if text != self._problem:
@@ -322,3 +336,12 @@ def _describe(exc: BaseException) -> str:
         text = f"the result backend did not answer ({str(cause).strip() or type(cause).__name__})"
     text = text or type(exc).__name__
     return mask_text(text[:1].upper() + text[1:], [])
+
+
+def shown_children(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """At most :data:`MAX_CHILD_ROWS` rows, failures, running and pending ones first: a
+    100,000-URL batch must not become 100,000 table rows in the window."""
+    if len(rows) <= MAX_CHILD_ROWS:
+        return rows
+    rows = sorted(rows, key=lambda r: (ORDER.get(child_state(r), 9), r.get("index", 0)))
+    return rows[:MAX_CHILD_ROWS]

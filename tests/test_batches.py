@@ -153,11 +153,39 @@ def test_monitoring_batch_records_codes_timeouts_and_refusals(site) -> None:  # 
     assert (summary["urls_up"], summary["urls_down"]) == (2, 4)
 
 
+def test_chunked_monitoring_keeps_urls_apart_and_retries_only_failed_ones(site) -> None:  # type: ignore[no-untyped-def]
+    service: BatchService = site["service"]
+    with serve(delay_ms=50) as base:
+        urls = (*(f"{base}/ok?n={i}" for i in range(5)), f"{base}/status/500", f"{base}/status/503")
+        launched = service.launch_monitoring(MonitorParams(urls=urls, timeout=2, urls_per_task=3))
+        record = finish(service, launched)
+        assert record.params["urls_per_task"] == 3
+        summary = record.summary or {}
+        assert (summary["urls_up"], summary["urls_down"], summary["children_total"]) == (5, 2, 3)
+        assert [(f["index"], f["reason"]) for f in summary["failed_children"]] == [
+            (5, "HTTP 500"),
+            (6, "HTTP 503"),
+        ]
+        rows = service.children(record)
+        assert [r["url"] for r in rows] == list(urls)  # one row per URL, in the list's order
+        assert [r["id"] for r in rows] == [f"{record.id}.{i // 3}" for i in range(7)]
+        assert rows[5]["result"]["status_code"] == 500 and rows[5]["reason"] == "HTTP 500"
+        done = finish(service, service.retry(record.id))
+    assert done.state == "completed_with_failures"
+    assert ((done.summary or {})["ok"], (done.summary or {})["failed"]) == (5, 2)
+    again = service.children(done)
+    # The five URLs that answered were not checked again; the two failures ran in a new task.
+    assert [r["id"] for r in again[:5]] == [r["id"] for r in rows[:5]]
+    assert {r["id"] for r in again[5:]} == {f"{record.id}.3.t1"}
+    assert again[6]["result"]["status_code"] == 503
+
+
 def test_progress_cancel_and_retry(site) -> None:  # type: ignore[no-untyped-def]
     service: BatchService = site["service"]
     with serve(delay_ms=300) as base:
         urls = tuple(f"{base}/slow?ms=300&n={i}" for i in range(60))
-        record = service.launch_monitoring(MonitorParams(urls=urls, timeout=5))
+        # Two URLs per task: 30 tasks on 5 slots, so some wait long enough to be cancelled.
+        record = service.launch_monitoring(MonitorParams(urls=urls, timeout=5, urls_per_task=2))
 
         def started() -> BatchRecord | None:
             current = service.get(record.id)
@@ -196,6 +224,8 @@ def test_invalid_launches_send_nothing(site) -> None:  # type: ignore[no-untyped
         lambda: service.launch_monitoring(MonitorParams(urls=())),
         lambda: service.launch_monitoring(MonitorParams(urls=("ftp://example.com/x",))),
         lambda: service.launch_monitoring(MonitorParams(urls=("http://ok", "file:///etc/passwd"))),
+        lambda: service.launch_monitoring(MonitorParams(urls=("http://ok",), urls_per_task=0)),
+        lambda: service.launch_monitoring(MonitorParams(urls=("http://ok",), urls_per_task=1001)),
     ]
     for launch in bad:
         with pytest.raises(ParamError) as err:

@@ -37,6 +37,7 @@ class WorkerObs:
     exit: str | None = None
     # The in-worker probe's per-task measurements (worker-fit); None: no probe heard from it.
     fit: list[TaskFit] | None = None
+    tasks_per_s: float | None = None  # finished tasks per second, from events (ceiling.py)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from backend.advisor.ceiling import process_ceiling
 from backend.advisor.fitrules import (
     measured_nature,
     measured_trap,
@@ -394,6 +395,7 @@ RULES: list[Rule] = [
     crash_loop,
     crashed,
     broker_unreachable,
+    process_ceiling,
 ]
 
 

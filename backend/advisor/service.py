@@ -13,6 +13,7 @@ from collections import defaultdict, deque
 from dataclasses import replace
 from typing import Any
 
+from backend.advisor.ceiling import TaskRates
 from backend.advisor.engine import Advisor, Update
 from backend.advisor.model import (
     DEFAULT_NATURES,
@@ -42,6 +43,7 @@ class AdvisorService:
         self._lag: dict[str, deque[tuple[float, float]]] = defaultdict(deque)
         self._blocked: dict[str, deque[tuple[float, int]]] = defaultdict(deque)
         self._uss: dict[str, deque[tuple[float, int]]] = defaultdict(deque)
+        self._rates = TaskRates()
 
     @property
     def thresholds(self) -> Thresholds:
@@ -101,6 +103,7 @@ class AdvisorService:
             fit = events.fit.get(info.hostname) if events is not None else None
             if fit is not None:
                 w.fit = list(fit.tasks)
+            w.tasks_per_s = self._rates.rate(info.hostname, now, view.processed if view else None)
             if w.uss_bytes:
                 w.uss_growth_bytes_per_min = self._growth(
                     self._uss[info.hostname], now, w.uss_bytes

@@ -33,6 +33,10 @@ CREATE TABLE IF NOT EXISTS batches (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS batches_created ON batches (created_at DESC);
+CREATE TABLE IF NOT EXISTS batch_children (
+    id TEXT PRIMARY KEY,
+    children TEXT NOT NULL
+);
 """
 
 
@@ -118,6 +122,21 @@ class HistoryStore:
                     record.id,
                 ),
             )
+
+    def set_children(self, batch_id: str, children: list[dict[str, Any]]) -> None:
+        """A finished batch's rows, kept apart from ``batches``: lists never load them."""
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO batch_children (id, children) VALUES (?, ?)",
+                (batch_id, json.dumps(children, separators=(",", ":"))),
+            )
+
+    def children(self, batch_id: str) -> list[dict[str, Any]] | None:
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT children FROM batch_children WHERE id=?", (batch_id,)
+            ).fetchone()
+        return json.loads(row[0]) if row else None
 
     def get(self, batch_id: str) -> BatchRecord | None:
         with self._connect() as conn:

@@ -13,6 +13,7 @@ QUEUE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 MAX_CHUNK = 100_000
 MAX_CUSTOMERS = 10_000_000
 MAX_URLS = 100_000
+MAX_URLS_PER_TASK = 1000  # one task's checks share its time limit and its result
 
 
 class ParamError(ValueError):
@@ -70,6 +71,7 @@ class MonitorParams:
     urls: tuple[str, ...] = field(default_factory=tuple)
     timeout: float = 10.0  # read timeout per request; connect timeout is min(3, timeout)
     queue: str = "monitoring"
+    urls_per_task: int | None = None  # None: chosen from the list's size (backend.batches.plan)
 
     def validate(self) -> MonitorParams:
         problems: list[str] = []
@@ -90,6 +92,13 @@ class MonitorParams:
         ):
             problems.append(f"timeout {timeout!r}: must be between 0.1 and 300 seconds")
         problems += _queue_problem(self.queue)
+        if self.urls_per_task is not None and (
+            not _whole(self.urls_per_task) or not 1 <= self.urls_per_task <= MAX_URLS_PER_TASK
+        ):
+            problems.append(
+                f"URLs per task {self.urls_per_task!r}: must be a whole number from 1 to "
+                f"{MAX_URLS_PER_TASK:,}"
+            )
         if problems:
             raise ParamError(
                 problems[:20] + ([f"… and {len(problems) - 20} more"] if len(problems) > 20 else [])

@@ -16,12 +16,19 @@ from celery import Celery
 
 from backend.batches.children import ENDED, child_id, fetch_states
 from backend.batches.history import BatchRecord, HistoryStore
+from backend.batches.ledger import Ledger, counts_of, ledger_for
+from backend.batches.outcome import whole
 from backend.batches.params import InvoiceParams, MonitorParams
+from backend.batches.plan import auto_urls_per_task, item_count, monitoring_child
+from backend.batches.rows import child_rows
 from backend.broker.resolve import BrokerConfig, ensure_broker
 from backend.celery_app import PANEL_PUBLISH_RETRY, make_app
 
 PARENT_TASKS = {"invoices": "pooldesk.batch.invoices", "monitoring": "pooldesk.batch.monitoring"}
-CHILD_TASKS = {"invoices": "pooldesk.invoices.chunk", "monitoring": "pooldesk.monitoring.check"}
+CHILD_TASKS = {
+    "invoices": "pooldesk.invoices.chunk",
+    "monitoring": "pooldesk.monitoring.check_urls",
+}
 WATCH_TASK = "pooldesk.batch.watch"
 ORCHESTRATION = "orchestration"
 
@@ -74,6 +81,9 @@ class BatchService:
         shown = dict(params)
         if kind == "monitoring":
             shown["url_count"] = len(shown.pop("urls"))
+            shown["urls_per_task"] = shown.get("urls_per_task") or auto_urls_per_task(
+                shown["url_count"]
+            )
         record = BatchRecord(
             id=batch_id, kind=kind, params=shown, state="queued", created_at=time.time()
         )
@@ -108,9 +118,10 @@ class BatchService:
             record.state, record.started_at = "running", record.started_at or time.time()
         elif state == "PROGRESS" and isinstance(info, dict):
             record.state = "running"
-            record.counts = dict(info.get("counts") or {})
+            record.counts = self._live_counts(record.id) or dict(info.get("counts") or {})
             record.started_at = (info.get("batch") or {}).get("started_at") or record.started_at
         elif state == "SUCCESS" and isinstance(info, dict) and "outcome" in info:
+            self._keep_children(record)
             record.state = str(info["outcome"])
             record.summary = info
             record.counts = dict(info.get("counts") or {})
@@ -129,19 +140,45 @@ class BatchService:
             self.history.update(record)
         return record
 
+    @property
+    def ledger(self) -> Ledger:
+        return ledger_for(self.app)
+
     def children(self, record: BatchRecord) -> list[dict[str, Any]]:
-        """Per-child state: from the summary when finished, else from the latest progress."""
-        if record.summary:
-            return list(record.summary.get("children") or [])
+        """Per-child rows (per URL for monitoring): kept in the history once finished, read
+        from the batch's ledger while it runs. O(children): only when someone opens a batch."""
+        if record.summary and "children" in record.summary:  # recorded by an older version
+            return list(record.summary["children"])
+        if record.final:
+            kept = self.history.children(record.id)
+            if kept is not None:
+                return kept
         try:
-            meta = self.app.backend.get_task_meta(record.id)
+            if not self.ledger.exists(record.id):
+                return []
+            return child_rows(self.app, self.ledger, record.id, record.kind)
         except Exception as exc:
             self.last_error = f"result backend unreachable: {str(exc).splitlines()[0]}"
             return []
-        info = meta.get("result")
-        if meta.get("status") == "PROGRESS" and isinstance(info, dict):
-            return list(info.get("children") or [])
-        return []
+
+    def _live_counts(self, batch_id: str) -> dict[str, int] | None:
+        """Straight from the ledger (O(1)): fresher than the watcher's once-a-second record."""
+        try:
+            snap = self.ledger.snapshot(batch_id)
+        except Exception:
+            return None
+        return counts_of(snap) if snap is not None else None
+
+    def _keep_children(self, record: BatchRecord) -> None:
+        """The finished batch's rows into the history, before the result backend forgets."""
+        if record.final:
+            return
+        try:
+            rows = child_rows(self.app, self.ledger, record.id, record.kind)
+        except Exception as exc:
+            self.last_error = f"result backend unreachable: {str(exc).splitlines()[0]}"
+            return
+        self.history.set_children(record.id, rows)
 
     def list(self, limit: int = 200) -> list[BatchRecord]:
         """Newest first; batches still running are refreshed on the way."""
@@ -171,29 +208,38 @@ class BatchService:
         record = self.get(batch_id)
         if record.final:
             raise BatchError(f"batch {record.id[:12]} has already ended ({record.state})")
-        children = self.children(record)
-        if not children and record.state == "running":
+        planned = self.ledger.exists(record.id)
+        if not planned and record.state == "running":
             # The parent is planning right now: revoking it would leave its children running.
             raise BatchError(
                 f"batch {record.id[:12]} is still being planned; cancel again in a moment"
             )
-        if not children:  # still queued: revoking the parent stops it before it starts
+        if not planned:  # still queued: revoking the parent stops it before it starts
             self.app.control.revoke(record.id)
             self.app.backend.mark_as_revoked(record.id, reason="cancelled by user")
             record.state, record.finished_at = "cancelled", time.time()
             self.history.update(record)
             return {"pending": 0, "running": 0}
-        ids = [c["id"] for c in children]
-        states = fetch_states(self.app, ids)
-        pending = [i for i in ids if states[i].state == "PENDING"]
-        running = [i for i in ids if states[i].state in ("STARTED", "RETRY")]
+        return self._cancel_open(record, terminate)
+
+    def _cancel_open(self, record: BatchRecord, terminate: bool) -> dict[str, int]:
+        ledger = self.ledger
+        children = ledger.children(record.id, ledger.open_indices(record.id))
+        states = fetch_states(self.app, [c["id"] for c in children])
+        pending = [c for c in children if states[c["id"]].state == "PENDING"]
+        running = [c for c in children if states[c["id"]].state in ("STARTED", "RETRY")]
         if pending:
-            self.app.control.revoke(pending)
-            for task_id in pending:  # so the watcher counts them as ended right away
-                self.app.backend.mark_as_revoked(task_id, reason="cancelled by user")
+            self.app.control.revoke([c["id"] for c in pending])
+            for child in pending:  # so the batch counts them as ended right away
+                self.app.backend.mark_as_revoked(child["id"], reason="cancelled by user")
+                outcome = whole(record.kind, child, "cancelled", cancelled=True)
+                ledger.ended(record.id, int(child["index"]), child["id"], outcome)
         if running and terminate:
-            self.app.control.revoke(running, terminate=True, signal="SIGTERM")
-        return {"pending": len(pending), "running": len(running)}
+            self.app.control.revoke([c["id"] for c in running], terminate=True, signal="SIGTERM")
+        return {  # in items: chunks, or URLs
+            "pending": sum(item_count(c) for c in pending),
+            "running": sum(item_count(c) for c in running),
+        }
 
     def retry(self, batch_id: str) -> BatchRecord:
         """Run only the failed (or cancelled) children of a finished batch again."""
@@ -202,6 +248,18 @@ class BatchService:
             raise BatchError(f"batch {record.id[:12]} has not finished; cancel or wait first")
         summary = record.summary
         round_ = int(summary.get("retry_round", 0)) + 1
+        rows = self.children(record)
+        ledger = self.ledger
+        if not ledger.exists(record.id):
+            raise BatchError(
+                f"batch {record.id[:12]} is too old to retry: its plan has expired from the "
+                "result backend"
+            )
+        plan = ledger.children(record.id)
+        again = _again(record, rows, plan, round_)
+        if not again:
+            raise BatchError(f"batch {record.id[:12]} has no failed children to retry")
+        counts = summary.get("counts") or {}
         batch = {
             "id": record.id,
             "kind": record.kind,
@@ -210,39 +268,72 @@ class BatchService:
             "params": record.params,
             "retry_round": round_,
             "missing": summary.get("missing_customers", 0),
+            "children": max([int(c["index"]) for c in plan + again], default=-1) + 1,
+            "items": int(counts.get("total", 0)),
         }
-        children, again = [], []
-        for child in summary.get("children") or []:
-            entry = {"index": child["index"], "id": child["id"], "args": child["args"]}
-            if child.get("reason") or child.get("state") not in ENDED:
-                entry["id"] = child_id(record.id, child["index"], round_, tag="t")
-                again.append(entry)
-            children.append(entry)
-        if not again:
-            raise BatchError(f"batch {record.id[:12]} has no failed children to retry")
         # Mark the batch in progress first, so no refresh reads the old summary as final. The
         # Redis backend never overwrites a SUCCESS, so the old result is forgotten first.
+        # What the rows say succeeded (a child revoked as it started may have succeeded after all).
+        succeeded = sum(1 for r in rows if not _failed(r))
+        ledger.reset_failures(record.id, succeeded, {})
+        for child in again:
+            ledger.replace_child(record.id, child, reopen=True)
         self.app.backend.forget(record.id)
-        pending = [{"index": c["index"], "id": c["id"], "state": "PENDING"} for c in children]
         self.app.backend.store_result(
             record.id,
-            {"batch": batch, "counts": {"total": len(children)}, "children": pending},
+            {"batch": batch, "counts": {**counts, "failed": 0, "cancelled": 0}},
             "PROGRESS",
         )
-        for entry in again:
+        for child in again:
             self.app.send_task(
                 CHILD_TASKS[record.kind],
-                args=entry["args"],
-                task_id=entry["id"],
+                args=child["args"],
+                task_id=child["id"],
                 queue=batch["queue"],
             )
         self.app.send_task(
-            WATCH_TASK,
-            args=[batch, children],
-            task_id=record.id,
-            queue=ORCHESTRATION,
-            countdown=1.0,
+            WATCH_TASK, args=[batch], task_id=record.id, queue=ORCHESTRATION, countdown=1.0
         )
         record.state, record.finished_at, record.summary = "running", None, None
         self.history.update(record)
         return record
+
+
+def _failed(row: dict[str, Any]) -> bool:
+    return bool(row.get("reason")) or row.get("state") not in ENDED
+
+
+def _again(
+    record: BatchRecord, rows: list[dict[str, Any]], plan: list[dict[str, Any]], round_: int
+) -> list[dict[str, Any]]:
+    """The children to run again: failed or cancelled chunks (same index, new id), or the
+    failed URLs regrouped into new tasks appended to the plan (only those URLs are checked)."""
+
+    if record.kind != "monitoring":
+        by_index = {int(c["index"]): c for c in plan}
+        return [
+            {
+                **by_index[int(r["index"])],
+                "id": child_id(record.id, int(r["index"]), round_, tag="t"),
+                "lost": 0,
+                "base": child_id(record.id, int(r["index"]), round_, tag="t"),
+            }
+            for r in rows
+            if _failed(r) and int(r["index"]) in by_index
+        ]
+    urls = [(int(r["index"]), str(r["url"])) for r in rows if _failed(r) and r.get("url")]
+    size = int(record.params.get("urls_per_task") or auto_urls_per_task(len(urls)))
+    first = max((int(c["index"]) for c in plan), default=-1) + 1
+    timeout = float(record.params.get("timeout", 10.0))
+    return [
+        monitoring_child(
+            record.id,
+            first + n,
+            [i for i, _ in urls[start : start + size]],
+            [u for _, u in urls[start : start + size]],
+            timeout,
+            attempt=round_,
+            tag="t",
+        )
+        for n, start in enumerate(range(0, len(urls), size))
+    ]

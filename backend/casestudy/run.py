@@ -162,7 +162,8 @@ def _measure(ctx: _Ctx, step: _Step) -> Run:
     summary = record.summary or {}
     if record.state not in ("completed", "completed_with_failures", "cancelled") or not summary:
         raise CaseStudyError(f"{scenario} batch {record.id[:12]} ended {record.state}")
-    ids = [str(c["id"]) for c in summary.get("children") or []]
+    rows = ctx.service.children(record)  # one per chunk, or per URL
+    ids = list(dict.fromkeys(str(c["id"]) for c in rows))
     end = last_done(ctx.service.app, ids)
     wall = float(summary["wall_seconds"])
     work = end - float(summary["started_at"]) if end else wall
@@ -173,7 +174,7 @@ def _measure(ctx: _Ctx, step: _Step) -> Run:
         pool=pool,
         concurrency=slots,
         items=items,
-        children=len(ids),
+        children=len(rows),
         wall_s=round(wall, 3),
         work_s=round(work, 3),
         own_wall_s=round(own_wall, 3),

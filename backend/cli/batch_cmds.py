@@ -130,7 +130,12 @@ def monitor(args: argparse.Namespace) -> int:
             urls = read_url_list(args.urls).urls
         else:
             urls = parse_url_list("\n".join(args.url)).urls
-        params = MonitorParams(urls=tuple(urls), timeout=args.timeout, queue=args.queue).validate()
+        params = MonitorParams(
+            urls=tuple(urls),
+            timeout=args.timeout,
+            queue=args.queue,
+            urls_per_task=args.urls_per_task,
+        ).validate()
     except (UrlListError, ParamError) as exc:
         return fail(str(exc).replace("\n", " | "), code=2)
     return _launch(lambda s: s.launch_monitoring(params), args)

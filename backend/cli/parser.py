@@ -205,6 +205,12 @@ def _add_batch(sub: argparse._SubParsersAction[Parser]) -> None:
         "--timeout", type=positive_float, default=10.0, help="read timeout per request, seconds"
     )
     mon.add_argument("--queue", default="monitoring")
+    mon.add_argument(
+        "--urls-per-task",
+        type=positive_int,
+        default=None,
+        help="URLs checked concurrently by one task (default: chosen from the list's size)",
+    )
     _launch_flags(mon)
     mon.set_defaults(handler=_lazy("batch_cmds", "monitor"))
 

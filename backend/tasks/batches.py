@@ -1,15 +1,19 @@
 """Batch parents: plan the children, then watch them *without holding a worker slot*.
 
 Calling ``result.get()``/``join()`` inside a task is forbidden by Celery and deadlocks a pool
-whose slots are all taken by parents. Instead the parent sends its children and replaces itself
-(``Task.replace``, same task id) with a short *watch* task scheduled a moment later; each watch
-reads the children's states from the result backend in one round trip, publishes progress
-(state ``PROGRESS``) and replaces itself again until every child has ended — succeeded, failed
-or revoked. Only then does the batch id turn SUCCESS, with the summary as its result.
+whose slots are all taken by parents. Instead the parent writes the plan once to the batch's
+ledger (:mod:`backend.batches.ledger`), sends the children and replaces itself
+(``Task.replace``, same task id) with a short *watch* task scheduled a moment later. Each child
+reports its own end to the ledger in O(1); each watch reads the ledger's counters (O(1), not
+O(children)), publishes progress (state ``PROGRESS``) and replaces itself again until no child
+is open. Only then does the batch id turn SUCCESS, with the summary as its result.
 
 Why not a chord: a chord's body never runs when a child raises, is killed (WorkerLostError) or
-is revoked, so a cancelled or partly killed batch would never finish. The watch sees all three.
-A child killed with its worker process is sent again (chunks are idempotent), up to twice.
+is revoked, so a cancelled or partly killed batch would never finish. The watch sees all three:
+when nothing has ended for :data:`SCAN_AFTER_S`, it reads the Celery states of the children
+still open (only those) — a child killed with its process is sent again (idempotent, at most
+twice), one that failed or was revoked without reporting is recorded, and children whose
+messages the broker lost are sent again after a long standstill.
 """
 
 from __future__ import annotations
@@ -24,33 +28,39 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from backend.batches.children import ChildState, child_id, fetch_states, tally
+from backend.batches.children import ENDED, ChildState, fetch_states
+from backend.batches.ledger import Ledger, Snapshot, counts_of, ledger_for
+from backend.batches.outcome import from_state
+from backend.batches.plan import invoice_children, monitoring_children
 from backend.celery_app import app, visibility_timeout
-from backend.invoices.chunk import chunked
 from backend.invoices.db import Customer, create_schema, make_engine
 from backend.tasks.invoices import invoice_chunk
-from backend.tasks.monitoring import check_url_task
+from backend.tasks.monitoring import check_urls_task
 
 ORCHESTRATION = "orchestration"
 WATCH_INTERVAL_S = 1.0
 MAX_LOST_RESENDS = 2
 MAX_STALL_RESENDS = 2
 STALL_SLACK_S = 20.0
+# Nothing ended for this long: read the open children's Celery states (a killed process, a
+# revoke, a report lost while Redis restarted). Also the pace of those reads while it lasts.
+SCAN_AFTER_S = 3.0
+TOUCH_EVERY_S = 600.0
 # The result backend (the managed Redis) restarting while a watcher reads it: look again a
 # moment later instead of failing the whole batch (measured: a batch ended "error" when the
-# broker restarted during the watcher's MGET).
+# broker restarted during the watcher's read).
 BACKEND_DOWN = (RedisConnectionError, RedisTimeoutError, BrokerOperationalError, OSError)
 BACKEND_RETRY_S = 2.0
 
 
 def send_child(batch: dict[str, Any], child: dict[str, Any]) -> None:
-    task = invoice_chunk if batch["kind"] == "invoices" else check_url_task
+    task = invoice_chunk if batch["kind"] == "invoices" else check_urls_task
     task.apply_async(args=child["args"], task_id=child["id"], queue=batch["queue"])
 
 
-def _watch(self: Task, batch: dict[str, Any], children: list[dict[str, Any]]) -> Any:
+def _watch(self: Task, batch: dict[str, Any]) -> Any:
     return self.replace(
-        watch_batch.signature((batch, children), queue=ORCHESTRATION, countdown=WATCH_INTERVAL_S)
+        watch_batch.signature((batch,), queue=ORCHESTRATION, countdown=WATCH_INTERVAL_S)
     )
 
 
@@ -66,6 +76,7 @@ def plan_invoices(self: Task, batch_id: str, params: dict[str, Any]) -> Any:
             ids = list(conn.scalars(query))
     except (OperationalError, DBAPIError) as exc:
         raise self.retry(exc=exc, countdown=2**self.request.retries) from exc
+    children = invoice_children(batch_id, ids, int(params["chunk_size"]), params["period"])
     batch = {
         "id": batch_id,
         "kind": "invoices",
@@ -73,52 +84,116 @@ def plan_invoices(self: Task, batch_id: str, params: dict[str, Any]) -> Any:
         "started_at": time.time(),
         "params": params,
         "missing": max(0, int(params.get("customers") or 0) - len(ids)),
+        "children": len(children),
+        "items": len(children),
     }
-    children = [
-        {"index": i, "id": child_id(batch_id, i), "args": [batch_id, i, chunk, params["period"]]}
-        for i, chunk in enumerate(chunked(ids, int(params["chunk_size"])))
-    ]
     return _start(self, batch, children)
 
 
 @app.task(bind=True, name="pooldesk.batch.monitoring", nature="io")
 def plan_monitoring(self: Task, batch_id: str, params: dict[str, Any]) -> Any:
+    urls = list(params["urls"])
+    children, per_task = monitoring_children(
+        batch_id, urls, float(params["timeout"]), params.get("urls_per_task")
+    )
     batch = {
         "id": batch_id,
         "kind": "monitoring",
         "queue": params["queue"],
         "started_at": time.time(),
-        "params": {**params, "urls": len(params["urls"])},
+        "params": {**params, "urls": len(urls), "urls_per_task": per_task},
+        "children": len(children),
+        "items": len(urls),
     }
-    children = [
-        {"index": i, "id": child_id(batch_id, i), "args": [batch_id, i, url, params["timeout"]]}
-        for i, url in enumerate(params["urls"])
-    ]
     return _start(self, batch, children)
 
 
 def _start(self: Task, batch: dict[str, Any], children: list[dict[str, Any]]) -> Any:
+    ledger = ledger_for(self.app)
     if not children:
-        return summarize(batch, children, {})
+        return summarize(batch, None, [])
+    ledger.write_plan(batch["id"], children, int(batch["items"]))
     for child in children:
         send_child(batch, child)
-    self.update_state(state="PROGRESS", meta=progress_meta(batch, children, {}))
-    return _watch(self, batch, children)
+    self.update_state(state="PROGRESS", meta=progress_meta(batch, ledger.snapshot(batch["id"])))
+    return _watch(self, batch)
 
 
 @app.task(bind=True, name="pooldesk.batch.watch", track_started=False, nature="io")
-def watch_batch(self: Task, batch: dict[str, Any], children: list[dict[str, Any]]) -> Any:
+def watch_batch(self: Task, batch: dict[str, Any]) -> Any:
+    ledger = ledger_for(self.app)
     try:
-        states = fetch_states(self.app, [c["id"] for c in children])
+        snap = ledger.snapshot(batch["id"])
+        if snap is None:
+            raise RuntimeError(
+                "the batch's ledger is gone from the result backend (expired or flushed)"
+            )
+        now = time.time()
+        if snap.open_children and snap.ended == batch.get("ended") and "progress_at" in batch:
+            if now - float(batch.get("scanned_at") or 0) >= SCAN_AFTER_S and (
+                now - float(batch["progress_at"]) >= SCAN_AFTER_S
+            ):
+                batch = _scan(self, ledger, batch, now)
+                snap = ledger.snapshot(batch["id"]) or snap
+        elif snap.ended != batch.get("ended") or "progress_at" not in batch:
+            batch = {**batch, "ended": snap.ended, "progress_at": now}
+        if now - float(batch.setdefault("touched_at", now)) >= TOUCH_EVERY_S:
+            ledger.touch(batch["id"])
+            batch["touched_at"] = now
+        if not snap.open_children:
+            return summarize(batch, snap, ledger.failures(batch["id"]))
+        self.update_state(state="PROGRESS", meta=progress_meta(batch, snap, ledger))
     except BACKEND_DOWN as exc:
         raise self.retry(exc=exc, countdown=BACKEND_RETRY_S, max_retries=None) from exc
-    children = _resend_lost(batch, children, states)
-    current = tally(children, states)
-    if not current.done:
-        batch = _resend_stalled(self, batch, children, states, current.ended)
-        self.update_state(state="PROGRESS", meta=progress_meta(batch, children, states))
-        return _watch(self, batch, children)
-    return summarize(batch, children, states)
+    return _watch(self, batch)
+
+
+def _lost(state: ChildState) -> bool:
+    return (
+        state.state == "FAILURE"
+        and isinstance(state.result, dict)
+        and state.result.get("exc_type") == "WorkerLostError"
+    )
+
+
+def _scan(task: Task, ledger: Ledger, batch: dict[str, Any], now: float) -> dict[str, Any]:
+    """Look at the open children only: O(open), and only while nothing ends.
+
+    * killed with its process (``WorkerLostError``): sent again under a new id, at most
+      ``MAX_LOST_RESENDS`` times, then recorded failed;
+    * ended without its report reaching the ledger (Redis restarting, a revoke): recorded
+      from its Celery state;
+    * never started, and its queue empty after a standstill longer than the visibility
+      timeout: Redis's BRPOP hands a message to a worker before the worker books it as
+      unacked, and a broker dying in between loses it (measured: one chunk in a few broker
+      restarts). Sent again under the same id (idempotent), at most ``MAX_STALL_RESENDS``
+      times. A queue that still holds messages is only waiting for a worker: nothing is sent.
+    """
+    batch_id, kind = batch["id"], batch["kind"]
+    children = ledger.children(batch_id, ledger.open_indices(batch_id))
+    states = fetch_states(task.app, [c["id"] for c in children])
+    pending = []
+    for child in children:
+        state = states.get(child["id"], ChildState("PENDING"))
+        lost = int(child.get("lost", 0))
+        if _lost(state) and lost < MAX_LOST_RESENDS:
+            base = child.get("base", child["id"])
+            again = {**child, "lost": lost + 1, "base": base, "id": f"{base}.r{lost + 1}"}
+            ledger.replace_child(batch_id, again)
+            send_child(batch, again)
+        elif state.state in ENDED:
+            ledger.ended(batch_id, int(child["index"]), child["id"], from_state(kind, child, state))
+        elif state.state == "PENDING":
+            pending.append(child)
+    batch = {**batch, "scanned_at": now}
+    if now - float(batch["progress_at"]) < visibility_timeout() + STALL_SLACK_S:
+        return batch
+    resends = int(batch.get("stall_resends", 0))
+    if not pending or resends >= MAX_STALL_RESENDS or _queue_length(task, batch["queue"]) != 0:
+        return {**batch, "progress_at": now}
+    for child in pending:
+        send_child(batch, child)
+    return {**batch, "progress_at": now, "stall_resends": resends + 1}
 
 
 def _queue_length(task: Task, queue: str) -> int | None:
@@ -131,100 +206,29 @@ def _queue_length(task: Task, queue: str) -> int | None:
         return None  # the broker is away: no evidence either way
 
 
-def _resend_stalled(
-    task: Task,
-    batch: dict[str, Any],
-    children: list[dict[str, Any]],
-    states: dict[str, ChildState],
-    ended: int,
-) -> dict[str, Any]:
-    """Send again the children that no queue holds any more after a long standstill.
-
-    Redis's BRPOP hands a message to a worker before the worker books it as unacked; a broker
-    that dies in between loses that message (measured: one chunk in a few broker restarts). If
-    nothing has ended for longer than the visibility timeout, some children never started and
-    their queue is empty, they are sent again under the same ids (chunks are idempotent), at
-    most ``MAX_STALL_RESENDS`` times. A queue that still holds messages is only waiting for a
-    worker: nothing is resent then.
-    """
-    now = time.time()
-    if ended != batch.get("ended") or "progress_at" not in batch:
-        return {**batch, "ended": ended, "progress_at": now}
-    if now - float(batch["progress_at"]) < visibility_timeout() + STALL_SLACK_S:
-        return batch
-    resends = int(batch.get("stall_resends", 0))
-    pending = [c for c in children if states.get(c["id"], ChildState("PENDING")).state == "PENDING"]
-    if not pending or resends >= MAX_STALL_RESENDS or _queue_length(task, batch["queue"]) != 0:
-        return {**batch, "progress_at": now}
-    for child in pending:
-        send_child(batch, child)
-    return {**batch, "progress_at": now, "stall_resends": resends + 1}
-
-
-def _resend_lost(
-    batch: dict[str, Any], children: list[dict[str, Any]], states: dict[str, ChildState]
-) -> list[dict[str, Any]]:
-    """A child whose process was killed mid-task (WorkerLostError) runs again, at most twice."""
-    out = []
-    for child in children:
-        state = states.get(child["id"])
-        lost = (
-            state is not None
-            and state.state == "FAILURE"
-            and isinstance(state.result, dict)
-            and state.result.get("exc_type") == "WorkerLostError"
-        )
-        attempt = int(child.get("attempt", 0))
-        if lost and attempt < MAX_LOST_RESENDS:
-            child = {
-                **child,
-                "attempt": attempt + 1,
-                "id": child_id(batch["id"], child["index"], attempt + 1),
-            }
-            send_child(batch, child)
-            states[child["id"]] = ChildState("PENDING")
-        out.append(child)
-    return out
-
-
 def progress_meta(
-    batch: dict[str, Any], children: list[dict[str, Any]], states: dict[str, ChildState]
+    batch: dict[str, Any], snap: Snapshot | None, ledger: Ledger | None = None
 ) -> dict[str, Any]:
-    current = tally(children, states)
+    """Counts, the first failures and the latest ends: bounded, whatever the batch's size."""
     return {
         "batch": {k: v for k, v in batch.items() if k != "params"},
-        "counts": current.counts(),
-        "children": [
-            {
-                "index": c["index"],
-                "id": c["id"],
-                "state": c["state"],
-                **({"reason": c["reason"]} if "reason" in c else {}),
-                "detail": child_detail(batch["kind"], child["args"]),
-            }
-            for c, child in zip(current.children, children, strict=True)
-        ],
+        "counts": counts_of(snap),
+        "failures": ledger.failures(batch["id"]) if ledger else [],
+        "recent": ledger.recent(batch["id"]) if ledger else [],
     }
 
 
-def child_detail(kind: str, args: list[Any]) -> str:
-    """What a child works on, for progress views: "500 customers" or the URL."""
-    if kind == "invoices":
-        return f"{len(args[2])} customers"
-    return str(args[2])
-
-
 def summarize(
-    batch: dict[str, Any], children: list[dict[str, Any]], states: dict[str, ChildState]
+    batch: dict[str, Any], snap: Snapshot | None, failures: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    current = tally(children, states)
+    counts = counts_of(snap)
+    sums = snap.sums if snap else {}
     finished = time.time()
-    results = [c.get("result") or {} for c in current.children]
     outcome = (
         "cancelled"
-        if current.cancelled
+        if counts["cancelled"]
         else "completed_with_failures"
-        if current.failed
+        if counts["failed"]
         else "completed"
     )
     summary: dict[str, Any] = {
@@ -232,36 +236,32 @@ def summarize(
         "retry_round": batch.get("retry_round", 0),
         "kind": batch["kind"],
         "outcome": outcome,
-        "counts": current.counts(),
-        "ok": current.succeeded,
-        "failed": current.failed,
-        "cancelled": current.cancelled,
-        "failed_children": [
-            {"index": c["index"], "id": c["id"], "reason": c.get("reason")}
-            for c in current.children
-            if c.get("reason")
-        ],
+        "counts": counts,
+        "ok": counts["succeeded"],
+        "failed": counts["failed"],
+        "cancelled": counts["cancelled"],
+        "failed_children": failures,
+        "failed_children_total": counts["failed"] + counts["cancelled"],
+        "children_total": int(batch.get("children", 0)),
         "started_at": batch["started_at"],
         "finished_at": finished,
         "wall_seconds": round(finished - batch["started_at"], 3),
-        "child_runtime_seconds": round(sum(float(r.get("runtime") or 0) for r in results), 3),
-        "children": [
-            {**c, "args": child["args"]}
-            for c, child in zip(current.children, children, strict=True)
-        ],
+        "child_runtime_seconds": round(float(sums.get("runtime", 0)), 3),
     }
     if batch["kind"] == "invoices":
-        created = sum(int(r.get("created") or 0) for r in results)
+        created = int(sums.get("created", 0))
         summary.update(
             invoices_created=created,
-            invoices_skipped=sum(int(r.get("skipped") or 0) for r in results),
+            invoices_skipped=int(sums.get("skipped", 0)),
             missing_customers=batch.get("missing", 0),
             seconds_per_invoice=(
-                round(sum(float(r.get("seconds") or 0) for r in results) / created, 5)
-                if created
-                else None
+                round(float(sums.get("seconds", 0)) / created, 5) if created else None
             ),
         )
     else:
-        summary.update(urls_up=sum(1 for r in results if r.get("ok")), urls_down=current.failed)
+        summary.update(
+            urls_up=counts["succeeded"],
+            urls_down=counts["failed"],
+            urls_per_task=(batch.get("params") or {}).get("urls_per_task"),
+        )
     return summary

@@ -13,6 +13,8 @@ from typing import Any
 from celery import Task
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from backend.batches.ledger import ledger_for
+from backend.batches.outcome import from_result
 from backend.celery_app import app
 from backend.invoices.chunk import process_chunk
 from backend.invoices.db import create_schema, make_engine
@@ -33,6 +35,19 @@ def _short(exc: BaseException) -> str:
 
 @app.task(bind=True, name="pooldesk.invoices.chunk", max_retries=MAX_RETRIES, nature="cpu")
 def invoice_chunk(
+    self: Task, batch_id: str, index: int, customer_ids: list[int], period: str
+) -> dict[str, Any]:
+    """Bill one chunk; the batch's ledger hears of its start and (after the last retry) its end."""
+    ledger = ledger_for(self.app)
+    ledger.started(batch_id, index, 1)
+    result = _bill(self, batch_id, index, customer_ids, period)  # raises Retry between tries
+    cid = str(self.request.id)
+    outcome = from_result("invoices", {"index": index, "id": cid}, result)
+    ledger.report_end(batch_id, index, cid, outcome)
+    return result
+
+
+def _bill(
     self: Task, batch_id: str, index: int, customer_ids: list[int], period: str
 ) -> dict[str, Any]:
     started = time.monotonic()

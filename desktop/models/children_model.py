@@ -55,8 +55,8 @@ def child_row(kind: str, child: dict[str, Any]) -> dict[str, Any]:
             row["customers"] = result["customers"]
         result.pop("missing_customers", None)
         result.pop("errors", None)
-    elif len(args) > 2 or result.get("url"):
-        row["url"] = result.get("url") or args[2]
+    elif child.get("url") or result.get("url") or len(args) > 2:
+        row["url"] = child.get("url") or result.get("url") or args[2]
     if result:
         row["result"] = result
     return row

@@ -198,7 +198,9 @@ class BatchDetail(QSplitter):
         model, table = self.children_model, self.children_table
         model.set_children(batch_id, children)
         self.refresh_timeline()
-        self.caption.setText(f"Children ({len(children):,}), failed and running first")
+        total = int((self.record.counts or {}).get("total", 0))
+        shown = f"{len(children):,} of {total:,}" if total > len(children) else f"{len(children):,}"
+        self.caption.setText(f"Children ({shown}), failed and running first")
         # While a batch runs the backend knows no details or results: no columns of dashes.
         for column in (DETAIL, RESULT):
             empty = all(model.index(r, column).data() == DASH for r in range(model.rowCount()))

@@ -1,0 +1,300 @@
+"""A batch's ledger in the result backend's Redis: what each watch round needs at constant cost.
+
+The watcher used to read every child's result each second and carry the whole child list in its
+own message, so its cost per child grew with the batch (2.7 ms per child at 1,000, 8.2 ms at
+20,000). Here the plan is written once and every child reports its own end in O(1):
+
+* ``plan``     hash  child index → ``{"id", "args", "items", "attempt"}`` (written at launch,
+  rewritten only for a resend or a retry; read when someone opens the batch);
+* ``open``     set   child indices not ended yet (a resend or a retry adds them back);
+* ``running``  set   child indices a worker has started;
+* ``counts``   hash  items succeeded / failed / cancelled / started, and sums (runtime, invoices);
+* ``failures`` list  the first :data:`MAX_FAILURES` failed items (index, id, reason);
+* ``recent``   list  the last :data:`MAX_RECENT` ends, newest first.
+
+Ending is one Lua call that removes the child from ``open`` first: a child that ends twice (a
+redelivery, a resend racing its original) is counted once. The batch is done when ``open`` is
+empty. The watcher reads ``counts`` and ``SCARD open`` each round, and reads the open children's
+Celery states only when nothing has ended for a while (see ``backend.tasks.batches``).
+
+An *item* is what a person counts: an invoice chunk, or one URL of a monitoring chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery import Celery
+
+log = logging.getLogger(__name__)
+
+MAX_FAILURES = 50
+MAX_RECENT = 100
+COUNTED = ("succeeded", "failed", "cancelled", "started")
+# How many times a child's own report is tried while Redis restarts; after that the watcher
+# finds the child's end in its Celery result (the report is a shortcut, not the only path).
+REPORT_TRIES = 3
+
+_END = """
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+local n = tonumber(ARGV[2])
+if redis.call('SREM', KEYS[2], ARGV[1]) == 1 then
+  redis.call('HINCRBY', KEYS[3], 'started', -n)
+end
+redis.call('HINCRBY', KEYS[3], 'succeeded', ARGV[3])
+redis.call('HINCRBY', KEYS[3], 'failed', ARGV[4])
+redis.call('HINCRBY', KEYS[3], 'cancelled', ARGV[5])
+local ttl = tonumber(ARGV[6])
+redis.call('LPUSH', KEYS[5], ARGV[7])
+redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[8]) - 1)
+redis.call('EXPIRE', KEYS[5], ttl)
+local nfail = tonumber(ARGV[9])
+local i = 10
+for _ = 1, nfail do
+  if redis.call('LLEN', KEYS[4]) < tonumber(ARGV[11 + nfail]) then
+    redis.call('RPUSH', KEYS[4], ARGV[i])
+  end
+  i = i + 1
+end
+local nsum = tonumber(ARGV[i])
+i = i + 2
+for _ = 1, nsum do
+  redis.call('HINCRBYFLOAT', KEYS[3], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+redis.call('EXPIRE', KEYS[4], ttl)
+return 1
+"""
+
+_START = """
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return 0 end
+if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
+  redis.call('HINCRBY', KEYS[3], 'started', tonumber(ARGV[2]))
+end
+return 1
+"""
+
+
+class LedgerUnavailable(RuntimeError):
+    """The result backend is not Redis: batches need its sets and scripts."""
+
+
+@dataclass
+class Outcome:
+    """How one child ended, in items: what the ledger adds up."""
+
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)  # {index, id, reason[, url]}
+    sums: dict[str, float] = field(default_factory=dict)
+    state: str = "SUCCESS"
+
+
+@dataclass
+class Snapshot:
+    """One watch round's reading: O(1) in the batch size."""
+
+    items: int
+    open_children: int
+    counts: dict[str, int]
+    sums: dict[str, float]
+
+    @property
+    def ended(self) -> int:
+        return self.counts["succeeded"] + self.counts["failed"] + self.counts["cancelled"]
+
+
+class Ledger:
+    def __init__(self, app: Celery) -> None:
+        client = getattr(app.backend, "client", None)
+        if client is None or not hasattr(client, "register_script"):
+            raise LedgerUnavailable(
+                "batches need a Redis result backend (set result_backend to redis://…)"
+            )
+        self.client = client
+        expires = app.conf.result_expires
+        seconds = expires.total_seconds() if hasattr(expires, "total_seconds") else expires
+        self.ttl = int(seconds or 0) or 7 * 86400
+        self._end = client.register_script(_END)
+        self._start = client.register_script(_START)
+
+    @staticmethod
+    def key(batch_id: str, part: str) -> str:
+        return f"pooldesk-batch:{batch_id}:{part}"
+
+    def _keys(self, batch_id: str, *parts: str) -> list[str]:
+        return [self.key(batch_id, p) for p in parts]
+
+    # -- writing -----------------------------------------------------------------------------
+    def write_plan(self, batch_id: str, children: list[dict[str, Any]], items: int) -> None:
+        """Store the plan once; every child starts open. ``children``: index, id, args, items."""
+        plan, open_, running, counts, failures, recent = self._keys(
+            batch_id, "plan", "open", "running", "counts", "failures", "recent"
+        )
+        pipe = self.client.pipeline(transaction=False)
+        pipe.delete(plan, open_, running, counts, failures, recent)
+        for start in range(0, len(children), 1000):
+            part = children[start : start + 1000]
+            pipe.hset(plan, mapping={str(c["index"]): json.dumps(c) for c in part})
+            pipe.sadd(open_, *[str(c["index"]) for c in part])
+            pipe.execute()
+        pipe.hset(counts, mapping={"items": items, **dict.fromkeys(COUNTED, 0)})
+        for key in (plan, open_, counts):
+            pipe.expire(key, self.ttl)
+        pipe.execute()
+
+    def started(self, batch_id: str, index: int, items: int) -> None:
+        keys = self._keys(batch_id, "open", "running", "counts")
+        self._tried(lambda: self._start(keys=keys, args=[index, items]))
+
+    def ended(self, batch_id: str, index: int, child_id: str, outcome: Outcome) -> bool:
+        """Record a child's end; False when it had already ended (or is not in a plan)."""
+        keys = self._keys(batch_id, "open", "running", "counts", "failures", "recent")
+        recent = json.dumps(
+            {"index": index, "id": child_id, "state": outcome.state, "at": round(time.time(), 3)}
+        )
+        args: list[Any] = [
+            index,
+            outcome.succeeded + outcome.failed + outcome.cancelled,
+            outcome.succeeded,
+            outcome.failed,
+            outcome.cancelled,
+            self.ttl,
+            recent,
+            MAX_RECENT,
+            len(outcome.failures),
+            *[json.dumps(f) for f in outcome.failures],
+            len(outcome.sums),
+            MAX_FAILURES,
+        ]
+        for name, value in outcome.sums.items():
+            args += [name, repr(float(value))]
+        return bool(self._end(keys=keys, args=args))
+
+    def report_end(self, batch_id: str, index: int, child_id: str, outcome: Outcome) -> None:
+        """A child's own report: tried a few times, then left to the watcher's scan."""
+        self._tried(lambda: self.ended(batch_id, index, child_id, outcome))
+
+    def _tried(self, call: Any) -> None:
+        for attempt in range(REPORT_TRIES):
+            try:
+                call()
+                return
+            except Exception as exc:  # redis down/restarting: the watcher will find it
+                log.info("batch ledger write failed (%s), attempt %d", exc, attempt + 1)
+                time.sleep(0.5 * (attempt + 1))
+
+    def replace_child(self, batch_id: str, child: dict[str, Any], reopen: bool = False) -> None:
+        """A resend (new id, same index) or a retry (new args): the plan entry is rewritten."""
+        plan, open_, running = self._keys(batch_id, "plan", "open", "running")
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hset(plan, str(child["index"]), json.dumps(child))
+        if reopen:
+            pipe.sadd(open_, str(child["index"]))
+            pipe.srem(running, str(child["index"]))
+        pipe.execute()
+
+    def reset_failures(self, batch_id: str, succeeded: int, sums: dict[str, float]) -> None:
+        """Before a retry: the failed and cancelled items are about to run again."""
+        counts, failures, running = self._keys(batch_id, "counts", "failures", "running")
+        pipe = self.client.pipeline(transaction=False)
+        pipe.delete(failures, running)
+        pipe.hset(
+            counts,
+            mapping={
+                "succeeded": succeeded,
+                "failed": 0,
+                "cancelled": 0,
+                "started": 0,
+                **{k: repr(float(v)) for k, v in sums.items()},
+            },
+        )
+        pipe.expire(counts, self.ttl)
+        pipe.execute()
+
+    def touch(self, batch_id: str) -> None:
+        """Keep a long batch's ledger alive as long as its results."""
+        pipe = self.client.pipeline(transaction=False)
+        for part in ("plan", "open", "counts", "failures", "recent", "running"):
+            pipe.expire(self.key(batch_id, part), self.ttl)
+        pipe.execute()
+
+    # -- reading -----------------------------------------------------------------------------
+    def snapshot(self, batch_id: str) -> Snapshot | None:
+        counts_key, open_ = self._keys(batch_id, "counts", "open")
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(counts_key)
+        pipe.scard(open_)
+        raw, open_children = pipe.execute()
+        if not raw:
+            return None
+        values = {_text(k): float(v) for k, v in raw.items()}
+        counts = {name: max(0, int(values.pop(name, 0))) for name in COUNTED}
+        items = int(values.pop("items", 0))
+        return Snapshot(items=items, open_children=int(open_children), counts=counts, sums=values)
+
+    def open_indices(self, batch_id: str) -> list[int]:
+        return sorted(int(i) for i in self.client.smembers(self.key(batch_id, "open")))
+
+    def running_indices(self, batch_id: str) -> set[int]:
+        return {int(i) for i in self.client.smembers(self.key(batch_id, "running"))}
+
+    def children(self, batch_id: str, indices: Iterable[int] | None = None) -> list[dict[str, Any]]:
+        """Plan entries, by index: all of them (someone opened the batch) or the ones asked."""
+        plan = self.key(batch_id, "plan")
+        if indices is None:
+            raw = self.client.hgetall(plan)
+            out = [json.loads(v) for v in raw.values()]
+        else:
+            wanted = [str(i) for i in indices]
+            out = []
+            for start in range(0, len(wanted), 1000):
+                values = self.client.hmget(plan, wanted[start : start + 1000])
+                out += [json.loads(v) for v in values if v is not None]
+        return sorted(out, key=lambda c: int(c["index"]))
+
+    def failures(self, batch_id: str) -> list[dict[str, Any]]:
+        return [json.loads(v) for v in self.client.lrange(self.key(batch_id, "failures"), 0, -1)]
+
+    def recent(self, batch_id: str) -> list[dict[str, Any]]:
+        return [json.loads(v) for v in self.client.lrange(self.key(batch_id, "recent"), 0, -1)]
+
+    def exists(self, batch_id: str) -> bool:
+        return bool(self.client.exists(self.key(batch_id, "counts")))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def counts_of(snap: Snapshot | None) -> dict[str, int]:
+    """The ``counts`` shape of ``batch status --json``, in items (chunks, or URLs)."""
+    if snap is None:
+        return {"total": 0, "pending": 0, "started": 0, "succeeded": 0, "failed": 0, "cancelled": 0}
+    c = snap.counts
+    started = min(c["started"], max(0, snap.items - snap.ended))
+    return {
+        "total": snap.items,
+        "pending": max(0, snap.items - snap.ended - started),
+        "started": started,
+        "succeeded": c["succeeded"],
+        "failed": c["failed"],
+        "cancelled": c["cancelled"],
+    }
+
+
+_cache: dict[int, Ledger] = {}
+
+
+def ledger_for(app: Celery) -> Ledger:
+    """One ledger per app (its scripts registered once); a worker's tasks share it."""
+    ledger = _cache.get(id(app))
+    if ledger is None:
+        ledger = _cache[id(app)] = Ledger(app)
+    return ledger

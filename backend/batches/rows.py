@@ -1,0 +1,68 @@
+"""A batch's children as rows, read when someone opens the batch (never by the watcher).
+
+Rows are what ``batch status --children``/``--json`` and the window list: ``index``, ``id``
+(the Celery task), ``state`` (a Celery state), ``reason`` when it failed, ``result`` when known.
+Invoice batches have one row per chunk (with its ``args``); monitoring batches one row per URL
+(``url``, and ``child``, the index of the task that checked it). After a retry a URL's row is
+the latest task's: retried URLs travel in new tasks appended to the plan.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from backend.batches.children import ChildState, failure_reason, fetch_states
+from backend.batches.ledger import Ledger
+
+
+def child_rows(app: Celery, ledger: Ledger, batch_id: str, kind: str) -> list[dict[str, Any]]:
+    plan = ledger.children(batch_id)
+    states = fetch_states(app, [c["id"] for c in plan])
+    if kind != "monitoring":
+        return [_chunk_row(c, states.get(c["id"], ChildState("PENDING"))) for c in plan]
+    rows: dict[int, dict[str, Any]] = {}
+    for child in plan:  # by index: a retry's tasks come last and win
+        for row in _url_rows(child, states.get(child["id"], ChildState("PENDING"))):
+            rows[row["index"]] = row
+    return [rows[i] for i in sorted(rows)]
+
+
+def _chunk_row(child: dict[str, Any], state: ChildState) -> dict[str, Any]:
+    row: dict[str, Any] = {"index": child["index"], "id": child["id"], "state": state.state}
+    reason = failure_reason(state)
+    if reason:
+        row["reason"] = reason
+    if state.state == "SUCCESS" and isinstance(state.result, dict):
+        row["result"] = state.result
+    row["args"] = child["args"]
+    return row
+
+
+def _url_rows(child: dict[str, Any], state: ChildState) -> list[dict[str, Any]]:
+    base = {"id": child["id"], "child": child["index"]}
+    result = state.result if isinstance(state.result, dict) else {}
+    checks = result.get("checks") if state.state == "SUCCESS" else None
+    if isinstance(checks, list):
+        out = []
+        for check in checks:
+            check = dict(check)
+            row = {**base, "index": int(check.pop("index")), "url": check.get("url")}
+            row["state"] = "SUCCESS"
+            if check.get("reason"):
+                row["reason"] = check["reason"]
+            row["result"] = check
+            out.append(row)
+        return out
+    reason = failure_reason(state) if state.state in ("FAILURE", "REVOKED") else None
+    return [
+        {
+            **base,
+            "index": int(item),
+            "url": url,
+            "state": state.state,
+            **({"reason": reason} if reason else {}),
+        }
+        for item, url in child["args"][2]
+    ]

@@ -1,0 +1,425 @@
+"""Batches at scale: a Pooldesk batch beside a plain Celery ``group`` of the same work.
+
+Run: ``.venv/bin/python bench/batch_scale.py [--urls 1000,10000,100000] [--invoices 6000,60000]
+[--single-max 10000] [--no-ideal] [--no-window] [--json]``
+
+In a throwaway ``POOLDESK_HOME`` with the managed broker: an ``orchestration`` worker (prefork
+-c 1: the parents and watchers, and nothing else, so its CPU *is* the watcher's cost), a
+``monitoring`` worker (gevent -c 200) and an ``invoices`` worker (prefork -c 2), started as
+Pooldesk starts them. URLs point at the loopback test server (a separate process) answering at
+once; ``--ideal`` adds 1,000 URLs answering after 200 ms (the ideal wall is 1.0 s if 1,000
+checks overlapped completely; the goal is ≤ 1.3×).
+
+For every size, one after another on the same workers:
+
+* **pooldesk** — ``BatchService.launch_monitoring`` / ``launch_invoices`` followed as the panel
+  does (one refresh every 0.5 s), with the real window (offscreen, a child process) open on the
+  Batches page and selecting the batch, as a person following it would;
+* **group, same tasks** — ``group()`` of the very tasks the batch sends (the same URL chunks or
+  invoice chunks), what a user could write by hand, waited for by polling its results;
+* **group, 1 URL/task** — what a user writes without chunking: one check task per URL (only up
+  to ``--single-max`` URLs: at ≈ 110 tasks/s here, 100,000 would take a quarter of an hour).
+
+Columns: wall (launch → every child ended, as the caller sees it), the orchestration worker's
+CPU per child and per item (the watcher; 0 for a group, which has none), the workers' CPU per
+item (checks or invoices), the broker's peak ``used_memory`` during the run, and the window's
+peak RSS while following the batch. The machine is shared: the load average is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ISOLATE = ("POOLDESK_BROKER_URL", "POOLDESK_RESULT_BACKEND", "POOLDESK_INVOICE_DB")
+PERIODS = ["2026-01", "2026-02"]  # the batch bills one, the group the other: no skipped work
+POLL_S = 0.5
+
+
+# -- the window (child process) -------------------------------------------------------------
+def window_child() -> int:
+    """The real main window, offscreen, on the Batches page, following the newest batch."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from desktop import resources
+    from desktop.views.main_window import MainWindow
+
+    app = QApplication([sys.argv[0]])
+    resources.apply_style(app)
+    window = MainWindow()
+    window.show()
+    titles = [window.nav.item(r).text() for r in range(window.nav.count())]
+    window.nav.setCurrentRow(titles.index("Batches"))
+
+    def follow() -> None:
+        records = window.batches_page.model.records()
+        selected = window.batches_page.selected_batch()
+        if records and (selected is None or selected.id != records[0].id):
+            window.batches_page.select(records[0].id)
+
+    timer = QTimer()
+    timer.timeout.connect(follow)
+    timer.start(1000)
+    signal.signal(signal.SIGTERM, lambda *_: app.quit())
+    poke = QTimer()  # lets Python see SIGTERM while Qt's loop runs
+    poke.timeout.connect(lambda: None)
+    poke.start(200)
+    app.exec()
+    window.close()
+    return 0
+
+
+# -- measuring -------------------------------------------------------------------------------
+def tree_cpu(pid: int) -> float:
+    import psutil
+
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        for proc in [root, *root.children(recursive=True)]:
+            try:
+                t = proc.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+    except psutil.Error:
+        pass
+    return total
+
+
+class Peaks:
+    """Peak broker memory and window RSS, sampled every 0.25 s in a thread."""
+
+    def __init__(self, redis: Any, window_pid: int | None) -> None:
+        self.redis, self.window_pid = redis, window_pid
+        self.broker = 0
+        self.window = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):
+                self.broker = max(self.broker, int(self.redis.info("memory")["used_memory"]))
+            if self.window_pid:
+                with contextlib.suppress(psutil.Error):
+                    self.window = max(
+                        self.window, psutil.Process(self.window_pid).memory_info().rss
+                    )
+            self._stop.wait(0.25)
+
+    def __enter__(self) -> Peaks:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.rows: list[dict[str, Any]] = []
+        self.window: subprocess.Popen[bytes] | None = None
+
+    def say(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    def setup(self) -> None:
+        from backend.batches.service import BatchService
+        from backend.broker import ensure_broker
+        from backend.celery_app import make_app
+        from backend.workers.manager import WorkerManager
+        from backend.workers.spec import WorkerSpec
+
+        self.config = ensure_broker()
+        self.manager = WorkerManager(config=self.config, stop_timeout=20)
+        self.workers = {
+            "orch": WorkerSpec("orch", "prefork", 1, ("orchestration",)),
+            "mon": WorkerSpec("mon", "gevent", 200, ("monitoring",)),
+            "inv": WorkerSpec("inv", "prefork", 2, ("invoices",)),
+        }
+        for spec in self.workers.values():
+            self.manager.start(spec)
+        self.pids = {n: self.manager.wait_ready(n, 120).pid or 0 for n in self.workers}
+        self.service = BatchService(self.config)
+        self.app = make_app(self.config.broker_url, self.config.result_backend, include=[])
+        self.redis = self.app.backend.client
+        if not self.args.no_window:
+            argv = [sys.executable, __file__, "--window-child"]
+            self.window = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def close(self) -> None:
+        if self.window is not None:
+            self.window.terminate()
+            try:
+                self.window.wait(10)
+            except subprocess.TimeoutExpired:
+                self.window.kill()
+        for name in getattr(self, "workers", {}):
+            try:
+                self.manager.stop(name, cold=True, timeout=5)
+            except Exception as exc:
+                self.say(f"stopping {name}: {exc}")
+
+    def _cpu(self) -> dict[str, float]:
+        return {n: tree_cpu(pid) for n, pid in self.pids.items()}
+
+    def _measure(self, label: str, kind: str, items: int, run: Any) -> dict[str, Any]:
+        """``run()`` returns (children, wall s); CPU and peaks are taken around it."""
+        window = self.window.pid if (self.window and label == "pooldesk") else None
+        self.redis.execute_command("MEMORY", "PURGE")
+        before = self._cpu()
+        with Peaks(self.redis, window) as peaks:
+            children, wall = run()
+        time.sleep(1.5)  # the last results and events settle before the CPU is read
+        after = self._cpu()
+        cpu = {n: after[n] - before[n] for n in after}
+        work = cpu["mon"] if kind == "monitoring" else cpu["inv"]
+        row = {
+            "kind": kind,
+            "items": items,
+            "how": label,
+            "children": children,
+            "wall_s": round(wall, 2),
+            "watcher_cpu_s": round(cpu["orch"], 3) if label == "pooldesk" else None,
+            "watcher_ms_per_child": (
+                round(cpu["orch"] / children * 1000, 3) if label == "pooldesk" else None
+            ),
+            "watcher_ms_per_item": (
+                round(cpu["orch"] / items * 1000, 4) if label == "pooldesk" else None
+            ),
+            "worker_ms_per_item": round(work / items * 1000, 3),
+            "broker_peak_mib": round(peaks.broker / 2**20, 1),
+            "window_peak_rss_mib": round(peaks.window / 2**20, 1) if window else None,
+        }
+        self.say(f"  {row}")
+        self.rows.append(row)
+        return row
+
+    # -- the two ways ------------------------------------------------------------------------
+    def pooldesk(self, launch: Any, timeout: float) -> tuple[int, float]:
+        began = time.monotonic()
+        record = launch()
+        while not record.final and time.monotonic() - began < timeout:
+            time.sleep(POLL_S)
+            record = self.service.refresh(record)
+        wall = time.monotonic() - began
+        if not record.final:
+            raise RuntimeError(f"batch {record.id[:12]} not done after {timeout:.0f} s")
+        summary = record.summary or {}
+        if summary.get("failed") or summary.get("cancelled"):
+            raise RuntimeError(f"batch {record.id[:12]} had failures: {summary}")
+        return int(summary.get("children_total", 0)), wall
+
+    def group(self, name: str, arglists: list[list[Any]], queue: str, timeout: float) -> float:
+        from celery import group
+
+        from backend.batches.children import fetch_states
+
+        sig = self.app.signature(name, queue=queue)
+        began = time.monotonic()
+        result = group(sig.clone(args=tuple(a)) for a in arglists).apply_async()
+        ids = [r.id for r in result.results]
+        open_ids = ids
+        every = max(POLL_S, len(ids) / 20_000)
+        while open_ids and time.monotonic() - began < timeout:
+            time.sleep(every)
+            states = fetch_states(self.app, open_ids)
+            open_ids = [i for i in open_ids if states[i].state not in ("SUCCESS", "FAILURE")]
+        if open_ids:
+            raise RuntimeError(f"group: {len(open_ids)} of {len(ids)} not done after {timeout} s")
+        return time.monotonic() - began
+
+    # -- scenarios ---------------------------------------------------------------------------
+    def monitoring(self, n: int, base: str, tag: str, path: str = "/ok") -> None:
+        from backend.batches.params import MonitorParams
+        from backend.batches.plan import monitoring_children
+
+        urls = [f"{base}{path}?{tag}={i}" for i in range(n)]
+        timeout = 120 + n * 0.05
+        self.say(f"monitoring {n:,} URLs ({tag})")
+        params = MonitorParams(urls=tuple(urls), timeout=10.0)
+        self._measure(
+            "pooldesk",
+            "monitoring",
+            n,
+            lambda: self.pooldesk(lambda: self.service.launch_monitoring(params), timeout),
+        )
+        children, _ = monitoring_children("g" + tag, urls, 10.0, None)
+        args = [c["args"] for c in children]
+        self._measure(
+            "group, same tasks",
+            "monitoring",
+            n,
+            lambda: (
+                len(args),
+                self.group("pooldesk.monitoring.check_urls", args, "monitoring", timeout),
+            ),
+        )
+        if n <= self.args.single_max:
+            single = [["g1" + tag, i, u, 10.0] for i, u in enumerate(urls)]
+            self._measure(
+                "group, 1 URL/task",
+                "monitoring",
+                n,
+                lambda: (
+                    n,
+                    self.group("pooldesk.monitoring.check", single, "monitoring", timeout * 4),
+                ),
+            )
+
+    def invoices(self, n: int) -> None:
+        from sqlalchemy import select
+
+        from backend.batches.params import InvoiceParams
+        from backend.batches.plan import invoice_children
+        from backend.invoices.db import Customer, make_engine
+
+        self.say(f"invoices for {n:,} customers")
+        timeout = 300 + n * 0.05
+        params = InvoiceParams(period=PERIODS[0], customers=n, chunk_size=500)
+        self._measure(
+            "pooldesk",
+            "invoices",
+            n,
+            lambda: self.pooldesk(lambda: self.service.launch_invoices(params), timeout),
+        )
+        with make_engine().connect() as conn:
+            ids = list(conn.scalars(select(Customer.id).order_by(Customer.id).limit(n)))
+        args = [c["args"] for c in invoice_children("ginv", ids, 500, PERIODS[1])]
+        self._measure(
+            "group, same tasks",
+            "invoices",
+            n,
+            lambda: (len(args), self.group("pooldesk.invoices.chunk", args, "invoices", timeout)),
+        )
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    head = [
+        "kind",
+        "items",
+        "how",
+        "tasks",
+        "wall s",
+        "× group",
+        "watcher ms/task",
+        "watcher ms/item",
+        "worker ms/item",
+        "broker peak MiB",
+        "window RSS MiB",
+    ]
+    out = [head]
+    group_wall = {
+        (r["kind"], r["items"]): r["wall_s"] for r in rows if r["how"] == "group, same tasks"
+    }
+    for r in rows:
+        ref = group_wall.get((r["kind"], r["items"]))
+        ratio = f"{r['wall_s'] / ref:.2f}" if ref and r["how"] != "group, same tasks" else ""
+        out.append(
+            [
+                r["kind"],
+                f"{r['items']:,}",
+                r["how"],
+                f"{r['children']:,}",
+                f"{r['wall_s']:.2f}",
+                ratio,
+                "" if r["watcher_ms_per_child"] is None else f"{r['watcher_ms_per_child']:.2f}",
+                "" if r["watcher_ms_per_item"] is None else f"{r['watcher_ms_per_item']:.3f}",
+                f"{r['worker_ms_per_item']:.2f}",
+                f"{r['broker_peak_mib']:.1f}",
+                "" if r["window_peak_rss_mib"] is None else f"{r['window_peak_rss_mib']:.0f}",
+            ]
+        )
+    widths = [max(len(row[i]) for row in out) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in out)
+
+
+def _sizes(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()] if text else []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--urls", default="1000,10000", help="monitoring sizes, comma-separated")
+    parser.add_argument("--invoices", default="6000", help="invoice sizes (customers)")
+    parser.add_argument(
+        "--single-max", type=int, default=10_000, help="largest size also run as one task per URL"
+    )
+    parser.add_argument("--no-ideal", action="store_true", help="skip 1,000 × 200 ms checks")
+    parser.add_argument("--no-window", action="store_true", help="don't open the window")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--window-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.window_child:
+        return window_child()
+
+    saved = {k: os.environ.pop(k, None) for k in ISOLATE}
+    root = Path(tempfile.mkdtemp(prefix="pooldesk-scale-"))
+    os.environ["POOLDESK_HOME"] = str(root / "home")
+    load = os.getloadavg()
+    bench = Bench(args)
+    try:
+        from backend.casestudy.measure import TestServer
+        from backend.invoices.db import make_engine
+        from backend.invoices.seed import seed
+
+        invoice_sizes = _sizes(args.invoices)
+        if invoice_sizes:
+            bench.say(f"seeding {max(invoice_sizes):,} customers")
+            seed(make_engine(), max(invoice_sizes), periods=PERIODS)
+        bench.setup()
+        time.sleep(5)  # the window settles (imports, first paint) before anything is measured
+        with TestServer(delay_ms=0) as fast:
+            for n in _sizes(args.urls):
+                bench.monitoring(n, fast.base_url, f"s{n}")
+        if not args.no_ideal:
+            with TestServer(delay_ms=200) as slow:
+                bench.monitoring(1000, slow.base_url, "ideal", path="/slow")
+        for n in invoice_sizes:
+            bench.invoices(n)
+    finally:
+        bench.close()
+        from backend.broker.managed import ManagedBroker
+
+        try:
+            ManagedBroker(root / "home" / "broker").stop(timeout=10)
+        except Exception as exc:
+            bench.say(f"stopping the broker: {exc}")
+        shutil.rmtree(root, ignore_errors=True)
+        for k, v in saved.items():
+            if v is not None:
+                os.environ[k] = v
+    after = os.getloadavg()
+    if args.json:
+        print(json.dumps({"rows": bench.rows, "load_before": load, "load_after": after}, indent=2))
+    else:
+        print(table(bench.rows))
+        print(
+            f"load average before {load[0]:.2f} {load[1]:.2f}, after {after[0]:.2f} {after[1]:.2f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
