@@ -68,6 +68,8 @@ def _read(text: str | None, what: str, kind: type) -> tuple[Any, str | None]:
             return None, f"Celery cut the {what} short ('...')"
         return None, f"the {what} are not plain data that can be read back ({text[:60]})"
     except TypeError as exc:
+        if "..." in text:
+            return None, f"Celery cut the {what} short ('...')"
         return None, f"the {what} hold a value JSON cannot carry ({exc})"
     if kind is list and isinstance(value, list):
         return value, None
