@@ -101,7 +101,14 @@ class TasksPage(QWidget):
             (self.search_edit, 3),
         ):
             filters.addWidget(widget, stretch)
+            widget.setMinimumWidth(40)  # the window may be narrow: the boxes shrink, not it
+            if isinstance(widget, QComboBox):
+                widget.setSizeAdjustPolicy(
+                    QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+                )
+                widget.setMinimumContentsLength(4)
         self.count_label = QLabel("Loading…")
+        self.count_label.setWordWrap(True)  # a long sentence must not widen the window
         self.message_label = QLabel()  # what the last action sent, or why nothing was
         self.message_label.setWordWrap(True)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -143,7 +150,8 @@ class TasksPage(QWidget):
 
         self.detail = TaskDetail()
         self.retry_button = QPushButton("Retry…")
-        self.edit_button = QPushButton("Retry with edited arguments…")
+        self.edit_button = QPushButton("Edit and retry…")
+        self.edit_button.setToolTip("Retry with edited arguments (JSON, checked before sending)")
         self.revoke_button = QPushButton("Revoke…")
         self.terminate_button = QPushButton("Terminate…")
         buttons = QHBoxLayout()
