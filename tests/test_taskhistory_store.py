@@ -199,3 +199,34 @@ def test_since_accepts_durations_and_dates() -> None:
     assert parse_since("2026-11-30T09:00") > 0
     with pytest.raises(QueryError, match="--since"):
         parse_since("last tuesday")
+
+
+def test_the_hide_setting_keeps_arguments_and_results_out_of_the_file(
+    home: Path, tmp_path: Path
+) -> None:
+    from backend import settings
+    from backend.taskhistory.recorder import Recorder
+
+    settings.save(settings.Settings(task_history_hide_args=True))
+    store = TaskStore(tmp_path / "t.db")
+    recorder = Recorder("k", "redis://127.0.0.1:9/0", None, store=store, idle_exit=0)
+    for event in lifecycle("s", 1.0, kwargs="{'card': '4111 1111'}"):
+        recorder.on_event(event)
+    recorder.flush()
+    row = TaskQuery(store.path).get("s")[0]
+    assert row["state"] == "SUCCESS" and row["name"] == "app.t" and row["args_hidden"]
+    assert row["args"] is None and row["kwargs"] is None and row["result"] is None
+    store.close()
+    assert b"4111" not in (tmp_path / "t.db").read_bytes()
+
+
+def test_bad_history_settings_are_refused(home: Path) -> None:
+    from backend import settings
+
+    for bad in (
+        {"task_history_max_tasks": "lots"},
+        {"task_history_max_days": -1},
+        {"task_history_hide_args": "yes"},
+    ):
+        problems = settings.Settings(**bad).validate()  # type: ignore[arg-type]
+        assert problems and next(iter(bad)) in problems[0]
