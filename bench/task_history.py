@@ -187,7 +187,8 @@ def main() -> int:
         gaps = TaskQuery(db).gaps()
         print(
             f"\n{args.tasks:,} tasks ({events:,} task events, {args.publishers} publishers, "
-            f"rate {'unthrottled' if not args.rate else f'{args.rate:,.0f} ev/s'})"
+            f"rate {'unthrottled' if not args.rate else f'{args.rate:,.0f} ev/s'}): "
+            f"published in {publish_s:.1f} s = {published / max(publish_s, 1e-9):,.0f} events/s"
         )
         rows = [
             ("tasks kept", f"{stored:,} ({100 * stored / args.tasks:.1f} %)",

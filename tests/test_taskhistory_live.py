@@ -264,6 +264,27 @@ def test_the_recorder_is_found_again_not_started_twice(live: Live) -> None:
     record = (service.directory() / f"{live.key}.json").read_text()
     assert live.config.broker_url not in record  # only the masked URL is written down
     assert "****" in record
+    password = live.config.broker_url.split("@")[0].rsplit(":", 1)[-1]  # type: ignore[union-attr]
+    log = (service.directory() / f"{live.key}.log").read_text()
+    assert password and password not in log and password not in record
+
+
+def test_a_failure_group_is_retried_whole(live: Live) -> None:
+    from backend.taskhistory.actions import TaskActions
+
+    failed = [live.send("taskapp.lookup", n) for n in (31, 32)]
+    group = final(live, failed[0], "FAILURE")["exc_group"]
+    final(live, failed[1], "FAILURE")
+    actions = TaskActions(config=live.config)
+    try:
+        plans, skipped = actions.plan_group(group)
+        assert not skipped and {p.source_id for p in plans} >= set(failed)
+        sent = actions.retry_plans([p for p in plans if p.source_id in failed])
+    finally:
+        actions.close()
+    for item in sent:
+        again = final(live, item.id, "FAILURE")
+        assert again["exc_group"] == group and again["args"] in ("(31,)", "(32,)")
 
 
 def _page_showing(qtbot: Any, task_id: str) -> Any:

@@ -34,6 +34,14 @@ def _secs(value: float | None) -> str:
 
 
 def _note_gaps(query: TaskQuery, since: float | None) -> None:
+    from backend.taskhistory.service import recorders
+
+    if not any(r.running for r in recorders()):
+        print(
+            "pooldesk: note: no task recorder is running now; tasks are recorded while a "
+            "Pooldesk worker runs or the window is open",
+            file=sys.stderr,
+        )
     gaps = query.gaps(since if since is not None else time.time() - 86400)
     if gaps:
         last = gaps[-1]
