@@ -35,6 +35,7 @@ class TasksController(QObject):
     countReady = Signal(int, int)  # request, rows matching
     failuresReady = Signal(list, dict, list)  # list[FailureGroup], {name: (done, failed)}, gaps
     detailReady = Signal(object)  # dict: TaskRow.to_dict(full=True) + "retry"
+    choicesReady = Signal(list, list)  # queues, workers seen in the history (filter boxes)
     storeChanged = Signal()
     actionFinished = Signal(bool, str)  # ok, what was sent (or why nothing was)
     _shutdownRequested = Signal()
@@ -147,6 +148,14 @@ class TasksController(QObject):
             )
         except Exception:
             log.exception("failure groups failed")
+
+    @Slot()
+    def fetchChoices(self) -> None:
+        assert self._query is not None
+        try:
+            self.choicesReady.emit(self._query.distinct("queue"), self._query.distinct("worker"))
+        except Exception:
+            log.exception("filter choices failed")
 
     @Slot(str)
     def fetchDetail(self, task_id: str) -> None:

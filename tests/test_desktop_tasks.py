@@ -69,6 +69,7 @@ def test_filters_narrow_a_large_history(page: TasksPage, qtbot: QtBot) -> None:
     page.search_edit.clear()
     page.state_box.setCurrentIndex(0)
     page.name_edit.setText("mail.send")
+    qtbot.waitUntil(lambda: page.queue_box.findText("mail") >= 0, timeout=10_000)  # offered
     page.queue_box.setEditText("mail")
     _settled(page, qtbot)
     qtbot.waitUntil(lambda: page.model.rowCount() > 0, timeout=10_000)

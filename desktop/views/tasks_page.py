@@ -61,6 +61,7 @@ class TasksPage(QWidget):
     countWanted = Signal(int, object)
     failuresWanted = Signal(object)  # since
     detailWanted = Signal(str)
+    choicesWanted = Signal()
     retryRequested = Signal(str, object, object)  # id, args JSON or None, kwargs JSON or None
     retryGroupRequested = Signal(str)
     revokeRequested = Signal(str, bool)  # id, terminate
@@ -211,6 +212,8 @@ class TasksPage(QWidget):
         self.countWanted.connect(c.fetchCount)
         self.failuresWanted.connect(c.fetchFailures)
         self.detailWanted.connect(c.fetchDetail)
+        self.choicesWanted.connect(c.fetchChoices)
+        c.choicesReady.connect(self._choices)
         self.retryRequested.connect(c.retry)
         self.retryGroupRequested.connect(c.retryGroup)
         self.revokeRequested.connect(c.revoke)
@@ -249,6 +252,21 @@ class TasksPage(QWidget):
         self._current = self._ask("reset")
         self.countWanted.emit(self._current, self._filter)
         self.failuresWanted.emit(self._filter.since)
+        self.choicesWanted.emit()
+
+    def _choices(self, queues: list[str], workers: list[str]) -> None:
+        """Offer the queues and workers the history knows, keeping what the user typed."""
+        for box, values in ((self.queue_box, queues), (self.worker_box, workers)):
+            typed = box.currentText()
+            known = [box.itemText(i) for i in range(box.count())]
+            if known != ["", *values]:
+                box.blockSignals(True)
+                box.lineEdit().blockSignals(True)
+                box.clear()
+                box.addItems(["", *values])
+                box.setEditText(typed)
+                box.lineEdit().blockSignals(False)
+                box.blockSignals(False)
 
     def _more(self, after: Any) -> None:
         self._ask("append", after)
