@@ -40,6 +40,10 @@ class Settings:
     worker_nice: int = 10  # local workers yield the CPU to the window (0 = same priority)
     advisor: dict[str, Any] = field(default_factory=dict)
     presets: list[dict[str, Any]] = field(default_factory=list)
+    # Task history (backend/taskhistory): retention, and whether arguments/results are kept.
+    task_history_max_tasks: int = 500_000
+    task_history_max_days: float = 30.0
+    task_history_hide_args: bool = False
 
     def validate(self) -> list[str]:
         """Problems a user must fix; empty when the settings are usable."""
@@ -63,7 +67,21 @@ class Settings:
             problems.append("worker_nice: must be between 0 (same priority) and 19 (lowest)")
         if not 5 <= self.visibility_timeout <= 7 * 86400:
             problems.append("visibility_timeout: must be between 5 seconds and 7 days")
+        problems += _task_history_problems(self)
         return problems
+
+
+def _task_history_problems(s: Settings) -> list[str]:
+    out = []
+    count = s.task_history_max_tasks
+    if isinstance(count, bool) or not isinstance(count, int) or not 1_000 <= count <= 10_000_000:
+        out.append("task_history_max_tasks: must be a whole number from 1,000 to 10,000,000")
+    days = s.task_history_max_days
+    if isinstance(days, bool) or not isinstance(days, int | float) or not 0.01 <= days <= 3650:
+        out.append("task_history_max_days: must be a number of days from 0.01 to 3650")
+    if not isinstance(s.task_history_hide_args, bool):
+        out.append("task_history_hide_args: expected true or false")
+    return out
 
 
 def _advisor_problems(advisor: Any) -> list[str]:

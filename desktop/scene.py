@@ -300,6 +300,7 @@ class Scene:
             self.batches = None
         if self.home is not None:
             self._kill_workers(self.home)
+            _stop_recorders()
         if self.manager is not None:
             with contextlib.suppress(Exception):
                 self.manager.close()
@@ -349,6 +350,15 @@ class Scene:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, signal.SIGKILL)
         psutil.wait_procs(alive, timeout=KILL_GRACE_S)
+
+
+def _stop_recorders() -> None:
+    """The task-history recorders this scene's workers (or window) brought up."""
+    from backend.taskhistory import service
+
+    for recorder in service.recorders():
+        with contextlib.suppress(Exception):
+            service.stop_recorder(recorder.key, timeout=5)
 
 
 def _stop_process(child: subprocess.Popen[bytes]) -> None:

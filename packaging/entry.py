@@ -45,10 +45,25 @@ def _check(args: list[str]) -> None:
     _pooldesk_check.main(args)
 
 
+def _module_main(module: str) -> Callable[[list[str]], None]:
+    """A ``python -m MODULE ARGS`` stand-in for modules with a ``main()`` reading ``sys.argv``."""
+
+    def run(args: list[str]) -> None:
+        import importlib
+
+        sys.argv = [module, *args]
+        importlib.import_module(module).main()
+
+    return run
+
+
 MODULES: dict[str, Callable[[list[str]], None]] = {
     "backend.workers.supervise": _supervise,
     "_pooldesk_probe": _probe,
     "_pooldesk_check": _check,  # `project check` of the demo (Pooldesk's own interpreter)
+    # the task-history recorder and its supervisor (backend/taskhistory/service.py)
+    "backend.taskhistory.supervise": _module_main("backend.taskhistory.supervise"),
+    "backend.taskhistory.recorder": _module_main("backend.taskhistory.recorder"),
 }
 
 

@@ -74,6 +74,12 @@ def _kill_home(path: Path) -> None:
             if pid:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL)
+    for record in (path / "taskhistory").glob("*.json"):  # task-history recorders
+        data = read_json(record)
+        pid = data.get("supervisor_pid") if isinstance(data, dict) else None
+        if pid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
     broker = read_json(path / "broker" / "broker.json")
     if isinstance(broker, dict) and broker.get("pid"):
         from backend.broker.managed import ManagedBroker

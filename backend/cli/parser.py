@@ -155,6 +155,7 @@ def build_parser() -> Parser:
     logs.set_defaults(handler=_lazy("worker_cmds", "logs"))
 
     _add_batch(sub)
+    _add_tasks(sub)
     _add_demo(sub)
     compare_cmds.register(sub)
     advise_cmds.register(sub, Parser, positive_float)
@@ -182,6 +183,35 @@ def _worker_options(parser: Parser, defaults: bool = True) -> None:
     parser.add_argument("--time-limit", type=positive_float, default=None, metavar="S")
     parser.add_argument("--soft-time-limit", type=positive_float, default=None, metavar="S")
     parser.set_defaults(extra=[])  # other worker options: after '--' (see Parser.parse_args)
+
+
+def _add_tasks(sub: argparse._SubParsersAction[Parser]) -> None:
+    tasks = sub.add_parser("tasks", help="the recorded task history: what ran, what failed, retry")
+    tsub = tasks.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=Parser)
+    tlist = tsub.add_parser("list", help="recorded tasks, newest first, filtered")
+    tlist.add_argument("--state", help="e.g. FAILURE, or FAILURE,RETRY")
+    tlist.add_argument("--name", help="task name contains this")
+    tlist.add_argument("--queue")
+    tlist.add_argument("--worker", help="NAME or NAME@host")
+    tlist.add_argument("--since", help="30m, 1h, 2d or an ISO date/time")
+    tlist.add_argument("--search", help="text in the id, arguments, result or exception")
+    tlist.add_argument("--limit", type=positive_int, default=50)
+    tlist.add_argument("--json", action="store_true")
+    tlist.set_defaults(handler=_lazy("task_cmds", "list_tasks"))
+    tshow = tsub.add_parser("show", help="one task with its arguments and traceback")
+    tshow.add_argument("id", help="task id (a unique prefix is enough)")
+    tshow.add_argument("--json", action="store_true")
+    tshow.set_defaults(handler=_lazy("task_cmds", "show"))
+    tretry = tsub.add_parser("retry", help="send a recorded task again (same name, args, queue)")
+    tretry.add_argument("id", help="task id (a unique prefix is enough)")
+    tretry.add_argument("--args", help="replace the positional arguments (a JSON array)")
+    tretry.add_argument("--kwargs", help="replace the keyword arguments (a JSON object)")
+    tretry.add_argument("--json", action="store_true")
+    tretry.set_defaults(handler=_lazy("task_cmds", "retry"))
+    tfail = tsub.add_parser("failures", help="failures grouped by exception and message")
+    tfail.add_argument("--since", help="30m, 1h, 2d or an ISO date/time")
+    tfail.add_argument("--json", action="store_true")
+    tfail.set_defaults(handler=_lazy("task_cmds", "failures"))
 
 
 def _add_batch(sub: argparse._SubParsersAction[Parser]) -> None:

@@ -214,6 +214,10 @@ class WorkerManager:
         record.supervisor_pid = child.pid
         record.supervisor_create_time = proc.create_time(child.pid)
         self.store.save(record)
+        # Task history: one recorder per broker in use, a project's own broker included.
+        history_broker = config if config is not None else own
+        if history_broker is not None and history_broker.broker_url:
+            _ensure_recorder(history_broker)
         if wait:
             return self.wait_ready(spec.name, timeout or self.start_timeout)
         return self.info(spec.name)
@@ -543,3 +547,13 @@ class WorkerManager:
         if self.store.exit_info(name) is not None:
             return False
         return proc.alive(info.celery_pid, info.create_time)
+
+
+def _ensure_recorder(config: BrokerConfig) -> None:
+    """The task-history recorder for this broker (backend/taskhistory); never fails a start."""
+    import contextlib
+
+    from backend.taskhistory.service import ensure_recorder
+
+    with contextlib.suppress(Exception):  # the history is secondary to the worker itself
+        ensure_recorder(config)

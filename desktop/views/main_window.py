@@ -49,6 +49,7 @@ from desktop.telemetry_controller import TelemetryController
 from desktop.views.batches_page import BatchesPage
 from desktop.views.overview_page import OverviewPage
 from desktop.views.settings_page import SettingsPage
+from desktop.views.tasks_page import TasksPage
 from desktop.views.warnings_panel import WarningsBanner
 from desktop.views.workers_page import WorkersPage
 
@@ -160,6 +161,8 @@ class MainWindow(QMainWindow):
         self.add_page(self.workers_page, "&Workers")
         self.batches_page = BatchesPage()
         self.add_page(self.batches_page, "&Batches")
+        self.tasks_page = TasksPage()  # owns its TasksController thread (task history)
+        self.add_page(self.tasks_page, "&Tasks")
         self.settings_page = SettingsPage()
         self.add_page(self.settings_page, "&Settings")
         self.settings_page.saved.connect(self._settings_saved)
@@ -529,6 +532,7 @@ class MainWindow(QMainWindow):
                 self.controller.shutdown()  # waits for the current call, then joins the thread
                 self.batch_controller.shutdown()
                 self.telemetry.shutdown()
+                self.tasks_page.shutdown()
             finally:
                 QApplication.restoreOverrideCursor()
         super().closeEvent(event)

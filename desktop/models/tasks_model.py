@@ -1,0 +1,214 @@
+"""The Tasks table: recorded tasks, newest first, loaded a page at a time.
+
+A real ``QAbstractTableModel`` over SQLite pages: the view asks ``canFetchMore``/``fetchMore`` as
+the user scrolls, the model asks for the next page (keyset: after the last row it has) through
+``moreWanted`` and the controller thread answers with ``append``. So 100,000 recorded tasks cost
+what the visible pages cost. ``refresh`` merges a fresh first page: new tasks are inserted at
+the top and changed cells announced, so a live table neither resets nor loses the selection.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor
+
+from backend.taskhistory.query import TaskRow
+from desktop import resources
+from desktop.formatting import DASH
+
+COLUMNS = (
+    "State",
+    "Task",
+    "Queue",
+    "Worker",
+    "Received",
+    "Wait",
+    "Runtime",
+    "Retries",
+    "Exception",
+    "Fail rate",
+)
+STATE, NAME, QUEUE, WORKER, WHEN, WAIT, RUNTIME, RETRIES, EXCEPTION, RATE = range(len(COLUMNS))
+NUMERIC = {WAIT, RUNTIME, RETRIES, RATE}
+RowRole = Qt.ItemDataRole.UserRole + 1  # the row's TaskRow
+COLOUR_OF = {
+    "SUCCESS": "online",
+    "FAILURE": "crashed",
+    "REJECTED": "crashed",
+    "RETRY": "warning",
+    "STARTED": "starting",
+    "REVOKED": "stopped",
+}
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return DASH
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    return f"{value:.2f} s" if value < 60 else f"{value / 60:.1f} min"
+
+
+def when(stamp: float | None, now: float) -> str:
+    if not stamp:
+        return DASH
+    local = time.localtime(stamp)
+    if local[:3] == time.localtime(now)[:3]:
+        return time.strftime("%H:%M:%S", local)
+    return time.strftime("%Y-%m-%d %H:%M", local)
+
+
+class TasksModel(QAbstractTableModel):
+    moreWanted = Signal(object)  # (first_ts, id) of the last row: load the page after it
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._rows: list[TaskRow] = []
+        self._more = False
+        self._loading = False
+        self.rates: dict[str, tuple[int, int]] = {}  # name → (finished, failed)
+
+    # -- feeding ------------------------------------------------------------------------------
+    def reset(self, rows: list[TaskRow], more: bool) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self._more = more
+        self._loading = False
+        self.endResetModel()
+
+    def append(self, rows: list[TaskRow], more: bool) -> None:
+        self._loading = False
+        self._more = more
+        known = {r.id for r in self._rows[-len(rows) :]} if rows else set()
+        rows = [r for r in rows if r.id not in known]
+        if rows:
+            start = len(self._rows)
+            self.beginInsertRows(QModelIndex(), start, start + len(rows) - 1)
+            self._rows.extend(rows)
+            self.endInsertRows()
+
+    def refresh(self, first: list[TaskRow], more: bool) -> None:
+        """Merge a fresh first page: insert what is new at the top, update the rest."""
+        if not self._rows or not first:
+            self.reset(first, more)
+            return
+        ids = [r.id for r in first]
+        top = self._rows[0].id
+        if top not in ids:  # everything shown is older than the fresh page, or gone
+            self.reset(first, more)
+            return
+        new = ids.index(top)
+        overlap = first[new:]
+        if [r.id for r in self._rows[: len(overlap)]] != [r.id for r in overlap]:
+            self.reset(first, more or len(self._rows) > len(first))
+            return
+        self._rows[: len(overlap)] = overlap
+        if overlap:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(overlap) - 1, RATE))
+        if new:
+            self.beginInsertRows(QModelIndex(), 0, new - 1)
+            self._rows[0:0] = first[:new]
+            self.endInsertRows()
+
+    def set_rates(self, rates: dict[str, tuple[int, int]]) -> None:
+        self.rates = rates
+        if self._rows:
+            self.dataChanged.emit(self.index(0, RATE), self.index(len(self._rows) - 1, RATE))
+
+    def row_at(self, row: int) -> TaskRow | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def row_of(self, task_id: str) -> int:
+        for i, row in enumerate(self._rows):
+            if row.id == task_id:
+                return i
+        return -1
+
+    # -- paging -------------------------------------------------------------------------------
+    def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008
+        return not parent.isValid() and self._more and not self._loading
+
+    def fetchMore(self, parent: Index = QModelIndex()) -> None:  # noqa: B008
+        if parent.isValid() or not self._rows or self._loading:
+            return
+        self._loading = True
+        last = self._rows[-1]
+        self.moreWanted.emit((last["first_ts"], last.id))
+
+    # -- Qt -----------------------------------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            if section == RATE:
+                return "Failed / finished runs of this task name in the time range shown"
+            if section == WAIT:
+                return "From sent (or received) to started"
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = self._rows[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(row, col)
+        if role == RowRole:
+            return row
+        if role == Qt.ItemDataRole.ForegroundRole and col == STATE:
+            return resources.state_color(COLOUR_OF.get(row["state"] or "", "stopped"))
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if col == EXCEPTION and row["exception"]:
+                return row["exception"]
+            if col == NAME:
+                return row.id
+            if col == STATE and row["note"]:
+                return row["note"]
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in NUMERIC:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def _text(self, row: TaskRow, col: int) -> str:
+        if col == STATE:
+            return str(row["state"] or DASH)
+        if col == NAME:
+            return str(row["name"] or row.id)
+        if col == QUEUE:
+            return str(row["queue"] or DASH)
+        if col == WORKER:
+            return str(row["worker"] or DASH)
+        if col == WHEN:
+            return when(row["received_ts"] or row["sent_ts"] or row["first_ts"], time.time())
+        if col == WAIT:
+            return seconds(row.wait)
+        if col == RUNTIME:
+            return seconds(row.runtime)
+        if col == RETRIES:
+            return str(row["retries"] or 0)
+        if col == EXCEPTION:
+            return (row["exception"] or "").splitlines()[0][:120] if row["exception"] else ""
+        done, failed = self.rates.get(row["name"] or "", (0, 0))
+        return f"{100 * failed / done:.0f} %" if done else DASH
+
+
+def colour(state: str) -> QColor:
+    return resources.state_color(COLOUR_OF.get(state, "stopped"))

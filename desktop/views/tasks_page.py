@@ -1,0 +1,466 @@
+"""The Tasks page: what ran, what failed and why, from the recorded task history.
+
+Filters (state, name, queue, worker, time range, text) become a :class:`Filter` sent to the
+:class:`TasksController` thread; the table is a paged model (``fetchMore``) so 100,000 rows cost
+what is on screen; a second tab groups failures by exception and normalised message. Actions
+(retry, edited retry, retry a group, revoke, terminate) ask for confirmation, then say in the
+status line what was sent. The page never reads the database or the broker itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from backend.taskhistory.query import STATES, Filter
+from backend.taskhistory.retry import RetryError, plan
+from desktop.models.tasks_model import EXCEPTION, RowRole, TasksModel, when
+from desktop.tasks_controller import TasksController
+from desktop.views.batch_detail import make_table
+from desktop.views.task_detail import EditRetryDialog, TaskDetail
+
+PAGE = 200
+DEBOUNCE_MS = 250
+RANGES = (
+    ("All time", None),
+    ("Last 15 minutes", 900),
+    ("Last hour", 3600),
+    ("Last 24 hours", 86400),
+    ("Last 7 days", 7 * 86400),
+)
+FINAL = ("SUCCESS", "FAILURE", "REVOKED", "REJECTED")
+GROUP_COLUMNS = ("Count", "Failure", "Tasks", "First seen", "Last seen")
+
+
+def _ask(parent: QWidget, title: str, text: str) -> bool:
+    answer = QMessageBox.question(parent, title, text)
+    return answer == QMessageBox.StandardButton.Yes
+
+
+class TasksPage(QWidget):
+    title = "Tasks"
+    pageWanted = Signal(int, object, object, int)  # request, Filter, after, limit
+    countWanted = Signal(int, object)
+    failuresWanted = Signal(object)  # since
+    detailWanted = Signal(str)
+    choicesWanted = Signal()
+    retryRequested = Signal(str, object, object)  # id, args JSON or None, kwargs JSON or None
+    retryGroupRequested = Signal(str)
+    revokeRequested = Signal(str, bool)  # id, terminate
+
+    def __init__(
+        self, controller: TasksController | None = None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.controller = controller or TasksController()
+        self.confirm: Callable[[str, str], bool] = lambda t, s: _ask(self, t, s)  # tests swap it
+        self.dialog: EditRetryDialog | None = None
+        self.last_message = ""
+        self._request = 0
+        self._current = 0  # the request whose answers the table shows
+        self._kinds: dict[int, str] = {}
+        self._filter = Filter()
+        self._group: str | None = None  # "Show these tasks" of a failure group
+        self.model = TasksModel(self)
+
+        self.state_box = QComboBox()
+        self.state_box.addItems(["All states", *STATES])
+        self.name_edit = QLineEdit(placeholderText="Task name contains…")
+        self.queue_box = QComboBox(editable=True)
+        self.queue_box.lineEdit().setPlaceholderText("Any queue")
+        self.worker_box = QComboBox(editable=True)
+        self.worker_box.lineEdit().setPlaceholderText("Any worker")
+        self.range_box = QComboBox()
+        self.range_box.addItems([r[0] for r in RANGES])
+        self.search_edit = QLineEdit(placeholderText="Search id, arguments, result, exception…")
+        self.search_edit.setClearButtonEnabled(True)
+        filters = QHBoxLayout()
+        for widget, stretch in (
+            (self.state_box, 0),
+            (self.name_edit, 2),
+            (self.queue_box, 1),
+            (self.worker_box, 1),
+            (self.range_box, 0),
+            (self.search_edit, 3),
+        ):
+            filters.addWidget(widget, stretch)
+            widget.setMinimumWidth(40)  # the window may be narrow: the boxes shrink, not it
+            if isinstance(widget, QComboBox):
+                widget.setSizeAdjustPolicy(
+                    QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+                )
+                widget.setMinimumContentsLength(4)
+        self.count_label = QLabel("Loading…")
+        self.count_label.setWordWrap(True)  # a long sentence must not widen the window
+        self.message_label = QLabel()  # what the last action sent, or why nothing was
+        self.message_label.setWordWrap(True)
+        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message_label.setVisible(False)
+        self.gap_label = QLabel()
+        self.gap_label.setObjectName("warnings")
+        self.gap_label.setWordWrap(True)
+        self.gap_label.setVisible(False)
+
+        self.table = make_table(self.model)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(EXCEPTION, QHeaderView.ResizeMode.Stretch)
+        for col, width in enumerate((80, 170, 90, 150, 80, 70, 70, 55, 200, 70)):
+            self.table.setColumnWidth(col, width)
+        self.groups = QTableWidget(0, len(GROUP_COLUMNS))
+        self.groups.setHorizontalHeaderLabels(GROUP_COLUMNS)
+        self.groups.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.groups.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.groups.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        self.groups.verticalHeader().setVisible(False)
+        self.groups.setWordWrap(False)
+        self.groups.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.groups.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.show_group_button = QPushButton("Show these tasks")
+        self.retry_group_button = QPushButton("Retry group…")
+        group_buttons = QHBoxLayout()
+        group_buttons.addStretch(1)
+        group_buttons.addWidget(self.show_group_button)
+        group_buttons.addWidget(self.retry_group_button)
+        group_tab = QWidget()
+        group_layout = QVBoxLayout(group_tab)
+        group_layout.addWidget(self.groups, 1)
+        group_layout.addLayout(group_buttons)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.table, "Tasks")
+        self.tabs.addTab(group_tab, "Failure groups")
+
+        self.detail = TaskDetail()
+        self.retry_button = QPushButton("Retry…")
+        self.edit_button = QPushButton("Edit and retry…")
+        self.edit_button.setToolTip("Retry with edited arguments (JSON, checked before sending)")
+        self.revoke_button = QPushButton("Revoke…")
+        self.terminate_button = QPushButton("Terminate…")
+        buttons = QHBoxLayout()
+        for button in (
+            self.retry_button,
+            self.edit_button,
+            self.revoke_button,
+            self.terminate_button,
+        ):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addLayout(buttons)
+        side_layout.addWidget(self.detail, 1)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.tabs)
+        split.addWidget(side)
+        split.setSizes([420, 260])
+        split.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addLayout(filters)
+        layout.addWidget(self.gap_label)
+        layout.addWidget(self.message_label)
+        layout.addWidget(self.count_label)
+        layout.addWidget(split, 1)
+
+        self.debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
+        self.debounce.timeout.connect(self.apply_filters)
+        for edit in (
+            self.name_edit,
+            self.search_edit,
+            self.queue_box.lineEdit(),
+            self.worker_box.lineEdit(),
+        ):
+            edit.textChanged.connect(self.debounce.start)
+        self.state_box.currentIndexChanged.connect(self._state_changed)
+        self.range_box.currentIndexChanged.connect(self.apply_filters)
+        self.model.moreWanted.connect(self._more)
+        self.table.selectionModel().selectionChanged.connect(self._selected)
+        self.retry_button.clicked.connect(self.confirm_retry)
+        self.edit_button.clicked.connect(self.open_edit_dialog)
+        self.revoke_button.clicked.connect(lambda: self.confirm_revoke(False))
+        self.terminate_button.clicked.connect(lambda: self.confirm_revoke(True))
+        self.show_group_button.clicked.connect(self.show_group)
+        self.retry_group_button.clicked.connect(self.confirm_retry_group)
+        self._wire(self.controller)
+        self._set_buttons(None)
+        if not self.controller.is_running():
+            self.controller.launch()
+        self.apply_filters()
+
+    def _wire(self, c: TasksController) -> None:
+        self.pageWanted.connect(c.fetchPage)
+        self.countWanted.connect(c.fetchCount)
+        self.failuresWanted.connect(c.fetchFailures)
+        self.detailWanted.connect(c.fetchDetail)
+        self.choicesWanted.connect(c.fetchChoices)
+        c.choicesReady.connect(self._choices)
+        self.retryRequested.connect(c.retry)
+        self.retryGroupRequested.connect(c.retryGroup)
+        self.revokeRequested.connect(c.revoke)
+        c.pageReady.connect(self._page)
+        c.countReady.connect(self._count)
+        c.failuresReady.connect(self._failures)
+        c.detailReady.connect(self._detail)
+        c.storeChanged.connect(self._store_changed)
+        c.actionFinished.connect(self._action_finished)
+
+    def shutdown(self) -> None:
+        self.controller.shutdown()
+
+    # -- queries ------------------------------------------------------------------------------
+    def current_filter(self) -> Filter:
+        state = self.state_box.currentText()
+        seconds = RANGES[self.range_box.currentIndex()][1]
+        return Filter(
+            states=(state,) if state in STATES else (),
+            name=self.name_edit.text().strip() or None,
+            queue=self.queue_box.currentText().strip() or None,
+            worker=self.worker_box.currentText().strip() or None,
+            since=time.time() - seconds if seconds else None,
+            search=self.search_edit.text().strip()[:500] or None,
+            exc_group=self._group,
+        )
+
+    def _ask(self, kind: str, after: Any = None) -> int:
+        self._request += 1
+        self._kinds[self._request] = kind
+        self.pageWanted.emit(self._request, self._filter, after, PAGE)
+        return self._request
+
+    def apply_filters(self) -> None:
+        self._filter = self.current_filter()
+        self._current = self._ask("reset")
+        self.countWanted.emit(self._current, self._filter)
+        self.failuresWanted.emit(self._filter.since)
+        self.choicesWanted.emit()
+
+    def _choices(self, queues: list[str], workers: list[str]) -> None:
+        """Offer the queues and workers the history knows, keeping what the user typed."""
+        for box, values in ((self.queue_box, queues), (self.worker_box, workers)):
+            typed = box.currentText()
+            known = [box.itemText(i) for i in range(box.count())]
+            if known != ["", *values]:
+                box.blockSignals(True)
+                box.lineEdit().blockSignals(True)
+                box.clear()
+                box.addItems(["", *values])
+                box.setEditText(typed)
+                box.lineEdit().blockSignals(False)
+                box.blockSignals(False)
+
+    def _more(self, after: Any) -> None:
+        self._ask("append", after)
+
+    def _store_changed(self) -> None:
+        """Live: merge the fresh first page, recount, regroup (at most once per poll)."""
+        request = self._ask("refresh")
+        self.countWanted.emit(request, self._filter)
+        self.failuresWanted.emit(self._filter.since)
+
+    def _page(self, request: int, rows: list[Any], more: bool) -> None:
+        kind = self._kinds.pop(request, "")
+        if request < self._current or not kind:
+            return  # an answer to a filter since replaced
+        if kind == "reset":
+            self.model.reset(rows, more)
+        elif kind == "append":
+            self.model.append(rows, more)
+        else:
+            self.model.refresh(rows, more)
+
+    def _count(self, request: int, count: int) -> None:
+        if request >= self._current:
+            group = f" in failure group “{self._group}”" if self._group else ""
+            self.count_label.setText(
+                f"{count:,} recorded task{'s' if count != 1 else ''} match{group}"
+                if count or self.model.rowCount()
+                else "No recorded task matches. Tasks appear here as soon as a worker runs "
+                "them; the history is kept while the window is closed."
+            )
+
+    def _failures(self, groups: list[Any], rates: dict[str, Any], gaps: list[Any]) -> None:
+        self.model.set_rates(rates)
+        selected = self._selected_group()
+        self.groups.setRowCount(len(groups))
+        now = time.time()
+        for row, group in enumerate(groups):
+            cells = (
+                f"{group.count:,}",
+                group.group,
+                ", ".join(group.names),
+                when(group.first_seen, now),
+                when(group.last_seen, now),
+            )
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, group.group)
+                item.setToolTip(group.group if col == 1 else text)
+                self.groups.setItem(row, col, item)
+            if group.group == selected:
+                self.groups.selectRow(row)
+        if gaps:
+            last = gaps[-1]
+            self.gap_label.setText(
+                f"Not recorded: {len(gaps)} period(s); the last from {when(last.start_ts, now)} "
+                f"to {when(last.end_ts, now)} ({last.reason}). Tasks that ran then may be missing."
+            )
+        self.gap_label.setVisible(bool(gaps))
+
+    # -- selection and detail -----------------------------------------------------------------
+    def selected_row(self) -> Any:
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.data(rows[0], RowRole) if rows else None
+
+    def _selected(self) -> None:
+        row = self.selected_row()
+        if row is None:
+            self.detail.show_empty()
+            self._set_buttons(None)
+        else:
+            self.detailWanted.emit(row.id)
+
+    def _detail(self, data: dict[str, Any]) -> None:
+        row = self.selected_row()
+        if row is not None and row.id == data["id"]:
+            self.detail.show_task(data)
+            self._set_buttons(data)
+
+    def _set_buttons(self, data: dict[str, Any] | None) -> None:
+        state = (data or {}).get("state") or ""
+        named = bool(data and data.get("name"))
+        exact = bool(data and (data.get("retry") or {}).get("as_recorded"))
+        self.retry_button.setEnabled(named and exact and state in FINAL)
+        self.retry_button.setToolTip(
+            "" if exact or not data else f"Not as recorded: {data['retry']['reason']}"
+        )
+        self.edit_button.setEnabled(named and state in FINAL)
+        self.revoke_button.setEnabled(bool(data) and state not in FINAL)
+        self.terminate_button.setEnabled(state == "STARTED")
+
+    def _selected_group(self) -> str | None:
+        rows = self.groups.selectionModel().selectedRows()
+        if not rows:
+            return None
+        value = self.groups.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole)
+        return str(value) if value else None
+
+    # -- actions ------------------------------------------------------------------------------
+    def confirm_retry(self) -> None:
+        data = self.detail.data
+        if not data:
+            return
+        from backend.taskhistory.query import TaskRow
+
+        try:
+            what = plan(TaskRow(_row_data(data))).describe()
+        except RetryError as exc:
+            self._action_finished(False, f"Nothing sent: {exc}")
+            return
+        if self.confirm("Retry task", f"Send {what} again as a new task?"):
+            self.retryRequested.emit(data["id"], None, None)
+
+    def open_edit_dialog(self) -> None:
+        data = self.detail.data
+        if not data:
+            return
+        from backend.taskhistory.query import TaskRow
+        from backend.taskhistory.retry import rebuild
+
+        rebuilt = rebuild(TaskRow(_row_data(data)))
+        self.dialog = EditRetryDialog(data, rebuilt.args, rebuilt.kwargs, self)
+        self.dialog.accepted.connect(lambda: self._edited(data))
+        self.dialog.open()
+
+    def _edited(self, data: dict[str, Any]) -> None:
+        assert self.dialog is not None
+        args, kwargs = self.dialog.values()
+        text = f"Send {data['name']}(*{args.strip()}, **{kwargs.strip()}) to " + (
+            f"queue {data['queue']}" if data.get("queue") else "its default queue"
+        )
+        if self.confirm("Retry with edited arguments", text + "?"):
+            self.retryRequested.emit(data["id"], args, kwargs)
+
+    def confirm_revoke(self, terminate: bool) -> None:
+        data = self.detail.data
+        if not data:
+            return
+        verb = "Terminate" if terminate else "Revoke"
+        effect = (
+            "Its worker process gets SIGTERM: the task stops now."
+            if terminate
+            else "A task that has not started will not run."
+        )
+        if self.confirm(f"{verb} task", f"{verb} {data['name']} {data['id']}? {effect}"):
+            self.revokeRequested.emit(data["id"], terminate)
+
+    def show_group(self) -> None:
+        group = self._selected_group()
+        if group is None:
+            return
+        self.state_box.blockSignals(True)
+        self.state_box.setCurrentText("FAILURE")
+        self.state_box.blockSignals(False)
+        self._group = group
+        self.apply_filters()
+        self.tabs.setCurrentIndex(0)
+
+    def _state_changed(self) -> None:
+        self._group = None  # a state chosen by hand leaves the failure group
+        self.apply_filters()
+
+    def confirm_retry_group(self) -> None:
+        group = self._selected_group()
+        if group is None:
+            return
+        count = self.groups.item(self.groups.currentRow(), 0).text()
+        if self.confirm(
+            "Retry failure group",
+            f"Send the {count} failed task(s) of “{group}” again, each with its recorded "
+            "arguments? Tasks whose arguments cannot be rebuilt are left out and listed.",
+        ):
+            self.retryGroupRequested.emit(group)
+
+    def _action_finished(self, ok: bool, message: str) -> None:
+        self.last_message = message
+        window = self.window()
+        status = getattr(window, "statusBar", None)
+        if callable(status) and window is not self:
+            status().showMessage(message, 15000)
+        self.message_label.setText(message)
+        self.message_label.setProperty("ok", ok)
+        self.message_label.setObjectName("" if ok else "warnings")
+        self.message_label.style().unpolish(self.message_label)
+        self.message_label.style().polish(self.message_label)
+        self.message_label.setVisible(bool(message))
+
+
+def _row_data(data: dict[str, Any]) -> dict[str, Any]:
+    """The detail dict (``to_dict`` names) back into store column names for the retry rules."""
+    return {
+        "id": data["id"],
+        "name": data.get("name"),
+        "queue": data.get("queue"),
+        "args": data.get("args"),
+        "kwargs": data.get("kwargs"),
+        "args_hidden": 1 if data.get("args_hidden") else None,
+    }

@@ -1,0 +1,328 @@
+"""Task history end to end: a real broker, a real prefork worker running ``tests.taskapp``, the
+recorder process its start brings up, a real client sending tasks, and the real CLI reading and
+retrying. One worker and one recorder serve the whole module (they are slow to start)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from celery import Celery
+
+from backend.broker import ensure_broker
+from backend.broker.resolve import BrokerConfig
+from backend.celery_app import make_app
+from backend.fsutil import read_json
+from backend.taskhistory import service
+from backend.taskhistory.query import Filter, TaskQuery, TaskRow
+from backend.workers.manager import WorkerManager
+from backend.workers.spec import WorkerSpec
+from tests.conftest import POOLDESK_ENV, _kill_home
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Live:
+    home: Path
+    config: BrokerConfig
+    client: Celery
+    key: str
+
+    def row(self, task_id: str) -> TaskRow | None:
+        query = TaskQuery()
+        try:
+            rows = query.get(task_id)
+        finally:
+            query.close()
+        return rows[0] if rows and rows[0].id == task_id else None
+
+    def send(self, name: str, *args: Any, queue: str = "default", **kwargs: Any) -> str:
+        return str(self.client.send_task(name, args=args, kwargs=kwargs, queue=queue).id)
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def final(live: Live, task_id: str, state: str | None = None, timeout: float = 60.0) -> TaskRow:
+    def ended() -> TaskRow | None:
+        row = live.row(task_id)
+        return row if row is not None and (row["state"] == state if state else False) else None
+
+    return wait_for(ended, f"task {task_id} to be recorded as {state}", timeout)  # type: ignore[no-any-return]
+
+
+def cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "backend", "tasks", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env=dict(os.environ),
+    )
+
+
+def _recording(key: str) -> bool:
+    log = service.directory() / f"{key}.log"
+    return log.exists() and "recording task events" in log.read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def live() -> Iterator[Live]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
+        home = Path(tmp) / "home"
+        for var in POOLDESK_ENV:
+            mp.delenv(var, raising=False)
+        mp.setenv("POOLDESK_HOME", str(home))
+        manager = None
+        client = None
+        try:
+            config = ensure_broker()
+            assert config.broker_url
+            manager = WorkerManager(config=config, stop_timeout=20)
+            manager.start(
+                WorkerSpec("th", "prefork", 2, ("default", "other"), app="tests.taskapp:app"),
+                timeout=90,
+            )
+            key = service.broker_key(config.broker_url)
+            wait_for(lambda: _recording(key), "the recorder the worker start brought up")
+            client = make_app(config.broker_url, config.result_backend, include=[])
+            yield Live(home, config, client, key)
+        finally:
+            if client is not None:
+                client.close()
+            if manager is not None:
+                manager.stop("th", timeout=10)
+                manager.close()
+            _kill_home(home)
+
+
+def test_outcomes_are_recorded_with_arguments_errors_and_timings(live: Live) -> None:
+    ok = live.send("taskapp.add", 2, 3, queue="other")
+    failed = live.send("taskapp.echo", 1, "a", fail=True)
+    flaky = live.send("taskapp.flaky", 1)
+    secret = live.send("taskapp.echo", "x", api_token="hunter2", db_password="s3cret")
+    lookups = [live.send("taskapp.lookup", n) for n in (17, 912)]
+
+    row = final(live, ok, "SUCCESS")
+    assert row["name"] == "taskapp.add" and row["queue"] == "other"
+    assert row["worker"].startswith("th@") and row["args"] == "(2, 3)" and row["result"] == "5"
+    assert row.runtime is not None and row.wait is not None and row["sent_ts"]
+
+    row = final(live, failed, "FAILURE")
+    assert row["exc_type"] == "ValueError" and "asked to fail" in row["exception"]
+    assert "Traceback" in row["traceback"] and "raise ValueError" in row["traceback"]
+    assert row["kwargs"] == "{'fail': True}"
+
+    row = final(live, flaky, "SUCCESS")
+    assert row["retries"] == 1 and "not yet" in (row["exception"] or "")
+
+    row = final(live, secret, "SUCCESS")
+    text = json.dumps(row.data)
+    assert "hunter2" not in text and "s3cret" not in text
+    assert "'api_token': '****'" in row["kwargs"]
+
+    groups = [final(live, t, "FAILURE")["exc_group"] for t in lookups]
+    assert groups[0] == groups[1] == "KeyError: customer <n> not found"
+
+
+def test_a_running_task_is_terminated_and_recorded_revoked(live: Live) -> None:
+    task_id = live.send("taskapp.sleep", 60)
+    final(live, task_id, "STARTED")
+    result = cli("list", "--state", "STARTED", "--json")
+    assert task_id in {t["id"] for t in json.loads(result.stdout)}
+    from backend.taskhistory.actions import TaskActions
+
+    actions = TaskActions(config=live.config)
+    try:
+        actions.revoke(task_id, terminate=True)
+    finally:
+        actions.close()
+    row = final(live, task_id, "REVOKED")
+    assert "terminated" in (row["exception"] or "")
+
+
+def test_cli_lists_shows_and_groups_failures(live: Live) -> None:
+    failed = live.send("taskapp.lookup", 4242)
+    final(live, failed, "FAILURE")
+
+    result = cli("list", "--state", "FAILURE", "--json")
+    assert result.returncode == 0, result.stderr
+    listed = {t["id"]: t for t in json.loads(result.stdout)}
+    assert listed[failed]["exception"] == "KeyError('customer 4242 not found')"
+    assert listed[failed]["name"] == "taskapp.lookup"
+
+    result = cli("list", "--search", "4242", "--name", "lookup")
+    assert result.returncode == 0 and failed in result.stdout
+
+    shown = json.loads(cli("show", failed[:13], "--json").stdout)
+    assert shown["id"] == failed and "KeyError" in shown["traceback"]
+    assert shown["retry"] == {"as_recorded": True, "reason": None}
+
+    groups = json.loads(cli("failures", "--since", "1h", "--json").stdout)
+    lookup = next(g for g in groups if g["group"] == "KeyError: customer <n> not found")
+    assert lookup["count"] >= 1 and lookup["names"] == ["taskapp.lookup"]
+    assert lookup["first_seen"] <= lookup["last_seen"]
+
+
+def test_retry_sends_the_same_arguments_and_an_edited_retry_the_new_ones(live: Live) -> None:
+    failed = live.send("taskapp.echo", 7, "b", fail=True)
+    final(live, failed, "FAILURE")
+
+    result = cli("retry", failed, "--json")
+    assert result.returncode == 0, result.stderr
+    sent = json.loads(result.stdout)
+    assert sent["retried"] == failed and sent["args"] == [7, "b"] and not sent["edited"]
+    again = final(live, sent["id"], "FAILURE")
+    assert again["args"] == "(7, 'b')" and again["kwargs"] == "{'fail': True}"
+    assert again["queue"] == "default"
+
+    result = cli("retry", failed, "--kwargs", '{"fail": false, "note": "fixed"}', "--json")
+    assert result.returncode == 0, result.stderr
+    edited = final(live, json.loads(result.stdout)["id"], "SUCCESS")
+    assert edited["result"] == "{'args': [7, 'b'], 'kwargs': {'note': 'fixed'}}"
+
+
+def test_bad_retries_send_nothing(live: Live) -> None:
+    long_failed = live.send("taskapp.echo", "x" * 2000, fail=True)
+    final(live, long_failed, "FAILURE")
+    before = TaskQuery().count(Filter(name="taskapp.echo"))
+
+    for argv, words in (
+        (("retry", long_failed), "cut"),
+        (("retry", long_failed, "--args", '["x", '), "not valid JSON"),
+        (("retry", long_failed, "--args", '{"a": 1}'), "JSON array"),
+        (("retry", "no-such-task-id"), "no task"),
+        (("list", "--since", "yesterday-ish"), "--since"),
+        (("list", "--state", "EXPLODED"), "--state"),
+    ):
+        result = cli(*argv)
+        assert result.returncode == 2, (argv, result.stdout, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and words in result.stderr
+        assert "Traceback" not in result.stderr
+
+    # a marker sent after the refusals is recorded; a retry sent by them would be too
+    marker = live.send("taskapp.add", 1, 1)
+    final(live, marker, "SUCCESS")
+    assert TaskQuery().count(Filter(name="taskapp.echo")) == before
+
+    result = cli("retry", long_failed, "--args", '["short"]', "--kwargs", "{}", "--json")
+    assert result.returncode == 0, result.stderr
+    final(live, json.loads(result.stdout)["id"], "SUCCESS")
+
+
+def test_a_killed_recorder_is_restarted_and_reports_its_gap(live: Live) -> None:
+    before = read_json(service.directory() / f"{live.key}.pid.json")
+    assert isinstance(before, dict)
+    log = service.directory() / f"{live.key}.log"
+    connects = log.read_text().count("recording task events")
+    os.kill(before["recorder_pid"], signal.SIGKILL)
+    running = live.send("taskapp.sleep", 8)  # sent and started while nobody records
+
+    wait_for(
+        lambda: log.read_text().count("recording task events") > connects,
+        "the supervisor to start the recorder again",
+    )
+    after = read_json(service.directory() / f"{live.key}.pid.json")
+    assert isinstance(after, dict) and after["recorder_pid"] != before["recorder_pid"]
+
+    row = wait_for(lambda: live.row(running), "the running task found by inspect after the gap")
+    assert row["name"] == "taskapp.sleep" and row["args"] == "(8,)"
+    final(live, running, "SUCCESS", timeout=60)
+
+    gaps = TaskQuery().gaps()
+    assert gaps and "killed or crashed" in gaps[-1].reason
+    result = cli("list", "--limit", "1")
+    assert "not recorded" in result.stderr and "killed or crashed" in result.stderr
+
+
+def test_the_recorder_is_found_again_not_started_twice(live: Live) -> None:
+    before = service.info(live.key)
+    assert before.running and before.recorder_pid
+    again = service.ensure_recorder(live.config)
+    assert again is not None and again.supervisor_pid == before.supervisor_pid
+    assert [r.key for r in service.recorders()] == [live.key]
+    record = (service.directory() / f"{live.key}.json").read_text()
+    assert live.config.broker_url not in record  # only the masked URL is written down
+    assert "****" in record
+    password = live.config.broker_url.split("@")[0].rsplit(":", 1)[-1]  # type: ignore[union-attr]
+    log = (service.directory() / f"{live.key}.log").read_text()
+    assert password and password not in log and password not in record
+
+
+def test_a_failure_group_is_retried_whole(live: Live) -> None:
+    from backend.taskhistory.actions import TaskActions
+
+    failed = [live.send("taskapp.lookup", n) for n in (31, 32)]
+    group = final(live, failed[0], "FAILURE")["exc_group"]
+    final(live, failed[1], "FAILURE")
+    actions = TaskActions(config=live.config)
+    try:
+        plans, skipped = actions.plan_group(group)
+        assert not skipped and {p.source_id for p in plans} >= set(failed)
+        sent = actions.retry_plans([p for p in plans if p.source_id in failed])
+    finally:
+        actions.close()
+    for item in sent:
+        again = final(live, item.id, "FAILURE")
+        assert again["exc_group"] == group and again["args"] in ("(31,)", "(32,)")
+
+
+def _page_showing(qtbot: Any, task_id: str) -> Any:
+    """A Tasks page (a window opened afresh) with ``task_id`` listed and selected."""
+    from desktop.tasks_controller import TasksController
+    from desktop.views.tasks_page import TasksPage
+
+    page = TasksPage(TasksController(manage_recorder=False))
+    qtbot.addWidget(page)
+    qtbot.waitUntil(lambda: page.model.row_of(task_id) >= 0, timeout=20_000)
+    page.table.selectRow(page.model.row_of(task_id))
+    qtbot.waitUntil(
+        lambda: page.detail.data is not None and page.detail.data["id"] == task_id,
+        timeout=20_000,
+    )
+    return page
+
+
+def test_the_page_shows_a_failure_and_retries_it_after_a_window_restart(
+    live: Live, qtbot: Any
+) -> None:
+    pytest.importorskip("PySide6")
+    failed = live.send("taskapp.echo", 5, "page", fail=True)
+    final(live, failed, "FAILURE")
+    page = _page_showing(qtbot, failed)
+    try:
+        assert "ValueError: asked to fail" in page.detail.traceback.toPlainText()
+    finally:
+        page.shutdown()
+
+    page = _page_showing(qtbot, failed)  # the window opened again: the same history
+    try:
+        page.confirm = lambda title, text: True
+        page.retry_button.click()
+        qtbot.waitUntil(lambda: page.last_message.startswith("Sent"), timeout=30_000)
+        new_id = page.last_message.rsplit(" ", 1)[-1].rstrip(".")
+        again = final(live, new_id, "FAILURE")
+        assert again["args"] == "(5, 'page')"
+        qtbot.waitUntil(lambda: page.model.row_of(new_id) >= 0, timeout=20_000)  # live
+    finally:
+        page.shutdown()
