@@ -99,6 +99,26 @@ def test_project_worker_runs_in_its_environment_on_its_broker(
     assert answer["secret_seen"] is True  # the env file reached the worker
     assert answer["pooldesk_importable"] is False  # no Pooldesk package in a user's worker
 
+    # Task history: the project's tasks are recorded from *its* broker, and a retry goes
+    # back there, where its workers listen (the project's own client reads the result).
+    recorded: list[dict[str, object]] = []
+    deadline = time.monotonic() + 90
+    while not recorded and time.monotonic() < deadline:
+        sample.client(sample_python, sample_dir, env, "from ledgerq.tasks import post\n"
+                      "post.delay(2, 3).get(timeout=60)")  # fmt: skip
+        time.sleep(1.0)
+        code, out, err = run(capsys, "tasks", "list", "--name", "ledgerq.tasks.post", "--json")
+        assert code == 0, err
+        recorded = [t for t in json.loads(out) if t["state"] == "SUCCESS"]
+    assert recorded, "the project's tasks were never recorded"
+    code, out, err = run(capsys, "tasks", "retry", str(recorded[0]["id"]), "--json")
+    assert code == 0, err
+    again = json.loads(out)["id"]
+    assert sample.client(
+        sample_python, sample_dir, env,
+        f"from ledgerq.celery import app\nprint(app.AsyncResult({again!r}).get(timeout=60))",
+    ) == "5"  # fmt: skip
+
     manager = WorkerManager()
     monitors = MonitorSet(EventMonitor(manager.config))
     try:

@@ -206,6 +206,9 @@ def _add_tasks(sub: argparse._SubParsersAction[Parser]) -> None:
     tretry.add_argument("id", help="task id (a unique prefix is enough)")
     tretry.add_argument("--args", help="replace the positional arguments (a JSON array)")
     tretry.add_argument("--kwargs", help="replace the keyword arguments (a JSON object)")
+    tretry.add_argument(
+        "--queue", help="send to this queue (needed when the task's queue was never reported)"
+    )
     tretry.add_argument("--json", action="store_true")
     tretry.set_defaults(handler=_lazy("task_cmds", "retry"))
     tfail = tsub.add_parser("failures", help="failures grouped by exception and message")

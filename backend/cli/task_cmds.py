@@ -158,7 +158,7 @@ def retry(args: argparse.Namespace) -> int:
     try:
         # unknown ids, bad JSON and arguments that cannot be rebuilt are refused before the
         # broker is even contacted: nothing is sent
-        sent = actions.retry(args.id, args.args, args.kwargs)
+        sent = actions.retry(args.id, args.args, args.kwargs, args.queue)
     except RetryError as exc:
         return fail(str(exc), code=2)
     except BrokerError as exc:

@@ -4,7 +4,7 @@ checked before the first message is sent, so a refusal sends nothing."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from celery import Celery
@@ -101,17 +101,46 @@ class TaskActions:
         )
 
     def plan(
-        self, task_id: str, args_json: str | None = None, kwargs_json: str | None = None
+        self,
+        task_id: str,
+        args_json: str | None = None,
+        kwargs_json: str | None = None,
+        queue: str | None = None,
     ) -> RetryPlan:
         row = self.find(task_id)
-        retry_plan = retry_mod.plan(row, args_json, kwargs_json)
+        retry_plan = self._with_queue(row, retry_mod.plan(row, args_json, kwargs_json), queue)
         self._plan_brokers[retry_plan.source_id] = self._broker_of(row)
         return retry_plan
 
+    def _with_queue(self, row: TaskRow, retry_plan: RetryPlan, queue: str | None) -> RetryPlan:
+        """The queue to send to. A user's app usually sends no ``task-sent`` event (it is off by
+        default in Celery), so its queue was never reported; and our panel app does not know
+        the user's routes, so "the default queue" would be Celery's ``celery``, where nobody
+        listens. Then the queue of the worker that ran it, when that worker (ours) consumes
+        exactly one; otherwise the user names it."""
+        if queue:
+            return replace(retry_plan, queue=queue)
+        if retry_plan.queue:
+            return retry_plan
+        from backend.workers.records import RecordStore
+
+        worker = str(row["worker"] or "")
+        record = RecordStore().load(worker.split("@", 1)[0]) if worker else None
+        if record is not None and record.hostname == worker and len(record.spec.queues) == 1:
+            return replace(retry_plan, queue=record.spec.queues[0])
+        raise RetryError(
+            f"task {row.id}: its queue was never reported (its app sends no task-sent events) "
+            "and its worker is not one of ours on a single queue; give --queue"
+        )
+
     def retry(
-        self, task_id: str, args_json: str | None = None, kwargs_json: str | None = None
+        self,
+        task_id: str,
+        args_json: str | None = None,
+        kwargs_json: str | None = None,
+        queue: str | None = None,
     ) -> Sent:
-        retry_plan = self.plan(task_id, args_json, kwargs_json)
+        retry_plan = self.plan(task_id, args_json, kwargs_json, queue)
         return self.retry_plans([retry_plan])[0]
 
     def plan_group(self, group: str) -> tuple[list[RetryPlan], list[tuple[str, str]]]:
@@ -121,7 +150,7 @@ class TaskActions:
         for task_id in self.query.group_ids(group, MAX_GROUP_RETRY):
             row = self.find(task_id)
             try:
-                retry_plan = retry_mod.plan(row)
+                retry_plan = self._with_queue(row, retry_mod.plan(row), None)
                 self._plan_brokers[retry_plan.source_id] = self._broker_of(row)
                 plans.append(retry_plan)
             except RetryError as exc:
