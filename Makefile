@@ -52,6 +52,17 @@ package-smoke: package
 package-desktop-check:
 	desktop-file-validate packaging/pooldesk.desktop
 
+# The menu entry and icon for this user, pointing at this checkout's venv (no root needed).
+.PHONY: install-desktop
+XDG_DATA_HOME ?= $(HOME)/.local/share
+install-desktop: $(STAMP)
+	install -d "$(XDG_DATA_HOME)/applications" "$(XDG_DATA_HOME)/icons/hicolor/scalable/apps"
+	sed -e "s|^Exec=pooldesk|Exec=$(abspath $(BIN))/pooldesk-gui|" \
+	    -e "s|^TryExec=pooldesk|TryExec=$(abspath $(BIN))/pooldesk-gui|" \
+	    packaging/pooldesk.desktop > "$(XDG_DATA_HOME)/applications/pooldesk.desktop"
+	install -m644 resources/pooldesk.svg "$(XDG_DATA_HOME)/icons/hicolor/scalable/apps/pooldesk.svg"
+	@echo "installed $(XDG_DATA_HOME)/applications/pooldesk.desktop (Exec $(abspath $(BIN))/pooldesk-gui)"
+
 # -- screenshots and the GUI benchmark (desktop/screenshots.py, bench/gui_responsiveness.py) --
 # The screenshots need a real X server: Xvfb and Qt's xcb libraries (installed here when
 # missing and we are root with apt-get, as .ci/run does for the test libraries).

@@ -78,3 +78,28 @@ def test_entry_refuses_other_modules() -> None:
     result = _entry("-m", "os")
     assert result.returncode == 2
     assert "not a module this executable runs" in result.stderr
+
+
+def test_install_desktop_puts_a_menu_entry_pointing_at_the_gui_script(tmp_path: Path) -> None:
+    """``make install-desktop``: the .desktop file and icon, Exec = this venv's pooldesk-gui."""
+    bin_dir = Path(sys.executable).parent
+    result = subprocess.run(
+        [
+            "make",
+            "-s",
+            "-o",
+            ".venv/.installed",
+            "install-desktop",
+            f"XDG_DATA_HOME={tmp_path}",
+            f"BIN={bin_dir}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    entry = (tmp_path / "applications" / "pooldesk.desktop").read_text(encoding="utf-8")
+    assert f"Exec={bin_dir}/pooldesk-gui\n" in entry
+    assert (tmp_path / "icons" / "hicolor" / "scalable" / "apps" / "pooldesk.svg").is_file()
+    assert (bin_dir / "pooldesk-gui").is_file()  # [project.gui-scripts] installed it

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend import __version__, paths
+from backend import paths
 from backend import settings as settings_mod
 from backend.broker.status import BrokerStatus
 from desktop import presets as presets_mod
@@ -461,12 +461,11 @@ class MainWindow(QMainWindow):
         return [box for box in self.findChildren(QMessageBox) if box.isVisible()]
 
     def _about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About Pooldesk",
-            f"<b>Pooldesk {__version__}</b><p>A control panel for the people who run Celery: "
-            "start workers with the right pool, watch them, stop them cleanly.</p>",
-        )
+        from desktop.views.about_dialog import AboutDialog
+
+        dialog = AboutDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def changeEvent(self, event: QEvent) -> None:
