@@ -46,6 +46,7 @@ from desktop.formatting import broker_line, broker_tooltip
 from desktop.models.batches_model import done_total, duration, unit_of
 from desktop.telemetry_controller import TelemetryController
 from desktop.views.batches_page import BatchesPage
+from desktop.views.metrics_toggle import MetricsToggle
 from desktop.views.overview_page import OverviewPage
 from desktop.views.settings_page import SettingsPage
 from desktop.views.warnings_panel import WarningsBanner
@@ -175,6 +176,9 @@ class MainWindow(QMainWindow):
         self._wire()
         self._wire_batches()
         self._wire_overview()
+        self.metrics_toggle = MetricsToggle(self, self.telemetry)
+        file_menu.insertAction(quit_action, self.metrics_toggle.action)
+        self._connect(self.metrics_toggle.message, self.statusBar().showMessage)
         self.tray = self._make_tray()
         self._connect(self.batch_controller.batchFinished, self._notify_batch)
         self._connect(self.telemetry.adviceAppeared, self._notify_advice)
