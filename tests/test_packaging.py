@@ -103,3 +103,28 @@ def test_install_desktop_puts_a_menu_entry_pointing_at_the_gui_script(tmp_path: 
     assert f"Exec={bin_dir}/pooldesk-gui\n" in entry
     assert (tmp_path / "icons" / "hicolor" / "scalable" / "apps" / "pooldesk.svg").is_file()
     assert (bin_dir / "pooldesk-gui").is_file()  # [project.gui-scripts] installed it
+
+
+def test_the_bundle_lock_pins_every_declared_dependency_with_a_hash() -> None:
+    """packaging/requirements-bundle.txt (make lock) still satisfies pyproject.toml."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    lock_text = (PACKAGING / "requirements-bundle.txt").read_text(encoding="utf-8")
+    entries = lock_text.replace("\\\n", " ").splitlines()
+    pins: dict[str, str] = {}
+    for line in entries:
+        if line.strip() and not line.startswith("#"):
+            spec, _, hashes = line.partition(" ")
+            name, _, version = spec.partition("==")
+            assert version and "--hash=sha256:" in hashes, f"not pinned with a hash: {line}"
+            pins[canonicalize_name(name)] = version
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    for text in [*project["dependencies"], *project["optional-dependencies"]["postgres"]]:
+        requirement = Requirement(text)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is declared but not in the bundle lock (run make lock)"
+        assert requirement.specifier.contains(pins[name]), f"lock has {name}=={pins[name]}"
+    assert "pyinstaller" in pins  # the build tool is pinned too

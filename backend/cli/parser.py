@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from backend import __version__
-from backend.cli import advise_cmds, compare_cmds, metrics_cmds
+from backend.cli import advise_cmds, compare_cmds, completion, metrics_cmds
 from backend.workers.spec import POOLS, available_pools
 
 
@@ -137,6 +137,7 @@ def build_parser() -> Parser:
     compare_cmds.register(sub)
     advise_cmds.register(sub, Parser, positive_float)
     metrics_cmds.register(sub, Parser)
+    completion.register(sub, Parser)
 
     wqueues = wsub.add_parser("queues", help="change the queues a worker consumes, live")
     wqueues.add_argument("name", help="a local worker name, or NAME@HOST of a remote worker")
