@@ -30,20 +30,30 @@ pytest: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) $(BUNDLE_VENV) build dist *.egg-info
 
 # -- packaging (packaging/): a one-folder PyInstaller bundle in dist/pooldesk/ -----------------
-.PHONY: package package-smoke package-desktop-check
-PYINSTALLER = $(VENV)/.pyinstaller
+# Built in its own venv from the hash-pinned lock (packaging/requirements-bundle.txt, made by
+# `make lock` = packaging/lock.py), so every build of a commit ships the same packages.
+.PHONY: package package-smoke package-desktop-check lock
+BUNDLE_VENV = .venv-bundle
+BUNDLE_STAMP = $(BUNDLE_VENV)/.installed
 
-$(PYINSTALLER): $(STAMP)
-	$(BIN)/python -c 'import PyInstaller' 2>/dev/null || $(BIN)/python -m pip install --quiet pyinstaller
-	touch $(PYINSTALLER)
+$(BUNDLE_STAMP): packaging/requirements-bundle.txt
+	rm -rf $(BUNDLE_VENV)
+	$(PYTHON) -m venv $(BUNDLE_VENV)
+	$(BUNDLE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BUNDLE_VENV)/bin/python -m pip install --quiet --require-hashes --only-binary=:all: \
+		-r packaging/requirements-bundle.txt
+	touch $(BUNDLE_STAMP)
 
-package: $(PYINSTALLER)
+lock: $(STAMP)
+	$(BIN)/python packaging/lock.py
+
+package: $(BUNDLE_STAMP)
 	@start=$$(date +%s); \
-	$(BIN)/python -m PyInstaller --noconfirm --clean --log-level WARN \
-		--distpath dist --workpath build/pyinstaller packaging/pooldesk.spec && \
+	PYTHONPATH=$(CURDIR) $(BUNDLE_VENV)/bin/python -m PyInstaller --noconfirm --clean \
+		--log-level WARN --distpath dist --workpath build/pyinstaller packaging/pooldesk.spec && \
 	echo "dist/pooldesk: $$(du -sh dist/pooldesk | cut -f1), built in $$(( $$(date +%s) - start )) s"
 
 package-smoke: package
@@ -51,6 +61,17 @@ package-smoke: package
 
 package-desktop-check:
 	desktop-file-validate packaging/pooldesk.desktop
+
+# The menu entry and icon for this user, pointing at this checkout's venv (no root needed).
+.PHONY: install-desktop
+XDG_DATA_HOME ?= $(HOME)/.local/share
+install-desktop: $(STAMP)
+	install -d "$(XDG_DATA_HOME)/applications" "$(XDG_DATA_HOME)/icons/hicolor/scalable/apps"
+	sed -e "s|^Exec=pooldesk|Exec=$(abspath $(BIN))/pooldesk-gui|" \
+	    -e "s|^TryExec=pooldesk|TryExec=$(abspath $(BIN))/pooldesk-gui|" \
+	    packaging/pooldesk.desktop > "$(XDG_DATA_HOME)/applications/pooldesk.desktop"
+	install -m644 resources/pooldesk.svg "$(XDG_DATA_HOME)/icons/hicolor/scalable/apps/pooldesk.svg"
+	@echo "installed $(XDG_DATA_HOME)/applications/pooldesk.desktop (Exec $(abspath $(BIN))/pooldesk-gui)"
 
 # -- screenshots and the GUI benchmark (desktop/screenshots.py, bench/gui_responsiveness.py) --
 # The screenshots need a real X server: Xvfb and Qt's xcb libraries (installed here when

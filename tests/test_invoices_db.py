@@ -145,3 +145,16 @@ def test_seed_rejects_bad_customer_count(sqlite_url: str, customers: Any) -> Non
 def test_seed_rejects_bad_period(sqlite_url: str) -> None:
     with pytest.raises(ValueError, match="month must be 01-12"):
         seed(make_engine(sqlite_url), 3, periods=["2026-13"])
+
+
+def test_postgres_without_its_extra_is_one_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL is the ``postgres`` extra: without psycopg, say what to install."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "psycopg" else real(name, *a)
+    )
+    db.dispose_engines()
+    with pytest.raises(ValueError, match=r"pip install 'pooldesk\[postgres\]'"):
+        make_engine("postgresql://u:secret@127.0.0.1:5432/x")

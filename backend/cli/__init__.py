@@ -35,6 +35,11 @@ def run_gui() -> int:
     return int(app_module.main())
 
 
+def gui_entry() -> None:
+    """``pooldesk-gui``: the window, whatever the arguments (a menu entry passes none)."""
+    raise SystemExit(run_gui())
+
+
 def entry() -> None:
     # Piped into ``head``: die quietly like any Unix tool instead of a BrokenPipeError.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)

@@ -9,7 +9,14 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from backend import __version__
-from backend.cli import advise_cmds, compare_cmds, fit_cmds, project_cmds
+from backend.cli import (
+    advise_cmds,
+    compare_cmds,
+    completion,
+    fit_cmds,
+    metrics_cmds,
+    project_cmds,
+)
 from backend.workers.spec import POOLS, available_pools
 
 
@@ -161,6 +168,8 @@ def build_parser() -> Parser:
     advise_cmds.register(sub, Parser, positive_float)
     project_cmds.register(sub, Parser)
     fit_cmds.register(sub, Parser, positive_float)
+    metrics_cmds.register(sub, Parser)
+    completion.register(sub, Parser)
 
     wqueues = wsub.add_parser("queues", help="change the queues a worker consumes, live")
     wqueues.add_argument("name", help="a local worker name, or NAME@HOST of a remote worker")

@@ -12,6 +12,7 @@ and dropped with ``dispose(close=False)``, which leaves the parent's connections
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 from datetime import UTC, datetime
@@ -145,6 +146,12 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def _build_engine(url: str) -> Engine:
     backend = make_url(url).get_backend_name()
+    if backend == "postgresql" and importlib.util.find_spec("psycopg") is None:
+        # SQLite is the default, so the PostgreSQL driver is an extra, not a hard dependency.
+        raise ValueError(
+            "a postgresql:// invoice DB needs the PostgreSQL driver: "
+            "pip install 'pooldesk[postgres]' (psycopg 3)"
+        )
     if backend == "sqlite":
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)

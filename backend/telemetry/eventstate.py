@@ -17,6 +17,7 @@ from typing import Any
 from backend.telemetry import eventparts as parts
 from backend.telemetry.eventparts import ENDED, UNKNOWN_QUEUE, Batch, Queue, Task, Worker
 from backend.telemetry.fitstate import FIT_EVENT, FitFold
+from backend.telemetry.tally import KINDS, TaskTally
 from backend.telemetry.views import BatchView, EventSnapshot, QueueView, Span, WorkerView
 
 MAX_TASKS = 50_000
@@ -66,6 +67,7 @@ class EventState:
         self._dirty_batches: set[str] = set()
         self.fit = FitFold()  # the probe's per-task measurements (worker-fit events)
         self.spans: dict[str, deque[Task]] = {}  # queue → tasks as they started (timeline)
+        self.tally = TaskTally()  # counters per task name/worker/queue (Prometheus)
 
     # -- events ------------------------------------------------------------------------------
     def apply(self, event: Mapping[str, Any]) -> None:
@@ -178,6 +180,7 @@ class EventState:
                     self._queue(task.queue).wait.add(task.started - ts)
             if task.state is None:
                 self._transition(task, "PENDING")
+            self.tally.count("sent", task.name, None, task.queue)
             return
         host = event.get("hostname")
         if host:
@@ -186,6 +189,8 @@ class EventState:
             task.hostname = host
         if task.state in ENDED and task.state != "UNKNOWN":
             return  # a late or duplicate event for a finished task
+        if kind[5:] in KINDS:
+            self.tally.count(kind[5:], task.name, host, task.queue)
         if kind == "task-received":
             task.name = event.get("name") or task.name
             if task.state in (None, "PENDING", "RETRY", "UNKNOWN"):
@@ -274,6 +279,7 @@ class EventState:
                 runtime = ts - started
             if runtime is not None:
                 queue.run.add(float(runtime))
+                self.tally.runtime(task.name, task.queue, float(runtime))
             worker = self.workers.get(task.hostname or "")
             if worker is not None:
                 worker.count(ok)
@@ -392,4 +398,5 @@ class EventState:
             last_resync_at=self.last_resync_at,
             last_resync_reason=self.last_resync_reason,
             last_error=self.last_error,
+            tally=self.tally.view(),
         )

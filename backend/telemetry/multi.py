@@ -15,6 +15,7 @@ from types import MappingProxyType
 
 from backend.broker.resolve import BrokerConfig
 from backend.telemetry.events import EventMonitor
+from backend.telemetry.tally import merge_tallies
 from backend.telemetry.views import EventSnapshot, Span
 
 
@@ -72,6 +73,7 @@ class MonitorSet:
             resyncs=sum(s.resyncs for s in snaps),
             last_error=next((s.last_error for s in snaps if s.last_error), None),
             fit=MappingProxyType({k: v for s in snaps for k, v in s.fit.items()}),
+            tally=merge_tallies([s.tally for s in snaps if s.tally is not None]),
         )
 
     def timeline(

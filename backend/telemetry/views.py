@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from backend.telemetry.tally import TallyView
 
 from backend.telemetry.fitstate import WorkerFit
 
@@ -106,10 +109,13 @@ class EventSnapshot:
     last_resync_reason: str | None = None
     last_error: str | None = None
     fit: Mapping[str, WorkerFit] = field(default_factory=_empty)  # hostname → measured tasks
+    tally: TallyView | None = None  # task counters for Prometheus (not in to_dict: tuple keys)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for f in fields(self):
+            if f.name == "tally":
+                continue
             value = getattr(self, f.name)
             if isinstance(value, Mapping):
                 value = {key: _plain(item) for key, item in value.items()}

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend import __version__, paths
+from backend import paths
 from backend import settings as settings_mod
 from backend.broker.status import BrokerStatus
 from backend.projects.store import ProjectStore
@@ -47,6 +47,7 @@ from desktop.formatting import broker_line, broker_tooltip
 from desktop.models.batches_model import done_total, duration, unit_of
 from desktop.telemetry_controller import TelemetryController
 from desktop.views.batches_page import BatchesPage
+from desktop.views.metrics_toggle import MetricsToggle
 from desktop.views.overview_page import OverviewPage
 from desktop.views.settings_page import SettingsPage
 from desktop.views.tasks_page import TasksPage
@@ -179,6 +180,9 @@ class MainWindow(QMainWindow):
         self._wire()
         self._wire_batches()
         self._wire_overview()
+        self.metrics_toggle = MetricsToggle(self, self.telemetry)
+        file_menu.insertAction(quit_action, self.metrics_toggle.action)
+        self._connect(self.metrics_toggle.message, self.statusBar().showMessage)
         self.tray = self._make_tray()
         self._connect(self.batch_controller.batchFinished, self._notify_batch)
         self._connect(self.telemetry.adviceAppeared, self._notify_advice)
@@ -488,12 +492,11 @@ class MainWindow(QMainWindow):
         return [box for box in self.findChildren(QMessageBox) if box.isVisible()]
 
     def _about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About Pooldesk",
-            f"<b>Pooldesk {__version__}</b><p>A control panel for the people who run Celery: "
-            "start workers with the right pool, watch them, stop them cleanly.</p>",
-        )
+        from desktop.views.about_dialog import AboutDialog
+
+        dialog = AboutDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def changeEvent(self, event: QEvent) -> None:

@@ -1,0 +1,63 @@
+"""File → Serve Prometheus metrics: a checkable action bound to ``settings.metrics_port``.
+
+The endpoint itself lives in the telemetry thread (it serves what that thread measures); this
+only persists the choice and asks for it. The action's text says where it serves, or why not.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QAction
+
+from backend import settings as settings_mod
+from backend.metrics.server import DEFAULT_PORT, HOST
+from desktop.telemetry_controller import TelemetryController
+
+
+class MetricsToggle(QObject):
+    message = Signal(str)  # for the status bar
+
+    def __init__(self, parent: QObject, telemetry: TelemetryController) -> None:
+        super().__init__(parent)
+        self.telemetry = telemetry
+        self.port = settings_mod.load(env=False).settings.metrics_port
+        self.action = QAction(parent)
+        self.action.setCheckable(True)
+        self.action.setChecked(bool(self.port))
+        self._label("")
+        self.action.toggled.connect(self._toggled)
+        telemetry.metricsServing.connect(self._serving)
+
+    def _label(self, where: str) -> None:
+        self.action.setText(f"Serve Prometheus &metrics ({where or f'{HOST}:{self._port()}'})")
+        self.action.setToolTip(
+            "Serve workers, tasks, queues, warnings and batches for Prometheus at "
+            f"http://{HOST}:{self._port()}/metrics (this machine only)"
+        )
+
+    def _port(self) -> int:
+        return self.port or DEFAULT_PORT
+
+    @Slot(bool)
+    def _toggled(self, on: bool) -> None:
+        loaded = settings_mod.load(env=False).settings
+        port = (loaded.metrics_port or self._port()) if on else 0
+        loaded.metrics_port = port
+        settings_mod.save(loaded)
+        self.port = port or self.port
+        self.telemetry.metricsPortRequested.emit(port)
+
+    @Slot(str, str)
+    def _serving(self, url: str, error: str) -> None:
+        if error:
+            self.action.blockSignals(True)
+            self.action.setChecked(False)
+            self.action.blockSignals(False)
+            self._label("not serving")
+            self.message.emit(f"Prometheus metrics not served: {error}")
+        elif url:
+            self._label(url.removeprefix("http://").removesuffix("/metrics"))
+            self.message.emit(f"Serving Prometheus metrics at {url}")
+        else:
+            self._label("")
+            self.message.emit("Prometheus metrics stopped")
