@@ -32,7 +32,12 @@ def _supervise(args: list[str]) -> None:
 
 
 def _probe(args: list[str]) -> None:
-    from backend.workers.inworker import _pooldesk_probe
+    # As in a worker started by the supervisor: the stand-alone in-worker modules by their own
+    # top-level names (the probe imports its sibling ``_pooldesk_fit`` that way).
+    from backend.workers import inworker
+
+    sys.path.insert(0, str(inworker.path()))
+    import _pooldesk_probe  # type: ignore[import-not-found]
 
     sys.argv = ["_pooldesk_probe", *args]
     _pooldesk_probe.main(args)

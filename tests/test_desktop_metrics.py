@@ -54,10 +54,12 @@ def test_the_window_serves_metrics_and_the_toggle_stops_it(home: Path, qtbot: Qt
     assert settings_mod.load(env=False).settings.metrics_port == 0
     with pytest.raises(urllib.error.URLError):
         _get(url)
-    assert "Prometheus metrics stopped" in window.statusBar().currentMessage()
+    # The status bar hears the same signal through its own queued call: wait for it too.
+    qtbot.waitUntil(lambda: window.statusBar().currentMessage() == "Prometheus metrics stopped")
 
     with qtbot.waitSignal(window.telemetry.metricsServing, timeout=10_000):
         action.trigger()  # on again, on the port it had
     assert settings_mod.load(env=False).settings.metrics_port == port
     assert "celery_task_succeeded_total" in _get(url)
-    assert window.statusBar().currentMessage() == f"Serving Prometheus metrics at {url}"
+    served = f"Serving Prometheus metrics at {url}"
+    qtbot.waitUntil(lambda: window.statusBar().currentMessage() == served)

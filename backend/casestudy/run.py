@@ -14,6 +14,7 @@ stopped cleanly is dropped from the list (its log stays), and the queues are pur
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from backend.casestudy.report import INVOICES, MONITORING, CaseStudyReport, Run
 from backend.invoices.db import Invoice, make_engine
 from backend.invoices.pdf import invoices_dir
 from backend.invoices.seed import seed
+from backend.taskhistory import service as history
 from backend.workers import spec as worker_spec
 from backend.workers.manager import WorkerError, WorkerManager
 from backend.workers.resources import TreeSampler
@@ -87,6 +89,7 @@ def run_case_study(
     )
     report = CaseStudyReport(scale=scale, cores=cores, delay_ms=DELAY_MS)
     engine = make_engine()
+    recording = {r.key for r in history.recorders() if r.running}
     try:
         _spawn(ctx, ORCH)
         customers, chunk = round(CUSTOMERS * scale), max(1, round(CHUNK * scale))
@@ -113,6 +116,12 @@ def run_case_study(
         _purge(ctx, [_queue(sc, pool) for sc in (INVOICES, MONITORING) for pool in POOLS])
         ctx.service.close()
         ctx.manager.close()
+        # Its workers brought up a task-history recorder: stop it unless it ran before (then
+        # it serves the user's own workers and stays).
+        for recorder in history.recorders():
+            if recorder.running and recorder.key not in recording:
+                with contextlib.suppress(Exception):
+                    history.stop_recorder(recorder.key, timeout=5)
     return report
 
 

@@ -76,6 +76,34 @@ class ThresholdField:
 
 
 THRESHOLD_FIELDS = {
+    "fit_min_runs": ThresholdField(
+        "Runs measured before a queue's nature counts:",
+        "The in-worker probe measures every task run; a queue's nature (cpu, blocking, io, "
+        "mixed) and the advice resting on it wait for at least this many runs.",
+        " runs",
+        maximum=100_000,
+    ),
+    "fit_hold_ms": ThresholdField(
+        "Loop hold that every greenlet feels:",
+        "A gevent task that holds the event loop this long at once (CPU work or a blocking C "
+        "call such as a database driver) stalls every other greenlet of its worker.",
+        " ms",
+        maximum=600_000,
+    ),
+    "fit_min_wall_ms": ThresholdField(
+        "Tasks shorter than this are not judged:",
+        "Tasks that take less than this in all are too short for their nature to matter: no "
+        "pool-fit finding rests on them.",
+        " ms",
+        maximum=600_000,
+    ),
+    "trial_concurrency": ThresholdField(
+        "Greenlets of a gevent trial worker:",
+        "When I/O measured under prefork might suit gevent, the fix starts a small gevent "
+        "worker of this many greenlets beside it to find out whether the tasks yield.",
+        " greenlets",
+        maximum=10_000,
+    ),
     "lag_ms": ThresholdField(
         "Event-loop lag that means blocked:",
         "A gevent worker whose event loop wakes up this late (the in-worker probe measures it "
