@@ -185,3 +185,23 @@ def test_model_pages_by_key(qtbot: QtBot) -> None:
     with qtbot.waitSignal(model.moreWanted) as wanted:
         model.fetchMore()
     assert wanted.args == [(1.0, "a")] and not model.canFetchMore()  # one request at a time
+
+
+def test_a_gap_in_the_history_is_shown_above_the_table(
+    tmp_path: Path, home: Path, qtbot: QtBot
+) -> None:
+    from backend.taskhistory.store import Gap
+
+    path = tmp_path / "tasks.db"
+    generate(path, 50)
+    store = TaskStore(path)
+    now = time.time()
+    store.add_gap(Gap("k", now - 120, now - 60, "recorder was not running (killed or crashed)"))
+    store.close()
+    page = TasksPage(TasksController(path, manage_recorder=False))
+    qtbot.addWidget(page)
+    try:
+        qtbot.waitUntil(lambda: page.gap_label.text() != "", timeout=10_000)
+        assert "Not recorded" in page.gap_label.text() and "killed" in page.gap_label.text()
+    finally:
+        page.shutdown()
