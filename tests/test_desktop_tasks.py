@@ -87,14 +87,16 @@ def test_scrolling_fetches_the_next_page_without_duplicates(page: TasksPage, qtb
 
 
 def test_failure_groups_and_showing_one(page: TasksPage, qtbot: QtBot) -> None:
-    qtbot.waitUntil(lambda: page.groups.rowCount() == 3, timeout=10_000)
+    qtbot.waitUntil(lambda: page.groups.table.rowCount() == 3, timeout=10_000)
     groups = {
-        page.groups.item(r, 1).text(): int(page.groups.item(r, 0).text().replace(",", ""))
+        page.groups.table.item(r, 1).text(): int(
+            page.groups.table.item(r, 0).text().replace(",", "")
+        )
         for r in range(3)
     }
     assert sum(groups.values()) > 11_000 and "KeyError: customer <n> not found" in groups
-    row = next(r for r in range(3) if page.groups.item(r, 1).text().startswith("KeyError"))
-    page.groups.selectRow(row)
+    row = next(r for r in range(3) if page.groups.table.item(r, 1).text().startswith("KeyError"))
+    page.groups.table.selectRow(row)
     page.show_group()
     _settled(page, qtbot)
     qtbot.waitUntil(lambda: "failure group" in page.count_label.text(), timeout=10_000)
