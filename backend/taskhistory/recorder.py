@@ -33,7 +33,15 @@ from backend.batches.children import fetch_states
 from backend.celery_app import make_app
 from backend.settings import load
 from backend.taskhistory import service
-from backend.taskhistory.normalise import FINAL_RANK, RANK, mask_secrets, row_of
+from backend.taskhistory.normalise import (
+    FINAL_RANK,
+    MAX_REPR,
+    RANK,
+    exception_type,
+    failure_group,
+    mask_secrets,
+    row_of,
+)
 from backend.taskhistory.store import Gap, TaskStore, merge
 
 log = logging.getLogger("pooldesk.recorder")
@@ -168,7 +176,7 @@ class Recorder:
             lost_at, self._lost_at = self._lost_at, None
             self.store.add_gap(Gap(self.key, lost_at, now, self._lost_reason))
             log.info("not recorded for %.1f s: %s", now - lost_at, self._lost_reason)
-            self._recover(lost_at)
+            self._recover()
         self.store.alive(self.key)
         log.info("connected to the broker: recording task events")
 
@@ -206,7 +214,7 @@ class Recorder:
             self.stop()
 
     # -- after a gap -------------------------------------------------------------------------
-    def _recover(self, lost_at: float) -> None:
+    def _recover(self) -> None:
         """What the workers hold now, and how the tasks we lost track of ended."""
         assert self._app is not None
         self.flush()
@@ -230,7 +238,8 @@ class Recorder:
                         held.add(row["id"])
                         self.pending[row["id"]] = row
         self.flush()
-        open_ids = [i for i in self.store.open_ids(self.key, lost_at + 1.0) if i not in held]
+        # every task still open that no worker holds now: it ended (or waits in a queue) unseen
+        open_ids = [i for i in self.store.open_ids(self.key, now) if i not in held]
         if open_ids and str(self.result_backend or "").startswith("redis"):
             try:
                 states = fetch_states(self._app, open_ids)
@@ -240,17 +249,30 @@ class Recorder:
             note = "ended while not recorded: outcome read from the result backend"
             for task_id, child in states.items():
                 if RANK.get(child.state, 0) >= FINAL_RANK:
-                    self.pending[task_id] = {
-                        "id": task_id,
-                        "broker": self.key,
-                        "state": child.state,
-                        "rank": FINAL_RANK,
-                        "state_ts": now,
-                        "first_ts": now,
-                        "updated_ts": now,
-                        "note": note,
-                    }
+                    self.pending[task_id] = self._outcome_row(task_id, child, now, note)
         self.flush()
+
+    def _outcome_row(self, task_id: str, child: Any, now: float, note: str) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "id": task_id,
+            "broker": self.key,
+            "state": child.state,
+            "rank": FINAL_RANK,
+            "state_ts": now,
+            "first_ts": now,
+            "updated_ts": now,
+            "note": note,
+        }
+        if child.state == "FAILURE" and child.result is not None:
+            exception = child.result if isinstance(child.result, str) else repr(child.result)
+            row.update(
+                exception=mask_secrets(exception[:MAX_REPR]),
+                exc_type=exception_type(exception),
+                exc_group=mask_secrets(failure_group(exception)),
+            )
+        elif child.state == "SUCCESS" and not self.hide_args:
+            row["result"] = mask_secrets(repr(child.result)[:MAX_REPR])
+        return row
 
     def _held_row(
         self, host: str, state: str, request: dict[str, Any], now: float
