@@ -283,3 +283,33 @@ def test_retry_with_bad_json_sends_nothing(home: Path, capsys, args, kwargs) -> 
     assert code == 2, err
     assert len([line for line in err.splitlines() if line.strip()]) == 1 and "Traceback" not in err
     assert not (home / "broker").exists()  # refused before any broker was started
+
+
+def test_a_failed_write_keeps_the_events_and_writes_them_later(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from backend.taskhistory import recorder as recorder_mod
+
+    class Flaky(TaskStore):
+        failures = 2
+
+        def write(self, rows):  # type: ignore[no-untyped-def]
+            if self.failures:
+                self.failures -= 1
+                raise sqlite3.OperationalError("database is locked")
+            return super().write(rows)
+
+    monkeypatch.setattr(recorder_mod, "RETRY_WRITE_S", 0.0)
+    store = Flaky(tmp_path / "t.db")
+    recorder = recorder_mod.Recorder("k", "redis://127.0.0.1:9/0", None, store=store, idle_exit=0)
+    for event in lifecycle("a", 1.0) + lifecycle("b", 2.0, fail=True):
+        recorder.on_event(event)
+    recorder.flush()
+    recorder.flush()
+    assert TaskQuery(store.path).count(Filter()) == 0 and len(recorder.pending) == 2
+    recorder.flush()
+    query = TaskQuery(store.path)
+    assert query.get("a")[0]["state"] == "SUCCESS" and query.get("b")[0]["state"] == "FAILURE"
+    assert not recorder.pending and query.gaps() == []

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import time
 from typing import Any
@@ -48,6 +49,8 @@ log = logging.getLogger("pooldesk.recorder")
 
 FLUSH_S = 0.5
 FLUSH_ROWS = 5000
+MAX_PENDING = 200_000  # tasks held in memory while the file cannot be written
+RETRY_WRITE_S = 5.0
 ALIVE_S = 2.0  # heartbeat in the store: a gap starts at the last one
 PRUNE_S = 60.0
 WANTED_CHECK_S = 10.0
@@ -102,6 +105,8 @@ class Recorder:
         now = time.monotonic()
         self._last_flush = self._last_alive = self._last_prune = self._last_wanted = now
         self._unwanted_since: float | None = None
+        self._write_again_at = 0.0
+        self._dropped_since: float | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def stop(self) -> None:
@@ -114,7 +119,7 @@ class Recorder:
         if previous is not None:
             self._lost_at = previous[0]
             self._lost_reason = (
-                "recorder stopped (no Pooldesk worker was running)"
+                "recorder was stopped"
                 if previous[1]
                 else "recorder was not running (killed or crashed)"
             )
@@ -193,11 +198,30 @@ class Recorder:
         self._check_wanted()
 
     def flush(self) -> None:
-        self._last_flush = time.monotonic()
-        if not self.pending:
+        """Write what is pending in one transaction. A failed write (disk full, the file
+        locked for > 10 s) keeps the rows in memory and is tried again after ``RETRY_WRITE_S``
+        instead of ending the capture; past ``MAX_PENDING`` tasks the oldest are dropped and
+        the loss is reported as a gap once the store works again."""
+        mono = time.monotonic()
+        self._last_flush = mono
+        if not self.pending or mono < self._write_again_at:
             return
-        rows, self.pending = list(self.pending.values()), {}
-        self.store.write(rows)
+        try:
+            self.store.write(self.pending.values())
+        except sqlite3.Error as exc:
+            self._write_again_at = mono + RETRY_WRITE_S
+            log.error("writing %d tasks failed: %s; kept in memory", len(self.pending), exc)
+            if len(self.pending) > MAX_PENDING:
+                for task_id in list(self.pending)[: len(self.pending) - MAX_PENDING]:
+                    del self.pending[task_id]
+                self._dropped_since = self._dropped_since or time.time()
+            return
+        self.pending = {}
+        if self._dropped_since is not None:
+            self.store.add_gap(
+                Gap(self.key, self._dropped_since, time.time(), "the history file was unwritable")
+            )
+            self._dropped_since = None
 
     def _check_wanted(self) -> None:
         """Leave once no local worker runs and no window asked for us, for ``idle_exit``."""
