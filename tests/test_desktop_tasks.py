@@ -152,6 +152,7 @@ def test_new_tasks_appear_at_the_top_without_a_reset(
     generate(path, 500, end=time.time() - 60)
     page = TasksPage(TasksController(path, manage_recorder=False))
     qtbot.addWidget(page)
+    page.show()  # a hidden page refreshes only when shown
     try:
         qtbot.waitUntil(lambda: page.model.rowCount() == PAGE, timeout=10_000)
         page.table.selectRow(3)
@@ -169,8 +170,15 @@ def test_new_tasks_appear_at_the_top_without_a_reset(
         with qtbot.assertNotEmitted(page.model.modelReset, wait=0):
             store.write([row_of(event, False, "k")])  # type: ignore[list-item]
             qtbot.waitUntil(lambda: page.model.row_at(0).id == "fresh-task", timeout=10_000)  # type: ignore[union-attr]
-        store.close()
         assert page.selected_row().id == selected
+        page.hide()  # another page is on screen: the change waits for the page to be shown
+        store.write(
+            [row_of({**event, "uuid": "while-hidden", "timestamp": time.time()}, False, "k")]
+        )  # type: ignore[list-item]
+        qtbot.waitUntil(lambda: page._stale, timeout=10_000)
+        page.show()
+        qtbot.waitUntil(lambda: page.model.row_at(0).id == "while-hidden", timeout=10_000)  # type: ignore[union-attr]
+        store.close()
     finally:
         page.shutdown()
 

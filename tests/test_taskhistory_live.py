@@ -317,6 +317,7 @@ def _page_showing(qtbot: Any, task_id: str) -> Any:
 
     page = TasksPage(TasksController(manage_recorder=False))
     qtbot.addWidget(page)
+    page.show()
     qtbot.waitUntil(lambda: page.model.row_of(task_id) >= 0, timeout=20_000)
     page.table.selectRow(page.model.row_of(task_id))
     qtbot.waitUntil(

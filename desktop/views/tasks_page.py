@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -79,6 +80,7 @@ class TasksPage(QWidget):
         self._filter = Filter()
         self._group: str | None = None  # "Show these tasks" of a failure group
         self._groups_at = 0.0
+        self._stale = False  # the history changed while the page was hidden
         self.model = TasksModel(self)
 
         self.state_box = QComboBox()
@@ -253,8 +255,17 @@ class TasksPage(QWidget):
     def _more(self, after: Any) -> None:
         self._ask("append", after)
 
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self._store_changed()
+
     def _store_changed(self) -> None:
-        """Live: merge the fresh first page, recount, regroup (at most once per poll)."""
+        """Live: merge the fresh first page, recount, regroup (at most once per poll). A page
+        nobody looks at only remembers to do it when it is shown."""
+        self._stale = not self.isVisible()
+        if self._stale:
+            return
         request = self._ask("refresh")
         self.countWanted.emit(request, self._filter)
         if time.monotonic() - self._groups_at >= GROUPS_EVERY_S:  # a GROUP BY over everything
