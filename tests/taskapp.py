@@ -43,6 +43,8 @@ def flaky(self: Any, tries_before_ok: int) -> str:
 
 
 @app.task(name="taskapp.sleep")
-def sleep(seconds: float) -> float:
+def sleep(seconds: float, fail: bool = False) -> float:
     time.sleep(seconds)
+    if fail:
+        raise TimeoutError(f"gave up after {seconds} s")
     return seconds

@@ -87,14 +87,16 @@ def test_scrolling_fetches_the_next_page_without_duplicates(page: TasksPage, qtb
 
 
 def test_failure_groups_and_showing_one(page: TasksPage, qtbot: QtBot) -> None:
-    qtbot.waitUntil(lambda: page.groups.rowCount() == 3, timeout=10_000)
+    qtbot.waitUntil(lambda: page.groups.table.rowCount() == 3, timeout=10_000)
     groups = {
-        page.groups.item(r, 1).text(): int(page.groups.item(r, 0).text().replace(",", ""))
+        page.groups.table.item(r, 1).text(): int(
+            page.groups.table.item(r, 0).text().replace(",", "")
+        )
         for r in range(3)
     }
     assert sum(groups.values()) > 11_000 and "KeyError: customer <n> not found" in groups
-    row = next(r for r in range(3) if page.groups.item(r, 1).text().startswith("KeyError"))
-    page.groups.selectRow(row)
+    row = next(r for r in range(3) if page.groups.table.item(r, 1).text().startswith("KeyError"))
+    page.groups.table.selectRow(row)
     page.show_group()
     _settled(page, qtbot)
     qtbot.waitUntil(lambda: "failure group" in page.count_label.text(), timeout=10_000)
@@ -150,6 +152,7 @@ def test_new_tasks_appear_at_the_top_without_a_reset(
     generate(path, 500, end=time.time() - 60)
     page = TasksPage(TasksController(path, manage_recorder=False))
     qtbot.addWidget(page)
+    page.show()  # a hidden page refreshes only when shown
     try:
         qtbot.waitUntil(lambda: page.model.rowCount() == PAGE, timeout=10_000)
         page.table.selectRow(3)
@@ -167,8 +170,15 @@ def test_new_tasks_appear_at_the_top_without_a_reset(
         with qtbot.assertNotEmitted(page.model.modelReset, wait=0):
             store.write([row_of(event, False, "k")])  # type: ignore[list-item]
             qtbot.waitUntil(lambda: page.model.row_at(0).id == "fresh-task", timeout=10_000)  # type: ignore[union-attr]
-        store.close()
         assert page.selected_row().id == selected
+        page.hide()  # another page is on screen: the change waits for the page to be shown
+        store.write(
+            [row_of({**event, "uuid": "while-hidden", "timestamp": time.time()}, False, "k")]
+        )  # type: ignore[list-item]
+        qtbot.waitUntil(lambda: page._stale, timeout=10_000)
+        page.show()
+        qtbot.waitUntil(lambda: page.model.row_at(0).id == "while-hidden", timeout=10_000)  # type: ignore[union-attr]
+        store.close()
     finally:
         page.shutdown()
 
@@ -185,3 +195,23 @@ def test_model_pages_by_key(qtbot: QtBot) -> None:
     with qtbot.waitSignal(model.moreWanted) as wanted:
         model.fetchMore()
     assert wanted.args == [(1.0, "a")] and not model.canFetchMore()  # one request at a time
+
+
+def test_a_gap_in_the_history_is_shown_above_the_table(
+    tmp_path: Path, home: Path, qtbot: QtBot
+) -> None:
+    from backend.taskhistory.store import Gap
+
+    path = tmp_path / "tasks.db"
+    generate(path, 50)
+    store = TaskStore(path)
+    now = time.time()
+    store.add_gap(Gap("k", now - 120, now - 60, "recorder was not running (killed or crashed)"))
+    store.close()
+    page = TasksPage(TasksController(path, manage_recorder=False))
+    qtbot.addWidget(page)
+    try:
+        qtbot.waitUntil(lambda: page.gap_label.text() != "", timeout=10_000)
+        assert "Not recorded" in page.gap_label.text() and "killed" in page.gap_label.text()
+    finally:
+        page.shutdown()

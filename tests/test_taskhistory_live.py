@@ -255,6 +255,29 @@ def test_a_killed_recorder_is_restarted_and_reports_its_gap(live: Live) -> None:
     assert "not recorded" in result.stderr and "killed or crashed" in result.stderr
 
 
+def test_a_recorder_killed_whole_learns_how_tasks_ended_meanwhile(live: Live) -> None:
+    """Supervisor and recorder killed (a machine-wide kill): nobody restarts it until the next
+    ensure_recorder (a worker start, the window); tasks that ended meanwhile get their outcome
+    from the result backend, marked as such."""
+    info = service.info(live.key)
+    short = live.send("taskapp.sleep", 2)
+    failing = live.send("taskapp.sleep", 2, fail=True)
+    wait_for(lambda: live.row(short) is not None and live.row(failing) is not None, "both recorded")
+    os.killpg(info.supervisor_pid, signal.SIGKILL)  # type: ignore[arg-type]
+    wait_for(lambda: not service.info(live.key).running, "the recorder gone")
+    wait_for(
+        lambda: live.client.AsyncResult(short).ready() and live.client.AsyncResult(failing).ready(),
+        "both tasks to end while nobody records",
+    )
+    again = service.ensure_recorder(live.config)
+    assert again is not None and again.supervisor_pid != info.supervisor_pid
+    ended = final(live, short, "SUCCESS")
+    assert ended["result"] == "2" and "result backend" in ended["note"]
+    failed = final(live, failing, "FAILURE")
+    assert failed["exc_type"] == "TimeoutError" and "result backend" in failed["note"]
+    assert failed["exc_group"] == "TimeoutError: gave up after <n> s"
+
+
 def test_the_recorder_is_found_again_not_started_twice(live: Live) -> None:
     before = service.info(live.key)
     assert before.running and before.recorder_pid
@@ -294,6 +317,7 @@ def _page_showing(qtbot: Any, task_id: str) -> Any:
 
     page = TasksPage(TasksController(manage_recorder=False))
     qtbot.addWidget(page)
+    page.show()
     qtbot.waitUntil(lambda: page.model.row_of(task_id) >= 0, timeout=20_000)
     page.table.selectRow(page.model.row_of(task_id))
     qtbot.waitUntil(

@@ -10,6 +10,7 @@ all (name, timing, state and exception stay).
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from backend.batches.children import batch_of
@@ -109,7 +110,7 @@ def row_of(event: dict[str, Any], hide_args: bool, broker: str) -> dict[str, Any
     task_id = event.get("uuid")
     if state is None or not task_id:
         return None
-    ts = float(event.get("timestamp") or event.get("local_received") or 0.0)
+    ts = float(event.get("timestamp") or event.get("local_received") or time.time())
     row: dict[str, Any] = {
         "id": str(task_id),
         "broker": broker,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import time
 from typing import Any
@@ -33,13 +34,23 @@ from backend.batches.children import fetch_states
 from backend.celery_app import make_app
 from backend.settings import load
 from backend.taskhistory import service
-from backend.taskhistory.normalise import FINAL_RANK, RANK, mask_secrets, row_of
+from backend.taskhistory.normalise import (
+    FINAL_RANK,
+    MAX_REPR,
+    RANK,
+    exception_type,
+    failure_group,
+    mask_secrets,
+    row_of,
+)
 from backend.taskhistory.store import Gap, TaskStore, merge
 
 log = logging.getLogger("pooldesk.recorder")
 
 FLUSH_S = 0.5
 FLUSH_ROWS = 5000
+MAX_PENDING = 200_000  # tasks held in memory while the file cannot be written
+RETRY_WRITE_S = 5.0
 ALIVE_S = 2.0  # heartbeat in the store: a gap starts at the last one
 PRUNE_S = 60.0
 WANTED_CHECK_S = 10.0
@@ -94,6 +105,8 @@ class Recorder:
         now = time.monotonic()
         self._last_flush = self._last_alive = self._last_prune = self._last_wanted = now
         self._unwanted_since: float | None = None
+        self._write_again_at = 0.0
+        self._dropped_since: float | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def stop(self) -> None:
@@ -106,7 +119,7 @@ class Recorder:
         if previous is not None:
             self._lost_at = previous[0]
             self._lost_reason = (
-                "recorder stopped (no Pooldesk worker was running)"
+                "recorder was stopped"
                 if previous[1]
                 else "recorder was not running (killed or crashed)"
             )
@@ -168,7 +181,7 @@ class Recorder:
             lost_at, self._lost_at = self._lost_at, None
             self.store.add_gap(Gap(self.key, lost_at, now, self._lost_reason))
             log.info("not recorded for %.1f s: %s", now - lost_at, self._lost_reason)
-            self._recover(lost_at)
+            self._recover()
         self.store.alive(self.key)
         log.info("connected to the broker: recording task events")
 
@@ -185,11 +198,30 @@ class Recorder:
         self._check_wanted()
 
     def flush(self) -> None:
-        self._last_flush = time.monotonic()
-        if not self.pending:
+        """Write what is pending in one transaction. A failed write (disk full, the file
+        locked for > 10 s) keeps the rows in memory and is tried again after ``RETRY_WRITE_S``
+        instead of ending the capture; past ``MAX_PENDING`` tasks the oldest are dropped and
+        the loss is reported as a gap once the store works again."""
+        mono = time.monotonic()
+        self._last_flush = mono
+        if not self.pending or mono < self._write_again_at:
             return
-        rows, self.pending = list(self.pending.values()), {}
-        self.store.write(rows)
+        try:
+            self.store.write(self.pending.values())
+        except sqlite3.Error as exc:
+            self._write_again_at = mono + RETRY_WRITE_S
+            log.error("writing %d tasks failed: %s; kept in memory", len(self.pending), exc)
+            if len(self.pending) > MAX_PENDING:
+                for task_id in list(self.pending)[: len(self.pending) - MAX_PENDING]:
+                    del self.pending[task_id]
+                self._dropped_since = self._dropped_since or time.time()
+            return
+        self.pending = {}
+        if self._dropped_since is not None:
+            self.store.add_gap(
+                Gap(self.key, self._dropped_since, time.time(), "the history file was unwritable")
+            )
+            self._dropped_since = None
 
     def _check_wanted(self) -> None:
         """Leave once no local worker runs and no window asked for us, for ``idle_exit``."""
@@ -206,7 +238,7 @@ class Recorder:
             self.stop()
 
     # -- after a gap -------------------------------------------------------------------------
-    def _recover(self, lost_at: float) -> None:
+    def _recover(self) -> None:
         """What the workers hold now, and how the tasks we lost track of ended."""
         assert self._app is not None
         self.flush()
@@ -230,7 +262,8 @@ class Recorder:
                         held.add(row["id"])
                         self.pending[row["id"]] = row
         self.flush()
-        open_ids = [i for i in self.store.open_ids(self.key, lost_at + 1.0) if i not in held]
+        # every task still open that no worker holds now: it ended (or waits in a queue) unseen
+        open_ids = [i for i in self.store.open_ids(self.key, now) if i not in held]
         if open_ids and str(self.result_backend or "").startswith("redis"):
             try:
                 states = fetch_states(self._app, open_ids)
@@ -240,17 +273,30 @@ class Recorder:
             note = "ended while not recorded: outcome read from the result backend"
             for task_id, child in states.items():
                 if RANK.get(child.state, 0) >= FINAL_RANK:
-                    self.pending[task_id] = {
-                        "id": task_id,
-                        "broker": self.key,
-                        "state": child.state,
-                        "rank": FINAL_RANK,
-                        "state_ts": now,
-                        "first_ts": now,
-                        "updated_ts": now,
-                        "note": note,
-                    }
+                    self.pending[task_id] = self._outcome_row(task_id, child, now, note)
         self.flush()
+
+    def _outcome_row(self, task_id: str, child: Any, now: float, note: str) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "id": task_id,
+            "broker": self.key,
+            "state": child.state,
+            "rank": FINAL_RANK,
+            "state_ts": now,
+            "first_ts": now,
+            "updated_ts": now,
+            "note": note,
+        }
+        if child.state == "FAILURE" and child.result is not None:
+            exception = child.result if isinstance(child.result, str) else repr(child.result)
+            row.update(
+                exception=mask_secrets(exception[:MAX_REPR]),
+                exc_type=exception_type(exception),
+                exc_group=mask_secrets(failure_group(exception)),
+            )
+        elif child.state == "SUCCESS" and not self.hide_args:
+            row["result"] = mask_secrets(repr(child.result)[:MAX_REPR])
+        return row
 
     def _held_row(
         self, host: str, state: str, request: dict[str, Any], now: float

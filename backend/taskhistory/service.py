@@ -31,6 +31,7 @@ from backend.workers.priority import NICE_ENV
 from backend.workers.records import RecordStore
 
 IDLE_EXIT_ENV = "POOLDESK_RECORDER_IDLE_S"
+DISABLE_ENV = "POOLDESK_TASK_HISTORY"  # "off": no recorder is started (nothing recorded)
 DEFAULT_IDLE_EXIT_S = 300.0
 
 
@@ -101,7 +102,7 @@ def ensure_recorder(config: BrokerConfig) -> RecorderInfo | None:
     The hook for whoever starts workers on a broker (the worker manager, a project's own
     broker later): cheap when it already runs, never a duplicate (a lock file serialises
     concurrent callers)."""
-    if not config.broker_url:
+    if not config.broker_url or os.environ.get(DISABLE_ENV, "").lower() == "off":
         return None
     key = broker_key(config.broker_url)
     with file_lock(directory() / ".lock"):

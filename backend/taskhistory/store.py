@@ -166,11 +166,14 @@ class TaskStore:
         self._conn = self._open()
 
     def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             conn = connect(self.path)
             conn.executescript(SCHEMA)
             conn.execute("SELECT count(*) FROM tasks").fetchone()
             return conn
+        except sqlite3.OperationalError:
+            raise  # locked, unwritable: not a corrupt file, never set aside
         except sqlite3.DatabaseError as exc:
             backup = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
             self.path.replace(backup)

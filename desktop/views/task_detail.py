@@ -123,7 +123,7 @@ class EditRetryDialog(QDialog):
             edit.setMinimumHeight(70)
             edit.textChanged.connect(self._check)
         self.error = QLabel()
-        self.error.setObjectName("fieldError")
+        self.error.setObjectName("problems")  # styled red in style.qss
         self.error.setWordWrap(True)
         reason = (data.get("retry") or {}).get("reason")
         note = QLabel(

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -23,22 +24,22 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from backend.taskhistory.query import STATES, Filter
-from backend.taskhistory.retry import RetryError, plan
+from backend.taskhistory.query import STATES, Filter, TaskRow
+from backend.taskhistory.retry import RetryError, plan, rebuild
 from desktop.models.tasks_model import EXCEPTION, RowRole, TasksModel, when
 from desktop.tasks_controller import TasksController
 from desktop.views.batch_detail import make_table
+from desktop.views.failure_groups import FailureGroups
 from desktop.views.task_detail import EditRetryDialog, TaskDetail
 
 PAGE = 200
 DEBOUNCE_MS = 250
+GROUPS_EVERY_S = 5.0  # live refresh of failure groups and rates, at most this often
 RANGES = (
     ("All time", None),
     ("Last 15 minutes", 900),
@@ -47,7 +48,6 @@ RANGES = (
     ("Last 7 days", 7 * 86400),
 )
 FINAL = ("SUCCESS", "FAILURE", "REVOKED", "REJECTED")
-GROUP_COLUMNS = ("Count", "Failure", "Tasks", "First seen", "Last seen")
 
 
 def _ask(parent: QWidget, title: str, text: str) -> bool:
@@ -79,6 +79,8 @@ class TasksPage(QWidget):
         self._kinds: dict[int, str] = {}
         self._filter = Filter()
         self._group: str | None = None  # "Show these tasks" of a failure group
+        self._groups_at = 0.0
+        self._stale = False  # the history changed while the page was hidden
         self.model = TasksModel(self)
 
         self.state_box = QComboBox()
@@ -126,28 +128,10 @@ class TasksPage(QWidget):
         header.setSectionResizeMode(EXCEPTION, QHeaderView.ResizeMode.Stretch)
         for col, width in enumerate((80, 170, 90, 150, 80, 70, 70, 55, 200, 70)):
             self.table.setColumnWidth(col, width)
-        self.groups = QTableWidget(0, len(GROUP_COLUMNS))
-        self.groups.setHorizontalHeaderLabels(GROUP_COLUMNS)
-        self.groups.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.groups.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        self.groups.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
-        self.groups.verticalHeader().setVisible(False)
-        self.groups.setWordWrap(False)
-        self.groups.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.groups.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        self.show_group_button = QPushButton("Show these tasks")
-        self.retry_group_button = QPushButton("Retry group…")
-        group_buttons = QHBoxLayout()
-        group_buttons.addStretch(1)
-        group_buttons.addWidget(self.show_group_button)
-        group_buttons.addWidget(self.retry_group_button)
-        group_tab = QWidget()
-        group_layout = QVBoxLayout(group_tab)
-        group_layout.addWidget(self.groups, 1)
-        group_layout.addLayout(group_buttons)
+        self.groups = FailureGroups()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.table, "Tasks")
-        self.tabs.addTab(group_tab, "Failure groups")
+        self.tabs.addTab(self.groups, "Failure groups")
 
         self.detail = TaskDetail()
         self.retry_button = QPushButton("Retry…")
@@ -199,8 +183,8 @@ class TasksPage(QWidget):
         self.edit_button.clicked.connect(self.open_edit_dialog)
         self.revoke_button.clicked.connect(lambda: self.confirm_revoke(False))
         self.terminate_button.clicked.connect(lambda: self.confirm_revoke(True))
-        self.show_group_button.clicked.connect(self.show_group)
-        self.retry_group_button.clicked.connect(self.confirm_retry_group)
+        self.groups.show_button.clicked.connect(self.show_group)
+        self.groups.retry_button.clicked.connect(self.confirm_retry_group)
         self._wire(self.controller)
         self._set_buttons(None)
         if not self.controller.is_running():
@@ -271,11 +255,22 @@ class TasksPage(QWidget):
     def _more(self, after: Any) -> None:
         self._ask("append", after)
 
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self._store_changed()
+
     def _store_changed(self) -> None:
-        """Live: merge the fresh first page, recount, regroup (at most once per poll)."""
+        """Live: merge the fresh first page, recount, regroup (at most once per poll). A page
+        nobody looks at only remembers to do it when it is shown."""
+        self._stale = not self.isVisible()
+        if self._stale:
+            return
         request = self._ask("refresh")
         self.countWanted.emit(request, self._filter)
-        self.failuresWanted.emit(self._filter.since)
+        if time.monotonic() - self._groups_at >= GROUPS_EVERY_S:  # a GROUP BY over everything
+            self._groups_at = time.monotonic()
+            self.failuresWanted.emit(self._filter.since)
 
     def _page(self, request: int, rows: list[Any], more: bool) -> None:
         kind = self._kinds.pop(request, "")
@@ -300,24 +295,8 @@ class TasksPage(QWidget):
 
     def _failures(self, groups: list[Any], rates: dict[str, Any], gaps: list[Any]) -> None:
         self.model.set_rates(rates)
-        selected = self._selected_group()
-        self.groups.setRowCount(len(groups))
+        self.groups.set_groups(groups)
         now = time.time()
-        for row, group in enumerate(groups):
-            cells = (
-                f"{group.count:,}",
-                group.group,
-                ", ".join(group.names),
-                when(group.first_seen, now),
-                when(group.last_seen, now),
-            )
-            for col, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                item.setData(Qt.ItemDataRole.UserRole, group.group)
-                item.setToolTip(group.group if col == 1 else text)
-                self.groups.setItem(row, col, item)
-            if group.group == selected:
-                self.groups.selectRow(row)
         if gaps:
             last = gaps[-1]
             self.gap_label.setText(
@@ -357,20 +336,11 @@ class TasksPage(QWidget):
         self.revoke_button.setEnabled(bool(data) and state not in FINAL)
         self.terminate_button.setEnabled(state == "STARTED")
 
-    def _selected_group(self) -> str | None:
-        rows = self.groups.selectionModel().selectedRows()
-        if not rows:
-            return None
-        value = self.groups.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole)
-        return str(value) if value else None
-
     # -- actions ------------------------------------------------------------------------------
     def confirm_retry(self) -> None:
         data = self.detail.data
         if not data:
             return
-        from backend.taskhistory.query import TaskRow
-
         try:
             what = plan(TaskRow(_row_data(data))).describe()
         except RetryError as exc:
@@ -383,9 +353,6 @@ class TasksPage(QWidget):
         data = self.detail.data
         if not data:
             return
-        from backend.taskhistory.query import TaskRow
-        from backend.taskhistory.retry import rebuild
-
         rebuilt = rebuild(TaskRow(_row_data(data)))
         self.dialog = EditRetryDialog(data, rebuilt.args, rebuilt.kwargs, self)
         self.dialog.accepted.connect(lambda: self._edited(data))
@@ -414,7 +381,7 @@ class TasksPage(QWidget):
             self.revokeRequested.emit(data["id"], terminate)
 
     def show_group(self) -> None:
-        group = self._selected_group()
+        group = self.groups.selected()
         if group is None:
             return
         self.state_box.blockSignals(True)
@@ -429,10 +396,10 @@ class TasksPage(QWidget):
         self.apply_filters()
 
     def confirm_retry_group(self) -> None:
-        group = self._selected_group()
+        group = self.groups.selected()
         if group is None:
             return
-        count = self.groups.item(self.groups.currentRow(), 0).text()
+        count = self.groups.selected_count()
         if self.confirm(
             "Retry failure group",
             f"Send the {count} failed task(s) of “{group}” again, each with its recorded "
