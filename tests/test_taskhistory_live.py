@@ -350,3 +350,30 @@ def test_the_page_shows_a_failure_and_retries_it_after_a_window_restart(
         qtbot.waitUntil(lambda: page.model.row_of(new_id) >= 0, timeout=20_000)  # live
     finally:
         page.shutdown()
+
+
+def test_a_task_whose_queue_was_never_reported_is_retried_only_where_asked(live: Live) -> None:
+    """A user's client sends no task-sent event (Celery's default), so the queue is unknown;
+    the worker that ran it consumes two queues, so Pooldesk will not guess: it asks."""
+    user_client = Celery(broker=live.config.broker_url, backend=live.config.result_backend)
+    user_client.conf.update(task_send_sent_event=False, task_serializer="json")
+    try:
+        sent = str(user_client.send_task("taskapp.add", args=(2, 3), queue="other").id)
+    finally:
+        user_client.close()
+    row = final(live, sent, "SUCCESS")
+    assert row["queue"] is None
+    before = TaskQuery().count(Filter(name="taskapp.add"))
+
+    refused = cli("retry", sent)
+    assert refused.returncode == 2
+    assert "give --queue" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    marker = live.send("taskapp.echo", "after the refusal")
+    final(live, marker, "SUCCESS")
+    assert TaskQuery().count(Filter(name="taskapp.add")) == before  # nothing was sent
+
+    result = cli("retry", sent, "--queue", "other", "--json")
+    assert result.returncode == 0, result.stderr
+    again = json.loads(result.stdout)
+    assert again["queue"] == "other"
+    assert final(live, again["id"], "SUCCESS")["worker"] == row["worker"]
