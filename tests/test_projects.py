@@ -260,5 +260,12 @@ def test_a_project_uses_the_managed_broker_only_when_chosen(
         assert psutil.Process(started["pid"]).cmdline()[0] == str(sample_python)
     finally:
         manager.close()
+    # A restart keeps the project and changes only the options given.
+    code, out, err = run(capsys, "worker", "restart", "led-m", "-l", "DEBUG", "--json")
+    assert code == 0, err
+    again = json.loads(out)
+    assert again["project"] == "ledger" and again["state"] == "online"
+    cmdline = psutil.Process(again["pid"]).cmdline()
+    assert cmdline[0] == str(sample_python) and "DEBUG" in cmdline and sample.QUEUE in cmdline
     code, _, err = run(capsys, "worker", "stop", "led-m")
     assert code == 0, err
