@@ -145,9 +145,10 @@ def test_project_worker_runs_in_its_environment_on_its_broker(
     finally:
         monitors.stop()
         manager.close()
-    for log in (home / "logs").rglob("*.log"):
-        text = log.read_text(errors="replace")
+    texts = [log.read_text(errors="replace") for log in (home / "logs").rglob("*.log")]
+    for text in texts:
         assert sample.SECRET_VALUE not in text and sample_redis.password not in text
+    assert any("secret is ****" in text for text in texts)  # the app printed it: masked
 
 
 def _wait(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
