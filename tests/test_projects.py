@@ -227,6 +227,7 @@ def test_worker_of_unreachable_broker_or_broken_app_is_not_started(
         str(sample_dir), "--app", sample.APP, "--env-file", str(env),
     )  # fmt: skip
     assert code == 0, err
+    assert "warning: broker unreachable" in err and "pw@" not in err  # saved, with a warning
     code, _, err = run(capsys, "worker", "start", "w", "--project", "ledger", "-Q", sample.QUEUE)
     assert code == 2 and "broker unreachable" in err and "pw@" not in err
     code, _, err = run(capsys, "worker", "start", "w", "--project", "nope", "-Q", "q")
