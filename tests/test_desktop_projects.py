@@ -4,6 +4,7 @@ virtualenv started, listed with its project, resized and stopped from the window
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -15,11 +16,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
 
+from backend import settings as settings_mod
 from backend.projects.check import CheckResult
 from backend.projects.model import Project
 from backend.projects.store import ProjectStore
 from desktop import resources
-from desktop.models.workers_model import CONCURRENCY, PROJECT, STATE
+from desktop.models.workers_model import CONCURRENCY, PROCESSED, PROJECT, STATE
 from desktop.views.main_window import MainWindow
 from desktop.views.projects_section import ProjectsSection
 from desktop.views.start_dialog import StartDialog
@@ -162,6 +164,9 @@ def test_a_projects_worker_is_started_listed_resized_and_stopped_from_the_window
     )
     store.add(project)
     store.save_check("ledger", run_check(project))
+    # The user says what kind of work their queue carries; the advisor judges the pool by it.
+    loaded = settings_mod.load().settings
+    settings_mod.save(replace(loaded, advisor={"queue_nature": {sample.QUEUE: "cpu"}}))
 
     window = MainWindow()
     qtbot.addWidget(window)
@@ -202,6 +207,13 @@ def test_a_projects_worker_is_started_listed_resized_and_stopped_from_the_window
     )
     assert result == "42"
 
+    # Watched on its own broker: the task it ran is counted, and the advisor flags the
+    # CPU-bound queue on a gevent worker, with the fix (restart as prefork).
+    qtbot.waitUntil(lambda: cell(PROCESSED) not in ("", "–", "0"), timeout=WAIT_MS)
+    cards = window.overview_page.warnings.cards
+    qtbot.waitUntil(
+        lambda: any(i.startswith("cpu-under-gevent:ui-ledger@") for i in cards), timeout=WAIT_MS
+    )
     page.resizeRequested.emit("ui-ledger", 6)  # what the resize dialog's OK sends
     qtbot.waitUntil(lambda: cell(CONCURRENCY) == "6", timeout=WAIT_MS)
     qtbot.waitUntil(
