@@ -266,3 +266,27 @@ def test_a_preset_can_start_a_projects_workers(
     spec = presets_mod.spec_for(saved, taken=["ledger-1"])
     assert (spec.name, spec.project, spec.app) == ("ledger-2", "ledger", sample.APP)
     assert presets_mod.label(saved).endswith("(project ledger)")
+
+
+def test_edit_a_project_keeps_its_name_and_saves_the_change(
+    home: Path, qtbot: QtBot, sample_python: Path, sample_dir: Path
+) -> None:
+    store = ProjectStore()
+    store.add(Project("ledger", str(sample_python), str(sample_dir), sample.APP))
+    section = ProjectsSection()
+    qtbot.addWidget(section)
+    section.show()
+    section.table.selectRow(0)
+    assert "Not checked yet" in section.report_label.text()
+    section.open_edit()
+    dialog = section.dialog
+    assert dialog is not None and dialog.name_edit.isReadOnly()
+    assert dialog.app_edit.text() == sample.APP and dialog.save_button.isEnabled()
+    dialog.env_file_edit.setText(str(sample_dir / ".env"))
+    dialog.managed_check.setChecked(True)
+    with qtbot.waitSignal(section.changed, timeout=WAIT_MS):
+        qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    saved = store.get("ledger")
+    assert saved.managed_broker and saved.env_file == str(sample_dir / ".env")
+    assert section.table.item(0, 3).text() == "Pooldesk's managed broker"
+    assert "Its workers run on Pooldesk's managed broker" in section.report_label.text()
