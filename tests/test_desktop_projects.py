@@ -290,3 +290,26 @@ def test_edit_a_project_keeps_its_name_and_saves_the_change(
     assert saved.managed_broker and saved.env_file == str(sample_dir / ".env")
     assert section.table.item(0, 3).text() == "Pooldesk's managed broker"
     assert "Its workers run on Pooldesk's managed broker" in section.report_label.text()
+
+
+def test_removing_a_project_asks_first(
+    home: Path, qtbot: QtBot, sample_python: Path, sample_dir: Path
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    store = ProjectStore()
+    store.add(Project("ledger", str(sample_python), str(sample_dir), sample.APP))
+    section = ProjectsSection()
+    qtbot.addWidget(section)
+    section.table.selectRow(0)
+    section.remove_button.click()
+    box = section.confirm_box
+    assert box is not None and "Remove project ledger" in box.text()
+    box.button(QMessageBox.StandardButton.Cancel).click()
+    assert store.names() == ["ledger"]
+    section.remove_button.click()
+    box = section.confirm_box
+    assert box is not None
+    with qtbot.waitSignal(section.changed):
+        box.button(QMessageBox.StandardButton.Yes).click()
+    assert store.names() == [] and section.table.rowCount() == 0
