@@ -4,6 +4,7 @@ virtualenv started, listed with its project, resized and stopped from the window
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -15,11 +16,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
 
+from backend import settings as settings_mod
 from backend.projects.check import CheckResult
 from backend.projects.model import Project
 from backend.projects.store import ProjectStore
 from desktop import resources
-from desktop.models.workers_model import CONCURRENCY, PROJECT, STATE
+from desktop.models.workers_model import CONCURRENCY, PROCESSED, PROJECT, STATE
 from desktop.views.main_window import MainWindow
 from desktop.views.projects_section import ProjectsSection
 from desktop.views.start_dialog import StartDialog
@@ -162,6 +164,9 @@ def test_a_projects_worker_is_started_listed_resized_and_stopped_from_the_window
     )
     store.add(project)
     store.save_check("ledger", run_check(project))
+    # The user says what kind of work their queue carries; the advisor judges the pool by it.
+    loaded = settings_mod.load().settings
+    settings_mod.save(replace(loaded, advisor={"queue_nature": {sample.QUEUE: "cpu"}}))
 
     window = MainWindow()
     qtbot.addWidget(window)
@@ -202,6 +207,13 @@ def test_a_projects_worker_is_started_listed_resized_and_stopped_from_the_window
     )
     assert result == "42"
 
+    # Watched on its own broker: the task it ran is counted, and the advisor flags the
+    # CPU-bound queue on a gevent worker, with the fix (restart as prefork).
+    qtbot.waitUntil(lambda: cell(PROCESSED) not in ("", "–", "0"), timeout=WAIT_MS)
+    cards = window.overview_page.warnings.cards
+    qtbot.waitUntil(
+        lambda: any(i.startswith("cpu-under-gevent:ui-ledger@") for i in cards), timeout=WAIT_MS
+    )
     page.resizeRequested.emit("ui-ledger", 6)  # what the resize dialog's OK sends
     qtbot.waitUntil(lambda: cell(CONCURRENCY) == "6", timeout=WAIT_MS)
     qtbot.waitUntil(
@@ -254,3 +266,50 @@ def test_a_preset_can_start_a_projects_workers(
     spec = presets_mod.spec_for(saved, taken=["ledger-1"])
     assert (spec.name, spec.project, spec.app) == ("ledger-2", "ledger", sample.APP)
     assert presets_mod.label(saved).endswith("(project ledger)")
+
+
+def test_edit_a_project_keeps_its_name_and_saves_the_change(
+    home: Path, qtbot: QtBot, sample_python: Path, sample_dir: Path
+) -> None:
+    store = ProjectStore()
+    store.add(Project("ledger", str(sample_python), str(sample_dir), sample.APP))
+    section = ProjectsSection()
+    qtbot.addWidget(section)
+    section.show()
+    section.table.selectRow(0)
+    assert "Not checked yet" in section.report_label.text()
+    section.open_edit()
+    dialog = section.dialog
+    assert dialog is not None and dialog.name_edit.isReadOnly()
+    assert dialog.app_edit.text() == sample.APP and dialog.save_button.isEnabled()
+    dialog.env_file_edit.setText(str(sample_dir / ".env"))
+    dialog.managed_check.setChecked(True)
+    with qtbot.waitSignal(section.changed, timeout=WAIT_MS):
+        qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    saved = store.get("ledger")
+    assert saved.managed_broker and saved.env_file == str(sample_dir / ".env")
+    assert section.table.item(0, 3).text() == "Pooldesk's managed broker"
+    assert "Its workers run on Pooldesk's managed broker" in section.report_label.text()
+
+
+def test_removing_a_project_asks_first(
+    home: Path, qtbot: QtBot, sample_python: Path, sample_dir: Path
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    store = ProjectStore()
+    store.add(Project("ledger", str(sample_python), str(sample_dir), sample.APP))
+    section = ProjectsSection()
+    qtbot.addWidget(section)
+    section.table.selectRow(0)
+    section.remove_button.click()
+    box = section.confirm_box
+    assert box is not None and "Remove project ledger" in box.text()
+    box.button(QMessageBox.StandardButton.Cancel).click()
+    assert store.names() == ["ledger"]
+    section.remove_button.click()
+    box = section.confirm_box
+    assert box is not None
+    with qtbot.waitSignal(section.changed):
+        box.button(QMessageBox.StandardButton.Yes).click()
+    assert store.names() == [] and section.table.rowCount() == 0

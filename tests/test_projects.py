@@ -165,9 +165,10 @@ def test_project_worker_runs_in_its_environment_on_its_broker(
     finally:
         monitors.stop()
         manager.close()
-    for log in (home / "logs").rglob("*.log"):
-        text = log.read_text(errors="replace")
+    texts = [log.read_text(errors="replace") for log in (home / "logs").rglob("*.log")]
+    for text in texts:
         assert sample.SECRET_VALUE not in text and sample_redis.password not in text
+    assert any("secret is ****" in text for text in texts)  # the app printed it: masked
 
 
 def _wait(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
@@ -246,6 +247,7 @@ def test_worker_of_unreachable_broker_or_broken_app_is_not_started(
         str(sample_dir), "--app", sample.APP, "--env-file", str(env),
     )  # fmt: skip
     assert code == 0, err
+    assert "warning: broker unreachable" in err and "pw@" not in err  # saved, with a warning
     code, _, err = run(capsys, "worker", "start", "w", "--project", "ledger", "-Q", sample.QUEUE)
     assert code == 2 and "broker unreachable" in err and "pw@" not in err
     code, _, err = run(capsys, "worker", "start", "w", "--project", "nope", "-Q", "q")
@@ -280,5 +282,12 @@ def test_a_project_uses_the_managed_broker_only_when_chosen(
         assert psutil.Process(started["pid"]).cmdline()[0] == str(sample_python)
     finally:
         manager.close()
+    # A restart keeps the project and changes only the options given.
+    code, out, err = run(capsys, "worker", "restart", "led-m", "-l", "DEBUG", "--json")
+    assert code == 0, err
+    again = json.loads(out)
+    assert again["project"] == "ledger" and again["state"] == "online"
+    cmdline = psutil.Process(again["pid"]).cmdline()
+    assert cmdline[0] == str(sample_python) and "DEBUG" in cmdline and sample.QUEUE in cmdline
     code, _, err = run(capsys, "worker", "stop", "led-m")
     assert code == 0, err

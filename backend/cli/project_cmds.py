@@ -9,6 +9,7 @@ app that does not import) exits 2 with one line and saves nothing. No env value 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from backend.cli.output import emit_json, fail
@@ -94,7 +95,20 @@ def add_project(args: argparse.Namespace) -> int:
     else:
         print(f"project {project.name} saved")
         _print_check(result.public(), project.managed_broker)
+    if not project.managed_broker:
+        _warn_if_broker_down(result.broker_url, result.result_backend)
     return 0
+
+
+def _warn_if_broker_down(url: str | None, backend: str | None) -> None:
+    """Saved anyway (the broker may simply not be up yet); its workers will not start until
+    it answers, so say it now."""
+    from backend.broker.resolve import BrokerConfig
+    from backend.broker.status import broker_status
+
+    status = broker_status(BrokerConfig(url, backend, managed=False), queues=())
+    if not status.up:
+        print(f"warning: {status.error}", file=sys.stderr)
 
 
 def list_projects(args: argparse.Namespace) -> int:

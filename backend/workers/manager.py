@@ -25,6 +25,7 @@ from backend.redact import mask_url
 from backend.settings import Settings
 from backend.workers import process
 from backend.workers.control import Control, ControlError
+from backend.workers.project_controls import ProjectControls
 from backend.workers.records import RecordStore, WorkerRecord
 from backend.workers.resources import TreeSampler
 from backend.workers.spec import DEFAULT_APP, SpecError, WorkerSpec
@@ -100,7 +101,7 @@ class WorkerManager:
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._sampler = TreeSampler()
         self._control: Control | None = None
-        self._project_controls: dict[str, Control] = {}  # one per distinct project broker URL
+        self._project_controls = ProjectControls()  # one per distinct project broker
 
     @classmethod
     def from_settings(cls, cfg: Settings, config: BrokerConfig | None = None) -> WorkerManager:
@@ -139,9 +140,7 @@ class WorkerManager:
         if self._control is not None:
             self._control.close()
             self._control = None
-        for control in self._project_controls.values():
-            control.close()
-        self._project_controls.clear()
+        self._project_controls.close()
 
     # -- brokers of projects -----------------------------------------------------------------
     def broker_for(self, spec: WorkerSpec) -> BrokerConfig:
@@ -151,33 +150,14 @@ class WorkerManager:
 
     def control_for(self, spec: WorkerSpec) -> Control:
         """Remote control on the worker's own broker (one connection per distinct broker)."""
-        own = own_broker(spec.project)
-        if own is None:
-            return self.control
-        key = own.broker_url or ""
-        control = self._project_controls.get(key)
-        if control is None or control.config != own:
-            if control is not None:
-                control.close()
-            control = self._project_controls[key] = Control(own)
-        return control
+        return self._project_controls.for_spec(spec) or self.control
 
     def _sources(self) -> list[tuple[str | None, Control]]:
         """Every broker in use, with the project it belongs to (None: Pooldesk's broker)."""
-        out: list[tuple[str | None, Control]] = []
-        if self.config.broker_url:
-            out.append((None, self.control))
-        seen: set[str] = set()
-        for name in self.store.names():
-            record = self.store.load(name)
-            if record is None or not record.spec.project:
-                continue
-            own = own_broker(record.spec.project)
-            if own is None or not own.broker_url or own.broker_url in seen:
-                continue
-            seen.add(own.broker_url)
-            out.append((record.spec.project, self.control_for(record.spec)))
-        return out
+        mine: list[tuple[str | None, Control]] = [(None, self.control)]
+        return (mine if self.config.broker_url else []) + list(
+            self._project_controls.in_use(self.store)
+        )
 
     def _control_listing(self, hostname: str) -> Control:
         """The control of the broker where ``hostname`` answers (commands go nowhere else)."""

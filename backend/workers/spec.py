@@ -12,6 +12,8 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from backend.workers import options
+
 POOLS = ("prefork", "gevent", "threads", "solo")
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 QUEUE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
@@ -110,9 +112,7 @@ class WorkerSpec:
             out.extend(self._autoscale_problems())
         if not isinstance(self.app, str) or not APP_RE.match(self.app):
             out.append(f"app {self.app!r}: give an import path like 'proj.celery:app'")
-        from backend.workers import options  # worker options beyond pool/concurrency/queues
-
-        out.extend(options.problems(self))
+        out.extend(options.problems(self))  # worker options beyond pool/concurrency/queues
         return out
 
     def _autoscale_problems(self) -> list[str]:

@@ -65,6 +65,16 @@ def _command(
     return [spec.python, "-m", inworker.PROBE_MODULE, *celery_args], env, spec.workdir
 
 
+def _secrets(project: str | None) -> list[bytes]:
+    if not project:
+        return []
+    from backend.projects.runenv import secrets
+    from backend.projects.store import ProjectStore
+
+    saved = ProjectStore().load(project)
+    return [v.encode() for v in secrets(saved)] if saved else []
+
+
 def _stop_requested(store: RecordStore, name: str) -> bool:
     record = store.load(name)
     return record is None or record.stop_requested_at is not None
@@ -105,7 +115,10 @@ def _run_once(
     with contextlib.suppress(FileNotFoundError):
         (store.dir / f"{name}.exit.json").unlink()  # the previous run's, once the new pid is in
     assert child.stdout is not None
+    hidden = _secrets(project)
     for line in iter(child.stdout.readline, b""):
+        for secret in hidden:  # a project's env values never reach the log, even if printed
+            line = line.replace(secret, b"****")
         log.write(line)
     return child.wait(), child.pid
 

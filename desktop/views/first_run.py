@@ -7,7 +7,7 @@ that fits its work"; it offers the two ways in instead — add your own project,
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 
@@ -39,7 +39,7 @@ class FirstRunCard(QFrame):
         row = QHBoxLayout()
         for button, text in ((self.add_button, own), (self.demo_button, demo)):
             column = QVBoxLayout()
-            column.addWidget(button)
+            column.addWidget(button, 0, Qt.AlignmentFlag.AlignLeft)
             column.addWidget(text)
             column.addStretch(1)
             row.addLayout(column, 1)

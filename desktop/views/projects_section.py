@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -44,6 +45,8 @@ class ProjectsSection(QGroupBox):
         self.store = store or ProjectStore()
         self._background = Background(self)
         self.dialog: ProjectDialog | None = None
+        self.confirm_box: QMessageBox | None = None
+        self._removing: str | None = None
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
         self.table.verticalHeader().setVisible(False)
@@ -147,8 +150,27 @@ class ProjectsSection(QGroupBox):
             self.changed.emit()
 
     def remove_selected(self) -> None:
+        """Asks first (window-modal, non-blocking); only Pooldesk's record of it goes."""
         name = self.selected_name()
         if not name:
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Remove project",
+            f"Remove project {name} from Pooldesk?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setInformativeText("Your code, virtualenv and env file are not touched.")
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(self._remove_answered)  # bound method: no cycle through a lambda
+        self.confirm_box, self._removing = box, name
+        box.open()
+
+    def _remove_answered(self, result: int) -> None:
+        name, self.confirm_box, self._removing = self._removing, None, None
+        if result != QMessageBox.StandardButton.Yes or not name:
             return
         records = RecordStore()
         users = [
