@@ -183,7 +183,7 @@ class Meter:
         self.version = 0  # grows with every finished run: the sender knows when to send
         self.runs: dict[str, Run] = {}  # task id → run, for non-gevent pools
         self.tracked: dict[Any, Run] = {}  # greenlet → run, gevent only
-        self.recent: deque[list[Any]] = deque(maxlen=MAX_RECENT)  # finished, not yet sent
+        self.recent: deque[tuple[Any, ...]] = deque(maxlen=MAX_RECENT)  # finished, not yet sent
         self.epoch = time.time() - _perf()  # perf_counter → Unix time
         self.held_total = 0.0  # every tracked stretch so far, for ``Run.others``
         self.hostname: str | None = None
@@ -263,15 +263,7 @@ class Meter:
             self.version += 1
             # For the timeline: when it ran, and where its longest hold of the loop was.
             self.recent.append(
-                [
-                    run.task_id,
-                    run.key[1],
-                    round(run.start + self.epoch, 4),
-                    round(wall, 4),
-                    round(run.hold, 4),
-                    round(run.hold_max, 4),
-                    round(run.hold_max_at - run.start, 4),
-                ]
+                (run.task_id, run.key[1], run.start, wall, run.hold, run.hold_max, run.hold_max_at)
             )
 
     def payload(self) -> dict[str, Any]:
@@ -279,7 +271,11 @@ class Meter:
         ``[task id, queue, start (epoch s), wall, hold, longest hold, its offset]``)."""
         with self._lock:
             tasks = [stat.as_dict(task, queue) for (task, queue), stat in self.stats.items()]
-            recent = list(self.recent)
+            recent = [
+                [tid, q, round(t + self.epoch, 4), round(w, 4), round(h, 4), round(m, 4),
+                 round(at - t, 4)]
+                for tid, q, t, w, h, m, at in self.recent
+            ]  # fmt: skip
             self.recent.clear()
         return {"pool": self.pool, "tasks": tasks, "dropped": self.dropped, "runs": recent}
 
