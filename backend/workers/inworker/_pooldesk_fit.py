@@ -198,15 +198,18 @@ class Meter:
     # -- gevent: every switch passes here; keep it short ---------------------------------------
     def _trace(self, event: str, args: Any) -> None:
         if event in ("switch", "throw") and self.tracked:
-            origin, target = args
-            run = self.tracked.get(origin)
-            if run is not None:
-                self.held_total += run.close_stretch(_perf())
-                run.away_mark = self.held_total
-            run = self.tracked.get(target)
-            if run is not None:
-                run.others += self.held_total - run.away_mark
-                run.open_stretch()
+            try:  # an exception here would break the switch itself
+                origin, target = args
+                run = self.tracked.get(origin)
+                if run is not None:
+                    self.held_total += run.close_stretch(_perf())
+                    run.away_mark = self.held_total
+                run = self.tracked.get(target)
+                if run is not None:
+                    run.others += self.held_total - run.away_mark
+                    run.open_stretch()
+            except Exception:  # pragma: no cover - measurement must never hurt the worker
+                pass
         if self._previous_trace is not None:
             self._previous_trace(event, args)
 
@@ -290,11 +293,14 @@ def _current() -> Meter:
     meter = _meter
     if meter is not None and meter.pid == os.getpid():
         return meter
-    with _meter_lock:
+    created = False
+    with _meter_lock:  # a real lock (made before gevent patches threading): never yield in it
         if _meter is None or _meter.pid != os.getpid():
-            _meter = Meter()
-            threading.Thread(target=_send_loop, args=(_meter,), daemon=True).start()
-        return _meter
+            _meter, created = Meter(), True
+        meter = _meter
+    if created:  # outside the lock: under gevent, Thread.start() yields to the hub
+        threading.Thread(target=_send_loop, args=(meter,), daemon=True).start()
+    return meter
 
 
 def _send_loop(meter: Meter) -> None:
