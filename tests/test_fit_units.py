@@ -92,6 +92,10 @@ def test_gevent_greenlets_follow_littles_law_with_headroom_and_caps() -> None:
     assert fd.concurrency == 960 and fd.capped_by and "file descriptors" in fd.capped_by
     ram = conc.gevent_greenlets(rate_per_s=400, mean_wall_s=1.0, ram_available=64 * 2**20)
     assert ram.concurrency == 128 and ram.capped_by and "RAM" in ram.capped_by
+    # a burst (no steady rate): enough greenlets to keep the core busy, wall / CPU × headroom
+    burst = conc.gevent_greenlets(rate_per_s=2.0, mean_wall_s=0.2, cpu_per_task_s=0.002)
+    assert burst.concurrency == 40  # 0.2 s / (2 + 8 ms Celery) = 20, × 2
+    assert burst.formula.startswith("max(rate × wall, wall / CPU) × headroom")
 
 
 def test_throughput_model_orders_the_pools_as_measured_here() -> None:
@@ -183,13 +187,14 @@ def test_io_measured_on_wide_prefork_gets_a_trial_then_the_verdict() -> None:
     # ... or it shows the tasks yield: now the switch to gevent is the real fix
     yields = fit("app.query", "db", "gevent", 30, 9.0, 0.09, 0.05, 0.005)
     trial_w = worker("db-trial", "gevent", ["db"], [yields])
-    obs = Observations(workers=[wide, trial_w], cores=2, natures={}, queue_rates={"db": 40.0})
+    obs = Observations(workers=[wide, trial_w], cores=2, natures={}, queue_rates={"db": 400.0})
     [switch] = evaluate(obs, TH)
     assert switch.rule == "io_under_prefork" and switch.fix is not None
     assert (switch.fix.kind, switch.fix.params["pool"]) == ("restart_worker", "gevent")
     [row] = build(obs, TH)
     assert (row.verdict, row.nature, row.measured_on) == ("switch", "io", "gevent")
-    assert row.formula and row.formula.startswith("rate × wall × headroom = 40.0/s × 0.300 s")
+    assert row.formula and row.formula.startswith("rate × wall × headroom = 400.0/s × 0.300 s")
+    assert row.recommended_concurrency == 240
 
 
 def test_timeline_places_runs_on_the_process_that_ran_them() -> None:

@@ -228,7 +228,11 @@ def trap_fix(obs: Observations, w: WorkerObs, queues: list[str], n: int) -> Fix 
 def _io_gevent(obs: Observations, row: QueueFit, m: Measured) -> QueueFit:
     rate = obs.queue_rates.get(row.queue, 0.0)
     sizing = conc.gevent_greenlets(
-        rate, m.mean_wall_s or 0.0, fd_limit=obs.fd_limit, ram_available=obs.ram_available_bytes
+        rate,
+        m.mean_wall_s or 0.0,
+        fd_limit=obs.fd_limit,
+        ram_available=obs.ram_available_bytes,
+        cpu_per_task_s=_mean_cpu(obs, row.queue),
     )
     row.formula = sizing.formula
     row.recommended_pool, row.recommended_concurrency = "gevent", sizing.concurrency
@@ -329,6 +333,14 @@ def _prefork(obs: Observations, row: QueueFit, m: Measured, consumers: list[Work
                 )
                 break
     return row
+
+
+def _mean_cpu(obs: Observations, queue: str) -> float | None:
+    """Mean CPU time per run (not demand: waits for a core are not work), gevent runs first."""
+    tasks = measured_tasks(obs, queue)
+    chosen = [t for t in tasks if t.pool == "gevent"] or tasks
+    runs = sum(t.runs for t in chosen)
+    return sum(t.cpu_s for t in chosen) / runs if runs else None
 
 
 def _uss_per_process(obs: Observations) -> int | None:
