@@ -168,9 +168,7 @@ def _trap_worker(
 
 
 def _trap(obs: Observations, row: QueueFit, m: Measured, w: WorkerObs, mine: Measured) -> QueueFit:
-    sizing = conc.prefork_processes(
-        obs.cores, mine.cpu_share or 0.0, _uss_per_process(obs), obs.ram_available_bytes
-    )
+    sizing = prefork_sizing(obs, mine.cpu_share or 0.0)
     alone = mine.mean_hold_s or mine.mean_wall_s or 0.0
     cpu = mine.mean_cpu_s or 0.0
     now = conc.task_rate("gevent", w.concurrency or 1, obs.cores, alone, cpu, yields=False)
@@ -302,9 +300,7 @@ def trial_fix(queue: str, concurrency: int, like: str | None = None) -> Fix:
 
 
 def _prefork(obs: Observations, row: QueueFit, m: Measured, consumers: list[WorkerObs]) -> QueueFit:
-    sizing = conc.prefork_processes(
-        obs.cores, m.cpu_share or 0.0, _uss_per_process(obs), obs.ram_available_bytes
-    )
+    sizing = prefork_sizing(obs, m.cpu_share or 0.0)
     row.formula = sizing.formula
     row.verdict = "fits"
     row.recommendation = f"prefork × {sizing.concurrency}"
@@ -341,6 +337,13 @@ def _mean_cpu(obs: Observations, queue: str) -> float | None:
     chosen = [t for t in tasks if t.pool == "gevent"] or tasks
     runs = sum(t.runs for t in chosen)
     return sum(t.cpu_s for t in chosen) / runs if runs else None
+
+
+def prefork_sizing(obs: Observations, cpu_share: float) -> conc.Sizing:
+    """Prefork processes for this CPU share on this machine (cores, RAM, USS per process)."""
+    return conc.prefork_processes(
+        obs.cores, cpu_share, _uss_per_process(obs), obs.ram_available_bytes
+    )
 
 
 def _uss_per_process(obs: Observations) -> int | None:
