@@ -81,6 +81,8 @@ def test_prefork_processes_follow_cores_times_one_plus_wait_over_compute() -> No
     assert capped.concurrency == 5  # 50 % of 1000 MiB / 100 MiB
     assert capped.capped_by and "RAM" in capped.capped_by and "capped to 5" in capped.formula
     assert conc.prefork_processes(cores=2, cpu_share=0.0).concurrency == 32  # 16 per core
+    assert conc.prefork_processes(cores=2, cpu_share=0.84).concurrency == 2  # 2.4: CPU-bound
+    assert conc.prefork_processes(cores=2, cpu_share=0.58).concurrency == 4  # 3.4: waits, up
 
 
 def test_gevent_greenlets_follow_littles_law_with_headroom_and_caps() -> None:

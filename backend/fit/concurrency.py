@@ -24,6 +24,7 @@ GEVENT_MIN, GEVENT_MAX = 10, 1000
 GEVENT_HEADROOM = 2.0
 FD_RESERVE = 64  # sockets and files a worker keeps besides its tasks' own
 BYTES_PER_GREENLET = 256 * 1024  # a greenlet's stack plus a task's working set, rough
+CPU_BOUND = 0.7  # CPU share from which a task counts as CPU-bound (as fit.nature)
 MIN_COMPUTE = 0.02  # below this CPU share the wait/compute ratio is noise
 # Celery's own CPU per task, measured here (noop tasks, result backend on, events on)
 CELERY_CPU_S = {"prefork": 0.004, "solo": 0.004, "threads": 0.006, "gevent": 0.008}
@@ -47,7 +48,9 @@ def prefork_processes(
     compute = min(1.0, max(MIN_COMPUTE, cpu_share))
     wait = 1.0 - compute
     ideal = cores * (1 + wait / compute)
-    n = max(1, math.floor(ideal + 0.5))  # the nearest: 2.3 processes on 2 cores is 2
+    # CPU-bound: the nearest whole number (a third process on two busy cores adds nothing);
+    # tasks that wait: rounded up (a missing process leaves a core idle while they wait).
+    n = max(1, math.floor(ideal + 0.5) if compute >= CPU_BOUND else math.ceil(ideal - 1e-9))
     formula = f"cores × (1 + wait/compute) = {cores} × (1 + {wait:.2f}/{compute:.2f}) = {ideal:.1f}"
     inputs: dict[str, Any] = {"cores": cores, "cpu_share": round(cpu_share, 3)}
     capped_by = None
