@@ -45,12 +45,13 @@ _cpu = time.thread_time
 _local = threading.local()
 
 
-def _demand() -> float:
-    """Seconds this thread has run *or waited for a core* (Linux ``schedstat``).
+def _clocks() -> tuple[float, float]:
+    """(CPU time, CPU demand) of this thread in seconds: demand adds the time it waited for a
+    core (the run-queue wait from Linux ``schedstat``).
 
     CPU time alone cannot tell a CPU-bound task on a busy machine (it gets a fraction of a
     core) from a call blocked in C (it wants none): the run-queue wait can. Elsewhere, or if
-    the file is missing, it falls back to CPU time.
+    the file is missing, both are the thread's CPU time.
     """
     fd = getattr(_local, "fd", None)
     if fd is None:
@@ -58,13 +59,13 @@ def _demand() -> float:
             fd = _local.fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
         except OSError:
             fd = _local.fd = -1
-    if fd < 0:
-        return _cpu()
-    try:
-        ran, waited = os.pread(fd, 64, 0).split()[:2]
-        return (int(ran) + int(waited)) / 1e9
-    except (OSError, ValueError):
-        return _cpu()
+    cpu = _cpu()  # exact; schedstat's run time lags up to a scheduler tick
+    if fd >= 0:
+        try:
+            return cpu, cpu + int(os.pread(fd, 64, 0).split()[1]) / 1e9
+        except (OSError, ValueError, IndexError):
+            pass
+    return cpu, cpu
 
 
 class Stat:
@@ -136,13 +137,11 @@ class Run:
         self.others = 0.0  # loop hold by other tasks while this one was away
         self.away_mark = 0.0
         self.since: float | None = now
-        self.cpu_since = _cpu()
-        self.demand_since = _demand()
+        self.cpu_since, self.demand_since = _clocks()
 
     def open_stretch(self) -> None:
         self.since = _perf()
-        self.cpu_since = _cpu()
-        self.demand_since = _demand()
+        self.cpu_since, self.demand_since = _clocks()
 
     def close_stretch(self, now: float) -> float:
         """End of a stretch (gevent: switched away) or of the run (other pools): its length."""
@@ -153,8 +152,9 @@ class Run:
         if stretch > self.hold_max:
             self.hold_max = stretch
             self.hold_max_at = self.since
-        self.cpu += _cpu() - self.cpu_since
-        self.demand += _demand() - self.demand_since
+        cpu, demand = _clocks()
+        self.cpu += cpu - self.cpu_since
+        self.demand += demand - self.demand_since
         self.since = None
         return stretch
 
