@@ -245,9 +245,8 @@ class Meter:
             run = self.runs.pop(task_id, None)
         if run is None:
             return
-        gevent = self.pool == "gevent"
         self.held_total += run.close_stretch(now)
-        if not gevent:  # the whole run held its thread: no loop to hold
+        if self.pool != "gevent":  # the whole run held its thread: no loop to hold
             run.hold = run.hold_max = 0.0
         wall = now - run.start
         with self._lock:
