@@ -58,6 +58,19 @@ def test_too_few_runs_is_unknown_and_gevent_numbers_win_for_a_queue() -> None:
     assert (queue.nature, queue.pool, queue.runs) == ("blocking", "gevent", 3)
 
 
+def test_quiet_runs_win_and_short_holds_always_yield() -> None:
+    # contended: the own-time estimate says "holds" (others' holds taken off its sleep too) ...
+    crowded = TaskFit("t", "q", "gevent", 40, 12.0, 4.0, 4.0, 4.0, 0.12, 0.5, None, 5.0)
+    assert of_tasks([crowded]).nature == "cpu"
+    # ... two undisturbed runs show half computing, half waiting: mixed
+    quiet = TaskFit("t", "q", "gevent", 40, 12.0, 4.0, 4.0, 4.0, 0.12, 0.5, None, 5.0,
+                    (2, 0.42, 0.2, 0.21))  # fmt: skip
+    assert of_tasks([quiet]).nature == "mixed"
+    # a cooperative task among CPU hogs: its shares are noise, its 2-ms stretches are not
+    coop = TaskFit("t", "q", "gevent", 10, 9.0, 0.02, 0.02, 0.02, 0.002, 0.9, None, 0.03)
+    assert of_tasks([coop]).nature == "io"
+
+
 def test_own_wall_discounts_time_spent_waiting_for_other_tasks_holds() -> None:
     # 4 CPU runs of 0.3 s on one loop: each also waited ~0.3 s for the next one to yield
     plain = TaskFit("t", "q", "gevent", 4, 2.4, 1.2, 1.2, 1.2, 0.3, 0.6, None, 0.0)

@@ -36,6 +36,7 @@ from typing import Any
 
 EVENT_TYPE = "worker-fit"
 MAX_KEYS = 200
+QUIET = 0.05  # a run whose wait for other tasks' holds is under 5 % of its wall is "quiet"
 MAX_RECENT = 200  # runs per event for the timeline; more per second are sampled
 SEND_EVERY_S = 1.0
 RESEND_IDLE_S = 2.0
@@ -78,6 +79,7 @@ class Stat:
         "hold",
         "hold_max",
         "own",
+        "quiet",
         "runs",
         "wall",
         "wall_max",
@@ -92,6 +94,10 @@ class Stat:
         # a run also waits for the holder to yield before it resumes (after its result store,
         # say), so shares of the plain wall sink with contention. Equal to wall elsewhere.
         self.own = 0.0
+        # Runs no other task's loop hold disturbed (gevent; every run elsewhere): [runs, wall,
+        # demand, hold]. Their shares are exact; ``own`` is only an estimate under contention
+        # (it also takes off holds that happened while the run still waited on its own).
+        self.quiet = [0, 0.0, 0.0, 0.0]
 
     def as_dict(self, task: str, queue: str) -> dict[str, Any]:
         return {
@@ -105,6 +111,7 @@ class Stat:
             "hold_max_s": round(self.hold_max, 6),
             "wall_max_s": round(self.wall_max, 6),
             "own_wall_s": round(self.own, 6),
+            "quiet": [self.quiet[0], *(round(v, 6) for v in self.quiet[1:])],
             "declared": self.declared,
         }
 
@@ -262,6 +269,12 @@ class Meter:
             stat.hold_max = max(stat.hold_max, run.hold_max)
             stat.wall_max = max(stat.wall_max, wall)
             stat.own += max(run.hold, wall - run.others)
+            if run.others <= QUIET * wall:
+                quiet = stat.quiet
+                quiet[0] += 1
+                quiet[1] += wall
+                quiet[2] += run.demand
+                quiet[3] += run.hold
             self.version += 1
             # For the timeline: when it ran, and where its longest hold of the loop was.
             self.recent.append(
