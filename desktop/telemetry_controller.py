@@ -116,11 +116,11 @@ class TelemetryController(QObject):
         sampler = self._sampler
         return sampler.history_columns(series, seconds) if sampler is not None else {}
 
-    def timeline(self, prefix: str) -> list[Span]:
-        """Task runs whose id starts with ``prefix`` (a batch's children); safe from any
-        thread (the event monitor copies what it reads)."""
+    def timeline(self, prefix: str | None = None, queue: str | None = None) -> list[Span]:
+        """Task runs whose id starts with ``prefix`` (a batch's children) and/or of one queue;
+        safe from any thread (the event monitor copies what it reads)."""
         monitor = self._monitor
-        return monitor.timeline(prefix=prefix) if monitor is not None else []
+        return monitor.timeline(queue=queue, prefix=prefix) if monitor is not None else []
 
     # -- inputs (queued from the WorkerController's signals) ---------------------------------
     @Slot(list)

@@ -110,3 +110,26 @@ def test_timeline_rows_and_summary_tell_serial_from_parallel(qtbot: QtBot) -> No
     widget.set_spans(parallel, 9.0)
     widget.resize(600, widget.minimumHeight())
     assert not widget.grab().isNull()
+
+
+def test_double_click_opens_a_queue_timeline(qtbot: QtBot) -> None:
+    from desktop.views.overview_page import OverviewPage
+
+    page = OverviewPage()
+    qtbot.addWidget(page)
+    asked: list[dict[str, object]] = []
+
+    def source(**kwargs: object) -> list[Span]:
+        asked.append(kwargs)
+        return [_span(i, 10 + i % 2, float(i // 2), 1.0, 0.0) for i in range(4)]
+
+    page.set_timeline_source(source)
+    page.set_fit(_rows())
+    table = page.pool_fit.table
+    table.cellDoubleClicked.emit(1, 0)
+    dialog = page.timeline_dialog
+    assert dialog is not None and dialog.windowTitle() == "Queue web: recent runs"
+    assert asked[-1] == {"queue": "web"}
+    assert dialog.caption.text().startswith("4 runs on 2 process(es)")
+    dialog.close()
+    qtbot.waitUntil(lambda: page.timeline_dialog is None, timeout=5_000)

@@ -58,6 +58,19 @@ def test_too_few_runs_is_unknown_and_gevent_numbers_win_for_a_queue() -> None:
     assert (queue.nature, queue.pool, queue.runs) == ("blocking", "gevent", 3)
 
 
+def test_quiet_runs_win_and_short_holds_always_yield() -> None:
+    # contended: the own-time estimate says "holds" (others' holds taken off its sleep too) ...
+    crowded = TaskFit("t", "q", "gevent", 40, 12.0, 4.0, 4.0, 4.0, 0.12, 0.5, None, 5.0)
+    assert of_tasks([crowded]).nature == "cpu"
+    # ... two undisturbed runs show half computing, half waiting: mixed
+    quiet = TaskFit("t", "q", "gevent", 40, 12.0, 4.0, 4.0, 4.0, 0.12, 0.5, None, 5.0,
+                    (2, 0.42, 0.2, 0.21))  # fmt: skip
+    assert of_tasks([quiet]).nature == "mixed"
+    # a cooperative task among CPU hogs: its shares are noise, its 2-ms stretches are not
+    coop = TaskFit("t", "q", "gevent", 10, 9.0, 0.02, 0.02, 0.02, 0.002, 0.9, None, 0.03)
+    assert of_tasks([coop]).nature == "io"
+
+
 def test_own_wall_discounts_time_spent_waiting_for_other_tasks_holds() -> None:
     # 4 CPU runs of 0.3 s on one loop: each also waited ~0.3 s for the next one to yield
     plain = TaskFit("t", "q", "gevent", 4, 2.4, 1.2, 1.2, 1.2, 0.3, 0.6, None, 0.0)
@@ -81,6 +94,8 @@ def test_prefork_processes_follow_cores_times_one_plus_wait_over_compute() -> No
     assert capped.concurrency == 5  # 50 % of 1000 MiB / 100 MiB
     assert capped.capped_by and "RAM" in capped.capped_by and "capped to 5" in capped.formula
     assert conc.prefork_processes(cores=2, cpu_share=0.0).concurrency == 32  # 16 per core
+    assert conc.prefork_processes(cores=2, cpu_share=0.84).concurrency == 2  # 2.4: CPU-bound
+    assert conc.prefork_processes(cores=2, cpu_share=0.58).concurrency == 4  # 3.4: waits, up
 
 
 def test_gevent_greenlets_follow_littles_law_with_headroom_and_caps() -> None:
@@ -92,6 +107,10 @@ def test_gevent_greenlets_follow_littles_law_with_headroom_and_caps() -> None:
     assert fd.concurrency == 960 and fd.capped_by and "file descriptors" in fd.capped_by
     ram = conc.gevent_greenlets(rate_per_s=400, mean_wall_s=1.0, ram_available=64 * 2**20)
     assert ram.concurrency == 128 and ram.capped_by and "RAM" in ram.capped_by
+    # a burst (no steady rate): enough greenlets to keep the core busy, wall / CPU × headroom
+    burst = conc.gevent_greenlets(rate_per_s=2.0, mean_wall_s=0.2, cpu_per_task_s=0.002)
+    assert burst.concurrency == 40  # 0.2 s / (2 + 8 ms Celery) = 20, × 2
+    assert burst.formula.startswith("max(rate × wall, wall / CPU) × headroom")
 
 
 def test_throughput_model_orders_the_pools_as_measured_here() -> None:
@@ -183,13 +202,14 @@ def test_io_measured_on_wide_prefork_gets_a_trial_then_the_verdict() -> None:
     # ... or it shows the tasks yield: now the switch to gevent is the real fix
     yields = fit("app.query", "db", "gevent", 30, 9.0, 0.09, 0.05, 0.005)
     trial_w = worker("db-trial", "gevent", ["db"], [yields])
-    obs = Observations(workers=[wide, trial_w], cores=2, natures={}, queue_rates={"db": 40.0})
+    obs = Observations(workers=[wide, trial_w], cores=2, natures={}, queue_rates={"db": 400.0})
     [switch] = evaluate(obs, TH)
     assert switch.rule == "io_under_prefork" and switch.fix is not None
     assert (switch.fix.kind, switch.fix.params["pool"]) == ("restart_worker", "gevent")
     [row] = build(obs, TH)
     assert (row.verdict, row.nature, row.measured_on) == ("switch", "io", "gevent")
-    assert row.formula and row.formula.startswith("rate × wall × headroom = 40.0/s × 0.300 s")
+    assert row.formula and row.formula.startswith("rate × wall × headroom = 400.0/s × 0.300 s")
+    assert row.recommended_concurrency == 240
 
 
 def test_timeline_places_runs_on_the_process_that_ran_them() -> None:

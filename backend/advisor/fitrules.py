@@ -10,9 +10,15 @@
 from __future__ import annotations
 
 from backend.advisor.model import Advice, Observations, Thresholds, WorkerObs
-from backend.fit import concurrency as conc
 from backend.fit.nature import Measured, of_task, of_tasks
-from backend.fit.table import holds_loop, limits, measured_tasks, trap_fix, trial_fix
+from backend.fit.table import (
+    holds_loop,
+    limits,
+    measured_tasks,
+    prefork_sizing,
+    trap_fix,
+    trial_fix,
+)
 
 MiB = 2**20
 HOLDING = frozenset({"cpu", "blocking"})
@@ -57,9 +63,7 @@ def measured_trap(obs: Observations, th: Thresholds, w: WorkerObs) -> Advice | N
                 )
     if worst is None:
         return None
-    sizing = conc.prefork_processes(
-        obs.cores, worst.cpu_share or 0.0, None, obs.ram_available_bytes
-    )
+    sizing = prefork_sizing(obs, worst.cpu_share or 0.0)
     natures = sorted({str(t["nature"]) for t in evidence_tasks})
     evidence: dict[str, object] = {
         "pool": "gevent",

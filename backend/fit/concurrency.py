@@ -24,7 +24,10 @@ GEVENT_MIN, GEVENT_MAX = 10, 1000
 GEVENT_HEADROOM = 2.0
 FD_RESERVE = 64  # sockets and files a worker keeps besides its tasks' own
 BYTES_PER_GREENLET = 256 * 1024  # a greenlet's stack plus a task's working set, rough
+CPU_BOUND = 0.7  # CPU share from which a task counts as CPU-bound (as fit.nature)
 MIN_COMPUTE = 0.02  # below this CPU share the wait/compute ratio is noise
+# Celery's own CPU per task, measured here (noop tasks, result backend on, events on)
+CELERY_CPU_S = {"prefork": 0.004, "solo": 0.004, "threads": 0.006, "gevent": 0.008}
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,9 @@ def prefork_processes(
     compute = min(1.0, max(MIN_COMPUTE, cpu_share))
     wait = 1.0 - compute
     ideal = cores * (1 + wait / compute)
-    n = max(1, math.floor(ideal + 0.5))  # the nearest: 2.3 processes on 2 cores is 2
+    # CPU-bound: the nearest whole number (a third process on two busy cores adds nothing);
+    # tasks that wait: rounded up (a missing process leaves a core idle while they wait).
+    n = max(1, math.floor(ideal + 0.5) if compute >= CPU_BOUND else math.ceil(ideal - 1e-9))
     formula = f"cores × (1 + wait/compute) = {cores} × (1 + {wait:.2f}/{compute:.2f}) = {ideal:.1f}"
     inputs: dict[str, Any] = {"cores": cores, "cpu_share": round(cpu_share, 3)}
     capped_by = None
@@ -73,14 +78,28 @@ def gevent_greenlets(
     fd_limit: int | None = None,
     ram_available: int | None = None,
     bytes_per_greenlet: int = BYTES_PER_GREENLET,
+    cpu_per_task_s: float | None = None,
 ) -> Sizing:
+    """Little's law for a steady arrival rate; with ``cpu_per_task_s`` (the task's CPU plus
+    Celery's own per-task cost), also the *saturation point* wall / CPU: the greenlets that
+    keep the one core busy when work comes in bursts (a batch sent at once has no steady rate;
+    fewer slots leave the core idle, more add nothing). The larger of the two, × headroom."""
     in_flight = max(0.0, rate_per_s) * max(0.0, mean_wall_s)
-    ideal = in_flight * headroom
+    cpu = None if cpu_per_task_s is None else max(cpu_per_task_s, 1e-4) + CELERY_CPU_S["gevent"]
+    saturate = max(0.0, mean_wall_s) / cpu if cpu else 0.0
+    ideal = max(in_flight, saturate) * headroom
     n = min(GEVENT_MAX, max(GEVENT_MIN, math.ceil(ideal - 1e-9)))
-    formula = (
-        f"rate × wall × headroom = {rate_per_s:.1f}/s × {mean_wall_s:.3f} s × {headroom:g} "
-        f"= {ideal:.1f}"
-    )
+    if cpu and saturate > in_flight:
+        formula = (
+            f"max(rate × wall, wall / CPU) × headroom = max({rate_per_s:.1f}/s × "
+            f"{mean_wall_s:.3f} s, {mean_wall_s:.3f} s / {cpu * 1000:.1f} ms) × {headroom:g} "
+            f"= {ideal:.1f}"
+        )
+    else:
+        formula = (
+            f"rate × wall × headroom = {rate_per_s:.1f}/s × {mean_wall_s:.3f} s × {headroom:g} "
+            f"= {ideal:.1f}"
+        )
     if n == GEVENT_MIN and ideal < GEVENT_MIN:
         formula += f", at least {GEVENT_MIN}"
     inputs: dict[str, Any] = {
@@ -88,6 +107,8 @@ def gevent_greenlets(
         "mean_wall_s": round(mean_wall_s, 4),
         "headroom": headroom,
     }
+    if cpu:
+        inputs["cpu_per_task_s"] = round(cpu, 4)
     capped_by = None
     if fd_limit:
         fd_cap = max(1, fd_limit - FD_RESERVE)
@@ -105,7 +126,6 @@ def gevent_greenlets(
 
 
 # -- a throughput model, for the expected speed-up and the recommendation-quality bench ---------
-CELERY_CPU_S = {"prefork": 0.004, "solo": 0.004, "threads": 0.006, "gevent": 0.008}
 
 
 def task_rate(

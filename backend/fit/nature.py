@@ -27,6 +27,7 @@ class Limits:
     hold_high: float = 0.6  # gevent: loop hold / wall at or above: holds the loop
     hold_low: float = 0.2  # at or below: yields (io)
     cpu_of_hold: float = 0.5  # gevent: CPU / hold at or above: cpu, below: blocking
+    short_hold_s: float = 0.01  # gevent: a task never holding the loop longer than this yields
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,10 @@ def classify(
         return made("unknown", f"{runs} run(s); {lim.min_runs} needed")
     if gevent:
         assert hold_share is not None
+        if hold_max_s < lim.short_hold_s:  # never held the loop long: it yields, whatever
+            return made(  # the contended shares say (its waits were others' holds)
+                "io", f"never held the loop more than {hold_max_s * 1000:.1f} ms at a time"
+            )
         if hold_share >= lim.hold_high:
             cpu_of_hold = min(1.0, cpu_s / hold_s) if hold_s > 0 else 0.0
             if cpu_of_hold >= lim.cpu_of_hold:
@@ -102,6 +107,21 @@ def own_shares(demand_s: float, hold_s: float, own_wall_s: float) -> tuple[float
     return min(1.0, demand_s / own_wall_s), min(1.0, hold_s / own_wall_s)
 
 
+def shares_of(tasks: list[TaskFit]) -> tuple[float, float] | None:
+    """The shares that tell most: those of the *quiet* runs (no other task's hold in their
+    way: exact) when there are any, else the own-time estimate of all runs (under heavy
+    contention it leans towards "holds the loop": the safe side)."""
+    quiet = [t.quiet for t in tasks if t.quiet and t.quiet[0] > 0]
+    if quiet:
+        wall = sum(q[1] for q in quiet)
+        return own_shares(sum(q[2] for q in quiet), sum(q[3] for q in quiet), wall)
+    return own_shares(
+        sum(t.demand_s for t in tasks),
+        sum(t.hold_s for t in tasks),
+        sum(t.own_wall_s for t in tasks),
+    )
+
+
 def of_task(task: TaskFit, limits: Limits | None = None) -> Measured:
     return classify(
         task.runs,
@@ -111,7 +131,7 @@ def of_task(task: TaskFit, limits: Limits | None = None) -> Measured:
         task.hold_max_s,
         task.pool,
         limits,
-        own_shares(task.demand_s, task.hold_s, task.own_wall_s),
+        shares_of([task]),
     )
 
 
@@ -128,11 +148,7 @@ def of_tasks(tasks: Iterable[TaskFit], limits: Limits | None = None) -> Measured
         others = [t for t in items if t.pool != "gevent"]
         chosen = others if sum(t.runs for t in others) >= lim.min_runs else items
     pools = {t.pool for t in chosen}
-    shares = own_shares(
-        sum(t.demand_s for t in chosen),
-        sum(t.hold_s for t in chosen),
-        sum(t.own_wall_s for t in chosen),
-    )
+    shares = shares_of(chosen)
     return classify(
         sum(t.runs for t in chosen),
         sum(t.wall_s for t in chosen),

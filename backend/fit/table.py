@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from backend.advisor.model import Fix, Observations, Thresholds, WorkerObs
+from backend.advisor.model import DEFAULT_NATURES, Fix, Observations, Thresholds, WorkerObs
 from backend.fit import concurrency as conc
 from backend.fit.nature import Limits, Measured, of_task, of_tasks
 from backend.telemetry.fitstate import TaskFit
@@ -168,9 +168,7 @@ def _trap_worker(
 
 
 def _trap(obs: Observations, row: QueueFit, m: Measured, w: WorkerObs, mine: Measured) -> QueueFit:
-    sizing = conc.prefork_processes(
-        obs.cores, mine.cpu_share or 0.0, _uss_per_process(obs), obs.ram_available_bytes
-    )
+    sizing = prefork_sizing(obs, mine.cpu_share or 0.0)
     alone = mine.mean_hold_s or mine.mean_wall_s or 0.0
     cpu = mine.mean_cpu_s or 0.0
     now = conc.task_rate("gevent", w.concurrency or 1, obs.cores, alone, cpu, yields=False)
@@ -195,6 +193,8 @@ def trap_fix(obs: Observations, w: WorkerObs, queues: list[str], n: int) -> Fix 
             f"Stop the trial worker {w.name}: its tasks block the gevent loop, so "
             f"{', '.join(queues)} stays on prefork.",
         )
+    if not w.local and not set(queues) <= set(DEFAULT_NATURES):
+        return None  # a remote worker runs an app we do not know: no worker to start for it
     if w.local and set(w.queues) <= set(queues):
         return Fix(
             "restart_worker",
@@ -226,7 +226,11 @@ def trap_fix(obs: Observations, w: WorkerObs, queues: list[str], n: int) -> Fix 
 def _io_gevent(obs: Observations, row: QueueFit, m: Measured) -> QueueFit:
     rate = obs.queue_rates.get(row.queue, 0.0)
     sizing = conc.gevent_greenlets(
-        rate, m.mean_wall_s or 0.0, fd_limit=obs.fd_limit, ram_available=obs.ram_available_bytes
+        rate,
+        m.mean_wall_s or 0.0,
+        fd_limit=obs.fd_limit,
+        ram_available=obs.ram_available_bytes,
+        cpu_per_task_s=_mean_cpu(obs, row.queue),
     )
     row.formula = sizing.formula
     row.recommended_pool, row.recommended_concurrency = "gevent", sizing.concurrency
@@ -296,9 +300,7 @@ def trial_fix(queue: str, concurrency: int, like: str | None = None) -> Fix:
 
 
 def _prefork(obs: Observations, row: QueueFit, m: Measured, consumers: list[WorkerObs]) -> QueueFit:
-    sizing = conc.prefork_processes(
-        obs.cores, m.cpu_share or 0.0, _uss_per_process(obs), obs.ram_available_bytes
-    )
+    sizing = prefork_sizing(obs, m.cpu_share or 0.0)
     row.formula = sizing.formula
     row.verdict = "fits"
     row.recommendation = f"prefork × {sizing.concurrency}"
@@ -327,6 +329,21 @@ def _prefork(obs: Observations, row: QueueFit, m: Measured, consumers: list[Work
                 )
                 break
     return row
+
+
+def _mean_cpu(obs: Observations, queue: str) -> float | None:
+    """Mean CPU time per run (not demand: waits for a core are not work), gevent runs first."""
+    tasks = measured_tasks(obs, queue)
+    chosen = [t for t in tasks if t.pool == "gevent"] or tasks
+    runs = sum(t.runs for t in chosen)
+    return sum(t.cpu_s for t in chosen) / runs if runs else None
+
+
+def prefork_sizing(obs: Observations, cpu_share: float) -> conc.Sizing:
+    """Prefork processes for this CPU share on this machine (cores, RAM, USS per process)."""
+    return conc.prefork_processes(
+        obs.cores, cpu_share, _uss_per_process(obs), obs.ram_available_bytes
+    )
 
 
 def _uss_per_process(obs: Observations) -> int | None:

@@ -40,6 +40,8 @@ class TaskFit:
     declared: str | None = None  # the task's own ``nature=`` option
     # gevent: wall less the time other tasks held the loop while it was away; = wall elsewhere
     own_wall_s: float = 0.0
+    # runs no other task's hold disturbed: (runs, wall, demand, hold) — exact shares
+    quiet: tuple[int, float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,13 @@ def _fold(host: str, procs: Mapping[int, tuple[float, str, list[dict[str, Any]]]
                 acc[name] = acc.get(name, 0.0) + _float(item.get(name))
             for name in _MAXIMA:
                 acc[name] = max(acc.get(name, 0.0), _float(item.get(name)))
+            quiet = item.get("quiet")
+            if isinstance(quiet, list) and len(quiet) == 4:
+                old = acc.get("quiet") or (0, 0.0, 0.0, 0.0)
+                acc["quiet"] = (
+                    old[0] + _int(quiet[0]),
+                    *(a + _float(b) for a, b in zip(old[1:], quiet[1:], strict=True)),
+                )
             declared = item.get("declared")
             if isinstance(declared, str):
                 acc["declared"] = declared
@@ -134,6 +143,7 @@ def _fold(host: str, procs: Mapping[int, tuple[float, str, list[dict[str, Any]]]
             wall_max_s=acc.get("wall_max_s", 0.0),
             declared=acc["declared"],
             own_wall_s=acc.get("own_wall_s", 0.0) or acc.get("wall_s", 0.0),
+            quiet=acc.get("quiet"),
         )
         for (task, queue), acc in sorted(sums.items())
         if acc["runs"] > 0

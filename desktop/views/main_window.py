@@ -308,6 +308,7 @@ class MainWindow(QMainWindow):
     def _wire_overview(self) -> None:
         t, c, page = self.telemetry, self.controller, self.overview_page
         page.set_history_source(t.history_columns)  # ring buffers, read by the chart timer
+        page.set_timeline_source(t.timeline)
         for signal, slot in (
             (t.adviceChanged, page.set_advice),
             (t.fitChanged, page.set_fit),

@@ -11,8 +11,9 @@ connects to the controllers' signals) and a history source (the TelemetryControl
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -30,7 +31,7 @@ from backend.batches.history import BatchRecord
 from backend.broker.status import BrokerStatus
 from backend.fit.table import QueueFit
 from backend.telemetry.samples import Snapshot
-from backend.telemetry.views import EventSnapshot
+from backend.telemetry.views import EventSnapshot, Span
 from desktop.charts import (
     LimitHistory,
     QueueHistory,
@@ -46,6 +47,7 @@ from desktop.formatting import broker_line, broker_tooltip
 from desktop.views.active_batches import ActiveBatches
 from desktop.views.first_run import FirstRunCard
 from desktop.views.pool_fit import PoolFitTable
+from desktop.views.timeline import TimelineDialog
 from desktop.views.warnings_panel import WarningsPanel
 
 
@@ -79,6 +81,9 @@ class OverviewPage(QWidget):
 
         self.pool_fit = PoolFitTable()
         self.pool_fit.fixRequested.connect(self.fixRequested)
+        self.pool_fit.timelineRequested.connect(self.show_timeline)
+        self._timeline_source: Callable[..., list[Span]] | None = None
+        self.timeline_dialog: TimelineDialog | None = None
 
         self.batches = ActiveBatches()
         self.batches.openRequested.connect(self.batchOpenRequested)
@@ -157,6 +162,26 @@ class OverviewPage(QWidget):
 
     def set_fit(self, rows: list[QueueFit]) -> None:
         self.pool_fit.set_rows(rows)
+
+    def set_timeline_source(self, source: Callable[..., list[Span]]) -> None:
+        """``source(prefix=None, queue=None)``: task runs for the timeline (any thread)."""
+        self._timeline_source = source
+
+    def show_timeline(self, queue: str) -> None:
+        source = self._timeline_source
+        if source is None:
+            return
+        if self.timeline_dialog is not None:
+            self.timeline_dialog.close()
+        self.timeline_dialog = TimelineDialog(
+            f"Queue {queue}: recent runs", lambda: source(queue=queue), self
+        )
+        self.timeline_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.timeline_dialog.destroyed.connect(self._timeline_closed)
+        self.timeline_dialog.show()
+
+    def _timeline_closed(self) -> None:
+        self.timeline_dialog = None
 
     def fix_finished(self, op: str, _name: str, ok: bool, _message: str) -> None:
         if op == "fix":

@@ -74,6 +74,7 @@ def _tooltip(row: QueueFit) -> str:
 
 class PoolFitTable(QFrame):
     fixRequested = Signal(object)  # Fix, confirmed by the user
+    timelineRequested = Signal(str)  # queue: its recent runs on a timeline (double-click)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -87,6 +88,7 @@ class PoolFitTable(QFrame):
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.table.setWordWrap(False)
         self.table.verticalHeader().setDefaultSectionSize(26)
+        self.table.cellDoubleClicked.connect(self._double_clicked)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(7, QHeaderView.ResizeMode.Stretch)
@@ -119,7 +121,7 @@ class PoolFitTable(QFrame):
                 row.recommendation,
                 speedup,
             )
-            tip = _tooltip(row)
+            tip = _tooltip(row) + "\n\nDouble-click: its recent runs on a timeline."
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(tip if c != 7 else f"{row.recommendation}\n\n{tip}")
@@ -135,6 +137,10 @@ class PoolFitTable(QFrame):
                 self.table.setItem(r, c, item)
             self.table.setCellWidget(r, FIX_COLUMN, self._fix_button(r, row.fix))
         self._fit_height()
+
+    def _double_clicked(self, row: int, _column: int) -> None:
+        if row < len(self.rows):
+            self.timelineRequested.emit(self.rows[row].queue)
 
     def _fix_button(self, index: int, fix: Fix | None) -> QWidget | None:
         if fix is None:

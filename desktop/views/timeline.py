@@ -13,9 +13,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QDialog, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from backend.telemetry.views import Span
 
@@ -159,3 +159,38 @@ class TimelineWidget(QWidget):
             painter.drawLine(int(px), AXIS_H - 4, int(px), self.height())
             painter.drawText(int(px) + 2, AXIS_H - 6, f"{t:g} s")
             t += step
+
+
+class TimelineDialog(QDialog):
+    """The recent runs of one queue — any group of a user's tasks — refreshed every second
+    while open. ``source()`` returns the spans (read from the event monitor, any thread)."""
+
+    def __init__(self, title: str, source: TimelineSource, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.source = source
+        self.caption = QLabel()
+        self.caption.setWordWrap(True)
+        self.timeline = TimelineWidget()
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.timeline)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.caption)
+        layout.addWidget(scroll, 1)
+        self.resize(900, 360)
+        self.timer = QTimer(self)
+        self.timer.setInterval(1000)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start()
+        self.refresh()
+
+    def refresh(self) -> None:
+        spans = self.source()
+        now = time.time()
+        self.timeline.set_spans(spans, now)
+        self.caption.setText(summary(spans, now))
+
+    def done(self, result: int) -> None:
+        self.timer.stop()
+        super().done(result)

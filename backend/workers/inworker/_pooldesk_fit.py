@@ -36,6 +36,7 @@ from typing import Any
 
 EVENT_TYPE = "worker-fit"
 MAX_KEYS = 200
+QUIET = 0.05  # a run whose wait for other tasks' holds is under 5 % of its wall is "quiet"
 MAX_RECENT = 200  # runs per event for the timeline; more per second are sampled
 SEND_EVERY_S = 1.0
 RESEND_IDLE_S = 2.0
@@ -45,12 +46,13 @@ _cpu = time.thread_time
 _local = threading.local()
 
 
-def _demand() -> float:
-    """Seconds this thread has run *or waited for a core* (Linux ``schedstat``).
+def _clocks() -> tuple[float, float]:
+    """(CPU time, CPU demand) of this thread in seconds: demand adds the time it waited for a
+    core (the run-queue wait from Linux ``schedstat``).
 
     CPU time alone cannot tell a CPU-bound task on a busy machine (it gets a fraction of a
     core) from a call blocked in C (it wants none): the run-queue wait can. Elsewhere, or if
-    the file is missing, it falls back to CPU time.
+    the file is missing, both are the thread's CPU time.
     """
     fd = getattr(_local, "fd", None)
     if fd is None:
@@ -58,13 +60,13 @@ def _demand() -> float:
             fd = _local.fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
         except OSError:
             fd = _local.fd = -1
-    if fd < 0:
-        return _cpu()
-    try:
-        ran, waited = os.pread(fd, 64, 0).split()[:2]
-        return (int(ran) + int(waited)) / 1e9
-    except (OSError, ValueError):
-        return _cpu()
+    cpu = _cpu()  # exact; schedstat's run time lags up to a scheduler tick
+    if fd >= 0:
+        try:
+            return cpu, cpu + int(os.pread(fd, 64, 0).split()[1]) / 1e9
+        except (OSError, ValueError, IndexError):
+            pass
+    return cpu, cpu
 
 
 class Stat:
@@ -77,6 +79,7 @@ class Stat:
         "hold",
         "hold_max",
         "own",
+        "quiet",
         "runs",
         "wall",
         "wall_max",
@@ -91,6 +94,10 @@ class Stat:
         # a run also waits for the holder to yield before it resumes (after its result store,
         # say), so shares of the plain wall sink with contention. Equal to wall elsewhere.
         self.own = 0.0
+        # Runs no other task's loop hold disturbed (gevent; every run elsewhere): [runs, wall,
+        # demand, hold]. Their shares are exact; ``own`` is only an estimate under contention
+        # (it also takes off holds that happened while the run still waited on its own).
+        self.quiet = [0, 0.0, 0.0, 0.0]
 
     def as_dict(self, task: str, queue: str) -> dict[str, Any]:
         return {
@@ -104,6 +111,7 @@ class Stat:
             "hold_max_s": round(self.hold_max, 6),
             "wall_max_s": round(self.wall_max, 6),
             "own_wall_s": round(self.own, 6),
+            "quiet": [self.quiet[0], *(round(v, 6) for v in self.quiet[1:])],
             "declared": self.declared,
         }
 
@@ -136,13 +144,11 @@ class Run:
         self.others = 0.0  # loop hold by other tasks while this one was away
         self.away_mark = 0.0
         self.since: float | None = now
-        self.cpu_since = _cpu()
-        self.demand_since = _demand()
+        self.cpu_since, self.demand_since = _clocks()
 
     def open_stretch(self) -> None:
         self.since = _perf()
-        self.cpu_since = _cpu()
-        self.demand_since = _demand()
+        self.cpu_since, self.demand_since = _clocks()
 
     def close_stretch(self, now: float) -> float:
         """End of a stretch (gevent: switched away) or of the run (other pools): its length."""
@@ -153,8 +159,9 @@ class Run:
         if stretch > self.hold_max:
             self.hold_max = stretch
             self.hold_max_at = self.since
-        self.cpu += _cpu() - self.cpu_since
-        self.demand += _demand() - self.demand_since
+        cpu, demand = _clocks()
+        self.cpu += cpu - self.cpu_since
+        self.demand += demand - self.demand_since
         self.since = None
         return stretch
 
@@ -183,7 +190,7 @@ class Meter:
         self.version = 0  # grows with every finished run: the sender knows when to send
         self.runs: dict[str, Run] = {}  # task id → run, for non-gevent pools
         self.tracked: dict[Any, Run] = {}  # greenlet → run, gevent only
-        self.recent: deque[list[Any]] = deque(maxlen=MAX_RECENT)  # finished, not yet sent
+        self.recent: deque[tuple[Any, ...]] = deque(maxlen=MAX_RECENT)  # finished, not yet sent
         self.epoch = time.time() - _perf()  # perf_counter → Unix time
         self.held_total = 0.0  # every tracked stretch so far, for ``Run.others``
         self.hostname: str | None = None
@@ -198,15 +205,18 @@ class Meter:
     # -- gevent: every switch passes here; keep it short ---------------------------------------
     def _trace(self, event: str, args: Any) -> None:
         if event in ("switch", "throw") and self.tracked:
-            origin, target = args
-            run = self.tracked.get(origin)
-            if run is not None:
-                self.held_total += run.close_stretch(_perf())
-                run.away_mark = self.held_total
-            run = self.tracked.get(target)
-            if run is not None:
-                run.others += self.held_total - run.away_mark
-                run.open_stretch()
+            try:  # an exception here would break the switch itself
+                origin, target = args
+                run = self.tracked.get(origin)
+                if run is not None:
+                    self.held_total += run.close_stretch(_perf())
+                    run.away_mark = self.held_total
+                run = self.tracked.get(target)
+                if run is not None:
+                    run.others += self.held_total - run.away_mark
+                    run.open_stretch()
+            except Exception:  # pragma: no cover - measurement must never hurt the worker
+                pass
         if self._previous_trace is not None:
             self._previous_trace(event, args)
 
@@ -242,9 +252,8 @@ class Meter:
             run = self.runs.pop(task_id, None)
         if run is None:
             return
-        gevent = self.pool == "gevent"
         self.held_total += run.close_stretch(now)
-        if not gevent:  # the whole run held its thread: no loop to hold
+        if self.pool != "gevent":  # the whole run held its thread: no loop to hold
             run.hold = run.hold_max = 0.0
         wall = now - run.start
         with self._lock:
@@ -260,18 +269,16 @@ class Meter:
             stat.hold_max = max(stat.hold_max, run.hold_max)
             stat.wall_max = max(stat.wall_max, wall)
             stat.own += max(run.hold, wall - run.others)
+            if run.others <= QUIET * wall:
+                quiet = stat.quiet
+                quiet[0] += 1
+                quiet[1] += wall
+                quiet[2] += run.demand
+                quiet[3] += run.hold
             self.version += 1
             # For the timeline: when it ran, and where its longest hold of the loop was.
             self.recent.append(
-                [
-                    run.task_id,
-                    run.key[1],
-                    round(run.start + self.epoch, 4),
-                    round(wall, 4),
-                    round(run.hold, 4),
-                    round(run.hold_max, 4),
-                    round(run.hold_max_at - run.start, 4),
-                ]
+                (run.task_id, run.key[1], run.start, wall, run.hold, run.hold_max, run.hold_max_at)
             )
 
     def payload(self) -> dict[str, Any]:
@@ -279,7 +286,11 @@ class Meter:
         ``[task id, queue, start (epoch s), wall, hold, longest hold, its offset]``)."""
         with self._lock:
             tasks = [stat.as_dict(task, queue) for (task, queue), stat in self.stats.items()]
-            recent = list(self.recent)
+            recent = [
+                [tid, q, round(t + self.epoch, 4), round(w, 4), round(h, 4), round(m, 4),
+                 round(at - t, 4)]
+                for tid, q, t, w, h, m, at in self.recent
+            ]  # fmt: skip
             self.recent.clear()
         return {"pool": self.pool, "tasks": tasks, "dropped": self.dropped, "runs": recent}
 
@@ -294,11 +305,14 @@ def _current() -> Meter:
     meter = _meter
     if meter is not None and meter.pid == os.getpid():
         return meter
-    with _meter_lock:
+    created = False
+    with _meter_lock:  # a real lock (made before gevent patches threading): never yield in it
         if _meter is None or _meter.pid != os.getpid():
-            _meter = Meter()
-            threading.Thread(target=_send_loop, args=(_meter,), daemon=True).start()
-        return _meter
+            _meter, created = Meter(), True
+        meter = _meter
+    if created:  # outside the lock: under gevent, Thread.start() yields to the hub
+        threading.Thread(target=_send_loop, args=(meter,), daemon=True).start()
+    return meter
 
 
 def _send_loop(meter: Meter) -> None:

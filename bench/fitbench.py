@@ -1,0 +1,130 @@
+"""Shared helpers for the Pool fit benches (not a bench itself).
+
+A temporary ``POOLDESK_HOME`` with its own managed broker, workers started the way Pooldesk
+starts them (the in-worker probe included) on the test app ``tests/fitapp.py`` — a user's app
+with a CPU task, a C call that blocks without yielding (libc ``usleep``), a cooperative sleep
+and a half-and-half task — and an ``Observer`` running the same event monitor, sampler and
+advisor as the window.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+APP = "tests.fitapp:app"
+KIND_TASK = {"cpu": "fitapp.cpu", "block": "fitapp.block", "coop": "fitapp.coop",
+             "mixed": "fitapp.mixed", "noop": "fitapp.noop"}  # fmt: skip
+
+
+@contextmanager
+def bench_home() -> Iterator[Any]:
+    """(manager, celery client app) in a throwaway home; everything stopped at the end."""
+    os.chdir(ROOT)  # workers import tests.fitapp from the working directory, as users' do
+    home = tempfile.mkdtemp(prefix="pooldesk-fitbench-")
+    os.environ["POOLDESK_HOME"] = home
+    for var in ("POOLDESK_BROKER_URL", "POOLDESK_RESULT_BACKEND", "CELERY_BROKER_URL"):
+        os.environ.pop(var, None)
+    from celery import Celery
+
+    from backend.broker import ensure_broker
+    from backend.broker.managed import ManagedBroker
+    from backend.workers.manager import WorkerManager
+
+    config = ensure_broker()
+    manager = WorkerManager(config=config, stop_timeout=15)
+    app = Celery(broker=config.broker_url, backend=config.result_backend)
+    app.conf.result_accept_content = ["json"]
+    try:
+        yield manager, app
+    finally:
+        for name in manager.store.names():
+            try:
+                manager.stop(name, timeout=15)
+            except Exception as exc:  # best effort: the broker goes next anyway
+                print(f"stopping {name}: {exc}", file=sys.stderr)
+        manager.close()
+        app.close()
+        ManagedBroker().stop(timeout=10)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def tree_cpu(pid: int | None) -> float:
+    import psutil
+
+    if not pid:
+        return 0.0
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_batch(app: Any, kind: str, queue: str, count: int, seconds: float, timeout: float = 120):
+    """Send ``count`` tasks at once; (wall seconds until the last result, results)."""
+    from celery.result import ResultSet
+
+    args = [] if kind == "noop" else [seconds]
+    start = time.perf_counter()
+    results = ResultSet(
+        [app.send_task(KIND_TASK[kind], args=args, queue=queue) for _ in range(count)]
+    )
+    results.join_native(timeout=timeout, propagate=True)
+    return time.perf_counter() - start
+
+
+class Observer:
+    """The window's telemetry in one object: event monitor, sampler, advisor, fit table."""
+
+    def __init__(self, manager: Any) -> None:
+        from backend.advisor.service import AdvisorService
+        from backend.telemetry.events import EventMonitor
+        from backend.telemetry.sampler import ResourceSampler
+
+        self.manager = manager
+        self.service = AdvisorService()
+        self.monitor = EventMonitor(manager.config)
+        self.sampler = ResourceSampler(manager.store)
+        self.monitor.start()
+        self.sampler.sample()
+
+    def observe(self) -> Any:
+        from backend.broker.status import broker_status
+
+        return self.service.observe(
+            self.manager.all(include_remote=False),
+            self.sampler.sample(),
+            self.monitor.snapshot(),
+            broker_status(self.manager.config),
+            [],
+        )
+
+    def advice(self) -> list[Any]:
+        """One advisor run, with the window's hysteresis (2 evaluations to raise)."""
+        return self.service.update(self.observe()).current
+
+    def rows(self) -> list[Any]:
+        from backend.fit.table import build
+
+        return build(self.observe(), self.service.thresholds)
+
+    def close(self) -> None:
+        self.monitor.stop()
