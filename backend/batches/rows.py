@@ -17,8 +17,16 @@ from backend.batches.children import ChildState, failure_reason, fetch_states
 from backend.batches.ledger import Ledger
 
 
-def child_rows(app: Celery, ledger: Ledger, batch_id: str, kind: str) -> list[dict[str, Any]]:
+def child_rows(
+    app: Celery, ledger: Ledger, batch_id: str, kind: str, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Every row, or — with ``limit`` — at most that many, read at a bounded cost: the first
+    failures and the open children from the ledger, then ended children's results only until
+    the rows are enough (a window following a 100,000-URL batch reads a few tasks' results,
+    not all of them)."""
     plan = ledger.children(batch_id)
+    if limit is not None and sum(_items(c) for c in plan) > limit:
+        return _some_rows(app, ledger, batch_id, kind, plan, limit)
     states = fetch_states(app, [c["id"] for c in plan])
     if kind != "monitoring":
         return [_chunk_row(c, states.get(c["id"], ChildState("PENDING"))) for c in plan]
@@ -66,3 +74,48 @@ def _url_rows(child: dict[str, Any], state: ChildState) -> list[dict[str, Any]]:
         }
         for item, url in child["args"][2]
     ]
+
+
+def _items(child: dict[str, Any]) -> int:
+    return len(child["args"][2]) if "items" in child else 1
+
+
+def _some_rows(
+    app: Celery,
+    ledger: Ledger,
+    batch_id: str,
+    kind: str,
+    plan: list[dict[str, Any]],
+    limit: int,
+) -> list[dict[str, Any]]:
+    open_ = set(ledger.open_indices(batch_id))
+    running = ledger.running_indices(batch_id)
+    failed = [
+        {**f, "state": "FAILURE" if f.get("reason") != "cancelled" else "REVOKED"}
+        for f in ledger.failures(batch_id)
+    ]
+    rows = list(failed)
+    waiting = []
+    for child in plan:
+        if int(child["index"]) in open_:
+            state = ChildState("STARTED" if int(child["index"]) in running else "PENDING")
+            waiting += _rows_of(kind, child, state)
+    rows += sorted(waiting, key=lambda r: r["state"] != "STARTED")
+    shown = {(r.get("id"), r["index"]) for r in failed}
+    ended = [c for c in plan if int(c["index"]) not in open_]
+    for start in range(0, len(ended), 20):
+        if len(rows) >= limit:
+            break
+        part = ended[start : start + 20]
+        states = fetch_states(app, [c["id"] for c in part])
+        for child in part:
+            rows += [
+                r
+                for r in _rows_of(kind, child, states.get(child["id"], ChildState("PENDING")))
+                if (r["id"], r["index"]) not in shown
+            ]
+    return rows[:limit]
+
+
+def _rows_of(kind: str, child: dict[str, Any], state: ChildState) -> list[dict[str, Any]]:
+    return _url_rows(child, state) if kind == "monitoring" else [_chunk_row(child, state)]

@@ -144,9 +144,10 @@ class BatchService:
     def ledger(self) -> Ledger:
         return ledger_for(self.app)
 
-    def children(self, record: BatchRecord) -> list[dict[str, Any]]:
+    def children(self, record: BatchRecord, limit: int | None = None) -> list[dict[str, Any]]:
         """Per-child rows (per URL for monitoring): kept in the history once finished, read
-        from the batch's ledger while it runs. O(children): only when someone opens a batch."""
+        from the batch's ledger while it runs. O(children): only when someone opens a batch;
+        ``limit`` bounds what a running batch's read costs (see ``rows.child_rows``)."""
         if record.summary and "children" in record.summary:  # recorded by an older version
             return list(record.summary["children"])
         if record.final:
@@ -156,7 +157,7 @@ class BatchService:
         try:
             if not self.ledger.exists(record.id):
                 return []
-            return child_rows(self.app, self.ledger, record.id, record.kind)
+            return child_rows(self.app, self.ledger, record.id, record.kind, limit)
         except Exception as exc:
             self.last_error = f"result backend unreachable: {str(exc).splitlines()[0]}"
             return []
