@@ -92,7 +92,7 @@ def _some_rows(
     running = ledger.running_indices(batch_id)
     failed = [
         {**f, "state": "FAILURE" if f.get("reason") != "cancelled" else "REVOKED"}
-        for f in ledger.failures(batch_id)
+        for f in sorted(ledger.failures(batch_id), key=lambda f: int(f.get("index") or 0))
     ]
     rows = list(failed)
     waiting = []

@@ -279,6 +279,7 @@ class BatchService:
         ledger.reset_failures(record.id, succeeded, {})
         for child in again:
             ledger.replace_child(record.id, child, reopen=True)
+        ledger.write_meta(batch)
         self.app.backend.forget(record.id)
         self.app.backend.store_result(
             record.id,
