@@ -141,6 +141,7 @@ class Bench:
         self.args = args
         self.rows: list[dict[str, Any]] = []
         self.window: subprocess.Popen[bytes] | None = None
+        self.scenario = ""
 
     def say(self, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
@@ -187,7 +188,9 @@ class Bench:
         cpu["window"] = tree_cpu(self.window.pid) if self.window else 0.0
         return cpu
 
-    def _measure(self, label: str, kind: str, items: int, run: Any) -> dict[str, Any]:
+    def _measure(
+        self, label: str, kind: str, items: int, run: Any, scenario: str = ""
+    ) -> dict[str, Any]:
         """``run()`` returns (children, wall s); CPU and peaks are taken around it."""
         window = self.window.pid if (self.window and label == "pooldesk") else None
         self.redis.execute_command("MEMORY", "PURGE")
@@ -199,6 +202,7 @@ class Bench:
         cpu = {n: after[n] - before[n] for n in after}
         work = cpu["mon"] if kind == "monitoring" else cpu["inv"]
         row = {
+            "scenario": scenario or self.scenario,
             "kind": kind,
             "items": items,
             "how": label,
@@ -260,6 +264,7 @@ class Bench:
         from backend.batches.plan import monitoring_children
 
         urls = [f"{base}{path}?{tag}={i}" for i in range(n)]
+        self.scenario = "monitoring 200 ms" if path == "/slow" else "monitoring 0 ms"
         timeout = 120 + n * 0.05
         self.say(f"monitoring {n:,} URLs ({tag})")
         params = MonitorParams(urls=tuple(urls), timeout=10.0)
@@ -300,6 +305,7 @@ class Bench:
         from backend.invoices.db import Customer, make_engine
 
         self.say(f"invoices for {n:,} customers")
+        self.scenario = "invoices"
         timeout = 300 + n * 0.05
         params = InvoiceParams(period=PERIODS[0], customers=n, chunk_size=500)
         self._measure(
@@ -321,7 +327,7 @@ class Bench:
 
 def table(rows: list[dict[str, Any]]) -> str:
     head = [
-        "kind",
+        "scenario",
         "items",
         "how",
         "tasks",
@@ -336,14 +342,14 @@ def table(rows: list[dict[str, Any]]) -> str:
     ]
     out = [head]
     group_wall = {
-        (r["kind"], r["items"]): r["wall_s"] for r in rows if r["how"] == "group, same tasks"
+        (r["scenario"], r["items"]): r["wall_s"] for r in rows if r["how"] == "group, same tasks"
     }
     for r in rows:
-        ref = group_wall.get((r["kind"], r["items"]))
+        ref = group_wall.get((r["scenario"], r["items"]))
         ratio = f"{r['wall_s'] / ref:.2f}" if ref and r["how"] != "group, same tasks" else ""
         out.append(
             [
-                r["kind"],
+                r["scenario"],
                 f"{r['items']:,}",
                 r["how"],
                 f"{r['children']:,}",
