@@ -16,7 +16,7 @@ from celery import Celery
 
 from backend.batches.children import ENDED, child_id, fetch_states
 from backend.batches.history import BatchRecord, HistoryStore
-from backend.batches.ledger import Ledger, counts_of, ledger_for
+from backend.batches.ledger import Ledger, close_if_last, counts_of, ledger_for
 from backend.batches.outcome import whole
 from backend.batches.params import InvoiceParams, MonitorParams
 from backend.batches.plan import auto_urls_per_task, item_count, monitoring_child
@@ -234,7 +234,8 @@ class BatchService:
             for child in pending:  # so the batch counts them as ended right away
                 self.app.backend.mark_as_revoked(child["id"], reason="cancelled by user")
                 outcome = whole(record.kind, child, "cancelled", cancelled=True)
-                ledger.ended(record.id, int(child["index"]), child["id"], outcome)
+                left = ledger.ended(record.id, int(child["index"]), child["id"], outcome)
+                close_if_last(self.app, record.id, left)
         if running and terminate:
             self.app.control.revoke([c["id"] for c in running], terminate=True, signal="SIGTERM")
         return {  # in items: chunks, or URLs
