@@ -9,6 +9,7 @@ the latest task's: retried URLs travel in new tasks appended to the plan.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from celery import Celery
@@ -35,6 +36,22 @@ def child_rows(
         for row in _url_rows(child, states.get(child["id"], ChildState("PENDING"))):
             rows[row["index"]] = row
     return [rows[i] for i in sorted(rows)]
+
+
+def row_slices(
+    app: Celery, ledger: Ledger, batch_id: str, kind: str, per: int = 100
+) -> Iterator[list[dict[str, Any]]]:
+    """Every row, ``per`` children's worth at a time (to be stored as they come). A URL
+    retried in a later task appears again there; stored by index, the later row wins."""
+    plan = ledger.children(batch_id)
+    for start in range(0, len(plan), per):
+        part = plan[start : start + per]
+        states = fetch_states(app, [c["id"] for c in part])
+        yield [
+            row
+            for child in part
+            for row in _rows_of(kind, child, states.get(child["id"], ChildState("PENDING")))
+        ]
 
 
 def _chunk_row(child: dict[str, Any], state: ChildState) -> dict[str, Any]:
