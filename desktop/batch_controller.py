@@ -282,7 +282,7 @@ class BatchController(QObject):
         if key == self._children_key or not self._children_due(record, key):
             return
         try:
-            children = self._bounded(self._service).children(record)
+            children = self._bounded(self._service).children(record, limit=MAX_CHILD_ROWS)
         except Exception as exc:
             log.info("reading children of %s failed: %s", record.id, exc)
             return  # the next refresh tries again (the key was not stored)

@@ -32,9 +32,9 @@ def test_ends_count_once_and_the_batch_closes_when_nothing_is_open(broker: Broke
 
     down = {"index": 3, "id": "b1.0", "url": urls[3], "reason": "HTTP 500"}
     first = Outcome(succeeded=3, failed=1, failures=[down], sums={"runtime": 0.5})
-    assert ledger.ended("b1", 0, "b1.0", first)
-    assert not ledger.ended("b1", 0, "b1.0", first)  # the same child ending twice
-    assert ledger.ended("b1", 1, "b1.1", Outcome(succeeded=4))
+    assert ledger.ended("b1", 0, "b1.0", first) == 2  # children still open
+    assert ledger.ended("b1", 0, "b1.0", first) is None  # the same child ending twice
+    assert ledger.ended("b1", 1, "b1.1", Outcome(succeeded=4)) == 1
     snap = ledger.snapshot("b1")
     assert snap and snap.open_children == 1
     assert counts_of(snap) == {
@@ -48,7 +48,7 @@ def test_ends_count_once_and_the_batch_closes_when_nothing_is_open(broker: Broke
     assert snap.sums["runtime"] == 0.5 and ledger.failures("b1") == [down]
     assert ledger.open_indices("b1") == [2]
     assert [c["id"] for c in ledger.children("b1", [2])] == ["b1.2"]
-    assert ledger.ended("b1", 2, "b1.2", Outcome(cancelled=2, state="REVOKED"))
+    assert ledger.ended("b1", 2, "b1.2", Outcome(cancelled=2, state="REVOKED")) == 0  # closes
     snap = ledger.snapshot("b1")
     assert snap and snap.open_children == 0 and counts_of(snap)["cancelled"] == 2
 

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from backend.batches.history import BatchRecord
 from backend.batches.params import InvoiceParams, MonitorParams, ParamError
+from backend.batches.rows import child_rows
 from backend.batches.service import BatchError, BatchService
 from backend.broker import ensure_broker
 from backend.invoices import db
@@ -170,6 +171,14 @@ def test_chunked_monitoring_keeps_urls_apart_and_retries_only_failed_ones(site) 
         assert [r["url"] for r in rows] == list(urls)  # one row per URL, in the list's order
         assert [r["id"] for r in rows] == [f"{record.id}.{i // 3}" for i in range(7)]
         assert rows[5]["result"]["status_code"] == 500 and rows[5]["reason"] == "HTTP 500"
+        # A bounded read (what the window asks for): failures first, then a few others.
+        some = child_rows(service.app, service.ledger, record.id, "monitoring", limit=4)
+        assert [(r["index"], bool(r.get("reason"))) for r in some] == [
+            (5, True),
+            (6, True),
+            (0, False),
+            (1, False),
+        ]
         done = finish(service, service.retry(record.id))
     assert done.state == "completed_with_failures"
     assert ((done.summary or {})["ok"], (done.summary or {})["failed"]) == (5, 2)

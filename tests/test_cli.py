@@ -84,6 +84,11 @@ def test_done_when_scenario_gevent_worker(home: Path) -> None:
         (["worker", "start", "x", "--queues", "bad queue"], "queue 'bad queue'"),
         (["worker", "start", "x", "--pool", "gevent", "-c", "10001"], "at most 10,000"),
         (["worker", "start", "x", "--autoscale", "lots"], "give max,min"),
+        (["batch", "monitor", "--url", "http://a.example", "--urls-per-task", "0"], "must be >= 1"),
+        (
+            ["batch", "monitor", "--url", "http://a.example", "--urls-per-task", "5000"],
+            "URLs per task 5000: must be a whole number from 1 to 1,000",
+        ),
         (["worker", "frobnicate"], "invalid choice: 'frobnicate'"),
         (["--bogus"], "unrecognized arguments: --bogus"),
     ],

@@ -1,13 +1,14 @@
-"""Reading the state of a batch's children from the result backend and summing it up.
+"""Reading the state of a batch's children from the result backend.
 
-Used by the watcher task (in a worker) and by the panel (after a restart, where no events were
-seen). A child has *ended* when it succeeded, failed or was revoked; it *failed* when it ended
-any other way than a success whose result says ``ok``.
+Used by the watcher's scan of the open children (in a worker), by the panel when it lists a
+batch's rows, and by the event monitor's re-sync. A child has *ended* when it succeeded,
+failed or was revoked; it *failed* when it ended any other way than a success whose result
+says ``ok``.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
@@ -71,51 +72,3 @@ def failure_reason(state: ChildState) -> str | None:
             return f"{result.get('exc_type', 'Error')}: {result.get('exc_message', '')}".strip()
         return str(result)
     return None
-
-
-@dataclass
-class Tally:
-    total: int = 0
-    pending: int = 0
-    started: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    children: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def ended(self) -> int:
-        return self.succeeded + self.failed + self.cancelled
-
-    @property
-    def done(self) -> bool:
-        return self.ended >= self.total
-
-    def counts(self) -> dict[str, int]:
-        data = asdict(self)
-        data.pop("children")
-        return data
-
-
-def tally(children: list[dict[str, Any]], states: dict[str, ChildState]) -> Tally:
-    out = Tally(total=len(children))
-    for child in children:
-        state = states.get(child["id"], ChildState("PENDING"))
-        reason = failure_reason(state) if state.state in ENDED else None
-        entry = {"index": child["index"], "id": child["id"], "state": state.state}
-        if state.state == "SUCCESS" and reason is None:
-            out.succeeded += 1
-        elif state.state == "REVOKED":
-            out.cancelled += 1
-        elif state.state in ENDED:
-            out.failed += 1
-        elif state.state in ("STARTED", "RETRY"):
-            out.started += 1
-        else:
-            out.pending += 1
-        if reason:
-            entry["reason"] = reason
-        if isinstance(state.result, dict) and state.state == "SUCCESS":
-            entry["result"] = state.result
-        out.children.append(entry)
-    return out

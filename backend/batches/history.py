@@ -33,9 +33,12 @@ CREATE TABLE IF NOT EXISTS batches (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS batches_created ON batches (created_at DESC);
-CREATE TABLE IF NOT EXISTS batch_children (
-    id TEXT PRIMARY KEY,
-    children TEXT NOT NULL
+CREATE TABLE IF NOT EXISTS batch_rows (
+    batch_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    rank INTEGER NOT NULL,
+    row TEXT NOT NULL,
+    PRIMARY KEY (batch_id, idx)
 );
 """
 
@@ -123,20 +126,37 @@ class HistoryStore:
                 ),
             )
 
-    def set_children(self, batch_id: str, children: list[dict[str, Any]]) -> None:
-        """A finished batch's rows, kept apart from ``batches``: lists never load them."""
+    def add_rows(self, batch_id: str, rows: list[dict[str, Any]]) -> None:
+        """A finished batch's rows (one per chunk or URL), added a slice at a time, kept apart
+        from ``batches`` so lists never load them. ``rank``: failed 0, cancelled 1, others 2."""
         with self._connect() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO batch_children (id, children) VALUES (?, ?)",
-                (batch_id, json.dumps(children, separators=(",", ":"))),
+            conn.executemany(
+                "INSERT OR REPLACE INTO batch_rows (batch_id, idx, rank, row) VALUES (?, ?, ?, ?)",
+                [
+                    (batch_id, int(r["index"]), _rank(r), json.dumps(r, separators=(",", ":")))
+                    for r in rows
+                ],
             )
 
-    def children(self, batch_id: str) -> list[dict[str, Any]] | None:
+    def drop_rows(self, batch_id: str) -> None:
+        with self._connect() as conn:
+            conn.execute("DELETE FROM batch_rows WHERE batch_id=?", (batch_id,))
+
+    def has_rows(self, batch_id: str) -> bool:
         with self._connect() as conn:
             row = conn.execute(
-                "SELECT children FROM batch_children WHERE id=?", (batch_id,)
+                "SELECT 1 FROM batch_rows WHERE batch_id=? LIMIT 1", (batch_id,)
             ).fetchone()
-        return json.loads(row[0]) if row else None
+        return row is not None
+
+    def rows(self, batch_id: str, limit: int | None = None) -> list[dict[str, Any]] | None:
+        """All rows by index; with ``limit``, failures and cancellations first."""
+        query = "SELECT row FROM batch_rows WHERE batch_id=? ORDER BY "
+        query += "idx" if limit is None else "rank, idx LIMIT ?"
+        args: tuple[Any, ...] = (batch_id,) if limit is None else (batch_id, limit)
+        with self._connect() as conn:
+            found = conn.execute(query, args).fetchall()
+        return [json.loads(r[0]) for r in found] if found else None
 
     def get(self, batch_id: str) -> BatchRecord | None:
         with self._connect() as conn:
@@ -176,3 +196,9 @@ def _row(row: tuple[Any, ...]) -> BatchRecord:
         summary=json.loads(summary) if summary else None,
         error=error,
     )
+
+
+def _rank(row: dict[str, Any]) -> int:
+    if row.get("state") == "REVOKED":
+        return 1
+    return 0 if row.get("reason") or row.get("state") != "SUCCESS" else 2

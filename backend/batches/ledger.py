@@ -68,7 +68,7 @@ for _ = 1, nsum do
   i = i + 2
 end
 redis.call('EXPIRE', KEYS[4], ttl)
-return 1
+return redis.call('SCARD', KEYS[1]) + 1
 """
 
 _START = """
@@ -153,8 +153,9 @@ class Ledger:
         keys = self._keys(batch_id, "open", "running", "counts")
         self._tried(lambda: self._start(keys=keys, args=[index, items]))
 
-    def ended(self, batch_id: str, index: int, child_id: str, outcome: Outcome) -> bool:
-        """Record a child's end; False when it had already ended (or is not in a plan)."""
+    def ended(self, batch_id: str, index: int, child_id: str, outcome: Outcome) -> int | None:
+        """Record a child's end: how many children are still open, or None when it had
+        already ended (or is in no plan)."""
         keys = self._keys(batch_id, "open", "running", "counts", "failures", "recent")
         recent = json.dumps(
             {"index": index, "id": child_id, "state": outcome.state, "at": round(time.time(), 3)}
@@ -175,20 +176,30 @@ class Ledger:
         ]
         for name, value in outcome.sums.items():
             args += [name, repr(float(value))]
-        return bool(self._end(keys=keys, args=args))
+        left = int(self._end(keys=keys, args=args))
+        return left - 1 if left else None
 
-    def report_end(self, batch_id: str, index: int, child_id: str, outcome: Outcome) -> None:
+    def report_end(self, batch_id: str, index: int, child_id: str, outcome: Outcome) -> int | None:
         """A child's own report: tried a few times, then left to the watcher's scan."""
-        self._tried(lambda: self.ended(batch_id, index, child_id, outcome))
+        return self._tried(lambda: self.ended(batch_id, index, child_id, outcome))
 
-    def _tried(self, call: Any) -> None:
+    def _tried(self, call: Any) -> Any:
         for attempt in range(REPORT_TRIES):
             try:
-                call()
-                return
+                return call()
             except Exception as exc:  # redis down/restarting: the watcher will find it
                 log.info("batch ledger write failed (%s), attempt %d", exc, attempt + 1)
                 time.sleep(0.5 * (attempt + 1))
+        return None
+
+    def write_meta(self, batch: dict[str, Any]) -> None:
+        """The batch's own fields (kind, queue, params, round…), for whoever closes it."""
+        key = self.key(batch["id"], "meta")
+        self.client.set(key, json.dumps(batch), ex=self.ttl)
+
+    def meta(self, batch_id: str) -> dict[str, Any] | None:
+        raw = self.client.get(self.key(batch_id, "meta"))
+        return json.loads(raw) if raw else None
 
     def replace_child(self, batch_id: str, child: dict[str, Any], reopen: bool = False) -> None:
         """A resend (new id, same index) or a retry (new args): the plan entry is rewritten."""
@@ -221,7 +232,7 @@ class Ledger:
     def touch(self, batch_id: str) -> None:
         """Keep a long batch's ledger alive as long as its results."""
         pipe = self.client.pipeline(transaction=False)
-        for part in ("plan", "open", "counts", "failures", "recent", "running"):
+        for part in ("plan", "open", "counts", "failures", "recent", "running", "meta"):
             pipe.expire(self.key(batch_id, part), self.ttl)
         pipe.execute()
 
@@ -287,6 +298,20 @@ def counts_of(snap: Snapshot | None) -> dict[str, int]:
         "failed": c["failed"],
         "cancelled": c["cancelled"],
     }
+
+
+CLOSE_TASK = "pooldesk.batch.close"
+
+
+def close_if_last(app: Celery, batch_id: str, left: int | None) -> None:
+    """The child that ended the last open child asks for the summary now, instead of the
+    batch waiting for the watcher's next round (up to two seconds later)."""
+    if left != 0:
+        return
+    try:
+        app.send_task(CLOSE_TASK, args=[batch_id], queue="orchestration")
+    except Exception as exc:  # the watcher's next round closes it anyway
+        log.info("asking to close batch %s failed: %s", batch_id, exc)
 
 
 _cache: dict[int, Ledger] = {}

@@ -16,11 +16,11 @@ from celery import Celery
 
 from backend.batches.children import ENDED, child_id, fetch_states
 from backend.batches.history import BatchRecord, HistoryStore
-from backend.batches.ledger import Ledger, counts_of, ledger_for
+from backend.batches.ledger import Ledger, close_if_last, counts_of, ledger_for
 from backend.batches.outcome import whole
 from backend.batches.params import InvoiceParams, MonitorParams
 from backend.batches.plan import auto_urls_per_task, item_count, monitoring_child
-from backend.batches.rows import child_rows
+from backend.batches.rows import child_rows, row_slices
 from backend.broker.resolve import BrokerConfig, ensure_broker
 from backend.celery_app import PANEL_PUBLISH_RETRY, make_app
 
@@ -144,19 +144,20 @@ class BatchService:
     def ledger(self) -> Ledger:
         return ledger_for(self.app)
 
-    def children(self, record: BatchRecord) -> list[dict[str, Any]]:
+    def children(self, record: BatchRecord, limit: int | None = None) -> list[dict[str, Any]]:
         """Per-child rows (per URL for monitoring): kept in the history once finished, read
-        from the batch's ledger while it runs. O(children): only when someone opens a batch."""
+        from the batch's ledger while it runs. O(children): only when someone opens a batch;
+        ``limit`` bounds what a running batch's read costs (see ``rows.child_rows``)."""
         if record.summary and "children" in record.summary:  # recorded by an older version
             return list(record.summary["children"])
         if record.final:
-            kept = self.history.children(record.id)
+            kept = self.history.rows(record.id, limit)
             if kept is not None:
                 return kept
         try:
             if not self.ledger.exists(record.id):
                 return []
-            return child_rows(self.app, self.ledger, record.id, record.kind)
+            return child_rows(self.app, self.ledger, record.id, record.kind, limit)
         except Exception as exc:
             self.last_error = f"result backend unreachable: {str(exc).splitlines()[0]}"
             return []
@@ -170,15 +171,16 @@ class BatchService:
         return counts_of(snap) if snap is not None else None
 
     def _keep_children(self, record: BatchRecord) -> None:
-        """The finished batch's rows into the history, before the result backend forgets."""
-        if record.final:
+        """The finished batch's rows into the history, before the result backend forgets;
+        a slice of the plan at a time, so a 100,000-URL batch never sits in memory whole."""
+        if record.final or self.history.has_rows(record.id):
             return
         try:
-            rows = child_rows(self.app, self.ledger, record.id, record.kind)
+            for rows in row_slices(self.app, self.ledger, record.id, record.kind):
+                self.history.add_rows(record.id, rows)
         except Exception as exc:
             self.last_error = f"result backend unreachable: {str(exc).splitlines()[0]}"
-            return
-        self.history.set_children(record.id, rows)
+            self.history.drop_rows(record.id)  # all or nothing: the next refresh tries again
 
     def list(self, limit: int = 200) -> list[BatchRecord]:
         """Newest first; batches still running are refreshed on the way."""
@@ -233,7 +235,8 @@ class BatchService:
             for child in pending:  # so the batch counts them as ended right away
                 self.app.backend.mark_as_revoked(child["id"], reason="cancelled by user")
                 outcome = whole(record.kind, child, "cancelled", cancelled=True)
-                ledger.ended(record.id, int(child["index"]), child["id"], outcome)
+                left = ledger.ended(record.id, int(child["index"]), child["id"], outcome)
+                close_if_last(self.app, record.id, left)
         if running and terminate:
             self.app.control.revoke([c["id"] for c in running], terminate=True, signal="SIGTERM")
         return {  # in items: chunks, or URLs
@@ -278,6 +281,7 @@ class BatchService:
         ledger.reset_failures(record.id, succeeded, {})
         for child in again:
             ledger.replace_child(record.id, child, reopen=True)
+        ledger.write_meta(batch)
         self.app.backend.forget(record.id)
         self.app.backend.store_result(
             record.id,
@@ -294,6 +298,7 @@ class BatchService:
         self.app.send_task(
             WATCH_TASK, args=[batch], task_id=record.id, queue=ORCHESTRATION, countdown=1.0
         )
+        self.history.drop_rows(record.id)  # kept again when this round finishes
         record.state, record.finished_at, record.summary = "running", None, None
         self.history.update(record)
         return record

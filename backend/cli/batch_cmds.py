@@ -97,10 +97,11 @@ def print_record(record: BatchRecord, children: list[dict[str, Any]] | None = No
     if record.error:
         print(f"error     {record.error}")
     for failed in summary.get("failed_children", [])[:20]:
-        print(f"  failed child {failed['index']}: {failed['reason']}")
+        where = f" {failed['url']}" if failed.get("url") else ""
+        print(f"  failed child {failed['index']}{where}: {failed['reason']}")
     for child in children or []:
         result = child.get("result") or {}
-        detail = result.get("url") or f"{result.get('customers', '')} customers"
+        detail = child.get("url") or result.get("url") or f"{result.get('customers', '')} customers"
         print(
             f"  child {child['index']:>4} {child['state']:<8} {detail} "
             f"{child.get('reason') or ''}".rstrip()

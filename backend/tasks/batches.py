@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from celery import Task
+from celery.exceptions import Ignore
 from kombu.exceptions import OperationalError as BrokerOperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -38,7 +39,7 @@ from backend.tasks.invoices import invoice_chunk
 from backend.tasks.monitoring import check_urls_task
 
 ORCHESTRATION = "orchestration"
-WATCH_INTERVAL_S = 1.0
+WATCH_INTERVAL_S = 2.0  # the last child closes the batch itself (close_batch): rounds only watch
 MAX_LOST_RESENDS = 2
 MAX_STALL_RESENDS = 2
 STALL_SLACK_S = 20.0
@@ -113,16 +114,38 @@ def _start(self: Task, batch: dict[str, Any], children: list[dict[str, Any]]) ->
     if not children:
         return summarize(batch, None, [])
     ledger.write_plan(batch["id"], children, int(batch["items"]))
+    ledger.write_meta(batch)
     for child in children:
         send_child(batch, child)
     self.update_state(state="PROGRESS", meta=progress_meta(batch, ledger.snapshot(batch["id"])))
     return _watch(self, batch)
 
 
+@app.task(bind=True, name="pooldesk.batch.close", track_started=False, nature="io")
+def close_batch(self: Task, batch_id: str) -> None:
+    """Sent by the child that ended the last open one: store the summary at once.
+
+    The watcher's round still scheduled finds the batch closed and ends quietly; a summary
+    stored twice is harmless (the result backend keeps the first SUCCESS)."""
+    ledger = ledger_for(self.app)
+    batch = ledger.meta(batch_id)
+    snap = ledger.snapshot(batch_id)
+    if batch is None or snap is None or snap.open_children:
+        raise Ignore()
+    if self.app.backend.get_task_meta(batch_id).get("status") != "PROGRESS":
+        raise Ignore()  # not started by a watcher yet, or already summarized
+    summary = summarize(batch, snap, ledger.failures(batch_id))
+    self.app.backend.store_result(batch_id, summary, "SUCCESS")
+    raise Ignore()  # this task's own id has nothing worth keeping
+
+
 @app.task(bind=True, name="pooldesk.batch.watch", track_started=False, nature="io")
 def watch_batch(self: Task, batch: dict[str, Any]) -> Any:
     ledger = ledger_for(self.app)
     try:
+        meta = ledger.meta(batch["id"]) or {}
+        if int(meta.get("retry_round", 0)) != int(batch.get("retry_round", 0)):
+            raise Ignore()  # a round of an earlier run, left over after a retry began
         snap = ledger.snapshot(batch["id"])
         if snap is None:
             raise RuntimeError(
@@ -240,7 +263,7 @@ def summarize(
         "ok": counts["succeeded"],
         "failed": counts["failed"],
         "cancelled": counts["cancelled"],
-        "failed_children": failures,
+        "failed_children": sorted(failures, key=lambda f: int(f.get("index") or 0)),
         "failed_children_total": counts["failed"] + counts["cancelled"],
         "children_total": int(batch.get("children", 0)),
         "started_at": batch["started_at"],

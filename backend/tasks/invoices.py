@@ -13,7 +13,7 @@ from typing import Any
 from celery import Task
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from backend.batches.ledger import ledger_for
+from backend.batches.ledger import close_if_last, ledger_for
 from backend.batches.outcome import from_result
 from backend.celery_app import app
 from backend.invoices.chunk import process_chunk
@@ -43,7 +43,7 @@ def invoice_chunk(
     result = _bill(self, batch_id, index, customer_ids, period)  # raises Retry between tries
     cid = str(self.request.id)
     outcome = from_result("invoices", {"index": index, "id": cid}, result)
-    ledger.report_end(batch_id, index, cid, outcome)
+    close_if_last(self.app, batch_id, ledger.report_end(batch_id, index, cid, outcome))
     return result
 
 

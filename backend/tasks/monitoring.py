@@ -13,7 +13,7 @@ from typing import Any
 
 from celery import Task
 
-from backend.batches.ledger import ledger_for
+from backend.batches.ledger import close_if_last, ledger_for
 from backend.batches.outcome import from_result
 from backend.celery_app import app
 from backend.monitoring.many import check_many, check_one
@@ -48,7 +48,8 @@ def check_urls_task(
         "checks": rows,
     }
     child = {"index": index, "id": self.request.id, "items": [int(i) for i, _ in items]}
-    ledger.report_end(
+    left = ledger.report_end(
         batch_id, index, str(self.request.id), from_result("monitoring", child, result)
     )
+    close_if_last(self.app, batch_id, left)
     return result

@@ -17,7 +17,7 @@ CATEGORY = {
     "PENDING": "pending",
     "RECEIVED": "pending",
     "STARTED": "started",
-    "RETRY": "started",  # as backend.batches.children.tally counts it
+    "RETRY": "started",  # a child waiting to retry has started (as batch counts treat it)
     "SUCCESS": "succeeded",
     "FAILURE": "failed",
     "REJECTED": "failed",
