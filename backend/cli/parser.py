@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from backend import __version__
 from backend.cli import (
@@ -14,6 +14,7 @@ from backend.cli import (
     compare_cmds,
     completion,
     fit_cmds,
+    helptext,
     metrics_cmds,
     project_cmds,
 )
@@ -21,6 +22,10 @@ from backend.workers.spec import POOLS, available_pools
 
 
 class Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", helptext.HelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def parse_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> argparse.Namespace:
@@ -102,8 +107,10 @@ def build_parser() -> Parser:
         dest="action", metavar="ACTION", required=True, parser_class=Parser
     )
     start = wsub.add_parser("start", help="start a local worker")
-    start.add_argument("name")
-    start.add_argument("--pool", "-P", choices=POOLS, default=available_pools()[0])
+    start.add_argument("name", help="the worker's name (its Celery node is NAME@host)")
+    start.add_argument(
+        "--pool", "-P", choices=POOLS, default=available_pools()[0], help="the execution pool"
+    )
     start.add_argument(
         "--concurrency",
         "-c",
@@ -112,7 +119,9 @@ def build_parser() -> Parser:
         help="slots (default: cores for prefork, 100 for gevent, 1 for solo)",
     )
     start.add_argument("--queues", "-Q", default="default", help="comma-separated queue names")
-    start.add_argument("--autoscale", default=None, metavar="MAX,MIN")
+    start.add_argument(
+        "--autoscale", default=None, metavar="MAX,MIN", help="let Celery grow and shrink the pool"
+    )
     start.add_argument("--app", "-A", default=None, help="Celery app import path (module:app)")
     start.epilog = "Other Celery worker options go after '--', e.g. -- --prefetch-multiplier 8"
     start.add_argument("--project", default=None, help="a saved project (pooldesk project add)")
@@ -135,18 +144,24 @@ def build_parser() -> Parser:
     stop.set_defaults(handler=_lazy("worker_cmds", "stop"))
 
     restart = wsub.add_parser("restart", help="stop and start again, optionally changed")
-    restart.add_argument("name")
-    restart.add_argument("--pool", "-P", choices=POOLS, default=None)
-    restart.add_argument("--concurrency", "-c", type=positive_int, default=None)
-    restart.add_argument("--queues", "-Q", default=None)
-    restart.add_argument("--autoscale", default=None, metavar="MAX,MIN")
+    restart.add_argument("name", help="a local worker's name")
+    restart.add_argument(
+        "--pool", "-P", choices=POOLS, default=None, help="a new pool (default: same)"
+    )
+    restart.add_argument(
+        "--concurrency", "-c", type=positive_int, default=None, help="new slots (default: same)"
+    )
+    restart.add_argument("--queues", "-Q", default=None, help="new queues (default: same)")
+    restart.add_argument(
+        "--autoscale", default=None, metavar="MAX,MIN", help="new autoscale (default: same)"
+    )
     _worker_options(restart, defaults=False)
     restart.add_argument("--json", action="store_true")
     restart.set_defaults(handler=_lazy("worker_cmds", "restart"))
 
     resize = wsub.add_parser("resize", help="grow/shrink the pool live, or restart if it can't")
     resize.add_argument("name", help="a local worker name, or NAME@HOST of a remote worker")
-    resize.add_argument("concurrency", type=positive_int)
+    resize.add_argument("concurrency", type=positive_int, help="the new number of slots")
     resize.add_argument("--json", action="store_true")
     resize.set_defaults(handler=_lazy("worker_cmds", "resize"))
 
@@ -156,9 +171,9 @@ def build_parser() -> Parser:
     wlist.set_defaults(handler=_lazy("worker_cmds", "list_workers"))
 
     logs = wsub.add_parser("logs", help="a worker's log")
-    logs.add_argument("name")
-    logs.add_argument("--lines", "-n", type=positive_int, default=50)
-    logs.add_argument("--follow", "-f", action="store_true")
+    logs.add_argument("name", help="a local worker's name")
+    logs.add_argument("--lines", "-n", type=positive_int, default=50, help="last lines to show")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
     logs.set_defaults(handler=_lazy("worker_cmds", "logs"))
 
     _add_batch(sub)
@@ -177,8 +192,9 @@ def build_parser() -> Parser:
     wqueues.set_defaults(handler=_lazy("worker_cmds", "queues"))
 
     forget = wsub.add_parser("forget", help="remove a stopped or crashed worker from the list")
-    forget.add_argument("name")
+    forget.add_argument("name", help="a stopped or crashed local worker's name")
     forget.set_defaults(handler=_lazy("worker_cmds", "forget"))
+    helptext.finish(parser)
     return parser
 
 
@@ -187,10 +203,34 @@ def _worker_options(parser: Parser, defaults: bool = True) -> None:
     parser.add_argument(
         "--loglevel", "-l", default="INFO" if defaults else None, help="DEBUG, INFO, WARNING…"
     )
-    parser.add_argument("--max-tasks-per-child", type=positive_int, default=None, metavar="N")
-    parser.add_argument("--max-memory-per-child", type=positive_int, default=None, metavar="KIB")
-    parser.add_argument("--time-limit", type=positive_float, default=None, metavar="S")
-    parser.add_argument("--soft-time-limit", type=positive_float, default=None, metavar="S")
+    parser.add_argument(
+        "--max-tasks-per-child",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="replace a pool process after N tasks",
+    )
+    parser.add_argument(
+        "--max-memory-per-child",
+        type=positive_int,
+        default=None,
+        metavar="KIB",
+        help="replace a pool process above this resident memory",
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help="hard limit: a task running longer is killed",
+    )
+    parser.add_argument(
+        "--soft-time-limit",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help="soft limit: SoftTimeLimitExceeded is raised in the task",
+    )
     parser.set_defaults(extra=[])  # other worker options: after '--' (see Parser.parse_args)
 
 
@@ -200,11 +240,11 @@ def _add_tasks(sub: argparse._SubParsersAction[Parser]) -> None:
     tlist = tsub.add_parser("list", help="recorded tasks, newest first, filtered")
     tlist.add_argument("--state", help="e.g. FAILURE, or FAILURE,RETRY")
     tlist.add_argument("--name", help="task name contains this")
-    tlist.add_argument("--queue")
+    tlist.add_argument("--queue", help="only tasks of this queue")
     tlist.add_argument("--worker", help="NAME or NAME@host")
     tlist.add_argument("--since", help="30m, 1h, 2d or an ISO date/time")
     tlist.add_argument("--search", help="text in the id, arguments, result or exception")
-    tlist.add_argument("--limit", type=positive_int, default=50)
+    tlist.add_argument("--limit", type=positive_int, default=50, help="newest N tasks")
     tlist.add_argument("--json", action="store_true")
     tlist.set_defaults(handler=_lazy("task_cmds", "list_tasks"))
     tshow = tsub.add_parser("show", help="one task with its arguments and traceback")
@@ -234,8 +274,8 @@ def _add_batch(sub: argparse._SubParsersAction[Parser]) -> None:
     who.add_argument("--customers", type=positive_int, help="the first N customers")
     who.add_argument("--all", action="store_true", help="every customer in the database")
     inv.add_argument("--period", default=None, help="YYYY-MM (default: last month)")
-    inv.add_argument("--chunk-size", type=positive_int, default=500)
-    inv.add_argument("--queue", default="invoices")
+    inv.add_argument("--chunk-size", type=positive_int, default=500, help="customers per chunk")
+    inv.add_argument("--queue", default="invoices", help="the queue the chunks go to")
     _launch_flags(inv)
     inv.set_defaults(handler=_lazy("batch_cmds", "invoices"))
 
@@ -246,7 +286,7 @@ def _add_batch(sub: argparse._SubParsersAction[Parser]) -> None:
     mon.add_argument(
         "--timeout", type=positive_float, default=10.0, help="read timeout per request, seconds"
     )
-    mon.add_argument("--queue", default="monitoring")
+    mon.add_argument("--queue", default="monitoring", help="the queue the checks go to")
     mon.add_argument(
         "--urls-per-task",
         type=positive_int,
@@ -263,17 +303,17 @@ def _add_batch(sub: argparse._SubParsersAction[Parser]) -> None:
     status.set_defaults(handler=_lazy("batch_cmds", "status"))
 
     blist = bsub.add_parser("list", help="batch history, newest first")
-    blist.add_argument("--limit", type=positive_int, default=50)
+    blist.add_argument("--limit", type=positive_int, default=50, help="newest N batches")
     blist.add_argument("--json", action="store_true")
     blist.set_defaults(handler=_lazy("batch_cmds", "list_batches"))
 
     cancel = bsub.add_parser("cancel", help="revoke the children that have not run yet")
-    cancel.add_argument("id")
+    cancel.add_argument("id", help="batch id (a unique prefix is enough)")
     cancel.add_argument("--terminate", action="store_true", help="also kill running children")
     cancel.set_defaults(handler=_lazy("batch_cmds", "cancel"))
 
     retry = bsub.add_parser("retry", help="run the failed children of a finished batch again")
-    retry.add_argument("id")
+    retry.add_argument("id", help="batch id (a unique prefix is enough)")
     _launch_flags(retry)
     retry.set_defaults(handler=_lazy("batch_cmds", "retry"))
 
@@ -289,7 +329,7 @@ def _add_demo(sub: argparse._SubParsersAction[Parser]) -> None:
     demo = sub.add_parser("demo", help="demo data for the invoice workload")
     dsub = demo.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=Parser)
     seed = dsub.add_parser("seed", help="create N customers with usage (idempotent)")
-    seed.add_argument("--customers", type=positive_int, required=True)
+    seed.add_argument("--customers", type=positive_int, required=True, help="how many customers")
     seed.add_argument("--seed", type=int, default=42, help="random seed (deterministic data)")
     seed.add_argument("--periods", default=None, help="YYYY-MM,... (default: last 3 months)")
     seed.add_argument("--json", action="store_true")

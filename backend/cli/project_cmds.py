@@ -21,7 +21,7 @@ def register(sub: Any, parser_class: Any) -> None:
         dest="action", metavar="ACTION", required=True, parser_class=parser_class
     )
     add = psub.add_parser("add", help="save a project after importing its app once")
-    add.add_argument("name")
+    add.add_argument("name", help="a name for the project (letters, digits, - and _)")
     where = add.add_mutually_exclusive_group(required=True)
     where.add_argument("--python", help="the project's interpreter (absolute path)")
     where.add_argument("--venv", metavar="DIR", help="its virtualenv: DIR/bin/python")
@@ -45,7 +45,7 @@ def register(sub: Any, parser_class: Any) -> None:
         ("check", check, "import the app in its interpreter: versions, broker, tasks, queues"),
     ):
         cmd = psub.add_parser(name, help=text)
-        cmd.add_argument("name")
+        cmd.add_argument("name", help="the project's name (pooldesk project list)")
         cmd.add_argument("--json", action="store_true")
         cmd.set_defaults(handler=handler)
 
