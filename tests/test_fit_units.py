@@ -230,3 +230,17 @@ def test_timeline_places_runs_on_the_process_that_ran_them() -> None:
         ("b1.0", 11, 50.0, 50.3),
     ]
     assert spans[1].hold_s == 0.0 and spans[0].hold_s is None  # measured vs events only
+
+
+def test_fold_is_bounded_by_workers_processes_and_runs() -> None:
+    from backend.telemetry import fitstate
+
+    fold = fitstate.FitFold()
+    for i in range(fitstate.MAX_HOSTS + 5):
+        fold.apply(f"w{i}@h", _fit_event(1, 1), now=float(i))
+    assert len(fold.views()) == fitstate.MAX_HOSTS and "w0@h" not in fold.views()
+    event = _fit_event(2, 1)
+    event["runs"] = [[f"t{i}", "q", 1.0, 0.1, 0.0, 0.0, 0.0] for i in range(500)]
+    for _ in range(30):  # 200 runs an event at most (the probe's own cap), 6,000 in all
+        fold.apply("big@h", event, now=1000.0)
+    assert len(fold.runs["big@h"]) == fitstate.MAX_RUNS

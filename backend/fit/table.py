@@ -258,7 +258,7 @@ def _io_gevent(obs: Observations, row: QueueFit, m: Measured) -> QueueFit:
             )
         return row
     row.verdict = "fits"
-    row.recommendation = f"gevent × {sizing.concurrency} (Little's law)"
+    row.recommendation = f"gevent × {sizing.concurrency}"
     return row
 
 

@@ -19,6 +19,7 @@ FIT_EVENT = "worker-fit"
 MAX_PIDS = 256  # per worker (prefork children recycled by max-tasks-per-child come and go)
 MAX_PAIRS = 200  # per process, as the probe caps them
 MAX_RUNS = 5_000  # recent runs kept per worker for the timeline
+MAX_HOSTS = 200  # workers measured at once; the longest silent is forgotten first
 _NUMBERS = ("wall_s", "own_wall_s", "cpu_s", "demand_s", "hold_s")
 _MAXIMA = ("hold_max_s", "wall_max_s")
 
@@ -68,6 +69,8 @@ class FitFold:
         if not isinstance(tasks, list) or not isinstance(pid, int):
             return
         pool = str(event.get("pool") or "?")
+        if host not in self._hosts and len(self._hosts) >= MAX_HOSTS:
+            self.forget(min(self._hosts, key=lambda h: max(p[0] for p in self._hosts[h].values())))
         procs = self._hosts.setdefault(host, OrderedDict())
         procs[pid] = (now, pool, [t for t in tasks[:MAX_PAIRS] if isinstance(t, dict)])
         runs = event.get("runs")

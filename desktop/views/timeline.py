@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QDialog, QLabel, QScrollArea, QVBoxLayout, QWidget
 from backend.telemetry.views import Span
 
 TimelineSource = Callable[[], list[Span]]
-LABEL_W = 150
+LABEL_W = 170
 LANE_H = 12
 ROW_MIN_H = 16  # room for the row's label
 ROW_GAP = 8
@@ -116,6 +116,9 @@ class TimelineWidget(QWidget):
             label = f"{name} · pid {pid}" if pid is not None else f"{name} (events only)"
             painter.setPen(text_colour)
             rect = QRectF(4, y, LABEL_W - 8, _row_h(row))
+            label = painter.fontMetrics().elidedText(
+                label, Qt.TextElideMode.ElideMiddle, int(rect.width())
+            )
             painter.drawText(
                 rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, label
             )

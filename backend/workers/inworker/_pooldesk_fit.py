@@ -281,9 +281,10 @@ class Meter:
                 (run.task_id, run.key[1], run.start, wall, run.hold, run.hold_max, run.hold_max_at)
             )
 
-    def payload(self) -> dict[str, Any]:
-        """Cumulative totals, and the runs finished since the last payload (for the timeline:
-        ``[task id, queue, start (epoch s), wall, hold, longest hold, its offset]``)."""
+    def payload(self) -> tuple[dict[str, Any], int]:
+        """Cumulative totals, and the runs finished and not yet sent (for the timeline:
+        ``[task id, queue, start (epoch s), wall, hold, longest hold, its offset]``); with
+        how many runs it carries, for :meth:`sent` once the broker has it."""
         with self._lock:
             tasks = [stat.as_dict(task, queue) for (task, queue), stat in self.stats.items()]
             recent = [
@@ -291,8 +292,14 @@ class Meter:
                  round(at - t, 4)]
                 for tid, q, t, w, h, m, at in self.recent
             ]  # fmt: skip
-            self.recent.clear()
-        return {"pool": self.pool, "tasks": tasks, "dropped": self.dropped, "runs": recent}
+        body = {"pool": self.pool, "tasks": tasks, "dropped": self.dropped, "runs": recent}
+        return body, len(recent)
+
+    def sent(self, runs: int) -> None:
+        """Forget the ``runs`` oldest runs: they reached the broker (a failed send keeps them)."""
+        with self._lock:
+            for _ in range(min(runs, len(self.recent))):
+                self.recent.popleft()
 
 
 _meter: Meter | None = None
@@ -334,7 +341,9 @@ def _send_loop(meter: Meter) -> None:
                     buffer_while_offline=False,
                 )
             version = meter.version
-            dispatcher.send(EVENT_TYPE, **meter.payload())
+            body, runs = meter.payload()
+            dispatcher.send(EVENT_TYPE, **body)
+            meter.sent(runs)
             sent_version, sent_at = version, time.monotonic()
         except Exception:  # the broker may be away: a new connection next time
             if dispatcher is not None:
