@@ -85,6 +85,7 @@ def cpu_under_gevent(obs: Observations, th: Thresholds) -> list[Advice]:
                     "pool": "prefork",
                     "concurrency": obs.cores,
                     "queues": cpu_queues,
+                    **({"like": w.name} if w.local else {}),  # the same app
                 },
                 f"Start a new worker {w.name}-cpu: prefork × {obs.cores} on "
                 f"{', '.join(cpu_queues)}.",
