@@ -17,6 +17,7 @@ from backend.advisor.fitrules import (
     trial_or_switch,
 )
 from backend.advisor.model import Advice, Fix, Observations, Thresholds, WorkerObs
+from backend.fit.table import gevent_sizing
 from backend.units import human_ms
 
 Rule = Callable[[Observations, Thresholds], list[Advice]]
@@ -141,7 +142,7 @@ def io_under_prefork(obs: Observations, th: Thresholds) -> list[Advice]:
         if not all(natures.values()):
             continue
         per_slot = (w.uss_bytes or 0) / max(1, w.concurrency or 1)
-        greenlets = max(100, 10 * (w.concurrency or 1))
+        greenlets = _greenlets(obs, th, w, natures)
         measured_only = [q for q, how in natures.items() if how == "measured"]
         if measured_only:  # prefork numbers alone never send a queue to gevent: a trial first
             out.append(trial_or_switch(obs, th, w, measured_only, per_slot))
@@ -174,6 +175,19 @@ def io_under_prefork(obs: Observations, th: Thresholds) -> list[Advice]:
             )
         )
     return out
+
+
+def _greenlets(
+    obs: Observations, th: Thresholds, w: WorkerObs, natures: dict[str, str | None]
+) -> int:
+    """From the measured runs on gevent when there are some (``fit.table.gevent_sizing``),
+    else the rule of thumb for a declared I/O queue."""
+    sizes = []
+    for queue, how in natures.items():
+        m = measured_nature(obs, th, queue) if how == "verified" else None
+        if m is not None:
+            sizes.append(gevent_sizing(obs, queue, m).concurrency)
+    return max(sizes) if sizes else max(100, 10 * (w.concurrency or 1))
 
 
 def _io_nature(obs: Observations, th: Thresholds, queue: str) -> str | None:
