@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from backend.advisor.fitrules import (
+    greenlets_for,
+    io_nature,
     measured_nature,
     measured_trap,
     nature_mismatch,
     trial_or_switch,
 )
 from backend.advisor.model import Advice, Fix, Observations, Thresholds, WorkerObs
-from backend.fit.table import gevent_sizing
 from backend.units import human_ms
 
 Rule = Callable[[Observations, Thresholds], list[Advice]]
@@ -138,11 +139,11 @@ def io_under_prefork(obs: Observations, th: Thresholds) -> list[Advice]:
             or (w.concurrency or 0) < th.io_prefork_min_concurrency
         ):
             continue
-        natures = {q: _io_nature(obs, th, q) for q in w.queues}
+        natures = {q: io_nature(obs, th, q) for q in w.queues}
         if not all(natures.values()):
             continue
         per_slot = (w.uss_bytes or 0) / max(1, w.concurrency or 1)
-        greenlets = _greenlets(obs, th, w, natures)
+        greenlets = greenlets_for(obs, th, w, natures)
         measured_only = [q for q, how in natures.items() if how == "measured"]
         if measured_only:  # prefork numbers alone never send a queue to gevent: a trial first
             out.append(trial_or_switch(obs, th, w, measured_only, per_slot))
@@ -175,34 +176,6 @@ def io_under_prefork(obs: Observations, th: Thresholds) -> list[Advice]:
             )
         )
     return out
-
-
-def _greenlets(
-    obs: Observations, th: Thresholds, w: WorkerObs, natures: dict[str, str | None]
-) -> int:
-    """From the measured runs on gevent when there are some (``fit.table.gevent_sizing``),
-    else the rule of thumb for a declared I/O queue."""
-    sizes = []
-    for queue, how in natures.items():
-        m = measured_nature(obs, th, queue) if how == "verified" else None
-        if m is not None:
-            sizes.append(gevent_sizing(obs, queue, m).concurrency)
-    return max(sizes) if sizes else max(100, 10 * (w.concurrency or 1))
-
-
-def _io_nature(obs: Observations, th: Thresholds, queue: str) -> str | None:
-    """ "declared"/"verified" (gevent runs yield) when a switch to gevent is safe, "measured"
-    when only prefork numbers say it waits, None when it is not an I/O queue."""
-    m = measured_nature(obs, th, queue)
-    if m is not None:
-        if m.nature != "io":
-            return None
-        return (
-            "verified"
-            if m.pool == "gevent"
-            else ("declared" if _nature(obs, queue) == "io" else "measured")
-        )
-    return "declared" if _nature(obs, queue) == "io" else None
 
 
 def prefork_oversubscribed(obs: Observations, th: Thresholds) -> list[Advice]:
