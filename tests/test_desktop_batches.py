@@ -123,6 +123,9 @@ def test_invalid_input_shows_why_and_launches_nothing(window: MainWindow, qtbot:
     mon.urls_edit.setPlainText("https://example.com/a\nhttps://example.com/a  # again")
     assert mon.ok_button.isEnabled() and mon.problems_label.isHidden()
     assert "1 duplicate URL ignored (e.g. line 2 repeats line 1)" in mon.warnings_label.text()
+    assert mon.per_task_spin.text() == "automatic" and mon.params().urls_per_task is None
+    mon.per_task_spin.setValue(25)
+    assert mon.params().urls_per_task == 25
     mon.urls_edit.setPlainText("ftp://x")
     qtbot.keyClick(mon.queue_edit, Qt.Key.Key_Return)
     assert mon.isVisible()

@@ -100,7 +100,7 @@ def test_natures_are_measured_per_queue_and_per_task(fit_rows: dict[str, dict[st
     assert fit_rows[PREFORK_Q["block"]]["hold_share"] is None  # no loop to hold under prefork
     (task,) = block["tasks"]
     assert task["task"] == "fitapp.block" and task["nature"] == "blocking"
-    assert task["runs"] == 4 and 0.25 < task["mean_wall_s"] < 1.5
+    assert task["runs"] == 4 and task["mean_wall_s"] >= 0.29  # (longer: queued behind holds)
 
 
 def test_both_holding_kinds_are_critical_on_gevent_without_declaration(

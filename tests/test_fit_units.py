@@ -210,6 +210,7 @@ def test_io_measured_on_wide_prefork_gets_a_trial_then_the_verdict() -> None:
     assert (row.verdict, row.nature, row.measured_on) == ("switch", "io", "gevent")
     assert row.formula and row.formula.startswith("rate × wall × headroom = 400.0/s × 0.300 s")
     assert row.recommended_concurrency == 240
+    assert switch.fix.params["concurrency"] == 240  # the advice and the table agree
 
 
 def test_timeline_places_runs_on_the_process_that_ran_them() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from backend.advisor.model import Advice, Observations, Thresholds, WorkerObs
 from backend.fit.nature import Measured, of_task, of_tasks
 from backend.fit.table import (
+    gevent_sizing,
     holds_loop,
     limits,
     measured_tasks,
@@ -141,6 +142,35 @@ def trial_or_switch(
         },
         fix if w.local or fix is None else None,
     )
+
+
+def greenlets_for(
+    obs: Observations, th: Thresholds, w: WorkerObs, natures: dict[str, str | None]
+) -> int:
+    """From the measured runs on gevent when there are some (``fit.table.gevent_sizing``),
+    else the rule of thumb for a declared I/O queue."""
+    sizes = []
+    for queue, how in natures.items():
+        m = measured_nature(obs, th, queue) if how == "verified" else None
+        if m is not None:
+            sizes.append(gevent_sizing(obs, queue, m).concurrency)
+    return max(sizes) if sizes else max(100, 10 * (w.concurrency or 1))
+
+
+def io_nature(obs: Observations, th: Thresholds, queue: str) -> str | None:
+    """How a queue is known to be I/O: ``declared`` or ``verified`` (gevent runs yield) when a
+    switch to gevent is safe, ``measured`` when only prefork numbers say it waits; None when
+    it is not an I/O queue."""
+    m = measured_nature(obs, th, queue)
+    if m is not None:
+        if m.nature != "io":
+            return None
+        return (
+            "verified"
+            if m.pool == "gevent"
+            else ("declared" if obs.natures.get(queue) == "io" else "measured")
+        )
+    return "declared" if obs.natures.get(queue) == "io" else None
 
 
 def nature_mismatch(obs: Observations, th: Thresholds) -> list[Advice]:

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 from backend.advisor.ceiling import process_ceiling
 from backend.advisor.fitrules import (
+    greenlets_for,
+    io_nature,
     measured_nature,
     measured_trap,
     nature_mismatch,
@@ -86,6 +88,7 @@ def cpu_under_gevent(obs: Observations, th: Thresholds) -> list[Advice]:
                     "pool": "prefork",
                     "concurrency": obs.cores,
                     "queues": cpu_queues,
+                    **({"like": w.name} if w.local else {}),  # the same app
                 },
                 f"Start a new worker {w.name}-cpu: prefork × {obs.cores} on "
                 f"{', '.join(cpu_queues)}.",
@@ -137,11 +140,11 @@ def io_under_prefork(obs: Observations, th: Thresholds) -> list[Advice]:
             or (w.concurrency or 0) < th.io_prefork_min_concurrency
         ):
             continue
-        natures = {q: _io_nature(obs, th, q) for q in w.queues}
+        natures = {q: io_nature(obs, th, q) for q in w.queues}
         if not all(natures.values()):
             continue
         per_slot = (w.uss_bytes or 0) / max(1, w.concurrency or 1)
-        greenlets = max(100, 10 * (w.concurrency or 1))
+        greenlets = greenlets_for(obs, th, w, natures)
         measured_only = [q for q, how in natures.items() if how == "measured"]
         if measured_only:  # prefork numbers alone never send a queue to gevent: a trial first
             out.append(trial_or_switch(obs, th, w, measured_only, per_slot))
@@ -174,21 +177,6 @@ def io_under_prefork(obs: Observations, th: Thresholds) -> list[Advice]:
             )
         )
     return out
-
-
-def _io_nature(obs: Observations, th: Thresholds, queue: str) -> str | None:
-    """ "declared"/"verified" (gevent runs yield) when a switch to gevent is safe, "measured"
-    when only prefork numbers say it waits, None when it is not an I/O queue."""
-    m = measured_nature(obs, th, queue)
-    if m is not None:
-        if m.nature != "io":
-            return None
-        return (
-            "verified"
-            if m.pool == "gevent"
-            else ("declared" if _nature(obs, queue) == "io" else "measured")
-        )
-    return "declared" if _nature(obs, queue) == "io" else None
 
 
 def prefork_oversubscribed(obs: Observations, th: Thresholds) -> list[Advice]:

@@ -223,15 +223,19 @@ def trap_fix(obs: Observations, w: WorkerObs, queues: list[str], n: int) -> Fix 
     )
 
 
-def _io_gevent(obs: Observations, row: QueueFit, m: Measured) -> QueueFit:
-    rate = obs.queue_rates.get(row.queue, 0.0)
-    sizing = conc.gevent_greenlets(
-        rate,
+def gevent_sizing(obs: Observations, queue: str, m: Measured) -> conc.Sizing:
+    """Greenlets for a queue measured yielding: Little's law or the saturation point."""
+    return conc.gevent_greenlets(
+        obs.queue_rates.get(queue, 0.0),
         m.mean_wall_s or 0.0,
         fd_limit=obs.fd_limit,
         ram_available=obs.ram_available_bytes,
-        cpu_per_task_s=_mean_cpu(obs, row.queue),
+        cpu_per_task_s=_mean_cpu(obs, queue),
     )
+
+
+def _io_gevent(obs: Observations, row: QueueFit, m: Measured) -> QueueFit:
+    sizing = gevent_sizing(obs, row.queue, m)
     row.formula = sizing.formula
     row.recommended_pool, row.recommended_concurrency = "gevent", sizing.concurrency
     prefork = [w for w in obs.consumers(row.queue) if w.pool == "prefork"]

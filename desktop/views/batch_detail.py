@@ -42,8 +42,10 @@ def params_text(record: BatchRecord) -> str:
         size = p.get("chunk_size", 0)
         return f"period {p.get('period')} · {who} · chunks of {size:,} · queue {p.get('queue')}"
     n = int(p.get("url_count") or 0)
+    per = f" · {p['urls_per_task']:,} per task" if p.get("urls_per_task") else ""
     return (
-        f"{n:,} URL{'s' if n != 1 else ''} · timeout {p.get('timeout')} s · queue {p.get('queue')}"
+        f"{n:,} URL{'s' if n != 1 else ''}{per} · timeout {p.get('timeout')} s · "
+        f"queue {p.get('queue')}"
     )
 
 

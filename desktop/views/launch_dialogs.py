@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from backend.batches.params import (
     MAX_CHUNK,
     MAX_CUSTOMERS,
+    MAX_URLS_PER_TASK,
     InvoiceParams,
     MonitorParams,
     ParamError,
@@ -171,6 +172,11 @@ class LaunchMonitoringDialog(_LaunchDialog):
         self.timeout_spin.setValue(10.0)
         self.timeout_spin.setSuffix(" s")
         self.timeout_spin.setToolTip("Read timeout per request; connecting gets at most 3 s")
+        self.per_task_spin = _spin(0, MAX_URLS_PER_TASK, 0)
+        self.per_task_spin.setSpecialValueText("automatic")  # 0: chosen from the list's size
+        self.per_task_spin.setToolTip(
+            "URLs one task checks concurrently; automatic: about 1/20 of the list, at most 100"
+        )
         self.queue_edit = QLineEdit("monitoring")
         top = QHBoxLayout()
         top.addWidget(QLabel("One per line; '#' starts a comment; duplicates are dropped."), 1)
@@ -178,6 +184,7 @@ class LaunchMonitoringDialog(_LaunchDialog):
         self.form.addRow(_buddy("&URLs:", self.urls_edit), top)
         self.form.addRow(self.urls_edit)
         self.form.addRow("&Timeout:", self.timeout_spin)
+        self.form.addRow("URLs &per task:", self.per_task_spin)
         self.form.addRow("&Queue:", self.queue_edit)
         self.setMinimumWidth(620)
 
@@ -192,7 +199,10 @@ class LaunchMonitoringDialog(_LaunchDialog):
 
     def params(self) -> MonitorParams:
         return MonitorParams(
-            urls=self._urls, timeout=self.timeout_spin.value(), queue=self.queue_edit.text().strip()
+            urls=self._urls,
+            timeout=self.timeout_spin.value(),
+            queue=self.queue_edit.text().strip(),
+            urls_per_task=self.per_task_spin.value() or None,
         )
 
     def load_file(self, path: str | Path) -> bool:

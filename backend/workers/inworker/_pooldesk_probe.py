@@ -83,11 +83,17 @@ def on_worker_ready(sender: Any = None, **_: Any) -> None:
 
 
 def install() -> None:
-    import _pooldesk_fit  # a sibling stand-alone module: per-task measurement (worker-fit)
+    import importlib
+
+    # The sibling stand-alone module (per-task measurement, worker-fit events), found the way
+    # this one was: top-level on a worker's PYTHONPATH, or inside its package in a frozen build.
+    fit = importlib.import_module(
+        f"{__package__}._pooldesk_fit" if __package__ else "_pooldesk_fit"
+    )
     from celery.signals import worker_ready
 
     worker_ready.connect(on_worker_ready, weak=False)
-    _pooldesk_fit.install()
+    fit.install()
 
 
 def main(argv: list[str] | None = None) -> None:
