@@ -12,8 +12,11 @@ from typing import Any
 from backend.telemetry.fitstate import TaskFit
 
 # Pooldesk's own queues; a user's queues get their nature from settings (advisor.queue_nature)
-# or from the ``nature`` option of the tasks routed to them.
-DEFAULT_NATURES = {"invoices": "cpu", "monitoring": "io", "orchestration": "io"}
+# or from the ``nature`` option of the tasks routed to them. ``orchestration`` declares none:
+# its batch parents and watch rounds are short bookkeeping (measured: mostly CPU, a few ms to
+# tens of ms a run), fine on any pool, so a guess would only be contradicted by the probe.
+POOLDESK_QUEUES = ("invoices", "monitoring", "orchestration")
+DEFAULT_NATURES = {"invoices": "cpu", "monitoring": "io"}
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from backend.advisor.model import DEFAULT_NATURES, Fix, Observations, Thresholds, WorkerObs
+from backend.advisor.model import POOLDESK_QUEUES, Fix, Observations, Thresholds, WorkerObs
 from backend.fit import concurrency as conc
 from backend.fit.nature import Limits, Measured, of_task, of_tasks
 from backend.telemetry.fitstate import TaskFit
@@ -193,7 +193,7 @@ def trap_fix(obs: Observations, w: WorkerObs, queues: list[str], n: int) -> Fix 
             f"Stop the trial worker {w.name}: its tasks block the gevent loop, so "
             f"{', '.join(queues)} stays on prefork.",
         )
-    if not w.local and not set(queues) <= set(DEFAULT_NATURES):
+    if not w.local and not set(queues) <= set(POOLDESK_QUEUES):
         return None  # a remote worker runs an app we do not know: no worker to start for it
     if w.local and set(w.queues) <= set(queues):
         return Fix(

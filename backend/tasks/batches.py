@@ -65,7 +65,9 @@ def _watch(self: Task, batch: dict[str, Any]) -> Any:
     )
 
 
-@app.task(bind=True, name="pooldesk.batch.invoices", max_retries=3, nature="io")
+# The orchestration tasks declare no ``nature=``: short bookkeeping (mostly CPU, milliseconds a
+# run) that fits any pool; the probe measures them like any user's task.
+@app.task(bind=True, name="pooldesk.batch.invoices", max_retries=3)
 def plan_invoices(self: Task, batch_id: str, params: dict[str, Any]) -> Any:
     try:
         engine = make_engine()
@@ -91,7 +93,7 @@ def plan_invoices(self: Task, batch_id: str, params: dict[str, Any]) -> Any:
     return _start(self, batch, children)
 
 
-@app.task(bind=True, name="pooldesk.batch.monitoring", nature="io")
+@app.task(bind=True, name="pooldesk.batch.monitoring")
 def plan_monitoring(self: Task, batch_id: str, params: dict[str, Any]) -> Any:
     urls = list(params["urls"])
     children, per_task = monitoring_children(
@@ -121,7 +123,7 @@ def _start(self: Task, batch: dict[str, Any], children: list[dict[str, Any]]) ->
     return _watch(self, batch)
 
 
-@app.task(bind=True, name="pooldesk.batch.close", track_started=False, nature="io")
+@app.task(bind=True, name="pooldesk.batch.close", track_started=False)
 def close_batch(self: Task, batch_id: str) -> None:
     """Sent by the child that ended the last open one: store the summary at once.
 
@@ -139,7 +141,7 @@ def close_batch(self: Task, batch_id: str) -> None:
     raise Ignore()  # this task's own id has nothing worth keeping
 
 
-@app.task(bind=True, name="pooldesk.batch.watch", track_started=False, nature="io")
+@app.task(bind=True, name="pooldesk.batch.watch", track_started=False)
 def watch_batch(self: Task, batch: dict[str, Any]) -> Any:
     ledger = ledger_for(self.app)
     try:
