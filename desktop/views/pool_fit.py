@@ -39,6 +39,8 @@ COLUMNS = (
     "",
 )
 FIX_COLUMN = len(COLUMNS) - 1
+WORKERS_COLUMN = COLUMNS.index("Workers")
+WORKERS_WIDTH = 240
 VERDICT_TEXT = {
     "trap": "runs one at a time",
     "switch": "switch pool",
@@ -91,6 +93,11 @@ class PoolFitTable(QFrame):
         self.table.cellDoubleClicked.connect(self._double_clicked)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Workers can be a long list ("invoices-1: prefork × 1; …"): a fixed, elided column
+        # (the full list in the tooltip) keeps the verdict, recommendation and Fix… on screen.
+        header.setSectionResizeMode(WORKERS_COLUMN, QHeaderView.ResizeMode.Interactive)
+        self.table.setColumnWidth(WORKERS_COLUMN, WORKERS_WIDTH)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         header.setSectionResizeMode(7, QHeaderView.ResizeMode.Stretch)
         self.empty_label = QLabel(
             "No queue measured yet: the probe in each worker reports its tasks once they run."
@@ -124,7 +131,8 @@ class PoolFitTable(QFrame):
             tip = _tooltip(row) + "\n\nDouble-click: its recent runs on a timeline."
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(tip if c != 7 else f"{row.recommendation}\n\n{tip}")
+                first = {7: row.recommendation, WORKERS_COLUMN: text}.get(c)
+                item.setToolTip(f"{first}\n\n{tip}" if first else tip)
                 if c in (1, 3, 4, 8):
                     item.setTextAlignment(
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
