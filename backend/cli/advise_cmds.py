@@ -40,56 +40,34 @@ def watch(seconds: float) -> tuple[list[Advice], Observations | None, Thresholds
     # should not pay for Celery, redis and kombu.
     from backend.advisor.model import Thresholds
     from backend.advisor.service import AdvisorService
-    from backend.batches.service import BatchService
     from backend.broker import current_config, ensure_broker
     from backend.broker.status import broker_status
     from backend.settings import load
-    from backend.telemetry.events import EventMonitor
-    from backend.telemetry.sampler import ResourceSampler
-    from backend.workers.manager import WorkerManager
+    from backend.telemetry.live import LiveTelemetry
 
     settings = load().settings
-    config = current_config()
-    status = broker_status(config)
+    status = broker_status(current_config())
     thresholds = Thresholds.from_settings({**settings.advisor, "raise_after": 1})
-    service = AdvisorService(thresholds, settings.advisor.get("queue_nature"))
     if not status.up:
+        service = AdvisorService(thresholds, settings.advisor.get("queue_nature"))
         return service.update(service.observe([], None, None, status, [])).current, None, thresholds
-    config = ensure_broker()
-    manager = WorkerManager(config=config)
-    batches = BatchService(config)
-    from backend.projects.brokers import brokers_in_use
-    from backend.telemetry.multi import MonitorSet
-
-    monitor = MonitorSet(EventMonitor(config))  # and each project broker with a worker
-    sampler = ResourceSampler(manager.store)
+    live = LiveTelemetry(ensure_broker(), settings, thresholds).start()
     advice: dict[str, Advice] = {}
     obs: Observations | None = None
     try:
-        monitor.start()
-        monitor.sync(brokers_in_use(manager.store))
         deadline = time.monotonic() + seconds
-        sampler.sample()  # prime: cores used needs two readings
         while True:
             time.sleep(1.0)
-            workers = manager.all(include_remote=True, remote_timeout=0.8)
-            obs = service.observe(
-                workers,
-                sampler.sample(),
-                monitor.snapshot(),
-                broker_status(config),
-                batches.list(limit=50),
-            )
-            for item in service.update(obs).current:
+            reading = live.tick()
+            obs = reading.obs
+            for item in reading.advice:
                 kept = advice.get(item.id)
                 if kept is None or _rank(item) <= _rank(kept):  # keep the strongest evidence
                     advice[item.id] = item
             if time.monotonic() >= deadline:
                 break
     finally:
-        monitor.stop()
-        manager.close()
-        batches.close()
+        live.close()
     return sorted(advice.values(), key=lambda a: (_rank(a), a.id)), obs, thresholds
 
 

@@ -46,9 +46,10 @@ def register(sub: Any, parser_class: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from backend.broker import BrokerError, ensure_broker
-    from backend.metrics.live import LiveTelemetry
+    from backend.metrics.collector import MetricsInput
     from backend.metrics.server import MetricsFeed, MetricsServer
     from backend.settings import load
+    from backend.telemetry.live import LiveTelemetry
 
     settings = load().settings
     try:
@@ -71,7 +72,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"serving Prometheus metrics at {server.url} (Ctrl-C stops)", flush=True)
     try:
         while not stop.is_set():
-            feed.update(live.tick())
+            r = live.tick()
+            feed.update(
+                MetricsInput(r.events, r.samples, r.workers, r.broker, r.advice, r.batches, r.fit)
+            )
             stop.wait(settings.sampling_interval)
     finally:
         server.stop()

@@ -1,0 +1,98 @@
+"""Measuring without the window: the same parts as its telemetry thread, in one loop.
+
+``pooldesk advise``, ``pooldesk fit`` and ``pooldesk metrics serve`` (a jump host, a CI box)
+need what the window's telemetry thread measures — the worker list, resource samples, the
+event monitors of every broker in use (a project's own included), the batch list and the
+advisor — without Qt. One class builds and steps them, so the three commands agree with each
+other and with the window.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from backend.advisor.model import Advice, Observations, Thresholds
+from backend.advisor.service import AdvisorService
+from backend.batches.history import BatchRecord
+from backend.batches.service import BatchService
+from backend.broker import BrokerConfig
+from backend.broker.status import BrokerStatus, broker_status
+from backend.fit.table import QueueFit
+from backend.fit.table import build as build_fit
+from backend.projects.brokers import brokers_in_use
+from backend.settings import Settings
+from backend.telemetry.events import EventMonitor
+from backend.telemetry.multi import MonitorSet
+from backend.telemetry.sampler import ResourceSampler
+from backend.telemetry.samples import Snapshot
+from backend.telemetry.views import EventSnapshot
+from backend.workers.manager import WorkerInfo, WorkerManager
+
+BATCHES_EVERY_S = 3.0
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One step's worth of everything measured, and what the advisor made of it."""
+
+    workers: tuple[WorkerInfo, ...]
+    samples: Snapshot
+    events: EventSnapshot
+    broker: BrokerStatus
+    batches: tuple[BatchRecord, ...]
+    obs: Observations
+    advice: tuple[Advice, ...]
+    fit: tuple[QueueFit, ...]
+
+
+class LiveTelemetry:
+    def __init__(
+        self, config: BrokerConfig, settings: Settings, thresholds: Thresholds | None = None
+    ) -> None:
+        self.config = config
+        advisor: dict[str, Any] = dict(settings.advisor or {})
+        self.thresholds = thresholds or Thresholds.from_settings(advisor)
+        self.advisor = AdvisorService(self.thresholds, advisor.get("queue_nature"))
+        self.manager = WorkerManager(config=config)
+        self.sampler = ResourceSampler(self.manager.store)
+        self.monitor = MonitorSet(EventMonitor(config))
+        self.batches = BatchService(config)
+        self._batch_records: list[BatchRecord] = []
+        self._next_batches = 0.0
+
+    def start(self) -> LiveTelemetry:
+        self.monitor.start()
+        self.sampler.sample()  # prime: cores used needs two readings
+        return self
+
+    def tick(self) -> Reading:
+        workers = self.manager.all(include_remote=True, remote_timeout=0.8)
+        samples = self.sampler.sample()
+        self.monitor.sync(brokers_in_use(self.manager.store))  # a project's own brokers too
+        events = self.monitor.snapshot()
+        broker = broker_status(self.config)
+        if time.monotonic() >= self._next_batches:
+            self._next_batches = time.monotonic() + BATCHES_EVERY_S
+            # The broker may be down: the advisor and pooldesk_broker_up say so; keep the list.
+            with contextlib.suppress(Exception):
+                self._batch_records = self.batches.list(limit=50)
+        obs = self.advisor.observe(workers, samples, events, broker, self._batch_records)
+        update = self.advisor.update(obs)
+        return Reading(
+            tuple(workers),
+            samples,
+            events,
+            broker,
+            tuple(self._batch_records),
+            obs,
+            tuple(update.current),
+            tuple(build_fit(obs, self.thresholds)),
+        )
+
+    def close(self) -> None:
+        self.monitor.stop()
+        self.manager.close()
+        self.batches.close()
