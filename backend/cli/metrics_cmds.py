@@ -12,8 +12,7 @@ import threading
 from typing import Any
 
 from backend.cli.output import emit_json, fail
-
-DEFAULT_PORT = 9808  # backend.metrics.server.DEFAULT_PORT, without importing it for --help
+from backend.metrics import DEFAULT_PORT
 
 
 def _port(text: str) -> int:

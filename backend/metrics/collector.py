@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from backend.telemetry.views import EventSnapshot
     from backend.workers.manager import WorkerInfo
 
-SEVERITIES = ("critical", "warning", "info")
 BATCH_STATES = ("pending", "started", "succeeded", "failed", "cancelled")
 
 

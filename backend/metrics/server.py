@@ -14,10 +14,8 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from backend.metrics import DEFAULT_PORT, HOST
 from backend.metrics.collector import MetricsInput, PooldeskCollector
-
-HOST = "127.0.0.1"
-DEFAULT_PORT = 9808  # celery-exporter's default port, so existing scrape configs fit
 
 
 class MetricsFeed:

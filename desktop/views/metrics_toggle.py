@@ -10,7 +10,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QAction
 
 from backend import settings as settings_mod
-from backend.metrics.server import DEFAULT_PORT, HOST
+from backend.metrics import DEFAULT_PORT, HOST
 from desktop.telemetry_controller import TelemetryController
 
 
