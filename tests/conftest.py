@@ -18,6 +18,9 @@ import pytest
 # A user's own Celery project in its own virtualenv and Redis, built once per session.
 from tests.projects_sample import sample_dir, sample_python, sample_redis  # noqa: F401
 
+# A live task history (broker, worker, recorder), one per module that asks for it.
+from tests.taskhistory_live import live  # noqa: F401
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("POOLDESK_CLOSE_ANSWER", "leave")  # nobody answers the close question
 
@@ -26,9 +29,13 @@ os.environ.setdefault("POOLDESK_CLOSE_ANSWER", "leave")  # nobody answers the cl
 def _no_dangling_qthreads(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail a Qt test that leaves a QThread running (napari's ``_dangling_qthreads``).
 
-    Only for the desktop tests: the backend's tests must run where PySide6 is absent.
+    Only for the desktop tests (tests/desktop, or a ``test_desktop_*`` module not yet moved
+    there): the unit and integration tiers must run where PySide6 is absent.
     """
-    if not request.module.__name__.rsplit(".", 1)[-1].startswith("test_desktop"):
+    module = request.module.__name__
+    if not (
+        module.startswith("tests.desktop.") or module.rsplit(".", 1)[-1].startswith("test_desktop")
+    ):
         yield
         return
     from weakref import WeakSet

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from backend.batches.ledger import MAX_FAILURES, MAX_RECENT, Ledger, Outcome, counts_of
-from backend.batches.plan import auto_urls_per_task, monitoring_children
+from backend.batches.plan import monitoring_children
 from backend.broker.resolve import BrokerConfig
 from backend.celery_app import make_app
 from backend.tasks.batches import progress_meta
@@ -68,10 +68,3 @@ def test_what_a_watch_round_reads_and_publishes_stays_bounded(broker: BrokerConf
     assert len(meta["failures"]) == MAX_FAILURES and len(meta["recent"]) == MAX_RECENT
     assert "children" not in meta
     assert len(json.dumps(meta)) < 20_000  # kilobytes, not the 20,000 children
-
-
-def test_urls_per_task_is_chosen_from_the_list_size() -> None:
-    assert auto_urls_per_task(1) == 1
-    assert auto_urls_per_task(60) == 3
-    assert auto_urls_per_task(1_000) == 50
-    assert auto_urls_per_task(100_000) == 100

@@ -9,63 +9,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import pytest
 from celery import Celery
 
-from backend.broker import ensure_broker
-from backend.broker.resolve import BrokerConfig
-from backend.celery_app import make_app
 from backend.fsutil import read_json
 from backend.taskhistory import service
-from backend.taskhistory.query import Filter, TaskQuery, TaskRow
-from backend.workers.manager import WorkerManager
-from backend.workers.spec import WorkerSpec
-from tests.conftest import POOLDESK_ENV, _kill_home
+from backend.taskhistory.query import Filter, TaskQuery
+from tests.taskhistory_live import Live, final, wait_for
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class Live:
-    home: Path
-    config: BrokerConfig
-    client: Celery
-    key: str
-
-    def row(self, task_id: str) -> TaskRow | None:
-        query = TaskQuery()
-        try:
-            rows = query.get(task_id)
-        finally:
-            query.close()
-        return rows[0] if rows and rows[0].id == task_id else None
-
-    def send(self, name: str, *args: Any, queue: str = "default", **kwargs: Any) -> str:
-        return str(self.client.send_task(name, args=args, kwargs=kwargs, queue=queue).id)
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def final(live: Live, task_id: str, state: str | None = None, timeout: float = 60.0) -> TaskRow:
-    def ended() -> TaskRow | None:
-        row = live.row(task_id)
-        return row if row is not None and (row["state"] == state if state else False) else None
-
-    return wait_for(ended, f"task {task_id} to be recorded as {state}", timeout)  # type: ignore[no-any-return]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def cli(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -77,43 +30,6 @@ def cli(*argv: str) -> subprocess.CompletedProcess[str]:
         cwd=REPO,
         env=dict(os.environ),
     )
-
-
-def _recording(key: str) -> bool:
-    log = service.directory() / f"{key}.log"
-    return log.exists() and "recording task events" in log.read_text(errors="replace")
-
-
-@pytest.fixture(scope="module")
-def live() -> Iterator[Live]:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
-        home = Path(tmp) / "home"
-        for var in POOLDESK_ENV:
-            mp.delenv(var, raising=False)
-        mp.setenv("POOLDESK_HOME", str(home))
-        manager = None
-        client = None
-        try:
-            config = ensure_broker()
-            assert config.broker_url
-            manager = WorkerManager(config=config, stop_timeout=20)
-            manager.start(
-                WorkerSpec("th", "prefork", 2, ("default", "other"), app="tests.taskapp:app"),
-                timeout=90,
-            )
-            key = service.broker_key(config.broker_url)
-            wait_for(lambda: _recording(key), "the recorder the worker start brought up")
-            client = make_app(config.broker_url, config.result_backend, include=[])
-            yield Live(home, config, client, key)
-        finally:
-            if client is not None:
-                client.close()
-            if manager is not None:
-                manager.stop("th", timeout=10)
-                manager.close()
-            _kill_home(home)
 
 
 def test_outcomes_are_recorded_with_arguments_errors_and_timings(live: Live) -> None:
@@ -308,48 +224,6 @@ def test_a_failure_group_is_retried_whole(live: Live) -> None:
     for item in sent:
         again = final(live, item.id, "FAILURE")
         assert again["exc_group"] == group and again["args"] in ("(31,)", "(32,)")
-
-
-def _page_showing(qtbot: Any, task_id: str) -> Any:
-    """A Tasks page (a window opened afresh) with ``task_id`` listed and selected."""
-    from desktop.tasks_controller import TasksController
-    from desktop.views.tasks_page import TasksPage
-
-    page = TasksPage(TasksController(manage_recorder=False))
-    qtbot.addWidget(page)
-    page.show()
-    qtbot.waitUntil(lambda: page.model.row_of(task_id) >= 0, timeout=20_000)
-    page.table.selectRow(page.model.row_of(task_id))
-    qtbot.waitUntil(
-        lambda: page.detail.data is not None and page.detail.data["id"] == task_id,
-        timeout=20_000,
-    )
-    return page
-
-
-def test_the_page_shows_a_failure_and_retries_it_after_a_window_restart(
-    live: Live, qtbot: Any
-) -> None:
-    pytest.importorskip("PySide6")
-    failed = live.send("taskapp.echo", 5, "page", fail=True)
-    final(live, failed, "FAILURE")
-    page = _page_showing(qtbot, failed)
-    try:
-        assert "ValueError: asked to fail" in page.detail.traceback.toPlainText()
-    finally:
-        page.shutdown()
-
-    page = _page_showing(qtbot, failed)  # the window opened again: the same history
-    try:
-        page.confirm = lambda title, text: True
-        page.retry_button.click()
-        qtbot.waitUntil(lambda: page.last_message.startswith("Sent"), timeout=30_000)
-        new_id = page.last_message.rsplit(" ", 1)[-1].rstrip(".")
-        again = final(live, new_id, "FAILURE")
-        assert again["args"] == "(5, 'page')"
-        qtbot.waitUntil(lambda: page.model.row_of(new_id) >= 0, timeout=20_000)  # live
-    finally:
-        page.shutdown()
 
 
 def test_a_task_whose_queue_was_never_reported_is_retried_only_where_asked(live: Live) -> None:

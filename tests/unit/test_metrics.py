@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from backend.advisor.model import Advice
 from backend.broker.status import BrokerStatus
@@ -26,43 +17,7 @@ from backend.metrics.server import MetricsFeed, MetricsServer
 from backend.telemetry.eventstate import EventState
 from backend.telemetry.samples import ProcessSample, Snapshot, SystemSample
 from backend.workers.manager import WorkerInfo
-
-Metrics = dict[str, list[tuple[dict[str, str], float]]]
-
-
-def _scrape(url: str) -> Metrics:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        assert response.status == 200
-        text = response.read().decode()
-    out: dict[str, list[tuple[dict[str, str], float]]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
-    return out
-
-
-def _value(metrics: Metrics, metric: str, **labels: str) -> float:
-    for found, value in metrics.get(metric, []):
-        if all(found.get(k) == v for k, v in labels.items()):
-            return value
-    raise AssertionError(f"{metric}{labels} not exposed; have {sorted(metrics)}")
-
-
-def _wait_for(url: str, ready: Callable[[Metrics], bool], timeout: float = 30.0) -> Metrics:
-    deadline = time.monotonic() + timeout
-    while True:
-        metrics = _scrape(url)
-        with contextlib.suppress(AssertionError):
-            if ready(metrics):
-                return metrics
-        assert time.monotonic() < deadline, f"never ready: {sorted(metrics)}"
-        time.sleep(0.3)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.metrics_scrape import scrape, value
 
 
 def _events() -> EventState:
@@ -133,22 +88,22 @@ def test_task_counters_runtime_workers_warnings_as_celery_exporter_names() -> No
     )
     server = MetricsServer(feed, port=0).start()
     try:
-        metrics = _scrape(server.url)
+        metrics = scrape(server.url)
     finally:
         server.stop()
     labels = {"name": "proj.add", "hostname": "w1@h", "queue_name": "math"}
-    assert _value(metrics, "celery_task_received_total", **labels) == 3
-    assert _value(metrics, "celery_task_succeeded_total", **labels) == 2  # duplicate ignored
-    assert _value(metrics, "celery_task_failed_total", **labels) == 1
-    assert _value(metrics, "celery_task_sent_total", name="proj.add", queue_name="math") == 3
-    assert _value(metrics, "celery_task_runtime_count", name="proj.add", queue_name="math") == 3
-    assert _value(metrics, "celery_task_runtime_bucket", name="proj.add", le="0.25") == 0
-    assert _value(metrics, "celery_task_runtime_bucket", name="proj.add", le="0.5") == 3
-    assert _value(metrics, "celery_worker_up", hostname="w1@h") == 1
-    assert _value(metrics, "pooldesk_worker_cores_used", hostname="w1@h") == pytest.approx(0.98)
-    assert _value(metrics, "pooldesk_worker_concurrency", hostname="w1@h", pool="gevent") == 20
-    assert _value(metrics, "celery_queue_length", queue_name="math") == 7
-    assert _value(metrics, "pooldesk_warnings", rule="cpu_under_gevent", severity="critical") == 1
+    assert value(metrics, "celery_task_received_total", **labels) == 3
+    assert value(metrics, "celery_task_succeeded_total", **labels) == 2  # duplicate ignored
+    assert value(metrics, "celery_task_failed_total", **labels) == 1
+    assert value(metrics, "celery_task_sent_total", name="proj.add", queue_name="math") == 3
+    assert value(metrics, "celery_task_runtime_count", name="proj.add", queue_name="math") == 3
+    assert value(metrics, "celery_task_runtime_bucket", name="proj.add", le="0.25") == 0
+    assert value(metrics, "celery_task_runtime_bucket", name="proj.add", le="0.5") == 3
+    assert value(metrics, "celery_worker_up", hostname="w1@h") == 1
+    assert value(metrics, "pooldesk_worker_cores_used", hostname="w1@h") == pytest.approx(0.98)
+    assert value(metrics, "pooldesk_worker_concurrency", hostname="w1@h", pool="gevent") == 20
+    assert value(metrics, "celery_queue_length", queue_name="math") == 7
+    assert value(metrics, "pooldesk_warnings", rule="cpu_under_gevent", severity="critical") == 1
 
 
 def test_loopback_only_and_the_port_is_released() -> None:
@@ -156,7 +111,7 @@ def test_loopback_only_and_the_port_is_released() -> None:
     port = server.port
     try:
         assert server.url == f"http://127.0.0.1:{port}/metrics"
-        assert _scrape(server.url) == {}  # nothing measured yet: an empty page, not an error
+        assert scrape(server.url) == {}  # nothing measured yet: an empty page, not an error
         listening = [
             c.laddr
             for c in psutil.Process().net_connections(kind="inet")
@@ -179,60 +134,6 @@ def test_series_are_capped() -> None:
     assert len(counts) == 11 and counts[("succeeded", OTHER, "", OTHER)] == 40
 
 
-@pytest.mark.slow
-def test_metrics_serve_shows_a_real_workers_tasks(home: Path, manager) -> None:  # type: ignore[no-untyped-def]
-    from backend.celery_app import make_app
-    from backend.workers.spec import WorkerSpec
-
-    info = manager.start(WorkerSpec("m1", "gevent", 10, ("default",)))
-    port = _free_port()
-    serve = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from backend.cli import entry; entry()",
-            "metrics",
-            "serve",
-            "--port",
-            str(port),
-            "--json",
-        ],
-        env={**os.environ, "POOLDESK_HOME": str(home)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert serve.stdout is not None
-        lines = [serve.stdout.readline()]
-        while lines[-1] and lines[-1].strip() != "}":
-            lines.append(serve.stdout.readline())
-        assert json.loads("".join(lines)) == {
-            "port": port,
-            "url": f"http://127.0.0.1:{port}/metrics",
-        }
-        url = f"http://127.0.0.1:{port}/metrics"
-        _wait_for(url, lambda m: _value(m, "pooldesk_event_monitor_connected") == 1)
-        app = make_app(manager.config.broker_url, manager.config.result_backend, include=[])
-        assert [app.send_task("pooldesk.noop", queue="default").get(timeout=20) for _ in range(5)]
-        app.close()
-        host = info.hostname
-        metrics = _wait_for(
-            url,
-            lambda m: (
-                _value(m, "celery_task_succeeded_total", name="pooldesk.noop", hostname=host) == 5
-                and _value(m, "celery_worker_up", hostname=host) == 1
-            ),
-        )
-        assert _value(metrics, "pooldesk_worker_cores_used", hostname=info.hostname) >= 0
-        assert _value(metrics, "pooldesk_broker_up") == 1
-        serve.send_signal(signal.SIGTERM)
-        assert serve.wait(timeout=20) == 0
-    finally:
-        if serve.poll() is None:
-            serve.kill()
-
-
 def test_the_grafana_dashboard_charts_only_metrics_we_expose() -> None:
     """packaging/grafana-dashboard.json must not rot: every metric it queries is ours."""
     import re
@@ -245,9 +146,7 @@ def test_the_grafana_dashboard_charts_only_metrics_we_expose() -> None:
         for sample_name in (family.name, family.name + "_total", family.name + "_bucket")
     }
     dashboard = json.loads(
-        (
-            Path(__file__).resolve().parent.parent / "packaging" / "grafana-dashboard.json"
-        ).read_text()
+        (Path(__file__).resolve().parents[2] / "packaging" / "grafana-dashboard.json").read_text()
     )
     exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
     used = {m for e in exprs for m in re.findall(r"\b((?:celery|pooldesk)_[a-z_]+)\b", e)}
@@ -268,10 +167,10 @@ def test_pool_fit_is_exposed() -> None:
     feed.update(MetricsInput(fit=(row,)))
     server = MetricsServer(feed, port=0).start()
     try:
-        metrics = _scrape(server.url)
+        metrics = scrape(server.url)
     finally:
         server.stop()
-    assert _value(metrics, "pooldesk_queue_nature", queue_name="reports", nature="blocking") == 1
-    assert _value(metrics, "pooldesk_queue_loop_hold_share", queue_name="reports") == 0.97
-    assert _value(metrics, "pooldesk_queue_pool_misfit", queue_name="reports", verdict="trap") == 1
-    assert _value(metrics, "pooldesk_queue_measured_runs_total", queue_name="reports") == 12
+    assert value(metrics, "pooldesk_queue_nature", queue_name="reports", nature="blocking") == 1
+    assert value(metrics, "pooldesk_queue_loop_hold_share", queue_name="reports") == 0.97
+    assert value(metrics, "pooldesk_queue_pool_misfit", queue_name="reports", verdict="trap") == 1
+    assert value(metrics, "pooldesk_queue_measured_runs_total", queue_name="reports") == 12

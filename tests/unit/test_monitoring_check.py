@@ -26,7 +26,7 @@ from backend.monitoring import check as check_module
 from backend.monitoring.check import USER_AGENT, CheckResult, check_url
 from backend.monitoring.testserver import serve
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from backend import __version__
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGING = ROOT / "packaging"
 ENTRY = PACKAGING / "entry.py"
 
