@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest install clean screenshots
+.PHONY: run test lint typecheck pytest test-noqt test-desktop test-fast install clean screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,15 +19,31 @@ run: $(STAMP)
 
 test: $(STAMP) lint typecheck pytest
 
+# ruff, then the import boundaries of pyproject.toml's [tool.importlinter] (backend without Qt,
+# views and models without the broker, no import cycles).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache --no-logo
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+# The tests in three tiers (tests/unit, tests/integration, tests/desktop), each run once.
+# Unit and integration run as if PySide6 were not installed (-p tests.noqt blocks importing Qt
+# and turns pytest-qt off): backend must work without Qt, and blocking the imports proves it
+# for free, where a second venv without PySide6 would cost a full install on every clean CI run.
+pytest: test-noqt test-desktop
+
+test-noqt: $(STAMP)
+	$(BIN)/python -m pytest -q -p tests.noqt tests/unit tests/integration
+
+test-desktop: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q tests/desktop
+
+# The unit tier alone (pure logic: no broker, no worker, no Qt), in well under a minute.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -p tests.noqt tests/unit
 
 clean:
 	rm -rf $(VENV) $(BUNDLE_VENV) build dist *.egg-info

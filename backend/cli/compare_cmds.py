@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from backend.cli.output import emit_json, fail
@@ -25,10 +26,9 @@ def scale_fraction(text: str) -> float:
     return value
 
 
-def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Add the subcommand; the parser helpers are imported here (parser.py imports us)."""
-    from backend.cli.parser import positive_int
-
+def register(sub: argparse._SubParsersAction[Any], positive_int: Callable[[str], int]) -> None:
+    """Add the subcommand. ``positive_int`` is handed in by parser.py, which imports this module:
+    importing it back would make an import cycle (tests/unit/test_boundaries.py forbids them)."""
     compare = sub.add_parser(
         "compare-pools",
         help="run the case study: invoices and URL checks on gevent vs prefork, measured",

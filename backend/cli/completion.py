@@ -14,6 +14,7 @@ Install: ``pooldesk completion bash > ~/.local/share/bash-completion/completions
 from __future__ import annotations
 
 import argparse
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,7 +145,9 @@ def script(parser: argparse.ArgumentParser, shell: str) -> str:
     return {"bash": bash, "zsh": zsh, "fish": fish}[shell](nodes)
 
 
-def register(sub: Any, parser_class: Any) -> None:
+def register(sub: Any, parser_class: Any, root: argparse.ArgumentParser) -> None:
+    """Add the subcommand; ``root`` is the whole grammar to complete (handed in by parser.py,
+    which imports this module: importing it back would make an import cycle)."""
     completion = sub.add_parser(
         "completion",
         help="print a shell completion script (bash, zsh, fish)",
@@ -152,11 +155,9 @@ def register(sub: Any, parser_class: Any) -> None:
         "pooldesk completion bash > ~/.local/share/bash-completion/completions/pooldesk",
     )
     completion.add_argument("shell", choices=SHELLS, help="the shell to complete in")
-    completion.set_defaults(handler=run)
+    completion.set_defaults(handler=functools.partial(run, root))
 
 
-def run(args: argparse.Namespace) -> int:
-    from backend.cli.parser import build_parser
-
-    print(script(build_parser(), args.shell), end="")
+def run(root: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    print(script(root, args.shell), end="")
     return 0
