@@ -1,14 +1,18 @@
 """A user's own Celery project for the tests: its own virtualenv (outside Pooldesk's), its own
 package (``ledgerq``, not ``backend``), a queue Pooldesk never heard of, and its own Redis.
 
-The virtualenv is built once per test session (``python -m venv`` + ``pip install celery[redis]
-gevent``; pip's cache makes it quick) — no ``--system-site-packages``: it must not see Pooldesk.
+The virtualenv is built once (``python -m venv`` + ``pip install celery[redis] gevent``; pip's
+cache makes it quick) and kept in pytest's cache for the next sessions — no
+``--system-site-packages``: it must not see Pooldesk.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -174,8 +178,27 @@ def client(python: Path, workdir: Path, env: dict[str, str], code: str) -> str:
 
 # -- fixtures (session-wide: conftest.py imports them) ----------------------------------------
 @pytest.fixture(scope="session")
-def sample_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_venv(tmp_path_factory.mktemp("sample-venv"))
+def sample_python(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built once and kept in pytest's cache (``.pytest_cache``) for a week, per base Python:
+    ``make test`` runs the tiers in two sessions and both tests/integration and tests/desktop
+    use it, so a second build would cost its pip install every time. A build that did not
+    finish (no ``built`` marker) is built again; a lock keeps two sessions from building it
+    at once."""
+    cache = getattr(request.config, "cache", None)
+    if cache is None:  # -p no:cacheprovider: a fresh one for this session
+        return build_venv(tmp_path_factory.mktemp("sample-venv"))
+    key = hashlib.sha256(f"{sys.base_prefix} {sys.version}".encode()).hexdigest()[:12]
+    root = Path(cache.mkdir(f"sample-venv-{key}"))
+    marker, python = root / "built", root / "venv" / "bin" / "python"
+    with open(root / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        fresh = marker.exists() and time.time() - marker.stat().st_mtime < 7 * 86_400
+        if not (fresh and python.exists()):
+            marker.unlink(missing_ok=True)
+            shutil.rmtree(root / "venv", ignore_errors=True)
+            build_venv(root)
+            marker.write_text("built\n")
+    return python
 
 
 @pytest.fixture(scope="session")
