@@ -112,3 +112,10 @@ def test_the_no_qt_run_fails_a_test_that_imports_qt(tmp_path: Path) -> None:
     )
     assert "1 failed, 1 passed, 1 skipped" in done.stdout, done.stdout + done.stderr
     assert "No module named 'PySide6'" in done.stdout
+
+
+def test_every_test_file_is_in_a_tier() -> None:
+    """``make test`` runs tests/unit, tests/integration and tests/desktop: a test file left at
+    the top of tests/ would never run there."""
+    stray = sorted(path.name for path in (REPO / "tests").glob("test_*.py"))
+    assert not stray, f"move to tests/unit, tests/integration or tests/desktop: {stray}"
