@@ -232,3 +232,36 @@ def test_the_selected_batchs_children_are_listed_failed_and_running_first(
         "failed", "running", "pending", "succeeded"
     ]  # fmt: skip
     assert kids.child(0) is not None and kids.child(0)["reason"] == "database is locked"  # type: ignore[index]
+
+
+def test_the_overview_shows_running_batches_and_the_latest_when_none_runs(
+    qtbot: QtBot,
+) -> None:
+    from desktop.views.active_batches import MAX_ROWS
+    from desktop.views.overview_page import OverviewPage
+
+    service = FakeBatchService()
+    page = OverviewPage()
+    qtbot.addWidget(page)
+    service.batchesChanged.connect(page.set_batches)  # as MainWindow._wire_batches does
+    now = time.time()
+    counts = {"total": 8, "succeeded": 2, "failed": 1}
+    running = [
+        batch(f"run-{i:04d}", "running", now - i, started_at=now - 10, counts=counts)
+        for i in range(MAX_ROWS + 2)
+    ]
+    over = batch("over-0001", "completed", now - 900, counts={"total": 2, "succeeded": 2})
+    service.batchesChanged.emit([*running, over])
+    shown = page.batches
+    assert shown.active_ids() == [r.id for r in running[:MAX_ROWS]]  # newest first, at most 5
+    assert shown.more_label.text() == "and 2 more on the Batches page"
+    first = shown.rows[0]
+    assert (first.bar.value(), first.bar.maximum()) == (3, 8)
+    assert first.bar.format() == "3 / 8 chunks" and "1 failed" in first.detail.text()
+    with qtbot.waitSignal(shown.openRequested, timeout=1000) as opened:
+        qtbot.mouseClick(first, Qt.MouseButton.LeftButton)
+    assert opened.args == ["run-0000"]
+
+    service.batchesChanged.emit([over])  # nothing runs: the latest batch, in one line
+    assert shown.active_ids() == [] and not shown.more_label.isVisibleTo(shown)
+    assert shown.idle_label.text().startswith("No batch running. Latest: invoices over-000")
