@@ -199,7 +199,8 @@ class WorkerManager:
                 elif info.state != WorkerState.STOPPED:
                     raise WorkerError(f"{event.name} is {info.state} after the stop request")
             except Exception as exc:
-                events.append(replace(event, kind="failed", text=str(exc) or type(exc).__name__))
+                text = str(exc) or type(exc).__name__
+                events.append(replace(event, kind="failed", text=text, error=exc))
             else:
                 events.append(event)
         return events
