@@ -251,7 +251,7 @@ class Stopper:
     Requesting a stop writes ``stop_requested_at`` into the worker's record (so every Pooldesk
     process derives "stopping", and the supervisor does not restart it) and sends the first
     signal; ticks escalate by the timings above. A stop that has finished stays listed until
-    :meth:`tick` reports it (or :meth:`discard` drops it).
+    :meth:`tick` reports it (or :meth:`discard_done` drops it).
     """
 
     def __init__(
@@ -319,10 +319,10 @@ class Stopper:
             del self._stops[name]
 
     # -- ticking -----------------------------------------------------------------------------
-    def tick(self, now: float | None = None) -> list[StopEvent]:
-        """Advance every stop; what changed, finished stops last. ``now`` is informational
-        (the sequences read the clock of :class:`System`; a fake clock is advanced there)."""
-        del now
+    def tick(self) -> list[StopEvent]:
+        """Advance every stop; what changed, in the order the stops were requested.
+
+        Time is the :class:`System`'s clock (a test advances its fake clock, then ticks)."""
         events: list[StopEvent] = []
         for name, stop in list(self._stops.items()):
             try:
