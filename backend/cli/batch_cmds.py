@@ -215,11 +215,15 @@ def list_batches(args: argparse.Namespace) -> int:
 def cancel(args: argparse.Namespace) -> int:
     service = _service()
     try:
-        counts = service.cancel(args.id, terminate=args.terminate)
+        batch_id = service.get(args.id).id  # the whole id for --json, not the prefix typed
+        counts = service.cancel(batch_id, terminate=args.terminate)
     except BatchError as exc:
         return fail(str(exc))
     finally:
         service.close()
+    if args.json:
+        emit_json({"id": batch_id, "terminate": args.terminate, **counts})
+        return 0
     running = "terminated" if args.terminate else "left to finish"
     print(
         f"cancel sent: {counts['pending']} pending children revoked, "

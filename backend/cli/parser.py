@@ -174,6 +174,11 @@ def build_parser() -> Parser:
     logs.add_argument("name", help="a local worker's name")
     logs.add_argument("--lines", "-n", type=positive_int, default=50, help="last lines to show")
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
+    logs.add_argument(
+        "--json",
+        action="store_true",
+        help="the lines as one JSON object; with --follow, one JSON object per line (JSON Lines)",
+    )
     logs.set_defaults(handler=_lazy("worker_cmds", "logs"))
 
     _add_batch(sub)
@@ -189,10 +194,12 @@ def build_parser() -> Parser:
     wqueues = wsub.add_parser("queues", help="change the queues a worker consumes, live")
     wqueues.add_argument("name", help="a local worker name, or NAME@HOST of a remote worker")
     wqueues.add_argument("queues", help="comma-separated queue names")
+    wqueues.add_argument("--json", action="store_true")
     wqueues.set_defaults(handler=_lazy("worker_cmds", "queues"))
 
     forget = wsub.add_parser("forget", help="remove a stopped or crashed worker from the list")
     forget.add_argument("name", help="a stopped or crashed local worker's name")
+    forget.add_argument("--json", action="store_true")
     forget.set_defaults(handler=_lazy("worker_cmds", "forget"))
     helptext.finish(parser)
     return parser
@@ -310,6 +317,7 @@ def _add_batch(sub: argparse._SubParsersAction[Parser]) -> None:
     cancel = bsub.add_parser("cancel", help="revoke the children that have not run yet")
     cancel.add_argument("id", help="batch id (a unique prefix is enough)")
     cancel.add_argument("--terminate", action="store_true", help="also kill running children")
+    cancel.add_argument("--json", action="store_true")
     cancel.set_defaults(handler=_lazy("batch_cmds", "cancel"))
 
     retry = bsub.add_parser("retry", help="run the failed children of a finished batch again")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from typing import Any
 
@@ -249,14 +250,26 @@ def list_workers(args: argparse.Namespace) -> int:
 def logs(args: argparse.Namespace) -> int:
     manager = _manager()
     try:
-        for line in manager.logs(args.name, args.lines):
-            print(line)
+        lines = manager.logs(args.name, args.lines)
+        if args.json and not args.follow:
+            emit_json({"name": args.name, "lines": list(lines)})
+            return 0
+        for line in lines:
+            _log_line(args, line)
         if args.follow:
             for line in manager.follow(args.name):
-                print(line, flush=True)
+                _log_line(args, line)
     except WorkerError as exc:
         return fail(str(exc))
     return 0
+
+
+def _log_line(args: argparse.Namespace, line: str) -> None:
+    """One log line as text, or as one JSON object per line (``--json --follow``)."""
+    if args.json:
+        print(json.dumps({"name": args.name, "line": line}), flush=True)
+    else:
+        print(line, flush=True)
 
 
 def forget(args: argparse.Namespace) -> int:
@@ -264,7 +277,10 @@ def forget(args: argparse.Namespace) -> int:
         _manager().forget(args.name)
     except WorkerError as exc:
         return fail(str(exc))
-    print(f"{args.name}: removed from the list")
+    if args.json:
+        emit_json({"name": args.name, "forgotten": True})
+    else:
+        print(f"{args.name}: removed from the list")
     return 0
 
 
@@ -283,5 +299,8 @@ def queues(args: argparse.Namespace) -> int:
         return fail(str(exc))
     finally:
         manager.close()
-    print(f"{args.name}: now consuming {', '.join(wanted)} (changed live)")
+    if args.json:
+        emit_json({"name": args.name, "queues": list(wanted), "method": "live"})
+    else:
+        print(f"{args.name}: now consuming {', '.join(wanted)} (changed live)")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from backend.batches.params import InvoiceParams, MonitorParams, ParamError
 from backend.batches.rows import child_rows
 from backend.batches.service import BatchError, BatchService
 from backend.broker import ensure_broker
+from backend.cli import main
 from backend.invoices import db
 from backend.invoices.db import Invoice, make_engine
 from backend.invoices.seed import seed
@@ -189,7 +191,7 @@ def test_chunked_monitoring_keeps_urls_apart_and_retries_only_failed_ones(site) 
     assert again[6]["result"]["status_code"] == 503
 
 
-def test_progress_cancel_and_retry(site) -> None:  # type: ignore[no-untyped-def]
+def test_progress_cancel_and_retry(site, capsys) -> None:  # type: ignore[no-untyped-def]
     service: BatchService = site["service"]
     with serve(delay_ms=300) as base:
         urls = tuple(f"{base}/slow?ms=300&n={i}" for i in range(60))
@@ -205,7 +207,11 @@ def test_progress_cancel_and_retry(site) -> None:  # type: ignore[no-untyped-def
             time.sleep(0.05)
         assert running and running.state == "running"
         assert running.counts["total"] == 60 and running.counts["pending"] > 0
-        cancelled = service.cancel(record.id)
+        # As a script would: `pooldesk batch cancel PREFIX --json`, in this module's home.
+        capsys.readouterr()
+        assert main(["batch", "cancel", record.id[:12], "--json"]) == 0
+        cancelled = json.loads(capsys.readouterr().out)
+        assert cancelled["id"] == record.id and cancelled["terminate"] is False
         assert cancelled["pending"] > 0
         ended = finish(service, running)
         assert ended.state == "cancelled"

@@ -50,6 +50,13 @@ def test_done_when_scenario_gevent_worker(home: Path) -> None:
     assert status.returncode == 0 and json.loads(status.stdout)["up"] is True
     for text in (listed.stdout, status.stdout, logs.stdout, (home / "logs" / "g1.log").read_text()):
         assert state.password not in text
+    # The same for scripts: --json on logs and forget.
+    last = json.loads(pooldesk("worker", "logs", "g1", "--lines", "3", "--json").stdout)
+    assert last["name"] == "g1" and last["lines"] == logs.stdout.splitlines()[-3:]
+    gone = pooldesk("worker", "forget", "g1", "--json")
+    assert gone.returncode == 0 and json.loads(gone.stdout) == {"name": "g1", "forgotten": True}
+    after = json.loads(pooldesk("worker", "list", "--local", "--json").stdout)
+    assert all(w["name"] != "g1" for w in after)
 
 
 @pytest.mark.slow
@@ -88,6 +95,12 @@ def test_queues_change_live_for_local_and_remote_workers(home: Path, tmp_path: P
     assert pooldesk("worker", "start", "w", "-P", "gevent", "-c", "5", "--wait").returncode == 0
     changed = pooldesk("worker", "queues", "w", "default,invoices")
     assert changed.returncode == 0 and "now consuming default, invoices" in changed.stdout
+    again = pooldesk("worker", "queues", "w", "invoices,default", "--json")  # same set: no-op
+    assert json.loads(again.stdout) == {
+        "name": "w",
+        "queues": ["invoices", "default"],
+        "method": "live",
+    }
     (tmp_path / "other").mkdir()
     other = WorkerManager(config=ensure_broker(), store=RecordStore(tmp_path / "other"))
     try:

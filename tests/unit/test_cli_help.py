@@ -34,6 +34,29 @@ def test_every_option_and_argument_says_what_it_is_for() -> None:
     assert missing == []
 
 
+# Commands that report nothing a script would parse: the window, a shell script to source, and
+# the parents of subcommands (no handler of their own).
+NOT_REPORTING = {"", "gui", "completion"}
+
+
+def test_every_command_that_reports_something_offers_json() -> None:
+    """Scripts drive Pooldesk through ``--json``; a command without it is a command they cannot
+    use safely (text output is for people and may change)."""
+    leaves = [
+        (path, parser)
+        for path, parser in _parsers(build_parser())
+        if path not in NOT_REPORTING
+        and not any(isinstance(a, argparse._SubParsersAction) for a in parser._actions)
+    ]
+    assert len(leaves) > 25  # the walk found the commands
+    missing = [
+        path
+        for path, parser in leaves
+        if not any("--json" in action.option_strings for action in parser._actions)
+    ]
+    assert missing == []
+
+
 def test_every_command_lists_its_exit_codes() -> None:
     for path, parser in _parsers(build_parser()):
         assert parser.epilog and "exit codes:" in parser.epilog, path
