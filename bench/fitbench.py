@@ -16,11 +16,10 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import ROOT, tree_cpu  # noqa: F401 (tree_cpu: for the benches importing it here)
+
 APP = "tests.fitapp:app"
 KIND_TASK = {"cpu": "fitapp.cpu", "block": "fitapp.block", "coop": "fitapp.coop",
              "mixed": "fitapp.mixed", "noop": "fitapp.noop"}  # fmt: skip
@@ -56,26 +55,6 @@ def bench_home() -> Iterator[Any]:
         app.close()
         ManagedBroker().stop(timeout=10)
         shutil.rmtree(home, ignore_errors=True)
-
-
-def tree_cpu(pid: int | None) -> float:
-    import psutil
-
-    if not pid:
-        return 0.0
-    try:
-        proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    total = 0.0
-    for p in procs:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.Error:
-            pass
-    return total
 
 
 def run_batch(app: Any, kind: str, queue: str, count: int, seconds: float, timeout: float = 120):

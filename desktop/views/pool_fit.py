@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMessageBox,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from backend.advisor.model import Fix
 from backend.fit.table import QueueFit
+from desktop.views.tables import read_only_table
 
 COLUMNS = (
     "Queue",
@@ -82,11 +82,7 @@ class PoolFitTable(QFrame):
         super().__init__(parent)
         self.rows: list[QueueFit] = []
         self.confirm_box: QMessageBox | None = None
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(list(COLUMNS))
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table = read_only_table(COLUMNS, QAbstractItemView.SelectionMode.NoSelection)
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.table.setWordWrap(False)
         self.table.verticalHeader().setDefaultSectionSize(26)
