@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from backend.batches.history import BatchRecord
 from desktop import resources
 from desktop.formatting import DASH
-from desktop.models.table import Index, TableModel
+from desktop.models.table import Columns, Index, TableModel
 
 COLUMNS = ("ID", "Kind", "State", "Progress", "Failed", "Elapsed", "ETA", "Created")
 ID, KIND, STATE, PROGRESS, FAILED, ELAPSED, ETA, CREATED = range(len(COLUMNS))
@@ -119,10 +119,7 @@ def cells(record: BatchRecord, now: float) -> tuple[str, ...]:
 
 
 class BatchesModel(TableModel):
-    columns = COLUMNS
-    numeric = frozenset(NUMERIC)
-    header_tips = HEADER_TIPS
-    row_role = BatchRole
+    spec = Columns(COLUMNS, frozenset(NUMERIC), HEADER_TIPS, BatchRole)
     _rows: list[BatchRecord]
 
     def role_data(self, record: BatchRecord, row: int, column: int, role: int) -> Any:

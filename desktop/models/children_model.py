@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt
 
 from desktop import resources
 from desktop.formatting import DASH
-from desktop.models.table import TableModel
+from desktop.models.table import Columns, TableModel
 
 COLUMNS = ("#", "State", "Detail", "Result", "Reason")
 NUMBER, STATE, DETAIL, RESULT, REASON = range(len(COLUMNS))
@@ -105,8 +105,7 @@ def cells(child: dict[str, Any]) -> tuple[str, ...]:
 
 
 class ChildrenModel(TableModel):
-    columns = COLUMNS
-    numeric = frozenset({NUMBER})
+    spec = Columns(COLUMNS, frozenset({NUMBER}))
     _rows: list[dict[str, Any]]
 
     def __init__(self, parent: Any = None) -> None:

@@ -2,18 +2,20 @@
 
 Each table (workers, batches, a batch's children, tasks) is a list of row objects plus, for
 most, the display text of every cell computed once when the row arrives (``_cells``), so
-painting a table asks nothing of the backend objects. A subclass declares its columns, which of
-them are numeric (right-aligned, in the cells and, unless ``numeric_headers`` is false, in the
-header), its header tooltips and the role that returns the row object; it overrides
-:meth:`TableModel.role_data` for its colours, fonts and tooltips, and :meth:`TableModel.text` when
-its text is not precomputed. The merge helpers keep a refresh from resetting the view: rows that
-went away are removed, changed cells are announced with ``dataChanged``, new rows inserted, so
-the selection and scroll position survive a refresh every second.
+painting a table asks nothing of the backend objects. A subclass declares its
+:class:`Columns` (names, which are numeric: right-aligned in the cells and, unless
+``numeric_headers`` is false, in the header; header tooltips; the role that returns the row
+object); it overrides :meth:`TableModel.role_data` for its colours, fonts and tooltips, and
+:meth:`TableModel.text` when its text is not precomputed. The merge helpers keep a refresh
+from resetting the view: rows that went away are removed, changed cells are announced with
+``dataChanged``, new rows inserted, so the selection and scroll position survive a refresh
+every second.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
@@ -24,12 +26,19 @@ _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 
 
+@dataclass(frozen=True)
+class Columns:
+    """A table's columns as data."""
+
+    names: Sequence[str]
+    numeric: frozenset[int] = frozenset()  # right-aligned columns
+    tips: Mapping[int, str] = field(default_factory=dict)  # header tooltips
+    row_role: int | None = None  # the role that returns the row object itself
+    numeric_headers: bool = True  # align the numeric columns' headers to the right too
+
+
 class TableModel(QAbstractTableModel):
-    columns: ClassVar[Sequence[str]] = ()
-    numeric: ClassVar[frozenset[int]] = frozenset()  # right-aligned columns
-    numeric_headers: ClassVar[bool] = True  # align those columns' headers to the right too
-    header_tips: ClassVar[dict[int, str]] = {}
-    row_role: ClassVar[int | None] = None  # the role that returns the row object itself
+    spec: ClassVar[Columns] = Columns(())
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -50,7 +59,7 @@ class TableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self._rows)
 
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.columns)
+        return 0 if parent.isValid() else len(self.spec.names)
 
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
@@ -58,11 +67,11 @@ class TableModel(QAbstractTableModel):
         if orientation != Qt.Orientation.Horizontal:
             return None
         if role == Qt.ItemDataRole.DisplayRole:
-            return self.columns[section]
+            return self.spec.names[section]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self.header_tips.get(section)
-        if role == Qt.ItemDataRole.TextAlignmentRole and self.numeric_headers:
-            return _RIGHT if section in self.numeric else None
+            return self.spec.tips.get(section)
+        if role == Qt.ItemDataRole.TextAlignmentRole and self.spec.numeric_headers:
+            return _RIGHT if section in self.spec.numeric else None
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -72,8 +81,8 @@ class TableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self.text(row, column)
         if role == Qt.ItemDataRole.TextAlignmentRole:
-            return _RIGHT if column in self.numeric else _LEFT
-        if self.row_role is not None and role == self.row_role:
+            return _RIGHT if column in self.spec.numeric else _LEFT
+        if self.spec.row_role is not None and role == self.spec.row_role:
             return self._rows[row]
         return self.role_data(self._rows[row], row, column, role)
 

@@ -18,7 +18,7 @@ from PySide6.QtGui import QColor
 from backend.taskhistory.query import TaskRow
 from desktop import resources
 from desktop.formatting import DASH
-from desktop.models.table import Index, TableModel
+from desktop.models.table import Columns, Index, TableModel
 
 COLUMNS = (
     "State",
@@ -71,11 +71,7 @@ class TasksModel(TableModel):
     and the fail rate changes with :meth:`set_rates`, and only visible rows are painted."""
 
     moreWanted = Signal(object)  # (first_ts, id) of the last row: load the page after it
-    columns = COLUMNS
-    numeric = frozenset(NUMERIC)
-    numeric_headers = False
-    header_tips = HEADER_TIPS
-    row_role = RowRole
+    spec = Columns(COLUMNS, frozenset(NUMERIC), HEADER_TIPS, RowRole, numeric_headers=False)
     _rows: list[TaskRow]
 
     def __init__(self, parent: Any = None) -> None:

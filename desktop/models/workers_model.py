@@ -19,7 +19,7 @@ from PySide6.QtGui import QFont
 from backend.workers.manager import WorkerInfo
 from desktop import resources
 from desktop.formatting import DASH, human_bytes, percent
-from desktop.models.table import TableModel
+from desktop.models.table import Columns, TableModel
 
 COLUMNS = (
     "Name",
@@ -82,10 +82,7 @@ def cells(info: WorkerInfo, counts: Counts = (None, None)) -> tuple[str, ...]:
 
 
 class WorkersModel(TableModel):
-    columns = COLUMNS
-    numeric = frozenset(NUMERIC)
-    header_tips = HEADER_TIPS
-    row_role = WorkerRole
+    spec = Columns(COLUMNS, frozenset(NUMERIC), HEADER_TIPS, WorkerRole)
     _rows: list[WorkerInfo]
 
     def __init__(self, parent: Any = None) -> None:
