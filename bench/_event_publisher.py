@@ -9,6 +9,7 @@ every 2 s and ``worker-offline``. No task runs: only the event stream is real.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import socket
 import time
@@ -80,3 +81,23 @@ def publisher(index: int, url: str, tasks: int, rate: float, go: Any, results: A
         worker.close()
         client.close()
     results.put((index, sent, task_events, elapsed))
+
+
+def start_publishers(
+    url: str, tasks: int, count: int, rate: float, daemon: bool = False
+) -> tuple[list[Any], Any, Any]:
+    """Start ``count`` publisher processes sharing ``tasks`` lifecycles and the total ``rate``
+    (events/s, 0: none). They wait for the returned event to be set; each puts its
+    ``(index, events, task events, seconds)`` on the returned queue when done."""
+    per = [tasks // count] * count
+    per[0] += tasks - sum(per)
+    ctx = mp.get_context("spawn")
+    go, results = ctx.Event(), ctx.Queue()
+    each = rate / count if rate > 0 else 0.0
+    procs = [
+        ctx.Process(target=publisher, args=(i, url, per[i], each, go, results), daemon=daemon)
+        for i in range(count)
+    ]
+    for proc in procs:
+        proc.start()
+    return procs, go, results

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import multiprocessing as mp
 import os
 import signal
 import socket
@@ -53,7 +52,7 @@ from _common import (
     wait_for,
     write_status,
 )
-from _event_publisher import publisher
+from _event_publisher import start_publishers
 from _events_report import report
 
 TICK_MS = 10
@@ -257,17 +256,9 @@ def _run(args: argparse.Namespace, home: Path) -> int:
         time.sleep(3.0)  # both receivers settled (the monitor's first resync, Flower's timers)
         flower_proc, gui_proc = psutil.Process(flower.pid), psutil.Process(gui.pid)
 
-        per = [args.tasks // args.publishers] * args.publishers
-        per[0] += args.tasks - sum(per)
-        ctx = mp.get_context("spawn")
-        go, results = ctx.Event(), ctx.Queue()
-        rate = args.rate / args.publishers if args.rate > 0 else 0.0
-        workers = [
-            ctx.Process(target=publisher, args=(i, url, per[i], rate, go, results), daemon=True)
-            for i in range(args.publishers)
-        ]
-        for proc in workers:
-            proc.start()
+        workers, go, results = start_publishers(
+            url, args.tasks, args.publishers, args.rate, daemon=True
+        )
         time.sleep(2.0)  # the publishers import celery and connect
 
         base_counts = {

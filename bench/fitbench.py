@@ -10,15 +10,16 @@ advisor as the window.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from _common import ROOT, tree_cpu  # noqa: F401 (tree_cpu: for the benches importing it here)
+from _common import ROOT, tree_cpu
+from _common import bench_home as throwaway_home
+
+__all__ = ["APP", "KIND_TASK", "Observer", "bench_home", "run_batch", "tree_cpu"]
 
 APP = "tests.fitapp:app"
 KIND_TASK = {"cpu": "fitapp.cpu", "block": "fitapp.block", "coop": "fitapp.coop",
@@ -29,14 +30,14 @@ KIND_TASK = {"cpu": "fitapp.cpu", "block": "fitapp.block", "coop": "fitapp.coop"
 def bench_home() -> Iterator[Any]:
     """(manager, celery client app) in a throwaway home; everything stopped at the end."""
     os.chdir(ROOT)  # workers import tests.fitapp from the working directory, as users' do
-    home = tempfile.mkdtemp(prefix="pooldesk-fitbench-")
-    os.environ["POOLDESK_HOME"] = home
-    for var in ("POOLDESK_BROKER_URL", "POOLDESK_RESULT_BACKEND", "CELERY_BROKER_URL"):
-        os.environ.pop(var, None)
+    with throwaway_home("pooldesk-fitbench-"):  # its broker stopped, deleted on the way out
+        yield from _workers()
+
+
+def _workers() -> Iterator[Any]:
     from celery import Celery
 
     from backend.broker import ensure_broker
-    from backend.broker.managed import ManagedBroker
     from backend.workers.manager import WorkerManager
 
     config = ensure_broker()
@@ -53,8 +54,6 @@ def bench_home() -> Iterator[Any]:
                 print(f"stopping {name}: {exc}", file=sys.stderr)
         manager.close()
         app.close()
-        ManagedBroker().stop(timeout=10)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def run_batch(app: Any, kind: str, queue: str, count: int, seconds: float, timeout: float = 120):

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import multiprocessing as mp
 import os
 import sqlite3
 import subprocess
@@ -33,7 +32,7 @@ from typing import Any
 
 import events_vs_flower as stream  # the same Flower helpers
 from _common import stop_process, tree_cpu, wait_for
-from _event_publisher import TASK_NAME, publisher  # the same publishers
+from _event_publisher import TASK_NAME, start_publishers  # the same publishers
 
 
 def _tree(pid: int) -> list[Any]:
@@ -126,17 +125,7 @@ def main() -> int:
         flower_proc = psutil.Process(flower.pid)
         cpu0 = {"recorder": tree_cpu(info.supervisor_pid), "flower": stream._cpu(flower_proc)}
 
-        per = [args.tasks // args.publishers] * args.publishers
-        per[0] += args.tasks - sum(per)
-        ctx = mp.get_context("spawn")
-        go, results = ctx.Event(), ctx.Queue()
-        rate = args.rate / args.publishers if args.rate > 0 else 0.0
-        publishers = [
-            ctx.Process(target=publisher, args=(i, url, per[i], rate, go, results))
-            for i in range(args.publishers)
-        ]
-        for proc in publishers:
-            proc.start()
+        publishers, go, results = start_publishers(url, args.tasks, args.publishers, args.rate)
         time.sleep(2.0)
         t0 = time.monotonic()
         go.set()
