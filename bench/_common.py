@@ -50,8 +50,8 @@ ISOLATE = (
 def bench_home(prefix: str = "pooldesk-bench-") -> Iterator[Path]:
     """A temporary directory ``ROOT`` with ``POOLDESK_HOME=ROOT/home`` and the :data:`ISOLATE`
     settings removed (restored afterwards). On the way out, also on an exception or Ctrl-C,
-    the home's managed broker is stopped and the directory deleted, unless
-    ``POOLDESK_BENCH_KEEP`` is set (then its path is printed)."""
+    the home's task-history recorders and managed broker are stopped and the directory deleted,
+    unless ``POOLDESK_BENCH_KEEP`` is set (then its path is printed)."""
     saved = {name: os.environ.pop(name, None) for name in ISOLATE}
     old_home = os.environ.get("POOLDESK_HOME")
     root = Path(tempfile.mkdtemp(prefix=prefix))
@@ -59,6 +59,13 @@ def bench_home(prefix: str = "pooldesk-bench-") -> Iterator[Path]:
     try:
         yield root
     finally:
+        try:  # a window or a worker start may have started a task-history recorder here
+            from backend.taskhistory import service
+
+            for recorder in service.recorders():
+                service.stop_recorder(recorder.key)
+        except Exception as exc:
+            print(f"stopping the task-history recorder: {exc}", file=sys.stderr)
         try:
             from backend.broker.managed import ManagedBroker
 
