@@ -73,7 +73,8 @@ def base_config(broker_url: str | None, result_backend: str | None) -> dict[str,
         "result_backend_always_retry": True,
         # Likewise a message sent while the broker restarts (a batch watcher rescheduling
         # itself, a child sent again) is retried for about a minute instead of failing the
-        # batch; kombu's default gives up after ≈ 0.6 s. The panel's own apps shorten it.
+        # batch; kombu's default gives up after ≈ 0.6 s. The panel's own apps shorten it
+        # (``backend.panelapp``).
         "task_publish_retry_policy": WORKER_PUBLISH_RETRY,
         "task_queues": [Queue(name, routing_key=name) for name in QUEUES],
         "task_default_queue": DEFAULT_QUEUE,
@@ -102,12 +103,6 @@ WORKER_PUBLISH_RETRY = {
     "interval_start": 0.2,
     "interval_step": 0.5,
     "interval_max": 1.0,
-}
-PANEL_PUBLISH_RETRY = {
-    "max_retries": 3,
-    "interval_start": 0,
-    "interval_step": 0.2,
-    "interval_max": 0.5,
 }
 
 

@@ -34,20 +34,22 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import (
+    Peaks,
+    bench_home,
+    open_window,
+    show_page,
+    stop_process,
+    text_table,
+    tree_cpu,
+)
 
-ISOLATE = ("POOLDESK_BROKER_URL", "POOLDESK_RESULT_BACKEND", "POOLDESK_INVOICE_DB")
 PERIODS = ["2026-01", "2026-02"]  # the batch bills one, the group the other: no skipped work
 POLL_S = 0.5
 
@@ -55,19 +57,11 @@ POLL_S = 0.5
 # -- the window (child process) -------------------------------------------------------------
 def window_child() -> int:
     """The real main window, offscreen, on the Batches page, following the newest batch."""
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
 
-    from desktop import resources
-    from desktop.views.main_window import MainWindow
-
-    app = QApplication([sys.argv[0]])
-    resources.apply_style(app)
-    window = MainWindow()
+    app, window = open_window()
     window.show()
-    titles = [window.nav.item(r).text() for r in range(window.nav.count())]
-    window.nav.setCurrentRow(titles.index("Batches"))
+    show_page(window, "Batches")
 
     def follow() -> None:
         records = window.batches_page.model.records()
@@ -88,55 +82,6 @@ def window_child() -> int:
 
 
 # -- measuring -------------------------------------------------------------------------------
-def tree_cpu(pid: int) -> float:
-    import psutil
-
-    total = 0.0
-    try:
-        root = psutil.Process(pid)
-        for proc in [root, *root.children(recursive=True)]:
-            try:
-                t = proc.cpu_times()
-                total += t.user + t.system
-            except psutil.Error:
-                pass
-    except psutil.Error:
-        pass
-    return total
-
-
-class Peaks:
-    """Peak broker memory and window RSS, sampled every 0.25 s in a thread."""
-
-    def __init__(self, redis: Any, window_pid: int | None) -> None:
-        self.redis, self.window_pid = redis, window_pid
-        self.broker = 0
-        self.window = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        import psutil
-
-        while not self._stop.is_set():
-            with contextlib.suppress(Exception):
-                self.broker = max(self.broker, int(self.redis.info("memory")["used_memory"]))
-            if self.window_pid:
-                with contextlib.suppress(psutil.Error):
-                    self.window = max(
-                        self.window, psutil.Process(self.window_pid).memory_info().rss
-                    )
-            self._stop.wait(0.25)
-
-    def __enter__(self) -> Peaks:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -172,12 +117,7 @@ class Bench:
             self.window = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def close(self) -> None:
-        if self.window is not None:
-            self.window.terminate()
-            try:
-                self.window.wait(10)
-            except subprocess.TimeoutExpired:
-                self.window.kill()
+        stop_process(self.window)
         for name in getattr(self, "workers", {}):
             try:
                 self.manager.stop(name, cold=True, timeout=5)
@@ -375,8 +315,7 @@ def table(rows: list[dict[str, Any]]) -> str:
                 "" if r.get("window_cpu_s") is None else f"{r['window_cpu_s']:.1f}",
             ]
         )
-    widths = [max(len(row[i]) for row in out) for i in range(len(head))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in out)
+    return text_table(out)
 
 
 def _sizes(text: str) -> list[int]:
@@ -401,12 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.window_child:
         return window_child()
 
-    saved = {k: os.environ.pop(k, None) for k in ISOLATE}
-    root = Path(tempfile.mkdtemp(prefix="pooldesk-scale-"))
-    os.environ["POOLDESK_HOME"] = str(root / "home")
     load = os.getloadavg()
     bench = Bench(args)
-    try:
+    with bench_home("pooldesk-scale-"), contextlib.ExitStack() as closing:
+        closing.callback(bench.close)  # the workers and the window, before the broker
         from backend.casestudy.measure import TestServer
         from backend.invoices.db import make_engine
         from backend.invoices.seed import seed
@@ -426,18 +363,6 @@ def main(argv: list[str] | None = None) -> int:
                 bench.monitoring(1000, slow.base_url, "ideal", path="/slow")
         for n in invoice_sizes:
             bench.invoices(n)
-    finally:
-        bench.close()
-        from backend.broker.managed import ManagedBroker
-
-        try:
-            ManagedBroker(root / "home" / "broker").stop(timeout=10)
-        except Exception as exc:
-            bench.say(f"stopping the broker: {exc}")
-        shutil.rmtree(root, ignore_errors=True)
-        for k, v in saved.items():
-            if v is not None:
-                os.environ[k] = v
     after = os.getloadavg()
     if args.json:
         print(json.dumps({"rows": bench.rows, "load_before": load, "load_after": after}, indent=2))

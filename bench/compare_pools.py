@@ -17,21 +17,9 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-# Run from a checkout without installing: the repository root holds ``backend``.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-#: Settings that would point the run at the user's broker or database instead of the temp home.
-ISOLATE = (
-    "POOLDESK_BROKER_URL",
-    "POOLDESK_RESULT_BACKEND",
-    "POOLDESK_INVOICE_DB",
-    "CELERY_BROKER_URL",
-    "CELERY_RESULT_BACKEND",
-)
+from _common import bench_home  # also puts the repository root on sys.path
 
 
 def _scale(text: str) -> float:
@@ -48,12 +36,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="pooldesk-bench-") as tmp:
-        home = Path(tmp) / "home"
-        os.environ["POOLDESK_HOME"] = str(home)
-        for name in ISOLATE:
-            os.environ.pop(name, None)
-        from backend.broker.managed import ManagedBroker
+    with bench_home():  # its broker stopped and the directory deleted on the way out
         from backend.casestudy import run_case_study
 
         began = time.monotonic()
@@ -69,8 +52,6 @@ def main() -> int:
         except KeyboardInterrupt:  # run_case_study has stopped its workers on the way out
             print("interrupted", file=sys.stderr)
             return 130
-        finally:
-            ManagedBroker(home / "broker").stop(timeout=10)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
         return 0

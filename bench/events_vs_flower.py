@@ -30,47 +30,41 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import multiprocessing as mp
 import os
-import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import (
+    ROOT,
+    bench_home,
+    open_window,
+    pct,
+    precise_ticker,
+    read_status,
+    stop_process,
+    wait_for,
+    write_status,
+)
+from _event_publisher import start_publishers
+from _events_report import report
 
 TICK_MS = 10
 STATUS_EVERY_MS = 500
-HEARTBEAT_S = 2.0
-TASK_NAME = "pooldesk.noop"
-QUEUE = "default"
 
 
 # -- the GUI child --------------------------------------------------------------------------
 def gui_child(status_path: Path) -> int:
     """The window as ``desktop.app.main`` builds it, plus a stall meter and a status file."""
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import Qt, QTimer
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtCore import QTimer
 
-    from desktop import resources
-    from desktop.views.main_window import MainWindow
-
-    QApplication.setApplicationName("Pooldesk")
-    QApplication.setOrganizationName("Pooldesk")
-    app = QApplication([sys.argv[0]])
-    resources.apply_style(app)
-    window = MainWindow()
+    app, window = open_window()
     window.show()
 
     stalls: list[float] = []
@@ -102,13 +96,11 @@ def gui_child(status_path: Path) -> int:
             "last_error": getattr(snap, "last_error", None),
         }
 
-    def write(data: dict[str, Any]) -> None:
-        tmp = status_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, status_path)
-
     def status() -> None:
-        write({"pid": os.getpid(), "time": time.time(), "final": False, **snapshot_fields()})
+        write_status(
+            status_path,
+            {"pid": os.getpid(), "time": time.time(), "final": False, **snapshot_fields()},
+        )
 
     def tick() -> None:
         now = time.perf_counter()
@@ -120,14 +112,11 @@ def gui_child(status_path: Path) -> int:
             ticker.stop()
             data = {"pid": os.getpid(), "time": time.time(), "final": True, **snapshot_fields()}
             data["stalls"] = _stall_stats(stalls)
-            write(data)
+            write_status(status_path, data)
             window.close()  # joins the controllers' threads, stops the EventMonitor
             app.quit()
 
-    ticker = QTimer()
-    ticker.setTimerType(Qt.TimerType.PreciseTimer)
-    ticker.timeout.connect(tick)
-    ticker.start(TICK_MS)
+    ticker = precise_ticker(tick, TICK_MS)
     status_timer = QTimer()
     status_timer.timeout.connect(status)
     status_timer.start(STATUS_EVERY_MS)
@@ -140,77 +129,13 @@ def _stall_stats(stalls: list[float]) -> dict[str, float]:
         return {"ticks": 0, "p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
     ordered = sorted(stalls)
 
-    def pct(p: float) -> float:
-        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
-
     return {
         "ticks": len(ordered),
-        "p50_ms": pct(0.50),
-        "p99_ms": pct(0.99),
+        "p50_ms": pct(ordered, 0.50) * 1000,
+        "p99_ms": pct(ordered, 0.99) * 1000,
         "max_ms": ordered[-1] * 1000,
         "mean_ms": statistics.fmean(ordered) * 1000,
     }
-
-
-# -- publishers -----------------------------------------------------------------------------
-def publisher(index: int, url: str, tasks: int, rate: float, go: Any, results: Any) -> None:
-    """One fake worker: ``tasks`` lifecycles as fast as allowed.
-
-    Puts ``(index, events sent, of which task events, seconds)`` on ``results``."""
-    from backend.celery_app import make_app
-
-    app = make_app(url, url, include=[])
-    node = socket.gethostname()
-    host, client_host = f"bench-{index}@{node}", f"bench-client-{index}@{node}"
-    sent = task_events = 0
-    with app.connection_for_write() as conn, app.connection_for_write() as client_conn:
-        worker = app.events.Dispatcher(
-            conn, hostname=host, enabled=True, buffer_while_offline=False, buffer_group=["task"]
-        )
-        client = app.events.Dispatcher(
-            client_conn, hostname=client_host, enabled=True, buffer_while_offline=False
-        )
-        info = {"freq": HEARTBEAT_S, "sw_ident": "py-celery", "sw_ver": "5.4", "sw_sys": "Linux"}
-        go.wait()
-        start = time.monotonic()
-        worker.send("worker-online", **info)
-        sent += 1
-        next_beat = start + HEARTBEAT_S
-        for n in range(tasks):
-            task_id = str(uuid.uuid4())
-            client.send(
-                "task-sent", uuid=task_id, root_id=task_id, parent_id=None, name=TASK_NAME,
-                args="()", kwargs="{}", retries=0, eta=None, expires=None, queue=QUEUE,
-                exchange="", routing_key=QUEUE,
-            )  # fmt: skip
-            worker.send(
-                "task-received", uuid=task_id, name=TASK_NAME, args="()", kwargs="{}",
-                root_id=task_id, parent_id=None, retries=0, eta=None, expires=None,
-            )  # fmt: skip
-            worker.send("task-started", uuid=task_id)
-            worker.send("task-succeeded", uuid=task_id, result="None", runtime=0.0004)
-            sent += 4
-            task_events += 4
-            now = time.monotonic()
-            if now >= next_beat:
-                worker.flush()
-                worker.send(
-                    "worker-heartbeat", active=0, processed=n + 1, loadavg=list(os.getloadavg()),
-                    **info,
-                )  # fmt: skip
-                sent += 1
-                next_beat = now + HEARTBEAT_S
-            if rate > 0:
-                ahead = sent / rate - (now - start)
-                if ahead > 0.005:
-                    time.sleep(ahead)
-        worker.flush()
-        worker.send("worker-offline", **info)
-        sent += 1
-        elapsed = time.monotonic() - start
-        worker.close()
-        client.close()
-    results.put((index, sent, task_events, elapsed))
 
 
 # -- the parent -----------------------------------------------------------------------------
@@ -247,37 +172,9 @@ def _redis_disconnections(broker_dir: Path) -> int:
     return text.count("overcoming of output buffer limits")
 
 
-def _read_status(path: Path) -> dict[str, Any] | None:
-    try:
-        return dict(json.loads(path.read_text()))
-    except (OSError, ValueError):
-        return None
-
-
 def _cpu(proc: Any) -> float:
     times = proc.cpu_times()
     return float(times.user + times.system + times.children_user + times.children_system)
-
-
-def _wait(what: str, check: Any, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise RuntimeError(f"timed out waiting for {what}")
-
-
-def _stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
 
 
 def _ensure_flower(venv_bin: Path) -> None:
@@ -299,22 +196,18 @@ def main() -> int:
     if args.gui_child:
         return gui_child(args.gui_child)
 
+    with bench_home("pooldesk-bench-events-") as home:
+        return _run(args, home)
+
+
+def _run(args: argparse.Namespace, home: Path) -> int:
+    """Everything after the throwaway home exists: its broker, Flower, the window, publishers."""
     import psutil
 
-    home = Path(tempfile.mkdtemp(prefix="pooldesk-bench-events-"))
-    os.environ["POOLDESK_HOME"] = str(home / "home")
-    for var in (
-        "POOLDESK_BROKER_URL",
-        "POOLDESK_RESULT_BACKEND",
-        "CELERY_BROKER_URL",
-        "CELERY_RESULT_BACKEND",
-    ):
-        os.environ.pop(var, None)
     venv_bin = Path(sys.executable).parent
     _ensure_flower(venv_bin)
 
     from backend.broker import ensure_broker
-    from backend.broker.managed import ManagedBroker
 
     flower: subprocess.Popen[bytes] | None = None
     gui: subprocess.Popen[bytes] | None = None
@@ -354,30 +247,22 @@ def main() -> int:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        _wait("flower's HTTP port", lambda: _flower_events(base) is not None, 60)
-        _wait(
+        wait_for("flower's HTTP port", lambda: _flower_events(base) is not None, 60)
+        wait_for(
             "the window's event monitor",
-            lambda: (_read_status(status_path) or {}).get("connected"),
+            lambda: (read_status(status_path) or {}).get("connected"),
             60,
         )
         time.sleep(3.0)  # both receivers settled (the monitor's first resync, Flower's timers)
         flower_proc, gui_proc = psutil.Process(flower.pid), psutil.Process(gui.pid)
 
-        per = [args.tasks // args.publishers] * args.publishers
-        per[0] += args.tasks - sum(per)
-        ctx = mp.get_context("spawn")
-        go, results = ctx.Event(), ctx.Queue()
-        rate = args.rate / args.publishers if args.rate > 0 else 0.0
-        workers = [
-            ctx.Process(target=publisher, args=(i, url, per[i], rate, go, results), daemon=True)
-            for i in range(args.publishers)
-        ]
-        for proc in workers:
-            proc.start()
+        workers, go, results = start_publishers(
+            url, args.tasks, args.publishers, args.rate, daemon=True
+        )
         time.sleep(2.0)  # the publishers import celery and connect
 
         base_counts = {
-            "pooldesk": int((_read_status(status_path) or {}).get("events", 0)),
+            "pooldesk": int((read_status(status_path) or {}).get("events", 0)),
             "flower": int(_flower_events(base) or 0),
         }
         cpu0 = {"pooldesk": _cpu(gui_proc), "flower": _cpu(flower_proc)}
@@ -396,7 +281,7 @@ def main() -> int:
             time.sleep(0.5)
             now = time.monotonic()
             current = {
-                "pooldesk": int((_read_status(status_path) or {}).get("events", 0)),
+                "pooldesk": int((read_status(status_path) or {}).get("events", 0)),
                 "flower": _flower_events(base),
             }
             for name, value in current.items():
@@ -428,9 +313,9 @@ def main() -> int:
         publish_wall = max(e for _, _, e in published.values())
 
         os.kill(gui.pid, signal.SIGTERM)
-        final = _wait(
+        final = wait_for(
             "the window's final report",
-            lambda: (lambda s: s if s and s.get("final") else None)(_read_status(status_path)),
+            lambda: (lambda s: s if s and s.get("final") else None)(read_status(status_path)),
             30,
         )
         try:
@@ -456,7 +341,7 @@ def main() -> int:
                 "peak": peak[name] / 2**20,
             }
         stalls = final.get("stalls", {})
-        _report(args, expected, publish_wall, rows, stalls, final, load_before, load_after)
+        report(args, expected, publish_wall, rows, stalls, final, load_before, load_after)
         print(
             "subscribers Redis disconnected for a full pub/sub output buffer (32 MB): "
             f"{'unknown' if dropped < 0 else dropped}"
@@ -475,89 +360,7 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 gui.kill()
                 gui.wait(5)
-        _stop_process(flower)
-        with contextlib.suppress(Exception):
-            ManagedBroker(home / "home" / "broker").stop(timeout=10)
-        if os.environ.get("POOLDESK_BENCH_KEEP"):
-            print(f"(kept {home})")
-        else:
-            shutil.rmtree(home, ignore_errors=True)
-
-
-def _report(
-    args: argparse.Namespace,
-    expected: dict[str, int],
-    publish_wall: float,
-    rows: dict[str, dict[str, float]],
-    stalls: dict[str, float],
-    final: dict[str, Any],
-    load_before: tuple[float, float, float],
-    load_after: tuple[float, float, float],
-) -> None:
-    p, f = rows["pooldesk"], rows["flower"]
-    print(
-        f"\n{args.tasks:,} tasks, {args.publishers} publishers, "
-        f"rate cap {'none' if args.rate <= 0 else f'{args.rate:,.0f} ev/s'}, "
-        f"{os.cpu_count()} cores"
-    )
-    sent = expected["pooldesk"]
-    print(
-        f"published: {sent:,} events ({expected['flower']:,} task events) in "
-        f"{publish_wall:.1f} s = {sent / publish_wall:,.0f} ev/s"
-    )
-    print(f"{'':30}{'Pooldesk (window)':>20}{'Flower':>14}")
-    lines = [
-        ("events ingested", "ingested", "{:,.0f}"),
-        ("  of published (%) [1]", None, None),
-        ("wall to last event (s)", "wall", "{:.1f}"),
-        ("events/s sustained", "eps", "{:,.0f}"),
-        ("CPU seconds", "cpu", "{:.2f}"),
-        ("CPU s per 1,000 events", "cpu_per_1k", "{:.4f}"),
-        ("cores busy (CPU s / wall)", "core_share", "{:.2f}"),
-        ("RSS before (MiB)", "rss0", "{:.1f}"),
-        ("RSS at end (MiB)", "rss", "{:.1f}"),
-        ("RSS peak (MiB)", "peak", "{:.1f}"),
-    ]
-    for label, key, fmt in lines:
-        if key is None:
-            a, b = (f"{r['ingested'] / max(1, r['expected']) * 100:.1f}" for r in (p, f))
-        else:
-            assert fmt is not None
-            a, b = fmt.format(p[key]), fmt.format(f[key])
-        print(f"{label:30}{a:>20}{b:>14}")
-    print(
-        f"{'GUI stall p50/p99/max (ms)':30}"
-        f"{stalls.get('p50_ms', 0):>8.1f} /{stalls.get('p99_ms', 0):>5.1f} /"
-        f"{stalls.get('max_ms', 0):>6.1f}{'—':>10}"
-    )
-    print(
-        f"Pooldesk monitor: tasks_kept={final.get('tasks_kept')} resyncs={final.get('resyncs')} "
-        f"reconnects={final.get('reconnects')} lag={final.get('lag_seconds', 0):.2f} s "
-        f"stall ticks={stalls.get('ticks', 0)}"
-    )
-    print(
-        "[1] Pooldesk: snapshot().events, all events; Flower: flower_events_total on /metrics, "
-        "task events only (worker events are < 0.1 % of the stream)"
-    )
-    cpu_ratio = p["cpu_per_1k"] / f["cpu_per_1k"] if f["cpu_per_1k"] else float("inf")
-    rss_ratio = p["rss"] / f["rss"] if f["rss"] else float("inf")
-    eps_ratio = p["eps"] / f["eps"] if f["eps"] else float("inf")
-    goals = [
-        ("events/s sustained >= 5,000", f"{p['eps']:,.0f} ({eps_ratio:.2f}× Flower)",
-         p["eps"] >= 5000),
-        ("CPU per event <= 0.5× Flower", f"{cpu_ratio:.2f}×", cpu_ratio <= 0.5),
-        ("RSS at end <= 1× Flower", f"{rss_ratio:.2f}×", rss_ratio <= 1.0),
-        ("GUI stall p99 < 50 ms", f"{stalls.get('p99_ms', 0):.1f} ms",
-         stalls.get("p99_ms", 0) < 50),
-    ]  # fmt: skip
-    print("\ngoal                            measured                      met")
-    for label, value, ok in goals:
-        print(f"{label:32}{value:30}{'yes' if ok else 'NO'}")
-    print(
-        "load average before: {:.2f} {:.2f} {:.2f}; after: {:.2f} {:.2f} {:.2f}".format(
-            *load_before, *load_after
-        )
-    )
+        stop_process(flower)
 
 
 if __name__ == "__main__":

@@ -10,17 +10,17 @@ advisor as the window.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import ROOT, tree_cpu
+from _common import bench_home as throwaway_home
+
+__all__ = ["APP", "KIND_TASK", "Observer", "bench_home", "run_batch", "tree_cpu"]
+
 APP = "tests.fitapp:app"
 KIND_TASK = {"cpu": "fitapp.cpu", "block": "fitapp.block", "coop": "fitapp.coop",
              "mixed": "fitapp.mixed", "noop": "fitapp.noop"}  # fmt: skip
@@ -30,14 +30,14 @@ KIND_TASK = {"cpu": "fitapp.cpu", "block": "fitapp.block", "coop": "fitapp.coop"
 def bench_home() -> Iterator[Any]:
     """(manager, celery client app) in a throwaway home; everything stopped at the end."""
     os.chdir(ROOT)  # workers import tests.fitapp from the working directory, as users' do
-    home = tempfile.mkdtemp(prefix="pooldesk-fitbench-")
-    os.environ["POOLDESK_HOME"] = home
-    for var in ("POOLDESK_BROKER_URL", "POOLDESK_RESULT_BACKEND", "CELERY_BROKER_URL"):
-        os.environ.pop(var, None)
+    with throwaway_home("pooldesk-fitbench-"):  # its broker stopped, deleted on the way out
+        yield from _workers()
+
+
+def _workers() -> Iterator[Any]:
     from celery import Celery
 
     from backend.broker import ensure_broker
-    from backend.broker.managed import ManagedBroker
     from backend.workers.manager import WorkerManager
 
     config = ensure_broker()
@@ -54,28 +54,6 @@ def bench_home() -> Iterator[Any]:
                 print(f"stopping {name}: {exc}", file=sys.stderr)
         manager.close()
         app.close()
-        ManagedBroker().stop(timeout=10)
-        shutil.rmtree(home, ignore_errors=True)
-
-
-def tree_cpu(pid: int | None) -> float:
-    import psutil
-
-    if not pid:
-        return 0.0
-    try:
-        proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    total = 0.0
-    for p in procs:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.Error:
-            pass
-    return total
 
 
 def run_batch(app: Any, kind: str, queue: str, count: int, seconds: float, timeout: float = 120):

@@ -13,24 +13,14 @@ stops the broker and deletes the directory.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _common import bench_home  # also puts the repository root on sys.path
 
 TARGET_MS = 50.0
-ISOLATE = (
-    "POOLDESK_BROKER_URL",
-    "POOLDESK_RESULT_BACKEND",
-    "POOLDESK_INVOICE_DB",
-    "CELERY_BROKER_URL",
-    "CELERY_RESULT_BACKEND",
-)
 
 
 def _time(launch: Callable[[], object], count: int) -> list[float]:
@@ -56,15 +46,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--launches", type=int, default=200)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="pooldesk-bench-") as tmp:
-        home = Path(tmp) / "home"
-        os.environ["POOLDESK_HOME"] = str(home)
-        for name in ISOLATE:
-            os.environ.pop(name, None)
+    with bench_home():  # its broker stopped and the directory deleted on the way out
         from backend.batches.params import InvoiceParams, MonitorParams
         from backend.batches.service import BatchService
         from backend.broker import ensure_broker
-        from backend.broker.managed import ManagedBroker
 
         service = BatchService(ensure_broker())
         try:
@@ -75,7 +60,6 @@ def main() -> int:
             mon = _time(lambda: service.launch_monitoring(checks), args.launches)
         finally:
             service.close()
-            ManagedBroker(home / "broker").stop(timeout=10)
     print(_line("launch_invoices (6,000 customers)", inv))
     print(_line("launch_monitoring (1,000 URLs)  ", mon))
     return 0

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _common import bench_home  # also puts the repository root on sys.path
 
 
 def _process_cpu() -> float:
@@ -31,14 +28,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--interval", type=float, default=1.0)
     args = parser.parse_args()
+    with bench_home():  # its broker stopped and the directory deleted on the way out
+        return _run(args)
 
-    home = tempfile.mkdtemp(prefix="pooldesk-bench-")
-    os.environ["POOLDESK_HOME"] = home
-    for var in ("POOLDESK_BROKER_URL", "POOLDESK_RESULT_BACKEND", "CELERY_BROKER_URL"):
-        os.environ.pop(var, None)
 
+def _run(args: argparse.Namespace) -> int:
     from backend.broker import ensure_broker
-    from backend.broker.managed import ManagedBroker
     from backend.telemetry.sampler import ResourceSampler, SamplerThread
     from backend.telemetry.samples import Snapshot
     from backend.workers.manager import WorkerManager
@@ -102,8 +97,6 @@ def main() -> int:
             except Exception as exc:
                 print(f"stop {spec.name}: {exc}", file=sys.stderr)
         manager.close()
-        ManagedBroker().stop(timeout=5)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import multiprocessing as mp
 import os
 import sqlite3
 import subprocess
@@ -31,11 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-import events_vs_flower as stream  # noqa: E402  (the same publishers and Flower helpers)
+import events_vs_flower as stream  # the same Flower helpers
+from _common import stop_process, tree_cpu, wait_for
+from _event_publisher import TASK_NAME, start_publishers  # the same publishers
 
 
 def _tree(pid: int) -> list[Any]:
@@ -43,15 +40,6 @@ def _tree(pid: int) -> list[Any]:
 
     root = psutil.Process(pid)
     return [root, *root.children(recursive=True)]
-
-
-def _tree_cpu(pid: int) -> float:
-    total = 0.0
-    for proc in _tree(pid):
-        with contextlib.suppress(Exception):
-            t = proc.cpu_times()
-            total += t.user + t.system
-    return total
 
 
 def _tree_rss(pid: int) -> int:
@@ -72,7 +60,7 @@ def _stored(db: Path) -> int:
             return int(
                 conn.execute(
                     "SELECT count(*) FROM tasks WHERE name = ? AND state = 'SUCCESS'",
-                    (stream.TASK_NAME,),
+                    (TASK_NAME,),
                 ).fetchone()[0]
             )
     except sqlite3.Error:
@@ -117,7 +105,7 @@ def main() -> int:
         info = service.ensure_recorder(config)
         assert info is not None and info.supervisor_pid
         log = service.directory() / f"{key}.log"
-        stream._wait(
+        wait_for(
             "the recorder",
             lambda: log.exists() and "recording task events" in log.read_text(errors="replace"),
             60,
@@ -131,23 +119,13 @@ def main() -> int:
             cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
-        stream._wait("flower", lambda: stream._flower_events(base) is not None, 60)
+        wait_for("flower", lambda: stream._flower_events(base) is not None, 60)
         time.sleep(2.0)
         db = Path(os.environ["POOLDESK_HOME"]) / "tasks.db"
         flower_proc = psutil.Process(flower.pid)
-        cpu0 = {"recorder": _tree_cpu(info.supervisor_pid), "flower": stream._cpu(flower_proc)}
+        cpu0 = {"recorder": tree_cpu(info.supervisor_pid), "flower": stream._cpu(flower_proc)}
 
-        per = [args.tasks // args.publishers] * args.publishers
-        per[0] += args.tasks - sum(per)
-        ctx = mp.get_context("spawn")
-        go, results = ctx.Event(), ctx.Queue()
-        rate = args.rate / args.publishers if args.rate > 0 else 0.0
-        publishers = [
-            ctx.Process(target=stream.publisher, args=(i, url, per[i], rate, go, results))
-            for i in range(args.publishers)
-        ]
-        for proc in publishers:
-            proc.start()
+        publishers, go, results = start_publishers(url, args.tasks, args.publishers, args.rate)
         time.sleep(2.0)
         t0 = time.monotonic()
         go.set()
@@ -177,7 +155,7 @@ def main() -> int:
             if all(now - last[n][1] > 10 for n in last) or now - t0 > args.drain + 600:
                 break
         cpu = {
-            "recorder": _tree_cpu(info.supervisor_pid) - cpu0["recorder"],
+            "recorder": tree_cpu(info.supervisor_pid) - cpu0["recorder"],
             "flower": stream._cpu(flower_proc) - cpu0["flower"],
         }
         rss = {"recorder": _tree_rss(info.supervisor_pid), "flower": flower_proc.memory_info().rss}
@@ -217,7 +195,7 @@ def main() -> int:
         for proc in publishers:
             if proc.is_alive():
                 proc.terminate()
-        stream._stop_process(flower)
+        stop_process(flower)
         if key:
             service.stop_recorder(key)
         ManagedBroker().stop(timeout=10)

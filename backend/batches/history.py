@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from backend import paths
+from backend.fsutil import set_aside_corrupt
 
 FINAL_STATES = frozenset({"completed", "completed_with_failures", "cancelled", "error"})
 
@@ -84,14 +84,7 @@ class HistoryStore:
                 conn.executescript(SCHEMA)
                 conn.execute("SELECT count(*) FROM batches").fetchone()
         except sqlite3.DatabaseError as exc:
-            backup = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
-            self.path.replace(backup)
-            for suffix in ("-wal", "-shm"):
-                Path(str(self.path) + suffix).unlink(missing_ok=True)
-            self.message = (
-                f"Batch history {self.path.name} was unreadable ({exc}); kept as "
-                f"{backup.name}, starting a new history."
-            )
+            self.message = set_aside_corrupt(self.path, "Batch history", exc)
             with self._connect() as conn:
                 conn.executescript(SCHEMA)
 

@@ -22,7 +22,7 @@ from backend.batches.params import InvoiceParams, MonitorParams
 from backend.batches.plan import auto_urls_per_task, item_count, monitoring_child
 from backend.batches.rows import child_rows, row_slices
 from backend.broker.resolve import BrokerConfig, ensure_broker
-from backend.celery_app import PANEL_PUBLISH_RETRY, make_app
+from backend.panelapp import panel_app
 
 PARENT_TASKS = {"invoices": "pooldesk.batch.invoices", "monitoring": "pooldesk.batch.monitoring"}
 CHILD_TASKS = {
@@ -51,14 +51,9 @@ class BatchService:
         if self._app is None:
             config = self._config or ensure_broker()
             self._config = config
-            app = make_app(config.broker_url, config.result_backend, include=[])
             # The panel must answer, not hang: workers retry the backend forever, the panel
             # gives up after a few seconds and shows the last known state.
-            app.conf.result_backend_always_retry = False
-            app.conf.task_publish_retry_policy = PANEL_PUBLISH_RETRY
-            app.conf.redis_socket_timeout = 5.0
-            app.conf.redis_socket_connect_timeout = 3.0
-            self._app = app
+            self._app = panel_app("send", config.broker_url, config.result_backend)
         return self._app
 
     def close(self) -> None:

@@ -17,16 +17,26 @@ if TYPE_CHECKING:
     from backend.advisor.model import Advice, Observations, Thresholds
 
 
-def register(sub: Any, parser_class: Any, positive_float: Any) -> None:
-    advise = sub.add_parser("advise", help="warnings about pool fit, deadlocks, memory, crashes")
-    advise.add_argument(
+def add_measuring(
+    sub: Any, name: str, summary: str, what: str, positive_float: Any, handler: Any
+) -> argparse.ArgumentParser:
+    """A command that measures live for ``--seconds`` (what: "measure", "listen to the
+    workers") and then answers once, as text or ``--json``: ``advise`` and ``fit``."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=summary)
+    parser.add_argument(
         "--seconds",
         type=positive_float,
         default=5.0,
-        help="how long to measure before answering (default 5)",
+        help=f"how long to {what} before answering (default 5)",
     )
-    advise.add_argument("--json", action="store_true")
-    advise.set_defaults(handler=run)
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def register(sub: Any, parser_class: Any, positive_float: Any) -> None:
+    summary = "warnings about pool fit, deadlocks, memory, crashes"
+    add_measuring(sub, "advise", summary, "measure", positive_float, run)
 
 
 def collect(seconds: float) -> list[Advice]:

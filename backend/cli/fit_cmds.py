@@ -9,21 +9,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from backend.cli.advise_cmds import add_measuring
 from backend.cli.output import emit_json, fail, table
 
 COLUMNS = ("queue", "runs", "nature", "cpu", "hold", "workers", "verdict", "recommendation")
 
 
 def register(sub: Any, parser_class: Any, positive_float: Any) -> None:
-    fit = sub.add_parser("fit", help="measured nature of every queue and the pool that fits it")
-    fit.add_argument(
-        "--seconds",
-        type=positive_float,
-        default=5.0,
-        help="how long to listen to the workers before answering (default 5)",
-    )
-    fit.add_argument("--json", action="store_true")
-    fit.set_defaults(handler=run)
+    summary = "measured nature of every queue and the pool that fits it"
+    add_measuring(sub, "fit", summary, "listen to the workers", positive_float, run)
 
 
 def rows(seconds: float) -> list[dict[str, Any]] | None:

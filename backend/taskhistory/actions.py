@@ -10,7 +10,7 @@ from typing import Any
 from celery import Celery
 
 from backend.broker.resolve import BrokerConfig, ensure_broker
-from backend.celery_app import PANEL_PUBLISH_RETRY, make_app
+from backend.panelapp import panel_app
 from backend.taskhistory import retry as retry_mod
 from backend.taskhistory.query import TaskQuery, TaskRow
 from backend.taskhistory.retry import RetryError, RetryPlan
@@ -60,9 +60,7 @@ class TaskActions:
     def _app_for(self, config: BrokerConfig) -> Celery:
         key = config.broker_url or ""
         if key not in self._apps:
-            app = make_app(config.broker_url, config.result_backend, include=[])
-            app.conf.task_publish_retry_policy = PANEL_PUBLISH_RETRY
-            self._apps[key] = app
+            self._apps[key] = panel_app("send", config.broker_url, config.result_backend)
         return self._apps[key]
 
     def _known_brokers(self) -> list[BrokerConfig]:

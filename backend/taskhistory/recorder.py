@@ -28,10 +28,9 @@ import time
 from typing import Any
 
 from celery import Celery
-from celery.events import EventReceiver
 
 from backend.batches.children import fetch_states
-from backend.celery_app import make_app
+from backend.panelapp import panel_app
 from backend.settings import load
 from backend.taskhistory import service
 from backend.taskhistory.normalise import (
@@ -44,6 +43,7 @@ from backend.taskhistory.normalise import (
     row_of,
 )
 from backend.taskhistory.store import Gap, TaskStore, merge
+from backend.telemetry.receiver import PollingReceiver
 
 log = logging.getLogger("pooldesk.recorder")
 
@@ -55,26 +55,6 @@ ALIVE_S = 2.0  # heartbeat in the store: a gap starts at the last one
 PRUNE_S = 60.0
 WANTED_CHECK_S = 10.0
 BACKOFF_MIN_S, BACKOFF_MAX_S = 1.0, 30.0
-POLL_S = 0.25
-
-
-class _Receiver(EventReceiver):
-    def __init__(self, channel: Any, recorder: Recorder, **kwargs: Any) -> None:
-        super().__init__(channel, **kwargs)
-        self.recorder = recorder
-
-    def consume(self, limit: int | None = None, timeout: float | None = None, **kwargs: Any) -> Any:
-        kwargs.setdefault("safety_interval", POLL_S)
-        return super().consume(limit=limit, timeout=timeout, **kwargs)
-
-    def on_consume_ready(
-        self, connection: Any, channel: Any, consumers: Any, **kwargs: Any
-    ) -> None:
-        super().on_consume_ready(connection, channel, consumers, **kwargs)
-        self.recorder.on_connected()
-
-    def on_iteration(self) -> None:
-        self.recorder.housekeeping()
 
 
 class Recorder:
@@ -98,7 +78,7 @@ class Recorder:
         self.pending: dict[str, dict[str, Any]] = {}
         self.events = 0
         self.stopping = False
-        self._receiver: _Receiver | None = None
+        self._receiver: PollingReceiver | None = None
         self._app: Celery | None = None
         self._lost_at: float | None = None  # listening stopped here (start: last heartbeat)
         self._lost_reason = ""
@@ -124,14 +104,19 @@ class Recorder:
                 else "recorder was not running (killed or crashed)"
             )
         self.store.alive(self.key)
-        self._app = app = make_app(self.broker_url, self.result_backend, include=[])
-        app.conf.broker_connection_timeout = 3.0
+        self._app = app = panel_app("record", self.broker_url, self.result_backend)
         backoff = BACKOFF_MIN_S
         try:
             while not self.stopping:
                 try:
                     with app.connection_for_read() as conn:
-                        receiver = _Receiver(conn, self, handlers={"*": self.on_event}, app=app)
+                        receiver = PollingReceiver(
+                            conn,
+                            on_connected=self.on_connected,
+                            on_iteration=self.housekeeping,
+                            handlers={"*": self.on_event},
+                            app=app,
+                        )
                         self._receiver = receiver
                         if self.stopping:
                             break

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from backend import paths
+from backend.fsutil import set_aside_corrupt
 from backend.taskhistory.normalise import FINAL_RANK
 
 COLUMNS = (
@@ -175,14 +176,7 @@ class TaskStore:
         except sqlite3.OperationalError:
             raise  # locked, unwritable: not a corrupt file, never set aside
         except sqlite3.DatabaseError as exc:
-            backup = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
-            self.path.replace(backup)
-            for suffix in ("-wal", "-shm"):
-                Path(str(self.path) + suffix).unlink(missing_ok=True)
-            self.message = (
-                f"Task history {self.path.name} was unreadable ({exc}); kept as "
-                f"{backup.name}, starting a new history."
-            )
+            self.message = set_aside_corrupt(self.path, "Task history", exc)
             conn = connect(self.path)
             conn.executescript(SCHEMA)
             return conn

@@ -22,18 +22,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from celery import Celery
-from celery.events import EventReceiver
 
 from backend.batches.children import fetch_states
 from backend.broker.resolve import BrokerConfig
-from backend.celery_app import make_app
+from backend.panelapp import panel_app
 from backend.telemetry.eventstate import EventState
+from backend.telemetry.receiver import PollingReceiver
 from backend.telemetry.resync import Fetch, resync
 from backend.telemetry.views import EventSnapshot, Span
 
 log = logging.getLogger(__name__)
 
-POLL_S = 0.25  # drain timeout: how often housekeeping runs (and stop is noticed) when idle
 BACKOFF_MIN_S, BACKOFF_MAX_S = 1.0, 30.0
 STALL_COOLDOWN_S = 15.0  # a persistent lag re-triggers a reconnect at most this often
 MAX_SKEW_HOSTS = 10_000
@@ -41,28 +40,6 @@ MAX_SKEW_HOSTS = 10_000
 
 class _Stalled(Exception):
     """Raised inside the receiver to drop a connection whose events can no longer be trusted."""
-
-
-class _Receiver(EventReceiver):
-    """``capture()`` with a short poll and the monitor's hooks in the receiver loop."""
-
-    def __init__(self, channel: Any, monitor: EventMonitor, reason: str, **kwargs: Any) -> None:
-        super().__init__(channel, **kwargs)
-        self.monitor = monitor
-        self.reason = reason
-
-    def consume(self, limit: int | None = None, timeout: float | None = None, **kwargs: Any) -> Any:
-        kwargs.setdefault("safety_interval", POLL_S)
-        return super().consume(limit=limit, timeout=timeout, **kwargs)
-
-    def on_consume_ready(
-        self, connection: Any, channel: Any, consumers: Any, **kwargs: Any
-    ) -> None:
-        super().on_consume_ready(connection, channel, consumers, **kwargs)  # wakes workers
-        self.monitor._on_connected(self.reason)
-
-    def on_iteration(self) -> None:
-        self.monitor._housekeeping()
 
 
 class EventMonitor:
@@ -87,7 +64,7 @@ class EventMonitor:
         self._published = self._state.snapshot()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._receiver: _Receiver | None = None
+        self._receiver: PollingReceiver | None = None
         self._app: Celery | None = None
         self._backoff = BACKOFF_MIN_S
         self._skew: dict[str, float] = {}  # host → smallest lag seen (its clock offset)
@@ -141,13 +118,8 @@ class EventMonitor:
 
     # -- the monitor thread ------------------------------------------------------------------
     def _make_app(self) -> Celery:
-        app = make_app(self.config.broker_url, self.config.result_backend, include=[])
-        app.conf.broker_connection_timeout = 2.0  # fail fast; the loop below retries
-        app.conf.broker_connection_max_retries = 1
-        options = dict(app.conf.broker_transport_options or {})  # keep the shared visibility
-        options.update(max_retries=1, socket_timeout=3)
-        app.conf.broker_transport_options = options
-        return app
+        # Fail fast on a dead broker; the loop below retries.
+        return panel_app("watch", self.config.broker_url, self.config.result_backend)
 
     def _run(self) -> None:
         self._app = app = self._make_app()
@@ -178,7 +150,13 @@ class EventMonitor:
 
     def _capture(self, app: Celery, reason: str) -> None:
         with app.connection_for_read() as conn:
-            receiver = _Receiver(conn, self, reason, handlers={"*": self._on_event}, app=app)
+            receiver = PollingReceiver(
+                conn,
+                on_connected=lambda: self._on_connected(reason),
+                on_iteration=self._housekeeping,
+                handlers={"*": self._on_event},
+                app=app,
+            )
             receiver.connect_max_retries = 1
             self._receiver = receiver
             if self._stop.is_set():

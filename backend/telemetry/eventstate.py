@@ -18,6 +18,7 @@ from backend.telemetry import eventparts as parts
 from backend.telemetry.eventparts import ENDED, UNKNOWN_QUEUE, Batch, Queue, Task, Worker
 from backend.telemetry.fitstate import FIT_EVENT, FitFold
 from backend.telemetry.tally import KINDS, TaskTally
+from backend.telemetry.timeline import SPANS_PER_QUEUE, spans_of
 from backend.telemetry.views import BatchView, EventSnapshot, QueueView, Span, WorkerView
 
 MAX_TASKS = 50_000
@@ -29,7 +30,6 @@ OFFLINE_AFTER_BEATS = 3.0  # offline when no worker event for 3 × its heartbeat
 PHANTOM_BEATS = 3  # heartbeats saying "0 active" while we count some: resync
 LOOP_EVENT = "worker-loop"  # sent every second by the in-worker probe (_pooldesk_probe)
 LOOP_FIELDS = ("lag_ms_max", "lag_ms_p50", "blocked_reports")
-SPANS_PER_QUEUE = 2_000  # the newest started tasks per queue, for the timeline
 
 
 class EventState:
@@ -304,46 +304,7 @@ class EventState:
     ) -> list[Span]:
         """Started tasks as spans on their worker's slot (hostname, pid), oldest first: those
         of one queue, and/or whose id starts with ``prefix`` (a batch's children)."""
-        queues = [queue] if queue is not None else list(self.spans)
-        tasks: list[Task] = []
-        for name in queues:
-            spans = self.spans.get(name)
-            if spans is not None:
-                tasks.extend(list(spans))  # list(deque) is one C call: no mutation mid-copy
-        if prefix is not None:
-            tasks = [t for t in tasks if t.id.startswith(prefix)]
-        out: list[Span] = []
-        probed: set[str] = set()
-        for host, kept in list(self.fit.runs.items()):
-            for task_id, q, pid, start, wall, hold, hold_max, at in list(kept):
-                if (queue is not None and q != queue) or (
-                    prefix is not None and not task_id.startswith(prefix)
-                ):
-                    continue
-                known = self.tasks.get(task_id)
-                probed.add(task_id)
-                out.append(
-                    Span(
-                        task_id,
-                        known.name if known else None,
-                        q,
-                        host,
-                        pid,
-                        start,
-                        start + wall,
-                        known.state if known else None,
-                        hold,
-                        hold_max,
-                        start + at,
-                    )
-                )
-        out.extend(  # workers without the probe, and tasks still running: from events
-            Span(t.id, t.name, t.queue, t.hostname or "?", t.pid, t.started, t.ended, t.state)
-            for t in tasks
-            if t.started is not None and t.id not in probed
-        )
-        out.sort(key=lambda s: s.started)
-        return out[-limit:]
+        return spans_of(self.spans, self.fit.runs, self.tasks, queue, prefix, limit)
 
     # -- time and resync ---------------------------------------------------------------------
     def check_offline(self, now: float) -> bool:

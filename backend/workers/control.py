@@ -16,7 +16,7 @@ from typing import Any
 from celery import Celery
 
 from backend.broker.resolve import BrokerConfig
-from backend.celery_app import make_app
+from backend.panelapp import panel_app
 
 
 class ControlError(RuntimeError):
@@ -67,16 +67,8 @@ class Control:
     @property
     def app(self) -> Celery:
         if self._app is None:
-            app = make_app(self.config.broker_url, self.config.result_backend, include=[])
             # The panel must fail fast on a dead broker; only workers retry forever.
-            app.conf.broker_connection_max_retries = 1
-            app.conf.broker_connection_timeout = 2.0
-            app.conf.broker_transport_options = {
-                **app.conf.broker_transport_options,
-                "max_retries": 1,
-                "socket_timeout": 3,
-            }
-            self._app = app
+            self._app = panel_app("watch", self.config.broker_url, self.config.result_backend)
         return self._app
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtWidgets import (
     QApplication,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from backend.batches.history import BatchRecord
 from desktop import resources
 from desktop.formatting import DASH
+from desktop.models.table import Columns, Index, TableModel
 
 COLUMNS = ("ID", "Kind", "State", "Progress", "Failed", "Elapsed", "ETA", "Created")
 ID, KIND, STATE, PROGRESS, FAILED, ELAPSED, ETA, CREATED = range(len(COLUMNS))
@@ -41,8 +42,10 @@ COLOUR_OF = {
     "error": "crashed",
 }
 STATE_TEXT = {"completed_with_failures": "completed, failures"}
-
-Index = QModelIndex | QPersistentModelIndex
+HEADER_TIPS = {
+    PROGRESS: "Children ended (succeeded, failed or cancelled) of all children",
+    ETA: "Remaining time at the rate so far",
+}
 
 
 def batch_color(state: str) -> QColor:
@@ -115,49 +118,13 @@ def cells(record: BatchRecord, now: float) -> tuple[str, ...]:
     )
 
 
-class BatchesModel(QAbstractTableModel):
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self._rows: list[BatchRecord] = []
-        self._cells: list[tuple[str, ...]] = []
+class BatchesModel(TableModel):
+    spec = Columns(COLUMNS, frozenset(NUMERIC), HEADER_TIPS, BatchRole)
+    _rows: list[BatchRecord]
 
-    # -- reading -----------------------------------------------------------------------------
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation != Qt.Orientation.Horizontal:
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        if role == Qt.ItemDataRole.ToolTipRole and section == PROGRESS:
-            return "Children ended (succeeded, failed or cancelled) of all children"
-        if role == Qt.ItemDataRole.ToolTipRole and section == ETA:
-            return "Remaining time at the rate so far"
-        if role == Qt.ItemDataRole.TextAlignmentRole and section in NUMERIC:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= len(self._rows):
-            return None
-        record, column = self._rows[index.row()], index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._cells[index.row()][column]
-        if role == BatchRole:
-            return record
+    def role_data(self, record: BatchRecord, row: int, column: int, role: int) -> Any:
         if role == ProgressRole:
             return done_total(record)
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            horizontal = (
-                Qt.AlignmentFlag.AlignRight if column in NUMERIC else Qt.AlignmentFlag.AlignLeft
-            )
-            return int(horizontal | Qt.AlignmentFlag.AlignVCenter)
         if column == STATE and role == Qt.ItemDataRole.ForegroundRole:
             return batch_color(record.state)
         if column == STATE and role == Qt.ItemDataRole.DecorationRole:
@@ -176,16 +143,13 @@ class BatchesModel(QAbstractTableModel):
 
     # -- access ------------------------------------------------------------------------------
     def record(self, row: int) -> BatchRecord | None:
-        return self._rows[row] if 0 <= row < len(self._rows) else None
+        return self.row_at(row)
 
     def records(self) -> list[BatchRecord]:
         return list(self._rows)
 
     def row_of(self, batch_id: str) -> int:
-        for row, record in enumerate(self._rows):
-            if record.id == batch_id:
-                return row
-        return -1
+        return self._find(lambda record: record.id == batch_id)
 
     # -- updating ----------------------------------------------------------------------------
     def tick(self, now: float | None = None) -> bool:
@@ -199,28 +163,18 @@ class BatchesModel(QAbstractTableModel):
         now = now or time.time()
         ordered = sorted(records, key=lambda r: r.created_at, reverse=True)
         fresh = {r.id: r for r in ordered}
-        for row in reversed(range(len(self._rows))):
-            if self._rows[row].id not in fresh:
-                self.beginRemoveRows(QModelIndex(), row, row)
-                del self._rows[row], self._cells[row]
-                self.endRemoveRows()
+        self._drop_rows(lambda r: r.id in fresh)
         known = {r.id: row for row, r in enumerate(self._rows)}
         for batch_id, row in known.items():
             record, new_cells = fresh[batch_id], cells(fresh[batch_id], now)
-            old_state, old_cells = self._rows[row].state, self._cells[row]
-            self._rows[row], self._cells[row] = record, new_cells
-            changed = [c for c in range(len(COLUMNS)) if new_cells[c] != old_cells[c]]
-            if old_state != record.state or PROGRESS in changed:
-                changed = list(range(len(COLUMNS)))  # colours, tooltips and the bar change
-            if changed:
-                self.dataChanged.emit(self.index(row, min(changed)), self.index(row, max(changed)))
+            progressed = new_cells[PROGRESS] != self._cells[row][PROGRESS]
+            # A new state or progress changes colours, tooltips and the bar: the whole row.
+            whole = self._rows[row].state != record.state or progressed
+            self._replace_row(row, record, new_cells, whole)
         # Rows never change places (created_at is fixed): insert the new ones where they go.
         for target, record in enumerate(ordered):
             if record.id not in known:
-                self.beginInsertRows(QModelIndex(), target, target)
-                self._rows.insert(target, record)
-                self._cells.insert(target, cells(record, now))
-                self.endInsertRows()
+                self._insert_rows(target, [record], [cells(record, now)])
 
 
 class ProgressDelegate(QStyledItemDelegate):

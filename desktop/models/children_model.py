@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import Qt
 
 from desktop import resources
 from desktop.formatting import DASH
+from desktop.models.table import Columns, TableModel
 
 COLUMNS = ("#", "State", "Detail", "Result", "Reason")
 NUMBER, STATE, DETAIL, RESULT, REASON = range(len(COLUMNS))
@@ -38,8 +39,6 @@ COLOUR_OF = {
 
 # What needs a look comes first: failures, then what is running, then what waits.
 ORDER = {"failed": 0, "retrying": 1, "running": 2, "pending": 3, "cancelled": 4, "succeeded": 5}
-
-Index = QModelIndex | QPersistentModelIndex
 
 
 def child_row(kind: str, child: dict[str, Any]) -> dict[str, Any]:
@@ -105,45 +104,17 @@ def cells(child: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
-class ChildrenModel(QAbstractTableModel):
+class ChildrenModel(TableModel):
+    spec = Columns(COLUMNS, frozenset({NUMBER}))
+    _rows: list[dict[str, Any]]
+
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.batch_id = ""
-        self._rows: list[dict[str, Any]] = []
-        self._cells: list[tuple[str, ...]] = []
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.TextAlignmentRole
-            and section == NUMBER
-        ):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= len(self._rows):
-            return None
-        row, column = index.row(), index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._cells[row][column]
+    def role_data(self, child: dict[str, Any], row: int, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.ToolTipRole and column in (DETAIL, RESULT, REASON):
             return self._cells[row][column] or None
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            horizontal = (
-                Qt.AlignmentFlag.AlignRight if column == NUMBER else Qt.AlignmentFlag.AlignLeft
-            )
-            return int(horizontal | Qt.AlignmentFlag.AlignVCenter)
         if column == STATE and role == Qt.ItemDataRole.ForegroundRole:
             return resources.state_color(COLOUR_OF.get(self._cells[row][STATE], "stopped"))
         if column == REASON and role == Qt.ItemDataRole.ForegroundRole:
@@ -151,7 +122,7 @@ class ChildrenModel(QAbstractTableModel):
         return None
 
     def child(self, row: int) -> dict[str, Any] | None:
-        return self._rows[row] if 0 <= row < len(self._rows) else None
+        return self.row_at(row)
 
     def set_children(self, batch_id: str, children: list[dict[str, Any]]) -> None:
         """Same batch and row count: change cells in place (the selection stays); else reset."""

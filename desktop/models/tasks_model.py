@@ -12,18 +12,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QPersistentModelIndex,
-    Qt,
-    Signal,
-)
+from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 
 from backend.taskhistory.query import TaskRow
 from desktop import resources
 from desktop.formatting import DASH
+from desktop.models.table import Columns, Index, TableModel
 
 COLUMNS = (
     "State",
@@ -40,6 +35,10 @@ COLUMNS = (
 STATE, NAME, QUEUE, WORKER, WHEN, WAIT, RUNTIME, RETRIES, EXCEPTION, RATE = range(len(COLUMNS))
 NUMERIC = {WAIT, RUNTIME, RETRIES, RATE}
 RowRole = Qt.ItemDataRole.UserRole + 1  # the row's TaskRow
+HEADER_TIPS = {
+    RATE: "Failed / finished runs of this task name in the time range shown",
+    WAIT: "From sent (or received) to started",
+}
 COLOUR_OF = {
     "SUCCESS": "online",
     "FAILURE": "crashed",
@@ -48,8 +47,6 @@ COLOUR_OF = {
     "STARTED": "starting",
     "REVOKED": "stopped",
 }
-
-Index = QModelIndex | QPersistentModelIndex
 
 
 def seconds(value: float | None) -> str:
@@ -69,12 +66,16 @@ def when(stamp: float | None, now: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", local)
 
 
-class TasksModel(QAbstractTableModel):
+class TasksModel(TableModel):
+    """Display text is computed when painted, not stored: the When column is relative to now
+    and the fail rate changes with :meth:`set_rates`, and only visible rows are painted."""
+
     moreWanted = Signal(object)  # (first_ts, id) of the last row: load the page after it
+    spec = Columns(COLUMNS, frozenset(NUMERIC), HEADER_TIPS, RowRole, numeric_headers=False)
+    _rows: list[TaskRow]
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self._rows: list[TaskRow] = []
         self._more = False
         self._loading = False
         self.rates: dict[str, tuple[int, int]] = {}  # name → (finished, failed)
@@ -127,13 +128,10 @@ class TasksModel(QAbstractTableModel):
             self.dataChanged.emit(self.index(0, RATE), self.index(len(self._rows) - 1, RATE))
 
     def row_at(self, row: int) -> TaskRow | None:
-        return self._rows[row] if 0 <= row < len(self._rows) else None
+        return super().row_at(row)  # typed for callers
 
     def row_of(self, task_id: str) -> int:
-        for i, row in enumerate(self._rows):
-            if row.id == task_id:
-                return i
-        return -1
+        return self._find(lambda row: row.id == task_id)
 
     # -- paging -------------------------------------------------------------------------------
     def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008
@@ -147,44 +145,19 @@ class TasksModel(QAbstractTableModel):
         self.moreWanted.emit((last["first_ts"], last.id))
 
     # -- Qt -----------------------------------------------------------------------------------
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
+    def text(self, row: int, column: int) -> str:
+        return self._text(self._rows[row], column)
 
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
-            if section == RATE:
-                return "Failed / finished runs of this task name in the time range shown"
-            if section == WAIT:
-                return "From sent (or received) to started"
-        return None
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        row = self._rows[index.row()]
-        col = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._text(row, col)
-        if role == RowRole:
-            return row
-        if role == Qt.ItemDataRole.ForegroundRole and col == STATE:
-            return resources.state_color(COLOUR_OF.get(row["state"] or "", "stopped"))
+    def role_data(self, item: TaskRow, row: int, column: int, role: int) -> Any:
+        if role == Qt.ItemDataRole.ForegroundRole and column == STATE:
+            return resources.state_color(COLOUR_OF.get(item["state"] or "", "stopped"))
         if role == Qt.ItemDataRole.ToolTipRole:
-            if col == EXCEPTION and row["exception"]:
-                return row["exception"]
-            if col == NAME:
-                return row.id
-            if col == STATE and row["note"]:
-                return row["note"]
-        if role == Qt.ItemDataRole.TextAlignmentRole and col in NUMERIC:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            if column == EXCEPTION and item["exception"]:
+                return item["exception"]
+            if column == NAME:
+                return item.id
+            if column == STATE and item["note"]:
+                return item["note"]
         return None
 
     def _text(self, row: TaskRow, col: int) -> str:

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 
 from backend.workers.manager import WorkerInfo
 from desktop import resources
 from desktop.formatting import DASH, human_bytes, percent
+from desktop.models.table import Columns, TableModel
 
 COLUMNS = (
     "Name",
@@ -45,8 +46,6 @@ HEADER_TIPS = {
 Counts = tuple[int | None, int | None]  # active, processed
 LIVE_STATES = ("online", "online-remote", "stopping")
 WorkerRole = Qt.ItemDataRole.UserRole + 1  # the row's WorkerInfo
-
-Index = QModelIndex | QPersistentModelIndex
 
 
 def state_label(info: WorkerInfo) -> str:
@@ -82,47 +81,16 @@ def cells(info: WorkerInfo, counts: Counts = (None, None)) -> tuple[str, ...]:
     )
 
 
-class WorkersModel(QAbstractTableModel):
+class WorkersModel(TableModel):
+    spec = Columns(COLUMNS, frozenset(NUMERIC), HEADER_TIPS, WorkerRole)
+    _rows: list[WorkerInfo]
+
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self._rows: list[WorkerInfo] = []
-        self._cells: list[tuple[str, ...]] = []
         self._events: dict[str, Counts] = {}  # hostname → from the event stream
         self._inspected: dict[str, Counts] = {}  # hostname → last seen in a WorkerInfo
 
-    # -- reading -----------------------------------------------------------------------------
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation != Qt.Orientation.Horizontal:
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return HEADER_TIPS.get(section)
-        if role == Qt.ItemDataRole.TextAlignmentRole and section in NUMERIC:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= len(self._rows):
-            return None
-        info, column = self._rows[index.row()], index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._cells[index.row()][column]
-        if role == WorkerRole:
-            return info
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            horizontal = (
-                Qt.AlignmentFlag.AlignRight if column in NUMERIC else Qt.AlignmentFlag.AlignLeft
-            )
-            return int(horizontal | Qt.AlignmentFlag.AlignVCenter)
+    def role_data(self, info: WorkerInfo, row: int, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.FontRole and info.remote:
             font = QFont()
             font.setItalic(True)
@@ -158,17 +126,14 @@ class WorkersModel(QAbstractTableModel):
 
     # -- access ------------------------------------------------------------------------------
     def worker(self, row: int) -> WorkerInfo | None:
-        return self._rows[row] if 0 <= row < len(self._rows) else None
+        return self.row_at(row)
 
     def workers(self) -> list[WorkerInfo]:
         return list(self._rows)
 
     def row_of(self, name: str, remote: bool = False) -> int:
         """Row of the worker called NAME (local by default), or -1."""
-        for row, info in enumerate(self._rows):
-            if info.name == name and info.remote == remote:
-                return row
-        return -1
+        return self._find(lambda info: info.name == name and info.remote == remote)
 
     # -- updating ----------------------------------------------------------------------------
     def set_counts(self, counts: dict[str, Counts]) -> None:
@@ -195,31 +160,17 @@ class WorkersModel(QAbstractTableModel):
     def update(self, workers: list[WorkerInfo]) -> None:
         fresh = {w.hostname: w for w in workers}
         self._inspected = {h: c for h, c in self._inspected.items() if h in fresh}
-        for row in reversed(range(len(self._rows))):
-            if self._rows[row].hostname not in fresh:
-                self.beginRemoveRows(QModelIndex(), row, row)
-                del self._rows[row], self._cells[row]
-                self.endRemoveRows()
+        self._drop_rows(lambda w: w.hostname in fresh)
         known = {w.hostname: row for row, w in enumerate(self._rows)}
         for hostname, row in known.items():
-            info = fresh[hostname]
-            new_cells = self._cells_of(info)
-            old_info, old_cells = self._rows[row], self._cells[row]
-            self._rows[row], self._cells[row] = info, new_cells
-            changed = [c for c in range(len(COLUMNS)) if new_cells[c] != old_cells[c]]
-            if old_info.remote != info.remote or old_info.state != info.state:
-                changed = list(range(len(COLUMNS)))  # font / colour / tooltip may change
-            if changed:
-                self.dataChanged.emit(self.index(row, min(changed)), self.index(row, max(changed)))
+            info, old = fresh[hostname], self._rows[row]
+            # A new state or locality changes font, colour and tooltips: the whole row.
+            whole = old.remote != info.remote or old.state != info.state
+            self._replace_row(row, info, self._cells_of(info), whole)
         added = [w for w in workers if w.hostname not in known]
         local_end = next((r for r, w in enumerate(self._rows) if w.remote), len(self._rows))
         self._insert(local_end, [w for w in added if not w.remote])  # local rows stay on top
         self._insert(len(self._rows), [w for w in added if w.remote])
 
     def _insert(self, first: int, workers: list[WorkerInfo]) -> None:
-        if not workers:
-            return
-        self.beginInsertRows(QModelIndex(), first, first + len(workers) - 1)
-        self._rows[first:first] = workers
-        self._cells[first:first] = [self._cells_of(w) for w in workers]
-        self.endInsertRows()
+        self._insert_rows(first, workers, [self._cells_of(w) for w in workers])

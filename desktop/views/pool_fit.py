@@ -17,14 +17,13 @@ from PySide6.QtWidgets import (
     QLabel,
     QMessageBox,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from backend.advisor.model import Fix
 from backend.fit.table import QueueFit
+from desktop.views.tables import fill_row, read_only_table
 
 COLUMNS = (
     "Queue",
@@ -40,6 +39,7 @@ COLUMNS = (
 )
 FIX_COLUMN = len(COLUMNS) - 1
 WORKERS_COLUMN = COLUMNS.index("Workers")
+RECOMMENDATION_COLUMN = COLUMNS.index("Recommendation")
 WORKERS_WIDTH = 240
 VERDICT_TEXT = {
     "trap": "runs one at a time",
@@ -82,23 +82,19 @@ class PoolFitTable(QFrame):
         super().__init__(parent)
         self.rows: list[QueueFit] = []
         self.confirm_box: QMessageBox | None = None
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(list(COLUMNS))
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table = read_only_table(
+            COLUMNS, QAbstractItemView.SelectionMode.NoSelection, stretch=RECOMMENDATION_COLUMN
+        )
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.table.setWordWrap(False)
         self.table.verticalHeader().setDefaultSectionSize(26)
         self.table.cellDoubleClicked.connect(self._double_clicked)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         # Workers can be a long list ("invoices-1: prefork × 1; …"): a fixed, elided column
         # (the full list in the tooltip) keeps the verdict, recommendation and Fix… on screen.
         header.setSectionResizeMode(WORKERS_COLUMN, QHeaderView.ResizeMode.Interactive)
         self.table.setColumnWidth(WORKERS_COLUMN, WORKERS_WIDTH)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
-        header.setSectionResizeMode(7, QHeaderView.ResizeMode.Stretch)
         self.empty_label = QLabel(
             "No queue measured yet: the probe in each worker reports its tasks once they run."
         )
@@ -129,9 +125,8 @@ class PoolFitTable(QFrame):
                 speedup,
             )
             tip = _tooltip(row) + "\n\nDouble-click: its recent runs on a timeline."
-            for c, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                first = {7: row.recommendation, WORKERS_COLUMN: text}.get(c)
+            for c, item in enumerate(fill_row(self.table, r, cells)):
+                first = {7: row.recommendation, WORKERS_COLUMN: item.text()}.get(c)
                 item.setToolTip(f"{first}\n\n{tip}" if first else tip)
                 if c in (1, 3, 4, 8):
                     item.setTextAlignment(
@@ -142,7 +137,6 @@ class PoolFitTable(QFrame):
                     font = item.font()
                     font.setBold(row.severity == "critical")
                     item.setFont(font)
-                self.table.setItem(r, c, item)
             self.table.setCellWidget(r, FIX_COLUMN, self._fix_button(r, row.fix))
         self._fit_height()
 

@@ -10,16 +10,12 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMessageBox,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -33,6 +29,7 @@ from backend.redact import mask_text
 from backend.workers.records import RecordStore
 from desktop.background import Background
 from desktop.views.project_dialog import ProjectDialog
+from desktop.views.tables import fill_row, read_only_table
 
 COLUMNS = ("Name", "App", "Interpreter", "Broker")
 
@@ -47,17 +44,7 @@ class ProjectsSection(QGroupBox):
         self.dialog: ProjectDialog | None = None
         self.confirm_box: QMessageBox | None = None
         self._removing: str | None = None
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(list(COLUMNS))
-        self.table.verticalHeader().setVisible(False)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        header = self.table.horizontalHeader()
-        for column in (0, 1):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
+        self.table = read_only_table(COLUMNS, stretch=2)  # the interpreter's path
         self.table.setMinimumHeight(110)
         self.add_button = QPushButton("Add &project…")
         self.edit_button = QPushButton("&Edit…")
@@ -102,10 +89,10 @@ class ProjectsSection(QGroupBox):
             broker = "Pooldesk's managed broker" if project.managed_broker else "not checked yet"
             if check is not None and not project.managed_broker:
                 broker = str(check.public()["broker_url"] or "the app's default")
-            for column, text in enumerate((project.name, project.app, project.python, broker)):
-                item = QTableWidgetItem(text)
-                item.setToolTip(text)
-                self.table.setItem(row, column, item)
+            for item in fill_row(
+                self.table, row, (project.name, project.app, project.python, broker)
+            ):
+                item.setToolTip(item.text())
             if project.name == current:
                 self.table.selectRow(row)
         if not projects:

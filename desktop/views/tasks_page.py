@@ -13,14 +13,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
-    QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QMessageBox,
     QPushButton,
     QSplitter,
@@ -29,24 +27,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.taskhistory.query import STATES, Filter, TaskRow
+from backend.taskhistory.query import Filter, TaskRow
 from backend.taskhistory.retry import RetryError, plan, rebuild
 from desktop.models.tasks_model import EXCEPTION, RowRole, TasksModel, when
 from desktop.tasks_controller import TasksController
 from desktop.views.batch_detail import make_table
 from desktop.views.failure_groups import FailureGroups
 from desktop.views.task_detail import EditRetryDialog, TaskDetail
+from desktop.views.task_filters import TaskFilters
 
 PAGE = 200
-DEBOUNCE_MS = 250
 GROUPS_EVERY_S = 5.0  # live refresh of failure groups and rates, at most this often
-RANGES = (
-    ("All time", None),
-    ("Last 15 minutes", 900),
-    ("Last hour", 3600),
-    ("Last 24 hours", 86400),
-    ("Last 7 days", 7 * 86400),
-)
 FINAL = ("SUCCESS", "FAILURE", "REVOKED", "REJECTED")
 
 
@@ -83,33 +74,11 @@ class TasksPage(QWidget):
         self._stale = False  # the history changed while the page was hidden
         self.model = TasksModel(self)
 
-        self.state_box = QComboBox()
-        self.state_box.addItems(["All states", *STATES])
-        self.name_edit = QLineEdit(placeholderText="Task name contains…")
-        self.queue_box = QComboBox(editable=True)
-        self.queue_box.lineEdit().setPlaceholderText("Any queue")
-        self.worker_box = QComboBox(editable=True)
-        self.worker_box.lineEdit().setPlaceholderText("Any worker")
-        self.range_box = QComboBox()
-        self.range_box.addItems([r[0] for r in RANGES])
-        self.search_edit = QLineEdit(placeholderText="Search id, arguments, result, exception…")
-        self.search_edit.setClearButtonEnabled(True)
-        filters = QHBoxLayout()
-        for widget, stretch in (
-            (self.state_box, 0),
-            (self.name_edit, 2),
-            (self.queue_box, 1),
-            (self.worker_box, 1),
-            (self.range_box, 0),
-            (self.search_edit, 3),
-        ):
-            filters.addWidget(widget, stretch)
-            widget.setMinimumWidth(40)  # the window may be narrow: the boxes shrink, not it
-            if isinstance(widget, QComboBox):
-                widget.setSizeAdjustPolicy(
-                    QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-                )
-                widget.setMinimumContentsLength(4)
+        self.filters = TaskFilters()
+        # The filter widgets by name, for tests and the failure-group jump.
+        self.state_box, self.name_edit = self.filters.state_box, self.filters.name_edit
+        self.queue_box, self.worker_box = self.filters.queue_box, self.filters.worker_box
+        self.search_edit, self.debounce = self.filters.search_edit, self.filters.debounce
         self.count_label = QLabel("Loading…")
         self.count_label.setWordWrap(True)  # a long sentence must not widen the window
         self.message_label = QLabel()  # what the last action sent, or why nothing was
@@ -160,23 +129,14 @@ class TasksPage(QWidget):
         split.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
-        layout.addLayout(filters)
+        layout.addWidget(self.filters)
         layout.addWidget(self.gap_label)
         layout.addWidget(self.message_label)
         layout.addWidget(self.count_label)
         layout.addWidget(split, 1)
 
-        self.debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
-        self.debounce.timeout.connect(self.apply_filters)
-        for edit in (
-            self.name_edit,
-            self.search_edit,
-            self.queue_box.lineEdit(),
-            self.worker_box.lineEdit(),
-        ):
-            edit.textChanged.connect(self.debounce.start)
-        self.state_box.currentIndexChanged.connect(self._state_changed)
-        self.range_box.currentIndexChanged.connect(self.apply_filters)
+        self.filters.changed.connect(self.apply_filters)
+        self.filters.stateChanged.connect(self._state_changed)
         self.model.moreWanted.connect(self._more)
         self.table.selectionModel().selectionChanged.connect(self._selected)
         self.retry_button.clicked.connect(self.confirm_retry)
@@ -197,7 +157,7 @@ class TasksPage(QWidget):
         self.failuresWanted.connect(c.fetchFailures)
         self.detailWanted.connect(c.fetchDetail)
         self.choicesWanted.connect(c.fetchChoices)
-        c.choicesReady.connect(self._choices)
+        c.choicesReady.connect(self.filters.set_choices)
         self.retryRequested.connect(c.retry)
         self.retryGroupRequested.connect(c.retryGroup)
         self.revokeRequested.connect(c.revoke)
@@ -213,17 +173,7 @@ class TasksPage(QWidget):
 
     # -- queries ------------------------------------------------------------------------------
     def current_filter(self) -> Filter:
-        state = self.state_box.currentText()
-        seconds = RANGES[self.range_box.currentIndex()][1]
-        return Filter(
-            states=(state,) if state in STATES else (),
-            name=self.name_edit.text().strip() or None,
-            queue=self.queue_box.currentText().strip() or None,
-            worker=self.worker_box.currentText().strip() or None,
-            since=time.time() - seconds if seconds else None,
-            search=self.search_edit.text().strip()[:500] or None,
-            exc_group=self._group,
-        )
+        return self.filters.current(self._group)
 
     def _ask(self, kind: str, after: Any = None) -> int:
         self._request += 1
@@ -237,20 +187,6 @@ class TasksPage(QWidget):
         self.countWanted.emit(self._current, self._filter)
         self.failuresWanted.emit(self._filter.since)
         self.choicesWanted.emit()
-
-    def _choices(self, queues: list[str], workers: list[str]) -> None:
-        """Offer the queues and workers the history knows, keeping what the user typed."""
-        for box, values in ((self.queue_box, queues), (self.worker_box, workers)):
-            typed = box.currentText()
-            known = [box.itemText(i) for i in range(box.count())]
-            if known != ["", *values]:
-                box.blockSignals(True)
-                box.lineEdit().blockSignals(True)
-                box.clear()
-                box.addItems(["", *values])
-                box.setEditText(typed)
-                box.lineEdit().blockSignals(False)
-                box.blockSignals(False)
 
     def _more(self, after: Any) -> None:
         self._ask("append", after)
@@ -384,9 +320,7 @@ class TasksPage(QWidget):
         group = self.groups.selected()
         if group is None:
             return
-        self.state_box.blockSignals(True)
-        self.state_box.setCurrentText("FAILURE")
-        self.state_box.blockSignals(False)
+        self.filters.show_state("FAILURE")
         self._group = group
         self.apply_filters()
         self.tabs.setCurrentIndex(0)

@@ -1,0 +1,41 @@
+"""A read-only ``QTableWidget`` set up once for the small tables filled by hand (pool fit,
+projects): labelled columns, no row numbers, no editing, the selection the caller wants.
+
+The large, model-backed tables use ``batch_detail.make_table`` instead; these few hold a
+handful of rows rebuilt whole, where a model would be more code than the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+
+
+def read_only_table(
+    columns: Sequence[str],
+    selection: QAbstractItemView.SelectionMode = QAbstractItemView.SelectionMode.SingleSelection,
+    stretch: int | None = None,
+) -> QTableWidget:
+    """Whole rows are selected (when anything is): a cell of these tables means nothing alone.
+    With ``stretch``, every column fits its contents and that one takes the remaining width."""
+    table = QTableWidget(0, len(columns))
+    table.setHorizontalHeaderLabels(list(columns))
+    table.verticalHeader().setVisible(False)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(selection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    if stretch is not None:
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+    return table
+
+
+def fill_row(table: QTableWidget, row: int, texts: Iterable[str]) -> list[QTableWidgetItem]:
+    """Put one plain-text item per column in ``row``; returned so the caller can add tooltips,
+    colours or alignment (an item changed after ``setItem`` updates its cell)."""
+    items = [QTableWidgetItem(text) for text in texts]
+    for column, item in enumerate(items):
+        table.setItem(row, column, item)
+    return items
