@@ -41,11 +41,11 @@ from backend.broker.status import BrokerStatus
 from backend.projects.store import ProjectStore
 from desktop import presets as presets_mod
 from desktop import resources
-from desktop.batch_controller import BatchController
-from desktop.controller import WorkerController
+from desktop.services.batches import BatchController
+from desktop.services.workers import WorkerController
 from desktop.formatting import broker_line, broker_tooltip
 from desktop.models.batches_model import done_total, duration, unit_of
-from desktop.telemetry_controller import TelemetryController
+from desktop.services.telemetry import TelemetryController
 from desktop.views.batches_page import BatchesPage
 from desktop.views.metrics_toggle import MetricsToggle
 from desktop.views.overview_page import OverviewPage

@@ -11,7 +11,7 @@ from PySide6.QtGui import QAction
 
 from backend import settings as settings_mod
 from backend.metrics import DEFAULT_PORT, HOST
-from desktop.telemetry_controller import TelemetryController
+from desktop.services.telemetry import TelemetryController
 
 
 class MetricsToggle(QObject):

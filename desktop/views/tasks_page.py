@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from backend.taskhistory.query import STATES, Filter, TaskRow
 from backend.taskhistory.retry import RetryError, plan, rebuild
 from desktop.models.tasks_model import EXCEPTION, RowRole, TasksModel, when
-from desktop.tasks_controller import TasksController
+from desktop.services.tasks import TasksController
 from desktop.views.batch_detail import make_table
 from desktop.views.failure_groups import FailureGroups
 from desktop.views.task_detail import EditRetryDialog, TaskDetail
