@@ -1,15 +1,18 @@
-"""The window's only door to the backend: a QObject living in its own QThread.
+"""The worker service: the window's only door to workers and the broker's status.
 
-Everything that touches the broker or a process (``ensure_broker``, the periodic refresh, start,
-stop, restart, forget) runs in that thread, one call at a time, so the manager is used from a
-single thread and the GUI thread never blocks on the network. Requests arrive as queued slot
-calls (connect a GUI-thread signal to :meth:`start` and friends); results leave as signals.
+A :class:`~desktop.services.base.ServiceThread`. Everything that touches the broker or a process
+(``ensure_broker``, the periodic refresh, start, stop, restart, resize, forget) runs in its
+thread, one call at a time, so the manager is used from a single thread and the GUI thread
+never blocks on the network. Requests arrive as queued slot calls (connect a GUI-thread signal
+to :meth:`start` and friends); results leave as signals.
 
 Nothing long blocks the thread. A start spawns the worker, then the refresh watches it until
 it answers ping, crashes or runs out of ``start_timeout``; only then is the operation reported.
-A stop sends the warm-stop signal and the refresh steps its :class:`StopSequence` (warm → cold
-→ kill), showing how long it has waited for running tasks; :meth:`stopNow` hurries it (cold:
-running tasks return to the queue). A restart is a stop followed by a start.
+A stop is a request to the backend's stopper (``WorkerManager.request_stop``: warm → cold →
+kill) and each refresh ticks it (``tick_stops``); the rows carry the backend's "stopping" state
+and progress ("waiting for tasks, 12 of 60 s"), so this service adds nothing to them.
+:meth:`stopNow` hurries a stop (cold: running tasks return to the queue). A restart is a stop
+request whose stopper starts the new spec; the refresh then watches it come online.
 """
 
 from __future__ import annotations
@@ -17,23 +20,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from urllib.parse import urlsplit
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QTimer, Signal, Slot
 
-from backend import settings as settings_mod
-from backend.advisor.model import Fix
+from backend.advisor.model import Fix, Thresholds
 from backend.advisor.service import apply_fix
 from backend.broker import BrokerError, current_config, ensure_broker
 from backend.broker.status import BrokerStatus, broker_status
 from backend.projects.brokers import prepare_start
 from backend.projects.model import ProjectError
-from backend.redact import mask_text
-from backend.workers.manager import LIVE_RESIZE_POOLS, WorkerError, WorkerInfo, WorkerManager
-from backend.workers.process import StopSequence
-from backend.workers.spec import SpecError, WorkerSpec
+from backend.settings import Settings
+from backend.workers.manager import WorkerError, WorkerInfo, WorkerManager
+from backend.workers.reports import UNKNOWN_EXIT, ready_text, start_failure
+from backend.workers.spec import SpecError, WorkerSpec, can_resize_live
+from desktop.services.base import ServiceThread, describe
 
 log = logging.getLogger(__name__)
 
@@ -44,136 +46,105 @@ REMOTE_TIMEOUT_S = 0.8
 # timeout), during which requests wait; local state is cheap. So local workers refresh every
 # tick and remote ones at most this often (set it to 0 to scan on every tick).
 REMOTE_SCAN_S = 10.0
-UNKNOWN_EXIT = "exit status unknown"  # backend.workers.states.describe_exit(None)
+# After a remote shutdown: look for the worker this often until it is gone from the broker
+# (the backend shows it as stopping meanwhile).
+REMOTE_STOP_SCAN_S = 2.0
 EXIT_GRACE_S = 2.0
 LOG_LINES_MAX = 5000
-# After a remote shutdown: show the row as stopping, and look for it this often, until it is
-# gone from the broker (or this long has passed: it may finish long tasks first).
-REMOTE_STOP_SCAN_S = 2.0
-REMOTE_STOP_WATCH_S = 120.0
 EXPECTED_ERRORS = (WorkerError, SpecError, BrokerError, OSError, ProjectError)
-ENDINGS = {
-    "warm": "after its running tasks finished",
-    "cold": "without waiting; its running tasks went back to the queue",
-    "killed": "killed: it did not exit on its own",
-    "gone": "it had already exited",
+# What the status bar says while an operation runs: "Stopping w1…".
+VERBS = {
+    "start": "Starting",
+    "stop": "Stopping",
+    "stop now": "Not waiting for the running tasks of",
+    "restart": "Restarting",
+    "forget": "Forgetting",
+    "resize": "Resizing",
+    "fix": "Applying the fix to",
 }
 
 
-@dataclass
-class _Stopping:
-    """A stop under way: what asked for it, its sequence, and what to start afterwards."""
-
-    op: str  # "stop", "restart" or "fix"
-    sequence: StopSequence
-    then: WorkerSpec | None = None
+def doing(op: str, name: str) -> str:
+    return f"{VERBS.get(op, op.capitalize())} {name}…"
 
 
-class WorkerController(QObject):
+class WorkerController(ServiceThread):
     workersChanged = Signal(list)  # list[WorkerInfo], local first, then remote
     brokerChanged = Signal(object)  # BrokerStatus
-    operationStarted = Signal(str, str)  # op, worker name
-    # op, worker name, ok, message: first line a summary, after a blank line the detail
-    operationFinished = Signal(str, str, bool, str)
     logRead = Signal(str, list)  # worker name, its last log lines (secrets masked)
-    _shutdownRequested = Signal()
 
-    def __init__(self, interval_ms: int = REFRESH_MS) -> None:
-        super().__init__()  # no parent: it moves to its own thread
+    expected_errors = EXPECTED_ERRORS
+
+    def __init__(self, settings: Settings, interval_ms: int = REFRESH_MS) -> None:
+        super().__init__("pooldesk-controller", settings)
         self._interval_ms = interval_ms
         self._manager: WorkerManager | None = None
-        self._timer: QTimer | None = None
+        self._refresh_timer: QTimer | None = None
         self._workers: list[WorkerInfo] = []
         self._remote: list[WorkerInfo] = []
         self._next_remote_scan = 0.0
         self._pending: dict[str, tuple[str, float]] = {}  # name → (op, monotonic deadline)
         self._graced: dict[str, float] = {}  # name → until when to wait for its exit status
-        self._stopping: dict[str, _Stopping] = {}
-        self._remote_stopping: dict[str, float] = {}  # hostname → until when to show it so
-        self._closing = False
-        self._home_thread = self.thread()
-        self._thread = QThread()
-        self._thread.setObjectName("pooldesk-controller")
-        self.moveToThread(self._thread)
-        self._thread.started.connect(self._on_thread_started)
-        self._shutdownRequested.connect(self._teardown)
+        self._broker_password = ""  # masked in every message
 
-    # -- called from the GUI thread ----------------------------------------------------------
-    def launch(self) -> None:
-        self._thread.start()
-
-    def is_running(self) -> bool:
-        return self._thread.isRunning()
-
-    def shutdown(self) -> None:
-        """Finish the current call, stop the timer, close broker connections, join the thread.
-
-        Blocks for at most the current operation (every backend call is bounded: a stop by
-        the stop timeout, a refresh by the broker timeouts).
-        """
-        if self._thread.isRunning():
-            self._shutdownRequested.emit()
-            self._thread.wait()
-
-    # -- in the controller thread ------------------------------------------------------------
-    @Slot()
-    def _on_thread_started(self) -> None:
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)  # re-armed after each refresh: no pile-up when slow
-        self._timer.timeout.connect(self.refresh)
+    # -- in the service thread ---------------------------------------------------------------
+    def _on_start(self) -> None:
+        self._refresh_timer = self._timer(self.refresh)
         config = None
-        cfg = settings_mod.Settings()
         try:
-            loaded = settings_mod.load()
-            if loaded.message:
-                self.operationFinished.emit("settings", "", False, loaded.message)
-            cfg = loaded.settings
-            config = ensure_broker(loaded.settings)
+            config = ensure_broker(self.settings)
         except Exception as exc:
             log.exception("broker start-up failed")
-            message = self._masked(_describe(exc))
+            message = self._masked(describe(exc))
             self.operationFinished.emit(
                 "broker", "", False, f"The broker could not be started.\n\n{message}"
             )
-        self._manager = WorkerManager.from_settings(cfg, config)
+        self._manager = WorkerManager.from_settings(self.settings, config)
         self._next_remote_scan = time.monotonic() + self._interval_ms / 1000  # local rows first
         self.refresh()
 
-    @Slot()
-    def _teardown(self) -> None:
-        self._closing = True
-        if self._timer is not None:
-            self._timer.stop()
+    def _on_settings(self, settings: Settings) -> None:
+        """Timeouts and the crash-loop limits apply to the next start or stop."""
+        if self._manager is None:
+            return
+        limits = Thresholds.from_settings(settings.advisor)
+        self._manager.start_timeout = settings.start_timeout
+        self._manager.stop_timeout = settings.stop_timeout
+        self._manager.restarts = limits.crash_loop_starts
+        self._manager.restart_window = limits.crash_loop_minutes * 60
+
+    def _on_close(self) -> None:
         if self._manager is not None:
-            try:
-                self._manager.close()
-            except Exception:
-                log.exception("closing the worker manager failed")
-        self.moveToThread(self._home_thread)  # the timer (a child) goes too, stopped
-        self._thread.quit()
+            self._manager.close()
+
+    def _after_operation(self) -> None:
+        self.refresh()
 
     @Slot()
     def refresh(self) -> None:
         if self._manager is None or self._closing:
             return
         try:
-            status = broker_status(current_config())
+            config = current_config(self.settings)  # the pushed settings: no file read
+            self._broker_password = urlsplit(config.broker_url or "").password or ""
+            status = broker_status(config)
         except Exception as exc:
             log.exception("broker status failed")
-            status = BrokerStatus(url=None, managed=False, up=False, error=_describe(exc))
+            status = BrokerStatus(url=None, managed=False, up=False, error=describe(exc))
         status.error = self._masked(status.error) if status.error else None
         self.brokerChanged.emit(status)
-        self._step_stops()
+        self._tick_stops()
         try:
             self._workers = self._list_workers()
         except Exception:
             log.exception("listing workers failed")  # keep showing the last list
         self._report_pending_starts()
-        self.workersChanged.emit(self._with_progress(self._workers))
-        if self._timer is not None and not self._closing:
+        self.workersChanged.emit(list(self._workers))
+        if self._refresh_timer is not None and not self._closing:
             # Watching a start or a stop: look again soon, so "online" or "stopped" is not late.
-            busy = self._pending or self._stopping
-            self._timer.start(min(PENDING_MS, self._interval_ms) if busy else self._interval_ms)
+            busy = self._pending or self._manager.stopper.stopping()
+            delay = min(PENDING_MS, self._interval_ms) if busy else self._interval_ms
+            self._refresh_timer.start(delay)
 
     def _list_workers(self) -> list[WorkerInfo]:
         assert self._manager is not None
@@ -183,9 +154,23 @@ class WorkerController(QObject):
             return workers + [w for w in self._remote if w.hostname not in local]
         workers = self._manager.all(include_remote=True, remote_timeout=REMOTE_TIMEOUT_S)
         self._remote = [w for w in workers if w.remote]
-        self._next_remote_scan = time.monotonic() + REMOTE_SCAN_S
+        # A remote worker sent a shutdown shows as stopping until a scan no longer finds it.
+        every = REMOTE_STOP_SCAN_S if self._manager.remote_stopping() else REMOTE_SCAN_S
+        self._next_remote_scan = time.monotonic() + every
         return workers
 
+    def _tick_stops(self) -> None:
+        """Advance the backend's stops; report the finished ones, watch a restart's start."""
+        assert self._manager is not None
+        for event in self._manager.tick_stops():
+            if event.kind == "failed":
+                self._failed(event.op, event.name, WorkerError(event.text))
+            elif event.kind == "stopped" and event.then is not None:
+                self._watch(event.op, event.name)  # started by the stopper: report when online
+            elif event.kind == "stopped":
+                self.operationFinished.emit(event.op, event.name, True, event.text)
+
+    # -- requests ----------------------------------------------------------------------------
     @Slot(object)
     def start(self, spec: WorkerSpec) -> None:
         def op() -> str | None:
@@ -195,35 +180,31 @@ class WorkerController(QObject):
             self._watch("start", spec.name)
             return None
 
-        self._run("start", spec.name, op)
+        self._run("start", spec.name, doing("start", spec.name), op)
 
     @Slot(str)
     def stop(self, name: str) -> None:
-        """Warm stop; reported when the worker is gone (the refresh steps the sequence)."""
+        """Warm stop; reported when the worker is gone (each refresh ticks the stop). Asked
+        again while stopping, a pending restart becomes a plain stop ("Stop now" hurries)."""
 
         def op() -> str | None:
-            if name in self._stopping:  # already stopping: "Stop now" is the way to hurry it
-                self._stopping[name].op, self._stopping[name].then = "stop", None  # no restart
-                return None
             self._pending.pop(name, None)
-            self._begin_stop("stop", name)
+            self._manager_or_raise().request_stop(name, op="stop")
             return None
 
-        self._run("stop", name, op)
+        self._run("stop", name, doing("stop", name), op)
 
     @Slot(str)
     def stopNow(self, name: str) -> None:
         """Stop waiting for running tasks (cold); acks_late puts them back on the queue."""
-        stopping = self._stopping.get(name)
-        if stopping is None:
+        if self._manager is None or not self._manager.stopper.hurry(name):
             return
-        stopping.sequence.hurry()
-        self.operationStarted.emit("stop now", name)
+        self.operationStarted.emit("stop now", name, doing("stop now", name))
         self.refresh()
 
     def stopping(self) -> dict[str, str]:
         """Stops under way: name → progress (for tests and the close dialog)."""
-        return {name: s.sequence.describe() for name, s in self._stopping.items()}
+        return self._manager.stopper.stopping() if self._manager is not None else {}
 
     @Slot(str, str, int)
     def restart(self, name: str, pool: str, concurrency: int) -> None:
@@ -236,7 +217,7 @@ class WorkerController(QObject):
             self._begin_restart("restart", name, spec)
             return None
 
-        self._run("restart", name, op)
+        self._run("restart", name, doing("restart", name), op)
 
     @Slot(object)
     def applyFix(self, fix: Fix) -> None:
@@ -254,7 +235,7 @@ class WorkerController(QObject):
                 return None
             return apply_fix(manager, fix)
 
-        self._run("fix", name, op)
+        self._run("fix", name, doing("fix", name), op)
 
     @Slot(str)
     def forget(self, name: str) -> None:
@@ -262,33 +243,28 @@ class WorkerController(QObject):
             self._manager_or_raise().forget(name)
             return f"{name} removed from the list."
 
-        self._run("forget", name, op)
+        self._run("forget", name, doing("forget", name), op)
 
     @Slot(str, int)
     def resize(self, name: str, concurrency: int) -> None:
-        """A local worker: live (pool_grow/pool_shrink) for an online prefork or gevent worker,
-        else a restart with the new concurrency (a stop and a start, watched like a restart)."""
+        """A local worker: live (pool_grow/pool_shrink) where the backend says it can be
+        (``can_resize_live``), else a restart with the new concurrency, watched like one."""
 
         def op() -> str | None:
             manager = self._manager_or_raise()
-            if name in self._stopping:
+            if name in manager.stopper:
                 raise WorkerError(f"{name} is stopping; resize it once it has started again")
             spec = manager.restart_spec(name, concurrency=concurrency)  # refuses bad input
             info = next((w for w in self._workers if w.name == name and not w.remote), None)
-            live = (
-                info is not None
-                and info.state == "online"
-                and spec.pool in LIVE_RESIZE_POOLS
-                and not spec.autoscale
-            )
-            if not live:
+            state = info.state if info is not None else "unknown"
+            if not can_resize_live(spec.pool, spec.autoscale, state):
                 self._begin_restart("resize", name, spec)
                 return None  # reported when it is back online
             result = manager.resize(name, concurrency)
             how = "live" if result.method == "live" else "restarted"
             return f"{name} resized to {result.concurrency} ({how})."
 
-        self._run("resize", name, op)
+        self._run("resize", name, doing("resize", name), op)
 
     @Slot(str, int)
     def remoteResize(self, hostname: str, concurrency: int) -> None:
@@ -311,7 +287,7 @@ class WorkerController(QObject):
             ]
             return f"{hostname} resized to {concurrency} (live)."
 
-        self._run("resize", hostname, op)
+        self._run("resize", hostname, doing("resize", hostname), op)
 
     @Slot(str)
     def remoteStop(self, hostname: str) -> None:
@@ -319,12 +295,10 @@ class WorkerController(QObject):
 
         def op() -> str | None:
             self._manager_or_raise().remote_shutdown(hostname)
-            now = time.monotonic()
-            self._remote_stopping[hostname] = now + REMOTE_STOP_WATCH_S
-            self._next_remote_scan = min(self._next_remote_scan, now + REMOTE_STOP_SCAN_S)
+            self._next_remote_scan = 0.0  # the refresh after this scans: the row shows stopping
             return f"Shutdown sent to {hostname}: it exits once its running tasks finish."
 
-        self._run("stop", hostname, op)
+        self._run("stop", hostname, doing("stop", hostname), op)
 
     @Slot(str, int)
     def readLog(self, name: str, lines: int) -> None:
@@ -335,124 +309,33 @@ class WorkerController(QObject):
             return
         try:
             tail = self._manager_or_raise().logs(name, max(1, min(lines, LOG_LINES_MAX)))
-        except EXPECTED_ERRORS as exc:
-            tail = [f"(the log could not be read: {_describe(exc)})"]
         except Exception as exc:
-            log.exception("reading the log of %s failed", name)
-            tail = [f"(the log could not be read: {type(exc).__name__}: {exc})"]
+            if not isinstance(exc, EXPECTED_ERRORS):
+                log.exception("reading the log of %s failed", name)
+            tail = [f"(the log could not be read: {describe(exc, EXPECTED_ERRORS)})"]
         masked = self._masked("\n".join(tail)).split("\n") if tail else []
         self.logRead.emit(name, masked)
 
     # -- helpers -----------------------------------------------------------------------------
-    def _run(self, op: str, name: str, call: Callable[[], str | None]) -> None:
-        """Run one request; every failure becomes a message, none escapes the thread."""
-        if self._closing:
-            return
-        self.operationStarted.emit(op, name)
-        try:
-            message = call()
-        except Exception as exc:
-            self._failed(op, name, exc)
-        else:
-            if message is not None:
-                self.operationFinished.emit(op, name, True, message)
-        self.refresh()
-
-    def _failed(self, op: str, name: str, exc: Exception) -> None:
-        """An operation's failure as a message: expected ones as they read, others with their
-        type (and a traceback in the log)."""
-        if isinstance(exc, EXPECTED_ERRORS):
-            text = _describe(exc)
-        else:
-            log.exception("%s %s failed", op, name)
-            text = f"Unexpected error: {type(exc).__name__}: {exc}"
-        self.operationFinished.emit(op, name, False, self._masked(text))
-
     def _manager_or_raise(self) -> WorkerManager:
         if self._manager is None:
             raise WorkerError("the controller is not ready yet")
         return self._manager
 
-    def _begin_stop(self, op: str, name: str, then: WorkerSpec | None = None) -> None:
-        sequence = self._manager_or_raise().begin_stop(name)
-        self._stopping[name] = _Stopping(op, sequence, then)
-        self._show_state(name, "stopping", sequence.describe())
-
     def _begin_restart(self, op: str, name: str, spec: WorkerSpec) -> None:
-        if name in self._stopping:
+        manager = self._manager_or_raise()
+        if name in manager.stopper:
             raise WorkerError(f"{name} is already stopping; start it again once it has stopped")
-        if self._manager_or_raise().is_running(name):
-            self._begin_stop(op, name, then=spec)
+        if manager.is_running(name):
+            manager.request_stop(name, then=spec, op=op)  # the stopper starts it afterwards
         else:
-            self._start_after_stop(op, spec)
-
-    def _start_after_stop(self, op: str, spec: WorkerSpec) -> None:
-        self._manager_or_raise().start(spec, wait=False)
-        self._watch(op, spec.name)
-
-    def _step_stops(self) -> None:
-        """Advance every stop under way; report the finished ones, start what a restart wants."""
-        for name, stopping in list(self._stopping.items()):
-            try:
-                if not stopping.sequence.step():
-                    continue
-                del self._stopping[name]
-                info = self._manager_or_raise().finish_stop(name)
-                if stopping.then is not None:
-                    self._start_after_stop(stopping.op, stopping.then)
-                elif info.state == "stopped":
-                    ending = ENDINGS.get(stopping.sequence.how, stopping.sequence.how)
-                    self.operationFinished.emit(
-                        stopping.op, name, True, f"{name} stopped ({ending})."
-                    )
-                else:
-                    raise WorkerError(f"{name} is {info.state} after the stop request")
-            except Exception as exc:
-                self._stopping.pop(name, None)
-                self._failed(stopping.op, name, exc)
-
-    def _with_progress(self, workers: list[WorkerInfo]) -> list[WorkerInfo]:
-        return self._mark_remote_stopping(
-            [
-                replace(w, progress=self._stopping[w.name].sequence.describe())
-                if w.name in self._stopping and not w.remote
-                else w
-                for w in workers
-            ]
-        )
-
-    def _mark_remote_stopping(self, workers: list[WorkerInfo]) -> list[WorkerInfo]:
-        """Remote workers sent a shutdown show as stopping until a scan no longer finds them."""
-        if not self._remote_stopping:
-            return workers
-        now, listed = time.monotonic(), {w.hostname for w in workers if w.remote}
-        self._remote_stopping = {
-            host: until
-            for host, until in self._remote_stopping.items()
-            if host in listed and until > now
-        }
-        if self._remote_stopping:
-            self._next_remote_scan = min(self._next_remote_scan, now + REMOTE_STOP_SCAN_S)
-        return [
-            replace(w, state="stopping", progress="shutdown sent")
-            if w.remote and w.hostname in self._remote_stopping
-            else w
-            for w in workers
-        ]
+            manager.start(spec, wait=False)
+            self._watch(op, spec.name)
 
     def _watch(self, op: str, name: str) -> None:
         self._graced.pop(name, None)
         timeout = self._manager.start_timeout if self._manager else 30.0
         self._pending[name] = (op, time.monotonic() + timeout)
-
-    def _show_state(self, name: str, state: str, progress: str | None = None) -> None:
-        """Show a state at once, before the next refresh confirms it."""
-        self.workersChanged.emit(
-            [
-                replace(w, state=state, progress=progress) if w.name == name and not w.remote else w
-                for w in self._workers
-            ]
-        )
 
     def _report_pending_starts(self) -> None:
         by_name = {w.name: w for w in self._workers if not w.remote}
@@ -462,14 +345,7 @@ class WorkerController(QObject):
                 del self._pending[name]
             elif info.state == "online":
                 del self._pending[name]
-                ready = f", ready in {info.ready_seconds:.1f} s" if info.ready_seconds else ""
-                shape = f"{info.pool} × {info.concurrency}"
-                done = (
-                    f"{name} is online ({shape}{ready})."
-                    if op == "start"
-                    else f"{name} restarted as {shape}{ready}."
-                )
-                self.operationFinished.emit(op, name, True, done)
+                self.operationFinished.emit(op, name, True, ready_text(op, info))
             elif self._exit_not_recorded_yet(info):
                 continue
             elif info.state in ("crashed", "stopped"):
@@ -478,7 +354,7 @@ class WorkerController(QObject):
                 if not info.last_log and self._manager is not None:
                     with contextlib.suppress(Exception):
                         info.last_log = self._manager.logs(name, 15)
-                self.operationFinished.emit(op, name, False, self._masked(_start_failure(info)))
+                self.operationFinished.emit(op, name, False, self._masked(start_failure(info)))
             elif time.monotonic() > deadline:
                 del self._pending[name]
                 text = f"{name} did not answer ping in time; it is still {info.state}."
@@ -491,25 +367,5 @@ class WorkerController(QObject):
         until = self._graced.setdefault(info.name, time.monotonic() + EXIT_GRACE_S)
         return time.monotonic() < until
 
-    def _masked(self, text: str) -> str:
-        secrets: list[str] = []
-        try:
-            url = current_config().broker_url
-            if url and urlsplit(url).password:
-                secrets.append(urlsplit(url).password or "")
-        except Exception:
-            pass  # masking URLs below still applies
-        return mask_text(text, secrets)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text[:1].upper() + text[1:]
-
-
-def _start_failure(info: WorkerInfo) -> str:
-    how = info.exit or "exit status unknown"
-    summary = f"{info.name} {'crashed' if info.state == 'crashed' else 'stopped'} while starting"
-    lines = [line for line in info.last_log if line.strip()]
-    detail = "\n".join(lines) if lines else "(its log is empty)"
-    return f"{summary} ({how}).\n\nLast lines of its log:\n{detail}"
+    def _secrets(self) -> list[str]:
+        return [self._broker_password]

@@ -206,7 +206,7 @@ class TasksPage(QWidget):
         c.failuresReady.connect(self._failures)
         c.detailReady.connect(self._detail)
         c.storeChanged.connect(self._store_changed)
-        c.actionFinished.connect(self._action_finished)
+        c.operationFinished.connect(self._operation_finished)
 
     def shutdown(self) -> None:
         self.controller.shutdown()
@@ -406,6 +406,9 @@ class TasksPage(QWidget):
             "arguments? Tasks whose arguments cannot be rebuilt are left out and listed.",
         ):
             self.retryGroupRequested.emit(group)
+
+    def _operation_finished(self, _op: str, _subject: str, ok: bool, message: str) -> None:
+        self._action_finished(ok, message)
 
     def _action_finished(self, ok: bool, message: str) -> None:
         self.last_message = message
