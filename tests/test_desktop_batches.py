@@ -24,9 +24,9 @@ from backend.workers.manager import WorkerManager
 from backend.workers.spec import WorkerSpec
 from desktop import resources
 from desktop.models.batches_model import PROGRESS, STATE, BatchesModel, ProgressRole
+from desktop.shell.root import PooldeskWindow as MainWindow
 from desktop.views.batches_page import BatchesPage
 from desktop.views.launch_dialogs import LaunchInvoicesDialog, LaunchMonitoringDialog
-from desktop.views.main_window import MainWindow
 
 PERIOD = "2026-07"
 

@@ -26,7 +26,8 @@ from backend.workers.spec import WorkerSpec, cores
 from desktop import presets as presets_mod
 from desktop import resources
 from desktop.models.workers_model import STATE
-from desktop.views.main_window import MainWindow
+from desktop.shell.root import PooldeskWindow
+from desktop.shell.settings_hub import SettingsHub
 from desktop.views.settings_page import (
     THRESHOLD_FIELDS,
     SettingsPage,
@@ -36,14 +37,14 @@ from desktop.views.settings_page import (
 from desktop.views.workers_page import WorkersPage
 
 
-def _state_of(window: MainWindow, name: str) -> str | None:
+def _state_of(window: PooldeskWindow, name: str) -> str | None:
     model = window.workers_page.model
     row = model.row_of(name)
     return model.index(row, STATE).data() if row >= 0 else None
 
 
-def _window(qtbot: QtBot) -> MainWindow:
-    window = MainWindow()
+def _window(qtbot: QtBot) -> PooldeskWindow:
+    window = PooldeskWindow()
     qtbot.addWidget(window)
     window.setStyleSheet(resources.stylesheet())
     window.show()
@@ -85,7 +86,7 @@ def test_default_presets_and_free_names(home: Path, qtbot: QtBot) -> None:
 
 # -- the settings page, no broker -----------------------------------------------------------
 def test_invalid_settings_show_why_and_write_nothing(home: Path, qtbot: QtBot) -> None:
-    page = SettingsPage()
+    page = SettingsPage(SettingsHub())
     qtbot.addWidget(page)
     page.show()
     assert page.save_button.isEnabled() and page.problems_label.isHidden()
@@ -111,7 +112,7 @@ def test_saving_writes_what_load_reads_back(
     home: Path, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("POOLDESK_INVOICE_DB", "postgresql+psycopg://app:pgpw@db/invoices")
-    page = SettingsPage()
+    page = SettingsPage(SettingsHub())
     qtbot.addWidget(page)
     page.show()
     assert page.invoice_db_edit.isReadOnly()
@@ -146,7 +147,9 @@ def test_saving_writes_what_load_reads_back(
         ("Monitoring", 200, ["monitoring"]),
     ]
 
-    again = SettingsPage()  # a fresh page shows the file, password in its masked field only
+    again = SettingsPage(
+        SettingsHub()
+    )  # a fresh page shows the file, password in its masked field only
     qtbot.addWidget(again)
     assert again.broker_url_edit.text() == "redis://127.0.0.1:6390/0"
     assert again.broker_password_edit.text() == "s3cret"
@@ -158,7 +161,7 @@ def test_saving_writes_what_load_reads_back(
 def test_thresholds_read_in_plain_words_and_bytes_edit_in_mib(home: Path, qtbot: QtBot) -> None:
     # Every threshold has a written label with its unit and a tooltip saying what it does.
     assert set(THRESHOLD_FIELDS) == {f.name for f in fields(Thresholds)}
-    page = SettingsPage()
+    page = SettingsPage(SettingsHub())
     qtbot.addWidget(page)
     page.resize(1280, 800)
     page.show()
@@ -182,7 +185,7 @@ def test_thresholds_read_in_plain_words_and_bytes_edit_in_mib(home: Path, qtbot:
     advisor = json.loads(paths.settings_file().read_text())["advisor"]
     assert advisor == {"ram_available_min_bytes": 1536 * 2**20, "ram_available_fraction": 0.25}
 
-    again = SettingsPage()
+    again = SettingsPage(SettingsHub())
     qtbot.addWidget(again)
     assert again.threshold_spins["ram_available_min_bytes"].value() == 1536.0
     assert again.threshold_spins["ram_available_fraction"].value() == 25.0
@@ -192,6 +195,7 @@ def test_thresholds_read_in_plain_words_and_bytes_edit_in_mib(home: Path, qtbot:
     data = json.loads(paths.settings_file().read_text())
     data["advisor"]["uss_growth_bytes_per_min"] = 1_000_000
     paths.settings_file().write_text(json.dumps(data))
+    page.hub.reload()  # written behind the window's back: the hub reads the file again
     page.reload()
     assert growth.value() == 1.0  # 0.95 MiB, as one decimal shows it
     page.threshold_spins["lag_ms"].setValue(900)
@@ -204,7 +208,7 @@ def test_worker_nice_saves_loads_and_refuses_out_of_range(
     home: Path, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("POOLDESK_WORKER_NICE", raising=False)
-    page = SettingsPage()
+    page = SettingsPage(SettingsHub())
     qtbot.addWidget(page)
     page.show()
     assert page.nice_spin.value() == 10  # the backend's default
@@ -221,7 +225,7 @@ def test_worker_nice_saves_loads_and_refuses_out_of_range(
         qtbot.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
     assert json.loads(paths.settings_file().read_text())["worker_nice"] == 15
     assert settings_mod.load(env=False).settings.worker_nice == 15
-    again = SettingsPage()
+    again = SettingsPage(SettingsHub())
     qtbot.addWidget(again)
     assert again.nice_spin.value() == 15
 
@@ -280,8 +284,8 @@ def test_preset_starts_a_real_worker_and_geometry_is_remembered(home: Path, qtbo
     assert [a.text() for a in page.presets_menu.actions()] == ["Orchestra: solo × 1 on o"]
 
     # No tray on the offscreen platform; notifications are then a no-op.
-    assert window.tray is None
-    window._notify_batch(type("R", (), {"id": "b1", "kind": "invoices", "state": "completed"}))
+    assert window.tray.icon is None
+    window.tray.notify_batch(type("R", (), {"id": "b1", "kind": "invoices", "state": "completed"}))
 
     # Geometry and the last page, for the next window.
     window.resize(700, 450)  # the offscreen screen is 800 × 600
@@ -305,19 +309,21 @@ def test_close_question_stop_workers_stops_them(home: Path, qtbot: QtBot) -> Non
     info = window.workers_page.model.worker(window.workers_page.model.row_of("closeme"))
     assert info is not None and info.pid and proc.alive(info.pid)
 
-    window.close_answer = "ask"
+    window.closing.answer = "ask"
     assert not window.close()  # the question is open; nothing closed yet
-    qtbot.waitUntil(lambda: window.close_box is not None and window.close_box.isVisible())
-    box = window.close_box
-    assert box is not None and box.defaultButton() is window.close_question_button("leave")
-    qtbot.mouseClick(window.close_question_button("cancel"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.close_box is None)
+    qtbot.waitUntil(lambda: window.closing.box is not None and window.closing.box.isVisible())
+    box = window.closing.box
+    assert box is not None and box.defaultButton() is window.closing.question_button("leave")
+    qtbot.mouseClick(window.closing.question_button("cancel"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.closing.box is None)
     assert window.isVisible() and window.controller.is_running()
 
     window.close()
-    qtbot.waitUntil(lambda: window.close_box is not None)
-    qtbot.mouseClick(window.close_question_button("stop"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.close_progress is not None or window._closed, timeout=5_000)
+    qtbot.waitUntil(lambda: window.closing.box is not None)
+    qtbot.mouseClick(window.closing.question_button("stop"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(
+        lambda: window.closing.progress is not None or window.closing.closed, timeout=5_000
+    )
     qtbot.waitUntil(lambda: not window.controller.is_running(), timeout=40_000)
     assert not window.isVisible()
     record = RecordStore().load("closeme")

@@ -23,7 +23,7 @@ from backend.workers.spec import WorkerSpec
 from desktop import resources
 from desktop.formatting import broker_line
 from desktop.models.workers_model import NAME, STATE, WorkersModel
-from desktop.views.main_window import MainWindow
+from desktop.shell.root import PooldeskWindow
 from desktop.views.start_dialog import StartDialog
 
 
@@ -117,7 +117,7 @@ def test_broker_line_shows_backlog_and_failures() -> None:
 
 @pytest.mark.slow
 def test_start_and_stop_a_worker_from_the_window(home: Path, qtbot: QtBot) -> None:
-    window = MainWindow()
+    window = PooldeskWindow()
     qtbot.addWidget(window)
     window.setStyleSheet(resources.stylesheet())
     window.show()
@@ -178,7 +178,7 @@ def test_start_and_stop_a_worker_from_the_window(home: Path, qtbot: QtBot) -> No
 
 @pytest.mark.slow
 def test_a_worker_that_crashes_at_start_is_explained(home: Path, qtbot: QtBot) -> None:
-    window = MainWindow()
+    window = PooldeskWindow()
     qtbot.addWidget(window)
     window.show()
     bad = WorkerSpec("bad", "solo", 1, ("default",), app="no_such_module:app")
@@ -235,7 +235,7 @@ def test_a_stop_shows_its_wait_and_stop_now_puts_the_running_task_back(
     from backend.broker import current_config
     from backend.celery_app import make_app
 
-    window = MainWindow()
+    window = PooldeskWindow()
     qtbot.addWidget(window)
     window.show()
     page, model = window.workers_page, window.workers_page.model
@@ -294,7 +294,7 @@ def test_closing_with_stop_workers_offers_stop_now_for_a_long_task(
     from backend.broker import current_config
     from backend.celery_app import make_app
 
-    window = MainWindow()
+    window = PooldeskWindow()
     qtbot.addWidget(window)
     window.show()
     model = window.workers_page.model
@@ -314,15 +314,15 @@ def test_closing_with_stop_workers_offers_stop_now_for_a_long_task(
         timeout=20_000,
     )
 
-    window.close_answer = "stop"
+    window.closing.answer = "stop"
     assert not window.close()  # still open: the worker is finishing its task
-    qtbot.waitUntil(lambda: window.close_progress is not None, timeout=5_000)
-    progress = window.close_progress
+    qtbot.waitUntil(lambda: window.closing.progress is not None, timeout=5_000)
+    progress = window.closing.progress
     assert progress is not None
     button = progress.findChild(QPushButton)
     assert button is not None and button.text() == "Stop &now"
     qtbot.wait(1500)
-    assert window.isVisible() and window.close_progress is progress  # still waiting
+    assert window.isVisible() and window.closing.progress is progress  # still waiting
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not window.controller.is_running(), timeout=30_000)
     assert not window.isVisible()

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from PySide6.QtCore import QObject, QThread, Qt, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Slot
 from PySide6.QtWidgets import QApplication
 
 from backend.settings import Settings

@@ -74,7 +74,7 @@ class ServiceThread(QObject):
         """Refuse a subclass that redefines one of this class's slots or signals: PySide would
         connect to the override through a functor on the *sender's* thread (see above)."""
         super().__init_subclass__(**kwargs)
-        meta = ServiceThread.staticMetaObject
+        meta = ServiceThread.staticMetaObject  # type: ignore[attr-defined]
         own = {
             bytes(meta.method(i).name().data()).decode()
             for i in range(meta.methodOffset(), meta.methodCount())

@@ -40,7 +40,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend import settings as settings_mod
 from backend.advisor.model import Thresholds
 from backend.projects.model import DEMO
 from backend.projects.store import ProjectStore
@@ -49,6 +48,7 @@ from backend.settings import ENV_OVERRIDES, Settings
 from backend.workers.priority import NICE_ENV
 from backend.workers.spec import POOLS, available_pools
 from desktop import presets as presets_mod
+from desktop.shell.settings_hub import SettingsHub
 from desktop.views.messages import show_list
 from desktop.views.projects_section import ProjectsSection
 from desktop.views.start_dialog import fill_pool_combo
@@ -222,9 +222,10 @@ class SettingsPage(QWidget):
     title = "Settings"
     saved = Signal(object)  # Settings, as written (without environment overrides)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, hub: SettingsHub, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._file = Settings()
+        self.hub = hub
+        self._file = hub.file
         self._env_values: dict[str, str] = {}
         self._loading = False
 
@@ -425,6 +426,9 @@ class SettingsPage(QWidget):
         ):
             spin_box.valueChanged.connect(self._changed)
         self.managed_radio.toggled.connect(self._changed)
+        # Saved elsewhere (File ▸ Serve Prometheus metrics): the fields this page does not
+        # show follow, the form keeps what the user typed.
+        hub.settingsChanged.connect(self._hub_changed)
         self.reload()
 
     # -- loading -----------------------------------------------------------------------------
@@ -432,10 +436,8 @@ class SettingsPage(QWidget):
         """Show the file's values (and the environment's, read-only where they override)."""
         self._loading = True
         try:
-            self._file = settings_mod.load(env=False).settings
-            self._env_values = {
-                name: os.environ[var] for name, var in ENV_OVERRIDES.items() if os.environ.get(var)
-            }
+            self._file = self.hub.file
+            self._env_values = self.hub.env_values()
             s = self._file
             broker = self._env_values.get("broker_url", s.broker_url)
             url, password = split_password(broker or "")
@@ -647,7 +649,7 @@ class SettingsPage(QWidget):
             return False
         settings = self.settings()
         try:
-            path = settings_mod.save(settings)
+            path = self.hub.save(settings)
         except (OSError, ValueError) as exc:
             self.status_label.setText(f"Not saved: {mask_url(str(exc))}")
             return False
@@ -655,6 +657,9 @@ class SettingsPage(QWidget):
         self.status_label.setText(f"Saved to {path}. {RESTART_NOTE}")
         self.saved.emit(settings)
         return True
+
+    def _hub_changed(self, _settings: Settings) -> None:
+        self._file = self.hub.file
 
     # -- live checks -------------------------------------------------------------------------
     def _changed(self, *_args: object) -> None:
