@@ -312,7 +312,7 @@ def test_a_failure_group_is_retried_whole(live: Live) -> None:
 
 def _page_showing(qtbot: Any, task_id: str) -> Any:
     """A Tasks page (a window opened afresh) with ``task_id`` listed and selected."""
-    from desktop.tasks_controller import TasksController
+    from desktop.services.tasks import TasksController
     from desktop.views.tasks_page import TasksPage
 
     page = TasksPage(TasksController(manage_recorder=False))

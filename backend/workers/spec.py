@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from backend.workers import options
@@ -57,6 +57,23 @@ def pool_unavailable(pool: str, platform: str | None = None) -> str | None:
 def available_pools(platform: str | None = None) -> tuple[str, ...]:
     """The pools this platform can run, in the order forms offer them (the default first)."""
     return tuple(p for p in POOLS if pool_unavailable(p, platform) is None)
+
+
+# Pools whose size Celery changes in place (pool_grow/pool_shrink; --autoscale needs the same).
+LIVE_RESIZE_POOLS = ("prefork", "gevent")
+RESIZE_LIVE_STATES = ("online", "online-remote")
+
+
+def can_resize_live(pool: str | None, autoscale: object = None, state: str = "online") -> bool:
+    """Whether a new concurrency is applied in place (Celery's ``pool_grow``/``pool_shrink``,
+    nothing interrupted) rather than by a restart.
+
+    The one place that decides it, for the manager, the window's worker service and the resize
+    dialog: only a worker that answers (``state`` online, local or remote), on a pool that can
+    change size (prefork, gevent), and not autoscaled (its size follows the load: Celery's
+    autoscaler would undo the change).
+    """
+    return state in RESIZE_LIVE_STATES and pool in LIVE_RESIZE_POOLS and not autoscale
 
 
 @dataclass(frozen=True)
@@ -116,7 +133,7 @@ class WorkerSpec:
         return out
 
     def _autoscale_problems(self) -> list[str]:
-        if self.pool not in ("prefork", "gevent"):
+        if self.pool not in LIVE_RESIZE_POOLS:
             return [f"autoscale: the {self.pool} pool cannot grow or shrink"]
         try:
             high, low = self.autoscale  # type: ignore[misc]
@@ -175,6 +192,27 @@ class WorkerSpec:
             soft_time_limit=data.get("soft_time_limit"),
             extra_args=tuple(data.get("extra_args") or ()),
         )
+
+
+def changed(
+    spec: WorkerSpec,
+    pool: str | None = None,
+    concurrency: int | None = None,
+    queues: tuple[str, ...] | None = None,
+    **changes: Any,
+) -> WorkerSpec:
+    """``spec`` with a new pool, concurrency or queues (None/empty: keep) or other fields, as a
+    restart starts it (not validated). A pool that cannot autoscale drops the autoscale."""
+    new = replace(
+        spec,
+        **changes,
+        pool=pool or spec.pool,
+        concurrency=concurrency if concurrency is not None else spec.concurrency,
+        queues=queues or spec.queues,
+    )
+    if pool and pool != spec.pool and new.autoscale and pool not in LIVE_RESIZE_POOLS:
+        new = replace(new, autoscale=None)
+    return new
 
 
 def parse_queues(text: str) -> tuple[str, ...]:

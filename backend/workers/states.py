@@ -8,13 +8,24 @@ window, the CLI, a second window) computes the same state for the same worker.
                           │                         │                          │
                           └──exits, not asked──▶ CRASHED ◀──exits, not asked───┘ (killed/cold)
     STOPPED / CRASHED ──start/restart──▶ STARTING
+
+The edges are checked (:class:`TransitionCheck`): each manager remembers the last state it
+derived per worker and logs a warning for an edge that is not in ``TRANSITIONS``, then keeps
+the *observed* state. Why not refuse it: the state is derived from facts (processes, records,
+the broker), which are the truth; a window polls every 1.5 s and can legitimately miss a state
+(a worker that crashes and is restarted by its supervisor between two polls goes ONLINE →
+STARTING), and showing a stale state — or crashing the panel — would be worse for the person
+operating the pool than a line in the log that points at either a missed state or a bug here.
 """
 
 from __future__ import annotations
 
+import logging
 import signal
 from dataclasses import dataclass
 from enum import StrEnum
+
+log = logging.getLogger(__name__)
 
 
 class WorkerState(StrEnum):
@@ -58,6 +69,44 @@ def derive(facts: Facts) -> WorkerState:
     if facts.exited_seen and facts.exit_code == 0:
         return WorkerState.STOPPED  # clean exit, e.g. a broadcast shutdown from another tool
     return WorkerState.CRASHED  # gone without being asked: non-zero exit, a signal, or unseen
+
+
+def allowed(old: WorkerState | None, new: WorkerState) -> bool:
+    """An edge of ``TRANSITIONS`` (or no change, or a first sighting)."""
+    return old is None or old == new or new in TRANSITIONS[old]
+
+
+class TransitionCheck:
+    """The last derived state per worker; an edge outside ``TRANSITIONS`` is logged, not refused.
+
+    The observed state is always returned unchanged (see the module docstring for why);
+    ``illegal`` keeps the edges seen, newest last, for tests and diagnostics.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, WorkerState] = {}
+        self.illegal: list[tuple[str, WorkerState, WorkerState]] = []
+
+    def observe(self, name: str, state: WorkerState, facts: Facts | None = None) -> WorkerState:
+        old = self._last.get(name)
+        if not allowed(old, state):
+            assert old is not None
+            self.illegal.append((name, old, state))
+            del self.illegal[:-20]
+            log.warning(
+                "worker %s went %s → %s, which is not a transition of the state machine "
+                "(a state was missed between two looks, or the derivation is wrong); facts: %s",
+                name,
+                old.value,
+                state.value,
+                facts,
+            )
+        self._last[name] = state
+        return state
+
+    def forget(self, name: str) -> None:
+        """The worker left the list: its next sighting is a first one."""
+        self._last.pop(name, None)
 
 
 def describe_exit(code: int | None) -> str:

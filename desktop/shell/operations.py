@@ -1,7 +1,8 @@
 """What the window says about an operation a service ran: "Stopping w1…" in the status bar
 while it runs, its one-line outcome after, and a warning box (details behind a button) when it
-failed. Services report operations through ``operationStarted``/``operationFinished``; the
-composition root connects those here, so no page or service builds message boxes.
+failed. Every service reports operations in one shape (``desktop/services/base.py``):
+``operationStarted(op, subject, doing)`` and ``operationFinished(op, subject, ok, message)``;
+the composition root connects those here, so no page or service builds message boxes.
 """
 
 from __future__ import annotations
@@ -13,17 +14,11 @@ from PySide6.QtWidgets import QMainWindow, QMessageBox
 
 log = logging.getLogger(__name__)
 MESSAGE_MS = 10_000
-VERBS = {
-    "start": "Starting",
-    "stop": "Stopping",
-    "stop now": "Not waiting for the running tasks of",
-    "restart": "Restarting",
-    "forget": "Forgetting",
-    "resize": "Resizing",
-    "fix": "Applying the fix to",
-}
-BATCH_TITLES = {
+# A failure's title where "Could not OP SUBJECT" would not read well.
+TITLES = {
     "launch": "Could not launch the batch",
+    "cancel": "Could not cancel the batch",
+    "retry": "Could not retry the batch",
     "seed": "Could not seed demo data",
     "history": "Batch history",
 }
@@ -37,26 +32,17 @@ class Operations(QObject):
     def _say(self, text: str, timeout: int = 0) -> None:
         self.window.statusBar().showMessage(text, timeout)
 
-    # -- workers (op, name) ------------------------------------------------------------------
-    def started(self, op: str, name: str) -> None:
-        self._say(f"{VERBS.get(op, op.capitalize())} {name}…")
+    # -- every service's operationStarted / operationFinished ---------------------------------
+    def started(self, _op: str, _subject: str, doing: str) -> None:
+        self._say(doing)
 
-    def finished(self, op: str, name: str, ok: bool, message: str) -> None:
+    def finished(self, op: str, subject: str, ok: bool, message: str) -> None:
         summary = message.partition("\n\n")[0]
         self._say(summary, MESSAGE_MS)
         if not ok:
-            log.warning("%s %s failed: %s", op, name, message)
-            self.show_problem(f"Could not {op} {name}".strip() if name else summary, message)
-
-    # -- batches (op, what is being done) ----------------------------------------------------
-    def batch_started(self, _op: str, doing: str) -> None:
-        self._say(doing)
-
-    def batch_finished(self, op: str, ok: bool, message: str) -> None:
-        self._say(message.partition("\n\n")[0], MESSAGE_MS)
-        if not ok:
-            log.warning("batch %s failed: %s", op, message)
-            self.show_problem(BATCH_TITLES.get(op, f"Could not {op} the batch"), message)
+            log.warning("%s %s failed: %s", op, subject, message)
+            title = TITLES.get(op) or (f"Could not {op} {subject}" if subject else summary)
+            self.show_problem(title, message)
 
     def show_problem(self, title: str, message: str) -> None:
         """A non-blocking warning box: the summary, and any detail (log lines) behind a button."""

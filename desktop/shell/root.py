@@ -15,14 +15,14 @@ from typing import Any
 
 from PySide6.QtCore import Signal, SignalInstance
 
-from desktop.batch_controller import BatchController
-from desktop.controller import WorkerController
+from desktop.services.batches import BatchController
+from desktop.services.tasks import TasksController
+from desktop.services.telemetry import TelemetryController
+from desktop.services.workers import WorkerController
 from desktop.shell.closing import CloseFlow
 from desktop.shell.operations import Operations
 from desktop.shell.settings_hub import SettingsHub
 from desktop.shell.tray import Tray
-from desktop.tasks_controller import TasksController
-from desktop.telemetry_controller import TelemetryController
 from desktop.views.main_window import MainWindow
 from desktop.views.metrics_toggle import MetricsToggle
 from desktop.views.tasks_page import TasksPage
@@ -49,13 +49,14 @@ class PooldeskWindow(MainWindow):
         hub: SettingsHub | None = None,
     ) -> None:
         hub = hub or SettingsHub()
-        super().__init__(hub, TasksPage(tasks or TasksController()))
+        settings = hub.effective()  # each service is given the settings it runs with
+        super().__init__(hub, TasksPage(tasks or TasksController(settings=settings)))
         self.hub = hub
         hub.setParent(self)
         self._connections: list[tuple[SignalInstance, Any]] = []
-        self.controller = controller or WorkerController()
-        self.batch_controller = batch_controller or BatchController()
-        self.telemetry = telemetry or TelemetryController()
+        self.controller = controller or WorkerController(settings)
+        self.batch_controller = batch_controller or BatchController(settings)
+        self.telemetry = telemetry or TelemetryController(settings)
         self.operations = Operations(self)
         self.tray = Tray(self)
         self.closing = CloseFlow(
@@ -99,10 +100,14 @@ class PooldeskWindow(MainWindow):
         """The hub pushes the settings to whoever uses them; nobody reads the file itself."""
         self.hub.subscribe(self.show_settings_applied)
         self._connections.append((self.hub.settingsChanged, self.show_settings_applied))
-        for service in (self.controller, self.batch_controller, self.telemetry):
-            apply = getattr(service, "applySettings", None)
-            if apply is not None:  # queued into the service's thread
-                self._connect(self.hub.settingsChanged, apply)
+        services = (
+            self.controller,
+            self.batch_controller,
+            self.telemetry,
+            self.tasks_page.controller,
+        )
+        for service in services:  # queued into each service's thread
+            self._connect(self.hub.settingsChanged, service.applySettings)
 
     def _wire(self) -> None:
         """Every service signal to the page slot that shows it, and every page request to the
@@ -131,13 +136,13 @@ class PooldeskWindow(MainWindow):
             (c.operationStarted, self.operations.started),
             (c.operationFinished, self.operations.finished, overview.fix_finished),
             (c.logRead, workers.detail.set_log),
-            (b.batchesChanged, batches.set_batches, overview.set_batches),
+            (b.batchesChanged, batches.set_batches, overview.set_batches, t.setBatches),
             (b.childrenChanged, batches.set_children),
             (b.customersCounted, batches.set_customer_count),
             (b.problemChanged, batches.set_problem),
             (b.batchLaunched, batches.batch_launched),
-            (b.operationStarted, self.operations.batch_started),
-            (b.operationFinished, self.operations.batch_finished),
+            (b.operationStarted, self.operations.started),
+            (b.operationFinished, self.operations.finished),
             (b.batchFinished, self.tray.notify_batch),
             (t.adviceChanged, overview.set_advice, self.banner.set_advice),
             (t.adviceAppeared, self.tray.notify_advice),

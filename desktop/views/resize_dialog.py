@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.workers.manager import LIVE_RESIZE_POOLS, WorkerInfo
-from backend.workers.spec import WorkerSpec
+from backend.workers.manager import WorkerInfo
+from backend.workers.spec import WorkerSpec, can_resize_live
 from desktop.views.messages import fit_height, show_list
 
 SPIN_MAX = 100_000  # above every pool's own limit, so the spec explains the limit
@@ -77,8 +77,9 @@ class ResizeDialog(QDialog):
         return self.concurrency_spin.value()
 
     def live(self) -> bool:
-        """Whether the change happens in place (else the worker restarts)."""
-        return self.info.pool in LIVE_RESIZE_POOLS
+        """Whether the change happens in place (else the worker restarts); an autoscaled
+        worker is refused by :meth:`problems` before this matters."""
+        return can_resize_live(self.info.pool, None, self.info.state)
 
     def problems(self) -> list[str]:
         pool = self.info.pool
@@ -90,7 +91,7 @@ class ResizeDialog(QDialog):
                 f"it autoscales between {low} and {high}: its size follows the load; "
                 "restart it without autoscale to give it a fixed size"
             ]
-        if self.info.remote and pool not in LIVE_RESIZE_POOLS:
+        if self.info.remote and not self.live():
             return [
                 f"the {pool} pool cannot grow or shrink in place, and a remote worker can only "
                 "be restarted on its own machine"
