@@ -237,6 +237,50 @@ def test_worker_nice_saves_loads_and_refuses_out_of_range(
     assert "POOLDESK_WORKER_NICE=5 is set" in page.timings_section.nice_note.text()
 
 
+def test_one_settings_object_read_once_and_pushed(
+    home: Path, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hub reads settings.json once; the page and the metrics toggle work from it, and a
+    change saved by one (the toggle's port) is not written back stale by the other."""
+    from PySide6.QtCore import QObject, Signal
+
+    from desktop.views.metrics_toggle import MetricsToggle
+
+    class FakeTelemetry(QObject):
+        metricsServing = Signal(str, str)
+        metricsPortRequested = Signal(int)
+
+    hub = SettingsHub()
+    pushed: list[settings_mod.Settings] = []
+    hub.settingsChanged.connect(pushed.append)
+
+    def no_reading(*_args: object, **_kw: object) -> None:
+        raise AssertionError("settings.json read again")
+
+    monkeypatch.setattr(settings_mod, "load", no_reading)
+    page = SettingsPage(hub)
+    qtbot.addWidget(page)
+    telemetry = FakeTelemetry()
+    toggle = MetricsToggle(page, hub, telemetry)
+    assert not toggle.action.isChecked()
+
+    page.timings_section.stop_spin.setValue(90)  # typed, not saved yet
+    with qtbot.waitSignal(telemetry.metricsPortRequested) as asked:
+        toggle.action.trigger()  # File ▸ Serve Prometheus metrics, meanwhile
+    port = asked.args[0]
+    assert port and pushed[-1].metrics_port == port and hub.file.metrics_port == port
+    assert page.timings_section.stop_spin.value() == 90  # the form keeps what was typed
+    assert page.save(), page.problems_label.text()
+    written = json.loads(paths.settings_file().read_text())
+    assert (written["stop_timeout"], written["metrics_port"]) == (90.0, port)
+    assert pushed[-1].stop_timeout == 90.0
+
+    # What runs has the environment on top; what the page edits is the file's.
+    monkeypatch.setenv("POOLDESK_BROKER_URL", "redis://elsewhere:6379/0")
+    assert hub.effective().broker_url == "redis://elsewhere:6379/0"
+    assert hub.file.broker_url is None
+
+
 def test_password_split_round_trips() -> None:
     for url in ("redis://:pw@h:1/0", "amqp://user:p%40ss@h//", "redis://h/0", "rediss://u@h"):
         assert join_password(*split_password(url)) == url
