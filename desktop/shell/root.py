@@ -98,8 +98,8 @@ class PooldeskWindow(MainWindow):
 
     def _wire_settings(self) -> None:
         """The hub pushes the settings to whoever uses them; nobody reads the file itself."""
-        self.hub.subscribe(self.show_settings_applied)
-        self._connections.append((self.hub.settingsChanged, self.show_settings_applied))
+        self._connect(self.hub.settingsChanged, self.apply_settings)
+        self.apply_settings(self.hub.effective())  # the services got theirs when built
         services = (
             self.controller,
             self.batch_controller,

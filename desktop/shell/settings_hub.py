@@ -14,7 +14,6 @@ environment's ``POOLDESK_BROKER_URL``… on top). ``settingsChanged`` carries th
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -51,20 +50,13 @@ class SettingsHub(QObject):
         """Fields pinned by an environment variable, by field name (read live: no file)."""
         return {name: os.environ[var] for name, var in ENV_OVERRIDES.items() if os.environ.get(var)}
 
-    def subscribe(self, slot: Callable[[Settings], Any]) -> None:
-        """Connect ``slot`` and hand it the current settings at once (no second read)."""
-        self.settingsChanged.connect(slot)
-        slot(self.effective())
-
     # -- writing -----------------------------------------------------------------------------
     def save(self, settings: Settings) -> Path:
         """Write ``settings`` (the file's values, never the environment's) and push them.
 
         Raises what :func:`backend.settings.save` raises (``ValueError`` for invalid
         settings, ``OSError``); nothing changes then."""
-        path = (
-            settings_mod.save(settings, self._path) if self._path else settings_mod.save(settings)
-        )
+        path = settings_mod.save(settings, self._path)
         self.file = settings
         self.settingsChanged.emit(self.effective())
         return path

@@ -60,7 +60,6 @@ class MainWindow(QMainWindow):
         # Asked before the window closes (the shell's close flow): False keeps it open.
         self.close_guard: Callable[[], bool] | None = None
         self.closed = False
-        self.last_broker: BrokerStatus | None = None
         self._any_worker = True  # until the first worker list says otherwise
 
         # The sidebar (styled in style.qss, QListWidget#navigation) runs the full height on
@@ -242,7 +241,7 @@ class MainWindow(QMainWindow):
         self.overview_page.set_first_run(first)
 
     # -- what the services say ---------------------------------------------------------------
-    def show_settings_applied(self, settings: Settings) -> None:
+    def apply_settings(self, settings: Settings) -> None:
         """Presets apply at once: the Workers page's Start from preset menu follows them."""
         self.workers_page.set_presets(presets_mod.effective_presets(settings.presets))
 
@@ -250,7 +249,6 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Settings saved.", MESSAGE_MS)
 
     def show_broker(self, status: BrokerStatus) -> None:
-        self.last_broker = status
         self.broker_label.setText(broker_line(status))
         self.broker_label.setToolTip(broker_tooltip(status))
         state = "up" if status.up else "down"
