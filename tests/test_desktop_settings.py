@@ -348,6 +348,22 @@ def test_preset_starts_a_real_worker_and_geometry_is_remembered(home: Path, qtbo
 
 
 @pytest.mark.slow
+def test_an_unreadable_settings_file_is_said_once_and_defaults_run(
+    home: Path, qtbot: QtBot
+) -> None:
+    paths.settings_file().write_text("{not json")
+    window = _window(qtbot)
+    qtbot.waitUntil(lambda: bool(window.open_messages()), timeout=10_000)
+    [box] = window.open_messages()
+    assert "was unreadable" in box.text() and "defaults are in use" in box.text()
+    assert window.hub.file == settings_mod.Settings()
+    box.close()
+    window.close()
+    assert not window.controller.is_running()
+    QApplication.processEvents()
+
+
+@pytest.mark.slow
 def test_close_question_stop_workers_stops_them(home: Path, qtbot: QtBot) -> None:
     window = _window(qtbot)
     window.startRequested.emit(WorkerSpec("closeme", "solo", 1, ("default",)))
