@@ -14,30 +14,37 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt, SignalInstance
-from PySide6.QtWidgets import QApplication, QMessageBox, QProgressDialog, QPushButton
-
-from desktop.views.main_window import MainWindow
+from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QProgressDialog, QPushButton
 
 log = logging.getLogger(__name__)
 CLOSE_ANSWER_ENV = "POOLDESK_CLOSE_ANSWER"
 RUNNING = ("starting", "online", "stopping")
 
 
+def running_local(workers: list[Any]) -> list[str]:
+    """The names of this machine's workers that closing would leave running."""
+    return [w.name for w in workers if not w.remote and w.state in RUNNING]
+
+
 class CloseFlow(QObject):
     def __init__(
         self,
-        window: MainWindow,
+        window: QMainWindow,
+        running: Callable[[], list[str]],
         stop: SignalInstance,
         stop_now: SignalInstance,
         finished: SignalInstance,
         shutdown: Callable[[], None],
     ) -> None:
-        """``stop``/``stop_now`` ask the worker service to stop one worker (by name);
-        ``finished`` is its ``operationFinished``; ``shutdown`` joins every service."""
+        """``running`` names the local workers running now; ``stop``/``stop_now`` ask the
+        worker service to stop one (by name); ``finished`` is its ``operationFinished``;
+        ``shutdown`` joins every service."""
         super().__init__(window)
         self.window = window
+        self.running_local_workers = running
         self._stop, self._stop_now, self._finished = stop, stop_now, finished
         self._shutdown = shutdown
         self.answer = os.environ.get(CLOSE_ANSWER_ENV) or "ask"
@@ -46,13 +53,6 @@ class CloseFlow(QObject):
         self.closed = False
         self._confirmed = False
         self._stopping: set[str] = set()
-
-    def running_local_workers(self) -> list[str]:
-        return [
-            w.name
-            for w in self.window.workers_page.model.workers()
-            if not w.remote and w.state in RUNNING
-        ]
 
     def may_close(self) -> bool:
         """True: close now (the services are shut down). False: not yet (a question is

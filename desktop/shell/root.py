@@ -19,7 +19,7 @@ from desktop.services.batches import BatchController
 from desktop.services.tasks import TasksController
 from desktop.services.telemetry import TelemetryController
 from desktop.services.workers import WorkerController
-from desktop.shell.closing import CloseFlow
+from desktop.shell.closing import CloseFlow, running_local
 from desktop.shell.operations import Operations
 from desktop.shell.settings_hub import SettingsHub
 from desktop.shell.tray import Tray
@@ -61,6 +61,7 @@ class PooldeskWindow(MainWindow):
         self.tray = Tray(self)
         self.closing = CloseFlow(
             self,
+            self.running_local_workers,
             self.stopRequested,
             self.stopNowRequested,
             self.controller.operationFinished,
@@ -77,6 +78,9 @@ class PooldeskWindow(MainWindow):
         for service in (self.controller, self.batch_controller, self.telemetry):
             if not service.is_running():
                 service.launch()
+
+    def running_local_workers(self) -> list[str]:
+        return running_local(self.workers_page.model.workers())
 
     @property
     def notified(self) -> SignalInstance:
