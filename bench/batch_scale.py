@@ -60,7 +60,7 @@ def window_child() -> int:
     from PySide6.QtWidgets import QApplication
 
     from desktop import resources
-    from desktop.views.main_window import MainWindow
+    from desktop.shell.root import PooldeskWindow as MainWindow
 
     app = QApplication([sys.argv[0]])
     resources.apply_style(app)

@@ -64,7 +64,7 @@ def gui_child(status_path: Path) -> int:
     from PySide6.QtWidgets import QApplication
 
     from desktop import resources
-    from desktop.views.main_window import MainWindow
+    from desktop.shell.root import PooldeskWindow as MainWindow
 
     QApplication.setApplicationName("Pooldesk")
     QApplication.setOrganizationName("Pooldesk")

@@ -75,7 +75,7 @@ def gui_child(
     from PySide6.QtWidgets import QApplication
 
     from desktop import resources
-    from desktop.views.main_window import MainWindow
+    from desktop.shell.root import PooldeskWindow as MainWindow
 
     marks: dict[str, float] = {"imports_done": time.time()}
     QApplication.setApplicationName("Pooldesk")

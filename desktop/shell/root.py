@@ -71,11 +71,7 @@ class PooldeskWindow(MainWindow):
         self.file_menu.insertAction(self.quit_action, self.metrics_toggle.action)
         self._connect(self.metrics_toggle.message, self.statusBar().showMessage)
         self._wire_settings()
-        self._wire_workers()
-        self._wire_batches()
-        self._wire_overview()
-        self._connect(self.batch_controller.batchFinished, self.tray.notify_batch)
-        self._connect(self.telemetry.adviceAppeared, self.tray.notify_advice)
+        self._wire()
         if hub.message:  # the file was unreadable and set aside: said once
             self.operations.finished("settings", "", False, hub.message)
         for service in (self.controller, self.batch_controller, self.telemetry):
@@ -113,79 +109,67 @@ class PooldeskWindow(MainWindow):
         for service in services:  # queued into each service's thread
             self._connect(self.hub.settingsChanged, service.applySettings)
 
-    def _wire_workers(self) -> None:
-        c, page = self.controller, self.workers_page
-        self._connect(c.workersChanged, page.set_workers)
-        self._connect(c.brokerChanged, self.show_broker)
-        self._connect(c.operationStarted, self.operations.started)
-        self._connect(c.operationFinished, self.operations.finished)
+    def _wire(self) -> None:
+        """Every service signal to the page slot that shows it, and every page request to the
+        service slot that runs it (queued: each service lives in its own thread)."""
+        c, b, t = self.controller, self.batch_controller, self.telemetry
+        workers, batches, overview = self.workers_page, self.batches_page, self.overview_page
         for request, forward, slot in (
-            (page.startRequested, self.startRequested, c.start),
-            (page.stopRequested, self.stopRequested, c.stop),
-            (page.stopNowRequested, self.stopNowRequested, c.stopNow),
-            (page.restartRequested, self.restartRequested, c.restart),
-            (page.forgetRequested, self.forgetRequested, c.forget),
+            (workers.startRequested, self.startRequested, c.start),
+            (workers.stopRequested, self.stopRequested, c.stop),
+            (workers.stopNowRequested, self.stopNowRequested, c.stopNow),
+            (workers.restartRequested, self.restartRequested, c.restart),
+            (workers.forgetRequested, self.forgetRequested, c.forget),
         ):
             self._connect(request, forward)
-            self._connect(forward, slot)  # queued: the service lives in its thread
-        # The detail pane's charts read the same history and LimitHistory as the Overview.
-        page.set_chart_sources(self.telemetry.history_columns, self.overview_page.limits)
-        for signal, target in (
-            (c.logRead, page.detail.set_log),
-            (self.telemetry.resourcesSampled, page.set_resources),
-            (self.telemetry.eventsChanged, page.set_events),
-            # Queued into the service's thread: log reads and broker commands run there.
-            (page.detail.logWanted, c.readLog),
-            (page.resizeRequested, c.resize),
-            (page.remoteResizeRequested, c.remoteResize),
-            (page.remoteStopRequested, c.remoteStop),
-        ):
-            self._connect(signal, target)
-
-    def _wire_batches(self) -> None:
-        c, page = self.batch_controller, self.batches_page
-        for signal, slot in (
-            (c.batchesChanged, page.set_batches),
-            (c.batchesChanged, self.overview_page.set_batches),
-            (c.childrenChanged, page.set_children),
-            (c.customersCounted, page.set_customer_count),
-            (c.problemChanged, page.set_problem),
-            (c.batchLaunched, page.batch_launched),
+            self._connect(forward, slot)
+        # The charts read the telemetry's ring buffers on their own timers (no signal).
+        workers.set_chart_sources(t.history_columns, overview.limits)
+        batches.detail.set_timeline_source(t.timeline)
+        overview.set_history_source(t.history_columns)
+        overview.set_timeline_source(t.timeline)
+        # Each signal with every slot it feeds; requests from a page run in the service's
+        # thread (queued), everything else lands in the GUI thread.
+        routes: list[tuple[Any, ...]] = [
+            (c.workersChanged, workers.set_workers, self.update_first_run, t.setWorkers),
+            (c.brokerChanged, self.show_broker, overview.set_broker, t.setBroker),
             (c.operationStarted, self.operations.started),
-            (c.operationFinished, self.operations.finished),
-            # Requests: queued, the service lives in its thread.
-            (page.launchInvoicesRequested, c.launchInvoices),
-            (page.launchMonitoringRequested, c.launchMonitoring),
-            (page.cancelRequested, c.cancel),
-            (page.retryRequested, c.retry),
-            (page.batchSelected, c.selectBatch),
-            (page.seedRequested, c.seedDemo),
-            (page.customersWanted, c.countCustomers),
-        ):
-            self._connect(signal, slot)
-        page.detail.set_timeline_source(self.telemetry.timeline)
-
-    def _wire_overview(self) -> None:
-        t, c, page = self.telemetry, self.controller, self.overview_page
-        page.set_history_source(t.history_columns)  # ring buffers, read by the chart timer
-        page.set_timeline_source(t.timeline)
-        for signal, slot in (
-            (t.adviceChanged, page.set_advice),
-            (t.fitChanged, page.set_fit),
-            (t.adviceChanged, self.banner.set_advice),
-            (t.resourcesSampled, page.set_resources),
-            (t.eventsChanged, page.set_events),
-            (c.brokerChanged, page.set_broker),
-            (c.operationFinished, page.fix_finished),
-            # Into the telemetry thread (queued): the worker list and broker status it needs,
-            # so it does not ask the broker for them a second time.
-            (c.workersChanged, t.setWorkers),
-            (c.brokerChanged, t.setBroker),
-            (self.batch_controller.batchesChanged, t.setBatches),  # the one batch poller
-            (page.fixRequested, c.applyFix),  # queued: runs in the service's thread
-            (c.workersChanged, self.update_first_run),
-        ):
-            self._connect(signal, slot)
+            (c.operationFinished, self.operations.finished, overview.fix_finished),
+            (c.logRead, workers.detail.set_log),
+            # The one batch poller: the advisor gets the running batches from it too.
+            (b.batchesChanged, batches.set_batches, overview.set_batches, t.setBatches),
+            (b.childrenChanged, batches.set_children),
+            (b.customersCounted, batches.set_customer_count),
+            (b.problemChanged, batches.set_problem),
+            (b.batchLaunched, batches.batch_launched),
+            (b.operationStarted, self.operations.started),
+            (b.operationFinished, self.operations.finished),
+            (b.batchFinished, self.tray.notify_batch),
+            (t.adviceChanged, overview.set_advice, self.banner.set_advice),
+            (t.adviceAppeared, self.tray.notify_advice),
+            (t.fitChanged, overview.set_fit),
+            (t.resourcesSampled, overview.set_resources, workers.set_resources),
+            (t.eventsChanged, overview.set_events, workers.set_events),
+        ]
+        worker_requests = [
+            (workers.detail.logWanted, c.readLog),
+            (workers.resizeRequested, c.resize),
+            (workers.remoteResizeRequested, c.remoteResize),
+            (workers.remoteStopRequested, c.remoteStop),
+            (overview.fixRequested, c.applyFix),
+        ]
+        batch_requests = [
+            (batches.launchInvoicesRequested, b.launchInvoices),
+            (batches.launchMonitoringRequested, b.launchMonitoring),
+            (batches.cancelRequested, b.cancel),
+            (batches.retryRequested, b.retry),
+            (batches.batchSelected, b.selectBatch),
+            (batches.seedRequested, b.seedDemo),
+            (batches.customersWanted, b.countCustomers),
+        ]
+        for signal, *slots in [*routes, *worker_requests, *batch_requests]:
+            for slot in slots:
+                self._connect(signal, slot)
 
     # -- closing -----------------------------------------------------------------------------
     def _shutdown(self) -> None:

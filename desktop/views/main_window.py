@@ -43,7 +43,7 @@ from desktop.formatting import broker_line, broker_tooltip
 from desktop.shell.settings_hub import SettingsHub
 from desktop.views.batches_page import BatchesPage
 from desktop.views.overview_page import OverviewPage
-from desktop.views.settings_page import SettingsPage
+from desktop.views.settings.page import SettingsPage
 from desktop.views.tasks_page import TasksPage
 from desktop.views.warnings_panel import WarningsBanner
 from desktop.views.workers_page import WorkersPage

@@ -14,11 +14,9 @@ from PySide6.QtWidgets import (
     QDialog,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMessageBox,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -33,6 +31,7 @@ from backend.redact import mask_text
 from backend.workers.records import RecordStore
 from desktop.background import Background
 from desktop.views.project_dialog import ProjectDialog
+from desktop.views.settings.widgets import row_table
 
 COLUMNS = ("Name", "App", "Interpreter", "Broker")
 
@@ -47,18 +46,9 @@ class ProjectsSection(QGroupBox):
         self.dialog: ProjectDialog | None = None
         self.confirm_box: QMessageBox | None = None
         self._removing: str | None = None
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(list(COLUMNS))
-        self.table.verticalHeader().setVisible(False)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table = row_table(COLUMNS, fit=(0, 1, 3), stretch=2, min_height=110)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        header = self.table.horizontalHeader()
-        for column in (0, 1):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.setMinimumHeight(110)
         self.add_button = QPushButton("Add &project…")
         self.edit_button = QPushButton("&Edit…")
         self.remove_button = QPushButton("Remove")
