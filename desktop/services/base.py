@@ -32,10 +32,10 @@ built its timer and backend objects there ("QObject: Cannot create children for 
 is in a different thread") and never ran in the service's own thread. (The attempt itself is
 not in the history, so how exactly that showed as "never online" is inferred, not replayed.)
 Any base slot a subclass overrides is caught the same way, ``applySettings`` as much as a
-start-up slot; an override with or without ``@Slot`` alike (the subclass adds no new meta-object slot for a signature
-the base already has). Not the cause, though suspected: connecting before or after
-``moveToThread`` (a meta-object connection picks the receiver's thread at emit time), a lambda
-or partial being collected, a missing ``@Slot`` on the override.
+start-up slot, and an override with or without ``@Slot`` alike (the subclass adds no new
+meta-object slot for a signature the base already has). Not the cause, though suspected:
+connecting before or after ``moveToThread`` (a meta-object connection picks the receiver's
+thread at emit time), a lambda or partial being collected, a missing ``@Slot`` on the override.
 
 So: ``started`` and the shutdown request are connected to slots that only this class defines,
 which call the plain hooks, and :meth:`__init_subclass__` refuses a subclass that redefines any
