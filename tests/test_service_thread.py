@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from PySide6.QtCore import QObject, Qt, QThread, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtWidgets import QApplication
 
 from backend.settings import Settings
@@ -133,10 +133,14 @@ class _Service(ServiceThread):
     def __init__(self, probe: _Probe) -> None:
         super().__init__("pooldesk-test-service", Settings())
         self.probe = probe
+        self.applied = _Probe()
         self.closed = False
 
     def _on_start(self) -> None:
         self.probe.hit()
+
+    def _on_settings(self, settings: Settings) -> None:
+        self.applied.hit()
 
     def _on_close(self) -> None:
         self.closed = True
@@ -155,6 +159,41 @@ def test_service_start_hook_runs_in_its_own_thread(qapp: QApplication) -> None:
     finally:
         service.shutdown()
     assert service.closed and not service.is_running()
+
+
+class _Hub(QObject):
+    settingsChanged = Signal(object)
+
+
+def test_pushed_settings_reach_the_service_in_its_thread(qapp: QApplication) -> None:
+    """``applySettings`` is the base's slot: a hub's signal (GUI thread) is queued into the
+    service's thread, where the ``_on_settings`` hook runs, with the GUI loop idle."""
+    service = _Service(_Probe())
+    hub = _Hub()
+    hub.settingsChanged.connect(service.applySettings)
+    service.launch()
+    try:
+        assert service.probe.reached.wait(WAIT_S)
+        hub.settingsChanged.emit(Settings(stop_timeout=5.0))
+        assert service.applied.reached.wait(WAIT_S) and service.applied.gui is False
+        assert service.settings.stop_timeout == 5.0
+    finally:
+        service.shutdown()
+
+
+def test_services_neither_read_settings_nor_poll_batches_twice() -> None:
+    """Settings are pushed (no service reads the file); the batch service is the only one
+    holding a ``BatchService``."""
+    from pathlib import Path
+
+    import desktop.services as package
+
+    folder = Path(package.__file__).parent
+    for path in folder.glob("*.py"):
+        text = path.read_text()
+        assert "settings.load" not in text and "settings_mod" not in text, path.name
+        if path.name != "batches.py":
+            assert "BatchService" not in text, path.name
 
 
 def test_a_service_may_not_override_a_base_slot_or_signal() -> None:

@@ -13,6 +13,7 @@ from backend import proc
 from backend.celery_app import make_app
 from backend.workers.manager import WorkerError, WorkerManager
 from backend.workers.spec import SpecError, WorkerSpec
+from backend.workers.stopping import StopEvent
 
 pytestmark = pytest.mark.slow
 
@@ -58,6 +59,34 @@ def test_warm_stop_lets_the_running_task_finish(manager: WorkerManager) -> None:
     assert manager.stop("w1", timeout=30).state == "stopped"
     assert result.get(timeout=5) == 3.0  # finished, not 'Worker exited prematurely'
     app.close()
+
+
+def test_non_blocking_stop_shows_progress_then_restarts(manager: WorkerManager) -> None:
+    """The window's way: request, tick; the row says how far the stop is; a restart's spec
+    starts once the old worker has gone, after its running task finished."""
+    manager.start(WorkerSpec("w1", "prefork", 1, ("default",)))
+    app = make_app(manager.config.broker_url, manager.config.result_backend, include=[])
+    result = app.send_task("pooldesk.sleep", args=[2.0], queue="default")
+    _wait(lambda: result.state == "STARTED")
+    spec = manager.restart_spec("w1", concurrency=2)
+    manager.request_stop("w1", then=spec, op="restart")
+    info = manager.info("w1")
+    assert info.state == "stopping"
+    assert info.progress and info.progress.startswith("waiting for tasks, ")
+    assert manager.stopper.stopping() == {"w1": info.progress}
+    events: list[StopEvent] = []
+
+    def stopped() -> StopEvent | None:
+        events.extend(manager.tick_stops())
+        return next((e for e in events if e.kind in ("stopped", "failed")), None)
+
+    event = _wait(stopped, timeout=30)
+    assert (event.kind, event.op, event.how, event.then) == ("stopped", "restart", "warm", spec)
+    assert result.get(timeout=5) == 2.0
+    app.close()
+    back = manager.wait_ready("w1", 30)
+    assert back.state == "online" and back.concurrency == 2 and back.progress is None
+    assert manager.stopper.stopping() == {}
 
 
 def test_sigkill_is_reported_then_the_supervisor_restarts_it(manager: WorkerManager) -> None:
@@ -157,7 +186,10 @@ def test_workers_of_another_installation_are_remote_and_controllable(
         with pytest.raises(WorkerError, match="not a worker on this broker"):
             manager.remote_shutdown("nobody@nowhere")
         manager.remote_shutdown(theirs.hostname)
+        assert manager.remote_stopping() == [theirs.hostname]
         _wait(lambda: not proc.alive(theirs.pid), timeout=20)
+        _wait(lambda: theirs.hostname not in {w.hostname for w in manager.all()})
+        assert manager.remote_stopping() == []  # gone from the broker: no longer watched
     finally:
         for info in elsewhere.all(include_remote=False):
             if info.state != "stopped":

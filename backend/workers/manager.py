@@ -4,6 +4,11 @@ Local workers are the ones started from this ``$POOLDESK_HOME``: their records o
 the process that started them, so a new window or a CLI call *adopts* them (same name, same
 pid) instead of starting duplicates. Remote workers are whoever else answers on the broker;
 they are controlled through it (shutdown, grow/shrink, queues) and marked as remote.
+
+The manager holds the lifecycle (start, stop, restart, resize, queues, forget) and delegates the
+rest: ``stopping`` (the warm → cold → kill escalation, non-blocking), ``listing`` (rows of the
+list), ``brokers`` (which broker and control a worker is on), ``logs`` (reading its log),
+``info`` (the data it reports; re-exported here with ``WorkerError``).
 """
 
 from __future__ import annotations
@@ -26,13 +31,7 @@ from backend.workers.control import Control, ControlError
 from backend.workers.info import ResizeResult, WorkerError, WorkerInfo, node_name
 from backend.workers.records import RecordStore, WorkerRecord
 from backend.workers.resources import TreeSampler
-from backend.workers.spec import (
-    LIVE_RESIZE_POOLS,
-    SpecError,
-    WorkerSpec,
-    can_resize_live,
-    changed,
-)
+from backend.workers.spec import LIVE_RESIZE_POOLS, SpecError, WorkerSpec, can_resize_live, changed
 from backend.workers.states import Facts, TransitionCheck, WorkerState, derive
 from backend.workers.stopping import Mode, StopEvent, Stopper, StopSequence
 
@@ -169,11 +168,8 @@ class WorkerManager:
         op: str = "stop",
         timeout: float | None = None,
     ) -> None:
-        """Ask ``name`` to stop and return at once; :meth:`tick_stops` advances it.
-
-        ``then``: the spec to start once it has stopped (a restart, see ``restart_spec``);
-        ``op`` says what asked ("stop", "restart", "resize", "fix") and comes back in events.
-        """
+        """Ask ``name`` to stop and return at once; :meth:`tick_stops` advances it. ``then``:
+        the spec to start once it has stopped (a restart); ``op``: what asked (in events)."""
         self._record(name)  # a person's error for an unknown name
         self.stopper.request(
             name, mode, then, op=op, timeout=self.stop_timeout if timeout is None else timeout
@@ -199,7 +195,8 @@ class WorkerManager:
                 elif info.state != WorkerState.STOPPED:
                     raise WorkerError(f"{event.name} is {info.state} after the stop request")
             except Exception as exc:
-                events.append(replace(event, kind="failed", text=str(exc) or type(exc).__name__))
+                text = str(exc) or type(exc).__name__
+                events.append(replace(event, kind="failed", text=text, error=exc))
             else:
                 events.append(event)
         return events
@@ -387,9 +384,7 @@ class WorkerManager:
 
     def _celery_alive(self, name: str, record: WorkerRecord) -> bool:
         info = self.store.pid_info(name)
-        if info is None:
-            return False
-        if self.store.exit_info(name) is not None:
+        if info is None or self.store.exit_info(name) is not None:
             return False
         return proc.alive(info.celery_pid, info.create_time)
 

@@ -28,7 +28,7 @@ import contextlib
 import os
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 import psutil
@@ -223,7 +223,8 @@ class StopEvent:
     ``progress``: the progress text changed (``text`` is the new one). ``escalated``: warm went
     cold, or cold was killed (``text``: the new progress). ``stopped``: the stop finished (``how``
     says how; ``text`` is "NAME stopped (…)."; ``then``: the spec a restart starts now).
-    ``failed``: stepping raised (``text``: the error); the stop is dropped.
+    ``failed``: stepping raised (``text``: the error, ``error``: the exception itself, for a
+    caller that words expected and unexpected errors differently); the stop is dropped.
     """
 
     name: str
@@ -232,6 +233,7 @@ class StopEvent:
     op: str = "stop"  # what asked for the stop: "stop", "restart", "resize", "fix"…
     how: str | None = None
     then: WorkerSpec | None = None
+    error: Exception | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -249,7 +251,7 @@ class Stopper:
     Requesting a stop writes ``stop_requested_at`` into the worker's record (so every Pooldesk
     process derives "stopping", and the supervisor does not restart it) and sends the first
     signal; ticks escalate by the timings above. A stop that has finished stays listed until
-    :meth:`tick` reports it (or :meth:`discard` drops it).
+    :meth:`tick` reports it (or :meth:`discard_done` drops it).
     """
 
     def __init__(
@@ -317,17 +319,18 @@ class Stopper:
             del self._stops[name]
 
     # -- ticking -----------------------------------------------------------------------------
-    def tick(self, now: float | None = None) -> list[StopEvent]:
-        """Advance every stop; what changed, finished stops last. ``now`` is informational
-        (the sequences read the clock of :class:`System`; a fake clock is advanced there)."""
-        del now
+    def tick(self) -> list[StopEvent]:
+        """Advance every stop; what changed, in the order the stops were requested.
+
+        Time is the :class:`System`'s clock (a test advances its fake clock, then ticks)."""
         events: list[StopEvent] = []
         for name, stop in list(self._stops.items()):
             try:
                 done = stop.sequence.step()
             except Exception as exc:  # a stop must never take its owner's loop down
                 del self._stops[name]
-                events.append(StopEvent(name, "failed", str(exc) or type(exc).__name__, stop.op))
+                text = str(exc) or type(exc).__name__
+                events.append(StopEvent(name, "failed", text, stop.op, error=exc))
                 continue
             if done:
                 del self._stops[name]

@@ -29,11 +29,13 @@ functor connection whose context is the *sender*. The sender here is the QThread
 lives in the GUI thread, so the auto connection becomes a queued call into the GUI thread: the
 subclass's start-up ran on the GUI thread (only when the window's event loop got round to it),
 built its timer and backend objects there ("QObject: Cannot create children for a parent that
-is in a different thread") and never ran in the service's own thread. An override with or
-without ``@Slot`` is caught alike (the subclass adds no new meta-object slot for a signature
-the base already has). Not the cause, though suspected: connecting before or after
-``moveToThread`` (a meta-object connection picks the receiver's thread at emit time), a lambda
-or partial being collected, a missing ``@Slot`` on the override.
+is in a different thread") and never ran in the service's own thread. (The attempt itself is
+not in the history, so how exactly that showed as "never online" is inferred, not replayed.)
+Any base slot a subclass overrides is caught the same way, ``applySettings`` as much as a
+start-up slot, and an override with or without ``@Slot`` alike (the subclass adds no new
+meta-object slot for a signature the base already has). Not the cause, though suspected:
+connecting before or after ``moveToThread`` (a meta-object connection picks the receiver's
+thread at emit time), a lambda or partial being collected, a missing ``@Slot`` on the override.
 
 So: ``started`` and the shutdown request are connected to slots that only this class defines,
 which call the plain hooks, and :meth:`__init_subclass__` refuses a subclass that redefines any

@@ -108,7 +108,7 @@ class BatchController(ServiceThread):
             self._set_problem("")
         except Exception as exc:
             log.info("batch refresh failed: %s", exc)
-            self._set_problem(f"Showing the last known state. {describe(exc)}")
+            self._set_problem(self._masked(f"Showing the last known state. {describe(exc)}"))
             delay = max(delay, BACKOFF_MS)
         self._announce_finished()
         key = [

@@ -113,6 +113,10 @@ class TelemetryController(ServiceThread):
     def setBroker(self, status: BrokerStatus) -> None:
         self._broker = status
 
+    def running_batches(self) -> list[str]:
+        """Ids of the running batches the advisor sees (for tests; safe from any thread)."""
+        return [r.id for r in self._running_batches]
+
     @Slot(list)
     def setBatches(self, records: list[BatchRecord]) -> None:
         """The batch service's list; the advisor and the exporter look at the running ones."""

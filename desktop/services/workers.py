@@ -164,7 +164,7 @@ class WorkerController(ServiceThread):
         assert self._manager is not None
         for event in self._manager.tick_stops():
             if event.kind == "failed":
-                self._failed(event.op, event.name, WorkerError(event.text))
+                self._failed(event.op, event.name, event.error or WorkerError(event.text))
             elif event.kind == "stopped" and event.then is not None:
                 self._watch(event.op, event.name)  # started by the stopper: report when online
             elif event.kind == "stopped":

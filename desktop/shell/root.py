@@ -140,6 +140,7 @@ class PooldeskWindow(MainWindow):
             (c.operationStarted, self.operations.started),
             (c.operationFinished, self.operations.finished, overview.fix_finished),
             (c.logRead, workers.detail.set_log),
+            # The one batch poller: the advisor gets the running batches from it too.
             (b.batchesChanged, batches.set_batches, overview.set_batches, t.setBatches),
             (b.childrenChanged, batches.set_children),
             (b.customersCounted, batches.set_customer_count),
