@@ -7,20 +7,30 @@ The action's text says where it serves, or why not.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Signal, SignalInstance, Slot
 from PySide6.QtGui import QAction
 
 from backend.metrics import DEFAULT_PORT, HOST
 from desktop.shell.settings_hub import SettingsHub
 
 
+class MetricsServer(Protocol):
+    """What serves the endpoint (the telemetry service): asked for a port, says where it
+    serves. A protocol, so this view does not import the service."""
+
+    @property
+    def metricsPortRequested(self) -> SignalInstance: ...  # int: 0 stops the endpoint
+
+    @property
+    def metricsServing(self) -> SignalInstance: ...  # url ("" when off), error
+
+
 class MetricsToggle(QObject):
     message = Signal(str)  # for the status bar
 
-    def __init__(self, parent: QObject, hub: SettingsHub, telemetry: Any) -> None:
-        """``telemetry``: the service that serves (``metricsPortRequested``, ``metricsServing``)."""
+    def __init__(self, parent: QObject, hub: SettingsHub, telemetry: MetricsServer) -> None:
         super().__init__(parent)
         self.hub = hub
         self.telemetry = telemetry
