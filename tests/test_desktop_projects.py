@@ -252,7 +252,7 @@ def test_a_preset_can_start_a_projects_workers(
     home: Path, qtbot: QtBot, sample_python: Path, sample_dir: Path
 ) -> None:
     from desktop import presets as presets_mod
-    from desktop.shell.settings_hub import SettingsHub
+    from desktop.settings_hub import SettingsHub
     from desktop.views.settings.page import SettingsPage
 
     ProjectStore().add(Project("ledger", str(sample_python), str(sample_dir), sample.APP))

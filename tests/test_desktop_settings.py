@@ -26,8 +26,8 @@ from backend.workers.spec import WorkerSpec, cores
 from desktop import presets as presets_mod
 from desktop import resources
 from desktop.models.workers_model import STATE
+from desktop.settings_hub import SettingsHub
 from desktop.shell.root import PooldeskWindow
-from desktop.shell.settings_hub import SettingsHub
 from desktop.views.settings.broker import join_password, split_password
 from desktop.views.settings.page import SettingsPage
 from desktop.views.settings.thresholds import THRESHOLD_FIELDS

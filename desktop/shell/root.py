@@ -19,9 +19,9 @@ from desktop.services.batches import BatchController
 from desktop.services.tasks import TasksController
 from desktop.services.telemetry import TelemetryController
 from desktop.services.workers import WorkerController
+from desktop.settings_hub import SettingsHub
 from desktop.shell.closing import CloseFlow, running_local
 from desktop.shell.operations import Operations
-from desktop.shell.settings_hub import SettingsHub
 from desktop.shell.tray import Tray
 from desktop.views.main_window import MainWindow
 from desktop.views.metrics_toggle import MetricsToggle

@@ -40,7 +40,7 @@ from backend.settings import Settings
 from desktop import presets as presets_mod
 from desktop import resources
 from desktop.formatting import broker_line, broker_tooltip
-from desktop.shell.settings_hub import SettingsHub
+from desktop.settings_hub import SettingsHub
 from desktop.views.batches_page import BatchesPage
 from desktop.views.overview_page import OverviewPage
 from desktop.views.settings.page import SettingsPage

@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, Signal, SignalInstance, Slot
 from PySide6.QtGui import QAction
 
 from backend.metrics import DEFAULT_PORT, HOST
-from desktop.shell.settings_hub import SettingsHub
+from desktop.settings_hub import SettingsHub
 
 
 class MetricsServer(Protocol):

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QScrollArea, QVB
 
 from backend.redact import mask_url
 from backend.settings import Settings
-from desktop.shell.settings_hub import SettingsHub
+from desktop.settings_hub import SettingsHub
 from desktop.views.messages import show_list
 from desktop.views.projects_section import ProjectsSection
 from desktop.views.settings.broker import BrokerSection

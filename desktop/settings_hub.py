@@ -9,6 +9,9 @@ and writer in the window; whoever needs settings gets them from ``settingsChange
 It keeps two views of the same file: :attr:`file` is what ``settings.json`` holds (the settings
 page edits exactly that), :meth:`effective` is what Pooldesk runs with (the file, then the
 environment's ``POOLDESK_BROKER_URL``… on top). ``settingsChanged`` carries the effective one.
+
+It sits beside ``presets.py`` rather than in ``shell/`` because views hold it (the settings page,
+the metrics toggle) and views never import the shell that builds them.
 """
 
 from __future__ import annotations
