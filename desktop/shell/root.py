@@ -136,7 +136,7 @@ class PooldeskWindow(MainWindow):
         # thread (queued), everything else lands in the GUI thread.
         routes: list[tuple[Any, ...]] = [
             (c.workersChanged, workers.set_workers, self.update_first_run, t.setWorkers),
-            (c.brokerChanged, self.show_broker, overview.set_broker, t.setBroker),
+            (c.brokerChanged, self.broker_line.show_status, overview.set_broker, t.setBroker),
             (c.operationStarted, self.operations.started),
             (c.operationFinished, self.operations.finished, overview.fix_finished),
             (c.logRead, workers.detail.set_log),

@@ -1,12 +1,12 @@
 """The main window: pages in a stack with a sidebar, their actions in the menu and toolbar, the
-broker line in the status bar, and the window's size, position and last page remembered.
+broker line (``broker_line.py``) in the status bar, and the window's size, position and last
+page remembered.
 
-Navigation only. What feeds the pages (the services in their threads), the tray, the close flow
-and the operation messages are built and wired by the composition root, ``desktop/shell/``:
-this window knows no service and imports no Celery, so a page can be tested without a broker.
-Pages: Overview (warnings and charts), Workers, Batches, Tasks and Settings; more are added
-with ``add_page``. A warnings banner above the pages shows the advisor's worst warning
-everywhere.
+Navigation only. What feeds the pages (the services in their threads), the tray, the close
+flow and the operation messages are built and wired by the composition root,
+``desktop/shell/root.py``: this window knows no service, so its pages can be driven by fakes.
+Pages: Overview (warnings and charts), Workers, Batches, Tasks and Settings; more are added with
+``add_page``. A warnings banner above the pages shows the advisor's worst warning everywhere.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QApplication,
     QFrame,
     QHBoxLayout,
-    QLabel,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
@@ -34,14 +33,13 @@ from PySide6.QtWidgets import (
 )
 
 from backend import paths
-from backend.broker.status import BrokerStatus
 from backend.projects.store import ProjectStore
 from backend.settings import Settings
 from desktop import presets as presets_mod
 from desktop import resources
-from desktop.formatting import broker_line, broker_tooltip
 from desktop.settings_hub import SettingsHub
 from desktop.views.batches_page import BatchesPage
+from desktop.views.broker_line import BrokerLine
 from desktop.views.overview_page import OverviewPage
 from desktop.views.settings.page import SettingsPage
 from desktop.views.tasks_page import TasksPage
@@ -99,12 +97,8 @@ class MainWindow(QMainWindow):
         self.toolbar.toggleViewAction().setVisible(False)
         self.addToolBar(self.toolbar)
 
-        self.broker_dot = QLabel()
-        self.broker_label = QLabel("Broker: connecting…")
-        self.broker_label.setObjectName("brokerStatus")
-        self.broker_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.statusBar().addPermanentWidget(self.broker_dot)
-        self.statusBar().addPermanentWidget(self.broker_label)
+        self.broker_line = BrokerLine(self.statusBar())
+        self.broker_label = self.broker_line.label
 
         self.quit_action = QAction("&Quit", self)
         self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
@@ -247,17 +241,6 @@ class MainWindow(QMainWindow):
 
     def _settings_saved(self, _settings: Settings) -> None:
         self.statusBar().showMessage("Settings saved.", MESSAGE_MS)
-
-    def show_broker(self, status: BrokerStatus) -> None:
-        self.broker_label.setText(broker_line(status))
-        self.broker_label.setToolTip(broker_tooltip(status))
-        state = "up" if status.up else "down"
-        colour = resources.state_color("online" if status.up else "crashed").name()
-        self.broker_dot.setPixmap(resources.dot(colour).pixmap(10, 10))
-        if self.broker_label.property("state") != state:
-            self.broker_label.setProperty("state", state)
-            self.broker_label.style().unpolish(self.broker_label)
-            self.broker_label.style().polish(self.broker_label)
 
     def open_messages(self) -> list[QMessageBox]:
         return [box for box in self.findChildren(QMessageBox) if box.isVisible()]
