@@ -87,14 +87,14 @@ def bench_home(prefix: str = "pooldesk-bench-") -> Iterator[Path]:
 
 # -- the window in a child process -----------------------------------------------------------
 def open_window(before_app: Callable[[], None] | None = None) -> tuple[Any, Any]:
-    """``(QApplication, MainWindow)`` built as ``desktop.app.main`` does, offscreen unless the
+    """``(QApplication, PooldeskWindow)`` built as ``desktop.app.main`` does, offscreen unless the
     caller chose a platform; not shown yet. ``before_app`` runs just before the
     ``QApplication`` is created (a timing mark)."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
 
     from desktop import resources
-    from desktop.views.main_window import MainWindow
+    from desktop.shell.root import PooldeskWindow
 
     QApplication.setApplicationName("Pooldesk")
     QApplication.setOrganizationName("Pooldesk")
@@ -102,7 +102,7 @@ def open_window(before_app: Callable[[], None] | None = None) -> tuple[Any, Any]
         before_app()
     app = QApplication([sys.argv[0]])
     resources.apply_style(app)
-    return app, MainWindow()
+    return app, PooldeskWindow()
 
 
 def show_page(window: Any, title: str) -> None:

@@ -131,9 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     splash.show()
     app.processEvents()
 
-    from desktop.views.main_window import MainWindow
+    from desktop.shell.root import PooldeskWindow
 
-    window = MainWindow()
+    window = PooldeskWindow()  # the composition root: settings hub, services, wiring
     window.show()
     splash.finish(window)
     guard.raiseRequested.connect(lambda: _bring_to_front(window))

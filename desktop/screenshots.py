@@ -224,9 +224,9 @@ def take(out: Path, wait: float, urls: int, size: tuple[int, int] = WINDOW_SIZE)
         assert isinstance(app, QApplication)
         resources.apply_style(app)
 
-        from desktop.views.main_window import MainWindow
+        from desktop.shell.root import PooldeskWindow
 
-        window = MainWindow()
+        window = PooldeskWindow()
         window.resize(*size)
         window.show()
         advice: list[Any] = []

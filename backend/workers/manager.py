@@ -318,9 +318,11 @@ class WorkerManager:
         pid_info = self.store.pid_info(name)
         exit_info = self.store.exit_info(name)
         alive = self._celery_alive(name, record)
-        if exit_info is None and proc.alive(record.supervisor_pid, record.supervisor_create_time):
-            # Supervisor up: Celery's pid not written yet (starting), or Celery just ended and
-            # its exit status is being recorded; either way not a crash (yet).
+        # Supervisor up: Celery's pid not written yet (starting), or Celery just ended and its
+        # exit status is being recorded: not a crash (yet). A stop this process carries out ends
+        # when the stopper says so, not a refresh earlier ("stopped" comes with its report).
+        supervised = proc.alive(record.supervisor_pid, record.supervisor_create_time)
+        if name in self.stopper or (exit_info is None and supervised):
             alive = True
         run_started = pid_info.started_at if pid_info and pid_info.started_at else 0.0
         answered = record.ready_at is not None and record.ready_at >= run_started

@@ -1,34 +1,31 @@
-"""The main window: pages in a stack, their actions in the menu and toolbar, a status bar.
+"""The main window: pages in a stack with a sidebar, their actions in the menu and toolbar, the
+broker line (``broker_line.py``) in the status bar, and the window's size, position and last
+page remembered.
 
-It wires the controller (backend, in its own thread) to the pages (models and widgets) with
-queued signals, keeps the list of those connections, and undoes them before the controller's
-thread is joined on close. Pages: Overview (warnings and charts, fed by the telemetry
-controller), Workers and Batches, each with its own controller thread; more are added with
+Navigation only. What feeds the pages (the services in their threads), the tray, the close
+flow and the operation messages are built and wired by the composition root,
+``desktop/shell/root.py``: this window knows no service, so its pages can be driven by fakes.
+Pages: Overview (warnings and charts), Workers, Batches, Tasks and Settings; more are added with
 ``add_page``. A warnings banner above the pages shows the advisor's worst warning everywhere.
 """
 
 from __future__ import annotations
 
-import logging
-import os
+from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QEvent, QSettings, QSize, Qt, Signal, SignalInstance
+from PySide6.QtCore import QEvent, QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
     QHBoxLayout,
-    QLabel,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
     QMessageBox,
-    QProgressDialog,
-    QPushButton,
     QSizePolicy,
     QStackedWidget,
-    QSystemTrayIcon,
     QToolBar,
     QToolButton,
     QVBoxLayout,
@@ -36,68 +33,32 @@ from PySide6.QtWidgets import (
 )
 
 from backend import paths
-from backend import settings as settings_mod
-from backend.broker.status import BrokerStatus
 from backend.projects.store import ProjectStore
+from backend.settings import Settings
 from desktop import presets as presets_mod
 from desktop import resources
-from desktop.batch_controller import BatchController
-from desktop.controller import WorkerController
-from desktop.formatting import broker_line, broker_tooltip
-from desktop.models.batches_model import done_total, duration, unit_of
-from desktop.telemetry_controller import TelemetryController
+from desktop.settings_hub import SettingsHub
 from desktop.views.batches_page import BatchesPage
-from desktop.views.metrics_toggle import MetricsToggle
+from desktop.views.broker_line import BrokerLine
 from desktop.views.overview_page import OverviewPage
-from desktop.views.settings_page import SettingsPage
+from desktop.views.settings.page import SettingsPage
 from desktop.views.tasks_page import TasksPage
 from desktop.views.warnings_panel import WarningsBanner
 from desktop.views.workers_page import WorkersPage
 
-log = logging.getLogger(__name__)
 MESSAGE_MS = 10_000
 NAV_ICON = 20  # px, the sidebar's page icons
-VERBS = {
-    "start": "Starting",
-    "stop": "Stopping",
-    "stop now": "Not waiting for the running tasks of",
-    "restart": "Restarting",
-    "forget": "Forgetting",
-    "resize": "Resizing",
-    "fix": "Applying the fix to",
-}
-RUNNING = ("starting", "online", "stopping")
-# How closing the window treats running workers: "ask" (a question, the default), "leave" or
-# "stop". Tests set "leave" (tests/conftest.py) where nobody could answer.
-CLOSE_ANSWER_ENV = "POOLDESK_CLOSE_ANSWER"
 
 
 class MainWindow(QMainWindow):
-    # Requests to the controller: emitted here (GUI thread), run there (its thread).
-    startRequested = Signal(object)
-    stopRequested = Signal(str)
-    stopNowRequested = Signal(str)
-    restartRequested = Signal(str, str, int)
-    forgetRequested = Signal(str)
-    notified = Signal(str, str)  # title, text: what the tray (or the status bar) just said
-
-    def __init__(
-        self,
-        controller: WorkerController | None = None,
-        batch_controller: BatchController | None = None,
-        telemetry: TelemetryController | None = None,
-    ) -> None:
+    def __init__(self, hub: SettingsHub, tasks_page: TasksPage) -> None:
         super().__init__()
         self.setWindowTitle("Pooldesk")
         self.setWindowIcon(resources.app_icon())
-        self._connections: list[tuple[SignalInstance, Any]] = []
-        self._closed = False
-        self._quit_confirmed = False
-        self._stopping_for_close: set[str] = set()
-        self.close_box: QMessageBox | None = None
-        self.close_progress: QProgressDialog | None = None
-        self.close_answer = os.environ.get(CLOSE_ANSWER_ENV) or "ask"
-        self.last_broker: BrokerStatus | None = None
+        # Asked before the window closes (the shell's close flow): False keeps it open.
+        self.close_guard: Callable[[], bool] | None = None
+        self.closed = False
+        self._any_worker = True  # until the first worker list says otherwise
 
         # The sidebar (styled in style.qss, QListWidget#navigation) runs the full height on
         # the left; the warnings banner sits above the pages, to its right.
@@ -136,25 +97,21 @@ class MainWindow(QMainWindow):
         self.toolbar.toggleViewAction().setVisible(False)
         self.addToolBar(self.toolbar)
 
-        self.broker_dot = QLabel()
-        self.broker_label = QLabel("Broker: connecting…")
-        self.broker_label.setObjectName("brokerStatus")
-        self.broker_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.statusBar().addPermanentWidget(self.broker_dot)
-        self.statusBar().addPermanentWidget(self.broker_label)
+        self.broker_line = BrokerLine(self.statusBar())
+        self.broker_label = self.broker_line.label
 
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence("Ctrl+Q"))
-        quit_action.setMenuRole(QAction.MenuRole.QuitRole)
-        quit_action.triggered.connect(self.close)
+        self.quit_action = QAction("&Quit", self)
+        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        self.quit_action.triggered.connect(self.close)
         self.settings_action = QAction("&Settings…", self)
         self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
         self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
-        self.settings_action.triggered.connect(self._show_settings)
-        file_menu = self.menuBar().addMenu("&File")
-        file_menu.addAction(self.settings_action)
-        file_menu.addSeparator()
-        file_menu.addAction(quit_action)
+        self.settings_action.triggered.connect(self.show_settings)
+        self.file_menu = self.menuBar().addMenu("&File")
+        self.file_menu.addAction(self.settings_action)
+        self.file_menu.addSeparator()
+        self.file_menu.addAction(self.quit_action)
 
         self.overview_page = OverviewPage()
         self.add_page(self.overview_page, "&Overview")
@@ -162,33 +119,26 @@ class MainWindow(QMainWindow):
         self.add_page(self.workers_page, "&Workers")
         self.batches_page = BatchesPage()
         self.add_page(self.batches_page, "&Batches")
-        self.tasks_page = TasksPage()  # owns its TasksController thread (task history)
+        self.tasks_page = tasks_page
         self.add_page(self.tasks_page, "&Tasks")
-        self.settings_page = SettingsPage()
+        self.settings_page = SettingsPage(hub)
         self.add_page(self.settings_page, "&Settings")
         self.settings_page.saved.connect(self._settings_saved)
-        self._load_presets()
         about = QAction("&About Pooldesk", self)
         about.setMenuRole(QAction.MenuRole.AboutRole)
         about.triggered.connect(self._about)
         self.menuBar().addMenu("&Help").addAction(about)
-
+        self.overview_page.first_run.addProjectRequested.connect(self._add_project)
+        self.overview_page.first_run.demoRequested.connect(self._try_demo)
+        self.overview_page.batchOpenRequested.connect(self.open_batch)
+        self.banner.showRequested.connect(self.show_overview)
+        self.settings_page.projects_section.changed.connect(self.update_first_run)
+        for action in (
+            self.batches_page.launch_invoices_action,
+            self.batches_page.launch_monitoring_action,
+        ):
+            action.triggered.connect(self.show_batches)
         self._restore_geometry()
-        self.controller = controller or WorkerController()
-        self.batch_controller = batch_controller or BatchController()
-        self.telemetry = telemetry or TelemetryController()
-        self._wire()
-        self._wire_batches()
-        self._wire_overview()
-        self.metrics_toggle = MetricsToggle(self, self.telemetry)
-        file_menu.insertAction(quit_action, self.metrics_toggle.action)
-        self._connect(self.metrics_toggle.message, self.statusBar().showMessage)
-        self.tray = self._make_tray()
-        self._connect(self.batch_controller.batchFinished, self._notify_batch)
-        self._connect(self.telemetry.adviceAppeared, self._notify_advice)
-        for worker in (self.controller, self.batch_controller, self.telemetry):
-            if not worker.is_running():
-                worker.launch()
 
     # -- structure ---------------------------------------------------------------------------
     def add_page(self, page: QWidget, menu_title: str) -> None:
@@ -247,99 +197,28 @@ class MainWindow(QMainWindow):
             item = self.nav.item(row)
             item.setIcon(resources.page_icon(item.text().lower()))
 
-    def _connect(self, signal: SignalInstance, slot: Any) -> None:
-        signal.connect(slot)
-        self._connections.append((signal, slot))
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.ApplicationPaletteChange:
+            resources.follow_palette(QApplication.instance())
+            self._refresh_nav_icons()  # drawn in the palette's text colours
+        super().changeEvent(event)
 
-    def _wire(self) -> None:
-        c, page = self.controller, self.workers_page
-        self._connect(c.workersChanged, page.set_workers)
-        self._connect(c.brokerChanged, self._show_broker)
-        self._connect(c.operationStarted, self._operation_started)
-        self._connect(c.operationFinished, self._operation_finished)
-        for request, forward, slot in (
-            (page.startRequested, self.startRequested, c.start),
-            (page.stopRequested, self.stopRequested, c.stop),
-            (page.stopNowRequested, self.stopNowRequested, c.stopNow),
-            (page.restartRequested, self.restartRequested, c.restart),
-            (page.forgetRequested, self.forgetRequested, c.forget),
-        ):
-            self._connect(request, forward)
-            self._connect(forward, slot)  # queued: the controller lives in its thread
-        # The detail pane's charts read the same history and LimitHistory as the Overview.
-        page.set_chart_sources(self.telemetry.history_columns, self.overview_page.limits)
-        for signal, target in (
-            (c.logRead, page.detail.set_log),
-            (self.telemetry.resourcesSampled, page.set_resources),
-            (self.telemetry.eventsChanged, page.set_events),
-            # Queued into the controller's thread: log reads and broker commands run there.
-            (page.detail.logWanted, c.readLog),
-            (page.resizeRequested, c.resize),
-            (page.remoteResizeRequested, c.remoteResize),
-            (page.remoteStopRequested, c.remoteStop),
-        ):
-            self._connect(signal, target)
+    # -- where to go -------------------------------------------------------------------------
+    def show_overview(self) -> None:
+        self.nav.setCurrentRow(self.pages.indexOf(self.overview_page))
 
-    def _wire_batches(self) -> None:
-        c, page = self.batch_controller, self.batches_page
-        for signal, slot in (
-            (c.batchesChanged, page.set_batches),
-            (c.batchesChanged, self.overview_page.set_batches),
-            (c.childrenChanged, page.set_children),
-            (c.customersCounted, page.set_customer_count),
-            (c.problemChanged, page.set_problem),
-            (c.batchLaunched, page.batch_launched),
-            (c.operationStarted, self._batch_operation_started),
-            (c.operationFinished, self._batch_operation_finished),
-            # Requests: queued, the controller lives in its thread.
-            (page.launchInvoicesRequested, c.launchInvoices),
-            (page.launchMonitoringRequested, c.launchMonitoring),
-            (page.cancelRequested, c.cancel),
-            (page.retryRequested, c.retry),
-            (page.batchSelected, c.selectBatch),
-            (page.seedRequested, c.seedDemo),
-            (page.customersWanted, c.countCustomers),
-        ):
-            self._connect(signal, slot)
-        for action in (page.launch_invoices_action, page.launch_monitoring_action):
-            self._connect(action.triggered, self._show_batches)
-        page.detail.set_timeline_source(self.telemetry.timeline)
+    def show_batches(self) -> None:
+        self.nav.setCurrentRow(self.pages.indexOf(self.batches_page))
 
-    def _wire_overview(self) -> None:
-        t, c, page = self.telemetry, self.controller, self.overview_page
-        page.set_history_source(t.history_columns)  # ring buffers, read by the chart timer
-        page.set_timeline_source(t.timeline)
-        for signal, slot in (
-            (t.adviceChanged, page.set_advice),
-            (t.fitChanged, page.set_fit),
-            (t.adviceChanged, self.banner.set_advice),
-            (t.resourcesSampled, page.set_resources),
-            (t.eventsChanged, page.set_events),
-            (c.brokerChanged, page.set_broker),
-            (c.operationFinished, page.fix_finished),
-            (self.banner.showRequested, self._show_overview),
-            (page.batchOpenRequested, self._open_batch),
-            # Into the telemetry thread (queued): the worker list and broker status it needs,
-            # so it does not ask the broker for them a second time.
-            (c.workersChanged, t.setWorkers),
-            (c.brokerChanged, t.setBroker),
-            (page.fixRequested, c.applyFix),  # queued: runs in the controller's thread
-            (c.workersChanged, self._update_first_run),
-            (page.first_run.addProjectRequested, self._add_project),
-            (page.first_run.demoRequested, self._try_demo),
-            (self.settings_page.projects_section.changed, self._update_first_run),
-        ):
-            self._connect(signal, slot)
+    def open_batch(self, batch_id: str) -> None:
+        self.show_batches()
+        self.batches_page.select(batch_id)
 
-    # -- first run: no project, no worker ----------------------------------------------------
-    def _update_first_run(self, workers: list[Any] | None = None) -> None:
-        if workers is not None:
-            self._any_worker = bool(workers)
-        first = not getattr(self, "_any_worker", True) and not ProjectStore().names()
-        self.overview_page.set_first_run(first)
+    def show_settings(self) -> None:
+        self.nav.setCurrentRow(self.pages.indexOf(self.settings_page))
 
     def _add_project(self) -> None:
-        self._show_settings()
+        self.show_settings()
         self.settings_page.projects_section.open_add()
 
     def _try_demo(self) -> None:
@@ -348,146 +227,20 @@ class MainWindow(QMainWindow):
             self.workers_page.start_preset(index)
         self.nav.setCurrentRow(self.pages.indexOf(self.workers_page))
 
-    def _show_overview(self) -> None:
-        self.nav.setCurrentRow(self.pages.indexOf(self.overview_page))
+    def update_first_run(self, workers: list[Any] | None = None) -> None:
+        """No project and no worker: the Overview offers the first steps instead of charts."""
+        if workers is not None:
+            self._any_worker = bool(workers)
+        first = not self._any_worker and not ProjectStore().names()
+        self.overview_page.set_first_run(first)
 
-    def _show_batches(self) -> None:
-        self.nav.setCurrentRow(self.pages.indexOf(self.batches_page))
-
-    def _open_batch(self, batch_id: str) -> None:
-        self._show_batches()
-        self.batches_page.select(batch_id)
-
-    def _show_settings(self) -> None:
-        self.nav.setCurrentRow(self.pages.indexOf(self.settings_page))
-
-    # -- presets -----------------------------------------------------------------------------
-    def _load_presets(self) -> None:
-        """A small file read; a corrupt file is reported (and set aside) by the controller."""
-        try:
-            configured = settings_mod.load().settings.presets
-        except Exception:
-            log.exception("reading the presets failed")
-            configured = []
-        self.workers_page.set_presets(presets_mod.effective_presets(configured))
-
-    def _settings_saved(self, settings: settings_mod.Settings) -> None:
+    # -- what the services say ---------------------------------------------------------------
+    def apply_settings(self, settings: Settings) -> None:
+        """Presets apply at once: the Workers page's Start from preset menu follows them."""
         self.workers_page.set_presets(presets_mod.effective_presets(settings.presets))
+
+    def _settings_saved(self, _settings: Settings) -> None:
         self.statusBar().showMessage("Settings saved.", MESSAGE_MS)
-
-    # -- tray --------------------------------------------------------------------------------
-    def _make_tray(self) -> QSystemTrayIcon | None:
-        """A tray icon where the desktop has a tray (the offscreen platform has none)."""
-        if not QSystemTrayIcon.isSystemTrayAvailable():
-            return None
-        tray = QSystemTrayIcon(resources.app_icon(), self)
-        tray.setToolTip("Pooldesk")
-        tray.activated.connect(self._tray_activated)
-        tray.show()
-        return tray
-
-    def _tray_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
-        if reason == QSystemTrayIcon.ActivationReason.Trigger:
-            self.showNormal()
-            self.raise_()
-            self.activateWindow()
-
-    def _notify(self, title: str, text: str, warning: bool = False) -> None:
-        """A tray balloon where the desktop has a tray; without one, the status bar says it
-        (a batch that ends while the window is open is never silent)."""
-        if self.tray is not None and QSystemTrayIcon.supportsMessages():
-            icon = (
-                QSystemTrayIcon.MessageIcon.Warning
-                if warning
-                else QSystemTrayIcon.MessageIcon.Information
-            )
-            self.tray.showMessage(title, text, icon, MESSAGE_MS)
-        else:
-            self.statusBar().showMessage(f"{title}: {text}", MESSAGE_MS)
-        self.notified.emit(title, text)
-
-    def _notify_batch(self, record: Any) -> None:
-        """``Invoices batch 4fc19784 completed`` — ``12/12 chunks, 0 failed, in 46 s.``"""
-        state = str(getattr(record, "state", "")).replace("_", " ")
-        kind = str(getattr(record, "kind", "batch")).capitalize()
-        counts = getattr(record, "counts", None) or {}
-        detail = f"Batch {getattr(record, 'id', '')} is {state}."
-        if counts.get("total"):
-            done, total = done_total(record)
-            began, ended = getattr(record, "started_at", None), getattr(record, "finished_at", None)
-            took = f", in {duration(ended - began)}" if began and ended else ""
-            failed = int(counts.get("failed", 0))
-            detail = f"{done:,}/{total:,} {unit_of(record)}, {failed:,} failed{took}."
-        self._notify(
-            f"{kind} batch {str(getattr(record, 'id', ''))[:8]} {state}",
-            detail,
-            warning=state not in ("completed",),
-        )
-
-    def _notify_advice(self, appeared: list[Any]) -> None:
-        serious = [a for a in appeared if getattr(a, "severity", "") in ("warning", "critical")]
-        if serious:
-            first = serious[0]
-            more = f" (+{len(serious) - 1} more)" if len(serious) > 1 else ""
-            self._notify(f"Pooldesk: {first.title}{more}", first.text, warning=True)
-
-    def _unwire(self) -> None:
-        for signal, slot in reversed(self._connections):
-            try:
-                signal.disconnect(slot)
-            except (RuntimeError, TypeError):
-                log.debug("already disconnected: %s", signal)
-        self._connections.clear()
-
-    # -- controller → window -----------------------------------------------------------------
-    def _show_broker(self, status: BrokerStatus) -> None:
-        self.last_broker = status
-        self.broker_label.setText(broker_line(status))
-        self.broker_label.setToolTip(broker_tooltip(status))
-        state = "up" if status.up else "down"
-        colour = resources.state_color("online" if status.up else "crashed").name()
-        self.broker_dot.setPixmap(resources.dot(colour).pixmap(10, 10))
-        if self.broker_label.property("state") != state:
-            self.broker_label.setProperty("state", state)
-            self.broker_label.style().unpolish(self.broker_label)
-            self.broker_label.style().polish(self.broker_label)
-
-    def _operation_started(self, op: str, name: str) -> None:
-        self.statusBar().showMessage(f"{VERBS.get(op, op.capitalize())} {name}…")
-
-    def _operation_finished(self, op: str, name: str, ok: bool, message: str) -> None:
-        summary = message.partition("\n\n")[0]
-        self.statusBar().showMessage(summary, MESSAGE_MS)
-        if not ok:
-            log.warning("%s %s failed: %s", op, name, message)
-            self.show_problem(f"Could not {op} {name}".strip() if name else summary, message)
-
-    def _batch_operation_started(self, _op: str, doing: str) -> None:
-        self.statusBar().showMessage(doing)
-
-    def _batch_operation_finished(self, op: str, ok: bool, message: str) -> None:
-        self.statusBar().showMessage(message.partition("\n\n")[0], MESSAGE_MS)
-        if not ok:
-            log.warning("batch %s failed: %s", op, message)
-            title = {
-                "launch": "Could not launch the batch",
-                "seed": "Could not seed demo data",
-                "history": "Batch history",
-            }
-            self.show_problem(title.get(op, f"Could not {op} the batch"), message)
-
-    def show_problem(self, title: str, message: str) -> None:
-        """A non-blocking warning box: the summary, and any detail (log lines) behind a button."""
-        summary, _, detail = message.partition("\n\n")
-        box = QMessageBox(QMessageBox.Icon.Warning, "Pooldesk", title, parent=self)
-        box.setInformativeText(summary if summary != title else "")
-        if detail:
-            box.setDetailedText(detail)
-            reason = _last_meaningful_line(detail)
-            if reason:
-                box.setInformativeText(f"{summary}\n\n{reason}")
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # no Python reference kept
-        box.open()
 
     def open_messages(self) -> list[QMessageBox]:
         return [box for box in self.findChildren(QMessageBox) if box.isVisible()]
@@ -499,165 +252,17 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
 
-    # -- lifecycle ---------------------------------------------------------------------------
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.Type.ApplicationPaletteChange:
-            resources.follow_palette(QApplication.instance())
-            self._refresh_nav_icons()  # drawn in the palette's text colours
-        super().changeEvent(event)
-
-    def running_local_workers(self) -> list[str]:
-        return [
-            w.name for w in self.workers_page.model.workers() if not w.remote and w.state in RUNNING
-        ]
-
+    # -- closing and geometry ----------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self._closed and not self._quit_confirmed:
-            if self._stopping_for_close:  # already stopping: wait for it
+        """The close guard may keep the window open (a question, workers stopping first);
+        once it lets go, the geometry is saved for the next window."""
+        if not self.closed:
+            if self.close_guard is not None and not self.close_guard():
                 event.ignore()
                 return
-            running = self.running_local_workers()
-            answer = self.close_answer if running else "leave"
-            if answer == "ask":
-                event.ignore()
-                self._ask_before_closing(running)
-                return
-            if answer == "stop":
-                event.ignore()
-                self._stop_then_close(running)
-                return
-        if not self._closed:
-            self._closed = True
+            self.closed = True
             self._save_geometry()
-            self.statusBar().showMessage("Closing…")
-            self._unwire()
-            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-            try:
-                self.controller.shutdown()  # waits for the current call, then joins the thread
-                self.batch_controller.shutdown()
-                self.telemetry.shutdown()
-                self.tasks_page.shutdown()
-            finally:
-                QApplication.restoreOverrideCursor()
         super().closeEvent(event)
-
-    def _ask_before_closing(self, running: list[str]) -> None:
-        """Window-modal and non-blocking (``open``): the event loop keeps running meanwhile."""
-        if self.close_box is not None:
-            self.close_box.raise_()
-            return
-        names = ", ".join(running[:5]) + (
-            f" and {len(running) - 5} more" if len(running) > 5 else ""
-        )
-        box = QMessageBox(
-            QMessageBox.Icon.Question,
-            "Pooldesk",
-            f"{len(running)} worker{'s' if len(running) != 1 else ''} still running: {names}.",
-            parent=self,
-        )
-        box.setInformativeText(
-            "Leave them running (Pooldesk adopts them the next time it starts), or stop them "
-            "(warm: running tasks finish first) before quitting?"
-        )
-        box.setObjectName("closeQuestion")
-        leave = box.addButton("&Leave running", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton("&Stop workers", QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(leave)
-        box.setEscapeButton(QMessageBox.StandardButton.Cancel)
-        box.finished.connect(self._close_answered)
-        self.close_box = box
-        box.open()
-
-    def close_question_button(self, which: str) -> QPushButton | None:
-        """The open close question's ``leave``, ``stop`` or ``cancel`` button (for tests)."""
-        if self.close_box is None:
-            return None
-        texts = {"leave": "&Leave running", "stop": "&Stop workers"}
-        for button in self.close_box.buttons():
-            if which == "cancel" and self.close_box.standardButton(button) == (
-                QMessageBox.StandardButton.Cancel
-            ):
-                return button if isinstance(button, QPushButton) else None
-            if button.text() == texts.get(which) and isinstance(button, QPushButton):
-                return button
-        return None
-
-    def _close_answered(self, _result: int) -> None:
-        box, self.close_box = self.close_box, None
-        if box is None:
-            return
-        clicked = box.clickedButton()
-        box.deleteLater()
-        if clicked is None or box.standardButton(clicked) == QMessageBox.StandardButton.Cancel:
-            return
-        if box.buttonRole(clicked) == QMessageBox.ButtonRole.DestructiveRole:
-            self._stop_then_close(self.running_local_workers())
-        else:
-            self._quit_confirmed = True
-            self.close()
-
-    def _stop_then_close(self, names: list[str]) -> None:
-        """Stop each worker through the controller (its thread), then close; the window stays
-        responsive meanwhile and a progress dialog says what is happening."""
-        if not names:
-            self._quit_confirmed = True
-            self.close()
-            return
-        self._stopping_for_close = set(names)
-        progress = QProgressDialog(
-            f"Stopping {len(names)} worker{'s' if len(names) != 1 else ''}…",
-            "",
-            0,
-            len(names),
-            self,
-        )
-        # "Stop now" instead of Cancel: closing was asked for; what can be cut short is the
-        # wait for running tasks (they return to the queue). Qt's own canceled → cancel()
-        # connection would hide the dialog, so it is replaced.
-        progress.setCancelButtonText("Stop &now")
-        progress.canceled.disconnect()
-        progress.canceled.connect(self._stop_now_for_close)
-        progress.setWindowTitle("Pooldesk")
-        progress.setWindowModality(Qt.WindowModality.WindowModal)
-        progress.setMinimumDuration(0)
-        progress.setValue(0)
-        self.close_progress = progress
-        progress.show()
-        self.controller.operationFinished.connect(self._stopped_for_close)
-        for name in names:
-            self.stopRequested.emit(name)
-
-    def _stop_now_for_close(self) -> None:
-        progress = self.close_progress
-        if progress is not None:
-            progress.setLabelText("Stopping now: running tasks go back to the queue…")
-            button = progress.findChild(QPushButton)
-            if button is not None:
-                button.setEnabled(False)
-        for name in sorted(self._stopping_for_close):
-            self.stopNowRequested.emit(name)
-
-    def _stopped_for_close(self, op: str, name: str, ok: bool, message: str) -> None:
-        if op != "stop" or name not in self._stopping_for_close:
-            return
-        self._stopping_for_close.discard(name)
-        if not ok:
-            log.warning("stopping %s before closing failed: %s", name, message)
-        progress = self.close_progress
-        if progress is not None:
-            progress.setValue(progress.maximum() - len(self._stopping_for_close))
-            if self._stopping_for_close:
-                left = ", ".join(sorted(self._stopping_for_close))
-                progress.setLabelText(f"Stopping {left}…")
-        if not self._stopping_for_close:
-            self.controller.operationFinished.disconnect(self._stopped_for_close)
-            if progress is not None:
-                progress.close()
-                progress.deleteLater()
-            self.close_progress = None
-            self._quit_confirmed = True
-            self.close()
 
     def _settings(self) -> QSettings:
         """Window geometry only, under ``$POOLDESK_HOME`` (never the user's global config)."""
@@ -685,13 +290,3 @@ class MainWindow(QMainWindow):
         if item is not None:
             settings.setValue("main/page", item.text())
         settings.sync()
-
-
-def _last_meaningful_line(text: str) -> str | None:
-    """The line most likely to say why, e.g. ``ModuleNotFoundError: …``: the last line that is
-    not blank, not a traceback frame and not the supervisor's ``--- pooldesk: …`` marker."""
-    for line in reversed(text.splitlines()):
-        stripped = line.strip()
-        if stripped and not stripped.startswith(("---", "File ", "^")) and line[:1] != " ":
-            return stripped
-    return None

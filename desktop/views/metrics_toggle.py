@@ -1,26 +1,40 @@
 """File → Serve Prometheus metrics: a checkable action bound to ``settings.metrics_port``.
 
 The endpoint itself lives in the telemetry thread (it serves what that thread measures); this
-only persists the choice and asks for it. The action's text says where it serves, or why not.
+only keeps the choice (through the settings hub, which saves and pushes it) and asks for it.
+The action's text says where it serves, or why not.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Signal, Slot
+from typing import Protocol
+
+from PySide6.QtCore import QObject, Signal, SignalInstance, Slot
 from PySide6.QtGui import QAction
 
-from backend import settings as settings_mod
 from backend.metrics import DEFAULT_PORT, HOST
-from desktop.telemetry_controller import TelemetryController
+from desktop.settings_hub import SettingsHub
+
+
+class MetricsServer(Protocol):
+    """What serves the endpoint (the telemetry service): asked for a port, says where it
+    serves. A protocol, so this view does not import the service."""
+
+    @property
+    def metricsPortRequested(self) -> SignalInstance: ...  # int: 0 stops the endpoint
+
+    @property
+    def metricsServing(self) -> SignalInstance: ...  # url ("" when off), error
 
 
 class MetricsToggle(QObject):
     message = Signal(str)  # for the status bar
 
-    def __init__(self, parent: QObject, telemetry: TelemetryController) -> None:
+    def __init__(self, parent: QObject, hub: SettingsHub, telemetry: MetricsServer) -> None:
         super().__init__(parent)
+        self.hub = hub
         self.telemetry = telemetry
-        self.port = settings_mod.load(env=False).settings.metrics_port
+        self.port = hub.file.metrics_port
         self.action = QAction(parent)
         self.action.setCheckable(True)
         self.action.setChecked(bool(self.port))
@@ -40,10 +54,8 @@ class MetricsToggle(QObject):
 
     @Slot(bool)
     def _toggled(self, on: bool) -> None:
-        loaded = settings_mod.load(env=False).settings
-        port = (loaded.metrics_port or self._port()) if on else 0
-        loaded.metrics_port = port
-        settings_mod.save(loaded)
+        port = (self.hub.file.metrics_port or self._port()) if on else 0
+        self.hub.update(metrics_port=port)
         self.port = port or self.port
         self.telemetry.metricsPortRequested.emit(port)
 

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from backend.advisor.model import Fix
 from backend.fit.table import QueueFit
-from desktop.views.tables import fill_row, read_only_table
+from desktop.views.tables import fill_row, row_table
 
 COLUMNS = (
     "Queue",
@@ -82,7 +82,7 @@ class PoolFitTable(QFrame):
         super().__init__(parent)
         self.rows: list[QueueFit] = []
         self.confirm_box: QMessageBox | None = None
-        self.table = read_only_table(
+        self.table = row_table(
             COLUMNS, QAbstractItemView.SelectionMode.NoSelection, stretch=RECOMMENDATION_COLUMN
         )
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)

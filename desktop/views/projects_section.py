@@ -29,7 +29,7 @@ from backend.redact import mask_text
 from backend.workers.records import RecordStore
 from desktop.background import Background
 from desktop.views.project_dialog import ProjectDialog
-from desktop.views.tables import fill_row, read_only_table
+from desktop.views.tables import fill_row, row_table
 
 COLUMNS = ("Name", "App", "Interpreter", "Broker")
 
@@ -44,8 +44,8 @@ class ProjectsSection(QGroupBox):
         self.dialog: ProjectDialog | None = None
         self.confirm_box: QMessageBox | None = None
         self._removing: str | None = None
-        self.table = read_only_table(COLUMNS, stretch=2)  # the interpreter's path
-        self.table.setMinimumHeight(110)
+        # the interpreter's path takes the rest
+        self.table = row_table(COLUMNS, stretch=2, fit=(0, 1, 3), min_height=110)
         self.add_button = QPushButton("Add &project…")
         self.edit_button = QPushButton("&Edit…")
         self.remove_button = QPushButton("Remove")

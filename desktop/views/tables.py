@@ -1,5 +1,6 @@
-"""A read-only ``QTableWidget`` set up once for the small tables filled by hand (pool fit,
-projects): labelled columns, no row numbers, no editing, the selection the caller wants.
+"""A ``QTableWidget`` of whole rows set up once for the small tables filled by hand (pool fit,
+projects, worker presets): labelled columns, no row numbers, read-only unless asked, the
+selection the caller wants.
 
 The large, model-backed tables use ``batch_detail.make_table`` instead; these few hold a
 handful of rows rebuilt whole, where a model would be more code than the table.
@@ -12,23 +13,34 @@ from collections.abc import Iterable, Sequence
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
 
-def read_only_table(
+def row_table(
     columns: Sequence[str],
     selection: QAbstractItemView.SelectionMode = QAbstractItemView.SelectionMode.SingleSelection,
     stretch: int | None = None,
+    fit: Iterable[int] | None = None,
+    editable: bool = False,
+    min_height: int = 0,
 ) -> QTableWidget:
     """Whole rows are selected (when anything is): a cell of these tables means nothing alone.
-    With ``stretch``, every column fits its contents and that one takes the remaining width."""
+    With ``stretch``, the ``fit`` columns (all others when not given) fit their contents and
+    that one takes the remaining width. ``editable`` for a table edited in place (presets)."""
     table = QTableWidget(0, len(columns))
     table.setHorizontalHeaderLabels(list(columns))
     table.verticalHeader().setVisible(False)
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     table.setSelectionMode(selection)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    if not editable:
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     if stretch is not None:
         header = table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        if fit is None:
+            header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        else:
+            for column in fit:
+                header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+    if min_height:
+        table.setMinimumHeight(min_height)
     return table
 
 

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from backend.taskhistory.query import Filter, TaskRow
 from backend.taskhistory.retry import RetryError, plan, rebuild
 from desktop.models.tasks_model import EXCEPTION, RowRole, TasksModel, when
-from desktop.tasks_controller import TasksController
+from desktop.services.tasks import TasksController
 from desktop.views.batch_detail import make_table
 from desktop.views.failure_groups import FailureGroups
 from desktop.views.task_detail import EditRetryDialog, TaskDetail
@@ -166,7 +166,7 @@ class TasksPage(QWidget):
         c.failuresReady.connect(self._failures)
         c.detailReady.connect(self._detail)
         c.storeChanged.connect(self._store_changed)
-        c.actionFinished.connect(self._action_finished)
+        c.operationFinished.connect(self._operation_finished)
 
     def shutdown(self) -> None:
         self.controller.shutdown()
@@ -340,6 +340,9 @@ class TasksPage(QWidget):
             "arguments? Tasks whose arguments cannot be rebuilt are left out and listed.",
         ):
             self.retryGroupRequested.emit(group)
+
+    def _operation_finished(self, _op: str, _subject: str, ok: bool, message: str) -> None:
+        self._action_finished(ok, message)
 
     def _action_finished(self, ok: bool, message: str) -> None:
         self.last_message = message

@@ -24,9 +24,9 @@ from backend.workers.manager import WorkerManager
 from backend.workers.spec import WorkerSpec
 from desktop import resources
 from desktop.models.batches_model import PROGRESS, STATE, BatchesModel, ProgressRole
+from desktop.shell.root import PooldeskWindow as MainWindow
 from desktop.views.batches_page import BatchesPage
 from desktop.views.launch_dialogs import LaunchInvoicesDialog, LaunchMonitoringDialog
-from desktop.views.main_window import MainWindow
 
 PERIOD = "2026-07"
 
@@ -260,6 +260,8 @@ def test_overview_shows_running_batches_and_opens_one(
         qtbot.waitUntil(lambda: row.bar.format() == "2 / 4 checks", timeout=15_000)
         assert row.bar.value() == 2 and row.bar.maximum() == 4
         batch_id = row.batch_id
+        # The advisor sees it too, from the batch service's list (it polls nothing itself).
+        qtbot.waitUntil(lambda: window.telemetry.running_batches() == [batch_id], timeout=5_000)
 
         qtbot.mouseClick(row, Qt.MouseButton.LeftButton)  # opens it on the Batches page
         assert window.pages.currentWidget() is window.batches_page
@@ -267,5 +269,6 @@ def test_overview_shows_running_batches_and_opens_one(
         assert selected is not None and selected.id == batch_id
 
         qtbot.waitUntil(lambda: not strip.active_ids(), timeout=30_000)
+    qtbot.waitUntil(lambda: not window.telemetry.running_batches(), timeout=5_000)
     assert not strip.idle_label.isHidden()
     assert f"monitoring {batch_id[:8]}, completed (4/4 checks" in strip.idle_label.text()

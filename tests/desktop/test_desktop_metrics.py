@@ -11,7 +11,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from backend import settings as settings_mod
-from desktop.views.main_window import MainWindow
+from desktop.shell.root import PooldeskWindow
 
 
 def _free_port() -> int:
@@ -41,7 +41,7 @@ def test_the_window_serves_metrics_and_the_toggle_stops_it(home: Path, qtbot: Qt
     settings_mod.save(loaded)
     url = f"http://127.0.0.1:{port}/metrics"
 
-    window = MainWindow()
+    window = PooldeskWindow()
     qtbot.addWidget(window)
     window.show()
     action = window.metrics_toggle.action

@@ -30,7 +30,7 @@ from desktop import resources
 from desktop.charts import LimitHistory, TimeChart
 from desktop.charts.base import AgoAxis, ago_text
 from desktop.models.workers_model import STATE
-from desktop.views.main_window import MainWindow
+from desktop.shell.root import PooldeskWindow as MainWindow
 from desktop.views.warnings_panel import WarningsBanner, WarningsPanel, chip_text
 
 

@@ -22,7 +22,7 @@ from backend.projects.model import Project
 from backend.projects.store import ProjectStore
 from desktop import resources
 from desktop.models.workers_model import CONCURRENCY, PROCESSED, PROJECT, STATE
-from desktop.views.main_window import MainWindow
+from desktop.shell.root import PooldeskWindow as MainWindow
 from desktop.views.projects_section import ProjectsSection
 from desktop.views.start_dialog import StartDialog
 from tests import projects_sample as sample
@@ -252,17 +252,20 @@ def test_a_preset_can_start_a_projects_workers(
     home: Path, qtbot: QtBot, sample_python: Path, sample_dir: Path
 ) -> None:
     from desktop import presets as presets_mod
-    from desktop.views.settings_page import SettingsPage
+    from desktop.settings_hub import SettingsHub
+    from desktop.views.settings.page import SettingsPage
 
     ProjectStore().add(Project("ledger", str(sample_python), str(sample_dir), sample.APP))
     preset = {"name": "Ledger", "pool": "gevent", "concurrency": 20, "queues": [sample.QUEUE]}
-    page = SettingsPage()
+    page = SettingsPage(SettingsHub())
     qtbot.addWidget(page)
-    row = page.add_preset(preset)
-    page.presets_table.cellWidget(row, 4).setCurrentText("ledger")
-    saved = page.presets()[row]
+    row = page.presets_section.add(preset)
+    page.presets_section.table.cellWidget(row, 4).setCurrentText("ledger")
+    saved = page.presets_section.presets()[row]
     assert saved["project"] == "ledger"
-    assert "demo" not in [p.get("project") for p in page.presets()]  # the demo: no key at all
+    assert "demo" not in [
+        p.get("project") for p in page.presets_section.presets()
+    ]  # the demo: no key at all
     spec = presets_mod.spec_for(saved, taken=["ledger-1"])
     assert (spec.name, spec.project, spec.app) == ("ledger-2", "ledger", sample.APP)
     assert presets_mod.label(saved).endswith("(project ledger)")

@@ -14,7 +14,7 @@ from pytestqt.qtbot import QtBot
 from backend.taskhistory.normalise import row_of
 from backend.taskhistory.store import TaskStore
 from desktop.models.tasks_model import TasksModel
-from desktop.tasks_controller import TasksController
+from desktop.services.tasks import TasksController
 from desktop.views.tasks_page import PAGE, TasksPage
 from tests.taskhistory_data import generate
 

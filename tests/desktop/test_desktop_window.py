@@ -10,8 +10,9 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QPushButton
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import QApplication, QMainWindow, QPushButton
 from pytestqt.qtbot import QtBot
 
 from backend import proc
@@ -23,7 +24,8 @@ from backend.workers.spec import WorkerSpec
 from desktop import resources
 from desktop.formatting import broker_line
 from desktop.models.workers_model import NAME, STATE, WorkersModel
-from desktop.views.main_window import MainWindow
+from desktop.shell.closing import CloseFlow
+from desktop.shell.root import PooldeskWindow
 from desktop.views.start_dialog import StartDialog
 
 
@@ -117,7 +119,7 @@ def test_broker_line_shows_backlog_and_failures() -> None:
 
 @pytest.mark.slow
 def test_start_and_stop_a_worker_from_the_window(home: Path, qtbot: QtBot) -> None:
-    window = MainWindow()
+    window = PooldeskWindow()
     qtbot.addWidget(window)
     window.setStyleSheet(resources.stylesheet())
     window.show()
@@ -178,7 +180,7 @@ def test_start_and_stop_a_worker_from_the_window(home: Path, qtbot: QtBot) -> No
 
 @pytest.mark.slow
 def test_a_worker_that_crashes_at_start_is_explained(home: Path, qtbot: QtBot) -> None:
-    window = MainWindow()
+    window = PooldeskWindow()
     qtbot.addWidget(window)
     window.show()
     bad = WorkerSpec("bad", "solo", 1, ("default",), app="no_such_module:app")
@@ -235,7 +237,7 @@ def test_a_stop_shows_its_wait_and_stop_now_puts_the_running_task_back(
     from backend.broker import current_config
     from backend.celery_app import make_app
 
-    window = MainWindow()
+    window = PooldeskWindow()
     qtbot.addWidget(window)
     window.show()
     page, model = window.workers_page, window.workers_page.model
@@ -294,7 +296,7 @@ def test_closing_with_stop_workers_offers_stop_now_for_a_long_task(
     from backend.broker import current_config
     from backend.celery_app import make_app
 
-    window = MainWindow()
+    window = PooldeskWindow()
     qtbot.addWidget(window)
     window.show()
     model = window.workers_page.model
@@ -314,15 +316,15 @@ def test_closing_with_stop_workers_offers_stop_now_for_a_long_task(
         timeout=20_000,
     )
 
-    window.close_answer = "stop"
+    window.closing.answer = "stop"
     assert not window.close()  # still open: the worker is finishing its task
-    qtbot.waitUntil(lambda: window.close_progress is not None, timeout=5_000)
-    progress = window.close_progress
+    qtbot.waitUntil(lambda: window.closing.progress is not None, timeout=5_000)
+    progress = window.closing.progress
     assert progress is not None
     button = progress.findChild(QPushButton)
     assert button is not None and button.text() == "Stop &now"
     qtbot.wait(1500)
-    assert window.isVisible() and window.close_progress is progress  # still waiting
+    assert window.isVisible() and window.closing.progress is progress  # still waiting
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not window.controller.is_running(), timeout=30_000)
     assert not window.isVisible()
@@ -330,3 +332,93 @@ def test_closing_with_stop_workers_offers_stop_now_for_a_long_task(
     qtbot.waitUntil(lambda: client.llen("busyq") == 1, timeout=20_000)  # back in its queue
     client.close()
     app.close()
+
+
+# -- the close flow, with a fake worker service ---------------------------------------------
+class _FakeWorkerService(QObject):
+    stop = Signal(str)
+    stopNow = Signal(str)
+    operationFinished = Signal(str, str, bool, str)
+
+
+class _GuardedWindow(QMainWindow):
+    """Closes only when the flow lets it, as MainWindow.closeEvent does."""
+
+    flow: CloseFlow | None = None
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.flow is not None and not self.flow.closed and not self.flow.may_close():
+            event.ignore()
+            return
+        super().closeEvent(event)
+
+
+def _close_flow(
+    qtbot: QtBot, running: list[str], answer: str
+) -> tuple[_GuardedWindow, _FakeWorkerService, dict[str, list[object]]]:
+    window = _GuardedWindow()
+    qtbot.addWidget(window)
+    window.show()
+    service = _FakeWorkerService(window)
+    seen: dict[str, list[object]] = {"stop": [], "stop now": [], "shutdown": []}
+    service.stop.connect(seen["stop"].append)
+    service.stopNow.connect(seen["stop now"].append)
+    window.flow = CloseFlow(
+        window,
+        lambda: list(running),
+        service.stop,
+        service.stopNow,
+        service.operationFinished,
+        lambda: seen["shutdown"].append(True),
+    )
+    window.flow.answer = answer
+    return window, service, seen
+
+
+def test_closing_stops_the_workers_first_and_stop_now_cuts_the_wait(qtbot: QtBot) -> None:
+    window, service, seen = _close_flow(qtbot, ["b", "a"], "stop")
+    flow = window.flow
+    assert flow is not None
+    assert not window.close()  # still open: the workers are stopping
+    assert seen["stop"] == ["b", "a"] and seen["shutdown"] == []
+    progress = flow.progress
+    assert progress is not None and progress.isVisible()
+    assert not window.close()  # asked again while stopping: still waiting, nothing asked twice
+    assert seen["stop"] == ["b", "a"]
+
+    button = progress.findChild(QPushButton)
+    assert button is not None and button.text() == "Stop &now"
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert seen["stop now"] == ["a", "b"] and not button.isEnabled()
+
+    service.operationFinished.emit("stop", "a", True, "a stopped.")
+    service.operationFinished.emit("start", "b", True, "")  # not the stop it waits for
+    assert window.isVisible() and progress.value() == 1 and "Stopping b" in progress.labelText()
+    service.operationFinished.emit("stop", "b", False, "b did not stop")  # logged, still closes
+    assert not window.isVisible() and flow.closed and seen["shutdown"] == [True]
+    assert flow.progress is None
+
+
+def test_the_close_question_cancel_keeps_the_window_and_leave_closes(qtbot: QtBot) -> None:
+    window, _service, seen = _close_flow(qtbot, ["a"], "ask")
+    flow = window.flow
+    assert flow is not None
+    assert not window.close()
+    qtbot.waitUntil(lambda: flow.box is not None and flow.box.isVisible())
+    assert flow.box is not None and "1 worker still running: a." in flow.box.text()
+    qtbot.mouseClick(flow.question_button("cancel"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: flow.box is None)
+    assert window.isVisible() and seen["shutdown"] == []
+
+    assert not window.close()
+    qtbot.waitUntil(lambda: flow.box is not None)
+    qtbot.mouseClick(flow.question_button("leave"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.isVisible())
+    assert seen["stop"] == [] and seen["shutdown"] == [True]
+
+
+def test_closing_with_nothing_running_asks_nothing(qtbot: QtBot) -> None:
+    window, _service, seen = _close_flow(qtbot, [], "ask")
+    assert window.close()
+    assert window.flow is not None and window.flow.box is None
+    assert seen["shutdown"] == [True]

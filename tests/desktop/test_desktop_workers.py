@@ -22,7 +22,7 @@ from backend.workers.records import RecordStore
 from backend.workers.spec import WorkerSpec
 from desktop import resources
 from desktop.models.workers_model import ACTIVE, CONCURRENCY, PROCESSED, STATE, WorkersModel
-from desktop.views.main_window import MainWindow
+from desktop.shell.root import PooldeskWindow as MainWindow
 from desktop.views.resize_dialog import ResizeDialog
 from tests.conftest import _kill_home
 

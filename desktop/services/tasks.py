@@ -1,11 +1,12 @@
-"""The Tasks page's door to the backend: a QObject in its own QThread, like BatchController.
+"""The task-history service: every read of ``tasks.db`` and every task action off the GUI thread.
 
-Every read of ``tasks.db`` (a page of rows, a count, failure groups, one task's detail) and every
-action (retry, revoke — they reach the broker) runs here, never on the GUI thread. Requests carry
-a number; the page drops answers to requests it has since replaced (a filter typed faster than
-the answers come back). Every ``POLL_MS`` it asks SQLite whether anyone wrote
-(``PRAGMA data_version``) and says so, so the page stays live without re-reading for nothing.
-While the window is open it keeps its broker's recorder running (``ensure_recorder``, lease).
+A :class:`~desktop.services.base.ServiceThread`. Every read (a page of rows, a count, failure
+groups, one task's detail) and every action (retry, revoke — they reach the broker) runs here,
+never on the GUI thread. Requests carry a number; the page drops answers to requests it has
+since replaced (a filter typed faster than the answers come back). Every ``POLL_MS`` it asks
+SQLite whether anyone wrote (``PRAGMA data_version``) and says so, so the page stays live
+without re-reading for nothing. While the window is open it keeps its broker's recorder running
+(``ensure_recorder``, lease). Actions report through the services' one operation shape.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import Signal, Slot
 
 from backend.broker.resolve import current_config
+from backend.settings import Settings
 from backend.taskhistory import service
 from backend.taskhistory.actions import TaskActions
 from backend.taskhistory.query import Filter, TaskQuery
 from backend.taskhistory.retry import RetryError, rebuild
 from backend.taskhistory.store import TaskStore
+from desktop.services.base import ServiceThread
 
 log = logging.getLogger(__name__)
 
@@ -30,77 +33,60 @@ POLL_MS = 1000
 RECORDER_EVERY_S = 30.0
 
 
-class TasksController(QObject):
+class TasksController(ServiceThread):
     pageReady = Signal(int, list, bool)  # request, list[TaskRow], more rows after these
     countReady = Signal(int, int)  # request, rows matching
     failuresReady = Signal(list, dict, list)  # list[FailureGroup], {name: (done, failed)}, gaps
     detailReady = Signal(object)  # dict: TaskRow.to_dict(full=True) + "retry"
     choicesReady = Signal(list, list)  # queues, workers seen in the history (filter boxes)
     storeChanged = Signal()
-    actionFinished = Signal(bool, str)  # ok, what was sent (or why nothing was)
-    _shutdownRequested = Signal()
 
-    def __init__(self, path: Path | None = None, manage_recorder: bool = True) -> None:
-        super().__init__()
+    expected_errors = (RetryError,)
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        manage_recorder: bool = True,
+        settings: Settings | None = None,
+    ) -> None:
+        """``settings``: whose broker's recorder to keep running. None (a page alone, tests):
+        the defaults, i.e. the managed broker."""
+        super().__init__("pooldesk-tasks", settings or Settings())
         self._path = path
         self._manage_recorder = manage_recorder
         self._query: TaskQuery | None = None
         self._actions: TaskActions | None = None
-        self._timer: QTimer | None = None
         self._version: int | None = None
         self._next_recorder = 0.0
-        self._home_thread = self.thread()
-        self._thread = QThread()
-        self._thread.setObjectName("pooldesk-tasks")
-        self.moveToThread(self._thread)
-        self._thread.started.connect(self._on_started)
-        self._shutdownRequested.connect(self._teardown)
 
-    # -- GUI thread ---------------------------------------------------------------------------
-    def launch(self) -> None:
-        self._thread.start()
-
-    def is_running(self) -> bool:
-        return self._thread.isRunning()
-
-    def shutdown(self) -> None:
-        if self._thread.isRunning():
-            self._shutdownRequested.emit()
-            self._thread.wait()
-
-    # -- controller thread --------------------------------------------------------------------
-    @Slot()
-    def _on_started(self) -> None:
+    # -- service thread -----------------------------------------------------------------------
+    def _on_start(self) -> None:
         try:
             store = TaskStore(self._path)  # creates or repairs the file before readers open it
             if store.message:
-                self.actionFinished.emit(False, store.message)
+                self.operationFinished.emit("history", "", False, store.message)
             store.close()
         except Exception as exc:
             log.exception("opening the task history failed")
-            self.actionFinished.emit(False, f"Task history unavailable: {exc}")
+            self.operationFinished.emit("history", "", False, f"Task history unavailable: {exc}")
         self._query = TaskQuery(self._path)
         self._actions = TaskActions(TaskQuery(self._path))
-        self._timer = QTimer(self)
-        self._timer.timeout.connect(self._poll)
-        self._timer.start(POLL_MS)
+        self._timer(self._poll, single_shot=False).start(POLL_MS)
         self._poll()
 
-    @Slot()
-    def _teardown(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
+    def _on_settings(self, settings: Settings) -> None:
+        self._next_recorder = 0.0  # the broker may have changed: see to its recorder now
+
+    def _on_close(self) -> None:
         for closable in (self._query, self._actions):
             if closable is not None:
                 closable.close()
-        self.moveToThread(self._home_thread)
-        self._thread.quit()
 
     def _poll(self) -> None:
         if self._manage_recorder and time.monotonic() >= self._next_recorder:
             self._next_recorder = time.monotonic() + RECORDER_EVERY_S
             try:
-                config = current_config()
+                config = current_config(self.settings)
                 if config.broker_url:
                     service.touch_lease(service.broker_key(config.broker_url))
                     service.ensure_recorder(config)
@@ -125,7 +111,9 @@ class TasksController(QObject):
             rows = self._query.page(flt, limit=limit + 1, after=after)
         except Exception as exc:
             log.exception("task query failed")
-            self.actionFinished.emit(False, f"Reading the task history failed: {exc}")
+            self.operationFinished.emit(
+                "read", "", False, f"Reading the task history failed: {exc}"
+            )
             rows = []
         self.pageReady.emit(request, rows[:limit], len(rows) > limit)
 
@@ -170,44 +158,41 @@ class TasksController(QObject):
 
     @Slot(str, object, object)
     def retry(self, task_id: str, args_json: Any, kwargs_json: Any) -> None:
-        assert self._actions is not None
-        try:
+        def op() -> str:
+            assert self._actions is not None
             sent = self._actions.retry(task_id, args_json, kwargs_json)
-        except RetryError as exc:
-            self.actionFinished.emit(False, f"Nothing sent: {exc}")
-            return
-        except Exception as exc:
-            self.actionFinished.emit(False, f"Could not send: {type(exc).__name__}: {exc}")
-            return
-        self.actionFinished.emit(True, f"Sent {sent.plan.describe()} as task {sent.id}.")
+            return f"Sent {sent.plan.describe()} as task {sent.id}."
+
+        self._run("retry", task_id, f"Sending task {task_id[:8]} again…", op, "Nothing sent")
 
     @Slot(str)
     def retryGroup(self, group: str) -> None:
-        assert self._actions is not None
-        try:
+        def op() -> str:
+            assert self._actions is not None
             plans, skipped = self._actions.plan_group(group)
             sent = self._actions.retry_plans(plans)
-        except Exception as exc:
-            self.actionFinished.emit(False, f"Could not send: {type(exc).__name__}: {exc}")
-            return
-        message = f"Sent {len(sent):,} task{'s' if len(sent) != 1 else ''} again"
-        if skipped:
-            message += (
-                f"; {len(skipped):,} left out (arguments cannot be rebuilt: "
-                f"{skipped[0][1]}) — retry those one by one with edited arguments"
+            left_out = (
+                f"{len(skipped):,} left out (arguments cannot be rebuilt: {skipped[0][1]}) — "
+                "retry those one by one with edited arguments"
+                if skipped
+                else ""
             )
-        self.actionFinished.emit(bool(sent) or not skipped, message + ".")
+            if not sent and skipped:
+                raise RetryError(left_out)
+            message = f"Sent {len(sent):,} task{'s' if len(sent) != 1 else ''} again"
+            message += f"; {left_out}" if left_out else ""
+            return message + "."
+
+        self._run("retry group", group, "Sending the group's tasks again…", op, "Nothing sent")
 
     @Slot(str, bool)
     def revoke(self, task_id: str, terminate: bool) -> None:
-        assert self._actions is not None
-        try:
-            row = self._actions.revoke(task_id, terminate)
-        except RetryError as exc:
-            self.actionFinished.emit(False, f"Nothing sent: {exc}")
-            return
-        except Exception as exc:
-            self.actionFinished.emit(False, f"Could not send: {type(exc).__name__}: {exc}")
-            return
         verb = "terminate (SIGTERM)" if terminate else "revoke"
-        self.actionFinished.emit(True, f"Sent {verb} for {row['name'] or ''} {row.id}.")
+
+        def op() -> str:
+            assert self._actions is not None
+            row = self._actions.revoke(task_id, terminate)
+            return f"Sent {verb} for {row['name'] or ''} {row.id}."
+
+        op_name = "terminate" if terminate else "revoke"
+        self._run(op_name, task_id, f"Sending {verb} for {task_id[:8]}…", op, "Nothing sent")

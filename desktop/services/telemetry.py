@@ -1,10 +1,13 @@
-"""The window's telemetry and advisor: a QObject in its own QThread, like WorkerController.
+"""The window's telemetry and advisor service (a :class:`~desktop.services.base.ServiceThread`).
 
 It owns the resource sampler (a ``SamplerThread``), the Celery event monitor (its own receiver
-thread), a ``BatchService`` and the ``AdvisorService``, all created and used in this thread.
-It does not list workers or read the broker's status itself: the WorkerController already
-does that every 1.5 s, and its ``workersChanged``/``brokerChanged`` are connected to
-:meth:`setWorkers`/:meth:`setBroker`, so the broker is not asked twice.
+thread) and the ``AdvisorService``, all created and used in this thread. It polls nothing the
+other services already poll: the worker service lists workers and reads the broker's status
+every 1.5 s, the batch service is the only batch poller; their ``workersChanged``,
+``brokerChanged`` and ``batchesChanged`` are connected to :meth:`setWorkers`, :meth:`setBroker`
+and :meth:`setBatches`, so neither the broker nor ``history.db`` is asked twice. Its settings
+(advisor thresholds, sampling interval, metrics port) come at construction and through
+:meth:`applySettings`, never from the file.
 
 Signals out:
 
@@ -29,13 +32,11 @@ import logging
 import time
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QTimer, Signal, Slot
 
-from backend import settings as settings_mod
-from backend.advisor.model import Advice, Thresholds
+from backend.advisor.model import DEFAULT_NATURES, Advice, Thresholds
 from backend.advisor.service import AdvisorService
 from backend.batches.history import BatchRecord
-from backend.batches.service import BatchService
 from backend.broker import ensure_broker
 from backend.broker.status import BrokerStatus
 from backend.fit.table import QueueFit
@@ -43,22 +44,23 @@ from backend.fit.table import build as build_fit
 from backend.metrics.collector import MetricsInput
 from backend.metrics.server import MetricsFeed, MetricsServer
 from backend.projects.brokers import brokers_in_use
+from backend.settings import Settings
 from backend.telemetry.events import EventMonitor
 from backend.telemetry.multi import MonitorSet
 from backend.telemetry.sampler import ResourceSampler, SamplerThread
 from backend.telemetry.views import Span
 from backend.workers.manager import WorkerInfo
 from backend.workers.records import RecordStore
+from desktop.services.base import ServiceThread
 
 log = logging.getLogger(__name__)
 
 ADVISE_MS = 1000
 EVENTS_MS = 200  # ≤ 5 Hz to the window, however fast events arrive
-BATCHES_EVERY_S = 3.0
 MONITOR_RETRY_S = 10.0
 
 
-class TelemetryController(QObject):
+class TelemetryController(ServiceThread):
     adviceChanged = Signal(list)  # list[Advice], current, most severe first
     adviceAppeared = Signal(list)  # list[Advice] that just appeared (a tray notice, later)
     resourcesSampled = Signal(object)  # Snapshot
@@ -66,51 +68,31 @@ class TelemetryController(QObject):
     fitChanged = Signal(list)  # list[QueueFit]: the Pool fit table, when it changed
     metricsServing = Signal(str, str)  # url ("" when off), error ("" when fine)
     metricsPortRequested = Signal(int)  # from the GUI thread: 0 stops the endpoint
-    _shutdownRequested = Signal()
 
-    def __init__(self, advise_ms: int = ADVISE_MS, events_ms: int = EVENTS_MS) -> None:
-        super().__init__()  # no parent: it moves to its own thread
+    def __init__(
+        self, settings: Settings, advise_ms: int = ADVISE_MS, events_ms: int = EVENTS_MS
+    ) -> None:
+        super().__init__("pooldesk-telemetry", settings)
         self._advise_ms = advise_ms
         self._events_ms = events_ms
         self._sampler: ResourceSampler | None = None
         self._sampler_thread: SamplerThread | None = None
         self._monitor: MonitorSet | None = None
-        self._batches: BatchService | None = None
         self._advisor = AdvisorService()
         self._workers: list[WorkerInfo] = []
         self._broker: BrokerStatus | None = None
-        self._batch_records: list[BatchRecord] = []
-        self._next_batches = 0.0
+        self._running_batches: list[BatchRecord] = []  # from the batch service
         self._next_monitor_try = 0.0
         self._events_generation = -1
         self._advice: list[Advice] = []
         self._fit: list[QueueFit] = []
         self._advise_timer: QTimer | None = None
         self._events_timer: QTimer | None = None
-        self._closing = False
         self._metrics_feed = MetricsFeed()
         self._metrics: MetricsServer | None = None
-        self._home_thread = self.thread()
-        self._thread = QThread()
-        self._thread.setObjectName("pooldesk-telemetry")
-        self.moveToThread(self._thread)
-        self._thread.started.connect(self._on_thread_started)
-        self._shutdownRequested.connect(self._teardown)
         self.metricsPortRequested.connect(self._serve_metrics)
 
     # -- called from the GUI thread ----------------------------------------------------------
-    def launch(self) -> None:
-        self._thread.start()
-
-    def is_running(self) -> bool:
-        return self._thread.isRunning()
-
-    def shutdown(self) -> None:
-        """Stop the monitor and the sampler, then join the thread (a few seconds at most)."""
-        if self._thread.isRunning():
-            self._shutdownRequested.emit()
-            self._thread.wait()
-
     def history_columns(self, series: str, seconds: float) -> dict[str, list[float]]:
         """The sampler's ring buffers, ``{"t": [...], field: [...]}``; safe from any thread."""
         sampler = self._sampler
@@ -122,7 +104,7 @@ class TelemetryController(QObject):
         monitor = self._monitor
         return monitor.timeline(queue=queue, prefix=prefix) if monitor is not None else []
 
-    # -- inputs (queued from the WorkerController's signals) ---------------------------------
+    # -- inputs (queued from the worker and batch services' signals) -------------------------
     @Slot(list)
     def setWorkers(self, workers: list[WorkerInfo]) -> None:
         self._workers = list(workers)
@@ -131,11 +113,18 @@ class TelemetryController(QObject):
     def setBroker(self, status: BrokerStatus) -> None:
         self._broker = status
 
+    def running_batches(self) -> list[str]:
+        """Ids of the running batches the advisor sees (for tests; safe from any thread)."""
+        return [r.id for r in self._running_batches]
+
+    @Slot(list)
+    def setBatches(self, records: list[BatchRecord]) -> None:
+        """The batch service's list; the advisor and the exporter look at the running ones."""
+        self._running_batches = [r for r in records if not r.final]
+
     # -- in the telemetry thread -------------------------------------------------------------
-    @Slot()
-    def _on_thread_started(self) -> None:
-        loaded = settings_mod.load()
-        settings = loaded.settings
+    def _on_start(self) -> None:
+        settings = self.settings
         advisor_cfg: dict[str, Any] = dict(settings.advisor or {})
         self._advisor = AdvisorService(
             Thresholds.from_settings(advisor_cfg), advisor_cfg.get("queue_nature")
@@ -146,15 +135,21 @@ class TelemetryController(QObject):
         )
         self._sampler_thread.start()
         self._start_monitor()
-        self._events_timer = QTimer(self)
-        self._events_timer.timeout.connect(self._poll_events)
+        self._events_timer = self._timer(self._poll_events, single_shot=False)
         self._events_timer.start(self._events_ms)
-        self._advise_timer = QTimer(self)
-        self._advise_timer.setSingleShot(True)  # re-armed after each run: no pile-up
-        self._advise_timer.timeout.connect(self.advise)
+        self._advise_timer = self._timer(self.advise)  # re-armed after each run: no pile-up
         self._advise_timer.start(self._advise_ms)
         if settings.metrics_port:
             self._serve_metrics(settings.metrics_port)
+
+    def _on_settings(self, settings: Settings) -> None:
+        """New thresholds and sampling interval apply at once; the rules' short histories
+        (hysteresis) are kept. The metrics port follows ``metricsPortRequested``."""
+        advisor_cfg: dict[str, Any] = dict(settings.advisor or {})
+        self._advisor.advisor.thresholds = Thresholds.from_settings(advisor_cfg)
+        self._advisor.natures = {**DEFAULT_NATURES, **(advisor_cfg.get("queue_nature") or {})}
+        if self._sampler_thread is not None and settings.sampling_interval > 0:
+            self._sampler_thread.interval = settings.sampling_interval
 
     @Slot(int)
     def _serve_metrics(self, port: int) -> None:
@@ -180,13 +175,12 @@ class TelemetryController(QObject):
         """The event monitor needs a broker URL; without one, try again a little later."""
         self._next_monitor_try = time.monotonic() + MONITOR_RETRY_S
         try:
-            config = ensure_broker()
+            config = ensure_broker(self.settings)
         except Exception as exc:
             log.warning("event monitor not started: %s", exc)
             return
         self._monitor = MonitorSet(EventMonitor(config))  # + one per project broker in use
         self._monitor.start()
-        self._batches = BatchService(config)
 
     @Slot()
     def _poll_events(self) -> None:
@@ -209,7 +203,7 @@ class TelemetryController(QObject):
                 self._monitor.sync(brokers_in_use())
             samples = self._sampler_thread.latest if self._sampler_thread else None
             events = self._monitor.snapshot() if self._monitor else None
-            batches = self._running_batches()
+            batches = list(self._running_batches)
             obs = self._advisor.observe(self._workers, samples, events, self._broker, batches)
             update = self._advisor.update(obs)
             fit = build_fit(obs, self._advisor.thresholds)
@@ -238,22 +232,7 @@ class TelemetryController(QObject):
             if self._advise_timer is not None and not self._closing:
                 self._advise_timer.start(self._advise_ms)
 
-    def _running_batches(self) -> list[BatchRecord]:
-        if self._batches is None or time.monotonic() < self._next_batches:
-            return self._batch_records
-        self._next_batches = time.monotonic() + BATCHES_EVERY_S
-        try:
-            self._batch_records = self._batches.list(limit=50)
-        except Exception as exc:  # the broker may be down: the advisor says so already
-            log.debug("batch list failed: %s", exc)
-        return self._batch_records
-
-    @Slot()
-    def _teardown(self) -> None:
-        self._closing = True
-        for timer in (self._advise_timer, self._events_timer):
-            if timer is not None:
-                timer.stop()
+    def _on_close(self) -> None:
         if self._metrics is not None:
             self._metrics.stop()
             self._metrics = None
@@ -261,10 +240,3 @@ class TelemetryController(QObject):
             log.warning("event monitor did not stop in time")
         if self._sampler_thread is not None:
             self._sampler_thread.stop(timeout=5.0)
-        if self._batches is not None:
-            try:
-                self._batches.close()
-            except Exception:
-                log.exception("closing the batch service failed")
-        self.moveToThread(self._home_thread)  # the timers (children) go too, stopped
-        self._thread.quit()

@@ -1,10 +1,11 @@
-"""The Batches page's door to the backend: a QObject in its own QThread, like WorkerController.
+"""The batch service: the only place that polls batches (a :class:`ServiceThread`).
 
 It owns a :class:`~backend.batches.service.BatchService`, created in that thread and used only
 there. Every second it refreshes the batches that are still queued or running (one read of the
 result backend each) and, every few seconds or after a change, the whole list from the history
-store, so batches launched from the CLI show up too. Requests arrive as queued slot calls;
-results leave as signals; every failure becomes a message, never an exception in the thread.
+store, so batches launched from the CLI show up too. Its ``batchesChanged`` feeds the Batches
+page, the Overview and the telemetry service's advisor (which used to poll a second
+``BatchService`` of its own every 3 s, both writing ``history.db``).
 
 Records sent to the window are lean copies: the summary without its per-child list (which holds
 every customer id of every chunk); the selected batch's children go out separately, trimmed.
@@ -14,18 +15,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QTimer, Signal, Slot
 
 from backend.batches.history import BatchRecord
 from backend.batches.params import InvoiceParams, MonitorParams, ParamError
 from backend.batches.service import BatchError, BatchService
 from backend.broker import BrokerError
-from backend.redact import mask_text
+from backend.settings import Settings
 from desktop.models.children_model import ORDER, child_row, child_state
+from desktop.services.base import ServiceThread, describe
 
 log = logging.getLogger(__name__)
 
@@ -45,22 +46,24 @@ PANEL_BACKEND = {
 EXPECTED_ERRORS = (BatchError, ParamError, BrokerError, ValueError, OSError)
 
 
-class BatchController(QObject):
+class BatchController(ServiceThread):
+    """The only batch poller: the Batches page, the Overview and the advisor (through
+    ``batchesChanged``) all see what it read."""
+
     batchesChanged = Signal(list)  # list[BatchRecord], newest first, lean
     childrenChanged = Signal(str, list)  # batch id, list[dict]
     batchFinished = Signal(object)  # BatchRecord that just turned final (for a tray icon later)
     batchLaunched = Signal(str)  # batch id
     customersCounted = Signal(int)  # customers in the invoice database; -1 when unknown
     problemChanged = Signal(str)  # why the list may be stale; "" when all is well
-    operationStarted = Signal(str, str)  # op, what is being done ("Launching …")
-    operationFinished = Signal(str, bool, str)  # op, ok, message
-    _shutdownRequested = Signal()
 
-    def __init__(self, interval_ms: int = REFRESH_MS) -> None:
-        super().__init__()  # no parent: it moves to its own thread
+    expected_errors = EXPECTED_ERRORS
+
+    def __init__(self, settings: Settings, interval_ms: int = REFRESH_MS) -> None:
+        super().__init__("pooldesk-batches", settings)
         self._interval_ms = interval_ms
         self._service: BatchService | None = None
-        self._timer: QTimer | None = None
+        self._refresh_timer: QTimer | None = None
         self._records: list[BatchRecord] = []
         self._was_final: dict[str, bool] = {}
         self._selected = ""
@@ -70,55 +73,23 @@ class BatchController(QObject):
         self._sent: list[Any] = []  # what the last batchesChanged said, to send only changes
         self._next_list = 0.0
         self._problem = ""
-        self._closing = False
-        self._home_thread = self.thread()
-        self._thread = QThread()
-        self._thread.setObjectName("pooldesk-batches")
-        self.moveToThread(self._thread)
-        self._thread.started.connect(self._on_thread_started)
-        self._shutdownRequested.connect(self._teardown)
 
-    # -- called from the GUI thread ----------------------------------------------------------
-    def launch(self) -> None:
-        self._thread.start()
-
-    def is_running(self) -> bool:
-        return self._thread.isRunning()
-
-    def shutdown(self) -> None:
-        """Finish the current call, stop the timer, close connections, join the thread."""
-        if self._thread.isRunning():
-            self._shutdownRequested.emit()
-            self._thread.wait()
-
-    # -- in the controller thread ------------------------------------------------------------
-    @Slot()
-    def _on_thread_started(self) -> None:
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)  # re-armed after each refresh: no pile-up when slow
-        self._timer.timeout.connect(self.refresh)
+    # -- in the service thread ---------------------------------------------------------------
+    def _on_start(self) -> None:
+        self._refresh_timer = self._timer(self.refresh)
         try:
             self._service = BatchService()  # the broker is reached lazily, on first need
             if self._service.history.message:
-                self.operationFinished.emit("history", False, self._service.history.message)
+                self.operationFinished.emit("history", "", False, self._service.history.message)
         except Exception as exc:
             log.exception("opening the batch history failed")
-            self.operationFinished.emit("history", False, f"Batch history unavailable: {exc}")
+            self.operationFinished.emit("history", "", False, f"Batch history unavailable: {exc}")
         self.countCustomers()
         self.refresh()
 
-    @Slot()
-    def _teardown(self) -> None:
-        self._closing = True
-        if self._timer is not None:
-            self._timer.stop()
+    def _on_close(self) -> None:
         if self._service is not None:
-            try:
-                self._service.close()
-            except Exception:
-                log.exception("closing the batch service failed")
-        self.moveToThread(self._home_thread)  # the timer (a child) goes too, stopped
-        self._thread.quit()
+            self._service.close()
 
     @Slot()
     def refresh(self) -> None:
@@ -137,7 +108,7 @@ class BatchController(QObject):
             self._set_problem("")
         except Exception as exc:
             log.info("batch refresh failed: %s", exc)
-            self._set_problem(f"Showing the last known state. {_describe(exc)}")
+            self._set_problem(self._masked(f"Showing the last known state. {describe(exc)}"))
             delay = max(delay, BACKOFF_MS)
         self._announce_finished()
         key = [
@@ -148,8 +119,8 @@ class BatchController(QObject):
             self._sent = key
             self.batchesChanged.emit([_lean(r) for r in self._records])
         self._send_children()
-        if self._timer is not None and not self._closing:
-            self._timer.start(delay)
+        if self._refresh_timer is not None and not self._closing:
+            self._refresh_timer.start(delay)
 
     @Slot(str)
     def selectBatch(self, batch_id: str) -> None:
@@ -169,7 +140,7 @@ class BatchController(QObject):
                 f"chunks of {params.chunk_size:,} on {params.queue}."
             )
 
-        self._run("launch", "Launching an invoice batch…", op)
+        self._run("launch", "", "Launching an invoice batch…", op)
 
     @Slot(object)
     def launchMonitoring(self, params: MonitorParams) -> None:
@@ -179,7 +150,7 @@ class BatchController(QObject):
             n = len(params.urls)
             return f"Monitoring batch {record.id[:8]} launched: {n:,} URL{'s' if n != 1 else ''}."
 
-        self._run("launch", "Launching a monitoring batch…", op)
+        self._run("launch", "", "Launching a monitoring batch…", op)
 
     @Slot(str, bool)
     def cancel(self, batch_id: str, terminate: bool) -> None:
@@ -191,7 +162,7 @@ class BatchController(QObject):
                 f"revoked, {counts['running']:,} running {running}."
             )
 
-        self._run("cancel", f"Cancelling batch {batch_id[:8]}…", op)
+        self._run("cancel", batch_id, f"Cancelling batch {batch_id[:8]}…", op)
 
     @Slot(str)
     def retry(self, batch_id: str) -> None:
@@ -200,7 +171,7 @@ class BatchController(QObject):
             self._was_final[record.id] = False
             return f"Retrying the failed children of batch {batch_id[:8]}."
 
-        self._run("retry", f"Retrying batch {batch_id[:8]}…", op)
+        self._run("retry", batch_id, f"Retrying batch {batch_id[:8]}…", op)
 
     @Slot(int)
     def seedDemo(self, customers: int) -> None:
@@ -209,7 +180,7 @@ class BatchController(QObject):
             from backend.invoices.seed import seed
 
             try:
-                result = seed(make_engine(), customers)
+                result = seed(make_engine(self.settings.invoice_db or None), customers)
             finally:
                 self.countCustomers()
             return (
@@ -217,31 +188,18 @@ class BatchController(QObject):
                 f"({result.customers_total:,} in all), usage for {', '.join(result.periods)}."
             )
 
-        self._run("seed", f"Seeding {customers:,} demo customers…", op)
+        self._run("seed", "", f"Seeding {customers:,} demo customers…", op)
 
     @Slot()
     def countCustomers(self) -> None:
         try:
-            self.customersCounted.emit(_count_customers())
+            self.customersCounted.emit(_count_customers(self.settings.invoice_db or None))
         except Exception as exc:
             log.info("counting customers failed: %s", exc)
             self.customersCounted.emit(-1)
 
     # -- helpers -----------------------------------------------------------------------------
-    def _run(self, op: str, doing: str, call: Callable[[], str]) -> None:
-        """Run one request; every failure becomes a message, none escapes the thread."""
-        if self._closing:
-            return
-        self.operationStarted.emit(op, doing)
-        try:
-            message = call()
-        except EXPECTED_ERRORS as exc:
-            self.operationFinished.emit(op, False, _describe(exc))
-        except Exception as exc:  # broker, result backend, database: all phrased the same way
-            log.exception("batch %s failed", op)
-            self.operationFinished.emit(op, False, f"{type(exc).__name__}: {_describe(exc)}")
-        else:
-            self.operationFinished.emit(op, True, message)
+    def _after_operation(self) -> None:
         self._next_list = 0.0  # show the change at once
         self._children_key = None
         self.refresh()
@@ -316,26 +274,16 @@ def _lean(record: BatchRecord) -> BatchRecord:
     return replace(record, counts=dict(record.counts or {}), summary=summary)
 
 
-def _count_customers() -> int:
+def _count_customers(url: str | None) -> int:
     from sqlalchemy import func, inspect, select
 
     from backend.invoices.db import Customer, make_engine
 
-    engine = make_engine()
+    engine = make_engine(url)
     if not inspect(engine).has_table(Customer.__tablename__):
         return 0
     with engine.connect() as conn:
         return int(conn.scalar(select(func.count()).select_from(Customer)) or 0)
-
-
-def _describe(exc: BaseException) -> str:
-    """One line for a person; Celery's "failed to get meta" is explained by its cause."""
-    text = "; ".join(exc.problems) if isinstance(exc, ParamError) else str(exc).strip()
-    cause = exc.__cause__ or exc.__context__
-    if cause is not None and (not text or "failed to get meta" in text.lower()):
-        text = f"the result backend did not answer ({str(cause).strip() or type(cause).__name__})"
-    text = text or type(exc).__name__
-    return mask_text(text[:1].upper() + text[1:], [])
 
 
 def shown_children(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,0 +1,186 @@
+"""The composition root: builds the settings hub and the services, wires them to each other and
+to the window's pages, and hands the close flow the one step that joins their threads.
+
+Everything that knows both a service and a page lives here, so the pages stay free of services
+(and of Celery) and each service knows no page. ``desktop/app.py`` opens :class:`PooldeskWindow`;
+tests do the same and may pass their own services (``controller=``, ``batch_controller=``,
+``telemetry=``, ``tasks=``, ``hub=``). Every connection made here is remembered and undone
+before the services' threads are joined, so no queued signal reaches a half-destroyed window.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import Signal, SignalInstance
+
+from desktop.services.batches import BatchController
+from desktop.services.tasks import TasksController
+from desktop.services.telemetry import TelemetryController
+from desktop.services.workers import WorkerController
+from desktop.settings_hub import SettingsHub
+from desktop.shell.closing import CloseFlow, running_local
+from desktop.shell.operations import Operations
+from desktop.shell.tray import Tray
+from desktop.views.main_window import MainWindow
+from desktop.views.metrics_toggle import MetricsToggle
+from desktop.views.tasks_page import TasksPage
+
+log = logging.getLogger(__name__)
+
+
+class PooldeskWindow(MainWindow):
+    """The main window (navigation) with Pooldesk's services wired in."""
+
+    # Requests to the worker service: emitted here (GUI thread), run there (its thread).
+    startRequested = Signal(object)
+    stopRequested = Signal(str)
+    stopNowRequested = Signal(str)
+    restartRequested = Signal(str, str, int)
+    forgetRequested = Signal(str)
+
+    def __init__(
+        self,
+        controller: WorkerController | None = None,
+        batch_controller: BatchController | None = None,
+        telemetry: TelemetryController | None = None,
+        tasks: TasksController | None = None,
+        hub: SettingsHub | None = None,
+    ) -> None:
+        hub = hub or SettingsHub()
+        settings = hub.effective()  # each service is given the settings it runs with
+        super().__init__(hub, TasksPage(tasks or TasksController(settings=settings)))
+        self.hub = hub
+        hub.setParent(self)
+        self._connections: list[tuple[SignalInstance, Any]] = []
+        self.controller = controller or WorkerController(settings)
+        self.batch_controller = batch_controller or BatchController(settings)
+        self.telemetry = telemetry or TelemetryController(settings)
+        self.operations = Operations(self)
+        self.tray = Tray(self)
+        self.closing = CloseFlow(
+            self,
+            self.running_local_workers,
+            self.stopRequested,
+            self.stopNowRequested,
+            self.controller.operationFinished,
+            self._shutdown,
+        )
+        self.close_guard = self.closing.may_close
+        self.metrics_toggle = MetricsToggle(self, hub, self.telemetry)
+        self.file_menu.insertAction(self.quit_action, self.metrics_toggle.action)
+        self._connect(self.metrics_toggle.message, self.statusBar().showMessage)
+        self._wire_settings()
+        self._wire()
+        if hub.message:  # the file was unreadable and set aside: said once
+            self.operations.finished("settings", "", False, hub.message)
+        for service in (self.controller, self.batch_controller, self.telemetry):
+            if not service.is_running():
+                service.launch()
+
+    def running_local_workers(self) -> list[str]:
+        return running_local(self.workers_page.model.workers())
+
+    @property
+    def notified(self) -> SignalInstance:
+        """What the tray (or the status bar) just said: (title, text)."""
+        return self.tray.notified
+
+    # -- wiring ------------------------------------------------------------------------------
+    def _connect(self, signal: SignalInstance, slot: Any) -> None:
+        signal.connect(slot)
+        self._connections.append((signal, slot))
+
+    def _unwire(self) -> None:
+        for signal, slot in reversed(self._connections):
+            try:
+                signal.disconnect(slot)
+            except (RuntimeError, TypeError):
+                log.debug("already disconnected: %s", signal)
+        self._connections.clear()
+
+    def _wire_settings(self) -> None:
+        """The hub pushes the settings to whoever uses them; nobody reads the file itself."""
+        self._connect(self.hub.settingsChanged, self.apply_settings)
+        self.apply_settings(self.hub.effective())  # the services got theirs when built
+        services = (
+            self.controller,
+            self.batch_controller,
+            self.telemetry,
+            self.tasks_page.controller,
+        )
+        for service in services:  # queued into each service's thread
+            self._connect(self.hub.settingsChanged, service.applySettings)
+
+    def _wire(self) -> None:
+        """Every service signal to the page slot that shows it, and every page request to the
+        service slot that runs it (queued: each service lives in its own thread)."""
+        c, b, t = self.controller, self.batch_controller, self.telemetry
+        workers, batches, overview = self.workers_page, self.batches_page, self.overview_page
+        for request, forward, slot in (
+            (workers.startRequested, self.startRequested, c.start),
+            (workers.stopRequested, self.stopRequested, c.stop),
+            (workers.stopNowRequested, self.stopNowRequested, c.stopNow),
+            (workers.restartRequested, self.restartRequested, c.restart),
+            (workers.forgetRequested, self.forgetRequested, c.forget),
+        ):
+            self._connect(request, forward)
+            self._connect(forward, slot)
+        # The charts read the telemetry's ring buffers on their own timers (no signal).
+        workers.set_chart_sources(t.history_columns, overview.limits)
+        batches.detail.set_timeline_source(t.timeline)
+        overview.set_history_source(t.history_columns)
+        overview.set_timeline_source(t.timeline)
+        # Each signal with every slot it feeds; requests from a page run in the service's
+        # thread (queued), everything else lands in the GUI thread.
+        routes: list[tuple[Any, ...]] = [
+            (c.workersChanged, workers.set_workers, self.update_first_run, t.setWorkers),
+            (c.brokerChanged, self.broker_line.show_status, overview.set_broker, t.setBroker),
+            (c.operationStarted, self.operations.started),
+            (c.operationFinished, self.operations.finished, overview.fix_finished),
+            (c.logRead, workers.detail.set_log),
+            # The one batch poller: the advisor gets the running batches from it too.
+            (b.batchesChanged, batches.set_batches, overview.set_batches, t.setBatches),
+            (b.childrenChanged, batches.set_children),
+            (b.customersCounted, batches.set_customer_count),
+            (b.problemChanged, batches.set_problem),
+            (b.batchLaunched, batches.batch_launched),
+            (b.operationStarted, self.operations.started),
+            (b.operationFinished, self.operations.finished),
+            (b.batchFinished, self.tray.notify_batch),
+            (t.adviceChanged, overview.set_advice, self.banner.set_advice),
+            (t.adviceAppeared, self.tray.notify_advice),
+            (t.fitChanged, overview.set_fit),
+            (t.resourcesSampled, overview.set_resources, workers.set_resources),
+            (t.eventsChanged, overview.set_events, workers.set_events),
+        ]
+        worker_requests = [
+            (workers.detail.logWanted, c.readLog),
+            (workers.resizeRequested, c.resize),
+            (workers.remoteResizeRequested, c.remoteResize),
+            (workers.remoteStopRequested, c.remoteStop),
+            (overview.fixRequested, c.applyFix),
+        ]
+        batch_requests = [
+            (batches.launchInvoicesRequested, b.launchInvoices),
+            (batches.launchMonitoringRequested, b.launchMonitoring),
+            (batches.cancelRequested, b.cancel),
+            (batches.retryRequested, b.retry),
+            (batches.batchSelected, b.selectBatch),
+            (batches.seedRequested, b.seedDemo),
+            (batches.customersWanted, b.countCustomers),
+        ]
+        for signal, *slots in [*routes, *worker_requests, *batch_requests]:
+            for slot in slots:
+                self._connect(signal, slot)
+
+    # -- closing -----------------------------------------------------------------------------
+    def _shutdown(self) -> None:
+        """The close flow's last step: no signal reaches the window any more, then each
+        service finishes its current call and its thread is joined."""
+        self._unwire()
+        self.controller.shutdown()
+        self.batch_controller.shutdown()
+        self.telemetry.shutdown()
+        self.tasks_page.shutdown()

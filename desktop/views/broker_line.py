@@ -1,0 +1,33 @@
+"""The status bar's broker line: a coloured dot and one line (where, up or down, the queues),
+with the whole status in its tooltip. Shown on every page, fed by the worker service's
+``brokerChanged``; the password is masked before it gets here (``BrokerStatus.url``)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QStatusBar
+
+from backend.broker.status import BrokerStatus
+from desktop import resources
+from desktop.formatting import broker_line, broker_tooltip
+
+
+class BrokerLine:
+    def __init__(self, bar: QStatusBar) -> None:
+        self.dot = QLabel()
+        self.label = QLabel("Broker: connecting…")
+        self.label.setObjectName("brokerStatus")  # style.qss colours it by its state
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        bar.addPermanentWidget(self.dot)
+        bar.addPermanentWidget(self.label)
+
+    def show_status(self, status: BrokerStatus) -> None:
+        self.label.setText(broker_line(status))
+        self.label.setToolTip(broker_tooltip(status))
+        state = "up" if status.up else "down"
+        colour = resources.state_color("online" if status.up else "crashed").name()
+        self.dot.setPixmap(resources.dot(colour).pixmap(10, 10))
+        if self.label.property("state") != state:
+            self.label.setProperty("state", state)
+            self.label.style().unpolish(self.label)  # re-match QLabel#brokerStatus[state=…]
+            self.label.style().polish(self.label)

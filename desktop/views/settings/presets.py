@@ -1,0 +1,172 @@
+"""Settings ▸ Worker presets: the shapes offered by Workers ▸ Start from preset.
+
+Each row is a preset: name, pool, concurrency, queues and the project its workers run (the
+demo, or one of Settings ▸ Projects). Checked as you type with the same rules a start uses
+(``presets.problems``). While the file has no presets the defaults are shown, and saving them
+unchanged keeps following the defaults (prefork × the machine's cores) instead of freezing them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QGroupBox,
+    QHBoxLayout,
+    QPushButton,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from backend.projects.model import DEMO
+from backend.projects.store import ProjectStore
+from backend.settings import Settings
+from backend.workers.spec import POOLS, available_pools
+from desktop import presets as presets_mod
+from desktop.views.start_dialog import fill_pool_combo
+from desktop.views.tables import row_table
+
+PRESET_COLUMNS = ("Name", "Pool", "Concurrency", "Queues", "Project")
+
+
+class PresetsSection(QGroupBox):
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Worker presets (Workers ▸ Start from preset)", parent)
+        self._quiet = False  # while rows are filled in: one ``changed`` at the end
+        # Name and concurrency fit their text ("Orchestration" in full), the pool column its
+        # combo box (add widens it), the queues take the rest.
+        self.table = row_table(
+            PRESET_COLUMNS,
+            QAbstractItemView.SelectionMode.ExtendedSelection,
+            stretch=3,
+            fit=(0, 2, 4),
+            editable=True,
+            min_height=150,
+        )
+        self.table.itemChanged.connect(self._edited)
+        self.add_button = QPushButton("&Add preset")
+        self.remove_button = QPushButton("Re&move preset")
+        self.add_button.clicked.connect(self._add_clicked)
+        self.remove_button.clicked.connect(self._remove_selected)
+        column = QVBoxLayout(self)
+        column.addWidget(self.table)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.add_button)
+        buttons.addWidget(self.remove_button)
+        buttons.addStretch(1)
+        column.addLayout(buttons)
+
+    def _edited(self, *_args: object) -> None:
+        if not self._quiet:
+            self.changed.emit()
+
+    # -- rows --------------------------------------------------------------------------------
+    def add(self, preset: dict[str, Any] | None = None) -> int:
+        preset = preset or {
+            "name": "",
+            "pool": available_pools()[0],
+            "concurrency": 1,
+            "queues": ["default"],
+        }
+        row = self.table.rowCount()
+        was_quiet, self._quiet = self._quiet, True
+        try:
+            self.table.insertRow(row)
+            self.table.setItem(row, 0, QTableWidgetItem(str(preset.get("name", ""))))
+            combo = QComboBox()
+            fill_pool_combo(combo)
+            pool = str(preset.get("pool", "prefork"))
+            if pool not in POOLS:
+                combo.addItem(pool)
+            combo.setCurrentText(pool)
+            combo.currentTextChanged.connect(self._edited)
+            self.table.setCellWidget(row, 1, combo)
+            pool_width = combo.sizeHint().width() + 8
+            if self.table.columnWidth(1) < pool_width:
+                self.table.setColumnWidth(1, pool_width)
+            self.table.setItem(row, 2, QTableWidgetItem(str(preset.get("concurrency", ""))))
+            queues = ", ".join(presets_mod.queues_of(preset))
+            self.table.setItem(row, 3, QTableWidgetItem(queues))
+            self.table.setCellWidget(row, 4, self._project_combo(preset))
+        finally:
+            self._quiet = was_quiet
+        self._edited()
+        return row
+
+    def _project_combo(self, preset: dict[str, Any]) -> QComboBox:
+        """Which project a preset's workers run: the demo, or one of Settings ▸ Projects."""
+        combo = QComboBox()
+        names = [DEMO, *ProjectStore().names()]
+        wanted = str(preset.get("project") or DEMO)
+        combo.addItems(names if wanted in names else [*names, wanted])
+        combo.setCurrentText(wanted)
+        combo.currentTextChanged.connect(self._edited)
+        return combo
+
+    def _add_clicked(self) -> None:
+        row = self.add()
+        self.table.setCurrentCell(row, 0)
+        self.table.editItem(self.table.item(row, 0))
+
+    def _remove_selected(self) -> None:
+        rows = sorted({index.row() for index in self.table.selectedIndexes()}, reverse=True)
+        if not rows and self.table.currentRow() >= 0:
+            rows = [self.table.currentRow()]
+        for row in rows:
+            self.table.removeRow(row)
+        self._edited()
+
+    def presets(self) -> list[dict[str, Any]]:
+        out = []
+        for row in range(self.table.rowCount()):
+            combo = self.table.cellWidget(row, 1)
+            concurrency_text = self._cell(row, 2)
+            concurrency: Any = (
+                int(concurrency_text) if concurrency_text.isdigit() else concurrency_text
+            )
+            preset: dict[str, Any] = {
+                "name": self._cell(row, 0),
+                "pool": combo.currentText() if isinstance(combo, QComboBox) else "",
+                "concurrency": concurrency,
+                "queues": list(presets_mod.queues_of({"queues": self._cell(row, 3)})),
+            }
+            project = self.table.cellWidget(row, 4)
+            if isinstance(project, QComboBox) and project.currentText() not in ("", DEMO):
+                preset["project"] = project.currentText()
+            out.append(preset)
+        return out
+
+    def _cell(self, row: int, column: int) -> str:
+        item = self.table.item(row, column)
+        return item.text().strip() if item is not None else ""
+
+    # -- the section's part of the settings --------------------------------------------------
+    def show_settings(self, file: Settings, _env: dict[str, str]) -> None:
+        self.table.setRowCount(0)
+        for preset in presets_mod.effective_presets(file.presets):
+            self.add(preset)
+
+    def apply(self, settings: Settings) -> Settings:
+        presets = self.presets()
+        if not settings.presets and presets == presets_mod.default_presets():
+            presets = []  # still the defaults: keep following them (prefork × cores)
+        return replace(settings, presets=presets)
+
+    def problems(self) -> list[str]:
+        out: list[str] = []
+        seen: set[str] = set()
+        for number, preset in enumerate(self.presets(), start=1):
+            label = f"preset {number}" + (f" ({preset['name']})" if preset["name"] else "")
+            out += [f"{label}: {p}" for p in presets_mod.problems(preset)]
+            key = preset["name"].lower()
+            if key and key in seen:
+                out.append(f"{label}: another preset has this name")
+            seen.add(key)
+        return out
