@@ -27,7 +27,7 @@ import pytest
 
 PROMETHEUS = shutil.which("prometheus")
 CLI = [sys.executable, "-c", "from backend.cli import entry; entry()"]
-DASHBOARD = Path(__file__).resolve().parent.parent / "packaging" / "grafana-dashboard.json"
+DASHBOARD = Path(__file__).resolve().parents[2] / "packaging" / "grafana-dashboard.json"
 # Series a running worker with finished tasks must have; the rest may be legitimately empty
 # (no warnings, no batch, no gevent loop lag on a quiet worker).
 MUST_HAVE_DATA = (
