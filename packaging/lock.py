@@ -5,7 +5,7 @@ commit could ship different Celery or Qt. The lock pins the whole resolved set (
 of ``pyproject.toml`` + the ``postgres`` extra + PyInstaller itself) for the build platform,
 with the wheel hashes pip reported, and the Makefile builds the bundle in a fresh venv with
 ``pip install --require-hashes``. Regenerate with ``make lock`` after changing dependencies;
-``tests/test_packaging.py`` checks the lock still satisfies ``pyproject.toml``.
+``tests/unit/test_packaging.py`` checks the lock still satisfies ``pyproject.toml``.
 
 Usage: ``python packaging/lock.py [--python-version 3.11] [--out FILE]``.
 """

@@ -3,7 +3,7 @@
 Why here and not beside every ``add_argument``: the same words apply to every command (exit
 codes, what ``--json`` promises) and the examples read best per command, in one place that a
 reviewer can compare with README's tour. Each option's own help text stays where it is defined;
-``tests/test_cli_help.py`` fails when one is missing.
+``tests/unit/test_cli_help.py`` fails when one is missing.
 """
 
 from __future__ import annotations
