@@ -43,6 +43,11 @@ slot or signal this class declares. (Not a name-mangled ``__started``: PySide lo
 method up by its unmangled ``__name__``, does not find it on the object, and takes the same
 functor path.) ``tests/test_service_thread.py`` reproduces the trap with a minimal pair of classes
 and fails if the base is ever connected to an overridable slot again.
+
+The same rule bites the other way: a service signal connected to a bound method of a *plain*
+Python object (no QObject to receive it) gets the sender as context, so that slot runs in the
+service's thread. Whatever shows a service's signal on screen must be a QObject (a widget, or a
+QObject child of one), so the call is queued into the GUI thread.
 """
 
 from __future__ import annotations

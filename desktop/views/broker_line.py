@@ -1,10 +1,15 @@
 """The status bar's broker line: a coloured dot and one line (where, up or down, the queues),
 with the whole status in its tooltip. Shown on every page, fed by the worker service's
-``brokerChanged``; the password is masked before it gets here (``BrokerStatus.url``)."""
+``brokerChanged``; the password is masked before it gets here (``BrokerStatus.url``).
+
+A QObject (child of the status bar), not a plain class: PySide connects a service's signal to a
+plain object's bound method through a functor whose context is the *sender*, so the slot ran in
+the worker service's thread and painted widgets from there (a deadlock with the GUI thread, or
+a crash; see ``desktop/services/base.py``). A QObject's method is queued into its own thread."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QLabel, QStatusBar
 
 from backend.broker.status import BrokerStatus
@@ -12,8 +17,9 @@ from desktop import resources
 from desktop.formatting import broker_line, broker_tooltip
 
 
-class BrokerLine:
+class BrokerLine(QObject):
     def __init__(self, bar: QStatusBar) -> None:
+        super().__init__(bar)
         self.dot = QLabel()
         self.label = QLabel("Broker: connecting…")
         self.label.setObjectName("brokerStatus")  # style.qss colours it by its state

@@ -161,6 +161,65 @@ def test_service_start_hook_runs_in_its_own_thread(qapp: QApplication) -> None:
     assert service.closed and not service.is_running()
 
 
+class _Announcing(ServiceThread):
+    """Emits ``announced`` from its own thread as it starts, like ``brokerChanged``."""
+
+    announced = Signal()
+
+    def __init__(self) -> None:
+        super().__init__("pooldesk-test-announcing", Settings())
+
+    def _on_start(self) -> None:
+        self.announced.emit()
+
+
+class _PlainView:
+    def __init__(self) -> None:
+        self.probe = _Probe()
+
+    def show(self) -> None:
+        self.probe.hit()
+
+
+class _QtView(QObject):
+    def __init__(self) -> None:
+        super().__init__()
+        self.probe = _Probe()
+
+    def show(self) -> None:
+        self.probe.hit()
+
+
+def test_a_service_signal_reaches_a_plain_objects_method_in_the_service_thread(
+    qapp: QApplication,
+) -> None:
+    """The same PySide rule seen from the other side: a bound method of a plain Python object
+    has no receiver, so the functor's context is the sender (the service) and the slot runs in
+    the service's thread: a view fed that way paints widgets off the GUI thread (the status
+    bar's broker line did, and hung the window). A QObject's method is queued to the GUI."""
+    service, plain, qt_view = _Announcing(), _PlainView(), _QtView()
+    service.announced.connect(plain.show)
+    service.announced.connect(qt_view.show)
+    service.launch()
+    try:
+        assert plain.probe.reached.wait(WAIT_S) and plain.probe.gui is False
+        assert not qt_view.probe.reached.is_set()
+        QApplication.processEvents()
+        assert qt_view.probe.reached.is_set() and qt_view.probe.gui is True
+    finally:
+        service.shutdown()
+
+
+def test_the_broker_line_is_a_qobject(qapp: QApplication) -> None:
+    """Fed by the worker service's ``brokerChanged``: it must be queued to the GUI thread."""
+    from PySide6.QtWidgets import QStatusBar
+
+    from desktop.views.broker_line import BrokerLine
+
+    bar = QStatusBar()
+    assert isinstance(BrokerLine(bar), QObject)
+
+
 class _Hub(QObject):
     settingsChanged = Signal(object)
 
