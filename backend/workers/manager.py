@@ -33,7 +33,7 @@ from backend.workers.records import RecordStore, WorkerRecord
 from backend.workers.resources import TreeSampler
 from backend.workers.spec import LIVE_RESIZE_POOLS, SpecError, WorkerSpec, can_resize_live, changed
 from backend.workers.states import Facts, TransitionCheck, WorkerState, derive
-from backend.workers.stopping import Mode, StopEvent, Stopper, StopSequence
+from backend.workers.stopping import Mode, StopEvent, Stopper
 
 __all__ = [
     "LIVE_RESIZE_POOLS",
@@ -200,14 +200,6 @@ class WorkerManager:
             else:
                 events.append(event)
         return events
-
-    def begin_stop(
-        self, name: str, cold: bool = False, timeout: float | None = None
-    ) -> StopSequence:
-        """Ask the worker to stop and return its sequence, for a caller that steps it itself
-        and then calls :meth:`finish_stop` (prefer :meth:`request_stop` + :meth:`tick_stops`)."""
-        self.request_stop(name, "cold" if cold else "warm", timeout=timeout)
-        return self.stopper.sequence(name)
 
     def finish_stop(self, name: str) -> WorkerInfo:
         """After a stop: reap our own child (no zombie) and report the worker as it is now."""

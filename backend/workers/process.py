@@ -1,7 +1,6 @@
 """Spawning one worker's processes (supervisor → Celery main → pool children): argv and env.
 
-Stopping them is ``backend.workers.stopping`` (warm → cold → kill, non-blocking);
-``StopSequence`` is re-exported here for callers written before it moved.
+Stopping them is ``backend.workers.stopping`` (warm → cold → kill, non-blocking).
 """
 
 from __future__ import annotations
@@ -16,9 +15,8 @@ from backend.settings import load
 from backend.workers import options
 from backend.workers.priority import NICE_ENV
 from backend.workers.spec import WorkerSpec
-from backend.workers.stopping import StopSequence
 
-__all__ = ["StopSequence", "celery_argv", "spawn", "worker_env"]
+__all__ = ["celery_argv", "spawn", "worker_env"]
 
 IO_PREFETCH_MULTIPLIER = 4
 

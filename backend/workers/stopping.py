@@ -312,8 +312,8 @@ class Stopper:
         return True
 
     def discard_done(self, name: str) -> None:
-        """Forget a *finished* stop without reporting it (its caller stepped it to the end
-        itself: ``WorkerManager.begin_stop`` + ``finish_stop``)."""
+        """Forget a *finished* stop without reporting it again (``WorkerManager.finish_stop``,
+        once a stop's end has been handled)."""
         stop = self._stops.get(name)
         if stop is not None and stop.sequence.phase == "done":
             del self._stops[name]
