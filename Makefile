@@ -104,7 +104,7 @@ screenshots: $(STAMP)
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need; \
 		fi; \
 	fi
-	$(BIN)/python -m desktop.screenshots --out docs/screenshots
+	$(BIN)/python -m pooldesk.desktop.screenshots --out docs/screenshots
 
 bench-gui: $(STAMP)
 	$(BIN)/python bench/gui_responsiveness.py

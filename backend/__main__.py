@@ -1,3 +1,3 @@
-from backend.cli import entry
+from pooldesk.backend.cli import entry
 
 entry()

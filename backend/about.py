@@ -10,7 +10,7 @@ import platform
 import sys
 from importlib import metadata
 
-from backend import __version__
+from pooldesk.backend import __version__
 
 DISTRIBUTIONS = ("celery", "kombu", "gevent", "redis", "psutil", "PySide6-Essentials")
 

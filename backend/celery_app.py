@@ -45,10 +45,10 @@ def visibility_timeout() -> float:
 
 
 TASK_MODULES = [
-    "backend.tasks.basic",
-    "backend.tasks.invoices",
-    "backend.tasks.monitoring",
-    "backend.tasks.batches",
+    "pooldesk.backend.tasks.basic",
+    "pooldesk.backend.tasks.invoices",
+    "pooldesk.backend.tasks.monitoring",
+    "pooldesk.backend.tasks.batches",
 ]
 
 
@@ -74,7 +74,7 @@ def base_config(broker_url: str | None, result_backend: str | None) -> dict[str,
         # Likewise a message sent while the broker restarts (a batch watcher rescheduling
         # itself, a child sent again) is retried for about a minute instead of failing the
         # batch; kombu's default gives up after ≈ 0.6 s. The panel's own apps shorten it
-        # (``backend.panelapp``).
+        # (``pooldesk.backend.panelapp``).
         "task_publish_retry_policy": WORKER_PUBLISH_RETRY,
         "task_queues": [Queue(name, routing_key=name) for name in QUEUES],
         "task_default_queue": DEFAULT_QUEUE,

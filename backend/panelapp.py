@@ -1,6 +1,6 @@
 """The one factory for the Celery apps the panel itself makes (never a worker's app).
 
-Every panel app starts from :func:`backend.celery_app.make_app` (same serialisation, queues,
+Every panel app starts from :func:`pooldesk.backend.celery_app.make_app` (same serialisation, queues,
 routes and visibility timeout as the workers, so what it sends a worker accepts) with no task
 modules, then is tuned for what it is *for*. Workers retry the broker and the result backend for
 about a minute or forever, because losing a result loses work; the panel must instead answer
@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from celery import Celery
 
-from backend.celery_app import make_app
+from pooldesk.backend.celery_app import make_app
 
 Purpose = Literal["watch", "send", "record"]
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from backend import paths
+from pooldesk.backend import paths
 
 SCHEMA_VERSION = 1
 

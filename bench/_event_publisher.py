@@ -27,7 +27,7 @@ def publisher(index: int, url: str, tasks: int, rate: float, go: Any, results: A
     """One fake worker: ``tasks`` lifecycles as fast as allowed.
 
     Puts ``(index, events sent, of which task events, seconds)`` on ``results``."""
-    from backend.celery_app import make_app
+    from pooldesk.backend.celery_app import make_app
 
     app = make_app(url, url, include=[])
     node = socket.gethostname()

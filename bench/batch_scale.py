@@ -93,11 +93,11 @@ class Bench:
         print(text, file=sys.stderr, flush=True)
 
     def setup(self) -> None:
-        from backend.batches.service import BatchService
-        from backend.broker import ensure_broker
-        from backend.celery_app import make_app
-        from backend.workers.manager import WorkerManager
-        from backend.workers.spec import WorkerSpec
+        from pooldesk.backend.batches.service import BatchService
+        from pooldesk.backend.broker import ensure_broker
+        from pooldesk.backend.celery_app import make_app
+        from pooldesk.backend.workers.manager import WorkerManager
+        from pooldesk.backend.workers.spec import WorkerSpec
 
         self.config = ensure_broker()
         self.manager = WorkerManager(config=self.config, stop_timeout=20)
@@ -183,7 +183,7 @@ class Bench:
     def group(self, name: str, arglists: list[list[Any]], queue: str, timeout: float) -> float:
         from celery import group
 
-        from backend.batches.children import fetch_states
+        from pooldesk.backend.batches.children import fetch_states
 
         sig = self.app.signature(name, queue=queue)
         began = time.monotonic()
@@ -202,14 +202,14 @@ class Bench:
     # -- scenarios ---------------------------------------------------------------------------
     def warm_up(self, base: str) -> None:
         """One small unmeasured batch: workers import, connect and fill their pools first."""
-        from backend.batches.params import MonitorParams
+        from pooldesk.backend.batches.params import MonitorParams
 
         urls = tuple(f"{base}/ok?warm={i}" for i in range(200))
         self.pooldesk(lambda: self.service.launch_monitoring(MonitorParams(urls=urls)), 120)
 
     def monitoring(self, n: int, base: str, tag: str, path: str = "/ok") -> None:
-        from backend.batches.params import MonitorParams
-        from backend.batches.plan import monitoring_children
+        from pooldesk.backend.batches.params import MonitorParams
+        from pooldesk.backend.batches.plan import monitoring_children
 
         urls = [f"{base}{path}?{tag}={i}" for i in range(n)]
         self.scenario = "monitoring 200 ms" if path == "/slow" else "monitoring 0 ms"
@@ -250,9 +250,9 @@ class Bench:
     def invoices(self, n: int) -> None:
         from sqlalchemy import select
 
-        from backend.batches.params import InvoiceParams
-        from backend.batches.plan import invoice_children
-        from backend.invoices.db import Customer, make_engine
+        from pooldesk.backend.batches.params import InvoiceParams
+        from pooldesk.backend.batches.plan import invoice_children
+        from pooldesk.backend.invoices.db import Customer, make_engine
 
         self.say(f"invoices for {n:,} customers")
         self.scenario = "invoices"
@@ -344,9 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(args)
     with bench_home("pooldesk-scale-"), contextlib.ExitStack() as closing:
         closing.callback(bench.close)  # the workers and the window, before the broker
-        from backend.casestudy.measure import TestServer
-        from backend.invoices.db import make_engine
-        from backend.invoices.seed import seed
+        from pooldesk.backend.casestudy.measure import TestServer
+        from pooldesk.backend.invoices.db import make_engine
+        from pooldesk.backend.invoices.seed import seed
 
         invoice_sizes = _sizes(args.invoices)
         if invoice_sizes:

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/compare_pools.py --scale 1
 
-Runs :func:`backend.casestudy.run_case_study` in a throwaway ``POOLDESK_HOME`` (its own managed
+Runs :func:`pooldesk.backend.casestudy.run_case_study` in a throwaway ``POOLDESK_HOME`` (its own managed
 broker, invoice database and worker logs), prints the table and each ratio against its target,
 then stops the broker and deletes the directory. At ``--scale 1`` (6,000 invoices in 12 chunks,
 1,000 URLs at 200 ms) it takes a few minutes on a 2-core machine, most of it the prefork
@@ -37,7 +37,7 @@ def main() -> int:
     args = parser.parse_args()
 
     with bench_home():  # its broker stopped and the directory deleted on the way out
-        from backend.casestudy import run_case_study
+        from pooldesk.backend.casestudy import run_case_study
 
         began = time.monotonic()
         load = os.getloadavg()

@@ -61,7 +61,7 @@ STATUS_EVERY_MS = 500
 
 # -- the GUI child --------------------------------------------------------------------------
 def gui_child(status_path: Path) -> int:
-    """The window as ``desktop.app.main`` builds it, plus a stall meter and a status file."""
+    """The window as ``pooldesk.desktop.app.main`` builds it, plus a stall meter and a status file."""
     from PySide6.QtCore import QTimer
 
     app, window = open_window()
@@ -207,7 +207,7 @@ def _run(args: argparse.Namespace, home: Path) -> int:
     venv_bin = Path(sys.executable).parent
     _ensure_flower(venv_bin)
 
-    from backend.broker import ensure_broker
+    from pooldesk.backend.broker import ensure_broker
 
     flower: subprocess.Popen[bytes] | None = None
     gui: subprocess.Popen[bytes] | None = None

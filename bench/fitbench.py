@@ -37,8 +37,8 @@ def bench_home() -> Iterator[Any]:
 def _workers() -> Iterator[Any]:
     from celery import Celery
 
-    from backend.broker import ensure_broker
-    from backend.workers.manager import WorkerManager
+    from pooldesk.backend.broker import ensure_broker
+    from pooldesk.backend.workers.manager import WorkerManager
 
     config = ensure_broker()
     manager = WorkerManager(config=config, stop_timeout=15)
@@ -73,9 +73,9 @@ class Observer:
     """The window's telemetry in one object: event monitor, sampler, advisor, fit table."""
 
     def __init__(self, manager: Any) -> None:
-        from backend.advisor.service import AdvisorService
-        from backend.telemetry.events import EventMonitor
-        from backend.telemetry.sampler import ResourceSampler
+        from pooldesk.backend.advisor.service import AdvisorService
+        from pooldesk.backend.telemetry.events import EventMonitor
+        from pooldesk.backend.telemetry.sampler import ResourceSampler
 
         self.manager = manager
         self.service = AdvisorService()
@@ -85,7 +85,7 @@ class Observer:
         self.sampler.sample()
 
     def observe(self) -> Any:
-        from backend.broker.status import broker_status
+        from pooldesk.backend.broker.status import broker_status
 
         return self.service.observe(
             self.manager.all(include_remote=False),
@@ -100,7 +100,7 @@ class Observer:
         return self.service.update(self.observe()).current
 
     def rows(self) -> list[Any]:
-        from backend.fit.table import build
+        from pooldesk.backend.fit.table import build
 
         return build(self.observe(), self.service.thresholds)
 

@@ -8,7 +8,7 @@ broker (``POOLDESK_BROKER_URL``, ``POOLDESK_RESULT_BACKEND``, ``POOLDESK_INVOICE
 gevent × 200 on ``monitoring``, prefork × 1 on ``orchestration``, threads × 10 on ``default``)
 and 6,000 seeded demo customers. Then the real ``MainWindow`` starts offscreen
 (``QT_QPA_PLATFORM=offscreen``, set by this script) in a child process (this file with
-``--gui-child``), as ``desktop.app.main`` builds it, and adopts those workers.
+``--gui-child``), as ``pooldesk.desktop.app.main`` builds it, and adopts those workers.
 
 What is measured, in the window's process:
 
@@ -66,14 +66,14 @@ PAGES = ("Overview", "Workers", "Batches")
 def gui_child(
     status_path: Path, page_seconds: float, expect_workers: int, trace_stalls: bool
 ) -> int:
-    """The window as ``desktop.app.main`` builds it, plus the meters and a status file."""
+    """The window as ``pooldesk.desktop.app.main`` builds it, plus the meters and a status file."""
     import psutil
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     created = psutil.Process().create_time()
     from PySide6.QtCore import QEvent, QObject, QTimer
 
-    import desktop.shell.root  # noqa: F401 (imported before the clock starts)
+    import pooldesk.desktop.shell.root  # noqa: F401 (imported before the clock starts)
 
     marks: dict[str, float] = {"imports_done": time.time()}
     t_app = [0.0]
@@ -253,7 +253,7 @@ def _renice(scene: Any, level: int) -> str:
     too; either alone is what a product change in ``backend/workers`` would do at spawn."""
     import psutil
 
-    from backend.workers.records import RecordStore
+    from pooldesk.backend.workers.records import RecordStore
 
     assert scene.home is not None
     store = RecordStore(scene.home / "workers")
@@ -298,7 +298,7 @@ def main() -> int:
     if args.gui_child:
         return gui_child(args.gui_child, args.page_seconds, args.expect_workers, args.trace_stalls)
 
-    from desktop.scene import Scene
+    from pooldesk.desktop.scene import Scene
 
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     load_before = os.getloadavg()

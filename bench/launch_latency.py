@@ -47,9 +47,9 @@ def main() -> int:
     parser.add_argument("--launches", type=int, default=200)
     args = parser.parse_args()
     with bench_home():  # its broker stopped and the directory deleted on the way out
-        from backend.batches.params import InvoiceParams, MonitorParams
-        from backend.batches.service import BatchService
-        from backend.broker import ensure_broker
+        from pooldesk.backend.batches.params import InvoiceParams, MonitorParams
+        from pooldesk.backend.batches.service import BatchService
+        from pooldesk.backend.broker import ensure_broker
 
         service = BatchService(ensure_broker())
         try:

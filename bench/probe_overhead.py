@@ -21,7 +21,7 @@ def hook_cost_us(n: int = 20_000) -> float:
     import sys
     import time
 
-    from backend.workers import inworker
+    from pooldesk.backend.workers import inworker
 
     sys.path.insert(0, str(inworker.path()))
     import _pooldesk_fit as fit
@@ -45,7 +45,7 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    from backend.workers.spec import WorkerSpec
+    from pooldesk.backend.workers.spec import WorkerSpec
 
     rows = []
     with bench_home() as (manager, app):

@@ -29,7 +29,7 @@ def main() -> int:
     parser.add_argument("--task-seconds", type=float, default=0.2)
     parser.add_argument("--kinds", default="cpu,block,coop,mixed")
     args = parser.parse_args()
-    from backend.workers.spec import WorkerSpec
+    from pooldesk.backend.workers.spec import WorkerSpec
 
     cores = os.cpu_count() or 1
     sweep = [("prefork", n) for n in sorted({1, cores, 2 * cores})]

@@ -33,11 +33,11 @@ def main() -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from backend.broker import ensure_broker
-    from backend.telemetry.sampler import ResourceSampler, SamplerThread
-    from backend.telemetry.samples import Snapshot
-    from backend.workers.manager import WorkerManager
-    from backend.workers.spec import WorkerSpec
+    from pooldesk.backend.broker import ensure_broker
+    from pooldesk.backend.telemetry.sampler import ResourceSampler, SamplerThread
+    from pooldesk.backend.telemetry.samples import Snapshot
+    from pooldesk.backend.workers.manager import WorkerManager
+    from pooldesk.backend.workers.spec import WorkerSpec
 
     config = ensure_broker()
     manager = WorkerManager(config=config, stop_timeout=20)

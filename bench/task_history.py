@@ -90,10 +90,10 @@ def main() -> int:
     venv_bin = Path(sys.executable).parent
     stream._ensure_flower(venv_bin)
 
-    from backend.broker import ensure_broker
-    from backend.broker.managed import ManagedBroker
-    from backend.taskhistory import service
-    from backend.taskhistory.query import TaskQuery
+    from pooldesk.backend.broker import ensure_broker
+    from pooldesk.backend.broker.managed import ManagedBroker
+    from pooldesk.backend.taskhistory import service
+    from pooldesk.backend.taskhistory.query import TaskQuery
 
     flower: subprocess.Popen[bytes] | None = None
     key = ""

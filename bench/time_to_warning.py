@@ -20,7 +20,7 @@ def main() -> int:
     parser.add_argument("--task-seconds", type=float, default=0.5)
     parser.add_argument("--timeout", type=float, default=60.0)
     args = parser.parse_args()
-    from backend.workers.spec import WorkerSpec
+    from pooldesk.backend.workers.spec import WorkerSpec
 
     print(f"{'workload':<10}{'critical after':>16}  evidence")
     with bench_home() as (manager, app):

@@ -20,10 +20,10 @@ from types import TracebackType
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QMessageBox, QSplashScreen, QWidget
 
-from backend import paths
-from backend.redact import mask_text
-from desktop import resources, startup
-from desktop.single_instance import InstanceGuard
+from pooldesk.backend import paths
+from pooldesk.backend.redact import mask_text
+from pooldesk.desktop import resources, startup
+from pooldesk.desktop.single_instance import InstanceGuard
 
 log = logging.getLogger("desktop")
 
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     splash.show()
     app.processEvents()
 
-    from desktop.shell.root import PooldeskWindow
+    from pooldesk.desktop.shell.root import PooldeskWindow
 
     window = PooldeskWindow()  # the composition root: settings hub, services, wiring
     window.show()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from backend import units
-from backend.broker.status import BrokerStatus
+from pooldesk.backend import units
+from pooldesk.backend.broker.status import BrokerStatus
 
 DASH = "–"
 

@@ -1,7 +1,7 @@
 """A realistic live scene for benchmarks and screenshots, in a throwaway ``POOLDESK_HOME``.
 
 The GUI benchmark (``bench/gui_responsiveness.py``) and the screenshots
-(``python -m desktop.screenshots``) must show the window doing real work, not mocked data: a
+(``python -m pooldesk.desktop.screenshots``) must show the window doing real work, not mocked data: a
 managed redis-server, real Celery workers of every pool, a seeded invoice database and a real
 6,000-invoice batch running (optionally a monitoring batch against a loopback HTTP server, so no
 internet is needed). This module builds exactly that and tears all of it down again.
@@ -39,18 +39,18 @@ from typing import Any
 
 import psutil
 
-from backend.batches.history import BatchRecord
-from backend.batches.params import InvoiceParams, MonitorParams
-from backend.batches.service import BatchService
-from backend.broker.managed import ManagedBroker
-from backend.broker.resolve import BrokerConfig, ensure_broker
-from backend.invoices import db
-from backend.invoices.billing import recent_periods
-from backend.invoices.seed import seed
-from backend.settings import load as load_settings
-from backend.workers.manager import WorkerInfo, WorkerManager
-from backend.workers.records import RecordStore
-from backend.workers.spec import WorkerSpec
+from pooldesk.backend.batches.history import BatchRecord
+from pooldesk.backend.batches.params import InvoiceParams, MonitorParams
+from pooldesk.backend.batches.service import BatchService
+from pooldesk.backend.broker.managed import ManagedBroker
+from pooldesk.backend.broker.resolve import BrokerConfig, ensure_broker
+from pooldesk.backend.invoices import db
+from pooldesk.backend.invoices.billing import recent_periods
+from pooldesk.backend.invoices.seed import seed
+from pooldesk.backend.settings import load as load_settings
+from pooldesk.backend.workers.manager import WorkerInfo, WorkerManager
+from pooldesk.backend.workers.records import RecordStore
+from pooldesk.backend.workers.spec import WorkerSpec
 
 # Variables that would send Pooldesk or its workers to someone else's broker, backend or data.
 ISOLATE = (
@@ -273,7 +273,7 @@ class Scene:
             [
                 sys.executable,
                 "-m",
-                "backend.monitoring.testserver",
+                "pooldesk.backend.monitoring.testserver",
                 "--port",
                 "0",
                 "--delay-ms",
@@ -354,7 +354,7 @@ class Scene:
 
 def _stop_recorders() -> None:
     """The task-history recorders this scene's workers (or window) brought up."""
-    from backend.taskhistory import service
+    from pooldesk.backend.taskhistory import service
 
     for recorder in service.recorders():
         with contextlib.suppress(Exception):

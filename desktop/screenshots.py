@@ -1,6 +1,6 @@
 """The README's screenshots, taken from the real window over a real live scene.
 
-Run: ``make screenshots`` or ``.venv/bin/python -m desktop.screenshots [--out docs/screenshots]``
+Run: ``make screenshots`` or ``.venv/bin/python -m pooldesk.desktop.screenshots [--out docs/screenshots]``
 
 Screenshots that show mocked or empty data teach nothing and go stale, so this builds the scene
 of ``desktop/scene.py`` (a throwaway ``POOLDESK_HOME``, the managed broker, 8 real workers
@@ -209,9 +209,9 @@ def take(out: Path, wait: float, urls: int, size: tuple[int, int] = WINDOW_SIZE)
     """Build the scene, drive the window, save the four PNGs; 0 when all is well."""
     from PySide6.QtWidgets import QApplication
 
-    from backend.broker.managed import ManagedBroker
-    from desktop import resources
-    from desktop.scene import Scene
+    from pooldesk.backend.broker.managed import ManagedBroker
+    from pooldesk.desktop import resources
+    from pooldesk.desktop.scene import Scene
 
     os.environ["POOLDESK_CLOSE_ANSWER"] = "leave"  # the scene stops the workers itself
     with Scene(workers=8, periods=1) as scene:
@@ -224,7 +224,7 @@ def take(out: Path, wait: float, urls: int, size: tuple[int, int] = WINDOW_SIZE)
         assert isinstance(app, QApplication)
         resources.apply_style(app)
 
-        from desktop.shell.root import PooldeskWindow
+        from pooldesk.desktop.shell.root import PooldeskWindow
 
         window = PooldeskWindow()
         window.resize(*size)

@@ -23,8 +23,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from backend import settings as settings_mod
-from backend.settings import ENV_OVERRIDES, Settings
+from pooldesk.backend import settings as settings_mod
+from pooldesk.backend.settings import ENV_OVERRIDES, Settings
 
 
 class SettingsHub(QObject):
@@ -57,7 +57,7 @@ class SettingsHub(QObject):
     def save(self, settings: Settings) -> Path:
         """Write ``settings`` (the file's values, never the environment's) and push them.
 
-        Raises what :func:`backend.settings.save` raises (``ValueError`` for invalid
+        Raises what :func:`pooldesk.backend.settings.save` raises (``ValueError`` for invalid
         settings, ``OSError``); nothing changes then."""
         path = settings_mod.save(settings, self._path)
         self.file = settings

@@ -15,7 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
-from backend import paths
+from pooldesk.backend import paths
 
 CONNECT_TIMEOUT_MS = 500
 RAISE = b"raise\n"

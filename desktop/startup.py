@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from PySide6.QtCore import QMessageLogContext, QtMsgType, qInstallMessageHandler
 
-from backend import paths
+from pooldesk.backend import paths
 
 log = logging.getLogger("qt")
 

@@ -1,11 +1,11 @@
 """Entry script of the frozen (PyInstaller) Pooldesk executable.
 
-A frozen executable has no ``-m`` switch: ``pooldesk -m backend.workers.supervise …`` would reach
+A frozen executable has no ``-m`` switch: ``pooldesk -m pooldesk.backend.workers.supervise …`` would reach
 the CLI parser as an unknown option. Pooldesk starts its worker processes exactly that way
-(``sys.executable -m backend.workers.supervise …`` in ``backend/workers/process.py`` and
+(``sys.executable -m pooldesk.backend.workers.supervise …`` in ``backend/workers/process.py`` and
 ``sys.executable -m _pooldesk_probe …`` in ``backend/workers/supervise.py``), so this script
 recognises those argv forms and runs the module's ``main()``; anything else is the normal
-``pooldesk`` command (``backend.cli.entry``). Only the modules listed in ``MODULES`` are run: the
+``pooldesk`` command (``pooldesk.backend.cli.entry``). Only the modules listed in ``MODULES`` are run: the
 frozen executable is not a general Python interpreter.
 
 It also works unfrozen (``python packaging/entry.py …``), which is how the tests exercise it.
@@ -25,16 +25,16 @@ if not getattr(sys, "frozen", False):  # running from a checkout: make ``backend
 
 
 def _supervise(args: list[str]) -> None:
-    from backend.workers import supervise
+    from pooldesk.backend.workers import supervise
 
-    sys.argv = ["backend.workers.supervise", *args]
+    sys.argv = ["pooldesk.backend.workers.supervise", *args]
     supervise.main()
 
 
 def _probe(args: list[str]) -> None:
     # As in a worker started by the supervisor: the stand-alone in-worker modules by their own
     # top-level names (the probe imports its sibling ``_pooldesk_fit`` that way).
-    from backend.workers import inworker
+    from pooldesk.backend.workers import inworker
 
     sys.path.insert(0, str(inworker.path()))
     import _pooldesk_probe  # type: ignore[import-not-found]
@@ -44,7 +44,7 @@ def _probe(args: list[str]) -> None:
 
 
 def _check(args: list[str]) -> None:
-    from backend.workers.inworker import _pooldesk_check
+    from pooldesk.backend.workers.inworker import _pooldesk_check
 
     sys.argv = ["_pooldesk_check", *args]
     _pooldesk_check.main(args)
@@ -63,12 +63,12 @@ def _module_main(module: str) -> Callable[[list[str]], None]:
 
 
 MODULES: dict[str, Callable[[list[str]], None]] = {
-    "backend.workers.supervise": _supervise,
+    "pooldesk.backend.workers.supervise": _supervise,
     "_pooldesk_probe": _probe,
     "_pooldesk_check": _check,  # `project check` of the demo (Pooldesk's own interpreter)
     # the task-history recorder and its supervisor (backend/taskhistory/service.py)
-    "backend.taskhistory.supervise": _module_main("backend.taskhistory.supervise"),
-    "backend.taskhistory.recorder": _module_main("backend.taskhistory.recorder"),
+    "pooldesk.backend.taskhistory.supervise": _module_main("pooldesk.backend.taskhistory.supervise"),
+    "pooldesk.backend.taskhistory.recorder": _module_main("pooldesk.backend.taskhistory.recorder"),
 }
 
 
@@ -89,7 +89,7 @@ def main() -> None:
     if runner is not None:
         runner()
         return
-    from backend.cli import entry
+    from pooldesk.backend.cli import entry
 
     entry()
 

@@ -70,7 +70,7 @@ POOLDESK_ENV = (
 
 
 def _kill_home(path: Path) -> None:
-    from backend.fsutil import read_json
+    from pooldesk.backend.fsutil import read_json
 
     for record in (path / "workers").glob("*.json"):
         data = read_json(record)
@@ -89,7 +89,7 @@ def _kill_home(path: Path) -> None:
                 os.killpg(pid, signal.SIGKILL)
     broker = read_json(path / "broker" / "broker.json")
     if isinstance(broker, dict) and broker.get("pid"):
-        from backend.broker.managed import ManagedBroker
+        from pooldesk.backend.broker.managed import ManagedBroker
 
         ManagedBroker(path / "broker").stop(timeout=5)
 
@@ -108,14 +108,14 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 @pytest.fixture
 def broker(home: Path):  # type: ignore[no-untyped-def]
     """The managed broker of this test's home, started."""
-    from backend.broker import ensure_broker
+    from pooldesk.backend.broker import ensure_broker
 
     return ensure_broker()
 
 
 @pytest.fixture
 def manager(broker):  # type: ignore[no-untyped-def]
-    from backend.workers.manager import WorkerManager
+    from pooldesk.backend.workers.manager import WorkerManager
 
     mgr = WorkerManager(config=broker, stop_timeout=20)
     yield mgr
@@ -160,7 +160,7 @@ def pg_url(pg_available: bool) -> Iterator[str]:
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
-    from backend.invoices import db
+    from pooldesk.backend.invoices import db
 
     if not pg_available:
         pytest.skip(f"PostgreSQL not reachable at {make_url(PG_URL).render_as_string()}")

@@ -60,7 +60,7 @@ def whoami():
         "executable": sys.executable,
         "cwd": os.getcwd(),
         "secret_seen": bool(os.environ.get("LEDGERQ_SECRET")),
-        "pooldesk_importable": _importable("backend.celery_app"),
+        "pooldesk_importable": _importable("pooldesk.backend.celery_app"),
     }
 
 
@@ -140,7 +140,7 @@ class Redis:
 
 def start_redis(directory: Path) -> Redis:
     """The project's own Redis (as a user's would be: not Pooldesk's, not the machine's :6379)."""
-    from backend.broker.binary import find_redis_server
+    from pooldesk.backend.broker.binary import find_redis_server
 
     port, password = free_port(), secrets.token_hex(12)
     conf = directory / "redis.conf"

@@ -10,7 +10,7 @@ import os
 import time
 from typing import Any
 
-from backend.celery_app import make_app
+from pooldesk.backend.celery_app import make_app
 
 app = make_app(
     os.environ.get("POOLDESK_BROKER_URL"), os.environ.get("POOLDESK_RESULT_BACKEND"), include=[]

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from backend.taskhistory.normalise import RANK, exception_type, failure_group
-from backend.taskhistory.store import TaskStore
+from pooldesk.backend.taskhistory.normalise import RANK, exception_type, failure_group
+from pooldesk.backend.taskhistory.store import TaskStore
 
 NAMES = ("shop.orders.charge", "shop.mail.send", "shop.reports.build", "shop.images.resize")
 QUEUES = ("default", "mail", "reports")

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from celery import Celery
 
-from backend.broker import ensure_broker
-from backend.broker.resolve import BrokerConfig
-from backend.celery_app import make_app
-from backend.taskhistory import service
-from backend.taskhistory.query import TaskQuery, TaskRow
-from backend.workers.manager import WorkerManager
-from backend.workers.spec import WorkerSpec
+from pooldesk.backend.broker import ensure_broker
+from pooldesk.backend.broker.resolve import BrokerConfig
+from pooldesk.backend.celery_app import make_app
+from pooldesk.backend.taskhistory import service
+from pooldesk.backend.taskhistory.query import TaskQuery, TaskRow
+from pooldesk.backend.workers.manager import WorkerManager
+from pooldesk.backend.workers.spec import WorkerSpec
 
 
 @dataclass

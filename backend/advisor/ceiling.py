@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 
-from backend.advisor.model import Advice, Fix, Observations, Thresholds
+from pooldesk.backend.advisor.model import Advice, Fix, Observations, Thresholds
 
 BUSY_FRACTION = 0.85  # of the cores its processes can use
 MIN_TASKS_PER_S = 20.0  # below this, per-task bookkeeping is not what fills the core

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from backend.advisor.model import Advice, Observations, Thresholds
-from backend.advisor.rules import evaluate
+from pooldesk.backend.advisor.model import Advice, Observations, Thresholds
+from pooldesk.backend.advisor.rules import evaluate
 
 IMMEDIATE = frozenset({"broker_unreachable", "crash_loop", "crashed"})
 

@@ -9,9 +9,9 @@
 
 from __future__ import annotations
 
-from backend.advisor.model import Advice, Observations, Thresholds, WorkerObs
-from backend.fit.nature import Measured, of_task, of_tasks
-from backend.fit.table import (
+from pooldesk.backend.advisor.model import Advice, Observations, Thresholds, WorkerObs
+from pooldesk.backend.fit.nature import Measured, of_task, of_tasks
+from pooldesk.backend.fit.table import (
     gevent_sizing,
     holds_loop,
     limits,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from backend.telemetry.fitstate import TaskFit
+from pooldesk.backend.telemetry.fitstate import TaskFit
 
 # Pooldesk's own queues; a user's queues get their nature from settings (advisor.queue_nature)
 # or from the ``nature`` option of the tasks routed to them. ``orchestration`` declares none:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from backend.advisor.ceiling import process_ceiling
-from backend.advisor.fitrules import (
+from pooldesk.backend.advisor.ceiling import process_ceiling
+from pooldesk.backend.advisor.fitrules import (
     greenlets_for,
     io_nature,
     measured_nature,
@@ -19,8 +19,8 @@ from backend.advisor.fitrules import (
     nature_mismatch,
     trial_or_switch,
 )
-from backend.advisor.model import Advice, Fix, Observations, Thresholds, WorkerObs
-from backend.units import human_ms
+from pooldesk.backend.advisor.model import Advice, Fix, Observations, Thresholds, WorkerObs
+from pooldesk.backend.units import human_ms
 
 Rule = Callable[[Observations, Thresholds], list[Advice]]
 MiB = 2**20

@@ -13,9 +13,9 @@ from collections import defaultdict, deque
 from dataclasses import replace
 from typing import Any
 
-from backend.advisor.ceiling import TaskRates
-from backend.advisor.engine import Advisor, Update
-from backend.advisor.model import (
+from pooldesk.backend.advisor.ceiling import TaskRates
+from pooldesk.backend.advisor.engine import Advisor, Update
+from pooldesk.backend.advisor.model import (
     DEFAULT_NATURES,
     BatchObs,
     Fix,
@@ -23,12 +23,12 @@ from backend.advisor.model import (
     Thresholds,
     WorkerObs,
 )
-from backend.batches.history import BatchRecord
-from backend.broker.status import BrokerStatus
-from backend.telemetry.samples import ProcessSample, Snapshot
-from backend.telemetry.views import EventSnapshot
-from backend.workers.manager import WorkerInfo, WorkerManager
-from backend.workers.spec import WorkerSpec, cores
+from pooldesk.backend.batches.history import BatchRecord
+from pooldesk.backend.broker.status import BrokerStatus
+from pooldesk.backend.telemetry.samples import ProcessSample, Snapshot
+from pooldesk.backend.telemetry.views import EventSnapshot
+from pooldesk.backend.workers.manager import WorkerInfo, WorkerManager
+from pooldesk.backend.workers.spec import WorkerSpec, cores
 
 WINDOW_S = 10.0
 GROWTH_WINDOW_S = 600.0
@@ -214,7 +214,7 @@ def apply_fix(manager: WorkerManager, fix: Fix) -> str:
             done += f"; {source} now consumes {', '.join(rest)}"
         return done
     if fix.kind == "start_broker":
-        from backend.broker.managed import ManagedBroker
+        from pooldesk.backend.broker.managed import ManagedBroker
 
         ManagedBroker().start()
         return "managed broker started"

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backend import paths
-from backend.fsutil import set_aside_corrupt
+from pooldesk.backend import paths
+from pooldesk.backend.fsutil import set_aside_corrupt
 
 FINAL_STATES = frozenset({"completed", "completed_with_failures", "cancelled", "error"})
 

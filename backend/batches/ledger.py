@@ -15,7 +15,7 @@ own message, so its cost per child grew with the batch (2.7 ms per child at 1,00
 Ending is one Lua call that removes the child from ``open`` first: a child that ends twice (a
 redelivery, a resend racing its original) is counted once. The batch is done when ``open`` is
 empty. The watcher reads ``counts`` and ``SCARD open`` each round, and reads the open children's
-Celery states only when nothing has ended for a while (see ``backend.tasks.batches``).
+Celery states only when nothing has ended for a while (see ``pooldesk.backend.tasks.batches``).
 
 An *item* is what a person counts: an invoice chunk, or one URL of a monitoring chunk.
 """

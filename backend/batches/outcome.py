@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend.batches.children import ChildState, failure_reason
-from backend.batches.ledger import Outcome
-from backend.batches.plan import item_count
+from pooldesk.backend.batches.children import ChildState, failure_reason
+from pooldesk.backend.batches.ledger import Outcome
+from pooldesk.backend.batches.plan import item_count
 
 INVOICE_SUMS = ("created", "skipped", "seconds")
 

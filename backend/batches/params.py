@@ -6,8 +6,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from backend.invoices.billing import validate_period
-from backend.monitoring.urls import validate_url
+from pooldesk.backend.invoices.billing import validate_period
+from pooldesk.backend.monitoring.urls import validate_url
 
 QUEUE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 MAX_CHUNK = 100_000

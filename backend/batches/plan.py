@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from backend.batches.children import child_id
-from backend.invoices.chunk import chunked
+from pooldesk.backend.batches.children import child_id
+from pooldesk.backend.invoices.chunk import chunked
 
 AUTO_MIN_TASKS = 20
 AUTO_MAX_PER_TASK = 100

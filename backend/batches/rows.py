@@ -14,8 +14,8 @@ from typing import Any
 
 from celery import Celery
 
-from backend.batches.children import ChildState, failure_reason, fetch_states
-from backend.batches.ledger import Ledger
+from pooldesk.backend.batches.children import ChildState, failure_reason, fetch_states
+from pooldesk.backend.batches.ledger import Ledger
 
 
 def child_rows(

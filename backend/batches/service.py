@@ -14,15 +14,15 @@ from typing import Any
 
 from celery import Celery
 
-from backend.batches.children import ENDED, child_id, fetch_states
-from backend.batches.history import BatchRecord, HistoryStore
-from backend.batches.ledger import Ledger, close_if_last, counts_of, ledger_for
-from backend.batches.outcome import whole
-from backend.batches.params import InvoiceParams, MonitorParams
-from backend.batches.plan import auto_urls_per_task, item_count, monitoring_child
-from backend.batches.rows import child_rows, row_slices
-from backend.broker.resolve import BrokerConfig, ensure_broker
-from backend.panelapp import panel_app
+from pooldesk.backend.batches.children import ENDED, child_id, fetch_states
+from pooldesk.backend.batches.history import BatchRecord, HistoryStore
+from pooldesk.backend.batches.ledger import Ledger, close_if_last, counts_of, ledger_for
+from pooldesk.backend.batches.outcome import whole
+from pooldesk.backend.batches.params import InvoiceParams, MonitorParams
+from pooldesk.backend.batches.plan import auto_urls_per_task, item_count, monitoring_child
+from pooldesk.backend.batches.rows import child_rows, row_slices
+from pooldesk.backend.broker.resolve import BrokerConfig, ensure_broker
+from pooldesk.backend.panelapp import panel_app
 
 PARENT_TASKS = {"invoices": "pooldesk.batch.invoices", "monitoring": "pooldesk.batch.monitoring"}
 CHILD_TASKS = {

@@ -22,7 +22,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from backend.broker.errors import BrokerError
+from pooldesk.backend.broker.errors import BrokerError
 
 BINARY_ENV = "POOLDESK_REDIS_SERVER"
 SERVER_NAMES = ("redis-server", "valkey-server")

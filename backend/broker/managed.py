@@ -23,10 +23,10 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from backend import paths, proc
-from backend.broker.binary import find_redis_server
-from backend.broker.errors import BrokerError
-from backend.fsutil import file_lock, read_json, tail_lines, write_json_atomic
+from pooldesk.backend import paths, proc
+from pooldesk.backend.broker.binary import find_redis_server
+from pooldesk.backend.broker.errors import BrokerError
+from pooldesk.backend.fsutil import file_lock, read_json, tail_lines, write_json_atomic
 
 STATE_FILE = "broker.json"
 READY_TIMEOUT = 15.0

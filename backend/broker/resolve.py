@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backend import settings as settings_mod
-from backend.broker.managed import ManagedBroker
-from backend.redact import mask_url
+from pooldesk.backend import settings as settings_mod
+from pooldesk.backend.broker.managed import ManagedBroker
+from pooldesk.backend.redact import mask_url
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from typing import Any
 import redis
 from kombu import Connection
 
-from backend import proc
-from backend.broker.managed import ManagedBroker
-from backend.broker.resolve import BrokerConfig
+from pooldesk.backend import proc
+from pooldesk.backend.broker.managed import ManagedBroker
+from pooldesk.backend.broker.resolve import BrokerConfig
 
 KNOWN_QUEUES = ("invoices", "monitoring", "orchestration", "default")
 # kombu's Redis transport keeps priority levels 3, 6 and 9 in keys beside the plain one.

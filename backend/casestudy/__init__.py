@@ -5,7 +5,7 @@ on gevent and on prefork workers and measures wall time, cores used and peak USS
 ``CaseStudyReport`` holds the rows and the ratios the product's claims rest on.
 """
 
-from backend.casestudy.report import CaseStudyReport, Run
-from backend.casestudy.run import CaseStudyError, run_case_study
+from pooldesk.backend.casestudy.report import CaseStudyReport, Run
+from pooldesk.backend.casestudy.run import CaseStudyError, run_case_study
 
 __all__ = ["CaseStudyError", "CaseStudyReport", "Run", "run_case_study"]

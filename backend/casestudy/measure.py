@@ -18,7 +18,7 @@ from typing import Any
 
 from celery import Celery
 
-from backend.workers.resources import TreeSampler
+from pooldesk.backend.workers.resources import TreeSampler
 
 SAMPLE_INTERVAL_S = 0.2
 SERVER_READY_TIMEOUT_S = 15.0
@@ -67,7 +67,7 @@ class PeakUss:
 
 
 class TestServer:
-    """``python -m backend.monitoring.testserver`` as a child process, stopped on exit.
+    """``python -m pooldesk.backend.monitoring.testserver`` as a child process, stopped on exit.
 
     A separate process, not the in-process ``serve()`` thread: its 200 concurrent handler
     threads must not share a GIL with the sampler and the batch follower of the caller.
@@ -81,7 +81,7 @@ class TestServer:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> TestServer:
-        argv = [sys.executable, "-m", "backend.monitoring.testserver", "--port", "0"]
+        argv = [sys.executable, "-m", "pooldesk.backend.monitoring.testserver", "--port", "0"]
         argv += ["--delay-ms", str(self.delay_ms)]
         self._proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL

@@ -23,21 +23,21 @@ from functools import partial
 
 from sqlalchemy import Engine, delete
 
-from backend.batches.history import BatchRecord
-from backend.batches.params import InvoiceParams, MonitorParams
-from backend.batches.service import BatchService
-from backend.broker.resolve import ensure_broker
-from backend.casestudy.measure import PeakUss, TestServer, last_done
-from backend.casestudy.report import INVOICES, MONITORING, CaseStudyReport, Run
-from backend.invoices.db import Invoice, make_engine
-from backend.invoices.pdf import invoices_dir
-from backend.invoices.seed import seed
-from backend.taskhistory import service as history
-from backend.workers import spec as worker_spec
-from backend.workers.manager import WorkerError, WorkerManager
-from backend.workers.resources import TreeSampler
-from backend.workers.spec import WorkerSpec
-from backend.workers.states import WorkerState
+from pooldesk.backend.batches.history import BatchRecord
+from pooldesk.backend.batches.params import InvoiceParams, MonitorParams
+from pooldesk.backend.batches.service import BatchService
+from pooldesk.backend.broker.resolve import ensure_broker
+from pooldesk.backend.casestudy.measure import PeakUss, TestServer, last_done
+from pooldesk.backend.casestudy.report import INVOICES, MONITORING, CaseStudyReport, Run
+from pooldesk.backend.invoices.db import Invoice, make_engine
+from pooldesk.backend.invoices.pdf import invoices_dir
+from pooldesk.backend.invoices.seed import seed
+from pooldesk.backend.taskhistory import service as history
+from pooldesk.backend.workers import spec as worker_spec
+from pooldesk.backend.workers.manager import WorkerError, WorkerManager
+from pooldesk.backend.workers.resources import TreeSampler
+from pooldesk.backend.workers.spec import WorkerSpec
+from pooldesk.backend.workers.states import WorkerState
 
 #: A period no real billing uses: its invoices are deleted before each run and at the end.
 PERIOD = "2000-01"

@@ -10,8 +10,8 @@ import importlib
 import signal
 import sys
 
-from backend.cli.output import fail
-from backend.cli.parser import build_parser
+from pooldesk.backend.cli.output import fail
+from pooldesk.backend.cli.parser import build_parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_gui() -> int:
     """Imported by name: ``backend`` never depends on Qt, the window is an optional client."""
     try:
-        app_module = importlib.import_module("desktop.app")
+        app_module = importlib.import_module("pooldesk.desktop.app")
     except ImportError as exc:
         return fail(f"the window needs PySide6 ({exc}); the CLI works without it", code=1)
     return int(app_module.main())

@@ -11,10 +11,10 @@ import argparse
 import time
 from typing import TYPE_CHECKING, Any
 
-from backend.cli.output import emit_json, fail
+from pooldesk.backend.cli.output import emit_json, fail
 
 if TYPE_CHECKING:
-    from backend.advisor.model import Advice, Observations, Thresholds
+    from pooldesk.backend.advisor.model import Advice, Observations, Thresholds
 
 
 def add_measuring(
@@ -48,12 +48,12 @@ def watch(seconds: float) -> tuple[list[Advice], Observations | None, Thresholds
     broker) and the thresholds in use. ``pooldesk fit`` builds its table from the same."""
     # Imported here: the parser imports this module, and ``pooldesk --help`` or the window
     # should not pay for Celery, redis and kombu.
-    from backend.advisor.model import Thresholds
-    from backend.advisor.service import AdvisorService
-    from backend.broker import current_config, ensure_broker
-    from backend.broker.status import broker_status
-    from backend.settings import load
-    from backend.telemetry.live import LiveTelemetry
+    from pooldesk.backend.advisor.model import Thresholds
+    from pooldesk.backend.advisor.service import AdvisorService
+    from pooldesk.backend.broker import current_config, ensure_broker
+    from pooldesk.backend.broker.status import broker_status
+    from pooldesk.backend.settings import load
+    from pooldesk.backend.telemetry.live import LiveTelemetry
 
     settings = load().settings
     status = broker_status(current_config())
@@ -86,7 +86,7 @@ def _rank(advice: Advice) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from backend.broker import BrokerError
+    from pooldesk.backend.broker import BrokerError
 
     try:
         advice = collect(args.seconds)

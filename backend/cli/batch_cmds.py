@@ -9,14 +9,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from backend.batches.history import BatchRecord
-from backend.batches.params import InvoiceParams, MonitorParams, ParamError
-from backend.batches.service import BatchError, BatchService
-from backend.broker import BrokerError, current_config
-from backend.broker.status import broker_status
-from backend.cli.output import emit_json, fail, table
-from backend.invoices.billing import recent_periods
-from backend.monitoring.urls import UrlListError, parse_url_list, read_url_list
+from pooldesk.backend.batches.history import BatchRecord
+from pooldesk.backend.batches.params import InvoiceParams, MonitorParams, ParamError
+from pooldesk.backend.batches.service import BatchError, BatchService
+from pooldesk.backend.broker import BrokerError, current_config
+from pooldesk.backend.broker.status import broker_status
+from pooldesk.backend.cli.output import emit_json, fail, table
+from pooldesk.backend.invoices.billing import recent_periods
+from pooldesk.backend.monitoring.urls import UrlListError, parse_url_list, read_url_list
 
 
 def _broker_down() -> str | None:
@@ -244,8 +244,8 @@ def retry(args: argparse.Namespace) -> int:
 
 
 def seed(args: argparse.Namespace) -> int:
-    from backend.invoices.db import invoice_db_url, make_engine
-    from backend.invoices.seed import seed as run_seed
+    from pooldesk.backend.invoices.db import invoice_db_url, make_engine
+    from pooldesk.backend.invoices.seed import seed as run_seed
 
     try:
         periods = [p.strip() for p in args.periods.split(",")] if args.periods else None

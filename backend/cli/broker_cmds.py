@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from backend.broker import BrokerError, current_config
-from backend.broker.managed import ManagedBroker
-from backend.broker.status import BrokerStatus, broker_status
-from backend.cli.output import emit_json, fail, human_bytes
+from pooldesk.backend.broker import BrokerError, current_config
+from pooldesk.backend.broker.managed import ManagedBroker
+from pooldesk.backend.broker.status import BrokerStatus, broker_status
+from pooldesk.backend.cli.output import emit_json, fail, human_bytes
 
 
 def _print(status: BrokerStatus, as_json: bool) -> None:

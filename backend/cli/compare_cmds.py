@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from backend.cli.output import emit_json, fail
+from pooldesk.backend.cli.output import emit_json, fail
 
 
 def scale_fraction(text: str) -> float:
@@ -62,10 +62,10 @@ def _progress(message: str) -> None:
 
 def compare_pools(args: argparse.Namespace) -> int:
     # Imported here: the parser imports this module for ``register`` (see advise_cmds).
-    from backend.broker import BrokerError
-    from backend.casestudy import CaseStudyError, run_case_study
-    from backend.workers.manager import WorkerError
-    from backend.workers.spec import SpecError
+    from pooldesk.backend.broker import BrokerError
+    from pooldesk.backend.casestudy import CaseStudyError, run_case_study
+    from pooldesk.backend.workers.manager import WorkerError
+    from pooldesk.backend.workers.spec import SpecError
 
     try:
         report = run_case_study(scale=args.scale, cores=args.cores, progress=_progress)

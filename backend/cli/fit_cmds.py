@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from backend.cli.advise_cmds import add_measuring
-from backend.cli.output import emit_json, fail, table
+from pooldesk.backend.cli.advise_cmds import add_measuring
+from pooldesk.backend.cli.output import emit_json, fail, table
 
 COLUMNS = ("queue", "runs", "nature", "cpu", "hold", "workers", "verdict", "recommendation")
 
@@ -22,8 +22,8 @@ def register(sub: Any, parser_class: Any, positive_float: Any) -> None:
 
 def rows(seconds: float) -> list[dict[str, Any]] | None:
     """The table's rows as JSON-ready dicts; ``None`` when the broker does not answer."""
-    from backend.cli.advise_cmds import watch
-    from backend.fit.table import build
+    from pooldesk.backend.cli.advise_cmds import watch
+    from pooldesk.backend.fit.table import build
 
     _, obs, thresholds = watch(seconds)
     if obs is None:
@@ -50,7 +50,7 @@ def _line(row: dict[str, Any]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from backend.broker import BrokerError
+    from pooldesk.backend.broker import BrokerError
 
     try:
         found = rows(args.seconds)

@@ -11,8 +11,8 @@ import signal
 import threading
 from typing import Any
 
-from backend.cli.output import emit_json, fail
-from backend.metrics import DEFAULT_PORT
+from pooldesk.backend.cli.output import emit_json, fail
+from pooldesk.backend.metrics import DEFAULT_PORT
 
 
 def _port(text: str) -> int:
@@ -44,11 +44,11 @@ def register(sub: Any, parser_class: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from backend.broker import BrokerError, ensure_broker
-    from backend.metrics.collector import MetricsInput
-    from backend.metrics.server import MetricsFeed, MetricsServer
-    from backend.settings import load
-    from backend.telemetry.live import LiveTelemetry
+    from pooldesk.backend.broker import BrokerError, ensure_broker
+    from pooldesk.backend.metrics.collector import MetricsInput
+    from pooldesk.backend.metrics.server import MetricsFeed, MetricsServer
+    from pooldesk.backend.settings import load
+    from pooldesk.backend.telemetry.live import LiveTelemetry
 
     settings = load().settings
     try:

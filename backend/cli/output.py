@@ -6,8 +6,8 @@ import json
 import sys
 from typing import Any
 
-from backend.redact import mask_text
-from backend.units import human_bytes
+from pooldesk.backend.redact import mask_text
+from pooldesk.backend.units import human_bytes
 
 __all__ = ["emit_json", "fail", "human_bytes", "table"]
 

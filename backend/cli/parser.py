@@ -8,8 +8,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from backend import __version__
-from backend.cli import (
+from pooldesk.backend import __version__
+from pooldesk.backend.cli import (
     advise_cmds,
     compare_cmds,
     completion,
@@ -18,7 +18,7 @@ from backend.cli import (
     metrics_cmds,
     project_cmds,
 )
-from backend.workers.spec import POOLS, available_pools
+from pooldesk.backend.workers.spec import POOLS, available_pools
 
 
 class Parser(argparse.ArgumentParser):
@@ -73,7 +73,7 @@ def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int | None]:
     not pay for importing Celery, kombu and redis for every subcommand (≈ 0.7 s)."""
 
     def handler(args: argparse.Namespace) -> int | None:
-        function = getattr(importlib.import_module(f"backend.cli.{module}"), name)
+        function = getattr(importlib.import_module(f"pooldesk.backend.cli.{module}"), name)
         return function(args)
 
     handler.__qualname__ = f"{module}.{name}"

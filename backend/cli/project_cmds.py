@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Any
 
-from backend.cli.output import emit_json, fail
+from pooldesk.backend.cli.output import emit_json, fail
 
 
 def register(sub: Any, parser_class: Any) -> None:
@@ -59,10 +59,10 @@ def _abspath(path: str | None) -> str | None:
 def add_project(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from backend.projects.check import run_check
-    from backend.projects.envfile import EnvFileError, parse_file, parse_pairs
-    from backend.projects.model import Project, ProjectError
-    from backend.projects.store import ProjectStore
+    from pooldesk.backend.projects.check import run_check
+    from pooldesk.backend.projects.envfile import EnvFileError, parse_file, parse_pairs
+    from pooldesk.backend.projects.model import Project, ProjectError
+    from pooldesk.backend.projects.store import ProjectStore
 
     python = _abspath(args.python) or str(Path(_abspath(args.venv) or "") / "bin" / "python")
     store = ProjectStore()
@@ -103,8 +103,8 @@ def add_project(args: argparse.Namespace) -> int:
 def _warn_if_broker_down(url: str | None, backend: str | None) -> None:
     """Saved anyway (the broker may simply not be up yet); its workers will not start until
     it answers, so say it now."""
-    from backend.broker.resolve import BrokerConfig
-    from backend.broker.status import broker_status
+    from pooldesk.backend.broker.resolve import BrokerConfig
+    from pooldesk.backend.broker.status import broker_status
 
     status = broker_status(BrokerConfig(url, backend, managed=False), queues=())
     if not status.up:
@@ -112,8 +112,8 @@ def _warn_if_broker_down(url: str | None, backend: str | None) -> None:
 
 
 def list_projects(args: argparse.Namespace) -> int:
-    from backend.projects.model import demo_project
-    from backend.projects.store import ProjectStore
+    from pooldesk.backend.projects.model import demo_project
+    from pooldesk.backend.projects.store import ProjectStore
 
     store = ProjectStore()
     rows = [(demo_project(), None)] + [(p, store.last_check(p.name)) for p in store.all()]
@@ -131,7 +131,7 @@ def list_projects(args: argparse.Namespace) -> int:
             ]
         )
         return 0
-    from backend.cli.output import table
+    from pooldesk.backend.cli.output import table
 
     body = [
         [
@@ -149,8 +149,8 @@ def list_projects(args: argparse.Namespace) -> int:
 
 
 def show(args: argparse.Namespace) -> int:
-    from backend.projects.model import DEMO, ProjectError, demo_project
-    from backend.projects.store import ProjectStore
+    from pooldesk.backend.projects.model import DEMO, ProjectError, demo_project
+    from pooldesk.backend.projects.store import ProjectStore
 
     store = ProjectStore()
     try:
@@ -176,9 +176,9 @@ def show(args: argparse.Namespace) -> int:
 
 
 def remove(args: argparse.Namespace) -> int:
-    from backend.projects.model import ProjectError
-    from backend.projects.store import ProjectStore
-    from backend.workers.records import RecordStore
+    from pooldesk.backend.projects.model import ProjectError
+    from pooldesk.backend.projects.store import ProjectStore
+    from pooldesk.backend.workers.records import RecordStore
 
     running = [
         r.spec.name
@@ -199,10 +199,10 @@ def remove(args: argparse.Namespace) -> int:
 
 
 def check(args: argparse.Namespace) -> int:
-    from backend.projects.check import run_check
-    from backend.projects.model import DEMO, ProjectError, demo_project
-    from backend.projects.runenv import secrets
-    from backend.projects.store import ProjectStore
+    from pooldesk.backend.projects.check import run_check
+    from pooldesk.backend.projects.model import DEMO, ProjectError, demo_project
+    from pooldesk.backend.projects.runenv import secrets
+    from pooldesk.backend.projects.store import ProjectStore
 
     store = ProjectStore()
     try:

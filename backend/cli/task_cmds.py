@@ -7,12 +7,12 @@ import sys
 import time
 from typing import Any
 
-from backend.broker import BrokerError
-from backend.cli.output import emit_json, fail, table
-from backend.taskhistory.actions import TaskActions
-from backend.taskhistory.query import Filter, QueryError, TaskQuery, TaskRow, parse_since
-from backend.taskhistory.retry import RetryError, rebuild
-from backend.taskhistory.store import TaskStore
+from pooldesk.backend.broker import BrokerError
+from pooldesk.backend.cli.output import emit_json, fail, table
+from pooldesk.backend.taskhistory.actions import TaskActions
+from pooldesk.backend.taskhistory.query import Filter, QueryError, TaskQuery, TaskRow, parse_since
+from pooldesk.backend.taskhistory.retry import RetryError, rebuild
+from pooldesk.backend.taskhistory.store import TaskStore
 
 
 def _open() -> TaskQuery:
@@ -34,7 +34,7 @@ def _secs(value: float | None) -> str:
 
 
 def _note_gaps(query: TaskQuery, since: float | None) -> None:
-    from backend.taskhistory.service import recorders
+    from pooldesk.backend.taskhistory.service import recorders
 
     if not any(r.running for r in recorders()):
         print(

@@ -7,12 +7,12 @@ import json
 import time
 from typing import Any
 
-from backend.broker import BrokerError, current_config
-from backend.broker.status import broker_status
-from backend.cli.output import emit_json, fail, human_bytes, table
-from backend.settings import load
-from backend.workers.manager import WorkerError, WorkerInfo, WorkerManager
-from backend.workers.spec import (
+from pooldesk.backend.broker import BrokerError, current_config
+from pooldesk.backend.broker.status import broker_status
+from pooldesk.backend.cli.output import emit_json, fail, human_bytes, table
+from pooldesk.backend.settings import load
+from pooldesk.backend.workers.manager import WorkerError, WorkerInfo, WorkerManager
+from pooldesk.backend.workers.spec import (
     DEFAULT_APP,
     SpecError,
     WorkerSpec,
@@ -88,7 +88,7 @@ def _options(args: argparse.Namespace) -> dict[str, object]:
 
 
 def start(args: argparse.Namespace) -> int:
-    from backend.projects.model import DEMO, ProjectError
+    from pooldesk.backend.projects.model import DEMO, ProjectError
 
     project = args.project if args.project and args.project != DEMO else None
     if project and args.app:
@@ -96,7 +96,7 @@ def start(args: argparse.Namespace) -> int:
     try:
         app = args.app or DEFAULT_APP
         if project:
-            from backend.projects.store import ProjectStore
+            from pooldesk.backend.projects.store import ProjectStore
 
             app = ProjectStore().get(project).app
         spec = WorkerSpec(
@@ -110,14 +110,14 @@ def start(args: argparse.Namespace) -> int:
             **_options(args),  # type: ignore[arg-type]
         ).validate()
         if project:
-            from backend.projects.brokers import prepare_start
+            from pooldesk.backend.projects.brokers import prepare_start
 
             prepare_start(project, spec.pool)
     except (SpecError, ProjectError) as exc:
         return fail(str(exc), code=2, secrets=_project_secrets(project))
     for warning in spec.warnings():
         print(f"warning: {warning}")
-    from backend.projects.brokers import own_broker
+    from pooldesk.backend.projects.brokers import own_broker
 
     down = _external_broker_down() if own_broker(project) is None else None
     if down:
@@ -150,15 +150,15 @@ def stop(args: argparse.Namespace) -> int:
 def _project_secrets(project: str | None) -> list[str]:
     if not project:
         return []
-    from backend.projects.runenv import secrets
-    from backend.projects.store import ProjectStore
+    from pooldesk.backend.projects.runenv import secrets
+    from pooldesk.backend.projects.store import ProjectStore
 
     saved = ProjectStore().load(project)
     return secrets(saved) if saved else []
 
 
 def restart(args: argparse.Namespace) -> int:
-    from backend.projects.model import ProjectError
+    from pooldesk.backend.projects.model import ProjectError
 
     queues = parse_queues(args.queues) if args.queues is not None else None
     manager = _manager()
@@ -172,7 +172,7 @@ def restart(args: argparse.Namespace) -> int:
         )
         project = spec.project
         if project:
-            from backend.projects.brokers import prepare_start
+            from pooldesk.backend.projects.brokers import prepare_start
 
             prepare_start(project, spec.pool)
         info = manager.restart(

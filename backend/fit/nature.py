@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from backend.telemetry.fitstate import TaskFit
+from pooldesk.backend.telemetry.fitstate import TaskFit
 
 NATURES = ("cpu", "blocking", "io", "mixed", "unknown")
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from backend.advisor.model import POOLDESK_QUEUES, Fix, Observations, Thresholds, WorkerObs
-from backend.fit import concurrency as conc
-from backend.fit.nature import Limits, Measured, of_task, of_tasks
-from backend.telemetry.fitstate import TaskFit
+from pooldesk.backend.advisor.model import POOLDESK_QUEUES, Fix, Observations, Thresholds, WorkerObs
+from pooldesk.backend.fit import concurrency as conc
+from pooldesk.backend.fit.nature import Limits, Measured, of_task, of_tasks
+from pooldesk.backend.telemetry.fitstate import TaskFit
 
 HOLDS = frozenset({"cpu", "blocking"})
 TRIAL_SUFFIX = "-trial"

@@ -29,9 +29,9 @@ from reportlab.platypus.doctemplate import LayoutError
 from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from backend.invoices.billing import CustomerInfo, Usage, compute_invoice, validate_period
-from backend.invoices.db import Customer, Invoice, UsageLine
-from backend.invoices.pdf import render_pdf
+from pooldesk.backend.invoices.billing import CustomerInfo, Usage, compute_invoice, validate_period
+from pooldesk.backend.invoices.db import Customer, Invoice, UsageLine
+from pooldesk.backend.invoices.pdf import render_pdf
 
 # TEST-ONLY fault injection: when this holds a customer id and a chunk contains that id,
 # process_chunk raises sqlalchemy.exc.OperationalError before touching anything, just as a lost

@@ -35,7 +35,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from backend.paths import home
+from pooldesk.backend.paths import home
 
 DB_ENV = "POOLDESK_INVOICE_DB"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -108,7 +108,7 @@ def invoice_db_url() -> str:
     override = os.environ.get(DB_ENV, "").strip()
     if override:
         return override
-    from backend.settings import load  # the settings file's invoice_db, when the env is unset
+    from pooldesk.backend.settings import load  # the settings file's invoice_db, when the env is unset
 
     configured = load().settings.invoice_db
     if configured:

@@ -22,8 +22,8 @@ from reportlab.lib.styles import StyleSheet1, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from backend.invoices.billing import ComputedInvoice, format_cents
-from backend.paths import home
+from pooldesk.backend.invoices.billing import ComputedInvoice, format_cents
+from pooldesk.backend.paths import home
 
 SELLER = "Pooldesk Demo Cloud Ltd · 1 Example Street · Dublin · IE"
 

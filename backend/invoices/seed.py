@@ -20,8 +20,8 @@ from typing import Any
 
 from sqlalchemy import Engine, func, insert, select
 
-from backend.invoices.billing import recent_periods, validate_period
-from backend.invoices.db import Customer, UsageLine, create_schema
+from pooldesk.backend.invoices.billing import recent_periods, validate_period
+from pooldesk.backend.invoices.db import Customer, UsageLine, create_schema
 
 MIN_LINES = 5
 MAX_LINES = 25
@@ -100,7 +100,7 @@ def seed(
 ) -> SeedResult:
     """Ensure customers 1..``customers`` exist with usage for every period in ``periods``.
 
-    ``periods`` defaults to :func:`~backend.invoices.billing.recent_periods` (the three full
+    ``periods`` defaults to :func:`~pooldesk.backend.invoices.billing.recent_periods` (the three full
     calendar months before the current one), so a default seed always has something to bill.
     Arguments are validated before anything is written; the schema is created if missing.
     """

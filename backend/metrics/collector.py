@@ -25,16 +25,16 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from backend.telemetry.tally import BUCKETS, KINDS
+from pooldesk.backend.telemetry.tally import BUCKETS, KINDS
 
 if TYPE_CHECKING:
-    from backend.advisor.model import Advice
-    from backend.batches.history import BatchRecord
-    from backend.broker.status import BrokerStatus
-    from backend.fit.table import QueueFit
-    from backend.telemetry.samples import Snapshot
-    from backend.telemetry.views import EventSnapshot
-    from backend.workers.manager import WorkerInfo
+    from pooldesk.backend.advisor.model import Advice
+    from pooldesk.backend.batches.history import BatchRecord
+    from pooldesk.backend.broker.status import BrokerStatus
+    from pooldesk.backend.fit.table import QueueFit
+    from pooldesk.backend.telemetry.samples import Snapshot
+    from pooldesk.backend.telemetry.views import EventSnapshot
+    from pooldesk.backend.workers.manager import WorkerInfo
 
 BATCH_STATES = ("pending", "started", "succeeded", "failed", "cancelled")
 

@@ -14,8 +14,8 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, start_http_server
 
-from backend.metrics import DEFAULT_PORT, HOST
-from backend.metrics.collector import MetricsInput, PooldeskCollector
+from pooldesk.backend.metrics import DEFAULT_PORT, HOST
+from pooldesk.backend.metrics.collector import MetricsInput, PooldeskCollector
 
 
 class MetricsFeed:

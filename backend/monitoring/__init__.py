@@ -7,8 +7,8 @@ blocking socket I/O through ``requests`` (which gevent monkeypatches) and uses n
 asyncio of its own.
 """
 
-from backend.monitoring.check import CheckResult, check_url
-from backend.monitoring.urls import (
+from pooldesk.backend.monitoring.check import CheckResult, check_url
+from pooldesk.backend.monitoring.urls import (
     UrlFileError,
     UrlList,
     UrlListError,

@@ -11,7 +11,7 @@ A monitoring run is thousands of these inside a gevent pool, so the function is 
   gevent's ``Timeout``/``GreenletExit`` are ``BaseException`` and are deliberately not caught,
   so a task can still be cancelled.
 * Redirects are followed by hand so that each ``Location`` is re-validated with
-  :func:`~backend.monitoring.urls.validate_url`: a list of https URLs must not be bounced into
+  :func:`~pooldesk.backend.monitoring.urls.validate_url`: a list of https URLs must not be bounced into
   ``file:``, ``ftp:`` or a URL carrying credentials.
 """
 
@@ -29,8 +29,8 @@ from urllib.parse import urljoin
 import requests
 import urllib3.exceptions
 
-from backend import __version__
-from backend.monitoring.urls import redact_credentials, validate_url
+from pooldesk.backend import __version__
+from pooldesk.backend.monitoring.urls import redact_credentials, validate_url
 
 USER_AGENT = f"Pooldesk/{__version__}"
 DEFAULT_HEADERS: Mapping[str, str] = {"User-Agent": USER_AGENT}

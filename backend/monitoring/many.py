@@ -24,7 +24,7 @@ from urllib.request import getproxies
 import requests
 from requests.adapters import HTTPAdapter
 
-from backend.monitoring.check import check_url
+from pooldesk.backend.monitoring.check import check_url
 
 #: Checks in flight at once inside one task (greenlets or threads).
 MAX_IN_TASK = 100

@@ -1,7 +1,7 @@
 """A loopback HTTP server with predictable misbehaviour, for tests and benchmarks of the checker.
 
 Real websites are neither reproducible nor polite to hammer, so the tests and the pool benchmark
-point :func:`~backend.monitoring.check.check_url` at this instead. It is a
+point :func:`~pooldesk.backend.monitoring.check.check_url` at this instead. It is a
 ``ThreadingHTTPServer`` on 127.0.0.1 (port 0 by default, i.e. a free one) with daemon threads
 and a 1,024-deep accept queue, so hundreds of concurrent slow requests do not queue up behind
 each other. Every sleep is bounded and wakes up when the server stops, so a test that leaves a
@@ -23,7 +23,7 @@ Routes (all GET):
 
 Standalone, for the benchmark (prints ``serving on http://127.0.0.1:PORT`` once ready)::
 
-    python -m backend.monitoring.testserver --port 8765 --delay-ms 200
+    python -m pooldesk.backend.monitoring.testserver --port 8765 --delay-ms 200
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve until SIGINT/SIGTERM; the first stdout line carries the URL (port 0 picks one)."""
     parser = argparse.ArgumentParser(
-        prog="python -m backend.monitoring.testserver",
+        prog="python -m pooldesk.backend.monitoring.testserver",
         description="Loopback HTTP server for monitoring tests and benchmarks.",
     )
     parser.add_argument("--host", default="127.0.0.1")

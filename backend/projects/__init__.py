@@ -9,6 +9,6 @@ project's own interpreter), ``runenv`` (the environment a project's worker gets)
 
 from __future__ import annotations
 
-from backend.projects.model import DEMO, Project, ProjectError
+from pooldesk.backend.projects.model import DEMO, Project, ProjectError
 
 __all__ = ["DEMO", "Project", "ProjectError"]

@@ -8,11 +8,11 @@ memory, every display masks it.
 
 from __future__ import annotations
 
-from backend.broker.resolve import BrokerConfig
-from backend.projects.check import CheckResult, run_check
-from backend.projects.model import DEMO, ProjectError
-from backend.projects.store import ProjectStore
-from backend.workers.records import RecordStore
+from pooldesk.backend.broker.resolve import BrokerConfig
+from pooldesk.backend.projects.check import CheckResult, run_check
+from pooldesk.backend.projects.model import DEMO, ProjectError
+from pooldesk.backend.projects.store import ProjectStore
+from pooldesk.backend.workers.records import RecordStore
 
 
 def own_broker(project: str | None, store: ProjectStore | None = None) -> BrokerConfig | None:
@@ -35,7 +35,7 @@ def prepare_start(project: str, pool: str, store: ProjectStore | None = None) ->
     """Before a project's worker starts: the app imports (checked afresh in its own interpreter,
     result cached), the environment can run ``pool``, and the app's broker answers. Any failure
     is a ProjectError (bad input: exit 2, nothing started)."""
-    from backend.broker.status import broker_status
+    from pooldesk.backend.broker.status import broker_status
 
     store = store or ProjectStore()
     spec = store.get(project)

@@ -13,11 +13,11 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from backend.projects.envfile import EnvFileError
-from backend.projects.model import Project, ProjectError
-from backend.projects.runenv import project_env, secrets
-from backend.redact import mask_text, mask_url
-from backend.workers import inworker
+from pooldesk.backend.projects.envfile import EnvFileError
+from pooldesk.backend.projects.model import Project, ProjectError
+from pooldesk.backend.projects.runenv import project_env, secrets
+from pooldesk.backend.redact import mask_text, mask_url
+from pooldesk.backend.workers import inworker
 
 MARKER = "@@pooldesk-check@@"
 CHECK_TIMEOUT_S = 60.0

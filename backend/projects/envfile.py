@@ -1,7 +1,7 @@
 """Dotenv files (``KEY=value`` lines), parsed strictly so a typo is named by its line number.
 
 Values are secrets as far as Pooldesk is concerned: no message here ever quotes one, and callers
-mask them (``backend.redact.mask_text``) in anything else they print or log.
+mask them (``pooldesk.backend.redact.mask_text``) in anything else they print or log.
 """
 
 from __future__ import annotations

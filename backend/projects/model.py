@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backend.workers.spec import APP_RE, DEFAULT_APP
+from pooldesk.backend.workers.spec import APP_RE, DEFAULT_APP
 
 DEMO = "demo"
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")

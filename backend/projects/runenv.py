@@ -16,9 +16,9 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from backend.projects.envfile import parse_file
-from backend.projects.model import Project
-from backend.workers import inworker
+from pooldesk.backend.projects.envfile import parse_file
+from pooldesk.backend.projects.model import Project
+from pooldesk.backend.workers import inworker
 
 BROKER_VARS = ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
 DROPPED = {*BROKER_VARS, "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP"}

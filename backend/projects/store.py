@@ -12,10 +12,10 @@ import contextlib
 import os
 from pathlib import Path
 
-from backend import paths
-from backend.fsutil import read_json, write_json_atomic
-from backend.projects.check import CheckResult
-from backend.projects.model import DEMO, Project, ProjectError
+from pooldesk.backend import paths
+from pooldesk.backend.fsutil import read_json, write_json_atomic
+from pooldesk.backend.projects.check import CheckResult
+from pooldesk.backend.projects.model import DEMO, Project, ProjectError
 
 
 class ProjectStore:

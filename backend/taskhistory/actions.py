@@ -9,12 +9,12 @@ from typing import Any
 
 from celery import Celery
 
-from backend.broker.resolve import BrokerConfig, ensure_broker
-from backend.panelapp import panel_app
-from backend.taskhistory import retry as retry_mod
-from backend.taskhistory.query import TaskQuery, TaskRow
-from backend.taskhistory.retry import RetryError, RetryPlan
-from backend.taskhistory.service import broker_key
+from pooldesk.backend.broker.resolve import BrokerConfig, ensure_broker
+from pooldesk.backend.panelapp import panel_app
+from pooldesk.backend.taskhistory import retry as retry_mod
+from pooldesk.backend.taskhistory.query import TaskQuery, TaskRow
+from pooldesk.backend.taskhistory.retry import RetryError, RetryPlan
+from pooldesk.backend.taskhistory.service import broker_key
 
 MAX_GROUP_RETRY = 1_000
 
@@ -64,8 +64,8 @@ class TaskActions:
         return self._apps[key]
 
     def _known_brokers(self) -> list[BrokerConfig]:
-        from backend.projects.brokers import own_broker
-        from backend.projects.store import ProjectStore
+        from pooldesk.backend.projects.brokers import own_broker
+        from pooldesk.backend.projects.store import ProjectStore
 
         store = ProjectStore()
         projects = [own_broker(name, store) for name in store.names()]
@@ -120,7 +120,7 @@ class TaskActions:
             return replace(retry_plan, queue=queue)
         if retry_plan.queue:
             return retry_plan
-        from backend.workers.records import RecordStore
+        from pooldesk.backend.workers.records import RecordStore
 
         worker = str(row["worker"] or "")
         record = RecordStore().load(worker.split("@", 1)[0]) if worker else None

@@ -13,8 +13,8 @@ import re
 import time
 from typing import Any
 
-from backend.batches.children import batch_of
-from backend.redact import mask_url
+from pooldesk.backend.batches.children import batch_of
+from pooldesk.backend.redact import mask_url
 
 MAX_REPR = 4096  # Celery cuts at 1,024 already; this bounds what a custom task may send
 MAX_TRACEBACK = 32 * 1024

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from backend.taskhistory.store import Gap, connect, default_path
+from pooldesk.backend.taskhistory.store import Gap, connect, default_path
 
 PAGE = 200
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.I)

@@ -13,7 +13,7 @@ each (re)connect the recorder asks the workers what they hold (``inspect`` activ
 scheduled) and the result backend how the tasks it lost track of ended: nothing the broker
 still has is lost, and what cannot be known is reported, not hidden.
 
-Usage: ``python -m backend.taskhistory.recorder KEY`` with the broker URL in the environment
+Usage: ``python -m pooldesk.backend.taskhistory.recorder KEY`` with the broker URL in the environment
 (``POOLDESK_BROKER_URL``), never on the command line.
 """
 
@@ -29,11 +29,11 @@ from typing import Any
 
 from celery import Celery
 
-from backend.batches.children import fetch_states
-from backend.panelapp import panel_app
-from backend.settings import load
-from backend.taskhistory import service
-from backend.taskhistory.normalise import (
+from pooldesk.backend.batches.children import fetch_states
+from pooldesk.backend.panelapp import panel_app
+from pooldesk.backend.settings import load
+from pooldesk.backend.taskhistory import service
+from pooldesk.backend.taskhistory.normalise import (
     FINAL_RANK,
     MAX_REPR,
     RANK,
@@ -42,8 +42,8 @@ from backend.taskhistory.normalise import (
     mask_secrets,
     row_of,
 )
-from backend.taskhistory.store import Gap, TaskStore, merge
-from backend.telemetry.receiver import PollingReceiver
+from pooldesk.backend.taskhistory.store import Gap, TaskStore, merge
+from pooldesk.backend.telemetry.receiver import PollingReceiver
 
 log = logging.getLogger("pooldesk.recorder")
 
@@ -312,7 +312,7 @@ class Recorder:
 
 def main() -> None:
     if len(sys.argv) != 2:
-        sys.stderr.write("usage: python -m backend.taskhistory.recorder KEY\n")
+        sys.stderr.write("usage: python -m pooldesk.backend.taskhistory.recorder KEY\n")
         raise SystemExit(2)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(levelname)s %(message)s"

@@ -17,8 +17,8 @@ from typing import Any
 
 from celery import Celery
 
-from backend.taskhistory.normalise import MASK
-from backend.taskhistory.query import TaskRow
+from pooldesk.backend.taskhistory.normalise import MASK
+from pooldesk.backend.taskhistory.query import TaskRow
 
 REPR_LIMIT = 1024  # Celery's argsrepr_maxsize / kwargsrepr_maxsize
 

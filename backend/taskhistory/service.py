@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backend import paths, proc
-from backend.broker.resolve import BrokerConfig
-from backend.fsutil import file_lock, read_json, write_json_atomic
-from backend.redact import mask_url
-from backend.workers.priority import NICE_ENV
-from backend.workers.records import RecordStore
+from pooldesk.backend import paths, proc
+from pooldesk.backend.broker.resolve import BrokerConfig
+from pooldesk.backend.fsutil import file_lock, read_json, write_json_atomic
+from pooldesk.backend.redact import mask_url
+from pooldesk.backend.workers.priority import NICE_ENV
+from pooldesk.backend.workers.records import RecordStore
 
 IDLE_EXIT_ENV = "POOLDESK_RECORDER_IDLE_S"
 DISABLE_ENV = "POOLDESK_TASK_HISTORY"  # "off": no recorder is started (nothing recorded)
@@ -109,7 +109,7 @@ def ensure_recorder(config: BrokerConfig) -> RecorderInfo | None:
         current = info(key)
         if current.running:
             return current
-        from backend.settings import load
+        from pooldesk.backend.settings import load
 
         env = dict(os.environ)
         env["POOLDESK_BROKER_URL"] = config.broker_url
@@ -119,7 +119,7 @@ def ensure_recorder(config: BrokerConfig) -> RecorderInfo | None:
         env.setdefault(NICE_ENV, str(load().settings.worker_nice))
         env["PYTHONUNBUFFERED"] = "1"
         child = subprocess.Popen(
-            [sys.executable, "-m", "backend.taskhistory.supervise", key],
+            [sys.executable, "-m", "pooldesk.backend.taskhistory.supervise", key],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

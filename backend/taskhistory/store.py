@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backend import paths
-from backend.fsutil import set_aside_corrupt
-from backend.taskhistory.normalise import FINAL_RANK
+from pooldesk.backend import paths
+from pooldesk.backend.fsutil import set_aside_corrupt
+from pooldesk.backend.taskhistory.normalise import FINAL_RANK
 
 COLUMNS = (
     "id",

@@ -7,7 +7,7 @@ back within a second or two, and the gap it left is recorded by the new one. A r
 leaves by itself (no worker, no window: exit code 0) ends the supervisor too. SIGTERM stops
 both: the recorder flushes what it holds first.
 
-Usage: ``python -m backend.taskhistory.supervise KEY`` (broker URL in the environment).
+Usage: ``python -m pooldesk.backend.taskhistory.supervise KEY`` (broker URL in the environment).
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import sys
 import time
 from urllib.parse import urlsplit
 
-from backend import proc
-from backend.fsutil import write_json_atomic
-from backend.redact import mask_text
-from backend.taskhistory import service
-from backend.workers.logfile import RotatingWriter
-from backend.workers.priority import from_env, lower_priority
+from pooldesk.backend import proc
+from pooldesk.backend.fsutil import write_json_atomic
+from pooldesk.backend.redact import mask_text
+from pooldesk.backend.taskhistory import service
+from pooldesk.backend.workers.logfile import RotatingWriter
+from pooldesk.backend.workers.priority import from_env, lower_priority
 
 BACKOFF_BASE_S, BACKOFF_CAP_S = 0.5, 30.0
 CRASH_WINDOW_S = 600.0
@@ -60,7 +60,7 @@ def run(key: str) -> int:
                 f"--- pooldesk: recorder {key} starting at {time.strftime('%F %T')} ---\n".encode()
             )
             child = subprocess.Popen(
-                [sys.executable, "-m", "backend.taskhistory.recorder", key],
+                [sys.executable, "-m", "pooldesk.backend.taskhistory.recorder", key],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -97,7 +97,7 @@ def run(key: str) -> int:
 
 def main() -> None:
     if len(sys.argv) != 2:
-        sys.stderr.write("usage: python -m backend.taskhistory.supervise KEY\n")
+        sys.stderr.write("usage: python -m pooldesk.backend.taskhistory.supervise KEY\n")
         raise SystemExit(2)
     lower_priority(from_env())
     raise SystemExit(run(sys.argv[1]))

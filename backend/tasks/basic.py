@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from backend.celery_app import app
+from pooldesk.backend.celery_app import app
 
 
 @app.task(name="pooldesk.noop")

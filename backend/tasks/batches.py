@@ -2,7 +2,7 @@
 
 Calling ``result.get()``/``join()`` inside a task is forbidden by Celery and deadlocks a pool
 whose slots are all taken by parents. Instead the parent writes the plan once to the batch's
-ledger (:mod:`backend.batches.ledger`), sends the children and replaces itself
+ledger (:mod:`pooldesk.backend.batches.ledger`), sends the children and replaces itself
 (``Task.replace``, same task id) with a short *watch* task scheduled a moment later. Each child
 reports its own end to the ledger in O(1); each watch reads the ledger's counters (O(1), not
 O(children)), publishes progress (state ``PROGRESS``) and replaces itself again until no child
@@ -29,14 +29,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from backend.batches.children import ENDED, ChildState, fetch_states
-from backend.batches.ledger import Ledger, Snapshot, counts_of, ledger_for
-from backend.batches.outcome import from_state
-from backend.batches.plan import invoice_children, monitoring_children
-from backend.celery_app import app, visibility_timeout
-from backend.invoices.db import Customer, create_schema, make_engine
-from backend.tasks.invoices import invoice_chunk
-from backend.tasks.monitoring import check_urls_task
+from pooldesk.backend.batches.children import ENDED, ChildState, fetch_states
+from pooldesk.backend.batches.ledger import Ledger, Snapshot, counts_of, ledger_for
+from pooldesk.backend.batches.outcome import from_state
+from pooldesk.backend.batches.plan import invoice_children, monitoring_children
+from pooldesk.backend.celery_app import app, visibility_timeout
+from pooldesk.backend.invoices.db import Customer, create_schema, make_engine
+from pooldesk.backend.tasks.invoices import invoice_chunk
+from pooldesk.backend.tasks.monitoring import check_urls_task
 
 ORCHESTRATION = "orchestration"
 WATCH_INTERVAL_S = 2.0  # the last child closes the batch itself (close_batch): rounds only watch

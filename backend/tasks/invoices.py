@@ -13,11 +13,11 @@ from typing import Any
 from celery import Task
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from backend.batches.ledger import close_if_last, ledger_for
-from backend.batches.outcome import from_result
-from backend.celery_app import app
-from backend.invoices.chunk import process_chunk
-from backend.invoices.db import create_schema, make_engine
+from pooldesk.backend.batches.ledger import close_if_last, ledger_for
+from pooldesk.backend.batches.outcome import from_result
+from pooldesk.backend.celery_app import app
+from pooldesk.backend.invoices.chunk import process_chunk
+from pooldesk.backend.invoices.db import create_schema, make_engine
 
 MAX_RETRIES = 3
 BACKOFF_BASE_S = 1.0

@@ -1,7 +1,7 @@
 """The URL-check tasks: I/O-bound work that belongs on a gevent pool.
 
 ``check_urls`` is what batches send: several URLs per task, checked concurrently over one
-connection pool per process (:mod:`backend.monitoring.many`), each URL's row in the result and
+connection pool per process (:mod:`pooldesk.backend.monitoring.many`), each URL's row in the result and
 the batch's ledger told at the start and the end. ``check_url_task`` checks one URL (kept for
 callers that send single checks, and for the benchmark's plain ``group``).
 """
@@ -13,10 +13,10 @@ from typing import Any
 
 from celery import Task
 
-from backend.batches.ledger import close_if_last, ledger_for
-from backend.batches.outcome import from_result
-from backend.celery_app import app
-from backend.monitoring.many import check_many, check_one
+from pooldesk.backend.batches.ledger import close_if_last, ledger_for
+from pooldesk.backend.batches.outcome import from_result
+from pooldesk.backend.celery_app import app
+from pooldesk.backend.monitoring.many import check_many, check_one
 
 
 @app.task(name="pooldesk.monitoring.check", nature="io")

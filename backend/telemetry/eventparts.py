@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from backend.batches.children import batch_of
-from backend.telemetry.stats import RateWindow, RollingPercentiles
-from backend.telemetry.views import BatchView, QueueView, WorkerView
+from pooldesk.backend.batches.children import batch_of
+from pooldesk.backend.telemetry.stats import RateWindow, RollingPercentiles
+from pooldesk.backend.telemetry.views import BatchView, QueueView, WorkerView
 
 UNKNOWN_QUEUE = "(unknown)"
 LATENCY_SAMPLES = 1_000

@@ -23,13 +23,13 @@ from typing import Any
 
 from celery import Celery
 
-from backend.batches.children import fetch_states
-from backend.broker.resolve import BrokerConfig
-from backend.panelapp import panel_app
-from backend.telemetry.eventstate import EventState
-from backend.telemetry.receiver import PollingReceiver
-from backend.telemetry.resync import Fetch, resync
-from backend.telemetry.views import EventSnapshot, Span
+from pooldesk.backend.batches.children import fetch_states
+from pooldesk.backend.broker.resolve import BrokerConfig
+from pooldesk.backend.panelapp import panel_app
+from pooldesk.backend.telemetry.eventstate import EventState
+from pooldesk.backend.telemetry.receiver import PollingReceiver
+from pooldesk.backend.telemetry.resync import Fetch, resync
+from pooldesk.backend.telemetry.views import EventSnapshot, Span
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from backend.telemetry import eventparts as parts
-from backend.telemetry.eventparts import ENDED, UNKNOWN_QUEUE, Batch, Queue, Task, Worker
-from backend.telemetry.fitstate import FIT_EVENT, FitFold
-from backend.telemetry.tally import KINDS, TaskTally
-from backend.telemetry.timeline import SPANS_PER_QUEUE, spans_of
-from backend.telemetry.views import BatchView, EventSnapshot, QueueView, Span, WorkerView
+from pooldesk.backend.telemetry import eventparts as parts
+from pooldesk.backend.telemetry.eventparts import ENDED, UNKNOWN_QUEUE, Batch, Queue, Task, Worker
+from pooldesk.backend.telemetry.fitstate import FIT_EVENT, FitFold
+from pooldesk.backend.telemetry.tally import KINDS, TaskTally
+from pooldesk.backend.telemetry.timeline import SPANS_PER_QUEUE, spans_of
+from pooldesk.backend.telemetry.views import BatchView, EventSnapshot, QueueView, Span, WorkerView
 
 MAX_TASKS = 50_000
 MAX_BATCHES = 500

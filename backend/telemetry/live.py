@@ -14,22 +14,22 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from backend.advisor.model import Advice, Observations, Thresholds
-from backend.advisor.service import AdvisorService
-from backend.batches.history import BatchRecord
-from backend.batches.service import BatchService
-from backend.broker import BrokerConfig
-from backend.broker.status import BrokerStatus, broker_status
-from backend.fit.table import QueueFit
-from backend.fit.table import build as build_fit
-from backend.projects.brokers import brokers_in_use
-from backend.settings import Settings
-from backend.telemetry.events import EventMonitor
-from backend.telemetry.multi import MonitorSet
-from backend.telemetry.sampler import ResourceSampler
-from backend.telemetry.samples import Snapshot
-from backend.telemetry.views import EventSnapshot
-from backend.workers.manager import WorkerInfo, WorkerManager
+from pooldesk.backend.advisor.model import Advice, Observations, Thresholds
+from pooldesk.backend.advisor.service import AdvisorService
+from pooldesk.backend.batches.history import BatchRecord
+from pooldesk.backend.batches.service import BatchService
+from pooldesk.backend.broker import BrokerConfig
+from pooldesk.backend.broker.status import BrokerStatus, broker_status
+from pooldesk.backend.fit.table import QueueFit
+from pooldesk.backend.fit.table import build as build_fit
+from pooldesk.backend.projects.brokers import brokers_in_use
+from pooldesk.backend.settings import Settings
+from pooldesk.backend.telemetry.events import EventMonitor
+from pooldesk.backend.telemetry.multi import MonitorSet
+from pooldesk.backend.telemetry.sampler import ResourceSampler
+from pooldesk.backend.telemetry.samples import Snapshot
+from pooldesk.backend.telemetry.views import EventSnapshot
+from pooldesk.backend.workers.manager import WorkerInfo, WorkerManager
 
 BATCHES_EVERY_S = 3.0
 

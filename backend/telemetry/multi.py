@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from types import MappingProxyType
 
-from backend.broker.resolve import BrokerConfig
-from backend.telemetry.events import EventMonitor
-from backend.telemetry.tally import merge_tallies
-from backend.telemetry.views import EventSnapshot, Span
+from pooldesk.backend.broker.resolve import BrokerConfig
+from pooldesk.backend.telemetry.events import EventMonitor
+from pooldesk.backend.telemetry.tally import merge_tallies
+from pooldesk.backend.telemetry.views import EventSnapshot, Span
 
 
 class MonitorSet:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from backend.telemetry.eventparts import ENDED, UNKNOWN_QUEUE
-from backend.telemetry.eventstate import EventState
+from pooldesk.backend.telemetry.eventparts import ENDED, UNKNOWN_QUEUE
+from pooldesk.backend.telemetry.eventstate import EventState
 
 MAX_LOOKUPS = 10_000  # tasks whose outcome we ask the result backend for, newest first
 

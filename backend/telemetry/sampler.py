@@ -21,16 +21,16 @@ from typing import Any
 
 import psutil
 
-from backend.telemetry.ring import DEFAULT_CAPACITY, Ring
-from backend.telemetry.samples import (
+from pooldesk.backend.telemetry.ring import DEFAULT_CAPACITY, Ring
+from pooldesk.backend.telemetry.samples import (
     PROCESS_FIELDS,
     SYSTEM_FIELDS,
     ProcessSample,
     Snapshot,
     SystemSample,
 )
-from backend.workers.records import RecordStore
-from backend.workers.resources import TreeSample, TreeSampler
+from pooldesk.backend.workers.records import RecordStore
+from pooldesk.backend.workers.resources import TreeSample, TreeSampler
 
 log = logging.getLogger(__name__)
 

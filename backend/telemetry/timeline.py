@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 
-from backend.telemetry.eventparts import Task
-from backend.telemetry.views import Span
+from pooldesk.backend.telemetry.eventparts import Task
+from pooldesk.backend.telemetry.views import Span
 
 SPANS_PER_QUEUE = 2_000  # the newest started tasks per queue, for the timeline
 

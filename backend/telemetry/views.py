@@ -13,9 +13,9 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from backend.telemetry.tally import TallyView
+    from pooldesk.backend.telemetry.tally import TallyView
 
-from backend.telemetry.fitstate import WorkerFit
+from pooldesk.backend.telemetry.fitstate import WorkerFit
 
 
 def _empty() -> Mapping[str, Any]:

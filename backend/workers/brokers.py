@@ -8,13 +8,13 @@ Split out of the manager so that it holds the lifecycle, and this the routing.
 
 from __future__ import annotations
 
-from backend.broker.resolve import BrokerConfig, current_config, ensure_broker
-from backend.projects.brokers import own_broker
-from backend.workers.control import Control, ControlError
-from backend.workers.info import WorkerError
-from backend.workers.project_controls import ProjectControls
-from backend.workers.records import RecordStore
-from backend.workers.spec import WorkerSpec
+from pooldesk.backend.broker.resolve import BrokerConfig, current_config, ensure_broker
+from pooldesk.backend.projects.brokers import own_broker
+from pooldesk.backend.workers.control import Control, ControlError
+from pooldesk.backend.workers.info import WorkerError
+from pooldesk.backend.workers.project_controls import ProjectControls
+from pooldesk.backend.workers.records import RecordStore
+from pooldesk.backend.workers.spec import WorkerSpec
 
 
 class WorkerBrokers:

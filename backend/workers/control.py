@@ -15,8 +15,8 @@ from typing import Any
 
 from celery import Celery
 
-from backend.broker.resolve import BrokerConfig
-from backend.panelapp import panel_app
+from pooldesk.backend.broker.resolve import BrokerConfig
+from pooldesk.backend.panelapp import panel_app
 
 
 class ControlError(RuntimeError):

@@ -2,7 +2,7 @@
 
 Its own module so that readers of worker rows (the CLI's tables, the window's models, the
 advisor, the metrics collector) depend on a data class, not on the manager that fills it.
-``backend.workers.manager`` re-exports everything here.
+``pooldesk.backend.workers.manager`` re-exports everything here.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ The manager gathers the facts (records, processes, a ping); this module only sha
 what a row says about a worker — its state, why it crashed, how far its stop is — is decided
 in one place for the CLI and the window alike. "stopping" has one owner: the state comes from
 ``states.derive`` (the stop request is in the record), the progress text from the manager's
-:class:`~backend.workers.stopping.Stopper`, and a remote worker sent a shutdown is marked by
+:class:`~pooldesk.backend.workers.stopping.Stopper`, and a remote worker sent a shutdown is marked by
 :class:`RemoteStops` until a scan no longer finds it; the window overlays nothing.
 """
 
@@ -15,14 +15,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from backend.fsutil import tail_lines
-from backend.projects.model import DEMO
-from backend.workers.control import Control
-from backend.workers.info import WorkerInfo
-from backend.workers.records import ExitInfo, PidInfo, WorkerRecord
-from backend.workers.resources import TreeSampler
-from backend.workers.spec import DEFAULT_APP
-from backend.workers.states import WorkerState, describe_exit
+from pooldesk.backend.fsutil import tail_lines
+from pooldesk.backend.projects.model import DEMO
+from pooldesk.backend.workers.control import Control
+from pooldesk.backend.workers.info import WorkerInfo
+from pooldesk.backend.workers.records import ExitInfo, PidInfo, WorkerRecord
+from pooldesk.backend.workers.resources import TreeSampler
+from pooldesk.backend.workers.spec import DEFAULT_APP
+from pooldesk.backend.workers.states import WorkerState, describe_exit
 
 # After a remote shutdown: show the row as stopping until it is gone from the broker (or this
 # long has passed: it may finish long tasks first).

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from backend.fsutil import tail_lines
+from pooldesk.backend.fsutil import tail_lines
 
 
 def tail(path: Path, lines: int = 50) -> list[str]:

@@ -19,21 +19,21 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from backend import proc
-from backend.advisor.model import Thresholds
-from backend.broker.resolve import BrokerConfig
-from backend.projects.brokers import own_broker
-from backend.redact import mask_url
-from backend.settings import Settings
-from backend.workers import listing, logs, process
-from backend.workers.brokers import WorkerBrokers, switch_queues
-from backend.workers.control import Control, ControlError
-from backend.workers.info import ResizeResult, WorkerError, WorkerInfo, node_name
-from backend.workers.records import RecordStore, WorkerRecord
-from backend.workers.resources import TreeSampler
-from backend.workers.spec import LIVE_RESIZE_POOLS, SpecError, WorkerSpec, can_resize_live, changed
-from backend.workers.states import Facts, TransitionCheck, WorkerState, derive
-from backend.workers.stopping import Mode, StopEvent, Stopper
+from pooldesk.backend import proc
+from pooldesk.backend.advisor.model import Thresholds
+from pooldesk.backend.broker.resolve import BrokerConfig
+from pooldesk.backend.projects.brokers import own_broker
+from pooldesk.backend.redact import mask_url
+from pooldesk.backend.settings import Settings
+from pooldesk.backend.workers import listing, logs, process
+from pooldesk.backend.workers.brokers import WorkerBrokers, switch_queues
+from pooldesk.backend.workers.control import Control, ControlError
+from pooldesk.backend.workers.info import ResizeResult, WorkerError, WorkerInfo, node_name
+from pooldesk.backend.workers.records import RecordStore, WorkerRecord
+from pooldesk.backend.workers.resources import TreeSampler
+from pooldesk.backend.workers.spec import LIVE_RESIZE_POOLS, SpecError, WorkerSpec, can_resize_live, changed
+from pooldesk.backend.workers.states import Facts, TransitionCheck, WorkerState, derive
+from pooldesk.backend.workers.stopping import Mode, StopEvent, Stopper
 
 __all__ = [
     "LIVE_RESIZE_POOLS",
@@ -387,7 +387,7 @@ def _ensure_recorder(config: BrokerConfig) -> None:
     """The task-history recorder for this broker (backend/taskhistory); never fails a start."""
     import contextlib
 
-    from backend.taskhistory.service import ensure_recorder
+    from pooldesk.backend.taskhistory.service import ensure_recorder
 
     with contextlib.suppress(Exception):  # the history is secondary to the worker itself
         ensure_recorder(config)

@@ -1,6 +1,6 @@
 """Spawning one worker's processes (supervisor → Celery main → pool children): argv and env.
 
-Stopping them is ``backend.workers.stopping`` (warm → cold → kill, non-blocking).
+Stopping them is ``pooldesk.backend.workers.stopping`` (warm → cold → kill, non-blocking).
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ import os
 import subprocess
 import sys
 
-from backend.broker.resolve import BrokerConfig
-from backend.celery_app import MAX_CONNECTIONS_ENV, VISIBILITY_TIMEOUT_ENV
-from backend.settings import load
-from backend.workers import options
-from backend.workers.priority import NICE_ENV
-from backend.workers.spec import WorkerSpec
+from pooldesk.backend.broker.resolve import BrokerConfig
+from pooldesk.backend.celery_app import MAX_CONNECTIONS_ENV, VISIBILITY_TIMEOUT_ENV
+from pooldesk.backend.settings import load
+from pooldesk.backend.workers import options
+from pooldesk.backend.workers.priority import NICE_ENV
+from pooldesk.backend.workers.spec import WorkerSpec
 
 __all__ = ["celery_argv", "spawn", "worker_env"]
 
@@ -83,7 +83,7 @@ def spawn(
     """Start the supervisor in its own session: it survives the window, and its pgid is ours."""
     supervisor = [
         "-m",
-        "backend.workers.supervise",
+        "pooldesk.backend.workers.supervise",
         spec.name,
         "--restarts",
         str(restarts),

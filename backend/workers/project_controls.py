@@ -1,6 +1,6 @@
 """Remote control on the brokers of projects: one :class:`Control` per distinct broker URL.
 
-A project's workers answer on the broker its app uses (``backend.projects.brokers``), so ping,
+A project's workers answer on the broker its app uses (``pooldesk.backend.projects.brokers``), so ping,
 inspect, grow/shrink, queues and shutdown must go there. The manager asks this pool for the
 control of a worker's spec (None: the worker is on Pooldesk's own broker) and for every project
 broker that has a worker in the list (to list remote workers there too).
@@ -8,10 +8,10 @@ broker that has a worker in the list (to list remote workers there too).
 
 from __future__ import annotations
 
-from backend.projects.brokers import own_broker
-from backend.workers.control import Control
-from backend.workers.records import RecordStore
-from backend.workers.spec import WorkerSpec
+from pooldesk.backend.projects.brokers import own_broker
+from pooldesk.backend.workers.control import Control
+from pooldesk.backend.workers.records import RecordStore
+from pooldesk.backend.workers.spec import WorkerSpec
 
 
 class ProjectControls:

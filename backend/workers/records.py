@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backend import paths
-from backend.fsutil import read_json, write_json_atomic
-from backend.workers.spec import WorkerSpec
+from pooldesk.backend import paths
+from pooldesk.backend.fsutil import read_json, write_json_atomic
+from pooldesk.backend.workers.spec import WorkerSpec
 
 
 @dataclass

@@ -1,13 +1,13 @@
 """A worker start's outcome in words: online (and how fast), or why it ended while starting.
 
-Plain text from a :class:`~backend.workers.info.WorkerInfo`, no Qt: the window's worker service
+Plain text from a :class:`~pooldesk.backend.workers.info.WorkerInfo`, no Qt: the window's worker service
 reports these when it has watched a start (or a restart) to its end, and any other client may.
 """
 
 from __future__ import annotations
 
-from backend.workers.info import WorkerInfo
-from backend.workers.states import describe_exit
+from pooldesk.backend.workers.info import WorkerInfo
+from pooldesk.backend.workers.states import describe_exit
 
 UNKNOWN_EXIT = describe_exit(None)  # a process gone before its supervisor recorded how
 

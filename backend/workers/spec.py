@@ -12,7 +12,7 @@ import sys
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from backend.workers import options
+from pooldesk.backend.workers import options
 
 POOLS = ("prefork", "gevent", "threads", "solo")
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -22,7 +22,7 @@ APP_RE = re.compile(
 )
 GEVENT_MAX = 10_000
 THREADS_MAX = 1_000
-DEFAULT_APP = "backend.celery_app:app"
+DEFAULT_APP = "pooldesk.backend.celery_app:app"
 # Pools a platform cannot run, with the reason the form and the CLI show. Celery's prefork pool
 # (billiard) forks and relies on POSIX signals and process groups; Celery does not support it on
 # Windows, where CPU-bound queues scale with several solo workers instead.

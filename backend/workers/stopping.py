@@ -33,9 +33,9 @@ from typing import Literal, Protocol
 
 import psutil
 
-from backend import proc
-from backend.workers.records import RecordStore
-from backend.workers.spec import WorkerSpec
+from pooldesk.backend import proc
+from pooldesk.backend.workers.records import RecordStore
+from pooldesk.backend.workers.spec import WorkerSpec
 
 COLD_GRACE_S = 5.0  # after SIGQUIT, before SIGKILL to the group
 REAP_GRACE_S = 5.0  # after Celery is gone, for the supervisor to record the exit and leave

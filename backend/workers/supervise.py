@@ -10,9 +10,9 @@ seconds: then it gives up (a crash loop; the advisor says so) instead of flappin
 It ignores the stop signals so that a warm stop (SIGTERM to Celery's main process) reaches
 Celery alone; a final SIGKILL to the process group takes both.
 
-Usage: ``python -m backend.workers.supervise NAME [--restarts N] [--window S] [--project P]
+Usage: ``python -m pooldesk.backend.workers.supervise NAME [--restarts N] [--window S] [--project P]
 -- <celery args>``. With ``--project`` the worker runs the project's interpreter in its workdir
-and environment (``backend.projects.runenv``); the supervisor itself stays Pooldesk's process.
+and environment (``pooldesk.backend.projects.runenv``); the supervisor itself stays Pooldesk's process.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ import subprocess
 import sys
 import time
 
-from backend import proc
-from backend.workers import inworker
-from backend.workers.logfile import RotatingWriter
-from backend.workers.priority import from_env, lower_priority
-from backend.workers.records import ExitInfo, PidInfo, RecordStore
+from pooldesk.backend import proc
+from pooldesk.backend.workers import inworker
+from pooldesk.backend.workers.logfile import RotatingWriter
+from pooldesk.backend.workers.priority import from_env, lower_priority
+from pooldesk.backend.workers.records import ExitInfo, PidInfo, RecordStore
 
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 30.0
@@ -57,8 +57,8 @@ def _command(
     """
     if not project:
         return [sys.executable, "-m", inworker.PROBE_MODULE, *celery_args], _probe_env(), None
-    from backend.projects.runenv import project_env
-    from backend.projects.store import ProjectStore
+    from pooldesk.backend.projects.runenv import project_env
+    from pooldesk.backend.projects.store import ProjectStore
 
     spec = ProjectStore().get(project)
     env = project_env(spec, os.environ, keep_broker=spec.managed_broker)
@@ -68,8 +68,8 @@ def _command(
 def _secrets(project: str | None) -> list[bytes]:
     if not project:
         return []
-    from backend.projects.runenv import secrets
-    from backend.projects.store import ProjectStore
+    from pooldesk.backend.projects.runenv import secrets
+    from pooldesk.backend.projects.store import ProjectStore
 
     saved = ProjectStore().load(project)
     return [v.encode() for v in secrets(saved)] if saved else []
@@ -178,7 +178,7 @@ def main() -> None:
     argv = sys.argv[1:]
     if "--" not in argv:
         sys.stderr.write(
-            "usage: python -m backend.workers.supervise NAME [--restarts N] "
+            "usage: python -m pooldesk.backend.workers.supervise NAME [--restarts N] "
             "[--window S] -- CELERY_ARGS...\n"
         )
         raise SystemExit(2)

@@ -1,9 +1,9 @@
 """Live charts for the Overview page (pyqtgraph): system, per worker, per queue."""
 
-from desktop.charts.base import TimeChart
-from desktop.charts.queues import QueueHistory, QueueThroughputChart
-from desktop.charts.system import SystemCpuChart, SystemRamChart
-from desktop.charts.worker import LimitHistory, WorkerCharts
+from pooldesk.desktop.charts.base import TimeChart
+from pooldesk.desktop.charts.queues import QueueHistory, QueueThroughputChart
+from pooldesk.desktop.charts.system import SystemCpuChart, SystemRamChart
+from pooldesk.desktop.charts.worker import LimitHistory, WorkerCharts
 
 __all__ = [
     "LimitHistory",

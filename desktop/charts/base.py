@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.charts.compat import pin_singletons
+from pooldesk.desktop.charts.compat import pin_singletons
 
 # Mid-tone colours that read on both a light and a dark background.
 COLOURS = ("#4c8fd6", "#e8890c", "#36a852", "#a55ccf", "#d94848", "#1c9c9c", "#c2a10a")

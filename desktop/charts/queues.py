@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import time
 
-from backend.telemetry.ring import Ring
-from backend.telemetry.views import EventSnapshot
-from desktop.charts.base import COLOURS, TimeChart
+from pooldesk.backend.telemetry.ring import Ring
+from pooldesk.backend.telemetry.views import EventSnapshot
+from pooldesk.desktop.charts.base import COLOURS, TimeChart
 
 HIDDEN_QUEUES = frozenset({"(unknown)"})
 

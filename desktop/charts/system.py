@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from desktop.charts.base import COLOURS, TimeChart
+from pooldesk.desktop.charts.base import COLOURS, TimeChart
 
 History = Callable[[str, float], dict[str, list[float]]]
 GiB = 2**30

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
-from backend.telemetry.ring import Ring
-from backend.telemetry.samples import Snapshot
-from backend.telemetry.views import EventSnapshot
-from desktop.charts.base import COLOURS, NEUTRAL, TimeChart
-from desktop.charts.window import History
-from desktop.formatting import human_bytes
+from pooldesk.backend.telemetry.ring import Ring
+from pooldesk.backend.telemetry.samples import Snapshot
+from pooldesk.backend.telemetry.views import EventSnapshot
+from pooldesk.desktop.charts.base import COLOURS, NEUTRAL, TimeChart
+from pooldesk.desktop.charts.window import History
+from pooldesk.desktop.formatting import human_bytes
 
 MiB = 2**20
 LIMIT_FIELDS = ("limit", "concurrency")

@@ -21,10 +21,10 @@ from PySide6.QtWidgets import (
     QStyleOptionViewItem,
 )
 
-from backend.batches.history import BatchRecord
-from desktop import resources
-from desktop.formatting import DASH
-from desktop.models.table import Columns, Index, TableModel
+from pooldesk.backend.batches.history import BatchRecord
+from pooldesk.desktop import resources
+from pooldesk.desktop.formatting import DASH
+from pooldesk.desktop.models.table import Columns, Index, TableModel
 
 COLUMNS = ("ID", "Kind", "State", "Progress", "Failed", "Elapsed", "ETA", "Created")
 ID, KIND, STATE, PROGRESS, FAILED, ELAPSED, ETA, CREATED = range(len(COLUMNS))

@@ -1,7 +1,7 @@
 """The children of the selected batch: one row per chunk of customers or per URL, failures first,
 then running, pending, cancelled and succeeded ones, each group by index.
 
-Rows are the dicts :class:`~desktop.services.batches.BatchController` sends: ``index``, ``id``,
+Rows are the dicts :class:`~pooldesk.desktop.services.batches.BatchController` sends: ``index``, ``id``,
 ``state`` (a Celery state), and when known ``reason``, ``customers`` or ``url``, and the child's
 lean ``result``. While a batch runs only index, state and reason are known (the result backend's
 progress carries no more); the finished batch's summary fills in the rest.
@@ -13,9 +13,9 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 
-from desktop import resources
-from desktop.formatting import DASH
-from desktop.models.table import Columns, TableModel
+from pooldesk.desktop import resources
+from pooldesk.desktop.formatting import DASH
+from pooldesk.desktop.models.table import Columns, TableModel
 
 COLUMNS = ("#", "State", "Detail", "Result", "Reason")
 NUMBER, STATE, DETAIL, RESULT, REASON = range(len(COLUMNS))

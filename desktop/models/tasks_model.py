@@ -15,10 +15,10 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 
-from backend.taskhistory.query import TaskRow
-from desktop import resources
-from desktop.formatting import DASH
-from desktop.models.table import Columns, Index, TableModel
+from pooldesk.backend.taskhistory.query import TaskRow
+from pooldesk.desktop import resources
+from pooldesk.desktop.formatting import DASH
+from pooldesk.desktop.models.table import Columns, Index, TableModel
 
 COLUMNS = (
     "State",

@@ -16,10 +16,10 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 
-from backend.workers.manager import WorkerInfo
-from desktop import resources
-from desktop.formatting import DASH, human_bytes, percent
-from desktop.models.table import Columns, TableModel
+from pooldesk.backend.workers.manager import WorkerInfo
+from pooldesk.desktop import resources
+from pooldesk.desktop.formatting import DASH, human_bytes, percent
+from pooldesk.desktop.models.table import Columns, TableModel
 
 COLUMNS = (
     "Name",

@@ -58,8 +58,8 @@ from typing import Any, ClassVar
 
 from PySide6.QtCore import QMetaMethod, QObject, QThread, QTimer, Signal, Slot
 
-from backend.redact import mask_text
-from backend.settings import Settings
+from pooldesk.backend.redact import mask_text
+from pooldesk.backend.settings import Settings
 
 log = logging.getLogger(__name__)
 _SLOT_OR_SIGNAL = (QMetaMethod.MethodType.Slot, QMetaMethod.MethodType.Signal)

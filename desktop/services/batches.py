@@ -1,6 +1,6 @@
 """The batch service: the only place that polls batches (a :class:`ServiceThread`).
 
-It owns a :class:`~backend.batches.service.BatchService`, created in that thread and used only
+It owns a :class:`~pooldesk.backend.batches.service.BatchService`, created in that thread and used only
 there. Every second it refreshes the batches that are still queued or running (one read of the
 result backend each) and, every few seconds or after a change, the whole list from the history
 store, so batches launched from the CLI show up too. Its ``batchesChanged`` feeds the Batches
@@ -20,13 +20,13 @@ from typing import Any
 
 from PySide6.QtCore import QTimer, Signal, Slot
 
-from backend.batches.history import BatchRecord
-from backend.batches.params import InvoiceParams, MonitorParams, ParamError
-from backend.batches.service import BatchError, BatchService
-from backend.broker import BrokerError
-from backend.settings import Settings
-from desktop.models.children_model import ORDER, child_row, child_state
-from desktop.services.base import ServiceThread, describe
+from pooldesk.backend.batches.history import BatchRecord
+from pooldesk.backend.batches.params import InvoiceParams, MonitorParams, ParamError
+from pooldesk.backend.batches.service import BatchError, BatchService
+from pooldesk.backend.broker import BrokerError
+from pooldesk.backend.settings import Settings
+from pooldesk.desktop.models.children_model import ORDER, child_row, child_state
+from pooldesk.desktop.services.base import ServiceThread, describe
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +176,8 @@ class BatchController(ServiceThread):
     @Slot(int)
     def seedDemo(self, customers: int) -> None:
         def op() -> str:
-            from backend.invoices.db import make_engine
-            from backend.invoices.seed import seed
+            from pooldesk.backend.invoices.db import make_engine
+            from pooldesk.backend.invoices.seed import seed
 
             try:
                 result = seed(make_engine(self.settings.invoice_db or None), customers)
@@ -277,7 +277,7 @@ def _lean(record: BatchRecord) -> BatchRecord:
 def _count_customers(url: str | None) -> int:
     from sqlalchemy import func, inspect, select
 
-    from backend.invoices.db import Customer, make_engine
+    from pooldesk.backend.invoices.db import Customer, make_engine
 
     engine = make_engine(url)
     if not inspect(engine).has_table(Customer.__tablename__):

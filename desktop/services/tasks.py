@@ -1,6 +1,6 @@
 """The task-history service: every read of ``tasks.db`` and every task action off the GUI thread.
 
-A :class:`~desktop.services.base.ServiceThread`. Every read (a page of rows, a count, failure
+A :class:`~pooldesk.desktop.services.base.ServiceThread`. Every read (a page of rows, a count, failure
 groups, one task's detail) and every action (retry, revoke — they reach the broker) runs here,
 never on the GUI thread. Requests carry a number; the page drops answers to requests it has
 since replaced (a filter typed faster than the answers come back). Every ``POLL_MS`` it asks
@@ -18,14 +18,14 @@ from typing import Any
 
 from PySide6.QtCore import Signal, Slot
 
-from backend.broker.resolve import current_config
-from backend.settings import Settings
-from backend.taskhistory import service
-from backend.taskhistory.actions import TaskActions
-from backend.taskhistory.query import Filter, TaskQuery
-from backend.taskhistory.retry import RetryError, rebuild
-from backend.taskhistory.store import TaskStore
-from desktop.services.base import ServiceThread
+from pooldesk.backend.broker.resolve import current_config
+from pooldesk.backend.settings import Settings
+from pooldesk.backend.taskhistory import service
+from pooldesk.backend.taskhistory.actions import TaskActions
+from pooldesk.backend.taskhistory.query import Filter, TaskQuery
+from pooldesk.backend.taskhistory.retry import RetryError, rebuild
+from pooldesk.backend.taskhistory.store import TaskStore
+from pooldesk.desktop.services.base import ServiceThread
 
 log = logging.getLogger(__name__)
 

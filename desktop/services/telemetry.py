@@ -1,4 +1,4 @@
-"""The window's telemetry and advisor service (a :class:`~desktop.services.base.ServiceThread`).
+"""The window's telemetry and advisor service (a :class:`~pooldesk.desktop.services.base.ServiceThread`).
 
 It owns the resource sampler (a ``SamplerThread``), the Celery event monitor (its own receiver
 thread) and the ``AdvisorService``, all created and used in this thread. It polls nothing the
@@ -13,7 +13,7 @@ Signals out:
 
 - ``resourcesSampled(Snapshot)`` once per sample (emitted from the sampler thread: Qt queues it);
 - ``eventsChanged(EventSnapshot)`` when the monitor published something new, at most 5 Hz;
-- ``fitChanged(list[QueueFit])``: the Pool fit table (``backend.fit.table``) when it changed;
+- ``fitChanged(list[QueueFit])``: the Pool fit table (``pooldesk.backend.fit.table``) when it changed;
 - ``adviceChanged(list[Advice])`` when the current advice changed, after each advisor run
   (every second); ``adviceAppeared(list[Advice])`` with the ones that just appeared;
 - ``metricsServing(str, str)``: the Prometheus endpoint's URL (empty when off) and an error.
@@ -34,24 +34,24 @@ from typing import Any
 
 from PySide6.QtCore import QTimer, Signal, Slot
 
-from backend.advisor.model import DEFAULT_NATURES, Advice, Thresholds
-from backend.advisor.service import AdvisorService
-from backend.batches.history import BatchRecord
-from backend.broker import ensure_broker
-from backend.broker.status import BrokerStatus
-from backend.fit.table import QueueFit
-from backend.fit.table import build as build_fit
-from backend.metrics.collector import MetricsInput
-from backend.metrics.server import MetricsFeed, MetricsServer
-from backend.projects.brokers import brokers_in_use
-from backend.settings import Settings
-from backend.telemetry.events import EventMonitor
-from backend.telemetry.multi import MonitorSet
-from backend.telemetry.sampler import ResourceSampler, SamplerThread
-from backend.telemetry.views import Span
-from backend.workers.manager import WorkerInfo
-from backend.workers.records import RecordStore
-from desktop.services.base import ServiceThread
+from pooldesk.backend.advisor.model import DEFAULT_NATURES, Advice, Thresholds
+from pooldesk.backend.advisor.service import AdvisorService
+from pooldesk.backend.batches.history import BatchRecord
+from pooldesk.backend.broker import ensure_broker
+from pooldesk.backend.broker.status import BrokerStatus
+from pooldesk.backend.fit.table import QueueFit
+from pooldesk.backend.fit.table import build as build_fit
+from pooldesk.backend.metrics.collector import MetricsInput
+from pooldesk.backend.metrics.server import MetricsFeed, MetricsServer
+from pooldesk.backend.projects.brokers import brokers_in_use
+from pooldesk.backend.settings import Settings
+from pooldesk.backend.telemetry.events import EventMonitor
+from pooldesk.backend.telemetry.multi import MonitorSet
+from pooldesk.backend.telemetry.sampler import ResourceSampler, SamplerThread
+from pooldesk.backend.telemetry.views import Span
+from pooldesk.backend.workers.manager import WorkerInfo
+from pooldesk.backend.workers.records import RecordStore
+from pooldesk.desktop.services.base import ServiceThread
 
 log = logging.getLogger(__name__)
 

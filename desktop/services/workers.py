@@ -1,6 +1,6 @@
 """The worker service: the window's only door to workers and the broker's status.
 
-A :class:`~desktop.services.base.ServiceThread`. Everything that touches the broker or a process
+A :class:`~pooldesk.desktop.services.base.ServiceThread`. Everything that touches the broker or a process
 (``ensure_broker``, the periodic refresh, start, stop, restart, resize, forget) runs in its
 thread, one call at a time, so the manager is used from a single thread and the GUI thread
 never blocks on the network. Requests arrive as queued slot calls (connect a GUI-thread signal
@@ -25,17 +25,17 @@ from urllib.parse import urlsplit
 
 from PySide6.QtCore import QTimer, Signal, Slot
 
-from backend.advisor.model import Fix, Thresholds
-from backend.advisor.service import apply_fix
-from backend.broker import BrokerError, current_config, ensure_broker
-from backend.broker.status import BrokerStatus, broker_status
-from backend.projects.brokers import prepare_start
-from backend.projects.model import ProjectError
-from backend.settings import Settings
-from backend.workers.manager import WorkerError, WorkerInfo, WorkerManager
-from backend.workers.reports import UNKNOWN_EXIT, ready_text, start_failure
-from backend.workers.spec import SpecError, WorkerSpec, can_resize_live
-from desktop.services.base import ServiceThread, describe
+from pooldesk.backend.advisor.model import Fix, Thresholds
+from pooldesk.backend.advisor.service import apply_fix
+from pooldesk.backend.broker import BrokerError, current_config, ensure_broker
+from pooldesk.backend.broker.status import BrokerStatus, broker_status
+from pooldesk.backend.projects.brokers import prepare_start
+from pooldesk.backend.projects.model import ProjectError
+from pooldesk.backend.settings import Settings
+from pooldesk.backend.workers.manager import WorkerError, WorkerInfo, WorkerManager
+from pooldesk.backend.workers.reports import UNKNOWN_EXIT, ready_text, start_failure
+from pooldesk.backend.workers.spec import SpecError, WorkerSpec, can_resize_live
+from pooldesk.desktop.services.base import ServiceThread, describe
 
 log = logging.getLogger(__name__)
 

@@ -15,17 +15,17 @@ from typing import Any
 
 from PySide6.QtCore import Signal, SignalInstance
 
-from desktop.services.batches import BatchController
-from desktop.services.tasks import TasksController
-from desktop.services.telemetry import TelemetryController
-from desktop.services.workers import WorkerController
-from desktop.settings_hub import SettingsHub
-from desktop.shell.closing import CloseFlow, running_local
-from desktop.shell.operations import Operations
-from desktop.shell.tray import Tray
-from desktop.views.main_window import MainWindow
-from desktop.views.metrics_toggle import MetricsToggle
-from desktop.views.tasks_page import TasksPage
+from pooldesk.desktop.services.batches import BatchController
+from pooldesk.desktop.services.tasks import TasksController
+from pooldesk.desktop.services.telemetry import TelemetryController
+from pooldesk.desktop.services.workers import WorkerController
+from pooldesk.desktop.settings_hub import SettingsHub
+from pooldesk.desktop.shell.closing import CloseFlow, running_local
+from pooldesk.desktop.shell.operations import Operations
+from pooldesk.desktop.shell.tray import Tray
+from pooldesk.desktop.views.main_window import MainWindow
+from pooldesk.desktop.views.metrics_toggle import MetricsToggle
+from pooldesk.desktop.views.tasks_page import TasksPage
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMainWindow, QSystemTrayIcon
 
-from desktop import resources
-from desktop.models.batches_model import done_total, duration, unit_of
+from pooldesk.desktop import resources
+from pooldesk.desktop.models.batches_model import done_total, duration, unit_of
 
 MESSAGE_MS = 10_000
 

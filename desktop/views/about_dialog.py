@@ -14,8 +14,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend import paths
-from backend.about import versions
+from pooldesk.backend import paths
+from pooldesk.backend.about import versions
 
 
 def about_versions() -> dict[str, str]:

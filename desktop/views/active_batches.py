@@ -14,8 +14,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
-from backend.batches.history import BatchRecord
-from desktop.models.batches_model import (
+from pooldesk.backend.batches.history import BatchRecord
+from pooldesk.desktop.models.batches_model import (
     STATE_TEXT,
     created_text,
     done_total,

@@ -22,13 +22,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.batches.history import BatchRecord
-from backend.telemetry.views import Span
-from desktop import resources
-from desktop.formatting import DASH
-from desktop.models.batches_model import STATE_TEXT, batch_color, duration, elapsed, eta
-from desktop.models.children_model import DETAIL, NUMBER, REASON, RESULT, STATE, ChildrenModel
-from desktop.views.timeline import TimelineWidget, summary
+from pooldesk.backend.batches.history import BatchRecord
+from pooldesk.backend.telemetry.views import Span
+from pooldesk.desktop import resources
+from pooldesk.desktop.formatting import DASH
+from pooldesk.desktop.models.batches_model import STATE_TEXT, batch_color, duration, elapsed, eta
+from pooldesk.desktop.models.children_model import DETAIL, NUMBER, REASON, RESULT, STATE, ChildrenModel
+from pooldesk.desktop.views.timeline import TimelineWidget, summary
 
 PLACEHOLDER = "Select a batch to see its parameters, results and children."
 FAILURES_LISTED = 5

@@ -25,11 +25,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.batches.history import BatchRecord
-from desktop import resources
-from desktop.models.batches_model import PROGRESS, BatchesModel, ProgressDelegate
-from desktop.views.batch_detail import BatchDetail, make_table
-from desktop.views.launch_dialogs import LaunchInvoicesDialog, LaunchMonitoringDialog
+from pooldesk.backend.batches.history import BatchRecord
+from pooldesk.desktop import resources
+from pooldesk.desktop.models.batches_model import PROGRESS, BatchesModel, ProgressDelegate
+from pooldesk.desktop.views.batch_detail import BatchDetail, make_table
+from pooldesk.desktop.views.launch_dialogs import LaunchInvoicesDialog, LaunchMonitoringDialog
 
 EMPTY_TEXT = (
     "No batches yet.\n\nLaunch one with Launch invoices… (Ctrl+I) or Launch monitoring… "

@@ -12,9 +12,9 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QLabel, QStatusBar
 
-from backend.broker.status import BrokerStatus
-from desktop import resources
-from desktop.formatting import broker_line, broker_tooltip
+from pooldesk.backend.broker.status import BrokerStatus
+from pooldesk.desktop import resources
+from pooldesk.desktop.formatting import broker_line, broker_tooltip
 
 
 class BrokerLine(QObject):

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.models.tasks_model import when
+from pooldesk.desktop.models.tasks_model import when
 
 GROUP_COLUMNS = ("Count", "Failure", "Tasks", "First seen", "Last seen")
 

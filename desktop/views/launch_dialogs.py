@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.batches.params import (
+from pooldesk.backend.batches.params import (
     MAX_CHUNK,
     MAX_CUSTOMERS,
     MAX_URLS_PER_TASK,
@@ -38,9 +38,9 @@ from backend.batches.params import (
     MonitorParams,
     ParamError,
 )
-from backend.invoices.billing import recent_periods
-from backend.monitoring.urls import UrlFileError, UrlListError, parse_url_list, read_url_list
-from desktop.views.messages import fit_height, show_list
+from pooldesk.backend.invoices.billing import recent_periods
+from pooldesk.backend.monitoring.urls import UrlFileError, UrlListError, parse_url_list, read_url_list
+from pooldesk.desktop.views.messages import fit_height, show_list
 
 LISTED_LINES = 5  # URL problems shown before "and N more"
 BIG_TEXT = 50_000  # characters: above this the URL list is checked after a pause in typing

@@ -32,19 +32,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend import paths
-from backend.projects.store import ProjectStore
-from backend.settings import Settings
-from desktop import presets as presets_mod
-from desktop import resources
-from desktop.settings_hub import SettingsHub
-from desktop.views.batches_page import BatchesPage
-from desktop.views.broker_line import BrokerLine
-from desktop.views.overview_page import OverviewPage
-from desktop.views.settings.page import SettingsPage
-from desktop.views.tasks_page import TasksPage
-from desktop.views.warnings_panel import WarningsBanner
-from desktop.views.workers_page import WorkersPage
+from pooldesk.backend import paths
+from pooldesk.backend.projects.store import ProjectStore
+from pooldesk.backend.settings import Settings
+from pooldesk.desktop import presets as presets_mod
+from pooldesk.desktop import resources
+from pooldesk.desktop.settings_hub import SettingsHub
+from pooldesk.desktop.views.batches_page import BatchesPage
+from pooldesk.desktop.views.broker_line import BrokerLine
+from pooldesk.desktop.views.overview_page import OverviewPage
+from pooldesk.desktop.views.settings.page import SettingsPage
+from pooldesk.desktop.views.tasks_page import TasksPage
+from pooldesk.desktop.views.warnings_panel import WarningsBanner
+from pooldesk.desktop.views.workers_page import WorkersPage
 
 MESSAGE_MS = 10_000
 NAV_ICON = 20  # px, the sidebar's page icons
@@ -246,7 +246,7 @@ class MainWindow(QMainWindow):
         return [box for box in self.findChildren(QMessageBox) if box.isVisible()]
 
     def _about(self) -> None:
-        from desktop.views.about_dialog import AboutDialog
+        from pooldesk.desktop.views.about_dialog import AboutDialog
 
         dialog = AboutDialog(self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

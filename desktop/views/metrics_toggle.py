@@ -12,8 +12,8 @@ from typing import Protocol
 from PySide6.QtCore import QObject, Signal, SignalInstance, Slot
 from PySide6.QtGui import QAction
 
-from backend.metrics import DEFAULT_PORT, HOST
-from desktop.settings_hub import SettingsHub
+from pooldesk.backend.metrics import DEFAULT_PORT, HOST
+from pooldesk.desktop.settings_hub import SettingsHub
 
 
 class MetricsServer(Protocol):

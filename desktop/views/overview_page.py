@@ -26,13 +26,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.advisor.model import Advice
-from backend.batches.history import BatchRecord
-from backend.broker.status import BrokerStatus
-from backend.fit.table import QueueFit
-from backend.telemetry.samples import Snapshot
-from backend.telemetry.views import EventSnapshot, Span
-from desktop.charts import (
+from pooldesk.backend.advisor.model import Advice
+from pooldesk.backend.batches.history import BatchRecord
+from pooldesk.backend.broker.status import BrokerStatus
+from pooldesk.backend.fit.table import QueueFit
+from pooldesk.backend.telemetry.samples import Snapshot
+from pooldesk.backend.telemetry.views import EventSnapshot, Span
+from pooldesk.desktop.charts import (
     LimitHistory,
     QueueHistory,
     QueueThroughputChart,
@@ -41,14 +41,14 @@ from desktop.charts import (
     TimeChart,
     WorkerCharts,
 )
-from desktop.charts.window import CHART_MS, History, no_history, window_combo
-from desktop.charts.worker import worker_facts
-from desktop.formatting import broker_line, broker_tooltip
-from desktop.views.active_batches import ActiveBatches
-from desktop.views.first_run import FirstRunCard
-from desktop.views.pool_fit import PoolFitTable
-from desktop.views.timeline import TimelineDialog
-from desktop.views.warnings_panel import WarningsPanel
+from pooldesk.desktop.charts.window import CHART_MS, History, no_history, window_combo
+from pooldesk.desktop.charts.worker import worker_facts
+from pooldesk.desktop.formatting import broker_line, broker_tooltip
+from pooldesk.desktop.views.active_batches import ActiveBatches
+from pooldesk.desktop.views.first_run import FirstRunCard
+from pooldesk.desktop.views.pool_fit import PoolFitTable
+from pooldesk.desktop.views.timeline import TimelineDialog
+from pooldesk.desktop.views.warnings_panel import WarningsPanel
 
 
 class OverviewPage(QWidget):

@@ -1,6 +1,6 @@
 """The Pool fit table (Overview): per queue, what its tasks measured and the pool that fits it.
 
-Rows are ``backend.fit.table.QueueFit`` as the telemetry thread builds them every second (the
+Rows are ``pooldesk.backend.fit.table.QueueFit`` as the telemetry thread builds them every second (the
 same rows as ``pooldesk fit --json``). Hovering a cell shows the numbers behind it (the basis of
 the nature, the formula, each task); **Fix…** asks for confirmation with the fix's exact text
 and emits :attr:`PoolFitTable.fixRequested`, which the window sends to the worker controller.
@@ -21,9 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.advisor.model import Fix
-from backend.fit.table import QueueFit
-from desktop.views.tables import fill_row, row_table
+from pooldesk.backend.advisor.model import Fix
+from pooldesk.backend.fit.table import QueueFit
+from pooldesk.desktop.views.tables import fill_row, row_table
 
 COLUMNS = (
     "Queue",

@@ -22,15 +22,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.projects.check import CheckResult, run_check
-from backend.projects.envfile import EnvFileError, parse_file, parse_pairs
-from backend.projects.model import DEMO, Project
-from backend.projects.report import plain_words
-from backend.projects.runenv import secrets
-from backend.projects.store import ProjectStore
-from backend.redact import mask_text
-from desktop.background import Background
-from desktop.views.messages import show_list
+from pooldesk.backend.projects.check import CheckResult, run_check
+from pooldesk.backend.projects.envfile import EnvFileError, parse_file, parse_pairs
+from pooldesk.backend.projects.model import DEMO, Project
+from pooldesk.backend.projects.report import plain_words
+from pooldesk.backend.projects.runenv import secrets
+from pooldesk.backend.projects.store import ProjectStore
+from pooldesk.backend.redact import mask_text
+from pooldesk.desktop.background import Background
+from pooldesk.desktop.views.messages import show_list
 
 
 class ProjectDialog(QDialog):

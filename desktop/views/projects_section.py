@@ -20,16 +20,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.projects.check import CheckResult, run_check
-from backend.projects.model import Project, ProjectError
-from backend.projects.report import plain_words
-from backend.projects.runenv import secrets
-from backend.projects.store import ProjectStore
-from backend.redact import mask_text
-from backend.workers.records import RecordStore
-from desktop.background import Background
-from desktop.views.project_dialog import ProjectDialog
-from desktop.views.tables import fill_row, row_table
+from pooldesk.backend.projects.check import CheckResult, run_check
+from pooldesk.backend.projects.model import Project, ProjectError
+from pooldesk.backend.projects.report import plain_words
+from pooldesk.backend.projects.runenv import secrets
+from pooldesk.backend.projects.store import ProjectStore
+from pooldesk.backend.redact import mask_text
+from pooldesk.backend.workers.records import RecordStore
+from pooldesk.desktop.background import Background
+from pooldesk.desktop.views.project_dialog import ProjectDialog
+from pooldesk.desktop.views.tables import fill_row, row_table
 
 COLUMNS = ("Name", "App", "Interpreter", "Broker")
 

@@ -19,9 +19,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.workers.manager import WorkerInfo
-from backend.workers.spec import WorkerSpec, can_resize_live
-from desktop.views.messages import fit_height, show_list
+from pooldesk.backend.workers.manager import WorkerInfo
+from pooldesk.backend.workers.spec import WorkerSpec, can_resize_live
+from pooldesk.desktop.views.messages import fit_height, show_list
 
 SPIN_MAX = 100_000  # above every pool's own limit, so the spec explains the limit
 

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.workers.spec import (
+from pooldesk.backend.workers.spec import (
     POOLS,
     SpecError,
     WorkerSpec,
@@ -27,8 +27,8 @@ from backend.workers.spec import (
     parse_queues,
     pool_unavailable,
 )
-from desktop.views.messages import fit_height, show_list
-from desktop.views.start_options import AdvancedOptions, ProjectPicker
+from pooldesk.desktop.views.messages import fit_height, show_list
+from pooldesk.desktop.views.start_options import AdvancedOptions, ProjectPicker
 
 POOL_HINTS = {
     "prefork": "Processes, one per slot: CPU-bound work. Memory grows with concurrency.",

@@ -21,11 +21,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.projects.check import CheckResult
-from backend.projects.model import DEMO
-from backend.projects.store import ProjectStore
-from backend.workers.options import LOGLEVELS
-from backend.workers.spec import DEFAULT_APP, parse_autoscale
+from pooldesk.backend.projects.check import CheckResult
+from pooldesk.backend.projects.model import DEMO
+from pooldesk.backend.projects.store import ProjectStore
+from pooldesk.backend.workers.options import LOGLEVELS
+from pooldesk.backend.workers.spec import DEFAULT_APP, parse_autoscale
 
 
 class ProjectPicker(QComboBox):

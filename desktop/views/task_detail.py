@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.taskhistory.retry import RetryError, parse_json
-from desktop.formatting import DASH
-from desktop.models.tasks_model import seconds
+from pooldesk.backend.taskhistory.retry import RetryError, parse_json
+from pooldesk.desktop.formatting import DASH
+from pooldesk.desktop.models.tasks_model import seconds
 
 FIELDS = (
     ("State", "state"),

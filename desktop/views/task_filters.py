@@ -13,7 +13,7 @@ import time
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLineEdit, QWidget
 
-from backend.taskhistory.query import STATES, Filter
+from pooldesk.backend.taskhistory.query import STATES, Filter
 
 DEBOUNCE_MS = 250
 RANGES = (

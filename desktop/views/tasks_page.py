@@ -27,14 +27,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.taskhistory.query import Filter, TaskRow
-from backend.taskhistory.retry import RetryError, plan, rebuild
-from desktop.models.tasks_model import EXCEPTION, RowRole, TasksModel, when
-from desktop.services.tasks import TasksController
-from desktop.views.batch_detail import make_table
-from desktop.views.failure_groups import FailureGroups
-from desktop.views.task_detail import EditRetryDialog, TaskDetail
-from desktop.views.task_filters import TaskFilters
+from pooldesk.backend.taskhistory.query import Filter, TaskRow
+from pooldesk.backend.taskhistory.retry import RetryError, plan, rebuild
+from pooldesk.desktop.models.tasks_model import EXCEPTION, RowRole, TasksModel, when
+from pooldesk.desktop.services.tasks import TasksController
+from pooldesk.desktop.views.batch_detail import make_table
+from pooldesk.desktop.views.failure_groups import FailureGroups
+from pooldesk.desktop.views.task_detail import EditRetryDialog, TaskDetail
+from pooldesk.desktop.views.task_filters import TaskFilters
 
 PAGE = 200
 GROUPS_EVERY_S = 5.0  # live refresh of failure groups and rates, at most this often

@@ -17,7 +17,7 @@ from PySide6.QtCore import QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QDialog, QLabel, QScrollArea, QVBoxLayout, QWidget
 
-from backend.telemetry.views import Span
+from pooldesk.backend.telemetry.views import Span
 
 TimelineSource = Callable[[], list[Span]]
 LABEL_W = 170

@@ -25,9 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.advisor.model import Advice
-from backend.units import human_ms
-from desktop.formatting import human_bytes
+from pooldesk.backend.advisor.model import Advice
+from pooldesk.backend.units import human_ms
+from pooldesk.desktop.formatting import human_bytes
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 SEVERITY_ICON = {

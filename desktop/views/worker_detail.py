@@ -32,11 +32,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.telemetry.samples import Snapshot
-from backend.workers.manager import WorkerInfo
-from desktop.charts import LimitHistory, WorkerCharts
-from desktop.charts.window import CHART_MS, History, no_history, window_combo
-from desktop.charts.worker import worker_facts
+from pooldesk.backend.telemetry.samples import Snapshot
+from pooldesk.backend.workers.manager import WorkerInfo
+from pooldesk.desktop.charts import LimitHistory, WorkerCharts
+from pooldesk.desktop.charts.window import CHART_MS, History, no_history, window_combo
+from pooldesk.desktop.charts.worker import worker_facts
 
 LOG_MS = 2000
 LOG_LINES = 500

@@ -28,17 +28,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.telemetry.samples import Snapshot
-from backend.telemetry.views import EventSnapshot
-from backend.workers.manager import WorkerInfo
-from backend.workers.spec import WorkerSpec
-from desktop import presets as presets_mod
-from desktop import resources
-from desktop.charts import LimitHistory
-from desktop.models.workers_model import COLUMNS, NAME, QUEUES, WorkersModel
-from desktop.views.resize_dialog import ResizeDialog
-from desktop.views.start_dialog import StartDialog
-from desktop.views.worker_detail import WorkerDetail
+from pooldesk.backend.telemetry.samples import Snapshot
+from pooldesk.backend.telemetry.views import EventSnapshot
+from pooldesk.backend.workers.manager import WorkerInfo
+from pooldesk.backend.workers.spec import WorkerSpec
+from pooldesk.desktop import presets as presets_mod
+from pooldesk.desktop import resources
+from pooldesk.desktop.charts import LimitHistory
+from pooldesk.desktop.models.workers_model import COLUMNS, NAME, QUEUES, WorkersModel
+from pooldesk.desktop.views.resize_dialog import ResizeDialog
+from pooldesk.desktop.views.start_dialog import StartDialog
+from pooldesk.desktop.views.worker_detail import WorkerDetail
 
 History = Callable[[str, float], dict[str, list[float]]]
 CONTROLLABLE = ("starting", "online")

@@ -14,19 +14,19 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
-from backend.batches.history import BatchRecord, HistoryStore
-from backend.batches.params import MonitorParams
-from backend.invoices import db
-from backend.invoices.db import make_engine
-from backend.invoices.seed import seed
-from backend.monitoring.testserver import serve
-from backend.workers.manager import WorkerManager
-from backend.workers.spec import WorkerSpec
-from desktop import resources
-from desktop.models.batches_model import PROGRESS, STATE, BatchesModel, ProgressRole
-from desktop.shell.root import PooldeskWindow as MainWindow
-from desktop.views.batches_page import BatchesPage
-from desktop.views.launch_dialogs import LaunchInvoicesDialog, LaunchMonitoringDialog
+from pooldesk.backend.batches.history import BatchRecord, HistoryStore
+from pooldesk.backend.batches.params import MonitorParams
+from pooldesk.backend.invoices import db
+from pooldesk.backend.invoices.db import make_engine
+from pooldesk.backend.invoices.seed import seed
+from pooldesk.backend.monitoring.testserver import serve
+from pooldesk.backend.workers.manager import WorkerManager
+from pooldesk.backend.workers.spec import WorkerSpec
+from pooldesk.desktop import resources
+from pooldesk.desktop.models.batches_model import PROGRESS, STATE, BatchesModel, ProgressRole
+from pooldesk.desktop.shell.root import PooldeskWindow as MainWindow
+from pooldesk.desktop.views.batches_page import BatchesPage
+from pooldesk.desktop.views.launch_dialogs import LaunchInvoicesDialog, LaunchMonitoringDialog
 
 PERIOD = "2026-07"
 

@@ -9,13 +9,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 
-from backend.advisor.model import Observations, Thresholds, WorkerObs
-from backend.fit.table import build
-from backend.telemetry.fitstate import TaskFit
-from backend.telemetry.views import EventSnapshot, Span, WorkerView
-from desktop.charts import LimitHistory, WorkerCharts
-from desktop.views.pool_fit import FIX_COLUMN, PoolFitTable
-from desktop.views.timeline import TimelineWidget, lanes, summary
+from pooldesk.backend.advisor.model import Observations, Thresholds, WorkerObs
+from pooldesk.backend.fit.table import build
+from pooldesk.backend.telemetry.fitstate import TaskFit
+from pooldesk.backend.telemetry.views import EventSnapshot, Span, WorkerView
+from pooldesk.desktop.charts import LimitHistory, WorkerCharts
+from pooldesk.desktop.views.pool_fit import FIX_COLUMN, PoolFitTable
+from pooldesk.desktop.views.timeline import TimelineWidget, lanes, summary
 
 
 def _fit(task: str, queue: str, pool: str, cpu: float, hold: float) -> TaskFit:
@@ -113,7 +113,7 @@ def test_timeline_rows_and_summary_tell_serial_from_parallel(qtbot: QtBot) -> No
 
 
 def test_double_click_opens_a_queue_timeline(qtbot: QtBot) -> None:
-    from desktop.views.overview_page import OverviewPage
+    from pooldesk.desktop.views.overview_page import OverviewPage
 
     page = OverviewPage()
     qtbot.addWidget(page)

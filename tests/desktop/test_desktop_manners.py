@@ -13,10 +13,10 @@ from PySide6.QtCore import QObject, QUrl, Slot, qWarning
 from PySide6.QtGui import QDesktopServices
 from pytestqt.qtbot import QtBot
 
-from desktop import startup
-from desktop.single_instance import InstanceGuard, server_name
+from pooldesk.desktop import startup
+from pooldesk.desktop.single_instance import InstanceGuard, server_name
 
-GUI = "from backend.cli import entry; entry()"
+GUI = "from pooldesk.backend.cli import entry; entry()"
 
 
 def _pooldesk(home: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -59,7 +59,7 @@ def test_display_problem_only_where_a_display_server_is_needed() -> None:
 
 
 def test_qt_warnings_reach_the_log(home: Path, qtbot: QtBot) -> None:
-    from desktop.app import setup_logging
+    from pooldesk.desktop.app import setup_logging
 
     setup_logging()
     previous = startup.install_qt_message_handler()
@@ -132,7 +132,7 @@ class _UrlCatcher(QObject):
 
 
 def test_about_lists_versions_and_opens_the_log_folder(home: Path, qtbot: QtBot) -> None:
-    from desktop.views.about_dialog import AboutDialog
+    from pooldesk.desktop.views.about_dialog import AboutDialog
 
     dialog = AboutDialog()
     qtbot.addWidget(dialog)

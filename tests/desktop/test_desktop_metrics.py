@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from backend import settings as settings_mod
-from desktop.shell.root import PooldeskWindow
+from pooldesk.backend import settings as settings_mod
+from pooldesk.desktop.shell.root import PooldeskWindow
 
 
 def _free_port() -> int:

@@ -20,18 +20,18 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
-from backend import settings
-from backend.advisor.model import Advice, Fix
-from backend.broker import ensure_broker
-from backend.telemetry.samples import ProcessSample, Snapshot, SystemSample
-from backend.workers.manager import WorkerManager
-from backend.workers.spec import WorkerSpec, cores
-from desktop import resources
-from desktop.charts import LimitHistory, TimeChart
-from desktop.charts.base import AgoAxis, ago_text
-from desktop.models.workers_model import STATE
-from desktop.shell.root import PooldeskWindow as MainWindow
-from desktop.views.warnings_panel import WarningsBanner, WarningsPanel, chip_text
+from pooldesk.backend import settings
+from pooldesk.backend.advisor.model import Advice, Fix
+from pooldesk.backend.broker import ensure_broker
+from pooldesk.backend.telemetry.samples import ProcessSample, Snapshot, SystemSample
+from pooldesk.backend.workers.manager import WorkerManager
+from pooldesk.backend.workers.spec import WorkerSpec, cores
+from pooldesk.desktop import resources
+from pooldesk.desktop.charts import LimitHistory, TimeChart
+from pooldesk.desktop.charts.base import AgoAxis, ago_text
+from pooldesk.desktop.models.workers_model import STATE
+from pooldesk.desktop.shell.root import PooldeskWindow as MainWindow
+from pooldesk.desktop.views.warnings_panel import WarningsBanner, WarningsPanel, chip_text
 
 
 def _advice(rule: str, severity: str, fix: Fix | None = None, **evidence: object) -> Advice:

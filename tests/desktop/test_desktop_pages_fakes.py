@@ -13,15 +13,15 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal
 from pytestqt.qtbot import QtBot
 
-from backend.batches.history import BatchRecord
-from backend.workers.manager import WorkerInfo
-from desktop.formatting import DASH
-from desktop.models.batches_model import FAILED, PROGRESS, ProgressRole
-from desktop.models.batches_model import STATE as BATCH_STATE
-from desktop.models.children_model import STATE as CHILD_STATE
-from desktop.models.workers_model import CPU, MEMORY, NAME, STATE, WorkersModel
-from desktop.views.batches_page import BatchesPage
-from desktop.views.workers_page import TIPS, WorkersPage
+from pooldesk.backend.batches.history import BatchRecord
+from pooldesk.backend.workers.manager import WorkerInfo
+from pooldesk.desktop.formatting import DASH
+from pooldesk.desktop.models.batches_model import FAILED, PROGRESS, ProgressRole
+from pooldesk.desktop.models.batches_model import STATE as BATCH_STATE
+from pooldesk.desktop.models.children_model import STATE as CHILD_STATE
+from pooldesk.desktop.models.workers_model import CPU, MEMORY, NAME, STATE, WorkersModel
+from pooldesk.desktop.views.batches_page import BatchesPage
+from pooldesk.desktop.views.workers_page import TIPS, WorkersPage
 
 
 class FakeWorkerService(QObject):
@@ -237,8 +237,8 @@ def test_the_selected_batchs_children_are_listed_failed_and_running_first(
 def test_the_overview_shows_running_batches_and_the_latest_when_none_runs(
     qtbot: QtBot,
 ) -> None:
-    from desktop.views.active_batches import MAX_ROWS
-    from desktop.views.overview_page import OverviewPage
+    from pooldesk.desktop.views.active_batches import MAX_ROWS
+    from pooldesk.desktop.views.overview_page import OverviewPage
 
     service = FakeBatchService()
     page = OverviewPage()

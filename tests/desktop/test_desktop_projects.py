@@ -16,15 +16,15 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
 
-from backend import settings as settings_mod
-from backend.projects.check import CheckResult
-from backend.projects.model import Project
-from backend.projects.store import ProjectStore
-from desktop import resources
-from desktop.models.workers_model import CONCURRENCY, PROCESSED, PROJECT, STATE
-from desktop.shell.root import PooldeskWindow as MainWindow
-from desktop.views.projects_section import ProjectsSection
-from desktop.views.start_dialog import StartDialog
+from pooldesk.backend import settings as settings_mod
+from pooldesk.backend.projects.check import CheckResult
+from pooldesk.backend.projects.model import Project
+from pooldesk.backend.projects.store import ProjectStore
+from pooldesk.desktop import resources
+from pooldesk.desktop.models.workers_model import CONCURRENCY, PROCESSED, PROJECT, STATE
+from pooldesk.desktop.shell.root import PooldeskWindow as MainWindow
+from pooldesk.desktop.views.projects_section import ProjectsSection
+from pooldesk.desktop.views.start_dialog import StartDialog
 from tests import projects_sample as sample
 
 WAIT_MS = 60_000  # a shared 2-core machine: generous, never a sleep
@@ -156,7 +156,7 @@ def test_a_projects_worker_is_started_listed_resized_and_stopped_from_the_window
     sample_dir: Path,
     sample_redis: sample.Redis,
 ) -> None:
-    from backend.projects.check import run_check
+    from pooldesk.backend.projects.check import run_check
 
     store = ProjectStore()
     project = Project(
@@ -251,9 +251,9 @@ def test_first_run_offers_the_two_ways_in(home: Path, qtbot: QtBot) -> None:
 def test_a_preset_can_start_a_projects_workers(
     home: Path, qtbot: QtBot, sample_python: Path, sample_dir: Path
 ) -> None:
-    from desktop import presets as presets_mod
-    from desktop.settings_hub import SettingsHub
-    from desktop.views.settings.page import SettingsPage
+    from pooldesk.desktop import presets as presets_mod
+    from pooldesk.desktop.settings_hub import SettingsHub
+    from pooldesk.desktop.views.settings.page import SettingsPage
 
     ProjectStore().add(Project("ledger", str(sample_python), str(sample_dir), sample.APP))
     preset = {"name": "Ledger", "pool": "gevent", "concurrency": 20, "queues": [sample.QUEUE]}

@@ -1,5 +1,5 @@
 """Why an earlier shared controller base lost its ``thread.started`` connection, and that
-:class:`desktop.services.base.ServiceThread` is immune (its docstring has the whole story).
+:class:`pooldesk.desktop.services.base.ServiceThread` is immune (its docstring has the whole story).
 
 The trap (PySide6, PYSIDE-2418 in ``qobjectconnect.cpp``): a base class connects
 ``thread.started`` to a ``@Slot`` it declares; a subclass overrides that method. PySide sees the
@@ -21,8 +21,8 @@ import pytest
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtWidgets import QApplication
 
-from backend.settings import Settings
-from desktop.services.base import ServiceThread, describe
+from pooldesk.backend.settings import Settings
+from pooldesk.desktop.services.base import ServiceThread, describe
 
 WAIT_S = 3.0
 
@@ -214,7 +214,7 @@ def test_the_broker_line_is_a_qobject(qapp: QApplication) -> None:
     """Fed by the worker service's ``brokerChanged``: it must be queued to the GUI thread."""
     from PySide6.QtWidgets import QStatusBar
 
-    from desktop.views.broker_line import BrokerLine
+    from pooldesk.desktop.views.broker_line import BrokerLine
 
     bar = QStatusBar()
     assert isinstance(BrokerLine(bar), QObject)
@@ -245,7 +245,7 @@ def test_services_neither_read_settings_nor_poll_batches_twice() -> None:
     holding a ``BatchService``."""
     from pathlib import Path
 
-    import desktop.services as package
+    import pooldesk.desktop.services as package
 
     folder = Path(package.__file__).parent
     for path in folder.glob("*.py"):
@@ -263,10 +263,10 @@ def test_a_service_may_not_override_a_base_slot_or_signal() -> None:
 
 def test_every_service_overrides_hooks_only() -> None:
     """The four services import (the guard ran on each) and use the one signal shape."""
-    from desktop.services.batches import BatchController
-    from desktop.services.tasks import TasksController
-    from desktop.services.telemetry import TelemetryController
-    from desktop.services.workers import WorkerController
+    from pooldesk.desktop.services.batches import BatchController
+    from pooldesk.desktop.services.tasks import TasksController
+    from pooldesk.desktop.services.telemetry import TelemetryController
+    from pooldesk.desktop.services.workers import WorkerController
 
     for cls in (WorkerController, BatchController, TelemetryController, TasksController):
         assert issubclass(cls, ServiceThread)

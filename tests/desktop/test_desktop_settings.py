@@ -17,21 +17,21 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QToolButton
 from pytestqt.qtbot import QtBot
 
-from backend import paths, proc
-from backend import settings as settings_mod
-from backend.advisor.model import Thresholds
-from backend.workers.manager import WorkerInfo
-from backend.workers.records import RecordStore
-from backend.workers.spec import WorkerSpec, cores
-from desktop import presets as presets_mod
-from desktop import resources
-from desktop.models.workers_model import STATE
-from desktop.settings_hub import SettingsHub
-from desktop.shell.root import PooldeskWindow
-from desktop.views.settings.broker import join_password, split_password
-from desktop.views.settings.page import SettingsPage
-from desktop.views.settings.thresholds import THRESHOLD_FIELDS
-from desktop.views.workers_page import WorkersPage
+from pooldesk.backend import paths, proc
+from pooldesk.backend import settings as settings_mod
+from pooldesk.backend.advisor.model import Thresholds
+from pooldesk.backend.workers.manager import WorkerInfo
+from pooldesk.backend.workers.records import RecordStore
+from pooldesk.backend.workers.spec import WorkerSpec, cores
+from pooldesk.desktop import presets as presets_mod
+from pooldesk.desktop import resources
+from pooldesk.desktop.models.workers_model import STATE
+from pooldesk.desktop.settings_hub import SettingsHub
+from pooldesk.desktop.shell.root import PooldeskWindow
+from pooldesk.desktop.views.settings.broker import join_password, split_password
+from pooldesk.desktop.views.settings.page import SettingsPage
+from pooldesk.desktop.views.settings.thresholds import THRESHOLD_FIELDS
+from pooldesk.desktop.views.workers_page import WorkersPage
 
 
 def _state_of(window: PooldeskWindow, name: str) -> str | None:
@@ -244,7 +244,7 @@ def test_one_settings_object_read_once_and_pushed(
     change saved by one (the toggle's port) is not written back stale by the other."""
     from PySide6.QtCore import QObject, Signal
 
-    from desktop.views.metrics_toggle import MetricsToggle
+    from pooldesk.desktop.views.metrics_toggle import MetricsToggle
 
     class FakeTelemetry(QObject):
         metricsServing = Signal(str, str)

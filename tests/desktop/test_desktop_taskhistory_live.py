@@ -12,8 +12,8 @@ from tests.taskhistory_live import Live, final
 
 def _page_showing(qtbot: Any, task_id: str) -> Any:
     """A Tasks page (a window opened afresh) with ``task_id`` listed and selected."""
-    from desktop.services.tasks import TasksController
-    from desktop.views.tasks_page import TasksPage
+    from pooldesk.desktop.services.tasks import TasksController
+    from pooldesk.desktop.views.tasks_page import TasksPage
 
     page = TasksPage(TasksController(manage_recorder=False))
     qtbot.addWidget(page)

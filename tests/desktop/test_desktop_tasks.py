@@ -11,11 +11,11 @@ import pytest
 from PySide6.QtWidgets import QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
-from backend.taskhistory.normalise import row_of
-from backend.taskhistory.store import TaskStore
-from desktop.models.tasks_model import TasksModel
-from desktop.services.tasks import TasksController
-from desktop.views.tasks_page import PAGE, TasksPage
+from pooldesk.backend.taskhistory.normalise import row_of
+from pooldesk.backend.taskhistory.store import TaskStore
+from pooldesk.desktop.models.tasks_model import TasksModel
+from pooldesk.desktop.services.tasks import TasksController
+from pooldesk.desktop.views.tasks_page import PAGE, TasksPage
 from tests.taskhistory_data import generate
 
 ROWS = 100_000
@@ -186,7 +186,7 @@ def test_new_tasks_appear_at_the_top_without_a_reset(
 def test_model_pages_by_key(qtbot: QtBot) -> None:
     model = TasksModel()
     assert not model.canFetchMore()
-    from backend.taskhistory.query import TaskRow
+    from pooldesk.backend.taskhistory.query import TaskRow
 
     model.reset(
         [TaskRow({"id": "b", "first_ts": 2.0}), TaskRow({"id": "a", "first_ts": 1.0})], True
@@ -200,7 +200,7 @@ def test_model_pages_by_key(qtbot: QtBot) -> None:
 def test_a_gap_in_the_history_is_shown_above_the_table(
     tmp_path: Path, home: Path, qtbot: QtBot
 ) -> None:
-    from backend.taskhistory.store import Gap
+    from pooldesk.backend.taskhistory.store import Gap
 
     path = tmp_path / "tasks.db"
     generate(path, 50)

@@ -15,18 +15,18 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QApplication, QMainWindow, QPushButton
 from pytestqt.qtbot import QtBot
 
-from backend import proc
-from backend.broker.managed import ManagedBroker
-from backend.broker.status import BrokerStatus
-from backend.workers.manager import WorkerInfo
-from backend.workers.records import RecordStore
-from backend.workers.spec import WorkerSpec
-from desktop import resources
-from desktop.formatting import broker_line
-from desktop.models.workers_model import NAME, STATE, WorkersModel
-from desktop.shell.closing import CloseFlow
-from desktop.shell.root import PooldeskWindow
-from desktop.views.start_dialog import StartDialog
+from pooldesk.backend import proc
+from pooldesk.backend.broker.managed import ManagedBroker
+from pooldesk.backend.broker.status import BrokerStatus
+from pooldesk.backend.workers.manager import WorkerInfo
+from pooldesk.backend.workers.records import RecordStore
+from pooldesk.backend.workers.spec import WorkerSpec
+from pooldesk.desktop import resources
+from pooldesk.desktop.formatting import broker_line
+from pooldesk.desktop.models.workers_model import NAME, STATE, WorkersModel
+from pooldesk.desktop.shell.closing import CloseFlow
+from pooldesk.desktop.shell.root import PooldeskWindow
+from pooldesk.desktop.views.start_dialog import StartDialog
 
 
 def _info(name: str, state: str = "online", remote: bool = False, **kw: object) -> WorkerInfo:
@@ -217,7 +217,7 @@ def test_start_dialog_on_windows_greys_out_prefork_and_says_why(qtbot: QtBot) ->
 
 
 def test_default_presets_on_windows_use_solo_for_cpu_bound_queues() -> None:
-    from desktop import presets as presets_mod
+    from pooldesk.desktop import presets as presets_mod
 
     shapes = {p["name"]: p["pool"] for p in presets_mod.default_presets("win32")}
     assert shapes["Invoices"] == "solo" and shapes["Monitoring"] == "gevent"
@@ -234,8 +234,8 @@ def test_a_stop_shows_its_wait_and_stop_now_puts_the_running_task_back(
     and the task goes back to the queue (acks_late), so nothing is lost."""
     import redis
 
-    from backend.broker import current_config
-    from backend.celery_app import make_app
+    from pooldesk.backend.broker import current_config
+    from pooldesk.backend.celery_app import make_app
 
     window = PooldeskWindow()
     qtbot.addWidget(window)
@@ -293,8 +293,8 @@ def test_closing_with_stop_workers_offers_stop_now_for_a_long_task(
     cuts the wait, the task returns to its queue and the window closes."""
     import redis
 
-    from backend.broker import current_config
-    from backend.celery_app import make_app
+    from pooldesk.backend.broker import current_config
+    from pooldesk.backend.celery_app import make_app
 
     window = PooldeskWindow()
     qtbot.addWidget(window)

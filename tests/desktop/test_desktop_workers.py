@@ -15,15 +15,15 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
-from backend import proc
-from backend.broker.managed import ManagedBroker
-from backend.workers.manager import WorkerInfo, WorkerManager
-from backend.workers.records import RecordStore
-from backend.workers.spec import WorkerSpec
-from desktop import resources
-from desktop.models.workers_model import ACTIVE, CONCURRENCY, PROCESSED, STATE, WorkersModel
-from desktop.shell.root import PooldeskWindow as MainWindow
-from desktop.views.resize_dialog import ResizeDialog
+from pooldesk.backend import proc
+from pooldesk.backend.broker.managed import ManagedBroker
+from pooldesk.backend.workers.manager import WorkerInfo, WorkerManager
+from pooldesk.backend.workers.records import RecordStore
+from pooldesk.backend.workers.spec import WorkerSpec
+from pooldesk.desktop import resources
+from pooldesk.desktop.models.workers_model import ACTIVE, CONCURRENCY, PROCESSED, STATE, WorkersModel
+from pooldesk.desktop.shell.root import PooldeskWindow as MainWindow
+from pooldesk.desktop.views.resize_dialog import ResizeDialog
 from tests.conftest import _kill_home
 
 WAIT_MS = 40_000  # a shared 2-core machine: generous, never a sleep

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from backend.advisor.model import Advice
-from backend.batches.params import InvoiceParams
-from backend.batches.service import BatchService
-from backend.celery_app import make_app
-from backend.cli.advise_cmds import collect
-from backend.invoices.db import make_engine
-from backend.invoices.seed import seed
-from backend.workers.manager import WorkerManager
-from backend.workers.spec import WorkerSpec
+from pooldesk.backend.advisor.model import Advice
+from pooldesk.backend.batches.params import InvoiceParams
+from pooldesk.backend.batches.service import BatchService
+from pooldesk.backend.celery_app import make_app
+from pooldesk.backend.cli.advise_cmds import collect
+from pooldesk.backend.invoices.db import make_engine
+from pooldesk.backend.invoices.seed import seed
+from pooldesk.backend.workers.manager import WorkerManager
+from pooldesk.backend.workers.spec import WorkerSpec
 
 pytestmark = pytest.mark.slow
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from backend.broker import current_config
-from backend.broker.status import broker_status
-from backend.workers.manager import WorkerManager
-from backend.workers.spec import WorkerSpec
+from pooldesk.backend.broker import current_config
+from pooldesk.backend.broker.status import broker_status
+from pooldesk.backend.workers.manager import WorkerManager
+from pooldesk.backend.workers.spec import WorkerSpec
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 
-from backend.batches.ledger import MAX_FAILURES, MAX_RECENT, Ledger, Outcome, counts_of
-from backend.batches.plan import monitoring_children
-from backend.broker.resolve import BrokerConfig
-from backend.celery_app import make_app
-from backend.tasks.batches import progress_meta
+from pooldesk.backend.batches.ledger import MAX_FAILURES, MAX_RECENT, Ledger, Outcome, counts_of
+from pooldesk.backend.batches.plan import monitoring_children
+from pooldesk.backend.broker.resolve import BrokerConfig
+from pooldesk.backend.celery_app import make_app
+from pooldesk.backend.tasks.batches import progress_meta
 
 
 def _ledger(broker: BrokerConfig) -> Ledger:

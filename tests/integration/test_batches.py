@@ -10,18 +10,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from backend.batches.history import BatchRecord
-from backend.batches.params import InvoiceParams, MonitorParams, ParamError
-from backend.batches.rows import child_rows
-from backend.batches.service import BatchError, BatchService
-from backend.broker import ensure_broker
-from backend.cli import main
-from backend.invoices import db
-from backend.invoices.db import Invoice, make_engine
-from backend.invoices.seed import seed
-from backend.monitoring.testserver import serve
-from backend.workers.manager import WorkerManager
-from backend.workers.spec import WorkerSpec
+from pooldesk.backend.batches.history import BatchRecord
+from pooldesk.backend.batches.params import InvoiceParams, MonitorParams, ParamError
+from pooldesk.backend.batches.rows import child_rows
+from pooldesk.backend.batches.service import BatchError, BatchService
+from pooldesk.backend.broker import ensure_broker
+from pooldesk.backend.cli import main
+from pooldesk.backend.invoices import db
+from pooldesk.backend.invoices.db import Invoice, make_engine
+from pooldesk.backend.invoices.seed import seed
+from pooldesk.backend.monitoring.testserver import serve
+from pooldesk.backend.workers.manager import WorkerManager
+from pooldesk.backend.workers.spec import WorkerSpec
 from tests.conftest import _kill_home
 
 pytestmark = pytest.mark.slow

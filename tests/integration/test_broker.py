@@ -9,10 +9,10 @@ import psutil
 import pytest
 import redis
 
-from backend.broker import ensure_broker
-from backend.broker.binary import bundled_redis_server
-from backend.broker.managed import ManagedBroker
-from backend.broker.status import broker_status
+from pooldesk.backend.broker import ensure_broker
+from pooldesk.backend.broker.binary import bundled_redis_server
+from pooldesk.backend.broker.managed import ManagedBroker
+from pooldesk.backend.broker.status import broker_status
 
 
 def test_starts_on_loopback_with_password_and_private_files(home: Path) -> None:
@@ -83,9 +83,9 @@ def test_workers_run_tasks_on_the_bundled_valkey(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Celery and kombu speak to Valkey as Redis: a real gevent worker consumes and replies."""
-    from backend.celery_app import make_app
-    from backend.workers.manager import WorkerManager
-    from backend.workers.spec import WorkerSpec
+    from pooldesk.backend.celery_app import make_app
+    from pooldesk.backend.workers.manager import WorkerManager
+    from pooldesk.backend.workers.spec import WorkerSpec
 
     monkeypatch.setenv("POOLDESK_REDIS_SERVER", "bundled")
     config = ensure_broker()

@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 import pytest
 
-from backend.casestudy import CaseStudyReport, run_case_study
+from pooldesk.backend.casestudy import CaseStudyReport, run_case_study
 
 BIN = Path(sys.executable).parent / "pooldesk"
 SCALE = 0.02  # 120 invoices in 12 chunks of 10; 20 URLs

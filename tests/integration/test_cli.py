@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backend import proc
+from pooldesk.backend import proc
 from tests.clirun import pooldesk
 
 
@@ -42,7 +42,7 @@ def test_done_when_scenario_gevent_worker(home: Path) -> None:
     logs = pooldesk("worker", "logs", "g1", "--lines", "200")
     assert "g1@" in logs.stdout and "ready" in logs.stdout
     # Nothing in logs or JSON gives the broker password away.
-    from backend.broker.managed import ManagedBroker
+    from pooldesk.backend.broker.managed import ManagedBroker
 
     state = ManagedBroker().state()
     assert state is not None
@@ -87,10 +87,10 @@ def test_restart_and_resize_from_the_cli(home: Path) -> None:
 
 @pytest.mark.slow
 def test_queues_change_live_for_local_and_remote_workers(home: Path, tmp_path: Path) -> None:
-    from backend.broker import ensure_broker
-    from backend.workers.manager import WorkerManager
-    from backend.workers.records import RecordStore
-    from backend.workers.spec import WorkerSpec
+    from pooldesk.backend.broker import ensure_broker
+    from pooldesk.backend.workers.manager import WorkerManager
+    from pooldesk.backend.workers.records import RecordStore
+    from pooldesk.backend.workers.spec import WorkerSpec
 
     assert pooldesk("worker", "start", "w", "-P", "gevent", "-c", "5", "--wait").returncode == 0
     changed = pooldesk("worker", "queues", "w", "default,invoices")

@@ -17,17 +17,17 @@ import psutil
 import pytest
 from sqlalchemy import func, select
 
-from backend import proc
-from backend.batches.history import BatchRecord
-from backend.batches.params import InvoiceParams
-from backend.batches.service import BatchService
-from backend.broker import ensure_broker
-from backend.broker.managed import ManagedBroker
-from backend.invoices import db
-from backend.invoices.db import Invoice, make_engine
-from backend.invoices.seed import seed
-from backend.workers.manager import WorkerManager
-from backend.workers.spec import WorkerSpec
+from pooldesk.backend import proc
+from pooldesk.backend.batches.history import BatchRecord
+from pooldesk.backend.batches.params import InvoiceParams
+from pooldesk.backend.batches.service import BatchService
+from pooldesk.backend.broker import ensure_broker
+from pooldesk.backend.broker.managed import ManagedBroker
+from pooldesk.backend.invoices import db
+from pooldesk.backend.invoices.db import Invoice, make_engine
+from pooldesk.backend.invoices.seed import seed
+from pooldesk.backend.workers.manager import WorkerManager
+from pooldesk.backend.workers.spec import WorkerSpec
 
 pytestmark = pytest.mark.slow
 PERIOD = "2026-10"
@@ -66,8 +66,8 @@ def _diagnosis() -> str:
     """What a stuck batch leaves behind: queue lengths and each worker's last log lines."""
     import redis
 
-    from backend import paths
-    from backend.broker import current_config
+    from pooldesk.backend import paths
+    from pooldesk.backend.broker import current_config
 
     lines = []
     try:

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from celery import Celery
 
-from backend.advisor.service import apply_fix
-from backend.cli.advise_cmds import collect
-from backend.workers.manager import WorkerManager
-from backend.workers.spec import WorkerSpec
+from pooldesk.backend.advisor.service import apply_fix
+from pooldesk.backend.cli.advise_cmds import collect
+from pooldesk.backend.workers.manager import WorkerManager
+from pooldesk.backend.workers.spec import WorkerSpec
 from tests.conftest import POOLDESK_ENV, _kill_home
 
 pytestmark = pytest.mark.slow
@@ -44,7 +44,7 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerManager]:
         for var in POOLDESK_ENV:
             mp.delenv(var, raising=False)
         mp.setenv("POOLDESK_HOME", str(home))
-        from backend.broker import ensure_broker
+        from pooldesk.backend.broker import ensure_broker
 
         config = ensure_broker()
         manager = WorkerManager(config=config, stop_timeout=10)

@@ -18,8 +18,8 @@ from tests.metrics_scrape import free_port, value, wait_for
 
 @pytest.mark.slow
 def test_metrics_serve_shows_a_real_workers_tasks(home: Path, manager) -> None:  # type: ignore[no-untyped-def]
-    from backend.celery_app import make_app
-    from backend.workers.spec import WorkerSpec
+    from pooldesk.backend.celery_app import make_app
+    from pooldesk.backend.workers.spec import WorkerSpec
 
     info = manager.start(WorkerSpec("m1", "gevent", 10, ("default",)))
     port = free_port()
@@ -27,7 +27,7 @@ def test_metrics_serve_shows_a_real_workers_tasks(home: Path, manager) -> None: 
         [
             sys.executable,
             "-c",
-            "from backend.cli import entry; entry()",
+            "from pooldesk.backend.cli import entry; entry()",
             "metrics",
             "serve",
             "--port",

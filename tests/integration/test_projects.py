@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from backend.cli import main
+from pooldesk.backend.cli import main
 from tests import projects_sample as sample
 
 
@@ -68,11 +68,11 @@ def test_project_worker_runs_in_its_environment_on_its_broker(
     sample_dir: Path,
     sample_redis: sample.Redis,
 ) -> None:
-    from backend.advisor.service import AdvisorService
-    from backend.projects.brokers import brokers_in_use
-    from backend.telemetry.events import EventMonitor
-    from backend.telemetry.multi import MonitorSet
-    from backend.workers.manager import WorkerManager
+    from pooldesk.backend.advisor.service import AdvisorService
+    from pooldesk.backend.projects.brokers import brokers_in_use
+    from pooldesk.backend.telemetry.events import EventMonitor
+    from pooldesk.backend.telemetry.multi import MonitorSet
+    from pooldesk.backend.workers.manager import WorkerManager
 
     add(capsys, sample_python, sample_dir)
     code, out, err = run(
@@ -266,7 +266,7 @@ def test_a_project_uses_the_managed_broker_only_when_chosen(
     sample_python: Path,
     sample_dir: Path,
 ) -> None:
-    from backend.workers.manager import WorkerManager
+    from pooldesk.backend.workers.manager import WorkerManager
 
     add(capsys, sample_python, sample_dir, "--use-managed-broker")
     code, out, err = run(

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 PROMETHEUS = shutil.which("prometheus")
-CLI = [sys.executable, "-c", "from backend.cli import entry; entry()"]
+CLI = [sys.executable, "-c", "from pooldesk.backend.cli import entry; entry()"]
 DASHBOARD = Path(__file__).resolve().parents[2] / "packaging" / "grafana-dashboard.json"
 # Series a running worker with finished tasks must have; the rest may be legitimately empty
 # (no warnings, no batch, no gevent loop lag on a quiet worker).
@@ -110,8 +110,8 @@ def test_prometheus_scrapes_live_figures_and_every_dashboard_query_runs(
     manager,  # type: ignore[no-untyped-def]
     prometheus: tuple[str, int],
 ) -> None:
-    from backend.celery_app import make_app
-    from backend.workers.spec import WorkerSpec
+    from pooldesk.backend.celery_app import make_app
+    from pooldesk.backend.workers.spec import WorkerSpec
 
     base, metrics_port = prometheus
     info = manager.start(WorkerSpec("g1", "gevent", 10, ("default",)))

@@ -7,9 +7,9 @@ import time
 import pytest
 from kombu import Connection, Exchange, Producer
 
-from backend.celery_app import make_app
-from backend.workers.manager import WorkerManager
-from backend.workers.spec import WorkerSpec
+from pooldesk.backend.celery_app import make_app
+from pooldesk.backend.workers.manager import WorkerManager
+from pooldesk.backend.workers.spec import WorkerSpec
 
 pytestmark = pytest.mark.slow
 

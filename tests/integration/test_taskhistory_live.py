@@ -13,9 +13,9 @@ from pathlib import Path
 
 from celery import Celery
 
-from backend.fsutil import read_json
-from backend.taskhistory import service
-from backend.taskhistory.query import Filter, TaskQuery
+from pooldesk.backend.fsutil import read_json
+from pooldesk.backend.taskhistory import service
+from pooldesk.backend.taskhistory.query import Filter, TaskQuery
 from tests.taskhistory_live import Live, final, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,7 +66,7 @@ def test_a_running_task_is_terminated_and_recorded_revoked(live: Live) -> None:
     final(live, task_id, "STARTED")
     result = cli("list", "--state", "STARTED", "--json")
     assert task_id in {t["id"] for t in json.loads(result.stdout)}
-    from backend.taskhistory.actions import TaskActions
+    from pooldesk.backend.taskhistory.actions import TaskActions
 
     actions = TaskActions(config=live.config)
     try:
@@ -209,7 +209,7 @@ def test_the_recorder_is_found_again_not_started_twice(live: Live) -> None:
 
 
 def test_a_failure_group_is_retried_whole(live: Live) -> None:
-    from backend.taskhistory.actions import TaskActions
+    from pooldesk.backend.taskhistory.actions import TaskActions
 
     failed = [live.send("taskapp.lookup", n) for n in (31, 32)]
     group = final(live, failed[0], "FAILURE")["exc_group"]

@@ -11,12 +11,12 @@ import uuid
 
 import pytest
 
-from backend.celery_app import make_app
-from backend.telemetry.events import EventMonitor
-from backend.telemetry.sampler import ResourceSampler
-from backend.telemetry.views import EventSnapshot
-from backend.workers.manager import WorkerManager
-from backend.workers.spec import WorkerSpec
+from pooldesk.backend.celery_app import make_app
+from pooldesk.backend.telemetry.events import EventMonitor
+from pooldesk.backend.telemetry.sampler import ResourceSampler
+from pooldesk.backend.telemetry.views import EventSnapshot
+from pooldesk.backend.workers.manager import WorkerManager
+from pooldesk.backend.workers.spec import WorkerSpec
 
 BURN = "import time\nend = time.monotonic() + 6\nwhile time.monotonic() < end:\n    pass\n"
 SLEEP = "import time\ntime.sleep(6)\n"

@@ -9,11 +9,11 @@ import time
 import psutil
 import pytest
 
-from backend import proc
-from backend.celery_app import make_app
-from backend.workers.manager import WorkerError, WorkerManager
-from backend.workers.spec import SpecError, WorkerSpec
-from backend.workers.stopping import StopEvent
+from pooldesk.backend import proc
+from pooldesk.backend.celery_app import make_app
+from pooldesk.backend.workers.manager import WorkerError, WorkerManager
+from pooldesk.backend.workers.spec import SpecError, WorkerSpec
+from pooldesk.backend.workers.stopping import StopEvent
 
 pytestmark = pytest.mark.slow
 
@@ -171,7 +171,7 @@ def test_live_queue_change(manager: WorkerManager) -> None:
 def test_workers_of_another_installation_are_remote_and_controllable(
     manager: WorkerManager, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
-    from backend.workers.records import RecordStore
+    from pooldesk.backend.workers.records import RecordStore
 
     elsewhere = WorkerManager(config=manager.config, store=RecordStore(tmp_path / "elsewhere"))
     (tmp_path / "elsewhere").mkdir()

@@ -1,4 +1,4 @@
-"""Fakes for the process/clock seam of ``backend.workers.stopping`` (no real process, no sleep).
+"""Fakes for the process/clock seam of ``pooldesk.backend.workers.stopping`` (no real process, no sleep).
 
 :class:`FakeSystem` is a clock that only moves when a test (or a blocking ``run``) sleeps, and a
 table of pretend processes: Celery's main process (pid 200) in the process group of its
@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from signal import Signals
 
-from backend.workers.records import PidInfo, RecordStore, WorkerRecord
-from backend.workers.spec import WorkerSpec
+from pooldesk.backend.workers.records import PidInfo, RecordStore, WorkerRecord
+from pooldesk.backend.workers.spec import WorkerSpec
 
 SUPERVISOR, CELERY = 100, 200
 CREATED = 1234.5

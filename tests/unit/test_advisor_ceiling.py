@@ -3,9 +3,9 @@ process tops out near 110–150 tasks/s at ≈ 9 ms of Celery CPU per task)."""
 
 from __future__ import annotations
 
-from backend.advisor.ceiling import TaskRates
-from backend.advisor.model import Observations, Thresholds, WorkerObs
-from backend.advisor.rules import evaluate
+from pooldesk.backend.advisor.ceiling import TaskRates
+from pooldesk.backend.advisor.model import Observations, Thresholds, WorkerObs
+from pooldesk.backend.advisor.rules import evaluate
 
 TH = Thresholds()
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from backend.advisor.engine import Advisor
-from backend.advisor.model import BatchObs, Observations, Thresholds, WorkerObs
-from backend.advisor.rules import evaluate
-from backend.units import human_ms
+from pooldesk.backend.advisor.engine import Advisor
+from pooldesk.backend.advisor.model import BatchObs, Observations, Thresholds, WorkerObs
+from pooldesk.backend.advisor.rules import evaluate
+from pooldesk.backend.units import human_ms
 
 TH = Thresholds()
 

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backend import settings as settings_mod
-from backend.advisor.model import Thresholds
-from backend.cli import main
+from pooldesk.backend import settings as settings_mod
+from pooldesk.backend.advisor.model import Thresholds
+from pooldesk.backend.cli import main
 
 SETTINGS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

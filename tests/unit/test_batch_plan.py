@@ -3,7 +3,7 @@ tests/integration/test_batch_ledger.py)."""
 
 from __future__ import annotations
 
-from backend.batches.plan import auto_urls_per_task
+from pooldesk.backend.batches.plan import auto_urls_per_task
 
 
 def test_urls_per_task_is_chosen_from_the_list_size() -> None:

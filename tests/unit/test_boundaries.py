@@ -23,7 +23,7 @@ CLEAN = {
     "desktop/views/__init__.py": "",
     "desktop/views/page.py": "import PySide6\n\nfrom backend import service\n",  # indirect: ok
     "desktop/models/__init__.py": "",
-    "desktop/models/rows.py": "from backend.service import celery as _c\n",
+    "desktop/models/rows.py": "from pooldesk.backend.service import celery as _c\n",
 }
 VIOLATIONS = {
     "backend/service.py": "import celery\n\nfrom backend import broker\nimport pyqtgraph\n",
@@ -70,8 +70,8 @@ def test_each_contract_fails_on_what_it_forbids(tmp_path: Path) -> None:
     out = " ".join(done.stdout.split())
     assert done.returncode == 1, done.stdout + done.stderr
     assert "0 kept, 3 broken" in out
-    assert "backend.service -> pyqtgraph" in out
-    assert "desktop.views.page -> kombu" in out
+    assert "pooldesk.backend.service -> pyqtgraph" in out
+    assert "pooldesk.desktop.views.page -> kombu" in out
     assert "These modules import each other: backend.broker, backend.service" in out
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import socket
 
-from backend.broker import BrokerConfig
-from backend.broker.status import broker_status
-from backend.redact import mask_url
+from pooldesk.backend.broker import BrokerConfig
+from pooldesk.backend.broker.status import broker_status
+from pooldesk.backend.redact import mask_url
 
 
 def test_unreachable_external_broker_is_one_clear_line() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.casestudy import CaseStudyReport, Run
+from pooldesk.backend.casestudy import CaseStudyReport, Run
 from tests.clirun import pooldesk
 
 

@@ -6,9 +6,9 @@ import argparse
 import subprocess
 import sys
 
-from backend.cli.parser import build_parser
+from pooldesk.backend.cli.parser import build_parser
 
-CLI = [sys.executable, "-c", "from backend.cli import entry; entry()"]
+CLI = [sys.executable, "-c", "from pooldesk.backend.cli import entry; entry()"]
 
 
 def _parsers(

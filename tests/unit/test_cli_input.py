@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from backend import __version__
+from pooldesk.backend import __version__
 from tests.clirun import pooldesk
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from backend.cli.completion import script, walk
-from backend.cli.parser import build_parser
+from pooldesk.backend.cli.completion import script, walk
+from pooldesk.backend.cli.parser import build_parser
 
-CLI = [sys.executable, "-c", "from backend.cli import entry; entry()"]
+CLI = [sys.executable, "-c", "from pooldesk.backend.cli import entry; entry()"]
 
 
 def _script(shell: str, tmp_path: Path) -> Path:

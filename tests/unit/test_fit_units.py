@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from backend.advisor.model import Observations, Thresholds, WorkerObs
-from backend.advisor.rules import evaluate
-from backend.fit import concurrency as conc
-from backend.fit.nature import classify, of_tasks
-from backend.fit.table import build
-from backend.telemetry.eventstate import EventState
-from backend.telemetry.fitstate import TaskFit
+from pooldesk.backend.advisor.model import Observations, Thresholds, WorkerObs
+from pooldesk.backend.advisor.rules import evaluate
+from pooldesk.backend.fit import concurrency as conc
+from pooldesk.backend.fit.nature import classify, of_tasks
+from pooldesk.backend.fit.table import build
+from pooldesk.backend.telemetry.eventstate import EventState
+from pooldesk.backend.telemetry.fitstate import TaskFit
 
 TH = Thresholds()
 
@@ -234,7 +234,7 @@ def test_timeline_places_runs_on_the_process_that_ran_them() -> None:
 
 
 def test_fold_is_bounded_by_workers_processes_and_runs() -> None:
-    from backend.telemetry import fitstate
+    from pooldesk.backend.telemetry import fitstate
 
     fold = fitstate.FitFold()
     for i in range(fitstate.MAX_HOSTS + 5):

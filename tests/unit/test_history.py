@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from backend.batches.history import BatchRecord, HistoryStore
+from pooldesk.backend.batches.history import BatchRecord, HistoryStore
 
 
 def _record(i: int) -> BatchRecord:

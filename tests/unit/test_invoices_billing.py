@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backend.invoices.billing import (
+from pooldesk.backend.invoices.billing import (
     DEFAULT_VAT_RATE,
     VAT_RATES,
     CustomerInfo,

@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import Engine, event, func, insert, select
 from sqlalchemy.exc import OperationalError
 
-from backend.invoices import db
-from backend.invoices.billing import CustomerInfo, Usage, compute_invoice
-from backend.invoices.chunk import FAULT_ENV, all_customer_ids, chunked, process_chunk
-from backend.invoices.db import Customer, Invoice, UsageLine, create_schema, make_engine
-from backend.invoices.seed import seed
+from pooldesk.backend.invoices import db
+from pooldesk.backend.invoices.billing import CustomerInfo, Usage, compute_invoice
+from pooldesk.backend.invoices.chunk import FAULT_ENV, all_customer_ids, chunked, process_chunk
+from pooldesk.backend.invoices.db import Customer, Invoice, UsageLine, create_schema, make_engine
+from pooldesk.backend.invoices.seed import seed
 
 PERIOD = "2026-03"
 

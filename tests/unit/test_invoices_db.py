@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from backend.invoices import db
-from backend.invoices.chunk import all_customer_ids
-from backend.invoices.db import Customer, UsageLine, make_engine
-from backend.invoices.seed import seed
+from pooldesk.backend.invoices import db
+from pooldesk.backend.invoices.chunk import all_customer_ids
+from pooldesk.backend.invoices.db import Customer, UsageLine, make_engine
+from pooldesk.backend.invoices.seed import seed
 
 PERIOD = "2026-03"
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from backend.advisor.model import Advice
-from backend.broker.status import BrokerStatus
-from backend.metrics.collector import MetricsInput
-from backend.metrics.server import MetricsFeed, MetricsServer
-from backend.telemetry.eventstate import EventState
-from backend.telemetry.samples import ProcessSample, Snapshot, SystemSample
-from backend.workers.manager import WorkerInfo
+from pooldesk.backend.advisor.model import Advice
+from pooldesk.backend.broker.status import BrokerStatus
+from pooldesk.backend.metrics.collector import MetricsInput
+from pooldesk.backend.metrics.server import MetricsFeed, MetricsServer
+from pooldesk.backend.telemetry.eventstate import EventState
+from pooldesk.backend.telemetry.samples import ProcessSample, Snapshot, SystemSample
+from pooldesk.backend.workers.manager import WorkerInfo
 from tests.metrics_scrape import scrape, value
 
 
@@ -125,7 +125,7 @@ def test_loopback_only_and_the_port_is_released() -> None:
 
 
 def test_series_are_capped() -> None:
-    from backend.telemetry.tally import OTHER, TaskTally
+    from pooldesk.backend.telemetry.tally import OTHER, TaskTally
 
     tally = TaskTally(max_series=10)
     for i in range(50):
@@ -138,7 +138,7 @@ def test_the_grafana_dashboard_charts_only_metrics_we_expose() -> None:
     """packaging/grafana-dashboard.json must not rot: every metric it queries is ours."""
     import re
 
-    from backend.metrics.collector import PooldeskCollector
+    from pooldesk.backend.metrics.collector import PooldeskCollector
 
     exposed = {
         sample_name
@@ -155,7 +155,7 @@ def test_the_grafana_dashboard_charts_only_metrics_we_expose() -> None:
 
 def test_pool_fit_is_exposed() -> None:
     """The measured nature of each queue, and the trap as a number an alert can fire on."""
-    from backend.fit.table import QueueFit
+    from pooldesk.backend.fit.table import QueueFit
 
     row = QueueFit(
         queue="reports", nature="blocking", runs=12, cpu_share=0.02, hold_share=0.97,

@@ -10,11 +10,11 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from backend.broker.resolve import BrokerConfig
-from backend.telemetry.fitstate import WorkerFit
-from backend.telemetry.multi import MonitorSet
-from backend.telemetry.tally import TaskTally
-from backend.telemetry.views import EventSnapshot, Span
+from pooldesk.backend.broker.resolve import BrokerConfig
+from pooldesk.backend.telemetry.fitstate import WorkerFit
+from pooldesk.backend.telemetry.multi import MonitorSet
+from pooldesk.backend.telemetry.tally import TaskTally
+from pooldesk.backend.telemetry.views import EventSnapshot, Span
 
 
 class _Monitor:

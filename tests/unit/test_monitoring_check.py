@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 import requests
 
-from backend import __version__
-from backend.monitoring import check as check_module
-from backend.monitoring.check import USER_AGENT, CheckResult, check_url
-from backend.monitoring.testserver import serve
+from pooldesk.backend import __version__
+from pooldesk.backend.monitoring import check as check_module
+from pooldesk.backend.monitoring.check import USER_AGENT, CheckResult, check_url
+from pooldesk.backend.monitoring.testserver import serve
 
 REPO = Path(__file__).resolve().parents[2]
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
@@ -282,7 +282,7 @@ def test_serve_shuts_down_promptly_with_a_hanging_request_open() -> None:
 
 def test_standalone_server_starts_serves_and_stops_on_sigterm() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "backend.monitoring.testserver", "--delay-ms", "50"],
+        [sys.executable, "-m", "pooldesk.backend.monitoring.testserver", "--delay-ms", "50"],
         cwd=REPO,
         env=_clean_env(),
         stdout=subprocess.PIPE,
@@ -316,7 +316,7 @@ import time
 
 import gevent
 
-from backend.monitoring.check import check_url
+from pooldesk.backend.monitoring.check import check_url
 
 base, n, ms = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 started = time.perf_counter()
@@ -354,7 +354,7 @@ def test_concurrent_checks_under_gevent(base: str) -> None:
 
 def test_standalone_server_handles_200_concurrent_slow_requests() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "backend.monitoring.testserver", "--delay-ms", "300"],
+        [sys.executable, "-m", "pooldesk.backend.monitoring.testserver", "--delay-ms", "300"],
         cwd=REPO,
         env=_clean_env(),
         stdout=subprocess.PIPE,

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from backend.monitoring import urls
-from backend.monitoring.urls import (
+from pooldesk.backend.monitoring import urls
+from pooldesk.backend.monitoring.urls import (
     UrlFileError,
     UrlListError,
     parse_url_file,

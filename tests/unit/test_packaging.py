@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from backend import __version__
+from pooldesk.backend import __version__
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGING = ROOT / "packaging"
@@ -62,9 +62,9 @@ def test_entry_runs_the_cli() -> None:
 
 
 def test_entry_dispatches_to_the_supervisor() -> None:
-    result = _entry("-m", "backend.workers.supervise")
+    result = _entry("-m", "pooldesk.backend.workers.supervise")
     assert result.returncode == 2
-    assert "usage: python -m backend.workers.supervise" in result.stderr
+    assert "usage: python -m pooldesk.backend.workers.supervise" in result.stderr
 
 
 def test_entry_dispatches_to_the_in_worker_probe() -> None:
@@ -75,7 +75,7 @@ def test_entry_dispatches_to_the_in_worker_probe() -> None:
 
 
 def test_entry_dispatches_to_the_project_check() -> None:
-    result = _entry("-m", "_pooldesk_check", "backend.celery_app:app")
+    result = _entry("-m", "_pooldesk_check", "pooldesk.backend.celery_app:app")
     assert result.returncode == 0
     marker = [line for line in result.stdout.splitlines() if line.startswith("@@pooldesk-check@@")]
     assert marker and '"pooldesk.noop"' in marker[0]

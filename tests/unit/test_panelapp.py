@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from backend.celery_app import WORKER_PUBLISH_RETRY, make_app, visibility_timeout
-from backend.panelapp import PANEL_PUBLISH_RETRY, panel_app
+from pooldesk.backend.celery_app import WORKER_PUBLISH_RETRY, make_app, visibility_timeout
+from pooldesk.backend.panelapp import PANEL_PUBLISH_RETRY, panel_app
 
 URL = "redis://127.0.0.1:1/0"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backend import settings
+from pooldesk.backend import settings
 
 
 def test_defaults_when_no_file(home: Path) -> None:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backend.workers.spec import (
+from pooldesk.backend.workers.spec import (
     GEVENT_MAX,
     POOLS,
     SpecError,

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backend.taskhistory.normalise import failure_group, mask_secrets, row_of
-from backend.taskhistory.query import Filter, QueryError, TaskQuery, TaskRow, parse_since
-from backend.taskhistory.retry import RetryError, plan, rebuild
-from backend.taskhistory.store import TaskStore, merge
+from pooldesk.backend.taskhistory.normalise import failure_group, mask_secrets, row_of
+from pooldesk.backend.taskhistory.query import Filter, QueryError, TaskQuery, TaskRow, parse_since
+from pooldesk.backend.taskhistory.retry import RetryError, plan, rebuild
+from pooldesk.backend.taskhistory.store import TaskStore, merge
 
 
 def lifecycle(task_id: str, t0: float, fail: bool = False, **extra: Any) -> list[dict[str, Any]]:
@@ -207,8 +207,8 @@ def test_since_accepts_durations_and_dates() -> None:
 def test_the_hide_setting_keeps_arguments_and_results_out_of_the_file(
     home: Path, tmp_path: Path
 ) -> None:
-    from backend import settings
-    from backend.taskhistory.recorder import Recorder
+    from pooldesk.backend import settings
+    from pooldesk.backend.taskhistory.recorder import Recorder
 
     settings.save(settings.Settings(task_history_hide_args=True))
     store = TaskStore(tmp_path / "t.db")
@@ -224,7 +224,7 @@ def test_the_hide_setting_keeps_arguments_and_results_out_of_the_file(
 
 
 def test_bad_history_settings_are_refused(home: Path) -> None:
-    from backend import settings
+    from pooldesk.backend import settings
 
     for bad in (
         {"task_history_max_tasks": "lots"},
@@ -244,7 +244,7 @@ _FUZZ = settings(
 
 
 def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    from backend.cli import main
+    from pooldesk.backend.cli import main
 
     try:
         code = main(argv)
@@ -290,7 +290,7 @@ def test_a_failed_write_keeps_the_events_and_writes_them_later(
 ) -> None:
     import sqlite3
 
-    from backend.taskhistory import recorder as recorder_mod
+    from pooldesk.backend.taskhistory import recorder as recorder_mod
 
     class Flaky(TaskStore):
         failures = 2

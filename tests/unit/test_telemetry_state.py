@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from backend.telemetry.events import EventMonitor
-from backend.telemetry.eventstate import MAX_TASKS, EventState
-from backend.telemetry.resync import resync
-from backend.telemetry.ring import Ring
-from backend.telemetry.sampler import ResourceSampler, SamplerThread
-from backend.telemetry.samples import Snapshot
+from pooldesk.backend.telemetry.events import EventMonitor
+from pooldesk.backend.telemetry.eventstate import MAX_TASKS, EventState
+from pooldesk.backend.telemetry.resync import resync
+from pooldesk.backend.telemetry.ring import Ring
+from pooldesk.backend.telemetry.sampler import ResourceSampler, SamplerThread
+from pooldesk.backend.telemetry.samples import Snapshot
 
 
 def _wait(predicate, timeout: float = 20.0, step: float = 0.05):  # type: ignore[no-untyped-def]
@@ -62,7 +62,7 @@ def test_sampler_thread_survives_errors_and_stops() -> None:
 
 
 def test_event_monitor_stops_promptly_without_a_broker() -> None:
-    from backend.broker.resolve import BrokerConfig
+    from pooldesk.backend.broker.resolve import BrokerConfig
 
     dead = BrokerConfig("redis://127.0.0.1:9/0", "redis://127.0.0.1:9/0", managed=False)
     monitor = EventMonitor(dead)

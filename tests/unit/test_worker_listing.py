@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from backend.workers.info import WorkerInfo
-from backend.workers.listing import REMOTE_STOP_WATCH_S, RemoteStops
+from pooldesk.backend.workers.info import WorkerInfo
+from pooldesk.backend.workers.listing import REMOTE_STOP_WATCH_S, RemoteStops
 
 
 def _remote(hostname: str) -> WorkerInfo:

@@ -12,10 +12,10 @@ from signal import SIGTERM
 
 import pytest
 
-from backend.broker.resolve import BrokerConfig
-from backend.workers.manager import WorkerError, WorkerManager
-from backend.workers.spec import WorkerSpec
-from backend.workers.stopping import Stopper
+from pooldesk.backend.broker.resolve import BrokerConfig
+from pooldesk.backend.workers.manager import WorkerError, WorkerManager
+from pooldesk.backend.workers.spec import WorkerSpec
+from pooldesk.backend.workers.stopping import Stopper
 from tests.unit.fakes import FakeSystem, store_with_worker
 
 NOWHERE = BrokerConfig("redis://127.0.0.1:9/0", None, managed=False)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from backend.projects.envfile import EnvFileError, parse_pairs, parse_text
-from backend.workers.process import celery_argv
-from backend.workers.spec import WorkerSpec
+from pooldesk.backend.projects.envfile import EnvFileError, parse_pairs, parse_text
+from pooldesk.backend.workers.process import celery_argv
+from pooldesk.backend.workers.spec import WorkerSpec
 
 
 def test_options_become_arguments_in_order() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from backend.workers.info import WorkerInfo
-from backend.workers.reports import UNKNOWN_EXIT, ready_text, start_failure
+from pooldesk.backend.workers.info import WorkerInfo
+from pooldesk.backend.workers.reports import UNKNOWN_EXIT, ready_text, start_failure
 
 ONLINE = WorkerInfo("w1", "w1@host", 10, "prefork", 4, ["q"], "online", False, ready_seconds=2.13)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.workers.spec import LIVE_RESIZE_POOLS, WorkerSpec, can_resize_live, changed
+from pooldesk.backend.workers.spec import LIVE_RESIZE_POOLS, WorkerSpec, can_resize_live, changed
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import logging
 
 import pytest
 
-from backend.workers.states import (
+from pooldesk.backend.workers.states import (
     TRANSITIONS,
     Facts,
     TransitionCheck,
@@ -62,7 +62,7 @@ def test_every_allowed_edge_is_derived_and_accepted(
     old: WorkerState, new: WorkerState, caplog: pytest.LogCaptureFixture
 ) -> None:
     check = TransitionCheck()
-    with caplog.at_level(logging.WARNING, "backend.workers.states"):
+    with caplog.at_level(logging.WARNING, "pooldesk.backend.workers.states"):
         assert check.observe("w", derive(FACTS[old])) == old
         assert check.observe("w", derive(FACTS[new])) == new
         assert check.observe("w", new) == new  # staying is always fine
@@ -91,7 +91,7 @@ def test_a_forbidden_edge_is_logged_and_the_observed_state_kept(
     assert not allowed(old, new)
     check = TransitionCheck()
     check.observe("w", old)
-    with caplog.at_level(logging.WARNING, "backend.workers.states"):
+    with caplog.at_level(logging.WARNING, "pooldesk.backend.workers.states"):
         assert check.observe("w", new) == new  # never refused: the facts are the truth
     assert check.illegal == [("w", old, new)]
     (record,) = caplog.records

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from backend.workers.spec import WorkerSpec
-from backend.workers.stopping import (
+from pooldesk.backend.workers.spec import WorkerSpec
+from pooldesk.backend.workers.stopping import (
     COLD_GRACE_S,
     ENDINGS,
     REAP_GRACE_S,

@@ -21,9 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.redact import mask_url
-from backend.settings import ENV_OVERRIDES, Settings
-from desktop.views.settings.widgets import form, note_row, show_note
+from pooldesk.backend.redact import mask_url
+from pooldesk.backend.settings import ENV_OVERRIDES, Settings
+from pooldesk.desktop.views.settings.widgets import form, note_row, show_note
 
 _URL = re.compile(
     r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?:(?P<user>[^:@/]*)(?::(?P<pw>[^@/]*))?@)?(?P<rest>.*)$"

@@ -15,15 +15,15 @@ from typing import Protocol
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
-from backend.redact import mask_url
-from backend.settings import Settings
-from desktop.settings_hub import SettingsHub
-from desktop.views.messages import show_list
-from desktop.views.projects_section import ProjectsSection
-from desktop.views.settings.broker import BrokerSection
-from desktop.views.settings.presets import PresetsSection
-from desktop.views.settings.thresholds import ThresholdsSection
-from desktop.views.settings.timings import TimingsSection
+from pooldesk.backend.redact import mask_url
+from pooldesk.backend.settings import Settings
+from pooldesk.desktop.settings_hub import SettingsHub
+from pooldesk.desktop.views.messages import show_list
+from pooldesk.desktop.views.projects_section import ProjectsSection
+from pooldesk.desktop.views.settings.broker import BrokerSection
+from pooldesk.desktop.views.settings.presets import PresetsSection
+from pooldesk.desktop.views.settings.thresholds import ThresholdsSection
+from pooldesk.desktop.views.settings.timings import TimingsSection
 
 RESTART_NOTE = (
     "Broker, result backend, timings and advisor thresholds apply the next time Pooldesk "

@@ -23,13 +23,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.projects.model import DEMO
-from backend.projects.store import ProjectStore
-from backend.settings import Settings
-from backend.workers.spec import POOLS, available_pools
-from desktop import presets as presets_mod
-from desktop.views.start_dialog import fill_pool_combo
-from desktop.views.tables import row_table
+from pooldesk.backend.projects.model import DEMO
+from pooldesk.backend.projects.store import ProjectStore
+from pooldesk.backend.settings import Settings
+from pooldesk.backend.workers.spec import POOLS, available_pools
+from pooldesk.desktop import presets as presets_mod
+from pooldesk.desktop.views.start_dialog import fill_pool_combo
+from pooldesk.desktop.views.tables import row_table
 
 PRESET_COLUMNS = ("Name", "Pool", "Concurrency", "Queues", "Project")
 

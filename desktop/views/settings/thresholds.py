@@ -1,6 +1,6 @@
 """Settings ▸ Advisor thresholds: each threshold in plain words with its unit and what it does.
 
-The file keeps the units of :class:`backend.advisor.model.Thresholds` (bytes, fractions); the
+The file keeps the units of :class:`pooldesk.backend.advisor.model.Thresholds` (bytes, fractions); the
 form shows MiB and %, and a field left as loaded writes back exactly what was loaded, so
 opening and saving the page never rounds a value through MiB. A threshold at its default is
 left out of the file (it then follows a changed default).
@@ -14,9 +14,9 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QDoubleSpinBox, QGroupBox, QLabel, QSpinBox, QWidget
 
-from backend.advisor.model import Thresholds
-from backend.settings import Settings
-from desktop.views.settings.widgets import form, same_width
+from pooldesk.backend.advisor.model import Thresholds
+from pooldesk.backend.settings import Settings
+from pooldesk.desktop.views.settings.widgets import form, same_width
 
 MiB = 2**20
 
