@@ -26,7 +26,16 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache --no-logo
 
-typecheck: $(STAMP)
+# The wheel maps backend/ desktop/ resources/ into one `pooldesk` namespace (pyproject.toml);
+# nothing on disk is called pooldesk/, and mypy cannot follow setuptools' editable import hook.
+# build/nsview/pooldesk/ is a view of symlinks onto the real folders: mypy (mypy_path) and the
+# PyInstaller build (pathex) read the code through it.
+NSVIEW = build/nsview/pooldesk
+$(NSVIEW):
+	mkdir -p $(NSVIEW)
+	for d in backend desktop resources; do ln -sfn ../../../$$d $(NSVIEW)/$$d; done
+
+typecheck: $(STAMP) $(NSVIEW)
 	$(BIN)/mypy
 
 # The tests in three tiers (tests/unit, tests/integration, tests/desktop), each run once.
@@ -66,9 +75,9 @@ $(BUNDLE_STAMP): packaging/requirements-bundle.txt
 lock: $(STAMP)
 	$(BIN)/python packaging/lock.py
 
-package: $(BUNDLE_STAMP)
+package: $(BUNDLE_STAMP) $(NSVIEW)
 	@start=$$(date +%s); \
-	PYTHONPATH=$(CURDIR) $(BUNDLE_VENV)/bin/python -m PyInstaller --noconfirm --clean \
+	PYTHONPATH=$(CURDIR)/build/nsview $(BUNDLE_VENV)/bin/python -m PyInstaller --noconfirm --clean \
 		--log-level WARN --distpath dist --workpath build/pyinstaller packaging/pooldesk.spec && \
 	echo "dist/pooldesk: $$(du -sh dist/pooldesk | cut -f1), built in $$(( $$(date +%s) - start )) s"
 

@@ -1,16 +1,15 @@
-"""Icons, the stylesheet and the state colours, all read from the ``resources/`` folder.
+"""Icons, the stylesheet and the state colours, all read from the ``resources/`` folder
+(installed as the ``pooldesk.resources`` package).
 
-The folder sits beside the package in a checkout and under ``sys._MEIPASS`` in a frozen
-(PyInstaller) build. ``style.qss`` is plain QSS except for a few ``@name`` tokens: the state
-colours, declared once at its top with a light-palette and a dark-palette variant, so the labels
+``style.qss`` is plain QSS except for a few ``@name`` tokens: the state colours, declared once at its top with a light-palette and a dark-palette variant, so the labels
 styled by QSS and the workers table (which asks :func:`state_color`) use the same colours.
 """
 
 from __future__ import annotations
 
 import re
-import sys
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QCoreApplication, QRectF, Qt
@@ -24,10 +23,14 @@ ICON_SIZES = (16, 20, 24, 32, 48)
 
 
 def resource_dir() -> Path:
-    frozen = getattr(sys, "_MEIPASS", None)
-    if frozen:
-        return Path(frozen) / "resources"
-    return Path(__file__).resolve().parent.parent / "resources"
+    """The installed ``pooldesk.resources`` package's folder (a checkout's ``resources/``, the
+    wheel's ``pooldesk/resources/``, or the bundle's copy under ``sys._MEIPASS``).
+
+    Found through importlib.resources rather than a path relative to this file, because the
+    folders are mapped into the ``pooldesk`` namespace and need not sit side by side when
+    installed. Qt wants real file paths, and every way Pooldesk is installed has them.
+    """
+    return Path(str(files("pooldesk.resources")))
 
 
 def path(name: str) -> Path:

@@ -16,13 +16,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-if not getattr(sys, "frozen", False):  # running from a checkout: make ``backend`` importable
-    from pathlib import Path
-
-    _root = str(Path(__file__).resolve().parent.parent)
-    if _root not in sys.path:
-        sys.path.insert(0, _root)
-
 
 def _supervise(args: list[str]) -> None:
     from pooldesk.backend.workers import supervise
@@ -67,7 +60,9 @@ MODULES: dict[str, Callable[[list[str]], None]] = {
     "_pooldesk_probe": _probe,
     "_pooldesk_check": _check,  # `project check` of the demo (Pooldesk's own interpreter)
     # the task-history recorder and its supervisor (backend/taskhistory/service.py)
-    "pooldesk.backend.taskhistory.supervise": _module_main("pooldesk.backend.taskhistory.supervise"),
+    "pooldesk.backend.taskhistory.supervise": _module_main(
+        "pooldesk.backend.taskhistory.supervise"
+    ),
     "pooldesk.backend.taskhistory.recorder": _module_main("pooldesk.backend.taskhistory.recorder"),
 }
 

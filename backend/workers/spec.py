@@ -23,6 +23,10 @@ APP_RE = re.compile(
 GEVENT_MAX = 10_000
 THREADS_MAX = 1_000
 DEFAULT_APP = "pooldesk.backend.celery_app:app"
+# Up to 0.1 the demo app was importable as ``backend.celery_app`` (the packages sat at the top of
+# site-packages); worker records and presets saved then still name it, and a restart must not
+# fail on a module that no longer exists under that name.
+RENAMED_APPS = {"backend.celery_app:app": DEFAULT_APP, "backend.celery_app": DEFAULT_APP}
 # Pools a platform cannot run, with the reason the form and the CLI show. Celery's prefork pool
 # (billiard) forks and relies on POSIX signals and process groups; Celery does not support it on
 # Windows, where CPU-bound queues scale with several solo workers instead.
@@ -182,7 +186,7 @@ class WorkerSpec:
             concurrency=data.get("concurrency", 1),
             queues=tuple(data.get("queues") or ()),
             autoscale=(int(autoscale[0]), int(autoscale[1])) if autoscale else None,
-            app=data.get("app") or DEFAULT_APP,
+            app=RENAMED_APPS.get(data.get("app") or "", data.get("app") or DEFAULT_APP),
             extra_env=dict(data.get("extra_env") or {}),
             project=data.get("project") or None,
             loglevel=data.get("loglevel") or "INFO",

@@ -85,7 +85,7 @@ def test_spec_ships_the_in_worker_modules_as_files() -> None:
     """A project's worker runs the user's interpreter: it cannot import from the bundle's
     archive, so the stand-alone modules must travel as plain .py files."""
     source = (PACKAGING / "pooldesk.spec").read_text(encoding="utf-8")
-    assert '"backend/workers/inworker"' in source and 'glob("*.py")' in source
+    assert '"pooldesk/backend/workers/inworker"' in source and 'glob("*.py")' in source
 
 
 def test_entry_refuses_other_modules() -> None:
@@ -142,3 +142,33 @@ def test_the_bundle_lock_pins_every_declared_dependency_with_a_hash() -> None:
         assert name in pins, f"{name} is declared but not in the bundle lock (run make lock)"
         assert requirement.specifier.contains(pins[name]), f"lock has {name}=={pins[name]}"
     assert "pyinstaller" in pins  # the build tool is pinned too
+
+
+def test_the_wheel_installs_everything_under_one_pooldesk_namespace(tmp_path: Path) -> None:
+    """A packager (Debian, Fedora, conda) rejects a wheel that puts ``backend`` or ``desktop``
+    at the top of site-packages; the icons and styles must travel inside the package where
+    importlib.resources finds them."""
+    import zipfile
+
+    root = PACKAGING.parent
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), str(root)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = tmp_path.glob("pooldesk-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {name.split("/")[0] for name in names}
+    assert top == {"pooldesk", f"pooldesk-{__version__}.dist-info"}, top
+    for wanted in (
+        "pooldesk/backend/cli/__init__.py",
+        "pooldesk/desktop/app.py",
+        "pooldesk/resources/style.qss",
+        "pooldesk/resources/pooldesk.svg",
+        "pooldesk/backend/workers/inworker/_pooldesk_probe.py",
+    ):
+        assert wanted in names, wanted
+    entry_points = zipfile.ZipFile(wheel).read(f"pooldesk-{__version__}.dist-info/entry_points.txt")
+    assert b"pooldesk = pooldesk.backend.cli:entry" in entry_points
+    assert b"pooldesk-gui = pooldesk.backend.cli:gui_entry" in entry_points

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pooldesk.backend.workers.spec import (
+    DEFAULT_APP,
     GEVENT_MAX,
     POOLS,
     SpecError,
@@ -95,3 +96,12 @@ def test_prefork_is_refused_on_windows_with_the_reason_and_the_alternative() -> 
     for pool in ("solo", "threads", "gevent"):
         conc = 1 if pool == "solo" else 4
         assert WorkerSpec(name="w", pool=pool, concurrency=conc).problems(platform="win32") == []
+
+
+def test_a_record_saved_before_the_pooldesk_namespace_restarts_the_demo_app() -> None:
+    """Records written by 0.1 name the demo app ``backend.celery_app:app``; that module is now
+    ``pooldesk.backend.celery_app``, and a restart must not die on the old name."""
+    old = WorkerSpec.from_dict({"name": "w1", "app": "backend.celery_app:app"})
+    assert old.app == DEFAULT_APP == "pooldesk.backend.celery_app:app"
+    theirs = WorkerSpec.from_dict({"name": "w2", "app": "proj.celery:app"})
+    assert theirs.app == "proj.celery:app"

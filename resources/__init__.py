@@ -1,0 +1,1 @@
+"""Icons and the stylesheet, installed as ``pooldesk.resources`` and read through importlib.resources."""
