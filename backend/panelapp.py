@@ -1,9 +1,9 @@
 """The one factory for the Celery apps the panel itself makes (never a worker's app).
 
-Every panel app starts from :func:`pooldesk.backend.celery_app.make_app` (same serialisation, queues,
-routes and visibility timeout as the workers, so what it sends a worker accepts) with no task
-modules, then is tuned for what it is *for*. Workers retry the broker and the result backend for
-about a minute or forever, because losing a result loses work; the panel must instead answer
+Every panel app starts from :func:`pooldesk.backend.celery_app.make_app` (same serialisation,
+queues, routes and visibility timeout as the workers, so what it sends a worker accepts) with no
+task modules, then is tuned for what it is *for*. Workers retry the broker and the result backend
+for about a minute or forever, because losing a result loses work; the panel must instead answer
 within seconds and show the last known state, so every panel purpose shortens some of that. The
 purposes differ only where their callers need it:
 

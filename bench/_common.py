@@ -6,7 +6,8 @@ running on Ctrl-C, a status file read half-written) is made once:
 
 - :func:`bench_home`: a temporary ``POOLDESK_HOME`` with none of the user's broker or database
   settings, whose managed broker is stopped and directory deleted on the way out;
-- the window in a child process: :func:`open_window` builds it as ``pooldesk.desktop.app.main`` does,
+- the window in a child process: :func:`open_window` builds it as ``pooldesk.desktop.app.main``
+  does,
   :func:`precise_ticker` is the stall meter's 10 ms timer, and the parent follows the child
   through a JSON status file (:func:`write_status`, :func:`read_status`, :func:`wait_for`);
 - measuring and printing: :func:`tree_cpu`, :class:`Peaks`, :func:`pct`, :func:`text_table`.
@@ -87,8 +88,8 @@ def bench_home(prefix: str = "pooldesk-bench-") -> Iterator[Path]:
 
 # -- the window in a child process -----------------------------------------------------------
 def open_window(before_app: Callable[[], None] | None = None) -> tuple[Any, Any]:
-    """``(QApplication, PooldeskWindow)`` built as ``pooldesk.desktop.app.main`` does, offscreen unless the
-    caller chose a platform; not shown yet. ``before_app`` runs just before the
+    """``(QApplication, PooldeskWindow)`` built as ``pooldesk.desktop.app.main`` does, offscreen
+    unless the caller chose a platform; not shown yet. ``before_app`` runs just before the
     ``QApplication`` is created (a timing mark)."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication

@@ -2,10 +2,10 @@
 
     .venv/bin/python bench/compare_pools.py --scale 1
 
-Runs :func:`pooldesk.backend.casestudy.run_case_study` in a throwaway ``POOLDESK_HOME`` (its own managed
-broker, invoice database and worker logs), prints the table and each ratio against its target,
-then stops the broker and deletes the directory. At ``--scale 1`` (6,000 invoices in 12 chunks,
-1,000 URLs at 200 ms) it takes a few minutes on a 2-core machine, most of it the prefork
+Runs :func:`pooldesk.backend.casestudy.run_case_study` in a throwaway ``POOLDESK_HOME`` (its own
+managed broker, invoice database and worker logs), prints the table and each ratio against its
+target, then stops the broker and deletes the directory. At ``--scale 1`` (6,000 invoices in 12
+chunks, 1,000 URLs at 200 ms) it takes a few minutes on a 2-core machine, most of it the prefork
 monitoring run (1,000 × 0.2 s over 2 processes ≈ 100 s). Exits 0 whether or not the targets are
 met: the point is the figures; ``--json`` prints the full report instead of the table.
 """

@@ -61,7 +61,8 @@ STATUS_EVERY_MS = 500
 
 # -- the GUI child --------------------------------------------------------------------------
 def gui_child(status_path: Path) -> int:
-    """The window as ``pooldesk.desktop.app.main`` builds it, plus a stall meter and a status file."""
+    """The window as ``pooldesk.desktop.app.main`` builds it, plus a stall meter and a status
+    file."""
     from PySide6.QtCore import QTimer
 
     app, window = open_window()

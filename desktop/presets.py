@@ -13,7 +13,13 @@ from typing import Any
 
 from pooldesk.backend.projects.model import DEMO
 from pooldesk.backend.projects.store import ProjectStore
-from pooldesk.backend.workers.spec import DEFAULT_APP, WorkerSpec, cores, parse_queues, pool_unavailable
+from pooldesk.backend.workers.spec import (
+    DEFAULT_APP,
+    WorkerSpec,
+    cores,
+    parse_queues,
+    pool_unavailable,
+)
 
 _NOT_NAME = re.compile(r"[^a-z0-9_.-]+")
 

@@ -1,8 +1,9 @@
 """Icons, the stylesheet and the state colours, all read from the ``resources/`` folder
 (installed as the ``pooldesk.resources`` package).
 
-``style.qss`` is plain QSS except for a few ``@name`` tokens: the state colours, declared once at its top with a light-palette and a dark-palette variant, so the labels
-styled by QSS and the workers table (which asks :func:`state_color`) use the same colours.
+``style.qss`` is plain QSS except for a few ``@name`` tokens: the state colours, declared once at
+its top with a light-palette and a dark-palette variant, so the labels styled by QSS and the workers
+table (which asks :func:`state_color`) use the same colours.
 """
 
 from __future__ import annotations

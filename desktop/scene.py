@@ -1,8 +1,8 @@
 """A realistic live scene for benchmarks and screenshots, in a throwaway ``POOLDESK_HOME``.
 
 The GUI benchmark (``bench/gui_responsiveness.py``) and the screenshots
-(``python -m pooldesk.desktop.screenshots``) must show the window doing real work, not mocked data: a
-managed redis-server, real Celery workers of every pool, a seeded invoice database and a real
+(``python -m pooldesk.desktop.screenshots``) must show the window doing real work, not mocked data:
+a managed redis-server, real Celery workers of every pool, a seeded invoice database and a real
 6,000-invoice batch running (optionally a monitoring batch against a loopback HTTP server, so no
 internet is needed). This module builds exactly that and tears all of it down again.
 

@@ -1,6 +1,7 @@
 """The README's screenshots, taken from the real window over a real live scene.
 
-Run: ``make screenshots`` or ``.venv/bin/python -m pooldesk.desktop.screenshots [--out docs/screenshots]``
+Run: ``make screenshots`` or ``.venv/bin/python -m pooldesk.desktop.screenshots [--out
+docs/screenshots]``
 
 Screenshots that show mocked or empty data teach nothing and go stale, so this builds the scene
 of ``desktop/scene.py`` (a throwaway ``POOLDESK_HOME``, the managed broker, 8 real workers

@@ -1,12 +1,12 @@
 """Entry script of the frozen (PyInstaller) Pooldesk executable.
 
-A frozen executable has no ``-m`` switch: ``pooldesk -m pooldesk.backend.workers.supervise …`` would reach
-the CLI parser as an unknown option. Pooldesk starts its worker processes exactly that way
+A frozen executable has no ``-m`` switch: ``pooldesk -m pooldesk.backend.workers.supervise …`` would
+reach the CLI parser as an unknown option. Pooldesk starts its worker processes exactly that way
 (``sys.executable -m pooldesk.backend.workers.supervise …`` in ``backend/workers/process.py`` and
 ``sys.executable -m _pooldesk_probe …`` in ``backend/workers/supervise.py``), so this script
 recognises those argv forms and runs the module's ``main()``; anything else is the normal
-``pooldesk`` command (``pooldesk.backend.cli.entry``). Only the modules listed in ``MODULES`` are run: the
-frozen executable is not a general Python interpreter.
+``pooldesk`` command (``pooldesk.backend.cli.entry``). Only the modules listed in ``MODULES`` are
+run: the frozen executable is not a general Python interpreter.
 
 It also works unfrozen (``python packaging/entry.py …``), which is how the tests exercise it.
 """

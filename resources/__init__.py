@@ -1,1 +1,2 @@
-"""Icons and the stylesheet, installed as ``pooldesk.resources`` and read through importlib.resources."""
+"""Icons and the stylesheet, installed as ``pooldesk.resources`` and read through
+importlib.resources."""

@@ -1,8 +1,8 @@
 """An import-linter contract that import-linter lacks: no import cycle between modules.
 
 import-linter's own ``acyclic_siblings`` works on packages (``pooldesk.backend.fit`` and
-``pooldesk.backend.telemetry`` importing each other anywhere inside counts as a cycle), which is stricter
-than we mean. A cycle between two *modules* is the one that bites: its import order decides
+``pooldesk.backend.telemetry`` importing each other anywhere inside counts as a cycle), which is
+stricter than we mean. A cycle between two *modules* is the one that bites: its import order decides
 whether a name exists yet, so it is "fixed" with imports hidden inside functions, which hide it
 from the reader as well. This contract finds every group of modules that import each other,
 directly or round a loop, counting imports inside functions too (grimp sees every ``import``

@@ -108,7 +108,9 @@ def invoice_db_url() -> str:
     override = os.environ.get(DB_ENV, "").strip()
     if override:
         return override
-    from pooldesk.backend.settings import load  # the settings file's invoice_db, when the env is unset
+    from pooldesk.backend.settings import (
+        load,  # the settings file's invoice_db, when the env is unset
+    )
 
     configured = load().settings.invoice_db
     if configured:

@@ -100,8 +100,8 @@ def seed(
 ) -> SeedResult:
     """Ensure customers 1..``customers`` exist with usage for every period in ``periods``.
 
-    ``periods`` defaults to :func:`~pooldesk.backend.invoices.billing.recent_periods` (the three full
-    calendar months before the current one), so a default seed always has something to bill.
+    ``periods`` defaults to :func:`~pooldesk.backend.invoices.billing.recent_periods` (the three
+    full calendar months before the current one), so a default seed always has something to bill.
     Arguments are validated before anything is written; the schema is created if missing.
     """
     if isinstance(customers, bool) or not isinstance(customers, int) or customers < 1:

@@ -11,8 +11,8 @@ A monitoring run is thousands of these inside a gevent pool, so the function is 
   gevent's ``Timeout``/``GreenletExit`` are ``BaseException`` and are deliberately not caught,
   so a task can still be cancelled.
 * Redirects are followed by hand so that each ``Location`` is re-validated with
-  :func:`~pooldesk.backend.monitoring.urls.validate_url`: a list of https URLs must not be bounced into
-  ``file:``, ``ftp:`` or a URL carrying credentials.
+  :func:`~pooldesk.backend.monitoring.urls.validate_url`: a list of https URLs must not be bounced
+  into ``file:``, ``ftp:`` or a URL carrying credentials.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ each (re)connect the recorder asks the workers what they hold (``inspect`` activ
 scheduled) and the result backend how the tasks it lost track of ended: nothing the broker
 still has is lost, and what cannot be known is reported, not hidden.
 
-Usage: ``python -m pooldesk.backend.taskhistory.recorder KEY`` with the broker URL in the environment
-(``POOLDESK_BROKER_URL``), never on the command line.
+Usage: ``python -m pooldesk.backend.taskhistory.recorder KEY`` with the broker URL in the
+environment (``POOLDESK_BROKER_URL``), never on the command line.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The URL-check tasks: I/O-bound work that belongs on a gevent pool.
 
 ``check_urls`` is what batches send: several URLs per task, checked concurrently over one
-connection pool per process (:mod:`pooldesk.backend.monitoring.many`), each URL's row in the result and
-the batch's ledger told at the start and the end. ``check_url_task`` checks one URL (kept for
+connection pool per process (:mod:`pooldesk.backend.monitoring.many`), each URL's row in the result
+and the batch's ledger told at the start and the end. ``check_url_task`` checks one URL (kept for
 callers that send single checks, and for the benchmark's plain ``group``).
 """
 

@@ -5,8 +5,8 @@ The manager gathers the facts (records, processes, a ping); this module only sha
 what a row says about a worker — its state, why it crashed, how far its stop is — is decided
 in one place for the CLI and the window alike. "stopping" has one owner: the state comes from
 ``states.derive`` (the stop request is in the record), the progress text from the manager's
-:class:`~pooldesk.backend.workers.stopping.Stopper`, and a remote worker sent a shutdown is marked by
-:class:`RemoteStops` until a scan no longer finds it; the window overlays nothing.
+:class:`~pooldesk.backend.workers.stopping.Stopper`, and a remote worker sent a shutdown is marked
+by :class:`RemoteStops` until a scan no longer finds it; the window overlays nothing.
 """
 
 from __future__ import annotations

@@ -31,7 +31,13 @@ from pooldesk.backend.workers.control import Control, ControlError
 from pooldesk.backend.workers.info import ResizeResult, WorkerError, WorkerInfo, node_name
 from pooldesk.backend.workers.records import RecordStore, WorkerRecord
 from pooldesk.backend.workers.resources import TreeSampler
-from pooldesk.backend.workers.spec import LIVE_RESIZE_POOLS, SpecError, WorkerSpec, can_resize_live, changed
+from pooldesk.backend.workers.spec import (
+    LIVE_RESIZE_POOLS,
+    SpecError,
+    WorkerSpec,
+    can_resize_live,
+    changed,
+)
 from pooldesk.backend.workers.states import Facts, TransitionCheck, WorkerState, derive
 from pooldesk.backend.workers.stopping import Mode, StopEvent, Stopper
 

@@ -1,7 +1,7 @@
 """Remote control on the brokers of projects: one :class:`Control` per distinct broker URL.
 
-A project's workers answer on the broker its app uses (``pooldesk.backend.projects.brokers``), so ping,
-inspect, grow/shrink, queues and shutdown must go there. The manager asks this pool for the
+A project's workers answer on the broker its app uses (``pooldesk.backend.projects.brokers``), so
+ping, inspect, grow/shrink, queues and shutdown must go there. The manager asks this pool for the
 control of a worker's spec (None: the worker is on Pooldesk's own broker) and for every project
 broker that has a worker in the list (to list remote workers there too).
 """

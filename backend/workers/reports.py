@@ -1,7 +1,8 @@
 """A worker start's outcome in words: online (and how fast), or why it ended while starting.
 
-Plain text from a :class:`~pooldesk.backend.workers.info.WorkerInfo`, no Qt: the window's worker service
-reports these when it has watched a start (or a restart) to its end, and any other client may.
+Plain text from a :class:`~pooldesk.backend.workers.info.WorkerInfo`, no Qt: the window's worker
+service reports these when it has watched a start (or a restart) to its end, and any other client
+may.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ Celery alone; a final SIGKILL to the process group takes both.
 
 Usage: ``python -m pooldesk.backend.workers.supervise NAME [--restarts N] [--window S] [--project P]
 -- <celery args>``. With ``--project`` the worker runs the project's interpreter in its workdir
-and environment (``pooldesk.backend.projects.runenv``); the supervisor itself stays Pooldesk's process.
+and environment (``pooldesk.backend.projects.runenv``); the supervisor itself stays Pooldesk's
+process.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The children of the selected batch: one row per chunk of customers or per URL, failures first,
 then running, pending, cancelled and succeeded ones, each group by index.
 
-Rows are the dicts :class:`~pooldesk.desktop.services.batches.BatchController` sends: ``index``, ``id``,
-``state`` (a Celery state), and when known ``reason``, ``customers`` or ``url``, and the child's
-lean ``result``. While a batch runs only index, state and reason are known (the result backend's
-progress carries no more); the finished batch's summary fills in the rest.
+Rows are the dicts :class:`~pooldesk.desktop.services.batches.BatchController` sends: ``index``,
+``id``, ``state`` (a Celery state), and when known ``reason``, ``customers`` or ``url``, and the
+child's lean ``result``. While a batch runs only index, state and reason are known (the result
+backend's progress carries no more); the finished batch's summary fills in the rest.
 """
 
 from __future__ import annotations

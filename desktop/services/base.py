@@ -41,8 +41,8 @@ So: ``started`` and the shutdown request are connected to slots that only this c
 which call the plain hooks, and :meth:`__init_subclass__` refuses a subclass that redefines any
 slot or signal this class declares. (Not a name-mangled ``__started``: PySide looks the bound
 method up by its unmangled ``__name__``, does not find it on the object, and takes the same
-functor path.) ``tests/desktop/test_desktop_service_thread.py`` reproduces the trap with a minimal pair of classes
-and fails if the base is ever connected to an overridable slot again.
+functor path.) ``tests/desktop/test_desktop_service_thread.py`` reproduces the trap with a minimal
+pair of classes and fails if the base is ever connected to an overridable slot again.
 
 The same rule bites the other way: a service signal connected to a bound method of a *plain*
 Python object (no QObject to receive it) gets the sender as context, so that slot runs in the

@@ -1,7 +1,7 @@
 """The batch service: the only place that polls batches (a :class:`ServiceThread`).
 
-It owns a :class:`~pooldesk.backend.batches.service.BatchService`, created in that thread and used only
-there. Every second it refreshes the batches that are still queued or running (one read of the
+It owns a :class:`~pooldesk.backend.batches.service.BatchService`, created in that thread and used
+only there. Every second it refreshes the batches that are still queued or running (one read of the
 result backend each) and, every few seconds or after a change, the whole list from the history
 store, so batches launched from the CLI show up too. Its ``batchesChanged`` feeds the Batches
 page, the Overview and the telemetry service's advisor (which used to poll a second

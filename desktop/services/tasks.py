@@ -1,8 +1,8 @@
 """The task-history service: every read of ``tasks.db`` and every task action off the GUI thread.
 
-A :class:`~pooldesk.desktop.services.base.ServiceThread`. Every read (a page of rows, a count, failure
-groups, one task's detail) and every action (retry, revoke — they reach the broker) runs here,
-never on the GUI thread. Requests carry a number; the page drops answers to requests it has
+A :class:`~pooldesk.desktop.services.base.ServiceThread`. Every read (a page of rows, a count,
+failure groups, one task's detail) and every action (retry, revoke — they reach the broker) runs
+here, never on the GUI thread. Requests carry a number; the page drops answers to requests it has
 since replaced (a filter typed faster than the answers come back). Every ``POLL_MS`` it asks
 SQLite whether anyone wrote (``PRAGMA data_version``) and says so, so the page stays live
 without re-reading for nothing. While the window is open it keeps its broker's recorder running

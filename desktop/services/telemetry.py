@@ -1,4 +1,5 @@
-"""The window's telemetry and advisor service (a :class:`~pooldesk.desktop.services.base.ServiceThread`).
+"""The window's telemetry and advisor service (a
+:class:`~pooldesk.desktop.services.base.ServiceThread`).
 
 It owns the resource sampler (a ``SamplerThread``), the Celery event monitor (its own receiver
 thread) and the ``AdvisorService``, all created and used in this thread. It polls nothing the
@@ -13,7 +14,8 @@ Signals out:
 
 - ``resourcesSampled(Snapshot)`` once per sample (emitted from the sampler thread: Qt queues it);
 - ``eventsChanged(EventSnapshot)`` when the monitor published something new, at most 5 Hz;
-- ``fitChanged(list[QueueFit])``: the Pool fit table (``pooldesk.backend.fit.table``) when it changed;
+- ``fitChanged(list[QueueFit])``: the Pool fit table (``pooldesk.backend.fit.table``) when it
+  changed;
 - ``adviceChanged(list[Advice])`` when the current advice changed, after each advisor run
   (every second); ``adviceAppeared(list[Advice])`` with the ones that just appeared;
 - ``metricsServing(str, str)``: the Prometheus endpoint's URL (empty when off) and an error.

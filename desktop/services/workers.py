@@ -1,7 +1,7 @@
 """The worker service: the window's only door to workers and the broker's status.
 
-A :class:`~pooldesk.desktop.services.base.ServiceThread`. Everything that touches the broker or a process
-(``ensure_broker``, the periodic refresh, start, stop, restart, resize, forget) runs in its
+A :class:`~pooldesk.desktop.services.base.ServiceThread`. Everything that touches the broker or a
+process (``ensure_broker``, the periodic refresh, start, stop, restart, resize, forget) runs in its
 thread, one call at a time, so the manager is used from a single thread and the GUI thread
 never blocks on the network. Requests arrive as queued slot calls (connect a GUI-thread signal
 to :meth:`start` and friends); results leave as signals.

@@ -27,7 +27,14 @@ from pooldesk.backend.telemetry.views import Span
 from pooldesk.desktop import resources
 from pooldesk.desktop.formatting import DASH
 from pooldesk.desktop.models.batches_model import STATE_TEXT, batch_color, duration, elapsed, eta
-from pooldesk.desktop.models.children_model import DETAIL, NUMBER, REASON, RESULT, STATE, ChildrenModel
+from pooldesk.desktop.models.children_model import (
+    DETAIL,
+    NUMBER,
+    REASON,
+    RESULT,
+    STATE,
+    ChildrenModel,
+)
 from pooldesk.desktop.views.timeline import TimelineWidget, summary
 
 PLACEHOLDER = "Select a batch to see its parameters, results and children."

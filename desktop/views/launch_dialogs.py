@@ -39,7 +39,12 @@ from pooldesk.backend.batches.params import (
     ParamError,
 )
 from pooldesk.backend.invoices.billing import recent_periods
-from pooldesk.backend.monitoring.urls import UrlFileError, UrlListError, parse_url_list, read_url_list
+from pooldesk.backend.monitoring.urls import (
+    UrlFileError,
+    UrlListError,
+    parse_url_list,
+    read_url_list,
+)
 from pooldesk.desktop.views.messages import fit_height, show_list
 
 LISTED_LINES = 5  # URL problems shown before "and N more"

@@ -1,8 +1,8 @@
 """The Pool fit table (Overview): per queue, what its tasks measured and the pool that fits it.
 
-Rows are ``pooldesk.backend.fit.table.QueueFit`` as the telemetry thread builds them every second (the
-same rows as ``pooldesk fit --json``). Hovering a cell shows the numbers behind it (the basis of
-the nature, the formula, each task); **Fix…** asks for confirmation with the fix's exact text
+Rows are ``pooldesk.backend.fit.table.QueueFit`` as the telemetry thread builds them every second
+(the same rows as ``pooldesk fit --json``). Hovering a cell shows the numbers behind it (the basis
+of the nature, the formula, each task); **Fix…** asks for confirmation with the fix's exact text
 and emits :attr:`PoolFitTable.fixRequested`, which the window sends to the worker controller.
 """
 

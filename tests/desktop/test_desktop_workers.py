@@ -21,7 +21,13 @@ from pooldesk.backend.workers.manager import WorkerInfo, WorkerManager
 from pooldesk.backend.workers.records import RecordStore
 from pooldesk.backend.workers.spec import WorkerSpec
 from pooldesk.desktop import resources
-from pooldesk.desktop.models.workers_model import ACTIVE, CONCURRENCY, PROCESSED, STATE, WorkersModel
+from pooldesk.desktop.models.workers_model import (
+    ACTIVE,
+    CONCURRENCY,
+    PROCESSED,
+    STATE,
+    WorkersModel,
+)
 from pooldesk.desktop.shell.root import PooldeskWindow as MainWindow
 from pooldesk.desktop.views.resize_dialog import ResizeDialog
 from tests.conftest import _kill_home

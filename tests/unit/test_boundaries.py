@@ -14,21 +14,27 @@ from tests.import_contracts import strongly_connected
 REPO = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
-# A stand-in ``backend`` and ``desktop``, found before the real ones (first on sys.path).
+# A stand-in ``pooldesk.backend`` and ``pooldesk.desktop`` (``pooldesk`` a namespace, as in
+# the wheel), found before the real ones (first on sys.path).
 CLEAN = {
-    "backend/__init__.py": "",
-    "backend/broker.py": "import redis\n",
-    "backend/service.py": "import celery\n\nfrom backend import broker\n",
-    "desktop/__init__.py": "",
-    "desktop/views/__init__.py": "",
-    "desktop/views/page.py": "import PySide6\n\nfrom backend import service\n",  # indirect: ok
-    "desktop/models/__init__.py": "",
-    "desktop/models/rows.py": "from pooldesk.backend.service import celery as _c\n",
+    "pooldesk/backend/__init__.py": "",
+    "pooldesk/backend/broker.py": "import redis\n",
+    "pooldesk/backend/service.py": "import celery\n\nfrom pooldesk.backend import broker\n",
+    "pooldesk/desktop/__init__.py": "",
+    "pooldesk/desktop/views/__init__.py": "",
+    # indirect through backend: allowed
+    "pooldesk/desktop/views/page.py": "import PySide6\n\nfrom pooldesk.backend import service\n",
+    "pooldesk/desktop/models/__init__.py": "",
+    "pooldesk/desktop/models/rows.py": "from pooldesk.backend.service import celery as _c\n",
 }
 VIOLATIONS = {
-    "backend/service.py": "import celery\n\nfrom backend import broker\nimport pyqtgraph\n",
-    "backend/broker.py": "import redis\n\n\ndef later():\n    from backend import service\n",
-    "desktop/views/page.py": "import PySide6\n\nimport kombu\n",
+    "pooldesk/backend/service.py": (
+        "import celery\n\nfrom pooldesk.backend import broker\nimport pyqtgraph\n"
+    ),
+    "pooldesk/backend/broker.py": (
+        "import redis\n\n\ndef later():\n    from pooldesk.backend import service\n"
+    ),
+    "pooldesk/desktop/views/page.py": "import PySide6\n\nimport kombu\n",
 }
 
 
@@ -72,7 +78,9 @@ def test_each_contract_fails_on_what_it_forbids(tmp_path: Path) -> None:
     assert "0 kept, 3 broken" in out
     assert "pooldesk.backend.service -> pyqtgraph" in out
     assert "pooldesk.desktop.views.page -> kombu" in out
-    assert "These modules import each other: backend.broker, backend.service" in out
+    assert (
+        "These modules import each other: pooldesk.backend.broker, pooldesk.backend.service" in out
+    )
 
 
 def test_cycles_are_found_however_long_and_only_where_they_are() -> None:

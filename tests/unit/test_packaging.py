@@ -152,7 +152,17 @@ def test_the_wheel_installs_everything_under_one_pooldesk_namespace(tmp_path: Pa
 
     root = PACKAGING.parent
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), str(root)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "-w",
+            str(tmp_path),
+            str(root),
+        ],
         check=True,
         capture_output=True,
         timeout=300,

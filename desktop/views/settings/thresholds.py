@@ -1,7 +1,7 @@
 """Settings ▸ Advisor thresholds: each threshold in plain words with its unit and what it does.
 
-The file keeps the units of :class:`pooldesk.backend.advisor.model.Thresholds` (bytes, fractions); the
-form shows MiB and %, and a field left as loaded writes back exactly what was loaded, so
+The file keeps the units of :class:`pooldesk.backend.advisor.model.Thresholds` (bytes, fractions);
+the form shows MiB and %, and a field left as loaded writes back exactly what was loaded, so
 opening and saving the page never rounds a value through MiB. A threshold at its default is
 left out of the file (it then follows a changed default).
 """

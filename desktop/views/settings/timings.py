@@ -16,7 +16,13 @@ from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QSpinBox, QWidget
 
 from pooldesk.backend.settings import Settings
 from pooldesk.backend.workers.priority import NICE_ENV
-from pooldesk.desktop.views.settings.widgets import form, note_row, same_width, seconds_spin, show_note
+from pooldesk.desktop.views.settings.widgets import (
+    form,
+    note_row,
+    same_width,
+    seconds_spin,
+    show_note,
+)
 
 NICE_HINT = (
     "CPU priority (nice value) of the local workers Pooldesk starts: 0 runs them at the same "
