@@ -95,6 +95,7 @@ def open_window(before_app: Callable[[], None] | None = None) -> tuple[Any, Any]
     from PySide6.QtWidgets import QApplication
 
     from pooldesk.desktop import resources
+    from pooldesk.desktop.gc_thread import GuiThreadCollector
     from pooldesk.desktop.shell.root import PooldeskWindow
 
     QApplication.setApplicationName("Pooldesk")
@@ -103,6 +104,7 @@ def open_window(before_app: Callable[[], None] | None = None) -> tuple[Any, Any]
         before_app()
     app = QApplication([sys.argv[0]])
     resources.apply_style(app)
+    GuiThreadCollector(parent=app)  # as desktop.app.main: collections in the GUI thread only
     return app, PooldeskWindow()
 
 

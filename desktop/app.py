@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QSplashScreen, QWidget
 from pooldesk.backend import paths
 from pooldesk.backend.redact import mask_text
 from pooldesk.desktop import resources, startup
+from pooldesk.desktop.gc_thread import GuiThreadCollector
 from pooldesk.desktop.single_instance import InstanceGuard
 
 log = logging.getLogger("desktop")
@@ -122,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.excepthook = reporter.excepthook
     threading.excepthook = reporter.thread_excepthook
     resources.apply_style(app)
+    GuiThreadCollector(parent=app)  # Qt objects in garbage die in the GUI thread, never elsewhere
     # Something on screen at once: the main window's imports (Celery, kombu, pyqtgraph) and
     # its first layout take about a second more on a cold start.
     splash = QSplashScreen(resources.app_icon().pixmap(160, 160))

@@ -212,6 +212,7 @@ def take(out: Path, wait: float, urls: int, size: tuple[int, int] = WINDOW_SIZE)
 
     from pooldesk.backend.broker.managed import ManagedBroker
     from pooldesk.desktop import resources
+    from pooldesk.desktop.gc_thread import GuiThreadCollector
     from pooldesk.desktop.scene import Scene
 
     os.environ["POOLDESK_CLOSE_ANSWER"] = "leave"  # the scene stops the workers itself
@@ -224,6 +225,7 @@ def take(out: Path, wait: float, urls: int, size: tuple[int, int] = WINDOW_SIZE)
         app = QApplication.instance() or QApplication([sys.argv[0]])
         assert isinstance(app, QApplication)
         resources.apply_style(app)
+        GuiThreadCollector(parent=app)  # as desktop.app.main
 
         from pooldesk.desktop.shell.root import PooldeskWindow
 
