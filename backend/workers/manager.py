@@ -209,7 +209,6 @@ class WorkerManager:
 
     def finish_stop(self, name: str) -> WorkerInfo:
         """After a stop: reap our own child (no zombie) and report the worker as it is now."""
-        self.stopper.discard_done(name)
         child = self._children.pop(name, None)
         if child is not None:
             child.poll()

@@ -251,7 +251,7 @@ class Stopper:
     Requesting a stop writes ``stop_requested_at`` into the worker's record (so every Pooldesk
     process derives "stopping", and the supervisor does not restart it) and sends the first
     signal; ticks escalate by the timings above. A stop that has finished stays listed until
-    :meth:`tick` reports it (or :meth:`discard_done` drops it).
+    :meth:`tick` reports it.
     """
 
     def __init__(
@@ -311,13 +311,6 @@ class Stopper:
         stop.sequence.hurry()
         return True
 
-    def discard_done(self, name: str) -> None:
-        """Forget a *finished* stop without reporting it again (``WorkerManager.finish_stop``,
-        once a stop's end has been handled)."""
-        stop = self._stops.get(name)
-        if stop is not None and stop.sequence.phase == "done":
-            del self._stops[name]
-
     # -- ticking -----------------------------------------------------------------------------
     def tick(self) -> list[StopEvent]:
         """Advance every stop; what changed, in the order the stops were requested.
@@ -371,10 +364,6 @@ class Stopper:
     def stopping(self) -> dict[str, str]:
         """Stops under way: name → progress."""
         return {name: stop.sequence.describe() for name, stop in self._stops.items()}
-
-    def sequence(self, name: str) -> StopSequence:
-        """The sequence of a stop under way (``KeyError`` if there is none)."""
-        return self._stops[name].sequence
 
     def op(self, name: str) -> str | None:
         """What asked for the stop of ``name`` ("stop", "restart"…), or None."""

@@ -224,17 +224,9 @@ def test_a_failing_step_is_reported_and_dropped(tmp_path: Path, system: FakeSyst
     assert "w1" not in stopper
 
 
-def test_sequence_describe_and_discard_done(tmp_path: Path, system: FakeSystem) -> None:
+def test_sequence_describe(system: FakeSystem) -> None:
     system.worker(exits_after={TERM: 0.0})
     sequence = StopSequence(CELERY, None, SUPERVISOR, timeout=30, system=system).begin()
     assert sequence.describe() == "waiting for tasks, 0 of 30 s"  # begin() only signals
     assert sequence.wait(poll=0.1) == "warm"
     assert sequence.describe() == "cleaning up" and sequence.phase == "done"
-    stopper = _stopper(tmp_path, system)
-    system.worker(exits_after={TERM: 0.0})
-    stopper.request("w1")
-    stopper.discard_done("w1")
-    assert "w1" in stopper  # not finished yet: kept
-    stopper.sequence("w1").wait(poll=0.1)
-    stopper.discard_done("w1")
-    assert "w1" not in stopper
