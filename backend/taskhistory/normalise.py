@@ -56,12 +56,37 @@ RANK = {
 FINAL_RANK = 4
 
 _EXC_TYPE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*\(")
+# A quoted value starts where no word character precedes the quote, so the apostrophe in
+# "can't" or "customer's" never opens one (that garbled "can't multiply sequence by non-int of
+# type 'str'" into "can<str>str'"). A number stands alone: the 8 in "utf8" or the 2 in
+# "[Errno 2]" tells the failure apart and stays.
+_QUOTED = re.compile(r"""(?<![\w'"])(?:'[^'\n]*'|"[^"\n]*")(?!\w)""")
+_OSERROR_ARGS = re.compile(r"""^(?P<errno>-?\d+), (?P<q>['"])(?P<text>.*)(?P=q)$""")
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w)")
+# Quoted type names say what went wrong ("'NoneType' object is not iterable", "unsupported
+# operand type(s) for +: 'int' and 'str'"), not which value it happened to: they are kept.
+_TYPE_NAMES = frozenset(
+    "int str float bytes bytearray list dict tuple set frozenset bool complex NoneType "
+    "function method module type object range memoryview generator coroutine".split()
+)
 _VOLATILE = [
     (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I), "<id>"),
-    (re.compile(r"0x[0-9a-f]+", re.I), "<hex>"),
-    (re.compile(r"'[^']*'|\"[^\"]*\""), "<str>"),
-    (re.compile(r"\d+(?:\.\d+)?"), "<n>"),
+    (re.compile(r"\b0x[0-9a-f]+\b", re.I), "<hex>"),
 ]
+
+
+def _quoted(match: re.Match[str]) -> str:
+    """A quoted value becomes ``<str>`` unless it names a type (``'X' object``, ``'int'``)."""
+    inner = match.group(0)[1:-1]
+    follows = match.string[match.end() : match.end() + 7]
+    if inner in _TYPE_NAMES or (inner.isidentifier() and follows == " object"):
+        return match.group(0)
+    return "<str>"
+
+
+def _number(match: re.Match[str]) -> str:
+    """A number becomes ``<n>``, except an errno (``[Errno 2]`` is "no such file")."""
+    return match.group(0) if match.string[: match.start()].endswith("[Errno ") else "<n>"
 
 
 def mask_secrets(text: str | None) -> str | None:
@@ -96,10 +121,18 @@ def failure_group(exception: str | None) -> str | None:
     match = _EXC_TYPE.match(exception)
     message = exception[match.end() : -1] if match and exception.endswith(")") else exception
     message = message.strip().rstrip(",")
+    oserror = _OSERROR_ARGS.match(message)
+    if oserror:  # OSError(2, 'No such file or directory'): what str() of it says
+        message = f"[Errno {oserror['errno']}] {oserror['text']}"
+    elif kind.endswith("KeyError") and _QUOTED.fullmatch(message):
+        message = "<str>"  # the message of a KeyError is the missing key itself
     if len(message) >= 2 and message[0] == message[-1] and message[0] in "'\"":
-        message = message[1:-1]  # the message itself, not a quoted value inside it
+        quote = message[0]
+        message = message[1:-1].replace("\\" + quote, quote)  # the message, not a value in it
     for pattern, token in _VOLATILE:
         message = pattern.sub(token, message)
+    message = _QUOTED.sub(_quoted, message)
+    message = _NUMBER.sub(_number, message)
     return f"{kind}: {' '.join(message.split())[:200]}"
 
 
