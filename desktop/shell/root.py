@@ -151,7 +151,7 @@ class PooldeskWindow(MainWindow):
             (b.batchFinished, self.tray.notify_batch),
             (t.adviceChanged, overview.set_advice, self.banner.set_advice),
             (t.adviceAppeared, self.tray.notify_advice),
-            (t.fitChanged, overview.set_fit),
+            (t.fitChanged, overview.set_fit, workers.set_fit),
             (t.resourcesSampled, overview.set_resources, workers.set_resources),
             (t.eventsChanged, overview.set_events, workers.set_events),
         ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -18,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pooldesk.backend.workers import defaults
 from pooldesk.backend.workers.spec import (
     POOLS,
     SpecError,
@@ -60,17 +63,30 @@ class StartDialog(QDialog):
         parent: QWidget | None = None,
         existing: dict[str, str] | None = None,
         platform: str | None = None,
+        fit_rows: Sequence[Any] = (),
+        project: str | None = None,
+        declared: Mapping[str, str] | None = None,
     ):
         """``existing`` maps the names of local workers to their state; ``platform`` (default:
-        this machine) decides which pools can be chosen."""
+        this machine) decides which pools can be chosen; ``fit_rows`` (the Pool fit table) and
+        ``declared`` (settings' queue natures) decide which queues are proposed for which pool;
+        ``project`` is the one picked first (the last one started)."""
         super().__init__(parent)
         self.setWindowTitle("Start worker")
         self._existing = existing or {}
         self._platform = platform
+        self._fit_rows = list(fit_rows)
+        self._declared = dict(declared or {})
         self._concurrency_edited = False
         self._queues_edited = False
+        self._name_edited = False
+        self._pool_edited = False
 
         self.project_combo = ProjectPicker()
+        if project is not None:
+            index = self.project_combo.findData(project)
+            if index >= 0:
+                self.project_combo.setCurrentIndex(index)
         self.project_hint = QLabel()
         self.project_hint.setObjectName("hint")
         self.project_hint.setWordWrap(True)
@@ -85,6 +101,9 @@ class StartDialog(QDialog):
         self.concurrency_spin.setValue(default_concurrency(self.pool_combo.currentText()))
         self.queues_edit = QLineEdit("default")
         self.queues_edit.setPlaceholderText("comma-separated, e.g. invoices, default")
+        self.queues_hint = QLabel()
+        self.queues_hint.setObjectName("hint")
+        self.queues_hint.setWordWrap(True)
         self.pool_hint = QLabel()
         self.pool_hint.setObjectName("hint")
         self.pool_hint.setWordWrap(True)
@@ -103,6 +122,7 @@ class StartDialog(QDialog):
         form.addRow("", self.pool_hint)
         form.addRow("&Concurrency:", self.concurrency_spin)
         form.addRow("&Queues:", self.queues_edit)
+        form.addRow("", self.queues_hint)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -123,6 +143,8 @@ class StartDialog(QDialog):
         self.name_edit.textChanged.connect(self._validate)
         self.queues_edit.textChanged.connect(self._validate)
         self.queues_edit.textEdited.connect(self._queues_typed)
+        self.name_edit.textEdited.connect(self._name_typed)
+        self.pool_combo.activated.connect(self._pool_picked)
         self.project_combo.currentIndexChanged.connect(self._project_changed)
         self.advanced.changed.connect(self._validate)
         self.advanced.toggled.connect(self._validate)
@@ -156,8 +178,12 @@ class StartDialog(QDialog):
         reason = self.project_combo.pool_reasons().get(spec.pool)
         if reason:
             return [f"pool {spec.pool!r}: {reason}"]
-        if not spec.name:  # nothing typed yet: OK stays disabled, but no red text about it
-            return replace(spec, name="placeholder").problems(self._platform)
+        if not spec.name:  # Start is disabled: say why, in the same place as every problem
+            others = replace(spec, name="placeholder").problems(self._platform)
+            return ["name: type a name for the worker (e.g. billing-1)", *others]
+        if not spec.queues:
+            note = self.queues_hint.text()
+            return [f"queues: type at least one queue{'. ' + note if note else ''}"]
         problems = spec.problems(self._platform)
         if self._existing.get(spec.name) in RUNNING:
             problems.append(f"a worker named {spec.name!r} is already running")
@@ -178,6 +204,48 @@ class StartDialog(QDialog):
     # -- live checks -------------------------------------------------------------------------
     def _queues_typed(self, _text: str) -> None:
         self._queues_edited = True
+        self.queues_hint.setText("")
+
+    def _name_typed(self, _text: str) -> None:
+        self._name_edited = True
+
+    def _pool_picked(self, _index: int) -> None:
+        self._pool_edited = True
+
+    def _project_queues(self) -> list[str]:
+        """The project's queues (its default queue last); the demo's own ``default``."""
+        return self.project_combo.suggested_queues() or (
+            ["default"] if self.project_combo.project() is None else []
+        )
+
+    def _propose(self) -> None:
+        """Queues that fit the pool (unless typed), then a free name (unless typed)."""
+        if not self._queues_edited:
+            queues = self._project_queues()
+            declared = {**self.project_combo.declared_natures(), **self._declared}
+            natures = defaults.natures_of(queues, self._fit_rows, declared)
+            proposal = defaults.propose(self.pool_combo.currentText(), queues, natures)
+            self.queues_edit.setText(", ".join(proposal.queues))
+            self.queues_hint.setText(proposal.note(self.pool_combo.currentText()))
+        if not self._name_edited:
+            queues = parse_queues(self.queues_edit.text())
+            base = queues[0] if queues else (self.project_combo.project() or "worker")
+            self.name_edit.setText(defaults.free_name(base, self._existing))
+
+    def _recommend(self) -> None:
+        """Pre-select the Pool fit table's recommendation for this project's queues."""
+        if self._pool_edited or self._queues_edited:
+            return
+        rec = defaults.recommended(self._project_queues(), self._fit_rows)
+        if rec is None or pool_unavailable(rec.pool, self._platform) is not None:
+            return
+        if rec.pool in self.project_combo.pool_reasons():
+            return
+        self.pool_combo.setCurrentText(rec.pool)
+        if rec.concurrency and not self._concurrency_edited:
+            self.concurrency_spin.blockSignals(True)
+            self.concurrency_spin.setValue(rec.concurrency)
+            self.concurrency_spin.blockSignals(False)
 
     def _project_changed(self, _index: int = 0) -> None:
         """Offer the project's queues; grey the pools its environment cannot run."""
@@ -194,9 +262,8 @@ class StartDialog(QDialog):
             usable = [p for p in available_pools(self._platform) if p not in reasons]
             if usable:
                 self.pool_combo.setCurrentText(usable[0])
-        queues = self.project_combo.suggested_queues()
-        if queues and not self._queues_edited:
-            self.queues_edit.setText(", ".join(queues))
+        self._recommend()
+        self._propose()
         name = self.project_combo.project()
         check = self.project_combo.check()
         if name is None:
@@ -220,6 +287,7 @@ class StartDialog(QDialog):
             self.concurrency_spin.blockSignals(True)
             self.concurrency_spin.setValue(default_concurrency(pool))
             self.concurrency_spin.blockSignals(False)
+        self._propose()
         self._validate()
 
     def _concurrency_changed(self, _value: int) -> None:
@@ -231,5 +299,7 @@ class StartDialog(QDialog):
         show_list(self.problems_label, problems)
         show_list(self.warnings_label, warnings)
         self.ok_button.setEnabled(not problems and bool(self.spec().name))
-        self.ok_button.setToolTip("" if self.ok_button.isEnabled() else "Fix the fields first")
+        self.ok_button.setToolTip(
+            "" if self.ok_button.isEnabled() else "Start is off until: " + "; ".join(problems)
+        )
         fit_height(self, 520)

@@ -61,6 +61,15 @@ class ProjectPicker(QComboBox):
         named = [q for q in check.queues if q != check.default_queue]
         return named or check.queues
 
+    def declared_natures(self) -> dict[str, str]:
+        """Per queue, the ``nature=`` its tasks declare (``mixed`` when they disagree)."""
+        check = self.check()
+        found: dict[str, set[str]] = {}
+        for task in check.tasks if check else []:
+            if task.get("nature"):
+                found.setdefault(task["queue"], set()).add(task["nature"])
+        return {q: next(iter(n)) if len(n) == 1 else "mixed" for q, n in found.items()}
+
     def pool_reasons(self) -> dict[str, str]:
         """Pools the project's environment cannot run, with the check's reason."""
         check = self.check()
@@ -107,7 +116,10 @@ class AdvancedOptions(QGroupBox):
             signal.connect(self.changed)
 
     def _toggled(self, on: bool) -> None:
-        for child in self.findChildren(QWidget):
+        """Show or hide the form's own fields and labels only. Every descendant would include
+        each combo box's popup container (a child of the combo): ``setVisible(True)`` on it
+        showed an empty 22×22 popup at the screen's top-left that swallowed the next click."""
+        for child in self.findChildren(QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly):
             child.setVisible(on)
 
     @staticmethod

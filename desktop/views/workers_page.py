@@ -28,8 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pooldesk.backend.projects.model import DEMO
 from pooldesk.backend.telemetry.samples import Snapshot
 from pooldesk.backend.telemetry.views import EventSnapshot
+from pooldesk.backend.workers.defaults import last_project
 from pooldesk.backend.workers.manager import WorkerInfo
 from pooldesk.backend.workers.spec import WorkerSpec
 from pooldesk.desktop import presets as presets_mod
@@ -124,6 +126,8 @@ class WorkersPage(QWidget):
         self.forget_action.triggered.connect(self._forget)
         self.resize_action.triggered.connect(self.open_resize_dialog)
         self.start_dialog: StartDialog | None = None
+        self.fit_rows: list[Any] = []
+        self.last_project: str | None = None  # the project of the last start asked for
         self.resize_dialog: ResizeDialog | None = None
         self.confirm_box: QMessageBox | None = None  # the remote stop question, while open
         self.confirm_stop_button: QAbstractButton | None = None
@@ -188,6 +192,10 @@ class WorkersPage(QWidget):
         # resizeColumnsToContents() here would fix Queues' width and leave the table narrow.
         self.model.update(workers)
 
+    def set_fit(self, rows: list[Any]) -> None:
+        """The Pool fit table: the Start dialog proposes queues and pool from it."""
+        self.fit_rows = list(rows)
+
     def set_chart_sources(self, history: History, limits: LimitHistory) -> None:
         """The telemetry history and the window's LimitHistory, shared with the Overview."""
         self.detail.set_sources(history, limits)
@@ -220,8 +228,10 @@ class WorkersPage(QWidget):
     # -- actions -----------------------------------------------------------------------------
     def open_start_dialog(self) -> None:
         """Window-modal and non-blocking (``open``, not ``exec``), so tests can drive it."""
-        existing = {w.name: w.state for w in self.model.workers() if not w.remote}
-        dialog = StartDialog(self, existing)
+        workers = self.model.workers()
+        existing = {w.name: w.state for w in workers if not w.remote}
+        project = self.last_project or last_project(workers)
+        dialog = StartDialog(self, existing, fit_rows=self.fit_rows, project=project)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         # A bound method, not a lambda holding the dialog: such a cycle crashes PySide when
         # the dialog is deleted by its parent.
@@ -232,7 +242,9 @@ class WorkersPage(QWidget):
     def _dialog_finished(self, result: int) -> None:
         dialog, self.start_dialog = self.start_dialog, None
         if dialog is not None and result == QDialog.DialogCode.Accepted:
-            self.startRequested.emit(dialog.spec())
+            spec = dialog.spec()
+            self.last_project = spec.project or DEMO
+            self.startRequested.emit(spec)
 
     def open_resize_dialog(self) -> None:
         """Window-modal and non-blocking, like the start dialog."""

@@ -180,6 +180,7 @@ def test_a_projects_worker_is_started_listed_resized_and_stopped_from_the_window
     dialog = page.start_dialog
     assert dialog is not None
     dialog.project_combo.setCurrentIndex(dialog.project_combo.findData("ledger"))
+    dialog.name_edit.clear()  # a free name is proposed; this test names its own
     qtbot.keyClicks(dialog.name_edit, "ui-ledger")
     dialog.pool_combo.setCurrentText("gevent")
     dialog.concurrency_spin.setValue(4)

@@ -48,8 +48,13 @@ def test_start_dialog_checks_as_you_type(qtbot: QtBot) -> None:
     qtbot.addWidget(dialog)
     dialog.setStyleSheet(resources.stylesheet())  # a QSS parse problem would raise here
     dialog.show()
-    assert not dialog.ok_button.isEnabled()  # empty name: no red text yet, but no start either
+    assert dialog.name_edit.text() == "default-1"  # a free name is proposed
+    assert dialog.ok_button.isEnabled()
     assert dialog.problems_label.isHidden()
+    dialog.name_edit.clear()  # no name: Start is off and the dialog says why
+    assert not dialog.ok_button.isEnabled()
+    assert "type a name" in dialog.problems_label.text()
+    assert "type a name" in dialog.ok_button.toolTip()
 
     qtbot.keyClicks(dialog.name_edit, "a b")
     dialog.queues_edit.setText("x y")
@@ -136,6 +141,7 @@ def test_start_and_stop_a_worker_from_the_window(home: Path, qtbot: QtBot) -> No
     qtbot.waitUntil(lambda: page.start_dialog is not None and page.start_dialog.isVisible())
     dialog = page.start_dialog
     assert dialog is not None
+    dialog.name_edit.clear()  # a free name is proposed; this test names its own
     qtbot.keyClicks(dialog.name_edit, "ui1")
     dialog.pool_combo.setCurrentText("gevent")
     dialog.concurrency_spin.setValue(5)

@@ -45,6 +45,16 @@ def _queue_of(app: Any, name: str, task: Any) -> str:
         return str(app.conf.task_default_queue)
 
 
+def _task(app: Any, name: str) -> dict[str, str]:
+    """Name, queue and, when the task declares one, its ``nature=`` (cpu, io, blocking)."""
+    task = app.tasks[name]
+    out = {"name": name, "queue": _queue_of(app, name, task)}
+    nature = getattr(task, "nature", None)
+    if isinstance(nature, str):
+        out["nature"] = nature
+    return out
+
+
 def describe(app_path: str) -> dict[str, Any]:
     out: dict[str, Any] = {"python": platform.python_version(), "executable": sys.executable}
     try:
@@ -56,6 +66,15 @@ def describe(app_path: str) -> dict[str, Any]:
     out["celery"] = celery.__version__
     out["pools"] = _pools()
     try:
+        module_name, _, attr = app_path.partition(":")
+        if attr:  # find_app would report "No module named 'shop.celery:nope'" for a bad attr
+            module = importlib.import_module(module_name)
+            if not hasattr(module, attr.split(".")[0]):
+                out["error"] = (
+                    f"the module {module_name} imported, but it has no attribute {attr!r} "
+                    f"(check the part after the colon)"
+                )
+                return out
         app = find_app(app_path)
         app.loader.import_default_modules()
         app.finalize(auto=True)
@@ -64,7 +83,7 @@ def describe(app_path: str) -> dict[str, Any]:
         out["result_backend"] = str(backend) if backend else None
         out["default_queue"] = str(app.conf.task_default_queue)
         tasks = sorted(n for n in app.tasks if not n.startswith("celery."))
-        out["tasks"] = [{"name": n, "queue": _queue_of(app, n, app.tasks[n])} for n in tasks]
+        out["tasks"] = [_task(app, n) for n in tasks]
     except BaseException as exc:  # SystemExit from a settings module counts too
         out["error"] = _last_line(exc)
     return out
