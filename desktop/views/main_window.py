@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QFrame,
     QHBoxLayout,
+    QLabel,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
@@ -61,7 +62,10 @@ class MainWindow(QMainWindow):
         self._any_worker = True  # until the first worker list says otherwise
 
         # The sidebar (styled in style.qss, QListWidget#navigation) runs the full height on
-        # the left; the warnings banner sits above the pages, to its right.
+        # the left. To its right a header of fixed height (the page's title, its toolbar and the
+        # warnings banner) sits above the pages: a page with a toolbar, or a banner appearing,
+        # moves nothing (a toolbar of the window's own pushed the sidebar 47 px down on Workers
+        # and Batches, so a click at the same spot opened another page).
         self.nav = QListWidget()
         self.nav.setObjectName("navigation")
         self.nav.setFrameShape(QFrame.Shape.NoFrame)
@@ -73,6 +77,29 @@ class MainWindow(QMainWindow):
         self.nav.setFont(nav_font)
         self.pages = QStackedWidget()
         self.banner = WarningsBanner()
+        self.page_title = QLabel()
+        self.page_title.setObjectName("pageTitle")
+        title_font = self.page_title.font()
+        title_font.setPointSizeF(title_font.pointSizeF() * 1.25)
+        title_font.setBold(True)
+        self.page_title.setFont(title_font)
+        self.toolbar = QToolBar("Main")
+        self.toolbar.setObjectName("mainToolbar")
+        self.toolbar.setMovable(False)
+        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.header = QFrame()
+        self.header.setObjectName("pageHeader")
+        header_row = QHBoxLayout(self.header)
+        header_row.setContentsMargins(12, 0, 6, 0)
+        header_row.setSpacing(8)
+        header_row.addWidget(self.page_title)
+        header_row.addWidget(self.toolbar)
+        header_row.addStretch(1)
+        # The banner takes what the toolbar leaves, its text cut rather than the toolbar's.
+        self.banner.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.banner.label.setMinimumWidth(120)
+        header_row.addWidget(self.banner, 3, Qt.AlignmentFlag.AlignVCenter)
+        self.header.setFixedHeight(self._header_height())
         central = QWidget()
         row = QHBoxLayout(central)
         row.setContentsMargins(0, 0, 0, 0)
@@ -81,21 +108,16 @@ class MainWindow(QMainWindow):
         column = QVBoxLayout()
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
-        column.addWidget(self.banner)
+        column.addWidget(self.header)
         column.addWidget(self.pages, 1)
         row.addLayout(column, 1)
         self.setCentralWidget(central)
         self.nav.currentRowChanged.connect(self.pages.setCurrentIndex)
         self.nav.currentRowChanged.connect(self._page_changed)
 
-        self.toolbar = QToolBar("Main")
-        self.toolbar.setObjectName("mainToolbar")
-        self.toolbar.setMovable(False)
-        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        # Shown only while the current page has actions (no empty band on Overview, Settings);
-        # so not offered in the context menu either, where hiding it would be undone anyway.
+        # Shown only while the current page has actions; it lives in the fixed header, so
+        # showing or hiding it moves nothing.
         self.toolbar.toggleViewAction().setVisible(False)
-        self.addToolBar(self.toolbar)
 
         self.broker_line = BrokerLine(self.statusBar())
         self.broker_label = self.broker_line.label
@@ -159,8 +181,18 @@ class MainWindow(QMainWindow):
             menu = self.menuBar().addMenu(menu_title)
             menu.addActions(actions)
 
+    def _header_height(self) -> int:
+        """Tall enough for a toolbar with an icon-and-text button and for the banner."""
+        probe = QAction(resources.app_icon(), "Start…", self.toolbar)
+        self.toolbar.addAction(probe)
+        tall = self.toolbar.sizeHint().height()
+        self.toolbar.removeAction(probe)
+        return max(tall, self.banner.sizeHint().height(), 40) + 4
+
     def _page_changed(self, row: int) -> None:
         page = self.pages.widget(row)
+        item = self.nav.item(row)
+        self.page_title.setText(item.text() if item is not None else "")
         self.banner.set_suppressed(page is getattr(self, "overview_page", None))
         self.toolbar.clear()  # removes the buttons; the actions belong to their pages
         for name in ("actions_for_toolbar", "actions_for_menu"):
