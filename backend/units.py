@@ -21,3 +21,11 @@ def human_ms(value: float, ms_decimals: int = 0) -> str:
     if abs(value) >= 999.5:  # 999.6 ms would otherwise read "1000 ms"
         return f"{value / 1000:.1f} s"
     return f"{value:.{ms_decimals}f} ms"
+
+
+def plural(count: int | float, noun: str, many: str | None = None) -> str:
+    """``plural(1, "task")`` → ``"1 task"``, ``plural(1200, "process", "processes")`` →
+    ``"1,200 processes"``: every count the window or the CLI shows reads right, never "(s)"."""
+    word = noun if count == 1 else (many or noun + "s")
+    number = f"{count:,}" if isinstance(count, int) else f"{count:,.1f}"
+    return f"{number} {word}"

@@ -41,8 +41,11 @@ class TaskActions:
     """Actions go to the broker the task ran on: Pooldesk's own, or a project's own broker
     (its workers are recorded there), so a user's task is retried where its workers listen."""
 
-    def __init__(self, query: TaskQuery | None = None, config: BrokerConfig | None = None) -> None:
+    def __init__(
+        self, query: TaskQuery | None = None, config: BrokerConfig | None = None, asker: str = "cli"
+    ) -> None:
         self.query = query or TaskQuery()
+        self.asker = asker  # "cli" or "window": how a refusal says what to do instead
         self._config = config
         self._apps: dict[str, Celery] = {}
         self._plan_brokers: dict[str, BrokerConfig] = {}  # source task id → where to send
@@ -106,30 +109,18 @@ class TaskActions:
         queue: str | None = None,
     ) -> RetryPlan:
         row = self.find(task_id)
-        retry_plan = self._with_queue(row, retry_mod.plan(row, args_json, kwargs_json), queue)
+        rebuilt = retry_mod.plan(row, args_json, kwargs_json, self.asker)
+        retry_plan = self._with_queue(row, rebuilt, queue)
         self._plan_brokers[retry_plan.source_id] = self._broker_of(row)
         return retry_plan
 
     def _with_queue(self, row: TaskRow, retry_plan: RetryPlan, queue: str | None) -> RetryPlan:
-        """The queue to send to. A user's app usually sends no ``task-sent`` event (it is off by
-        default in Celery), so its queue was never reported; and our panel app does not know
-        the user's routes, so "the default queue" would be Celery's ``celery``, where nobody
-        listens. Then the queue of the worker that ran it, when that worker (ours) consumes
-        exactly one; otherwise the user names it."""
-        if queue:
-            return replace(retry_plan, queue=queue)
-        if retry_plan.queue:
-            return retry_plan
-        from pooldesk.backend.workers.records import RecordStore
+        return with_queue(row, retry_plan, queue, self.asker)
 
-        worker = str(row["worker"] or "")
-        record = RecordStore().load(worker.split("@", 1)[0]) if worker else None
-        if record is not None and record.hostname == worker and len(record.spec.queues) == 1:
-            return replace(retry_plan, queue=record.spec.queues[0])
-        raise RetryError(
-            f"task {row.id}: its queue was never reported (its app sends no task-sent events) "
-            "and its worker is not one of ours on a single queue; give --queue"
-        )
+    def revoke(self, task_id: str, terminate: bool = False) -> TaskRow:
+        row = self.find(task_id)
+        retry_mod.revoke(self._app_for(self._broker_of(row)), row.id, terminate)
+        return row
 
     def retry(
         self,
@@ -148,7 +139,7 @@ class TaskActions:
         for task_id in self.query.group_ids(group, MAX_GROUP_RETRY):
             row = self.find(task_id)
             try:
-                retry_plan = self._with_queue(row, retry_mod.plan(row), None)
+                retry_plan = self._with_queue(row, retry_mod.plan(row, asker=self.asker), None)
                 self._plan_brokers[retry_plan.source_id] = self._broker_of(row)
                 plans.append(retry_plan)
             except RetryError as exc:
@@ -162,7 +153,26 @@ class TaskActions:
             sent.append(Sent(p.source_id, retry_mod.send(app, p), p))
         return sent
 
-    def revoke(self, task_id: str, terminate: bool = False) -> TaskRow:
-        row = self.find(task_id)
-        retry_mod.revoke(self._app_for(self._broker_of(row)), row.id, terminate)
-        return row
+
+def with_queue(
+    row: TaskRow, retry_plan: RetryPlan, queue: str | None = None, asker: str = "cli"
+) -> RetryPlan:
+    """The queue to send to. A user's app usually sends no ``task-sent`` event (it is off by
+    default in Celery), so its queue was never reported; and our panel app does not know
+    the user's routes, so "the default queue" would be Celery's ``celery``, where nobody
+    listens. Then the queue of the worker that ran it, when that worker (ours) consumes
+    exactly one; otherwise the user names it."""
+    if queue:
+        return replace(retry_plan, queue=queue)
+    if retry_plan.queue:
+        return retry_plan
+    from pooldesk.backend.workers.records import RecordStore
+
+    worker = str(row["worker"] or "")
+    record = RecordStore().load(worker.split("@", 1)[0]) if worker else None
+    if record is not None and record.hostname == worker and len(record.spec.queues) == 1:
+        return replace(retry_plan, queue=record.spec.queues[0])
+    raise RetryError(
+        f"task {row.id}: its queue was never reported (its app sends no task-sent events) "
+        f"and its worker is not one of ours on a single queue; {retry_mod.ASK[asker]['queue']}"
+    )

@@ -66,8 +66,30 @@ _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w)")
 # Quoted type names say what went wrong ("'NoneType' object is not iterable", "unsupported
 # operand type(s) for +: 'int' and 'str'"), not which value it happened to: they are kept.
 _TYPE_NAMES = frozenset(
-    "int str float bytes bytearray list dict tuple set frozenset bool complex NoneType "
-    "function method module type object range memoryview generator coroutine".split()
+    [
+        "int",
+        "str",
+        "float",
+        "bytes",
+        "bytearray",
+        "list",
+        "dict",
+        "tuple",
+        "set",
+        "frozenset",
+        "bool",
+        "complex",
+        "NoneType",
+        "function",
+        "method",
+        "module",
+        "type",
+        "object",
+        "range",
+        "memoryview",
+        "generator",
+        "coroutine",
+    ]
 )
 _VOLATILE = [
     (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I), "<id>"),
@@ -124,8 +146,8 @@ def failure_group(exception: str | None) -> str | None:
     oserror = _OSERROR_ARGS.match(message)
     if oserror:  # OSError(2, 'No such file or directory'): what str() of it says
         message = f"[Errno {oserror['errno']}] {oserror['text']}"
-    elif kind.endswith("KeyError") and _QUOTED.fullmatch(message):
-        message = "<str>"  # the message of a KeyError is the missing key itself
+    elif kind.endswith("KeyError") and _QUOTED.fullmatch(message) and " " not in message:
+        message = "<str>"  # KeyError('customer_42'): the missing key itself, not a sentence
     if len(message) >= 2 and message[0] == message[-1] and message[0] in "'\"":
         quote = message[0]
         message = message[1:-1].replace("\\" + quote, quote)  # the message, not a value in it

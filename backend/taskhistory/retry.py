@@ -109,14 +109,49 @@ class RetryPlan:
     edited: bool
 
     def describe(self) -> str:
-        where = f"queue {self.queue}" if self.queue else "its default queue"
-        return f"{self.name}(*{json.dumps(self.args)}, **{json.dumps(self.kwargs)}) to {where}" + (
+        """``shop.tasks.invoice(17, dry_run=False) to queue billing``: the call as the task's
+        code reads it and the queue it really goes to (never "its default queue": a user's
+        default queue is often one nobody consumes)."""
+        where = f"queue {self.queue}" if self.queue else "the queue its app's routing picks"
+        return f"{call_text(self.name, self.args, self.kwargs)} to {where}" + (
             " (edited arguments)" if self.edited else ""
         )
 
 
-def plan(row: TaskRow, args_json: str | None = None, kwargs_json: str | None = None) -> RetryPlan:
-    """What a retry would send; ``RetryError`` when it cannot be sent as asked."""
+CALL_LIMIT = 240  # characters of a call shown in a question; the rest is "…"
+
+
+def call_text(name: str, args: list[Any], kwargs: dict[str, Any], limit: int = CALL_LIMIT) -> str:
+    """``invoice(17, 'ACME', dry_run=False)``: Python literals, as the task receives them."""
+    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    text = f"{name}({', '.join(parts)})"
+    return text if len(text) <= limit else text[: limit - 2] + "…)"
+
+
+# How each client lets a user give what a retry lacks: the window never quotes a CLI flag.
+ASK = {
+    "cli": {
+        "args": "give --args (JSON)",
+        "kwargs": "give --kwargs (JSON)",
+        "queue": "give --queue",
+    },
+    "window": {
+        "args": "use Edit and retry… to give them",
+        "kwargs": "use Edit and retry… to give them",
+        "queue": "so Pooldesk cannot tell which queue to send it to",
+    },
+}
+
+
+def plan(
+    row: TaskRow,
+    args_json: str | None = None,
+    kwargs_json: str | None = None,
+    asker: str = "cli",
+) -> RetryPlan:
+    """What a retry would send; ``RetryError`` when it cannot be sent as asked (``asker``:
+    ``cli`` or ``window``, how the refusal says what to do instead)."""
+    ask = ASK[asker]
     if not row["name"]:
         raise RetryError(f"task {row.id}: its name was never recorded, so it cannot be sent again")
     args = parse_json(args_json, "--args", list) if args_json is not None else None
@@ -124,11 +159,11 @@ def plan(row: TaskRow, args_json: str | None = None, kwargs_json: str | None = N
     rebuilt = rebuild(row)
     if args is None:
         if rebuilt.args is None:
-            raise RetryError(f"cannot retry as recorded: {rebuilt.reason}; give --args (JSON)")
+            raise RetryError(f"cannot retry as recorded: {rebuilt.reason}; {ask['args']}")
         args = rebuilt.args
     if kwargs is None:
         if rebuilt.kwargs is None:
-            raise RetryError(f"cannot retry as recorded: {rebuilt.reason}; give --kwargs (JSON)")
+            raise RetryError(f"cannot retry as recorded: {rebuilt.reason}; {ask['kwargs']}")
         kwargs = rebuilt.kwargs
     edited = args_json is not None or kwargs_json is not None
     return RetryPlan(row.id, str(row["name"]), args, kwargs, row["queue"], edited)

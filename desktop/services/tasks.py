@@ -25,6 +25,7 @@ from pooldesk.backend.taskhistory.actions import TaskActions
 from pooldesk.backend.taskhistory.query import Filter, TaskQuery
 from pooldesk.backend.taskhistory.retry import RetryError, rebuild
 from pooldesk.backend.taskhistory.store import TaskStore
+from pooldesk.backend.units import plural
 from pooldesk.desktop.services.base import ServiceThread
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class TasksController(ServiceThread):
             log.exception("opening the task history failed")
             self.operationFinished.emit("history", "", False, f"Task history unavailable: {exc}")
         self._query = TaskQuery(self._path)
-        self._actions = TaskActions(TaskQuery(self._path))
+        self._actions = TaskActions(TaskQuery(self._path), asker="window")
         self._timer(self._poll, single_shot=False).start(POLL_MS)
         self._poll()
 
@@ -172,14 +173,14 @@ class TasksController(ServiceThread):
             plans, skipped = self._actions.plan_group(group)
             sent = self._actions.retry_plans(plans)
             left_out = (
-                f"{len(skipped):,} left out (arguments cannot be rebuilt: {skipped[0][1]}) — "
-                "retry those one by one with edited arguments"
+                f"{plural(len(skipped), 'task')} left out (arguments cannot be rebuilt: "
+                f"{skipped[0][1]}) — retry those one by one with edited arguments"
                 if skipped
                 else ""
             )
             if not sent and skipped:
                 raise RetryError(left_out)
-            message = f"Sent {len(sent):,} task{'s' if len(sent) != 1 else ''} again"
+            message = f"Sent {plural(len(sent), 'task')} again"
             message += f"; {left_out}" if left_out else ""
             return message + "."
 

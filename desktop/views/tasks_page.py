@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pooldesk.backend.taskhistory.actions import with_queue
 from pooldesk.backend.taskhistory.query import Filter, TaskRow
 from pooldesk.backend.taskhistory.retry import RetryError, plan, rebuild
 from pooldesk.desktop.models.tasks_model import EXCEPTION, RowRole, TasksModel, when
@@ -277,8 +278,9 @@ class TasksPage(QWidget):
         data = self.detail.data
         if not data:
             return
-        try:
-            what = plan(TaskRow(_row_data(data))).describe()
+        try:  # the queue it really goes to, as the retry itself will resolve it
+            row = TaskRow(_row_data(data))
+            what = with_queue(row, plan(row, asker="window"), asker="window").describe()
         except RetryError as exc:
             self._action_finished(False, f"Nothing sent: {exc}")
             return
@@ -297,10 +299,13 @@ class TasksPage(QWidget):
     def _edited(self, data: dict[str, Any]) -> None:
         assert self.dialog is not None
         args, kwargs = self.dialog.values()
-        text = f"Send {data['name']}(*{args.strip()}, **{kwargs.strip()}) to " + (
-            f"queue {data['queue']}" if data.get("queue") else "its default queue"
-        )
-        if self.confirm("Retry with edited arguments", text + "?"):
+        row = TaskRow(_row_data(data))
+        try:
+            edited = with_queue(row, plan(row, args, kwargs, asker="window"), asker="window")
+        except RetryError as exc:
+            self._action_finished(False, f"Nothing sent: {exc}")
+            return
+        if self.confirm("Retry with edited arguments", f"Send {edited.describe()}?"):
             self.retryRequested.emit(data["id"], args, kwargs)
 
     def confirm_revoke(self, terminate: bool) -> None:
@@ -334,10 +339,11 @@ class TasksPage(QWidget):
         if group is None:
             return
         count = self.groups.selected_count()
+        tasks = "the failed task" if count == "1" else f"the {count} failed tasks"
         if self.confirm(
             "Retry failure group",
-            f"Send the {count} failed task(s) of “{group}” again, each with its recorded "
-            "arguments? Tasks whose arguments cannot be rebuilt are left out and listed.",
+            f"Send {tasks} of “{group}” again, each with its recorded arguments to the queue "
+            "it ran from? Tasks whose arguments cannot be rebuilt are left out and listed.",
         ):
             self.retryGroupRequested.emit(group)
 
@@ -367,4 +373,5 @@ def _row_data(data: dict[str, Any]) -> dict[str, Any]:
         "args": data.get("args"),
         "kwargs": data.get("kwargs"),
         "args_hidden": 1 if data.get("args_hidden") else None,
+        "worker": data.get("worker"),
     }

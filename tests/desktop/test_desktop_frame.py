@@ -41,8 +41,13 @@ def on_window(win: MainWindow, widget: QWidget) -> QRect:
 
 def advice(severity: str = "warning") -> Advice:
     return Advice(
-        id="w1:cpu_under_gevent", rule="cpu_under_gevent", severity=severity,
-        title="CPU-bound queue billing on gevent", text="...", evidence={}, fix=None,
+        id="w1:cpu_under_gevent",
+        rule="cpu_under_gevent",
+        severity=severity,
+        title="CPU-bound queue billing on gevent",
+        text="...",
+        evidence={},
+        fix=None,
     )
 
 

@@ -49,9 +49,20 @@ def shop(home: Path, tmp_path: Path) -> str:
 
 def fit_row(queue: str, nature: str, **kw: object) -> QueueFit:
     values: dict = dict(  # type: ignore[type-arg]
-        queue=queue, nature=nature, runs=12, cpu_share=None, hold_share=None,
-        mean_wall_s=1.0, hold_max_s=None, measured_on="prefork", basis="measured",
-        declared=None, workers=[], verdict="fits", severity=None, recommendation="",
+        queue=queue,
+        nature=nature,
+        runs=12,
+        cpu_share=None,
+        hold_share=None,
+        mean_wall_s=1.0,
+        hold_max_s=None,
+        measured_on="prefork",
+        basis="measured",
+        declared=None,
+        workers=[],
+        verdict="fits",
+        severity=None,
+        recommendation="",
     )
     values.update(kw)
     return QueueFit(**values)  # type: ignore[arg-type]
@@ -101,8 +112,9 @@ def test_measured_nature_beats_the_declared_one_and_gevent_never_gets_blocking(
 
 def test_the_pool_fit_recommendation_is_pre_selected(qtbot: QtBot, shop: str) -> None:
     rows = [
-        fit_row("checks", "io", verdict="trial", recommended_pool="gevent",
-                recommended_concurrency=40),
+        fit_row(
+            "checks", "io", verdict="trial", recommended_pool="gevent", recommended_concurrency=40
+        ),
     ]
     dialog = dialog_for(qtbot, project=shop, fit_rows=rows)
     assert dialog.pool_combo.currentText() == "gevent"
