@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pooldesk.backend.advisor import fixbuild
 from pooldesk.backend.advisor.ceiling import process_ceiling
 from pooldesk.backend.advisor.fitrules import (
     greenlets_for,
@@ -74,12 +75,7 @@ def cpu_under_gevent(obs: Observations, th: Thresholds) -> list[Advice]:
         measured = blocked and (pinned or w.cores_used is None)
         only_cpu = len(cpu_queues) == len(w.queues)
         fix = (
-            Fix(
-                "restart_worker",
-                {"name": w.name, "pool": "prefork", "concurrency": obs.cores},
-                f"Restart worker {w.name} as prefork × {obs.cores} (now gevent × "
-                f"{w.concurrency}); running tasks finish first.",
-            )
+            fixbuild.restart(w.name, "prefork", obs.cores, w.pool, w.concurrency)
             if w.local and only_cpu
             else Fix(
                 "start_worker",
@@ -166,12 +162,7 @@ def io_under_prefork(obs: Observations, th: Thresholds) -> list[Advice]:
                     "uss_per_slot_bytes": int(per_slot),
                     "queues": w.queues,
                 },
-                Fix(
-                    "restart_worker",
-                    {"name": w.name, "pool": "gevent", "concurrency": greenlets},
-                    f"Restart worker {w.name} as gevent × {greenlets} (now prefork × "
-                    f"{w.concurrency}); running tasks finish first.",
-                )
+                fixbuild.restart(w.name, "gevent", greenlets, w.pool, w.concurrency)
                 if w.local
                 else None,
             )
@@ -195,14 +186,7 @@ def prefork_oversubscribed(obs: Observations, th: Thresholds) -> list[Advice]:
                 f"{obs.cores} cores: they take turns, adding memory and context switches but no "
                 "speed.",
                 {"concurrency": w.concurrency, "cores": obs.cores, "cores_used": w.cores_used},
-                Fix(
-                    "resize_worker",
-                    {"name": w.name, "concurrency": obs.cores},
-                    f"Shrink worker {w.name} from {w.concurrency} to {obs.cores} processes "
-                    "(live, no restart).",
-                )
-                if w.local
-                else None,
+                fixbuild.resize(w.name, w.pool, w.concurrency, obs.cores) if w.local else None,
             )
         )
     return out

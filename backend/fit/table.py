@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pooldesk.backend.advisor import fixbuild
 from pooldesk.backend.advisor.model import POOLDESK_QUEUES, Fix, Observations, Thresholds, WorkerObs
 from pooldesk.backend.fit import concurrency as conc
 from pooldesk.backend.fit.nature import Limits, Measured, of_task, of_tasks
@@ -196,12 +197,7 @@ def trap_fix(obs: Observations, w: WorkerObs, queues: list[str], n: int) -> Fix 
     if not w.local and not set(queues) <= set(POOLDESK_QUEUES):
         return None  # a remote worker runs an app we do not know: no worker to start for it
     if w.local and set(w.queues) <= set(queues):
-        return Fix(
-            "restart_worker",
-            {"name": w.name, "pool": "prefork", "concurrency": n},
-            f"Restart worker {w.name} as prefork × {n} (now gevent × {w.concurrency}); "
-            "running tasks finish first.",
-        )
+        return fixbuild.restart(w.name, "prefork", n, w.pool, w.concurrency)
     name = f"{queues[0]}-prefork"
     rest = [q for q in w.queues if q not in queues]
     return Fix(
@@ -254,12 +250,7 @@ def _io_gevent(obs: Observations, row: QueueFit, m: Measured) -> QueueFit:
             f"({m.basis}); {w.name} holds a process per waiting task"
         )
         if w.local and w.queues == [row.queue]:
-            row.fix = Fix(
-                "restart_worker",
-                {"name": w.name, "pool": "gevent", "concurrency": sizing.concurrency},
-                f"Restart worker {w.name} as gevent × {sizing.concurrency} (now prefork × "
-                f"{w.concurrency}); running tasks finish first.",
-            )
+            row.fix = fixbuild.restart(w.name, "gevent", sizing.concurrency, w.pool, w.concurrency)
         return row
     row.verdict = "fits"
     row.recommendation = f"gevent × {sizing.concurrency}"
@@ -326,11 +317,7 @@ def _prefork(obs: Observations, row: QueueFit, m: Measured, consumers: list[Work
                     True,
                 )
                 row.speedup = conc.expected_speedup(now, then)
-                row.fix = Fix(
-                    "resize_worker",
-                    {"name": w.name, "concurrency": sizing.concurrency},
-                    f"Resize worker {w.name} from {c} to {sizing.concurrency} processes (live).",
-                )
+                row.fix = fixbuild.resize(w.name, w.pool, c, sizing.concurrency)
                 break
     return row
 

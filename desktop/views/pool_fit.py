@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from pooldesk.backend.advisor.model import Fix
 from pooldesk.backend.fit.table import QueueFit
+from pooldesk.desktop.views.fix_confirm import ask_fix, confirmed
 from pooldesk.desktop.views.tables import fill_row, row_table
 
 COLUMNS = (
@@ -82,6 +83,7 @@ class PoolFitTable(QFrame):
         super().__init__(parent)
         self.rows: list[QueueFit] = []
         self.confirm_box: QMessageBox | None = None
+        self._asked: Fix | None = None  # the fix the open question is about
         self.table = row_table(
             COLUMNS, QAbstractItemView.SelectionMode.NoSelection, stretch=RECOMMENDATION_COLUMN
         )
@@ -166,15 +168,14 @@ class PoolFitTable(QFrame):
             return
         fix = self.rows[index].fix
         assert fix is not None
-        box = QMessageBox(QMessageBox.Icon.Question, "Apply fix", fix.confirm, parent=self)
-        box.setStandardButtons(QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.finished.connect(lambda _r, f=fix, b=box: self._confirmed(b, f))
+        self._asked = fix
+        box = ask_fix(self, fix)
+        box.finished.connect(self._confirmed)
         self.confirm_box = box
         box.open()
 
-    def _confirmed(self, box: QMessageBox, fix: Fix) -> None:
-        self.confirm_box = None
-        if box.clickedButton() is box.button(QMessageBox.StandardButton.Ok):
+    def _confirmed(self, _result: int) -> None:
+        fix, box = self._asked, self.confirm_box
+        self._asked, self.confirm_box = None, None
+        if confirmed(box) and fix is not None:
             self.fixRequested.emit(fix)

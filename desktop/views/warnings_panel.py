@@ -28,19 +28,13 @@ from PySide6.QtWidgets import (
 from pooldesk.backend.advisor.model import Advice
 from pooldesk.backend.units import human_ms
 from pooldesk.desktop.formatting import human_bytes
+from pooldesk.desktop.views.fix_confirm import ask_fix, confirmed
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 SEVERITY_ICON = {
     "critical": QStyle.StandardPixmap.SP_MessageBoxCritical,
     "warning": QStyle.StandardPixmap.SP_MessageBoxWarning,
     "info": QStyle.StandardPixmap.SP_MessageBoxInformation,
-}
-FIX_VERBS = {
-    "restart_worker": "Restart",
-    "resize_worker": "Resize",
-    "start_worker": "Start",
-    "stop_worker": "Stop",
-    "start_broker": "Start broker",
 }
 MAX_CHIPS = 8
 
@@ -188,6 +182,7 @@ class WarningsPanel(QFrame):
         self.cards: dict[str, AdviceCard] = {}
         self._pending: dict[str, str] = {}  # advice id → "running" | "done"
         self.confirm_box: QMessageBox | None = None
+        self._asked: str | None = None  # the advice whose fix the open question is about
         self.empty_label = QLabel("No warnings: every queue runs on a pool that fits its work.")
         self.empty_label.setObjectName("hint")
         self._layout = QVBoxLayout(self)
@@ -221,23 +216,17 @@ class WarningsPanel(QFrame):
         card = self.cards.get(advice_id)
         if card is None or card.advice.fix is None or self.confirm_box is not None:
             return
-        fix = card.advice.fix
-        box = QMessageBox(QMessageBox.Icon.Question, "Apply fix", fix.confirm, parent=self)
-        box.setStandardButtons(QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        ok = box.button(QMessageBox.StandardButton.Ok)
-        ok.setText(FIX_VERBS.get(fix.kind, "Apply"))
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.setProperty("adviceId", advice_id)
+        self._asked = advice_id
+        box = ask_fix(self, card.advice.fix)
         box.finished.connect(self._confirm_finished)
         self.confirm_box = box
         box.open()
 
-    def _confirm_finished(self, result: int) -> None:
+    def _confirm_finished(self, _result: int) -> None:
         box, self.confirm_box = self.confirm_box, None
-        if box is None or box.clickedButton() is not box.button(QMessageBox.StandardButton.Ok):
+        advice_id, self._asked = self._asked, None
+        if not confirmed(box) or advice_id is None:
             return
-        advice_id = str(box.property("adviceId"))
         card = self.cards.get(advice_id)
         if card is None or card.advice.fix is None:
             return  # the warning cleared while the box was open
