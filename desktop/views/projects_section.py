@@ -43,6 +43,7 @@ class ProjectsSection(QGroupBox):
         self._background = Background(self)
         self.dialog: ProjectDialog | None = None
         self.confirm_box: QMessageBox | None = None
+        self.refusal_box: QMessageBox | None = None  # "has workers", shown instead of asking
         self._removing: str | None = None
         # the interpreter's path takes the rest
         self.table = row_table(COLUMNS, stretch=2, fit=(0, 1, 3), min_height=110)
@@ -141,6 +142,24 @@ class ProjectsSection(QGroupBox):
         name = self.selected_name()
         if not name:
             return
+        users = self._workers_of(name)
+        if users:  # refused before the question, not after a Yes
+            workers = ", ".join(users)
+            noun = "a worker" if len(users) == 1 else f"{len(users)} workers"
+            refusal = QMessageBox(
+                QMessageBox.Icon.Information,
+                "Remove project",
+                f"Project {name} cannot be removed while it has {noun}: {workers}.",
+                QMessageBox.StandardButton.Ok,
+                self,
+            )
+            refusal.setInformativeText(
+                "Stop them and forget them on the Workers page first; then remove the project."
+            )
+            refusal.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            self.refusal_box = refusal
+            refusal.open()
+            return
         box = QMessageBox(
             QMessageBox.Icon.Question,
             "Remove project",
@@ -159,12 +178,7 @@ class ProjectsSection(QGroupBox):
         name, self.confirm_box, self._removing = self._removing, None, None
         if result != QMessageBox.StandardButton.Yes or not name:
             return
-        records = RecordStore()
-        users = [
-            r.spec.name
-            for r in map(records.load, records.names())
-            if r is not None and r.spec.project == name
-        ]
+        users = self._workers_of(name)  # a worker started while the question was open
         if users:
             self.status_label.setText(
                 f"Project {name} has workers ({', '.join(users)}): stop and forget them first."
@@ -178,6 +192,16 @@ class ProjectsSection(QGroupBox):
         self.status_label.setText(f"Project {name} removed.")
         self.reload()
         self.changed.emit()
+
+    @staticmethod
+    def _workers_of(name: str) -> list[str]:
+        """The local workers (any state) started for project ``name``."""
+        records = RecordStore()
+        return [
+            r.spec.name
+            for r in map(records.load, records.names())
+            if r is not None and r.spec.project == name
+        ]
 
     def check_selected(self) -> None:
         project = self.selected()
