@@ -82,12 +82,13 @@ def parse_file(path: Path) -> dict[str, str]:
     return parse_text(text, f"env file {path}")
 
 
-def parse_pairs(pairs: list[str]) -> dict[str, str]:
-    """``--env K=V`` flags; the message names the key, never the value."""
+def parse_pairs(pairs: list[str], each: str = "--env") -> dict[str, str]:
+    """``--env K=V`` flags (``each``: how one is named in the message, "line" in the window,
+    which has no flags); the message names the key, never the value."""
     out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not KEY_RE.match(key):
-            raise EnvFileError(f"--env {key[:40]!r}: give KEY=value with a variable name as KEY")
+            raise EnvFileError(f"{each} {key[:40]!r}: give KEY=value with a variable name as KEY")
         out[key] = value
     return out

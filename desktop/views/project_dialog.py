@@ -123,7 +123,7 @@ class ProjectDialog(QDialog):
             workdir=os.path.expanduser(self.workdir_edit.text().strip()),
             app=self.app_edit.text().strip(),
             env_file=os.path.expanduser(self.env_file_edit.text().strip()) or None,
-            env=parse_pairs(pairs),
+            env=parse_pairs(pairs, each="line"),
             managed_broker=self.managed_check.isChecked(),
         )
 
@@ -164,10 +164,11 @@ class ProjectDialog(QDialog):
             self.report_label.setText("")
             show_list(self.problems_label, [mask_text(str(error), hidden)])
             return
-        self.report_label.setText("\n".join(plain_words(result.public(), project.managed_broker)))
-        if not result.ok:
+        if not result.ok:  # said once, in red: not also in the grey report below it
+            self.report_label.setText("")
             show_list(self.problems_label, [f"Not saved: the app does not import: {result.error}"])
             return
+        self.report_label.setText("\n".join(plain_words(result.public(), project.managed_broker)))
         self.store.add(project, replace=self._editing is not None)
         self.store.save_check(project.name, result)
         self.saved_project = project

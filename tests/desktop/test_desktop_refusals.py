@@ -43,3 +43,50 @@ def test_remove_project_with_workers_is_refused_before_asking(
     assert "Stop them and forget them" in refusal.informativeText()
     refusal.button(QMessageBox.StandardButton.Ok).click()
     assert store.names() == ["shop"]
+
+
+def test_settings_errors_sit_beside_their_fields_in_the_users_words(
+    home: Path, qtbot: QtBot
+) -> None:
+    from pooldesk.desktop import resources
+    from pooldesk.desktop.settings_hub import SettingsHub
+    from pooldesk.desktop.views.settings.page import SettingsPage
+
+    page = SettingsPage(SettingsHub())
+    qtbot.addWidget(page)
+    page.setStyleSheet(resources.stylesheet())
+    page.resize(1366, 700)
+    page.show()
+    section = page.broker_section
+    section.external_radio.setChecked(True)
+    section.url_edit.setText("http://broker.example:5672/")
+    section.result_backend_edit.setText("mongodb://db.example/")
+    page.timings_section.stop_spin.setValue(0)
+    for key, field in (
+        ("broker_url", section.url_edit),
+        ("result_backend", section.result_backend_edit),
+        ("stop_timeout", page.timings_section.stop_spin),
+    ):
+        owner, error = page.field_errors.fields[key]
+        assert owner is field and field.property("invalid") is True
+        assert error.isVisible() and key not in error.text()
+        # Right under its field: the next thing below it, within two rows' height.
+        below = error.mapTo(page, error.rect().topLeft()).y()
+        bottom = field.mapTo(page, field.rect().bottomLeft()).y()
+        assert 0 <= below - bottom <= 2 * field.height(), key
+    texts = [page.problems_label.text()] + [e.text() for _, e in page.field_errors.fields.values()]
+    assert not any(word in t for t in texts for word in ("broker_url", "result_backend", "_"))
+    section.result_backend_edit.clear()
+    _, error = page.field_errors.fields["result_backend"]
+    assert error.isHidden() and not section.result_backend_edit.property("invalid")
+
+
+def test_presets_project_column_is_not_cut(home: Path, qtbot: QtBot) -> None:
+    from pooldesk.desktop.views.settings.presets import PresetsSection
+
+    presets = PresetsSection()
+    qtbot.addWidget(presets)
+    presets.add({"name": "Orch", "pool": "solo", "concurrency": 1, "queues": ["o"]})
+    presets.show()
+    combo = presets.table.cellWidget(0, 4)
+    assert presets.table.columnWidth(4) >= combo.sizeHint().width()

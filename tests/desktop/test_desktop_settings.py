@@ -89,18 +89,20 @@ def test_invalid_settings_show_why_and_write_nothing(home: Path, qtbot: QtBot) -
     assert page.save_button.isEnabled() and page.problems_label.isHidden()
     page.broker_section.external_radio.setChecked(True)
     assert not page.save_button.isEnabled()  # external, but no URL yet
-    assert "external broker's URL" in page.problems_label.text()
+    url_field, url_error = page.field_errors.fields["broker_url"]
+    assert "external broker's URL" in url_error.text() and url_field.property("invalid")
     page.broker_section.url_edit.setText("http://:secret@example.com/0")
     page.timings_section.sampling_spin.setValue(0)
     page.presets_section.table.cellWidget(1, 1).setCurrentText("solo")  # Monitoring: solo × 200
-    text = page.problems_label.text()
-    assert page.problems_label.isVisible() and not page.save_button.isEnabled()
-    assert "broker_url" in text and "not a redis://" in text
-    assert "sampling_interval: must be between 0.1 and 60 seconds" in text
-    assert "preset 2 (Monitoring): concurrency: the solo pool runs exactly one" in text
-    assert "secret" not in text
+    assert not page.save_button.isEnabled()
+    assert "not a redis://" in url_error.text() and "secret" not in url_error.text()
+    _, sampling_error = page.field_errors.fields["sampling_interval"]
+    assert sampling_error.text() == "Must be between 0.1 and 60 seconds"
+    presets = page.presets_section.error_label.text()
+    assert "preset 2 (Monitoring): concurrency: the solo pool runs exactly one" in presets
+    assert page.problems_label.isHidden()  # nothing without a field of its own
     row = page.presets_section.add({"name": "monitoring", "pool": "gevent", "concurrency": 5})
-    assert row == 3 and "another preset has this name" in page.problems_label.text()
+    assert row == 3 and "another preset has this name" in page.presets_section.error_label.text()
     assert page.save() is False
     assert not paths.settings_file().exists()
 
@@ -216,11 +218,12 @@ def test_worker_nice_saves_loads_and_refuses_out_of_range(
     assert "19 is the lowest" in page.timings_section.nice_spin.toolTip()
     for bad in (25, -1):
         page.timings_section.nice_spin.setValue(bad)
-        assert page.problems_label.isVisible() and not page.save_button.isEnabled()
-        assert "worker_nice: must be between 0" in page.problems_label.text()
+        _, nice_error = page.field_errors.fields["worker_nice"]
+        assert nice_error.isVisible() and not page.save_button.isEnabled()
+        assert "Must be between 0" in nice_error.text()
         assert page.save() is False and not paths.settings_file().exists()
     page.timings_section.nice_spin.setValue(15)
-    assert page.problems_label.isHidden() and page.save_button.isEnabled()
+    assert page.field_errors.fields["worker_nice"][1].isHidden() and page.save_button.isEnabled()
     with qtbot.waitSignal(page.saved):
         qtbot.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
     assert json.loads(paths.settings_file().read_text())["worker_nice"] == 15

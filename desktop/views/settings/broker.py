@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from pooldesk.backend.redact import mask_url
 from pooldesk.backend.settings import ENV_OVERRIDES, Settings
+from pooldesk.desktop.views.settings.field_errors import error_under
 from pooldesk.desktop.views.settings.widgets import form, note_row, show_note
 
 _URL = re.compile(
@@ -80,6 +81,14 @@ class BrokerSection(QGroupBox):
         self.env_notes["result_backend"] = note_row(layout)
         layout.addRow("&Invoice database:", self.invoice_db_edit)
         self.env_notes["invoice_db"] = note_row(layout)
+        self.errors = {  # each field's own error line, right under it
+            "broker_url": (self.url_edit, error_under(layout, external_row)),
+            "result_backend": (
+                self.result_backend_edit,
+                error_under(layout, self.result_backend_edit),
+            ),
+            "invoice_db": (self.invoice_db_edit, error_under(layout, self.invoice_db_edit)),
+        }
         for edit in self._edits():
             edit.textChanged.connect(self._edited)
         self.managed_radio.toggled.connect(self._edited)
@@ -152,5 +161,5 @@ class BrokerSection(QGroupBox):
             and self.external_radio.isChecked()
             and not self.url_edit.text().strip()
         ):
-            return ["broker_url: give the external broker's URL, or choose Managed"]
+            return ["broker_url: give the external broker's URL, or choose Managed"]  # its field
         return []

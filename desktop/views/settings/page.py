@@ -21,6 +21,7 @@ from pooldesk.desktop.settings_hub import SettingsHub
 from pooldesk.desktop.views.messages import show_list
 from pooldesk.desktop.views.projects_section import ProjectsSection
 from pooldesk.desktop.views.settings.broker import BrokerSection
+from pooldesk.desktop.views.settings.field_errors import FieldErrors
 from pooldesk.desktop.views.settings.presets import PresetsSection
 from pooldesk.desktop.views.settings.thresholds import ThresholdsSection
 from pooldesk.desktop.views.settings.timings import TimingsSection
@@ -67,6 +68,10 @@ class SettingsPage(QWidget):
         ):
             section.changed.connect(self._changed)
 
+        self.field_errors = FieldErrors()
+        for section in (self.broker_section, self.timings_section, self.thresholds_section):
+            for key, (field, error) in section.errors.items():
+                self.field_errors.add(key, field, error)
         self.problems_label = QLabel()
         self.problems_label.setObjectName("problems")
         self.problems_label.setWordWrap(True)
@@ -157,9 +162,18 @@ class SettingsPage(QWidget):
             self._validate()
 
     def _validate(self) -> None:
+        """Each problem beside its field (the field marked); the presets' under their table;
+        only what has no field of its own is listed at the bottom, in the fields' words."""
         problems = self.problems()
-        show_list(self.problems_label, problems)
+        presets = set(self.presets_section.problems())
+        rest = self.field_errors.show([p for p in problems if p not in presets])
+        show_list(self.presets_section.error_label, sorted(presets, key=problems.index))
+        show_list(self.problems_label, rest)
         self.save_button.setEnabled(not problems)
-        self.save_button.setToolTip("" if not problems else "Fix the fields first")
+        self.save_button.setToolTip(
+            ""
+            if not problems
+            else f"Fix the {'field' if len(problems) == 1 else 'fields'} marked in red first"
+        )
         if problems:
             self.status_label.clear()

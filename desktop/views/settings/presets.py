@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QGroupBox,
     QHBoxLayout,
+    QLabel,
     QPushButton,
     QTableWidgetItem,
     QVBoxLayout,
@@ -40,13 +41,13 @@ class PresetsSection(QGroupBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Worker presets (Workers ▸ Start from preset)", parent)
         self._quiet = False  # while rows are filled in: one ``changed`` at the end
-        # Name and concurrency fit their text ("Orchestration" in full), the pool column its
-        # combo box (add widens it), the queues take the rest.
+        # Name and concurrency fit their text ("Orchestration" in full), the pool and project
+        # columns their combo boxes (add widens them), the queues take the rest.
         self.table = row_table(
             PRESET_COLUMNS,
             QAbstractItemView.SelectionMode.ExtendedSelection,
             stretch=3,
-            fit=(0, 2, 4),
+            fit=(0, 2),
             editable=True,
             min_height=150,
         )
@@ -55,8 +56,13 @@ class PresetsSection(QGroupBox):
         self.remove_button = QPushButton("Re&move preset")
         self.add_button.clicked.connect(self._add_clicked)
         self.remove_button.clicked.connect(self._remove_selected)
+        self.error_label = QLabel()  # the presets' problems, right under their table
+        self.error_label.setObjectName("problems")
+        self.error_label.setWordWrap(True)
+        self.error_label.setVisible(False)
         column = QVBoxLayout(self)
         column.addWidget(self.table)
+        column.addWidget(self.error_label)
         buttons = QHBoxLayout()
         buttons.addWidget(self.add_button)
         buttons.addWidget(self.remove_button)
@@ -94,7 +100,13 @@ class PresetsSection(QGroupBox):
             self.table.setItem(row, 2, QTableWidgetItem(str(preset.get("concurrency", ""))))
             queues = ", ".join(presets_mod.queues_of(preset))
             self.table.setItem(row, 3, QTableWidgetItem(queues))
-            self.table.setCellWidget(row, 4, self._project_combo(preset))
+            project = self._project_combo(preset)
+            self.table.setCellWidget(row, 4, project)
+            # A cell widget does not size its column (ResizeToContents reads items only): the
+            # project column was cut to "dem". As wide as its widest combo box, like Pool.
+            project_width = project.sizeHint().width() + 8
+            if self.table.columnWidth(4) < project_width:
+                self.table.setColumnWidth(4, project_width)
         finally:
             self._quiet = was_quiet
         self._edited()

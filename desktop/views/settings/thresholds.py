@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QDoubleSpinBox, QGroupBox, QLabel, QSpinBox, QWidg
 
 from pooldesk.backend.advisor.model import Thresholds
 from pooldesk.backend.settings import Settings
+from pooldesk.desktop.views.settings.field_errors import error_under
 from pooldesk.desktop.views.settings.widgets import form, same_width
 
 MiB = 2**20
@@ -185,6 +186,10 @@ class ThresholdsSection(QGroupBox):
             label.setToolTip(spec.tooltip)
             label.setBuddy(spin)
             layout.addRow(label, spin)
+        self.errors = {
+            f"advisor.{name}": (spin, error_under(layout, spin))
+            for name, spin in self.spins.items()
+        }
         same_width(list(self.spins.values()))
 
     def _edited(self, *_args: object) -> None:

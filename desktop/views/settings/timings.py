@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QSpinBox, QWidget
 
 from pooldesk.backend.settings import Settings
 from pooldesk.backend.workers.priority import NICE_ENV
+from pooldesk.desktop.views.settings.field_errors import error_under
 from pooldesk.desktop.views.settings.widgets import (
     form,
     note_row,
@@ -80,6 +81,10 @@ class TimingsSection(QGroupBox):
         nice_label.setToolTip(NICE_HINT)
         layout.addRow(nice_label, nice_row)
         self.nice_note = note_row(layout)
+        self.errors = {
+            name: (spin, error_under(layout, spin)) for name, spin in self.seconds.items()
+        }
+        self.errors["worker_nice"] = (self.nice_spin, error_under(layout, nice_row))
         same_width([*self.seconds.values(), self.nice_spin])
         for spin_box in (*self.seconds.values(), self.nice_spin):
             spin_box.valueChanged.connect(self._edited)
