@@ -29,6 +29,8 @@ def _whole(value: object) -> bool:
 
 
 def _queue_problem(queue: object) -> list[str]:
+    if isinstance(queue, str) and not queue.strip():
+        return ["queue: give the name of the queue its tasks go to"]
     if not isinstance(queue, str) or not QUEUE_RE.match(queue):
         return [f"queue {queue!r}: use letters, digits, '_', '.' or '-'"]
     return []

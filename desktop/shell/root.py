@@ -135,7 +135,13 @@ class PooldeskWindow(MainWindow):
         # Each signal with every slot it feeds; requests from a page run in the service's
         # thread (queued), everything else lands in the GUI thread.
         routes: list[tuple[Any, ...]] = [
-            (c.workersChanged, workers.set_workers, self.update_first_run, t.setWorkers),
+            (
+                c.workersChanged,
+                workers.set_workers,
+                self.update_first_run,
+                t.setWorkers,
+                batches.set_workers,
+            ),
             (c.brokerChanged, self.broker_line.show_status, overview.set_broker, t.setBroker),
             (c.operationStarted, self.operations.started),
             (c.operationFinished, self.operations.finished, overview.fix_finished),

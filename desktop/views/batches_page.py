@@ -50,11 +50,13 @@ class BatchesPage(QWidget):
     batchSelected = Signal(str)  # "" when nothing is selected
     seedRequested = Signal(int)  # customers
     customersWanted = Signal()  # count the customers again (the invoice dialog is opening)
+    startWorkersRequested = Signal(list)  # queues a launch dialog found nobody consumes
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.customers_in_db = -1
         self.dialog: QDialog | None = None  # the open launch / seed dialog, for tests
+        self.consumed: set[str] | None = None  # queues running workers consume (None: unknown)
         self.cancel_box: QMessageBox | None = None
         self._select_when_listed = ""
         self.model = BatchesModel(self)
@@ -154,6 +156,17 @@ class BatchesPage(QWidget):
     def set_children(self, batch_id: str, children: list[dict[str, Any]]) -> None:
         self.detail.set_children(batch_id, children)
 
+    def set_workers(self, workers: list[Any]) -> None:
+        """The queues running workers consume: a launch dialog says when a batch would wait."""
+        self.consumed = {
+            q
+            for w in workers
+            if getattr(w, "state", "") in ("starting", "online", "online-remote")
+            for q in (getattr(w, "queues", None) or [])
+        }
+        if isinstance(self.dialog, LaunchInvoicesDialog | LaunchMonitoringDialog):
+            self.dialog.set_consumers(self.consumed)
+
     def set_customer_count(self, count: int) -> None:
         self.customers_in_db = count
         if isinstance(self.dialog, LaunchInvoicesDialog):
@@ -205,6 +218,9 @@ class BatchesPage(QWidget):
 
     def _open(self, dialog: QDialog) -> None:
         """Window-modal and non-blocking (``open``, not ``exec``), so tests can drive it."""
+        if isinstance(dialog, LaunchInvoicesDialog | LaunchMonitoringDialog):
+            dialog.set_consumers(self.consumed)
+            dialog.startWorkersRequested.connect(self.startWorkersRequested)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.finished.connect(self._dialog_finished)  # a bound method: no cycle via a lambda
         self.dialog = dialog

@@ -9,9 +9,10 @@ leaves the dialog.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -38,6 +39,7 @@ from pooldesk.backend.batches.params import (
     MonitorParams,
     ParamError,
 )
+from pooldesk.backend.batches.service import ORCHESTRATION
 from pooldesk.backend.invoices.billing import recent_periods
 from pooldesk.backend.monitoring.urls import (
     UrlFileError,
@@ -52,15 +54,23 @@ BIG_TEXT = 50_000  # characters: above this the URL list is checked after a paus
 
 
 class _LaunchDialog(QDialog):
-    """The shared bottom half: hint, red problems, amber notes, OK / Cancel."""
+    """The shared bottom half: hint, red problems, amber notes, OK / Cancel; and, when no
+    running worker consumes ``orchestration`` or the batch's queue, a note saying the batch
+    would wait, with a button that starts the missing workers from the presets."""
+
+    startWorkersRequested = Signal(list)  # queues no running worker consumes
 
     def __init__(self, parent: QWidget | None, title: str, ok_text: str) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
+        self._consumed: set[str] | None = None  # None: not known (no worker list yet)
         self.form = QFormLayout()
         self.hint_label = _label("hint")
         self.problems_label = _label("problems")
         self.warnings_label = _label("warnings")
+        self.start_workers_button = QPushButton()
+        self.start_workers_button.setVisible(False)
+        self.start_workers_button.clicked.connect(self._start_workers_clicked)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -72,6 +82,10 @@ class _LaunchDialog(QDialog):
         layout.addLayout(self.form)
         for label in (self.hint_label, self.problems_label, self.warnings_label):
             layout.addWidget(label)
+        starter = QHBoxLayout()
+        starter.addWidget(self.start_workers_button)
+        starter.addStretch(1)
+        layout.addLayout(starter)
         layout.addStretch(1)
         layout.addWidget(self.buttons)
         self.setMinimumWidth(540)
@@ -80,13 +94,55 @@ class _LaunchDialog(QDialog):
         if self.ok_button.isEnabled():  # Enter in a field must not get past the checks
             super().accept()
 
+    def set_consumers(self, queues: set[str] | None) -> None:
+        """The queues running workers consume (``None``: not known yet)."""
+        self._consumed = None if queues is None else set(queues)
+        self._validate()
+
+    def _validate(self) -> None:
+        raise NotImplementedError
+
+    def _queue(self) -> str:
+        raise NotImplementedError
+
+    def missing_queues(self) -> list[str]:
+        """``orchestration`` and the batch's queue, those no running worker consumes."""
+        if self._consumed is None:
+            return []
+        wanted = [ORCHESTRATION, self._queue()]
+        return [q for q in dict.fromkeys(wanted) if q and q not in self._consumed]
+
+    def _start_workers_clicked(self) -> None:
+        missing = self.missing_queues()
+        if missing:
+            self.start_workers_button.setEnabled(False)
+            self.start_workers_button.setText("Starting…")
+            self.startWorkersRequested.emit(missing)
+
     def _show(self, problems: list[str], warnings: list[str], hint: str, ready: bool) -> None:
+        missing = self.missing_queues()
+        if missing:
+            names = " and ".join(missing)
+            what = "a worker" if len(missing) == 1 else "workers"
+            warnings = [
+                *warnings,
+                f"No running worker consumes {names}: the batch would wait, queued, until "
+                f"{what} on {'it' if len(missing) == 1 else 'them'} start"
+                f"{'s' if len(missing) == 1 else ''} ({ORCHESTRATION} coordinates every batch).",
+            ]
+            if self.start_workers_button.isEnabled():
+                self.start_workers_button.setText(f"Start {what} on {names}")
+        else:
+            self.start_workers_button.setEnabled(True)
+        self.start_workers_button.setVisible(bool(missing))
         show_list(self.problems_label, problems)
         show_list(self.warnings_label, warnings)
         self.hint_label.setText(hint)
         self.hint_label.setVisible(bool(hint))
         self.ok_button.setEnabled(ready and not problems)
-        self.ok_button.setToolTip("" if self.ok_button.isEnabled() else "Fix the fields first")
+        self.ok_button.setToolTip(
+            "" if self.ok_button.isEnabled() else "Launch is off until: " + "; ".join(problems)
+        )
         fit_height(self, 540)
 
 
@@ -103,8 +159,11 @@ class LaunchInvoicesDialog(_LaunchDialog):
         self.period_combo.setEditable(True)
         self.period_combo.addItems(list(reversed(recent_periods(6))))  # last month first
         self.period_combo.setToolTip("The billing month, YYYY-MM")
-        self.chunk_spin = _spin(0, MAX_CHUNK, 500)
-        self.chunk_spin.setToolTip("Customers per task: smaller chunks spread and retry better")
+        self.chunk_spin = _spin(1, MAX_CHUNK, 500)
+        self.chunk_spin.setSuffix(" customers per task")
+        self.chunk_spin.setToolTip(
+            f"1 to {MAX_CHUNK:,} customers per task: smaller chunks spread and retry better"
+        )
         self.queue_edit = QLineEdit("invoices")
         who = QHBoxLayout()
         who.addWidget(self.customers_spin, 1)
@@ -137,19 +196,28 @@ class LaunchInvoicesDialog(_LaunchDialog):
             queue=self.queue_edit.text().strip(),
         )
 
+    def _queue(self) -> str:
+        return self.queue_edit.text().strip()
+
     def problems(self) -> list[str]:
+        out = []
+        if self._in_db == 0:  # nothing to bill: launching would only make an empty batch
+            out.append(
+                "the invoice database has no customers yet: seed demo data first "
+                "(Seed demo data… on the Batches page)"
+            )
         try:
             self.params().validate()
         except ParamError as exc:
             # "period: period '2026-13': …" reads better once
-            return [p.replace("period: period ", "period ", 1) for p in exc.problems]
-        return []
+            out += [p.replace("period: period ", "period ", 1) for p in exc.problems]
+        return out
 
     def _validate(self) -> None:
         params, warnings, hint = self.params(), [], ""
         count = params.customers if params.customers is not None else self._in_db
         if self._in_db == 0:
-            warnings.append("The invoice database has no customers yet: seed demo data first")
+            pass  # a problem (problems()), not a note: Launch is off
         elif params.customers and self._in_db > 0 and params.customers > self._in_db:
             warnings.append(f"Only {self._in_db:,} customers exist; the rest are reported missing")
             count = self._in_db
@@ -201,6 +269,9 @@ class LaunchMonitoringDialog(_LaunchDialog):
         self.timeout_spin.valueChanged.connect(self._validate)
         self.queue_edit.textChanged.connect(self._validate)
         self._validate()
+
+    def _queue(self) -> str:
+        return self.queue_edit.text().strip()
 
     def params(self) -> MonitorParams:
         return MonitorParams(
@@ -258,11 +329,12 @@ class LaunchMonitoringDialog(_LaunchDialog):
             note = parsed.duplicate_note()
             warnings = [note] if note else []
             hint = f"{len(parsed.urls):,} URL{'s' if len(parsed.urls) != 1 else ''} to check"
-        if self._urls:
-            try:
-                self.params().validate()
-            except ParamError as exc:
-                problems += exc.problems
+        # The other fields are checked at once, whatever the URL list says (a queue error was
+        # hidden until every URL was right): with no usable URL yet, a stand-in takes its place.
+        try:
+            replace(self.params(), urls=self._urls or ("https://example.com/",)).validate()
+        except ParamError as exc:
+            problems += exc.problems
         self._show(problems, warnings, hint, ready=bool(self._urls))
 
 

@@ -154,6 +154,7 @@ class MainWindow(QMainWindow):
         self.overview_page.first_run.demoRequested.connect(self._try_demo)
         self.overview_page.batchOpenRequested.connect(self.open_batch)
         self.banner.showRequested.connect(self.show_overview)
+        self.batches_page.startWorkersRequested.connect(self.workers_page.start_for_queues)
         self.settings_page.projects_section.changed.connect(self.update_first_run)
         for action in (
             self.batches_page.launch_invoices_action,

@@ -192,6 +192,15 @@ class WorkersPage(QWidget):
         # resizeColumnsToContents() here would fix Queues' width and leave the table narrow.
         self.model.update(workers)
 
+    def start_for_queues(self, queues: list[str]) -> None:
+        """Start, from the presets, workers for ``queues`` (a launch dialog found nobody on
+        them): each preset consuming one of them, once."""
+        wanted = set(queues)
+        for index, preset in enumerate(self.presets):
+            if wanted & set(presets_mod.queues_of(preset)):
+                self.start_preset(index)
+                wanted -= set(presets_mod.queues_of(preset))
+
     def set_fit(self, rows: list[Any]) -> None:
         """The Pool fit table: the Start dialog proposes queues and pool from it."""
         self.fit_rows = list(rows)

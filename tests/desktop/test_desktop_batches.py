@@ -91,17 +91,21 @@ def test_invalid_input_shows_why_and_launches_nothing(window: MainWindow, qtbot:
     qtbot.waitUntil(lambda: isinstance(page.dialog, LaunchInvoicesDialog))
     dialog = page.dialog
     assert isinstance(dialog, LaunchInvoicesDialog)
+    # A fresh invoice database has no customers: Launch is off, and says why.
+    qtbot.waitUntil(lambda: "no customers yet" in dialog.problems_label.text(), timeout=10_000)
+    assert not dialog.ok_button.isEnabled()
+    dialog.set_customer_count(1_000)  # as if seeded
     assert dialog.ok_button.isEnabled()  # the defaults (all customers, last month) are fine
     dialog.all_check.setChecked(False)
     for setup, expected in (
         (lambda: dialog.customers_spin.setValue(0), "customers 0: must be a whole number >= 1"),
-        (lambda: dialog.chunk_spin.setValue(0), "chunk size 0"),
         (lambda: dialog.period_combo.setCurrentText("2026-13"), "month must be 01-12"),
     ):
         setup()
         assert dialog.problems_label.isVisible()
         assert expected in dialog.problems_label.text()
         assert not dialog.ok_button.isEnabled()
+    assert (dialog.chunk_spin.minimum(), dialog.chunk_spin.maximum()) == (1, 100_000)
     qtbot.keyClick(dialog.queue_edit, Qt.Key.Key_Return)  # Enter must not get past the checks
     assert dialog.isVisible()
     dialog.reject()

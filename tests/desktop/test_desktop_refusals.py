@@ -90,3 +90,60 @@ def test_presets_project_column_is_not_cut(home: Path, qtbot: QtBot) -> None:
     presets.show()
     combo = presets.table.cellWidget(0, 4)
     assert presets.table.columnWidth(4) >= combo.sizeHint().width()
+
+
+def test_launch_invoices_is_off_with_no_customers_and_says_why(qtbot: QtBot) -> None:
+    from pooldesk.desktop.views.launch_dialogs import LaunchInvoicesDialog
+
+    dialog = LaunchInvoicesDialog(None, customers_in_db=0)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert not dialog.ok_button.isEnabled()
+    assert "no customers yet: seed demo data first" in dialog.problems_label.text()
+    assert "seed demo data first" in dialog.ok_button.toolTip()
+    dialog.set_customer_count(120)
+    assert dialog.ok_button.isEnabled() and dialog.problems_label.isHidden()
+    # Chunk size: the field's range is the message's range, in customers per task.
+    assert (dialog.chunk_spin.minimum(), dialog.chunk_spin.maximum()) == (1, 100_000)
+    assert "1 to 100,000 customers per task" in dialog.chunk_spin.toolTip()
+    dialog.queue_edit.clear()
+    assert "queue: give the name of the queue" in dialog.problems_label.text()
+    assert "queue ''" not in dialog.problems_label.text()
+
+
+@pytest.mark.parametrize("kind", ["invoices", "monitoring"])
+def test_both_launch_dialogs_say_a_worker_on_orchestration_is_needed(
+    qtbot: QtBot, kind: str
+) -> None:
+    from pooldesk.desktop.views.launch_dialogs import (
+        LaunchInvoicesDialog,
+        LaunchMonitoringDialog,
+    )
+
+    dialog = LaunchInvoicesDialog(None, 100) if kind == "invoices" else LaunchMonitoringDialog()
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.set_consumers({kind})  # a worker on the batch's own queue, none on orchestration
+    text = dialog.warnings_label.text()
+    assert "No running worker consumes orchestration: the batch would wait" in text
+    button = dialog.start_workers_button
+    assert button.isVisible() and button.text() == "Start a worker on orchestration"
+    with qtbot.waitSignal(dialog.startWorkersRequested) as asked:
+        button.click()
+    assert asked.args == [["orchestration"]]
+    dialog.set_consumers({kind, "orchestration"})
+    assert not button.isVisible() and "orchestration" not in dialog.warnings_label.text()
+    dialog.set_consumers(set())
+    assert f"orchestration and {kind}" in dialog.warnings_label.text()
+
+
+def test_monitoring_shows_the_queue_error_at_once(qtbot: QtBot) -> None:
+    from pooldesk.desktop.views.launch_dialogs import LaunchMonitoringDialog
+
+    dialog = LaunchMonitoringDialog()
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.urls_edit.setPlainText("ftp://x")  # a URL problem...
+    dialog.queue_edit.setText("bad queue")  # ...does not hide the queue's
+    text = dialog.problems_label.text()
+    assert "line 1" in text and "queue 'bad queue'" in text
