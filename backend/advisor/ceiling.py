@@ -94,7 +94,7 @@ def process_ceiling(obs: Observations, th: Thresholds) -> list[Advice]:
                 text=(
                     f"Worker {w.name} finishes {rate:.0f} tasks/s at {cpu_ms:.1f} ms of CPU "
                     f"each and its {processes} process{'es' if processes > 1 else ''} "
-                    f"{'are' if processes > 1 else 'is'} {cores_used:.2f} core(s) busy: about "
+                    f"{'keep' if processes > 1 else 'keeps'} {cores_used:.2f} cores busy: about "
                     f"{ceiling:.0f} tasks/s is all {'they' if processes > 1 else 'it'} can do, "
                     f"and {waiting:,} tasks wait. Raising concurrency will not help; more "
                     "processes will (another worker on these queues), or fewer, bigger tasks "

@@ -91,12 +91,14 @@ def cpu_under_gevent(obs: Observations, th: Thresholds) -> list[Advice]:
             )
         )
         if measured:
-            cores_text = f"{w.cores_used:.2f}" if w.cores_used is not None else "about one"
+            cores_text = (
+                f"{w.cores_used:.2f} cores" if w.cores_used is not None else "about one core"
+            )
             text = (
                 f"Worker {w.name} runs CPU-bound queue {', '.join(cpu_queues)} on gevent: its "
                 f"event loop is blocked (lag up to {human_ms(w.loop_lag_ms_max or 0)}, "
                 f"{w.blocked_reports_recent or 0} blocked reports) and its process uses "
-                f"{cores_text} core(s) at most, so its tasks run one after another. Prefork "
+                f"{cores_text} at most, so its tasks run one after another. Prefork "
                 f"runs them in parallel on {obs.cores} cores."
             )
             out.append(

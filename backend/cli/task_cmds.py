@@ -13,6 +13,7 @@ from pooldesk.backend.taskhistory.actions import TaskActions
 from pooldesk.backend.taskhistory.query import Filter, QueryError, TaskQuery, TaskRow, parse_since
 from pooldesk.backend.taskhistory.retry import RetryError, rebuild
 from pooldesk.backend.taskhistory.store import TaskStore
+from pooldesk.backend.units import plural
 
 
 def _open() -> TaskQuery:
@@ -46,7 +47,7 @@ def _note_gaps(query: TaskQuery, since: float | None) -> None:
     if gaps:
         last = gaps[-1]
         print(
-            f"pooldesk: note: {len(gaps)} period(s) not recorded; the last from "
+            f"pooldesk: note: {plural(len(gaps), 'period')} not recorded; the last from "
             f"{_when(last.start_ts)} to {_when(last.end_ts)} ({last.reason})",
             file=sys.stderr,
         )

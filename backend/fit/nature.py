@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pooldesk.backend.telemetry.fitstate import TaskFit
+from pooldesk.backend.units import plural
 
 NATURES = ("cpu", "blocking", "io", "mixed", "unknown")
 
@@ -69,7 +70,7 @@ def classify(
         return Measured(nature, pool, runs, cpu_share, hold_share, *means, hold_max, basis)
 
     if runs < lim.min_runs:
-        return made("unknown", f"{runs} run(s); {lim.min_runs} needed")
+        return made("unknown", f"{plural(runs, 'run')} so far; {lim.min_runs} needed")
     if gevent:
         assert hold_share is not None
         if hold_max_s < lim.short_hold_s:  # never held the loop long: it yields, whatever

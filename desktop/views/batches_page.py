@@ -210,7 +210,10 @@ class BatchesPage(QWidget):
     def open_seed_dialog(self) -> None:
         dialog = QInputDialog(self)
         dialog.setWindowTitle("Seed demo customers")
-        dialog.setLabelText("Customers 1..N with usage for the last three months (idempotent):")
+        dialog.setLabelText(
+            "How many demo customers? They are numbered from 1, each with usage for the last "
+            "three months; customers that already exist are kept as they are:"
+        )
         dialog.setInputMode(QInputDialog.InputMode.IntInput)
         dialog.setIntRange(1, 1_000_000)
         dialog.setIntValue(DEMO_CUSTOMERS)

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFontDatabase
+from PySide6.QtGui import QFontDatabase, QTextOption
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -56,15 +56,23 @@ def detail_html(data: dict[str, Any]) -> str:
         else:
             value = data.get(key)
             if key in ("args", "kwargs", "result") and data.get("args_hidden"):
-                value = "hidden (task_history_hide_args)"
+                value = "not recorded (Settings: task history hides arguments)"
             if value in (None, ""):
                 continue
         rows.append(f"<tr><th align=left>{label}</th><td>{html.escape(str(value))}</td></tr>")
-    times = (
-        f"sent {_time(data.get('sent_at'))} · received {_time(data.get('received_at'))} · "
-        f"started {_time(data.get('started_at'))} · ended {_time(data.get('ended_at'))}"
-    )
-    rows.append(f"<tr><th align=left>Times</th><td>{times}</td></tr>")
+    # One time a line (the four on one line were cut at the pane's width); those never seen
+    # are left out rather than shown as dashes.
+    times = [
+        f"{what} {_time(data.get(key))}"
+        for what, key in (
+            ("sent", "sent_at"),
+            ("received", "received_at"),
+            ("started", "started_at"),
+            ("ended", "ended_at"),
+        )
+        if data.get(key)
+    ]
+    rows.append(f"<tr><th align=left>Times</th><td>{'<br>'.join(times) or DASH}</td></tr>")
     rows.append(
         f"<tr><th align=left>Wait / runtime</th><td>{seconds(data.get('wait'))} / "
         f"{seconds(data.get('runtime'))}</td></tr>"
@@ -88,7 +96,9 @@ class TaskDetail(QSplitter):
         self.fields.setOpenLinks(False)
         self.traceback = QPlainTextEdit()
         self.traceback.setReadOnly(True)
-        self.traceback.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        # Wrapped at the pane's width: a traceback's long lines needed sideways scrolling.
+        self.traceback.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.traceback.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
         self.traceback.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.traceback.setPlaceholderText("No traceback: the task did not fail.")
         self.addWidget(self.fields)

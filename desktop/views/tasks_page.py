@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from pooldesk.backend.taskhistory.actions import with_queue
 from pooldesk.backend.taskhistory.query import Filter, TaskRow
 from pooldesk.backend.taskhistory.retry import RetryError, plan, rebuild
+from pooldesk.backend.units import plural
 from pooldesk.desktop.models.tasks_model import EXCEPTION, RowRole, TasksModel, when
 from pooldesk.desktop.services.tasks import TasksController
 from pooldesk.desktop.views.batch_detail import make_table
@@ -237,8 +238,9 @@ class TasksPage(QWidget):
         if gaps:
             last = gaps[-1]
             self.gap_label.setText(
-                f"Not recorded: {len(gaps)} period(s); the last from {when(last.start_ts, now)} "
-                f"to {when(last.end_ts, now)} ({last.reason}). Tasks that ran then may be missing."
+                f"Not recorded: {plural(len(gaps), 'period')}; the last from "
+                f"{when(last.start_ts, now)} to {when(last.end_ts, now)} ({last.reason}). "
+                "Tasks that ran then may be missing."
             )
         self.gap_label.setVisible(bool(gaps))
 

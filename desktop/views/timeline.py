@@ -15,9 +15,17 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
-from PySide6.QtWidgets import QDialog, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from pooldesk.backend.telemetry.views import Span
+from pooldesk.backend.units import plural
 
 TimelineSource = Callable[[], list[Span]]
 LABEL_W = 170
@@ -25,7 +33,8 @@ LANE_H = 12
 ROW_MIN_H = 16  # room for the row's label
 ROW_GAP = 8
 AXIS_H = 18
-MAX_LANES = 12  # per process row; more overlapping runs are drawn on the last lane
+MAX_LANES = 48  # per row; more runs at once than this are drawn on the last lane
+THIN_AFTER = 12  # lanes: a row with more draws thinner bars, so each run keeps its own lane
 STATE_COLOURS = {"SUCCESS": "#2e7d32", "FAILURE": "#c62828", "STARTED": "#1565c0"}
 
 
@@ -47,8 +56,14 @@ def lanes(spans: list[Span], now: float) -> dict[tuple[str, int | None], list[li
     return dict(sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)))
 
 
+def _lane_h(row: list[list[Span]]) -> float:
+    """Full height up to THIN_AFTER lanes; then the row keeps that height, bars thinner (a
+    gevent worker's many runs at once piled up on one lane, bars over bars)."""
+    return LANE_H if len(row) <= THIN_AFTER else max(3.0, LANE_H * THIN_AFTER / len(row))
+
+
 def _row_h(row: list[list[Span]]) -> int:
-    return max(ROW_MIN_H, len(row) * LANE_H)
+    return max(ROW_MIN_H, int(len(row) * _lane_h(row) + 0.999))
 
 
 def max_overlap(intervals: list[tuple[float, float]]) -> int:
@@ -71,8 +86,10 @@ def summary(spans: list[Span], now: float) -> str:
         if s.hold_max_at is not None and s.hold_max_s and s.hold_max_s >= 0.05
     ]
     procs = {(s.hostname, s.pid) for s in spans if s.hold_s is not None}
-    text = f"{len(spans):,} runs on {len(procs) or '?'} process(es); at most {max_overlap(runs)} "
-    text += "running at once"
+    text = plural(len(spans), "run")
+    if procs:
+        text += f" on {plural(len(procs), 'process', 'processes')}"
+    text += f"; at most {max_overlap(runs):,} running at once"
     if held:
         text += f", at most {max_overlap(held)} holding an event loop at once"
     return text
@@ -113,7 +130,8 @@ class TimelineWidget(QWidget):
         y = AXIS_H
         for (host, pid), row in lanes(self.spans, self.now).items():
             name = host.split("@", 1)[0]
-            label = f"{name} · pid {pid}" if pid is not None else f"{name} (events only)"
+            # Celery's events do not say which process ran a task: only the probe does.
+            label = f"{name} · pid {pid}" if pid is not None else f"{name} · process not known"
             painter.setPen(text_colour)
             rect = QRectF(4, y, LABEL_W - 8, _row_h(row))
             label = painter.fontMetrics().elidedText(
@@ -122,24 +140,33 @@ class TimelineWidget(QWidget):
             painter.drawText(
                 rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, label
             )
+            lane_h = _lane_h(row)
             for i, lane in enumerate(row):
-                top = y + i * LANE_H + 1
+                top = y + i * lane_h + 1
                 for span in lane:
-                    self._bar(painter, span, x, top)
+                    self._bar(painter, span, x, top, lane_h)
             y += _row_h(row) + ROW_GAP
         painter.end()
 
-    def _bar(self, painter: QPainter, span: Span, x: Callable[[float], float], top: float) -> None:
+    def _bar(
+        self,
+        painter: QPainter,
+        span: Span,
+        x: Callable[[float], float],
+        top: float,
+        lane_h: float = LANE_H,
+    ) -> None:
         colour = QColor(STATE_COLOURS.get(span.state or "", "#607d8b"))
         left, right = x(span.started), x(span.ended or self.now)
         light = QColor(colour)
         light.setAlpha(90)
-        painter.fillRect(QRectF(left, top, max(1.5, right - left), LANE_H - 2), light)
+        bar_h = max(2.0, lane_h - 2)
+        painter.fillRect(QRectF(left, top, max(1.5, right - left), bar_h), light)
         if span.hold_max_at is not None and span.hold_max_s:
             a, b = x(span.hold_max_at), x(span.hold_max_at + span.hold_max_s)
-            painter.fillRect(QRectF(a, top, max(1.5, b - a), LANE_H - 2), colour)
+            painter.fillRect(QRectF(a, top, max(1.5, b - a), bar_h), colour)
         elif span.hold_s is not None:  # prefork, solo: the whole run held its process
-            painter.fillRect(QRectF(left, top, max(1.5, right - left), LANE_H - 2), colour)
+            painter.fillRect(QRectF(left, top, max(1.5, right - left), bar_h), colour)
 
     def _axis(
         self,
@@ -178,9 +205,12 @@ class TimelineDialog(QDialog):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.timeline)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.buttons.rejected.connect(self.reject)  # Close is the reject role
         layout = QVBoxLayout(self)
         layout.addWidget(self.caption)
         layout.addWidget(scroll, 1)
+        layout.addWidget(self.buttons)
         self.resize(900, 360)
         self.timer = QTimer(self)
         self.timer.setInterval(1000)

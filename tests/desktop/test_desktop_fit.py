@@ -104,7 +104,7 @@ def test_timeline_rows_and_summary_tell_serial_from_parallel(qtbot: QtBot) -> No
     parallel = [_span(i, 10 + i % 2, float(i // 2), 1.0, 0.0) for i in range(4)]
     rows = lanes(parallel, 9.0)
     assert list(rows) == [("w@h", 10), ("w@h", 11)]  # one row per prefork process
-    assert summary(parallel, 9.0).startswith("4 runs on 2 process(es); at most 2 running")
+    assert summary(parallel, 9.0).startswith("4 runs on 2 processes; at most 2 running")
     widget = TimelineWidget()
     qtbot.addWidget(widget)
     widget.set_spans(parallel, 9.0)
@@ -130,6 +130,53 @@ def test_double_click_opens_a_queue_timeline(qtbot: QtBot) -> None:
     dialog = page.timeline_dialog
     assert dialog is not None and dialog.windowTitle() == "Queue web: recent runs"
     assert asked[-1] == {"queue": "web"}
-    assert dialog.caption.text().startswith("4 runs on 2 process(es)")
+    assert dialog.caption.text().startswith("4 runs on 2 processes")
     dialog.close()
     qtbot.waitUntil(lambda: page.timeline_dialog is None, timeout=5_000)
+
+
+def test_timeline_words_lanes_and_close_button(qtbot: QtBot) -> None:
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from pooldesk.desktop.views.timeline import TimelineDialog
+
+    one = [_span(0, 10, 0.0, 1.0, 0.0)]
+    assert summary(one, 9.0).startswith("1 run on 1 process; at most 1 running")
+    # 30 runs at once seen only in events (no probe): each keeps its own lane, none overlap.
+    events = [
+        Span(f"t{i}", "app.get", "web", "g@h", None, 0.0, 5.0, "SUCCESS", None, None, None)
+        for i in range(30)
+    ]
+    [row] = lanes(events, 9.0).values()
+    assert len(row) == 30 and all(len(lane) == 1 for lane in row)
+    assert summary(events, 9.0).startswith("30 runs; at most 30 running at once")
+    dialog = TimelineDialog("Queue web: recent runs", lambda: events)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    close = dialog.buttons.button(QDialogButtonBox.StandardButton.Close)
+    assert close is not None and close.isVisible()
+    close.click()
+    assert not dialog.isVisible() and not dialog.timer.isActive()
+
+
+def test_task_detail_times_one_a_line_and_a_wrapped_traceback(qtbot: QtBot) -> None:
+    from PySide6.QtWidgets import QPlainTextEdit
+
+    from pooldesk.desktop.views.task_detail import TaskDetail, detail_html
+
+    data = {
+        "id": "abc", "name": "shop.tasks.invoice", "state": "FAILURE", "queue": "billing",
+        "sent_at": 1_700_000_000.0, "started_at": 1_700_000_001.0, "ended_at": 1_700_000_002.5,
+        "args_hidden": True, "traceback": "Traceback (most recent call last):\n" + "x" * 400,
+    }  # fmt: skip
+    html = detail_html(data)
+    assert html.count("<br>") == 2 and "received" not in html  # never seen: left out
+    assert "task_history_hide_args" not in html
+    detail = TaskDetail()
+    qtbot.addWidget(detail)
+    detail.resize(900, 300)
+    detail.show()
+    detail.show_task(data)
+    wrap = detail.traceback.lineWrapMode()
+    assert wrap == QPlainTextEdit.LineWrapMode.WidgetWidth
+    assert not detail.traceback.horizontalScrollBar().isVisible()
