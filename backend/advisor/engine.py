@@ -7,7 +7,7 @@ Critical advice about the broker shows at once: there is nothing to smooth.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pooldesk.backend.advisor.model import Advice, Observations, Thresholds
 from pooldesk.backend.advisor.rules import evaluate
@@ -58,5 +58,22 @@ class Advisor:
         for advice_id in [i for i in self._seen if i not in fresh]:
             del self._seen[advice_id]  # a condition must hold *consecutively* to show
         order = {"critical": 0, "warning": 1, "info": 2}
-        current = sorted(self._shown.values(), key=lambda a: (order.get(a.severity, 3), a.id))
+        shown = [fading(a) if a.id in self._missing else a for a in self._shown.values()]
+        current = sorted(shown, key=lambda a: (order.get(a.severity, 3), a.id))
         return Update(current, appeared, cleared)
+
+
+def fading(advice: Advice) -> Advice:
+    """A warning whose condition is gone, kept ``clear_after`` runs against flapping. Its old
+    text and evidence would contradict the page ("runs 4 processes" beside a table showing
+    × 2 after the fix), and its fix has nothing left to fix: it says so, and offers none."""
+    return replace(
+        advice,
+        severity="info",
+        title=f"Cleared: {advice.title}",
+        text="No longer seen at the last check (after a fix, or by itself); this clears in a "
+        "few seconds unless it comes back.",
+        evidence={},
+        fix=None,
+        fading=True,
+    )

@@ -90,6 +90,9 @@ class Advice:
     text: str
     evidence: dict[str, Any]
     fix: Fix | None = None
+    # The condition is gone; kept a few runs against flapping (advisor.engine.fading). The
+    # banner does not count it, the card says so: nothing on screen contradicts the page.
+    fading: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -46,7 +46,7 @@ class QueueFit:
     basis: str
     declared: str | None
     workers: list[str]  # "name: pool × concurrency"
-    verdict: str  # trap | fits | trial | resize | unknown | unmeasured
+    verdict: str  # trap | switch | fits | trial | resize | unknown | unmeasured | idle
     severity: str | None  # critical for the trap, warning, info, None
     recommendation: str
     recommended_pool: str | None = None
@@ -91,6 +91,19 @@ def build(obs: Observations, th: Thresholds) -> list[QueueFit]:
 
 
 def _row(obs: Observations, th: Thresholds, queue: str) -> QueueFit:
+    """The row from the measurements, then checked against who consumes the queue now."""
+    row = _measured_row(obs, th, queue)
+    if obs.consumers(queue) or row.verdict in ("unknown", "unmeasured"):
+        return row
+    # Measured earlier, but its only worker stopped: "fits" would describe a worker that is
+    # gone. The recommendation stays (the Start dialog pre-selects it); no fix for nobody.
+    was = row.recommendation
+    row.verdict, row.severity, row.fix, row.speedup = "idle", None, None, None
+    row.recommendation = "no running worker consumes it" + (f"; it would fit {was}" if was else "")
+    return row
+
+
+def _measured_row(obs: Observations, th: Thresholds, queue: str) -> QueueFit:
     lim = limits(th)
     tasks = measured_tasks(obs, queue)
     m = of_tasks(tasks, lim)

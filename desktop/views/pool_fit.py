@@ -50,6 +50,7 @@ VERDICT_TEXT = {
     "fits": "fits",
     "unknown": "measuring…",
     "unmeasured": "no probe",
+    "idle": "no worker",
 }
 TONE = {"critical": "#c62828", "warning": "#b26a00", "info": "#1565c0"}
 

@@ -272,7 +272,10 @@ class WarningsBanner(QFrame):
         self.setVisible(False)
 
     def set_advice(self, advice: list[Advice]) -> None:
-        self.advice = sorted(advice, key=lambda a: SEVERITY_ORDER.get(a.severity, 3))
+        """Counts only what holds now: a cleared warning kept against flapping is not one
+        (a batch's "cannot progress" stayed red beside "completed 1/1 chunks")."""
+        live = [a for a in advice if not a.fading]
+        self.advice = sorted(live, key=lambda a: SEVERITY_ORDER.get(a.severity, 3))
         if self.advice:
             worst = self.advice[0]
             count = len(self.advice)
