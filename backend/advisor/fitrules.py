@@ -197,7 +197,8 @@ def nature_mismatch(obs: Observations, th: Thresholds) -> list[Advice]:
                 f"Queue {queue} is declared {declared} but measures {m.nature}",
                 f"Queue {queue} is declared {declared}, but {m.runs} runs on {m.pool} measured "
                 f"{m.nature} ({m.basis}). Pooldesk follows the measurement; correct the "
-                "declaration (settings advisor.queue_nature or the task's nature option).",
+                "declaration (the task's nature option, or the queue's nature in the advisor "
+                "part of settings.json).",
                 {
                     "queue": queue,
                     "declared": declared,

@@ -300,7 +300,8 @@ def ram_pressure(obs: Observations, th: Thresholds) -> list[Advice]:
                     f"Worker {w.name} keeps growing",
                     f"{w.name}'s memory grows by "
                     f"{growth / MiB:.0f} MiB a minute; a leak in a task grows until the machine "
-                    "swaps. Recycling pool processes (--max-memory-per-child) bounds it.",
+                    "swaps. Recycling pool processes bounds it (Max memory per child, in a start's "
+                    "advanced options).",
                     {"uss_bytes": w.uss_bytes, "growth_bytes_per_min": int(growth)},
                     Fix("restart_worker", {"name": w.name}, f"Restart worker {w.name} now."),
                 )

@@ -80,7 +80,9 @@ def _read(text: str | None, what: str, kind: type) -> tuple[Any, str | None]:
 
 def rebuild(row: TaskRow) -> Rebuilt:
     if row["args_hidden"]:
-        return Rebuilt(None, None, "arguments are not recorded (task_history_hide_args is on)")
+        return Rebuilt(
+            None, None, "arguments are not recorded (the task history is set to hide them)"
+        )
     args, why_args = _read(row["args"], "positional arguments", list)
     kwargs, why_kwargs = _read(row["kwargs"], "keyword arguments", dict)
     return Rebuilt(args, kwargs, why_args or why_kwargs)
