@@ -104,7 +104,8 @@ def situations() -> Iterator[tuple[str, Observations]]:
     )  # fmt: skip
     yield "declared cpu, measured io", Observations(
         workers=[worker("g", "gevent", 50, ["billing"],
-                        fit=[fit("shop.tasks.fetch", "billing", "gevent", 50, 10.0, 0.1, 0.1, 0.01)])],
+                        fit=[fit("shop.tasks.fetch", "billing", "gevent", 50, 10.0, 0.1, 0.1,
+                                 0.01)])],
         cores=4, natures=natures,
     )  # fmt: skip
     yield "io on wide prefork", Observations(
@@ -215,9 +216,15 @@ def test_fix_confirmations_say_exactly_what_happens(fix: object) -> None:
 
 
 def row(**data: object) -> TaskRow:
-    base: dict[str, object] = {"id": "0c5f8a7e-7d1b-4a57-9a4e-3f2b1c0d9e8f", "name": "shop.tasks.invoice",
-                               "queue": None, "args": "(17, 'ACME Ltd.')", "kwargs": "{'dry': False}",
-                               "args_hidden": None, "worker": None}  # fmt: skip
+    base: dict[str, object] = {
+        "id": "0c5f8a7e-7d1b-4a57-9a4e-3f2b1c0d9e8f",
+        "name": "shop.tasks.invoice",
+        "queue": None,
+        "args": "(17, 'ACME Ltd.')",
+        "kwargs": "{'dry': False}",
+        "args_hidden": None,
+        "worker": None,
+    }
     return TaskRow({**base, **data})
 
 

@@ -115,7 +115,7 @@ def test_hidden_arguments_keep_state_timing_and_exception() -> None:
     out = row_of(failed, True, "k")
     assert out is not None and out["exception"] == "ValueError('bad 3')"
     reason = rebuild(TaskRow({"id": "h", "args_hidden": 1})).reason
-    assert reason and "task_history_hide_args" in reason
+    assert reason and "set to hide them" in reason
 
 
 def test_secret_looking_keys_and_url_passwords_are_masked() -> None:
