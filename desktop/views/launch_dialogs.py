@@ -69,6 +69,7 @@ class _LaunchDialog(QDialog):
         self.problems_label = _label("problems")
         self.warnings_label = _label("warnings")
         self.start_workers_button = QPushButton()
+        self.start_workers_button.setAutoDefault(False)  # Enter in a field never starts workers
         self.start_workers_button.setVisible(False)
         self.start_workers_button.clicked.connect(self._start_workers_clicked)
         self.buttons = QDialogButtonBox(
@@ -204,7 +205,7 @@ class LaunchInvoicesDialog(_LaunchDialog):
         if self._in_db == 0:  # nothing to bill: launching would only make an empty batch
             out.append(
                 "the invoice database has no customers yet: seed demo data first "
-                "(Seed demo data… on the Batches page)"
+                "(Batches ▸ Seed demo customers…)"
             )
         try:
             self.params().validate()

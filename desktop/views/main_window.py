@@ -98,6 +98,7 @@ class MainWindow(QMainWindow):
         # The banner takes what the toolbar leaves, its text cut rather than the toolbar's.
         self.banner.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.banner.label.setMinimumWidth(120)
+        self.banner.label.setTextFormat(Qt.TextFormat.RichText)
         header_row.addWidget(self.banner, 3, Qt.AlignmentFlag.AlignVCenter)
         self.header.setFixedHeight(self._header_height())
         central = QWidget()

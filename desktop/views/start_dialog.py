@@ -180,7 +180,8 @@ class StartDialog(QDialog):
             return [f"pool {spec.pool!r}: {reason}"]
         if not spec.name:  # Start is disabled: say why, in the same place as every problem
             others = replace(spec, name="placeholder").problems(self._platform)
-            return ["name: type a name for the worker (e.g. billing-1)", *others]
+            example = defaults.free_name((spec.queues or ("worker",))[0], self._existing)
+            return [f"name: type a name for the worker (e.g. {example})", *others]
         if not spec.queues:
             note = self.queues_hint.text()
             return [f"queues: type at least one queue{'. ' + note if note else ''}"]

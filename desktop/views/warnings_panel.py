@@ -281,6 +281,7 @@ class WarningsBanner(QFrame):
             count = len(self.advice)
             noun = "warning" if count == 1 else "warnings"
             self.label.setText(f"<b>{count} {noun}</b> — {worst.title}")
+            self.setToolTip(f"{count} {noun}; the worst: {worst.title}")  # the text may be cut
             self.icon.setPixmap(severity_icon(self, worst.severity, 16))
             if self.property("severity") != worst.severity:
                 self.setProperty("severity", worst.severity)
