@@ -147,3 +147,15 @@ def test_monitoring_shows_the_queue_error_at_once(qtbot: QtBot) -> None:
     dialog.queue_edit.setText("bad queue")  # ...does not hide the queue's
     text = dialog.problems_label.text()
     assert "line 1" in text and "queue 'bad queue'" in text
+
+
+def test_the_launch_dialogs_offer_starts_the_missing_worker_from_a_preset(
+    home: Path, qtbot: QtBot
+) -> None:
+    from pooldesk.desktop.views.workers_page import WorkersPage
+
+    page = WorkersPage()
+    qtbot.addWidget(page)
+    with qtbot.waitSignal(page.startRequested) as started:
+        page.start_for_queues(["orchestration"])
+    assert "orchestration" in started.args[0].queues
