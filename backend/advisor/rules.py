@@ -201,9 +201,14 @@ def deadlock_risk(obs: Observations, th: Thresholds) -> list[Advice]:
         if not waiting:
             continue
         consumers = obs.consumers(b.queue)
-        if consumers and not all(
-            w.active >= (w.concurrency or 1) and set(w.queues) >= {"orchestration"}
-            for w in consumers
+        # Busy slots are a deadlock only while no child runs: a slot busy with one of the
+        # children is progress (it said "cannot progress" beside "completed 1/1 chunks").
+        if consumers and (
+            b.started > 0
+            or not all(
+                w.active >= (w.concurrency or 1) and set(w.queues) >= {"orchestration"}
+                for w in consumers
+            )
         ):
             continue
         reason = (

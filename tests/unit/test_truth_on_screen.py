@@ -43,3 +43,18 @@ def test_a_queue_whose_only_worker_stopped_does_not_fit() -> None:
     assert row.verdict == "idle" and row.fix is None
     assert row.recommendation.startswith("no running worker consumes it; it would fit prefork")
     assert row.recommended_pool == "prefork"  # still what the Start dialog proposes
+
+
+def test_a_slot_busy_with_a_child_is_progress_not_a_deadlock() -> None:
+    from pooldesk.backend.advisor.model import BatchObs
+    from pooldesk.backend.advisor.rules import evaluate
+
+    solo = WorkerObs("all", "all@h", True, "solo", 1, ["orchestration", "invoices"], "online",
+                     active=1)  # fmt: skip
+    running = BatchObs("2ff32096aa", "invoices", "invoices", pending=0, started=1)
+    busy = Observations(workers=[solo], batches=[running], cores=2)
+    assert "deadlock_risk" not in {a.rule for a in evaluate(busy, Thresholds())}
+    stuck = BatchObs("2ff32096aa", "invoices", "invoices", pending=3, started=0)
+    blocked = Observations(workers=[solo], batches=[stuck], cores=2)
+    [advice] = [a for a in evaluate(blocked, Thresholds()) if a.rule == "deadlock_risk"]
+    assert "every slot that could run its children is busy" in advice.text
