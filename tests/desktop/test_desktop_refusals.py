@@ -149,6 +149,30 @@ def test_monitoring_shows_the_queue_error_at_once(qtbot: QtBot) -> None:
     assert "line 1" in text and "queue 'bad queue'" in text
 
 
+def test_add_project_says_an_import_failure_once_and_quotes_no_flag(
+    home: Path, qtbot: QtBot, tmp_path: Path
+) -> None:
+    from pooldesk.backend.projects.check import CheckResult
+    from pooldesk.desktop.views.project_dialog import ProjectDialog
+
+    dialog = ProjectDialog()
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.env_edit.setPlainText("BADLINE")
+    problems = dialog.problems_label.text()
+    assert "extra env: line 'BADLINE': give KEY=value" in problems and "--env" not in problems
+    dialog.env_edit.clear()
+    dialog.name_edit.setText("shop")
+    dialog.python_edit.setText(sys.executable)
+    dialog.workdir_edit.setText(str(tmp_path))
+    dialog.app_edit.setText("shop.celery:nope")
+    error = "the module shop.celery imported, but it has no attribute 'nope'"
+    dialog._checked(dialog.project(), CheckResult(ok=False, error=error), None)
+    shown = [dialog.problems_label.text(), dialog.report_label.text()]
+    assert sum(text.count("has no attribute 'nope'") for text in shown) == 1  # once, in red
+    assert ProjectStore().names() == []
+
+
 def test_the_launch_dialogs_offer_starts_the_missing_worker_from_a_preset(
     home: Path, qtbot: QtBot
 ) -> None:
