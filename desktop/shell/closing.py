@@ -92,7 +92,7 @@ class CloseFlow(QObject):
         )
         box = QMessageBox(
             QMessageBox.Icon.Question,
-            "Pooldesk",
+            "Quit Pooldesk",
             f"{len(running)} worker{'s' if len(running) != 1 else ''} still running: {names}.",
             parent=self.window,
         )

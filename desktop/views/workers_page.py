@@ -289,7 +289,7 @@ class WorkersPage(QWidget):
             return
         box = QMessageBox(
             QMessageBox.Icon.Question,
-            "Pooldesk",
+            "Stop remote worker",  # the title names the action, as every question's does
             f"Stop the remote worker {info.hostname}?",
             parent=self,
         )
