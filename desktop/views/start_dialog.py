@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pooldesk.backend.advisor.model import DEFAULT_NATURES
 from pooldesk.backend.workers import defaults
 from pooldesk.backend.workers.spec import (
     POOLS,
@@ -214,16 +215,21 @@ class StartDialog(QDialog):
         self._pool_edited = True
 
     def _project_queues(self) -> list[str]:
-        """The project's queues (its default queue last); the demo's own ``default``."""
-        return self.project_combo.suggested_queues() or (
-            ["default"] if self.project_combo.project() is None else []
-        )
+        """The project's queues (its default queue last); for the demo, its two work queues
+        (``orchestration`` has its own preset: it coordinates batches, it runs none)."""
+        if self.project_combo.project() is None:
+            return list(DEFAULT_NATURES)
+        return self.project_combo.suggested_queues()
 
     def _propose(self) -> None:
         """Queues that fit the pool (unless typed), then a free name (unless typed)."""
         if not self._queues_edited:
             queues = self._project_queues()
-            declared = {**self.project_combo.declared_natures(), **self._declared}
+            declared = {
+                **(DEFAULT_NATURES if self.project_combo.project() is None else {}),
+                **self.project_combo.declared_natures(),
+                **self._declared,
+            }
             natures = defaults.natures_of(queues, self._fit_rows, declared)
             proposal = defaults.propose(self.pool_combo.currentText(), queues, natures)
             self.queues_edit.setText(", ".join(proposal.queues))

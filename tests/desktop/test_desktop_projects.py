@@ -124,7 +124,7 @@ def test_start_dialog_offers_the_projects_queues_and_greys_pools_it_cannot_run(
     qtbot.addWidget(dialog)
     dialog.show()
     assert dialog.project_combo.currentData() == "demo"
-    assert dialog.queues_edit.text() == "default"
+    assert dialog.queues_edit.text() == "invoices"  # the demo: its CPU-bound queue on prefork
     dialog.project_combo.setCurrentIndex(dialog.project_combo.findData("ledger"))
     assert dialog.queues_edit.text() == sample.QUEUE  # the queue its tasks route to
     gevent = dialog.pool_combo.findText("gevent")

@@ -173,3 +173,15 @@ def test_ticking_advanced_leaves_no_popup_and_the_first_click_starts(qtbot: QtBo
     assert visible_popups(dialog) == []
     with qtbot.waitSignal(dialog.accepted, timeout=5000):
         qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+
+
+def test_the_demo_proposes_its_cpu_queue_for_prefork_and_its_io_queue_for_gevent(
+    qtbot: QtBot, home: Path
+) -> None:
+    dialog = dialog_for(qtbot)
+    assert dialog.project_combo.project() is None
+    assert dialog.pool_combo.currentText() == "prefork"
+    assert (dialog.queues_edit.text(), dialog.name_edit.text()) == ("invoices", "invoices-1")
+    dialog.pool_combo.setCurrentText("gevent")
+    assert (dialog.queues_edit.text(), dialog.name_edit.text()) == ("monitoring", "monitoring-1")
+    assert "invoices CPU-bound (declared)" in dialog.queues_hint.text()

@@ -48,7 +48,7 @@ def test_start_dialog_checks_as_you_type(qtbot: QtBot) -> None:
     qtbot.addWidget(dialog)
     dialog.setStyleSheet(resources.stylesheet())  # a QSS parse problem would raise here
     dialog.show()
-    assert dialog.name_edit.text() == "default-1"  # a free name is proposed
+    assert dialog.name_edit.text() == "invoices-1"  # a free name is proposed
     assert dialog.ok_button.isEnabled()
     assert dialog.problems_label.isHidden()
     dialog.name_edit.clear()  # no name: Start is off and the dialog says why
