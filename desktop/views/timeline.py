@@ -131,7 +131,7 @@ class TimelineWidget(QWidget):
         for (host, pid), row in lanes(self.spans, self.now).items():
             name = host.split("@", 1)[0]
             # Celery's events do not say which process ran a task: only the probe does.
-            label = f"{name} · pid {pid}" if pid is not None else f"{name} · process not known"
+            label = f"{name} · pid {pid}" if pid is not None else f"{name} · pid unknown"
             painter.setPen(text_colour)
             rect = QRectF(4, y, LABEL_W - 8, _row_h(row))
             label = painter.fontMetrics().elidedText(
