@@ -120,8 +120,9 @@ class BatchesPage(QWidget):
         self.stack.addWidget(split)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.problem_label)
+        # The problem line sits under the table: appearing, it moves no row under the pointer.
         layout.addWidget(self.stack, 1)
+        layout.addWidget(self.problem_label)
 
         # The controller sends the list when it changes; the clocks tick here, once a second.
         self.clock = QTimer(self)

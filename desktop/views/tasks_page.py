@@ -132,10 +132,11 @@ class TasksPage(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addWidget(self.filters)
-        layout.addWidget(self.gap_label)
-        layout.addWidget(self.message_label)
         layout.addWidget(self.count_label)
         layout.addWidget(split, 1)
+        # Under the table: a message appearing after an action moves no row under the pointer.
+        layout.addWidget(self.gap_label)
+        layout.addWidget(self.message_label)
 
         self.filters.changed.connect(self.apply_filters)
         self.filters.stateChanged.connect(self._state_changed)

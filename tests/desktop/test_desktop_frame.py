@@ -85,3 +85,24 @@ def test_a_banner_appearing_moves_no_content(window: MainWindow) -> None:
     window.banner.set_advice([])
     QApplication.processEvents()
     assert (on_window(window, window.pages), on_window(window, window.nav)) == before
+
+
+def test_page_messages_appear_under_their_tables(window: MainWindow) -> None:
+    """The Batches page's problem line and the Tasks page's action message appear below their
+    tables, so no row moves under the pointer when they come and go."""
+    batches = window.batches_page
+    window.nav.setCurrentRow(window.pages.indexOf(batches))
+    QApplication.processEvents()
+    before = on_window(window, batches.stack).top()
+    batches.set_problem("Batch 02fcc789 waits: no running worker consumes orchestration.")
+    QApplication.processEvents()
+    assert batches.problem_label.isVisible()
+    assert on_window(window, batches.stack).top() == before
+    tasks = window.tasks_page
+    window.nav.setCurrentRow(window.pages.indexOf(tasks))
+    QApplication.processEvents()
+    table_top = on_window(window, tasks.table).top()
+    tasks._action_finished(True, "Sent shop.tasks.invoice(17) to queue billing as task 1234.")
+    QApplication.processEvents()
+    assert tasks.message_label.isVisible()
+    assert on_window(window, tasks.table).top() == table_top
