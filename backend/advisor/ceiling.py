@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 
 from pooldesk.backend.advisor.model import Advice, Fix, Observations, Thresholds
+from pooldesk.backend.units import plural
 
 BUSY_FRACTION = 0.85  # of the cores its processes can use
 MIN_TASKS_PER_S = 20.0  # below this, per-task bookkeeping is not what fills the core
@@ -96,7 +97,8 @@ def process_ceiling(obs: Observations, th: Thresholds) -> list[Advice]:
                     f"each and its {processes} process{'es' if processes > 1 else ''} "
                     f"{'keep' if processes > 1 else 'keeps'} {cores_used:.2f} cores busy: about "
                     f"{ceiling:.0f} tasks/s is all {'they' if processes > 1 else 'it'} can do, "
-                    f"and {waiting:,} tasks wait. Raising concurrency will not help; more "
+                    f"and {plural(waiting, 'task')} wait{'s' if waiting == 1 else ''}. "
+                    "Raising concurrency will not help; more "
                     "processes will (another worker on these queues), or fewer, bigger tasks "
                     "(e.g. more URLs per task for monitoring batches)."
                 ),

@@ -21,7 +21,7 @@ from pooldesk.backend.advisor.fitrules import (
     trial_or_switch,
 )
 from pooldesk.backend.advisor.model import Advice, Fix, Observations, Thresholds, WorkerObs
-from pooldesk.backend.units import human_ms
+from pooldesk.backend.units import human_ms, plural
 
 Rule = Callable[[Observations, Thresholds], list[Advice]]
 MiB = 2**20
@@ -99,7 +99,7 @@ def cpu_under_gevent(obs: Observations, th: Thresholds) -> list[Advice]:
                 f"event loop is blocked (lag up to {human_ms(w.loop_lag_ms_max or 0)}, "
                 f"{w.blocked_reports_recent or 0} blocked reports) and its process uses "
                 f"{cores_text} at most, so its tasks run one after another. Prefork "
-                f"runs them in parallel on {obs.cores} cores."
+                f"runs them in parallel on {plural(obs.cores, 'core')}."
             )
             out.append(
                 Advice(
@@ -185,8 +185,8 @@ def prefork_oversubscribed(obs: Observations, th: Thresholds) -> list[Advice]:
                 "info",
                 f"More CPU-bound processes than cores ({w.name})",
                 f"{w.name} runs {w.concurrency} processes for CPU-bound {', '.join(cpu)} on "
-                f"{obs.cores} cores: they take turns, adding memory and context switches but no "
-                "speed.",
+                f"{plural(obs.cores, 'core')}: they take turns, adding memory and context "
+                "switches but no speed.",
                 {"concurrency": w.concurrency, "cores": obs.cores, "cores_used": w.cores_used},
                 fixbuild.resize(w.name, w.pool, w.concurrency, obs.cores) if w.local else None,
             )
@@ -223,7 +223,7 @@ def deadlock_risk(obs: Observations, th: Thresholds) -> list[Advice]:
                 "critical",
                 f"Batch {b.id[:8]} cannot progress",
                 f"Batch {b.id[:8]} ({b.kind}) waits for "
-                f"{waiting} children on queue {b.queue}, but {reason}.",
+                f"{plural(waiting, 'child', 'children')} on queue {b.queue}, but {reason}.",
                 {
                     "batch": b.id,
                     "queue": b.queue,

@@ -17,6 +17,7 @@ from pooldesk.backend.broker.status import broker_status
 from pooldesk.backend.cli.output import emit_json, fail, table
 from pooldesk.backend.invoices.billing import recent_periods
 from pooldesk.backend.monitoring.urls import UrlListError, parse_url_list, read_url_list
+from pooldesk.backend.units import plural
 
 
 def _broker_down() -> str | None:
@@ -256,7 +257,8 @@ def seed(args: argparse.Namespace) -> int:
         emit_json(result.to_dict())
     else:
         print(
-            f"{result.customers_created} customers added ({result.customers_total} in all), "
+            f"{plural(result.customers_created, 'customer')} added "
+            f"({result.customers_total} in all), "
             f"{result.usage_lines_created} usage lines for {', '.join(result.periods)} "
             f"in {invoice_db_url().split('@')[-1]}"
         )

@@ -18,6 +18,7 @@ from pooldesk.backend.batches.outcome import from_result
 from pooldesk.backend.celery_app import app
 from pooldesk.backend.invoices.chunk import process_chunk
 from pooldesk.backend.invoices.db import create_schema, make_engine
+from pooldesk.backend.units import plural
 
 MAX_RETRIES = 3
 BACKOFF_BASE_S = 1.0
@@ -72,5 +73,7 @@ def _bill(
         **result.to_dict(),
         "ok": not result.errors,
         "runtime": time.monotonic() - started,
-        "error": f"{len(result.errors)} customers could not be billed" if result.errors else None,
+        "error": f"{plural(len(result.errors), 'customer')} could not be billed"
+        if result.errors
+        else None,
     }

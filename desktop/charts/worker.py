@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QHBoxLayout, QWidget
 from pooldesk.backend.telemetry.ring import Ring
 from pooldesk.backend.telemetry.samples import Snapshot
 from pooldesk.backend.telemetry.views import EventSnapshot
+from pooldesk.backend.units import plural
 from pooldesk.desktop.charts.base import COLOURS, NEUTRAL, TimeChart
 from pooldesk.desktop.charts.window import History
 from pooldesk.desktop.formatting import human_bytes
@@ -33,7 +34,7 @@ def worker_facts(snapshot: Snapshot | None, name: str | None) -> list[str] | Non
     cores = len(snapshot.system.per_cpu) or 1
     return [
         f"pid {sample.pid}",
-        f"using {used:.2f} of {cores} cores" if used is not None else "measuring…",
+        f"using {used:.2f} of {plural(cores, 'core')}" if used is not None else "measuring…",
         f"USS {human_bytes(sample.memory_bytes)}",
     ]
 

@@ -25,6 +25,7 @@ from pooldesk.backend.batches.params import InvoiceParams, MonitorParams, ParamE
 from pooldesk.backend.batches.service import BatchError, BatchService
 from pooldesk.backend.broker import BrokerError
 from pooldesk.backend.settings import Settings
+from pooldesk.backend.units import plural
 from pooldesk.desktop.models.children_model import ORDER, child_row, child_state
 from pooldesk.desktop.services.base import ServiceThread, describe
 
@@ -134,7 +135,11 @@ class BatchController(ServiceThread):
         def op() -> str:
             record = self._service_or_raise().launch_invoices(params)
             self._launched(record)
-            who = "all customers" if params.customers is None else f"{params.customers:,} customers"
+            who = (
+                "all customers"
+                if params.customers is None
+                else plural(params.customers, "customer")
+            )
             return (
                 f"Invoice batch {record.id[:8]} launched: {params.period}, {who}, "
                 f"chunks of {params.chunk_size:,} on {params.queue}."

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from pooldesk.backend.batches.history import BatchRecord
 from pooldesk.backend.telemetry.views import Span
+from pooldesk.backend.units import plural
 from pooldesk.desktop import resources
 from pooldesk.desktop.formatting import DASH
 from pooldesk.desktop.models.batches_model import STATE_TEXT, batch_color, duration, elapsed, eta
@@ -45,7 +46,7 @@ REASON_ROOM = 180  # pixels the reason column keeps when URLs are long
 def params_text(record: BatchRecord) -> str:
     p = record.params or {}
     if record.kind == "invoices":
-        who = "all customers" if p.get("customers") is None else f"{p['customers']:,} customers"
+        who = "all customers" if p.get("customers") is None else plural(p["customers"], "customer")
         size = p.get("chunk_size", 0)
         return f"period {p.get('period')} · {who} · chunks of {size:,} · queue {p.get('queue')}"
     n = int(p.get("url_count") or 0)
@@ -73,13 +74,16 @@ def describe(record: BatchRecord, now: float | None = None) -> list[tuple[str, s
         )
     if "invoices_created" in s:
         text = (
-            f"{s['invoices_created']:,} invoices created, {s['invoices_skipped']:,} already there"
+            f"{plural(s['invoices_created'], 'invoice')} created, "
+            f"{s['invoices_skipped']:,} already there"
         )
         if s.get("seconds_per_invoice"):
             text += f", {s['seconds_per_invoice'] * 1000:.1f} ms per invoice"
         lines.append(("Result", text, ""))
         if s.get("missing_customers"):
-            lines.append(("Missing", f"{s['missing_customers']:,} customers not found", "warn"))
+            lines.append(
+                ("Missing", f"{plural(s['missing_customers'], 'customer')} not found", "warn")
+            )
     elif "urls_up" in s:
         lines.append(("Result", f"{s['urls_up']:,} up, {s['urls_down']:,} down", ""))
     spent, left = elapsed(record, now), eta(record, now)
