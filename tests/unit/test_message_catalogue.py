@@ -38,6 +38,9 @@ FLAG = re.compile(r"(?<![\w-])--[a-z][\w-]*")
 NONE = re.compile(r"\b(?:None|null|nan|NaN)\b")
 RAW = re.compile(r"object at 0x|\*\[|\*\*\{|^\{|\bdict\(|\bTaskFit\(|\bWorkerObs\(")
 PLURAL_HEDGE = re.compile(r"\w\((?:s|es)\)")
+ONE_MANY = re.compile(
+    r"(?<![\d.,])1 (?:tasks|cores|processes|runs|children|customers|invoices|workers)\b"
+)
 # Realistic values chosen without underscores, so any snake_case in a text is an internal name.
 ALLOWED = {"task_id"}  # none expected; listed here if one ever must be shown verbatim
 
@@ -55,6 +58,8 @@ def faults(text: str, window: bool = True) -> list[str]:
         found.append("a raw repr")
     if PLURAL_HEDGE.search(text):
         found.append('a "(s)" plural')
+    if ONE_MANY.search(text):
+        found.append(f"a wrong plural {ONE_MANY.findall(text)}")
     bare = re.sub(r"(?<=\w)'(?=\w)", "", text)  # apostrophes: can't, worker's
     bare = re.sub(r"(?<=s)'(?=\s|$)", "", bare)  # the workers' queues
     if bare.count("'") % 2 or bare.count('"') % 2:
@@ -121,6 +126,15 @@ def situations() -> Iterator[tuple[str, Observations]]:
         "oversubscribed",
         Observations(
             workers=[worker("billing", "prefork", 8, ["billing"])], cores=2, natures=natures
+        ),
+    )
+    yield (
+        "one core, one child",
+        Observations(
+            workers=[worker("billing", "prefork", 3, ["billing", "orchestration"], active=3)],
+            batches=[BatchObs("4f1c2d3e9a", "invoices", "billing", 1, 0)],
+            cores=1,
+            natures=natures,
         ),
     )
     yield (
@@ -323,3 +337,4 @@ def test_the_checks_catch_what_they_are_for() -> None:
     assert faults("1 runs on 1 process(es)") and faults("give --queue")
     assert faults("can<str>str'") and faults("value None") and faults("(open")
     assert faults("can't stop the workers' queue billing") == []
+    assert faults("on 1 cores") and faults("waits for 1 children") and not faults("21 tasks")
