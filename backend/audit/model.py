@@ -34,6 +34,7 @@ class AppConfig:
     settings: dict[str, Setting] = field(default_factory=dict)
     queue_types: dict[str, str] = field(default_factory=dict)  # declared queue → classic|quorum
     task_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # task → own options
+    task_names: list[str] | None = None  # the app's registered tasks (None: unknown)
     error: str | None = None
 
     def get(self, name: str) -> Setting:
@@ -47,7 +48,7 @@ class AppConfig:
         """From the JSON the in-worker module printed; any odd shape is skipped, never raised."""
         settings: dict[str, Setting] = {}
         raw = data.get("settings")
-        for name, item in (raw.items() if isinstance(raw, dict) else ()):
+        for name, item in raw.items() if isinstance(raw, dict) else ():
             if isinstance(item, dict):
                 settings[str(name)] = Setting(str(name), item.get("value"), str(item.get("source")))
         queue_types: dict[str, str] = {}
@@ -65,6 +66,9 @@ class AppConfig:
             settings=settings,
             queue_types=queue_types,
             task_options=options,
+            task_names=[str(n) for n in data["task_names"]]
+            if isinstance(data.get("task_names"), list)
+            else None,
             error=str(data["error"]) if data.get("error") else None,
         )
 
@@ -180,5 +184,7 @@ def number(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        return float(value) if value == value and value not in (float("inf"), -float("inf")) else None
+        return (
+            float(value) if value == value and value not in (float("inf"), -float("inf")) else None
+        )
     return None

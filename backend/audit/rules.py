@@ -75,7 +75,8 @@ def bad_values(
         checks.append(vt)
     for setting in checks:
         value = setting.value
-        if value is None or (number(value) is not None and number(value) >= 0):  # type: ignore[operator]
+        read = number(value)
+        if value is None or (read is not None and read >= 0):
             continue
         out.append(
             Finding(
@@ -87,7 +88,10 @@ def bad_values(
                 f"runs. {CONFIG_ONLY}.",
                 [cite(setting)],
                 {},
-                {"change": f"set {setting.name} to a number", "docs": DOCS + "userguide/configuration.html"},
+                {
+                    "change": f"set {setting.name} to a number",
+                    "docs": DOCS + "userguide/configuration.html",
+                },
                 cfg.project,
             )
         )
@@ -188,9 +192,15 @@ def acks(
             "(WorkerLostError) and never runs again."
         )
         if longest is not None:
-            measured = {"task": longest.task, "queue": longest.queue, "runs": longest.runs,
-                        "max_runtime_s": round(longest.max_s, 3)}
-            text += f" {longest.task} runs up to {longest.max_s:.1f} s: a kill in that time loses it."
+            measured = {
+                "task": longest.task,
+                "queue": longest.queue,
+                "runs": longest.runs,
+                "max_runtime_s": round(longest.max_s, 3),
+            }
+            text += (
+                f" {longest.task} runs up to {longest.max_s:.1f} s: a kill in that time loses it."
+            )
         else:
             text += f" {CONFIG_ONLY}."
         out.append(
@@ -222,8 +232,12 @@ def acks(
                 f"{stats.runs} runs) with early acknowledgement: a worker killed in that time "
                 "has already acknowledged it, and the work is silently lost.",
                 [cite(late)],
-                {"task": stats.task, "queue": stats.queue, "runs": stats.runs,
-                 "max_runtime_s": round(stats.max_s, 3)},
+                {
+                    "task": stats.task,
+                    "queue": stats.queue,
+                    "runs": stats.runs,
+                    "max_runtime_s": round(stats.max_s, 3),
+                },
                 {
                     "change": f"acks_late=True on {stats.task} with task_reject_on_worker_lost "
                     "(if it is idempotent)",
@@ -262,7 +276,10 @@ def eta_piling(
                 "in the worker's memory (and, on Redis, unacknowledged) until its time comes.",
                 [cite(limit)],
                 {"worker": worker.name, "eta_waiting": waiting, "queues": list(worker.queues)},
-                {"change": change, "docs": DOCS + "userguide/configuration.html#worker-eta-task-limit"},
+                {
+                    "change": change,
+                    "docs": DOCS + "userguide/configuration.html#worker-eta-task-limit",
+                },
                 cfg.project,
             )
         )
@@ -275,7 +292,11 @@ def result_expiry(
     """A group's first results expire before its last task finishes: a chord or a join then
     finds nothing."""
     setting = cfg.get("result_expires")
-    expires = RESULT_EXPIRES_DEFAULT if setting.value is None and setting.source == "default" else number(setting.value)
+    expires = (
+        RESULT_EXPIRES_DEFAULT
+        if setting.value is None and setting.source == "default"
+        else number(setting.value)
+    )
     if not expires or not meas.groups:
         return []
     longest = max(meas.groups, key=lambda g: g.span_s)
@@ -291,8 +312,10 @@ def result_expiry(
             "first results are deleted before it completes.",
             [cite(setting)],
             {"group": longest.group, "tasks": longest.tasks, "span_s": round(longest.span_s, 3)},
-            {"change": "raise result_expires above the longest batch",
-             "docs": DOCS + "userguide/configuration.html#result-expires"},
+            {
+                "change": "raise result_expires above the longest batch",
+                "docs": DOCS + "userguide/configuration.html#result-expires",
+            },
             cfg.project,
         )
     ]

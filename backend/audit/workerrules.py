@@ -142,9 +142,11 @@ def time_limits(
                 text,
                 [cite(s) for s in set_limits],
                 measured,
-                {"change": "bound the work inside the task (timeouts on its I/O calls), or run "
-                 "it on a prefork worker where the limits hold",
-                 "docs": DOCS + "userguide/workers.html#time-limits"},
+                {
+                    "change": "bound the work inside the task (timeouts on its I/O calls), or run "
+                    "it on a prefork worker where the limits hold",
+                    "docs": DOCS + "userguide/workers.html#time-limits",
+                },
                 cfg.project,
             )
         )
@@ -166,11 +168,18 @@ def time_limits(
                 f"{stats.max_s:.1f} s ({stats.runs} runs), and no time limit would have ended a "
                 "hung run: it holds its worker slot for ever.",
                 [cite(hard_limit(cfg, consumers[0], stats.task))],
-                {"task": stats.task, "queue": stats.queue, "runs": stats.runs,
-                 "median_s": round(stats.median_s, 3), "max_runtime_s": round(stats.max_s, 3)},
-                {"change": f"time_limit on {stats.task} (or task_time_limit / --time-limit) "
-                 "a few times its normal runtime",
-                 "docs": DOCS + "userguide/workers.html#time-limits"},
+                {
+                    "task": stats.task,
+                    "queue": stats.queue,
+                    "runs": stats.runs,
+                    "median_s": round(stats.median_s, 3),
+                    "max_runtime_s": round(stats.max_s, 3),
+                },
+                {
+                    "change": f"time_limit on {stats.task} (or task_time_limit / --time-limit) "
+                    "a few times its normal runtime",
+                    "docs": DOCS + "userguide/workers.html#time-limits",
+                },
                 cfg.project,
             )
         )
@@ -206,8 +215,10 @@ def memory_growth(
                 "tasks, and nothing recycles its processes: it grows until the machine swaps.",
                 [cite(s) for s in settings],
                 {"worker": worker.name, "uss_growth_mib_per_min": round(growth / 2**20, 2)},
-                {"change": "--max-tasks-per-child N or --max-memory-per-child KiB (prefork)",
-                 "docs": DOCS + "userguide/workers.html#max-tasks-per-child-setting"},
+                {
+                    "change": "--max-tasks-per-child N or --max-memory-per-child KiB (prefork)",
+                    "docs": DOCS + "userguide/workers.html#max-tasks-per-child-setting",
+                },
                 cfg.project,
             )
         )
@@ -224,7 +235,8 @@ def autoscale_quorum(
         if not worker.autoscale:
             continue
         quorum = [
-            q for q in worker.queues
+            q
+            for q in worker.queues
             if cfg.queue_types.get(q, str(default_type.value or "classic")) == "quorum"
         ]
         if not quorum:
@@ -237,10 +249,16 @@ def autoscale_quorum(
                 f"{worker.name} runs with --autoscale {worker.autoscale[0]},{worker.autoscale[1]} "
                 f"on quorum queue(s) {', '.join(quorum)}: Celery does not support autoscale with "
                 f"quorum queues (no global QoS). {CONFIG_ONLY}.",
-                [cite(default_type), cite(Setting("--autoscale", list(worker.autoscale), WORKER_OPTION))],
+                [
+                    cite(default_type),
+                    cite(Setting("--autoscale", list(worker.autoscale), WORKER_OPTION)),
+                ],
                 {"worker": worker.name, "queues": quorum},
-                {"change": "a fixed --concurrency instead of --autoscale",
-                 "docs": DOCS + "getting-started/backends-and-brokers/rabbitmq.html#using-quorum-queues"},
+                {
+                    "change": "a fixed --concurrency instead of --autoscale",
+                    "docs": DOCS
+                    + "getting-started/backends-and-brokers/rabbitmq.html#using-quorum-queues",
+                },
                 cfg.project,
             )
         )

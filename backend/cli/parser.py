@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 from pooldesk.backend import __version__
 from pooldesk.backend.cli import (
     advise_cmds,
+    audit_cmds,
     compare_cmds,
     completion,
     fit_cmds,
@@ -186,6 +187,7 @@ def build_parser() -> Parser:
     _add_demo(sub)
     compare_cmds.register(sub, positive_int)
     advise_cmds.register(sub, Parser, positive_float)
+    audit_cmds.register(sub, Parser)
     project_cmds.register(sub, Parser)
     fit_cmds.register(sub, Parser, positive_float)
     metrics_cmds.register(sub, Parser)

@@ -200,6 +200,7 @@ def describe(app_path: str) -> dict[str, Any]:
             out["transport"] = None
         out["queues"] = _queues(app)
         out["tasks"] = _tasks(app)
+        out["task_names"] = sorted(n for n in app.tasks if not n.startswith("celery."))
     except BaseException as exc:  # SystemExit from a settings module counts too
         out["error"] = _last_line(exc)
     return out
