@@ -86,9 +86,8 @@ def _rank(advice: Advice) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pooldesk.backend.broker import BrokerError
-
     from pooldesk.backend.audit.live import audit_advice
+    from pooldesk.backend.broker import BrokerError
 
     try:
         advice, obs, thresholds = watch(args.seconds)
