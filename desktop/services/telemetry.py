@@ -68,6 +68,7 @@ class TelemetryController(ServiceThread):
     resourcesSampled = Signal(object)  # Snapshot
     eventsChanged = Signal(object)  # EventSnapshot
     fitChanged = Signal(list)  # list[QueueFit]: the Pool fit table, when it changed
+    observationsChanged = Signal(object)  # Observations of each advisor run (the audit's input)
     metricsServing = Signal(str, str)  # url ("" when off), error ("" when fine)
     metricsPortRequested = Signal(int)  # from the GUI thread: 0 stops the endpoint
 
@@ -209,6 +210,7 @@ class TelemetryController(ServiceThread):
             obs = self._advisor.observe(self._workers, samples, events, self._broker, batches)
             update = self._advisor.update(obs)
             fit = build_fit(obs, self._advisor.thresholds)
+            self.observationsChanged.emit(obs)
             self._metrics_feed.update(
                 MetricsInput(
                     events,
