@@ -120,7 +120,7 @@ def audit(
     if cfg.error:
         return report
     workers = measure.project_workers(project_name, growth)
-    meas = measure.from_history(cfg.task_names)
+    meas = measure.from_history(cfg.task_names, routes=cfg.task_queues)
     report.findings = evaluate(cfg, workers, meas, th)
     report.settings = public_settings(cfg)
     report.workers = [w.name for w in workers]

@@ -47,8 +47,11 @@ def from_history(
     query: TaskQuery | None = None,
     now: float | None = None,
     since_s: float = SINCE_S,
+    routes: dict[str, str] | None = None,
 ) -> Measurements:
-    """Measurements for the given task names (all tasks if None) over the last ``since_s``."""
+    """Measurements for the given task names (all tasks if None) over the last ``since_s``;
+    ``routes`` (task → queue, from the app) fills in a row's queue when no task-sent event
+    brought it (clients send none unless ``task_send_sent_event`` is on)."""
     query = query or TaskQuery()
     if not query.exists:
         return Measurements()
@@ -65,7 +68,11 @@ def from_history(
         ).fetchall()
     except sqlite3.Error:
         return Measurements()
-    return fold([dict(r) for r in rows if wanted is None or r["name"] in wanted], now)
+    picked = [dict(r) for r in rows if wanted is None or r["name"] in wanted]
+    for row in picked:
+        if not row.get("queue") and routes:
+            row["queue"] = routes.get(str(row.get("name")))
+    return fold(picked, now)
 
 
 def fold(rows: list[dict[str, Any]], now: float) -> Measurements:

@@ -35,6 +35,7 @@ class AppConfig:
     queue_types: dict[str, str] = field(default_factory=dict)  # declared queue → classic|quorum
     task_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # task → own options
     task_names: list[str] | None = None  # the app's registered tasks (None: unknown)
+    task_queues: dict[str, str] = field(default_factory=dict)  # task → the queue it routes to
     error: str | None = None
 
     def get(self, name: str) -> Setting:
@@ -69,6 +70,9 @@ class AppConfig:
             task_names=[str(n) for n in data["task_names"]]
             if isinstance(data.get("task_names"), list)
             else None,
+            task_queues={str(k): str(v) for k, v in data["task_queues"].items()}
+            if isinstance(data.get("task_queues"), dict)
+            else {},
             error=str(data["error"]) if data.get("error") else None,
         )
 

@@ -168,6 +168,17 @@ def _tasks(app: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _queue_of(app: Any, name: str) -> str:
+    """The queue a task routes to (task history's rows lack it when no task-sent was seen)."""
+    try:
+        task = app.tasks[name]
+        options = {"queue": task.queue} if getattr(task, "queue", None) else {}
+        queue = app.amqp.router.route(options, name, (), {}).get("queue")
+        return str(getattr(queue, "name", queue) or app.conf.task_default_queue)
+    except Exception:
+        return str(app.conf.task_default_queue)
+
+
 def describe(app_path: str) -> dict[str, Any]:
     out: dict[str, Any] = {"python": platform.python_version()}
     try:
@@ -201,6 +212,7 @@ def describe(app_path: str) -> dict[str, Any]:
         out["queues"] = _queues(app)
         out["tasks"] = _tasks(app)
         out["task_names"] = sorted(n for n in app.tasks if not n.startswith("celery."))
+        out["task_queues"] = {n: _queue_of(app, n) for n in out["task_names"]}
     except BaseException as exc:  # SystemExit from a settings module counts too
         out["error"] = _last_line(exc)
     return out
