@@ -77,8 +77,9 @@ class AuditPage(QWidget):
         for column in range(2):
             self.list.resizeColumnToContents(column)
         self.summary.setText(_summary(reports, self._findings))
-        if self.list.currentItem() is None and self._findings:
-            self.list.setCurrentItem(self.list.topLevelItem(0))
+        first = self.list.topLevelItem(0)
+        if self.list.currentItem() is None and first is not None:
+            self.list.setCurrentItem(first)
         if not self._findings:
             self.detail.setHtml(_errors_html(reports))
 
