@@ -176,7 +176,9 @@ def worker_view(spec: WorkerSpec, growth: float | None = None) -> WorkerView:
 
 
 def project_workers(project: str, growth: dict[str, float] | None = None) -> list[WorkerView]:
-    """The workers Pooldesk runs (or ran) for ``project``, from their records."""
+    """The workers Pooldesk runs for ``project`` now, from their records: a stopped or crashed
+    worker's options no longer run anything, so they are not judged."""
+    from pooldesk.backend import proc
     from pooldesk.backend.workers.records import RecordStore
 
     store = RecordStore()
@@ -184,7 +186,8 @@ def project_workers(project: str, growth: dict[str, float] | None = None) -> lis
     for name in store.names():
         with contextlib.suppress(Exception):  # a damaged record is the worker list's to report
             record = store.load(name)
-            if record is None:
+            pid = store.pid_info(name)
+            if record is None or pid is None or not proc.alive(pid.celery_pid, pid.create_time):
                 continue
             owner = record.spec.project or "demo"
             if owner == project:

@@ -216,3 +216,56 @@ def test_the_same_workload_with_the_settings_fixed_has_no_finding(
         assert report["settings"]["worker_prefetch_multiplier"] == {"value": 1, "source": "app"}
     finally:
         stop(capsys, "ok")
+
+
+def test_gevent_time_limit_not_enforced_then_fixed(
+    home: Path,
+    capsys: pytest.CaptureFixture[str],
+    sample_python: Path,
+    sample_dir: Path,
+    sample_redis: sample.Redis,
+) -> None:
+    """The sample project's CPU-bound ``spin`` on gevent with ``--time-limit 1``: the run takes
+    its full 2.5 s (gevent cannot stop a task that never yields) — critical, measured. The same
+    worker without the limit: no gevent finding."""
+    code, _, err = cli(
+        capsys, "project", "add", "ledger", "--python", str(sample_python), "--workdir",
+        str(sample_dir), "--app", sample.APP, "--env-file", str(sample_dir / ".env"),
+    )  # fmt: skip
+    assert code == 0, err
+    start = ("worker", "start", "led-g", "--project", "ledger", "-P", "gevent", "-c", "5",
+             "-Q", sample.QUEUE, "--wait", "--json")  # fmt: skip
+    code, _, err = cli(capsys, *start, "--time-limit", "1")
+    assert code == 0, err
+    env = {"LEDGERQ_BROKER": sample_redis.url(5)}
+    try:
+        sample.client(
+            sample_python, sample_dir, env,
+            "from ledgerq.tasks import spin\nprint(spin.delay(2.5).get(timeout=60))",
+        )  # fmt: skip
+
+        def ran_past(report: dict[str, Any]) -> bool:
+            found = finding(report, "gevent_time_limit")
+            return bool(found and found["severity"] == "critical")
+
+        report = until(capsys, "ledger", ran_past)
+        found = finding(report, "gevent_time_limit")
+        assert found is not None and found["severity"] == "critical", report["findings"]
+        assert found["measured"]["task"] == "ledgerq.tasks.spin"
+        assert found["measured"]["max_runtime_s"] >= 2.0
+        assert found["config"][0] == {"setting": "--time-limit", "value": 1.0,
+                                      "source": "worker option"}  # fmt: skip
+        assert sample.SECRET_VALUE not in json.dumps(report)
+    finally:
+        code, _, err = cli(capsys, "worker", "stop", "led-g", "--cold", "--json")
+        assert code == 0, err
+    code, _, err = cli(capsys, "worker", "forget", "led-g")
+    assert code == 0, err
+    code, _, err = cli(capsys, *start)
+    assert code == 0, err
+    try:
+        report = audit(capsys, "ledger")
+        assert finding(report, "gevent_time_limit") is None, report["findings"]
+    finally:
+        code, _, err = cli(capsys, "worker", "stop", "led-g", "--cold", "--json")
+        assert code == 0, err

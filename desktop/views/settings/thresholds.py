@@ -135,7 +135,7 @@ THRESHOLD_FIELDS = {
         maximum=100_000,
     ),
     "audit_visibility_share": ThresholdField(
-        "Audit: warn when a task reaches this share of visibility_timeout:",
+        "Audit: warn when a task reaches this share of the visibility timeout:",
         "Redis and SQS hand an unacknowledged message to another worker after the broker's "
         "visibility_timeout. A task whose longest run or ETA reaches this share of it gets a "
         "warning; past the timeout (or an id seen starting twice) it is critical.",
