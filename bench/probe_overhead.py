@@ -1,18 +1,19 @@
 """What the in-worker probe costs, in instructions: noop tasks with the probe on and off.
 
-Run: ``.venv/bin/python bench/probe_overhead.py [--tasks 200] [--rounds 1]``. Wall-clock
+Run: ``.venv/bin/python bench/probe_overhead.py [--tasks 100] [--idle 10] [--rounds 1]``. Wall-clock
 side-by-side runs on a shared 2-core VM spread ±15 %, far more than the 3 % goal, and
 ``perf stat -e instructions`` is not supported in this VM; so each worker runs under
 ``valgrind --tool=callgrind --instr-atstart=no`` and the instructions are counted only while it
 works: after its warm-up (100 tasks) ``callgrind_control -i on`` and ``-z`` start the count in
 every process of the worker (prefork children included: forks stay under valgrind), ``--tasks``
 noop tasks run, and ``callgrind_control -d`` dumps each process's count. Instructions per task =
-the sum over the worker's processes / tasks. *Off* is plain ``python -m celery … worker``; *on*
-is ``python -m _pooldesk_probe …`` (the per-task ``_pooldesk_fit`` measurement, its events, the
-gevent loop-lag greenlet), the same arguments otherwise, for prefork -c 2 and gevent -c 50. Time
-spent idle inside the window (heartbeats, the probe's 1-s events) is counted too, and valgrind
-stretches that window ~50×: the probe's share comes out larger than in real use, never smaller.
-Goal: ≤ 3 % of a noop task.
+the sum over the worker's processes / tasks, less what the worker spends idle in that window
+(its idle rate, measured just before over ``--idle`` seconds, times the window's length).
+*Off* is plain ``python -m celery … worker``; *on* is ``python -m _pooldesk_probe …`` (the
+per-task ``_pooldesk_fit`` measurement, its events, the gevent loop-lag greenlet), the same
+arguments otherwise, for prefork -c 2 and gevent -c 50. The
+idle rates (instructions per second with nothing to run) are printed beside: the probe's
+periodic work costs per second of uptime, not per task. Goal: ≤ 3 % of a noop task.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import psutil
 from fitbench import APP, bench_home, run_batch
@@ -93,14 +93,26 @@ def _total_ir(files: list[str]) -> int:
     return total
 
 
-def measure(app: object, config: object, pool: str, conc: int, probe: bool, tasks: int) -> float:
-    """Instructions per noop task of one worker under callgrind (the sum over its processes)."""
+def _dump_ir(out: str, dump: int) -> int:
+    """The instructions of every process's ``dump``-th dump (``cg.PID.N``)."""
+    return _total_ir(glob.glob(f"{out}/cg.*.{dump}"))
+
+
+def measure(
+    app: object, config: object, pool: str, conc: int, probe: bool, tasks: int, idle_s: float
+) -> tuple[float, float]:
+    """(instructions per noop task with the idle rate taken out, idle instructions per second)
+    of one worker under callgrind, summed over its processes. The idle rate is what the worker
+    does per second with nothing to run (heartbeats; with the probe, its 100-ms loop-lag
+    greenlet and 1-s events): callgrind counts it for every second of the stretched task window
+    too, so it is measured first (dump 1) and subtracted from the task window (dump 2)."""
     from pooldesk.backend.workers import inworker
     from pooldesk.backend.workers.process import worker_env
     from pooldesk.backend.workers.spec import WorkerSpec
 
     name = f"cg-{pool}-{'on' if probe else 'off'}"
-    env = worker_env(WorkerSpec(name, pool, conc, ("bench",), app=APP), config)  # type: ignore[arg-type]
+    spec = WorkerSpec(name, pool, conc, ("bench",), app=APP)
+    env = worker_env(spec, config)  # type: ignore[arg-type]
     env["PYTHONPATH"] = os.pathsep.join([str(inworker.path()), os.getcwd()])
     out = tempfile.mkdtemp(prefix="pooldesk-callgrind-")
     proc = subprocess.Popen(
@@ -114,10 +126,15 @@ def measure(app: object, config: object, pool: str, conc: int, probe: bool, task
         pids = _pids(proc)
         _control("-i", "on", *pids)
         _control("-z", *pids)
+        time.sleep(idle_s)
+        _control("-d", *pids)  # dump 1: idle
+        idle_rate = _dump_ir(out, 1) / idle_s
+        _control("-z", *pids)
+        start = time.monotonic()
         run_batch(app, "noop", "bench", tasks, 0, timeout=1800)
-        _control("-d", *pids)
-        files = [f for f in glob.glob(f"{out}/cg.*") if "." in Path(f).name[3:]]
-        return _total_ir(files) / tasks
+        wall = time.monotonic() - start
+        _control("-d", *pids)  # dump 2: the tasks
+        return (_dump_ir(out, 2) - idle_rate * wall) / tasks, idle_rate
     finally:
         os.killpg(proc.pid, 9)
         proc.wait(timeout=30)
@@ -125,7 +142,8 @@ def measure(app: object, config: object, pool: str, conc: int, probe: bool, task
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=200)
+    parser.add_argument("--tasks", type=int, default=100)
+    parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle measurement")
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     from pooldesk.backend.broker import current_config
@@ -134,20 +152,22 @@ def main() -> int:
     with bench_home() as (_manager, app):
         config = current_config()
         for pool, conc in (("prefork", 2), ("gevent", 50)):
-            got: dict[bool, list[float]] = {True: [], False: []}
+            got: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
             for round_ in range(args.rounds):
                 for probe in (False, True) if round_ % 2 == 0 else (True, False):
-                    ir = measure(app, config, pool, conc, probe, args.tasks)
-                    got[probe].append(ir)
+                    per_task, idle = measure(app, config, pool, conc, probe, args.tasks, args.idle)
+                    got[probe].append((per_task, idle))
                     state = "on" if probe else "off"
-                    print(f"  {pool} -c {conc} probe {state}: {ir / 1e6:.2f} M instructions/task",
-                          flush=True)  # fmt: skip
-            off, on = min(got[False]), min(got[True])
+                    print(f"  {pool} -c {conc} probe {state}: {per_task / 1e6:.2f} M "
+                          f"instructions/task, idle {idle / 1e6:.2f} M/s", flush=True)  # fmt: skip
+            off = min(got[False])
+            on = min(got[True])
             rows.append((pool, conc, off, on))
-    print(f"{'worker':<14}{'off Minstr/task':>16}{'on Minstr/task':>16}{'probe':>9}")
+    print(f"{'worker':<14}{'off Minstr/task':>16}{'on Minstr/task':>16}{'probe':>8}"
+          f"{'idle off Minstr/s':>19}{'idle on Minstr/s':>18}")  # fmt: skip
     for pool, conc, off, on in rows:
-        print(f"{pool + ' -c ' + str(conc):<14}{off / 1e6:>16.2f}{on / 1e6:>16.2f}"
-              f"{on / off - 1:>9.1%}")  # fmt: skip
+        print(f"{pool + ' -c ' + str(conc):<14}{off[0] / 1e6:>16.2f}{on[0] / 1e6:>16.2f}"
+              f"{on[0] / off[0] - 1:>8.1%}{off[1] / 1e6:>19.2f}{on[1] / 1e6:>18.2f}")  # fmt: skip
     cost = hook_cost_us()
     print(f"the hooks alone, in this process: {cost:.1f} µs per task")
     return 0
