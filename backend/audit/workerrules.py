@@ -155,7 +155,8 @@ def time_limits(
             continue
         if stats.max_s < th.audit_outlier_factor * stats.median_s:
             continue
-        consumers = [w for w in workers if stats.queue in w.queues] or [None]
+        consumers: list[WorkerView | None] = [w for w in workers if stats.queue in w.queues]
+        consumers = consumers or [None]
         if any(number(hard_limit(cfg, w, stats.task).value) for w in consumers):
             continue
         ratio = stats.max_s / stats.median_s

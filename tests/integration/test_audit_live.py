@@ -266,13 +266,13 @@ def test_gevent_time_limit_not_enforced_then_fixed(
     finally:
         code, _, err = cli(capsys, "worker", "stop", "led-g", "--cold", "--json")
         assert code == 0, err
-    code, _, err = cli(capsys, "worker", "forget", "led-g")
-    assert code == 0, err
-    code, _, err = cli(capsys, *start)
+    fixed = ("worker", "start", "led-g2", *start[3:])  # the same worker, no time limit
+    code, _, err = cli(capsys, *fixed)
     assert code == 0, err
     try:
         report = audit(capsys, "ledger")
+        assert report["workers"] and "led-g" not in report["workers"]  # only what runs now
         assert finding(report, "gevent_time_limit") is None, report["findings"]
     finally:
-        code, _, err = cli(capsys, "worker", "stop", "led-g", "--cold", "--json")
+        code, _, err = cli(capsys, "worker", "stop", "led-g2", "--cold", "--json")
         assert code == 0, err
