@@ -199,7 +199,10 @@ def restart(args: argparse.Namespace) -> int:
         if project:
             from pooldesk.backend.projects.brokers import prepare_start
 
-            prepare_start(project, spec.pool)
+            checked = prepare_start(project, spec.pool)
+            _newer_options(spec, checked.celery, checked.broker_url)
+        else:
+            _newer_options(spec, _own_celery(), current_config().broker_url)
         info = manager.restart(
             args.name, pool=args.pool, concurrency=args.concurrency, queues=queues, **changes
         )
