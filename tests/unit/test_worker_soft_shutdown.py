@@ -132,3 +132,15 @@ def test_bad_values_for_the_newer_options() -> None:
     problems = options.problems(bad)
     assert any("soft-shutdown-timeout" in p for p in problems)
     assert any("eta-task-limit" in p for p in problems)
+
+
+def test_cli_refuses_disable_prefetch_off_redis(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pooldesk.backend.cli import main
+
+    monkeypatch.setenv("POOLDESK_BROKER_URL", "amqp://guest:guest@127.0.0.1:1//")
+    code = main(["worker", "start", "w1", "--disable-prefetch", "--json"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--disable-prefetch works with a Redis broker only" in err
+    assert not (home / "workers").exists() or not list((home / "workers").glob("*.json"))
