@@ -63,6 +63,8 @@ def test_audit_page_and_card_show_a_finding_with_setting_measurement_and_fix(
         service.shutdown()
     rules = [f["rule"] for f in report["findings"]]
     assert "no_time_limit" in rules, rules
+    # The page and the card get the reports through queued calls into the GUI thread.
+    qtbot.waitUntil(lambda: page.list.topLevelItemCount() > 0 and not card.isHidden())
 
     # The page: one row per finding, the selected one's detail below.
     titles = [page.list.topLevelItem(i).text(2) for i in range(page.list.topLevelItemCount())]
@@ -76,7 +78,6 @@ def test_audit_page_and_card_show_a_finding_with_setting_measurement_and_fix(
     assert "Audited demo" in page.summary.text()
 
     # The Overview card: one line, and a way to the page.
-    assert card.isVisibleTo(card.parentWidget() or card) or not card.isHidden()
     assert "Audit:" in card.summary.text() and "warning" in card.summary.text()
     with qtbot.waitSignal(card.openRequested, timeout=1000):
         card.open_button.click()
