@@ -54,6 +54,23 @@ def hook_cost_us(n: int = 20_000) -> float:
     return (time.perf_counter() - start) / n * 1e6
 
 
+def hook_instructions(n: int = 2000) -> float:
+    """The hooks' instructions per task (prerun + postrun), under callgrind: the same script
+    run with ``n`` and with 0 hook calls, the difference over ``n`` (interpreter start-up and
+    imports cancel out)."""
+    counts = []
+    for calls in (0, n):
+        out = tempfile.mktemp(prefix="pooldesk-callgrind-hooks-")
+        subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
+             __file__, "--hooks-only", str(calls)],
+            check=True, capture_output=True, timeout=600,
+        )  # fmt: skip
+        counts.append(_total_ir([out]))
+        os.unlink(out)
+    return (counts[1] - counts[0]) / n
+
+
 VALGRIND_SLOWDOWN = 50
 
 
@@ -154,7 +171,11 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle measurement")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--pools", default="prefork,gevent", help="which pools (comma-separated)")
+    parser.add_argument("--hooks-only", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.hooks_only is not None:  # the child of hook_instructions(), under callgrind
+        hook_cost_us(args.hooks_only) if args.hooks_only else hook_cost_us(1)
+        return 0
     from pooldesk.backend.broker import current_config
 
     rows = []
@@ -180,6 +201,8 @@ def main() -> int:
               f"{on[0] / off[0] - 1:>8.1%}{off[1] / 1e6:>19.2f}{on[1] / 1e6:>18.2f}")  # fmt: skip
     cost = hook_cost_us()
     print(f"the hooks alone, in this process: {cost:.1f} µs per task")
+    hooks = hook_instructions()
+    print(f"the hooks alone, under callgrind: {hooks / 1e3:.1f} k instructions per task")
     return 0
 
 
