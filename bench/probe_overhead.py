@@ -139,6 +139,9 @@ def measure(
     # (gevent's did_block_hub_report) then dominated the count (91 % of an idle gevent worker
     # with the probe). Scaled by the slowdown, the threshold means what it means in real use.
     env["GEVENT_MAX_BLOCKING_TIME"] = str(0.1 * VALGRIND_SLOWDOWN)
+    # The probe's own timers (its 1-s events, gevent's 100-ms lag tick) are stretched the same
+    # way: unscaled, a window ~50× longer carried ~50× more of its events per task.
+    env["POOLDESK_PROBE_TIME_SCALE"] = str(VALGRIND_SLOWDOWN)
     out = tempfile.mkdtemp(prefix="pooldesk-callgrind-")
     proc = subprocess.Popen(
         ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--trace-children=yes",
