@@ -12,7 +12,7 @@ from typing import Any
 
 from pooldesk.backend.advisor.model import Advice, Thresholds
 from pooldesk.backend.audit import measure, rules, workerrules
-from pooldesk.backend.audit.model import AppConfig, Finding, Measurements, WorkerView
+from pooldesk.backend.audit.model import AppConfig, Finding, Measurements, Setting, WorkerView
 from pooldesk.backend.redact import mask_url
 
 log = logging.getLogger(__name__)
@@ -92,8 +92,25 @@ def read_config(project_name: str, fresh: bool = False) -> AppConfig:
     project = demo_project() if project_name == DEMO else ProjectStore().get(project_name)
     data = ask(project, inworker.CONFIG_MODULE, CONFIG_MODULE_MARKER)
     cfg = AppConfig.from_answer(project_name, data)
+    if project.managed_broker:  # its workers run on Pooldesk's broker, not the app's own
+        _on_managed_broker(cfg)
     _cache[project_name] = (time.monotonic(), cfg)
     return cfg
+
+
+def _on_managed_broker(cfg: AppConfig) -> None:
+    """The demo, or a project started with ``--use-managed-broker``: the transport is that of
+    Pooldesk's broker (Redis, unless the settings name another), whatever the app says."""
+    from pooldesk.backend.broker.resolve import current_config
+    from pooldesk.backend.workers.celery_features import is_redis
+
+    config = current_config()
+    url = config.broker_url or ""
+    if config.managed or is_redis(url):
+        cfg.transport = "redis"  # the managed broker is a redis-server (or Valkey)
+    else:
+        cfg.transport = url.partition("://")[0] or cfg.transport
+    cfg.settings["broker_url"] = Setting("broker_url", None, "Pooldesk's broker")
 
 
 def public_settings(cfg: AppConfig) -> dict[str, dict[str, Any]]:
