@@ -186,6 +186,7 @@ class PooldeskWindow(MainWindow):
         a = self.audit
         self._connect(a.reportsChanged, self.audit_page.show_reports)
         self._connect(a.reportsChanged, self.overview_page.audit_card.show_reports)
+        self._connect(a.reportsChanged, self.telemetry.setAudit)  # the Prometheus gauge
         self._connect(self.audit_page.refreshRequested, a.refresh)
         self._connect(self.telemetry.observationsChanged, a.setObservations)
 
