@@ -91,3 +91,40 @@ def test_an_app_that_does_not_import_is_an_error_line(tmp_path: Path) -> None:
     answer = config_module.describe("no_such_module_here:app")
     assert "No module named" in answer["error"]
     assert evaluate(AppConfig.from_answer("x", answer), [], Measurements(), Thresholds()) == []
+
+
+DJANGO_APP_PY = """
+from celery import Celery
+
+app = Celery("djapp")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+"""
+
+
+def test_django_settings_are_named_as_such(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Django project's ``config_from_object('django.conf:settings', namespace='CELERY')``:
+    the source names the settings module (a stand-in ``django.conf`` package here: Django is
+    not a dependency of Pooldesk)."""
+    (tmp_path / "django").mkdir()
+    (tmp_path / "django" / "__init__.py").write_text("")
+    (tmp_path / "django" / "conf.py").write_text(
+        "class _Settings:\n    CELERY_TASK_TIME_LIMIT = 'ten minutes'\n\nsettings = _Settings()\n"
+    )
+    (tmp_path / "djapp.py").write_text(DJANGO_APP_PY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
+    try:
+        # Imported before the variable is set: with it, Celery's Django fixup would want a
+        # real Django. The audit reads the variable when it names the source.
+        __import__("djapp")
+        monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "shop.settings")
+        answer = config_module.describe("djapp:app")
+    finally:
+        for name in ("djapp", "django", "django.conf"):
+            sys.modules.pop(name, None)
+    assert answer["settings"]["task_time_limit"] == {
+        "value": "ten minutes",
+        "source": "django:shop.settings",
+    }
+    findings = evaluate(AppConfig.from_answer("shop", answer), [], Measurements(), Thresholds())
+    assert [f.rule for f in findings] == ["bad_value"]
