@@ -131,14 +131,25 @@ def fold(rows: list[dict[str, Any]], now: float) -> Measurements:
     return Measurements(sorted(tasks, key=lambda t: (t.task, t.queue)), _spans(groups))
 
 
+SENT_TOGETHER = 0.5  # a group's members were sent within this share of its span
+
+
 def _spans(groups: dict[str, list[dict[str, Any]]]) -> list[GroupSpan]:
+    """Groups whose results must outlive their span: a Pooldesk batch, or tasks sharing a root
+    that were *sent together* (a group or chord: the first results wait for the last). Tasks
+    sharing a root but sent one after another over the span (a task that schedules its
+    successor, retries) need no early result kept, so they are not a group here."""
     out = []
     for group, members in groups.items():
         ends = [m["ended_ts"] for m in members if m.get("ended_ts")]
         starts = [float(s) for m in members if (s := m.get("sent_ts") or m.get("first_ts"))]
         if len(members) < 2 or not ends or not starts:
             continue
-        out.append(GroupSpan(group, len(members), max(ends) - min(starts)))
+        span = max(ends) - min(starts)
+        is_batch = any(m.get("batch") for m in members)
+        if not is_batch and max(starts) - min(starts) > SENT_TOGETHER * span:
+            continue
+        out.append(GroupSpan(group, len(members), span))
     return sorted(out, key=lambda g: -g.span_s)[:20]
 
 

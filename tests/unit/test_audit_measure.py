@@ -58,6 +58,18 @@ def test_groups_span_from_first_sent_to_last_finished():
     assert (group.group, group.tasks, group.span_s) == ("x", 2, 90.0)
 
 
+def test_a_chain_sent_over_time_is_not_a_group_but_a_chord_is():
+    chain = [
+        row(f"c{i}", root_id="root", sent_ts=NOW - 1000 + i * 300, ended_ts=NOW - 990 + i * 300)
+        for i in range(4)
+    ]
+    chord = [row(f"h{i}", root_id="root2", sent_ts=NOW - 500, ended_ts=NOW - 500 + i * 100)
+             for i in range(4)]  # fmt: skip
+    groups = {g.group: g for g in fold(chain + chord, NOW).groups}
+    assert "root" not in groups  # each link sent when the one before ended
+    assert groups["root2"].span_s == 300.0
+
+
 def test_prefetch_option_from_pass_through_args():
     assert prefetch_option(["--prefetch-multiplier", "1"]) == 1
     assert prefetch_option(["--prefetch-multiplier=8"]) == 8
