@@ -43,6 +43,13 @@ def _check(args: list[str]) -> None:
     _pooldesk_check.main(args)
 
 
+def _config(args: list[str]) -> None:
+    from pooldesk.backend.workers.inworker import _pooldesk_config
+
+    sys.argv = ["_pooldesk_config", *args]
+    _pooldesk_config.main(args)
+
+
 def _module_main(module: str) -> Callable[[list[str]], None]:
     """A ``python -m MODULE ARGS`` stand-in for modules with a ``main()`` reading ``sys.argv``."""
 
@@ -59,6 +66,7 @@ MODULES: dict[str, Callable[[list[str]], None]] = {
     "pooldesk.backend.workers.supervise": _supervise,
     "_pooldesk_probe": _probe,
     "_pooldesk_check": _check,  # `project check` of the demo (Pooldesk's own interpreter)
+    "_pooldesk_config": _config,  # `pooldesk audit` of the demo: its settings and sources
     # the task-history recorder and its supervisor (backend/taskhistory/service.py)
     "pooldesk.backend.taskhistory.supervise": _module_main(
         "pooldesk.backend.taskhistory.supervise"

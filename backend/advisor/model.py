@@ -117,6 +117,13 @@ class Thresholds:
     fit_hold_ms: float = 100.0  # a loop held this long at once is felt by every greenlet
     fit_min_wall_ms: float = 20.0  # shorter tasks: too short for a nature finding to matter
     trial_concurrency: int = 20  # greenlets of a gevent trial worker
+    # The configuration audit (backend.audit.rules): what a measurement must reach to matter.
+    audit_visibility_share: float = 0.8  # runtime/ETA at this share of visibility_timeout
+    audit_long_task_s: float = 60.0  # early acks and prefetch matter for tasks this long
+    audit_prefetch_wait_s: float = 5.0  # a reserved task waited this long inside a worker
+    audit_outlier_factor: float = 20.0  # a run this many times its task's median, no limit
+    audit_min_runs: int = 5  # runs of a task before its median counts
+    audit_eta_waiting: int = 100  # ETA tasks held in one worker's memory at once
 
     @classmethod
     def from_settings(cls, data: dict[str, Any] | None) -> Thresholds:

@@ -86,12 +86,14 @@ def _rank(advice: Advice) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pooldesk.backend.audit.live import audit_advice
     from pooldesk.backend.broker import BrokerError
 
     try:
-        advice = collect(args.seconds)
+        advice, obs, thresholds = watch(args.seconds)
     except BrokerError as exc:
         return fail(str(exc))
+    advice += audit_advice(thresholds, obs)  # the configuration audit: rule family audit_*
     if args.json:
         emit_json([a.to_dict() for a in advice])
         return 0

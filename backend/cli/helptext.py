@@ -44,6 +44,7 @@ EXAMPLES: dict[str, list[str]] = {
         "pooldesk tasks retry 3f2a --args '[2, 3]' --queue ledger-posting",
     ],
     "metrics serve": ["pooldesk metrics serve --port 9808"],
+    "audit": ["pooldesk audit", "pooldesk audit --project ledger --json"],
     "completion": [
         "pooldesk completion bash > ~/.local/share/bash-completion/completions/pooldesk"
     ],

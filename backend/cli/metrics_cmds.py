@@ -44,6 +44,7 @@ def register(sub: Any, parser_class: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pooldesk.backend.audit.live import AuditWatch
     from pooldesk.backend.broker import BrokerError, ensure_broker
     from pooldesk.backend.metrics.collector import MetricsInput
     from pooldesk.backend.metrics.server import MetricsFeed, MetricsServer
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         return fail(f"cannot serve metrics on 127.0.0.1:{args.port}: {exc.strerror or exc}")
     live = LiveTelemetry(config, settings).start()
+    audits = AuditWatch(live.thresholds)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -72,8 +74,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         while not stop.is_set():
             r = live.tick()
+            findings = [f for report in audits.poll(r.obs) for f in report.findings]
             feed.update(
-                MetricsInput(r.events, r.samples, r.workers, r.broker, r.advice, r.batches, r.fit)
+                MetricsInput(
+                    r.events, r.samples, r.workers, r.broker, r.advice, r.batches, r.fit, findings
+                )
             )
             stop.wait(settings.sampling_interval)
     finally:

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 from pooldesk.backend import __version__
 from pooldesk.backend.cli import (
     advise_cmds,
+    audit_cmds,
     compare_cmds,
     completion,
     fit_cmds,
@@ -186,6 +187,7 @@ def build_parser() -> Parser:
     _add_demo(sub)
     compare_cmds.register(sub, positive_int)
     advise_cmds.register(sub, Parser, positive_float)
+    audit_cmds.register(sub, Parser)
     project_cmds.register(sub, Parser)
     fit_cmds.register(sub, Parser, positive_float)
     metrics_cmds.register(sub, Parser)
@@ -237,6 +239,32 @@ def _worker_options(parser: Parser, defaults: bool = True) -> None:
         default=None,
         metavar="S",
         help="soft limit: SoftTimeLimitExceeded is raised in the task",
+    )
+    parser.add_argument(
+        "--soft-shutdown-timeout",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help="Celery 5.5+: on a cold stop, running tasks get up to S s before they are requeued",
+    )
+    parser.add_argument(
+        "--soft-shutdown-on-idle",
+        action="store_true",
+        default=None,
+        help="Celery 5.5+: use the soft shutdown even when no task runs",
+    )
+    parser.add_argument(
+        "--disable-prefetch",
+        action="store_true",
+        default=None,
+        help="Celery 5.6+, Redis: a process fetches a task only when it is free",
+    )
+    parser.add_argument(
+        "--eta-task-limit",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="Celery 5.6+: hold at most N ETA/countdown tasks in the worker's memory",
     )
     parser.set_defaults(extra=[])  # other worker options: after '--' (see Parser.parse_args)
 

@@ -83,6 +83,10 @@ def _options(args: argparse.Namespace) -> dict[str, object]:
         "time_limit": args.time_limit,
         "soft_time_limit": args.soft_time_limit,
         "extra_args": tuple(args.extra) if args.extra else None,
+        "soft_shutdown_timeout": getattr(args, "soft_shutdown_timeout", None),
+        "soft_shutdown_on_idle": getattr(args, "soft_shutdown_on_idle", None),
+        "disable_prefetch": getattr(args, "disable_prefetch", None),
+        "eta_task_limit": getattr(args, "eta_task_limit", None),
     }
     return {key: value for key, value in given.items() if value is not None}
 
@@ -112,7 +116,10 @@ def start(args: argparse.Namespace) -> int:
         if project:
             from pooldesk.backend.projects.brokers import prepare_start
 
-            prepare_start(project, spec.pool)
+            checked = prepare_start(project, spec.pool)
+            _newer_options(spec, checked.celery, checked.broker_url)
+        else:
+            _newer_options(spec, _own_celery(), current_config().broker_url)
     except (SpecError, ProjectError) as exc:
         return fail(str(exc), code=2, secrets=_project_secrets(project))
     for warning in spec.warnings():
@@ -130,6 +137,24 @@ def start(args: argparse.Namespace) -> int:
     finally:
         manager.close()
     return _report(info, args.json, "started")
+
+
+def _newer_options(spec: WorkerSpec, celery: str | None, broker_url: str | None) -> None:
+    """Refuse Celery 5.5+/5.6+ options the project's Celery or broker does not have."""
+    from pooldesk.backend.workers.celery_features import unsupported
+
+    problems = unsupported(spec, celery, broker_url)
+    if problems:
+        raise SpecError(problems)
+
+
+def _own_celery() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("celery")
+    except PackageNotFoundError:
+        return None
 
 
 def stop(args: argparse.Namespace) -> int:
@@ -174,7 +199,10 @@ def restart(args: argparse.Namespace) -> int:
         if project:
             from pooldesk.backend.projects.brokers import prepare_start
 
-            prepare_start(project, spec.pool)
+            checked = prepare_start(project, spec.pool)
+            _newer_options(spec, checked.celery, checked.broker_url)
+        else:
+            _newer_options(spec, _own_celery(), current_config().broker_url)
         info = manager.restart(
             args.name, pool=args.pool, concurrency=args.concurrency, queues=queues, **changes
         )

@@ -29,6 +29,7 @@ from pooldesk.backend.telemetry.tally import BUCKETS, KINDS
 
 if TYPE_CHECKING:
     from pooldesk.backend.advisor.model import Advice
+    from pooldesk.backend.audit.model import Finding
     from pooldesk.backend.batches.history import BatchRecord
     from pooldesk.backend.broker.status import BrokerStatus
     from pooldesk.backend.fit.table import QueueFit
@@ -48,6 +49,7 @@ class MetricsInput:
     advice: Sequence[Advice] = ()
     batches: Sequence[BatchRecord] = ()
     fit: Sequence[QueueFit] = ()  # the Pool fit table (backend/fit/table.py)
+    audit: Sequence[Finding] = ()  # the configuration audit (backend/audit)
 
 
 class PooldeskCollector(Collector):
@@ -62,6 +64,7 @@ class PooldeskCollector(Collector):
         yield from _advice_families(data.advice)
         yield from _batch_families(data.batches)
         yield from _fit_families(data.fit)
+        yield from _audit_families(data.audit)
 
 
 def _task_families(events: EventSnapshot | None) -> Iterator[Metric]:
@@ -227,3 +230,15 @@ def _fit_families(fit: Sequence[QueueFit]) -> Iterator[Metric]:
         runs.add_metric([row.queue], float(row.runs))
         misfit.add_metric([row.queue, row.verdict], 1.0 if row.verdict == "trap" else 0.0)
     yield from (nature, cpu, hold, runs, misfit)
+
+
+def _audit_families(findings: Sequence[Finding]) -> Iterator[Metric]:
+    """One series per finding (its stable id): alert on ``severity="critical"``."""
+    gauge = GaugeMetricFamily(
+        "pooldesk_audit_finding",
+        "1 per current configuration-audit finding (setting vs measured task behaviour).",
+        labels=["project", "rule", "severity", "id"],
+    )
+    for item in findings:
+        gauge.add_metric([item.project, item.rule, item.severity, item.id], 1.0)
+    yield gauge

@@ -61,11 +61,13 @@ class CheckResult:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def run_check(project: Project, timeout: float = CHECK_TIMEOUT_S) -> CheckResult:
-    """Raises ProjectError for a project that cannot even be asked (bad interpreter, env file);
-    an app that does not import is a result with ``ok=False`` and its ``error``."""
-    import time
-
+def ask(
+    project: Project, module: str, marker: str, timeout: float = CHECK_TIMEOUT_S
+) -> dict[str, Any]:
+    """Run a stand-alone in-worker ``module`` on the project's app in its own interpreter,
+    workdir and env, and return the JSON it printed after ``marker``. Raises ProjectError for
+    a project that cannot even be asked (bad interpreter, env file, a hang); error texts are
+    masked with the project's secrets."""
     problems = project.problems()
     if problems:
         raise ProjectError("; ".join(problems))
@@ -76,7 +78,7 @@ def run_check(project: Project, timeout: float = CHECK_TIMEOUT_S) -> CheckResult
     hidden = secrets(project)
     try:
         done = subprocess.run(
-            [project.python, "-m", inworker.CHECK_MODULE, project.app],
+            [project.python, "-m", module, project.app],
             cwd=project.workdir,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -91,7 +93,7 @@ def run_check(project: Project, timeout: float = CHECK_TIMEOUT_S) -> CheckResult
         raise ProjectError(f"python {project.python}: cannot run it ({exc.strerror})") from None
     output = done.stdout.decode("utf-8", "replace")
     answer = next(
-        (line[len(MARKER) :] for line in reversed(output.splitlines()) if line.startswith(MARKER)),
+        (line[len(marker) :] for line in reversed(output.splitlines()) if line.startswith(marker)),
         None,
     )
     if answer is None:
@@ -100,7 +102,18 @@ def run_check(project: Project, timeout: float = CHECK_TIMEOUT_S) -> CheckResult
             f"python {project.python}: not a Python interpreter Pooldesk can use "
             f"(it said: {mask_text(tail, hidden)[:200]})"
         )
-    data = json.loads(answer)
+    data: dict[str, Any] = json.loads(answer)
+    if data.get("error"):
+        data["error"] = mask_text(str(data["error"]), hidden)
+    return data
+
+
+def run_check(project: Project, timeout: float = CHECK_TIMEOUT_S) -> CheckResult:
+    """Raises ProjectError for a project that cannot even be asked (bad interpreter, env file);
+    an app that does not import is a result with ``ok=False`` and its ``error``."""
+    import time
+
+    data = ask(project, inworker.CHECK_MODULE, MARKER, timeout)
     error = data.get("error")
     return CheckResult(
         ok=error is None,
@@ -111,6 +124,6 @@ def run_check(project: Project, timeout: float = CHECK_TIMEOUT_S) -> CheckResult
         default_queue=data.get("default_queue"),
         tasks=list(data.get("tasks") or []),
         pools=dict(data.get("pools") or {}),
-        error=mask_text(str(error), hidden) if error else None,
+        error=str(error) if error else None,
         checked_at=time.time(),
     )

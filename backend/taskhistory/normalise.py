@@ -197,6 +197,7 @@ def row_of(event: dict[str, Any], hide_args: bool, broker: str) -> dict[str, Any
         row["received_ts"] = ts
     elif kind == "task-started":
         row["started_ts"] = ts
+        row["started_first_ts"] = ts
     elif kind == "task-succeeded":
         row["ended_ts"] = ts
         row["runtime"] = event.get("runtime")

@@ -54,6 +54,9 @@ COLUMNS = (
     "group_id",
     "batch",
     "note",
+    # The earliest task-started of the id (``started_ts`` keeps the latest): two apart, with no
+    # retry, mean the broker delivered it twice (the audit's visibility-timeout evidence).
+    "started_first_ts",
 )
 _STATE_COLS = ("state", "rank", "state_ts")
 
@@ -64,7 +67,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     updated_ts REAL, sent_ts REAL, received_ts REAL, started_ts REAL, ended_ts REAL,
     runtime REAL, retries INTEGER, eta TEXT, args TEXT, kwargs TEXT, args_hidden INTEGER,
     result TEXT, exception TEXT, exc_type TEXT, exc_group TEXT, traceback TEXT,
-    root_id TEXT, parent_id TEXT, group_id TEXT, batch TEXT, note TEXT
+    root_id TEXT, parent_id TEXT, group_id TEXT, batch TEXT, note TEXT, started_first_ts REAL
 );
 CREATE INDEX IF NOT EXISTS tasks_ts ON tasks (first_ts);
 CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state, first_ts);
@@ -96,6 +99,11 @@ def _upsert_sql() -> str:
             sets.append(f"{col} = CASE WHEN {newer} THEN excluded.{col} ELSE tasks.{col} END")
         elif col == "first_ts":
             sets.append("first_ts = MIN(tasks.first_ts, excluded.first_ts)")
+        elif col == "started_first_ts":
+            sets.append(
+                f"{col} = MIN(COALESCE(tasks.{col}, excluded.{col}), "
+                f"COALESCE(excluded.{col}, tasks.{col}))"
+            )
         elif col in ("updated_ts", "retries"):
             sets.append(f"{col} = MAX(COALESCE(tasks.{col}, 0), COALESCE(excluded.{col}, 0))")
         else:
@@ -121,6 +129,9 @@ def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
                 out[col] = value
         elif col == "first_ts":
             out[col] = min(old.get(col) or value, value)
+        elif col == "started_first_ts":
+            known = [v for v in (old.get(col), value) if v is not None]
+            out[col] = min(known) if known else None
         elif col in ("updated_ts", "retries"):
             out[col] = max(old.get(col) or 0, value or 0)
         elif value is not None:
@@ -158,6 +169,15 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def _add_columns(conn: sqlite3.Connection) -> None:
+    """A file written before a column existed gets it (NULL in old rows)."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(tasks)")}
+    with conn:
+        for col in ("started_first_ts",):
+            if col not in have:
+                conn.execute(f"ALTER TABLE tasks ADD COLUMN {col} REAL")
+
+
 class TaskStore:
     """The writer side (the recorder) plus the housekeeping every process may do."""
 
@@ -172,6 +192,7 @@ class TaskStore:
             conn = connect(self.path)
             conn.executescript(SCHEMA)
             conn.execute("SELECT count(*) FROM tasks").fetchone()
+            _add_columns(conn)
             return conn
         except sqlite3.OperationalError:
             raise  # locked, unwritable: not a corrupt file, never set aside

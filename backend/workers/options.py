@@ -41,6 +41,7 @@ RESERVED: dict[str, str] = {
     "--max-memory-per-child": "use --max-memory-per-child",
     "--time-limit": "use --time-limit",
     "--soft-time-limit": "use --soft-time-limit",
+    "--disable-prefetch": "use --disable-prefetch",
 }
 
 
@@ -68,6 +69,12 @@ def problems(spec: Any) -> list[str]:
     ):
         if value is not None and not _positive_number(value):
             out.append(f"{label} {value!r}: must be a number of seconds > 0")
+    shutdown = getattr(spec, "soft_shutdown_timeout", None)
+    if shutdown is not None and not _positive_number(shutdown):
+        out.append(f"soft-shutdown-timeout {shutdown!r}: must be a number of seconds > 0")
+    eta = getattr(spec, "eta_task_limit", None)
+    if eta is not None and not _positive_int(eta):
+        out.append(f"eta-task-limit {eta!r}: must be a whole number >= 1")
     hard, soft = spec.time_limit, spec.soft_time_limit
     if _positive_number(hard) and _positive_number(soft) and soft >= hard:
         out.append(f"soft-time-limit {soft} must be below time-limit {hard}")
@@ -100,4 +107,6 @@ def argv(spec: Any) -> list[str]:
         out += ["--time-limit", f"{spec.time_limit:g}"]
     if spec.soft_time_limit:
         out += ["--soft-time-limit", f"{spec.soft_time_limit:g}"]
-    return [*out, *spec.extra_args]
+    from pooldesk.backend.workers.celery_features import argv as newer
+
+    return [*out, *newer(spec), *spec.extra_args]

@@ -98,6 +98,11 @@ class WorkerSpec:
     time_limit: float | None = None  # seconds
     soft_time_limit: float | None = None
     extra_args: tuple[str, ...] = ()  # validated pass-through worker options (argument list)
+    # Celery 5.5+/5.6+ (workers/celery_features.py): soft shutdown, ETA limit, no prefetch.
+    soft_shutdown_timeout: float | None = None  # seconds
+    soft_shutdown_on_idle: bool = False
+    disable_prefetch: bool = False  # Redis only
+    eta_task_limit: int | None = None
 
     # -- checks ------------------------------------------------------------------------------
     def problems(self, platform: str | None = None) -> list[str]:
@@ -195,6 +200,10 @@ class WorkerSpec:
             time_limit=data.get("time_limit"),
             soft_time_limit=data.get("soft_time_limit"),
             extra_args=tuple(data.get("extra_args") or ()),
+            soft_shutdown_timeout=data.get("soft_shutdown_timeout"),
+            soft_shutdown_on_idle=bool(data.get("soft_shutdown_on_idle", False)),
+            disable_prefetch=bool(data.get("disable_prefetch", False)),
+            eta_task_limit=data.get("eta_task_limit"),
         )
 
 

@@ -49,6 +49,7 @@ ENDINGS = {
     "cold": "without waiting; its running tasks went back to the queue",
     "killed": "killed: it did not exit on its own",
     "gone": "it had already exited",
+    "soft": "by Celery's soft shutdown: tasks had up to its timeout, the rest were requeued",
 }
 
 
@@ -127,8 +128,13 @@ class StopSequence:
         timeout: float,
         cold: bool = False,
         system: System | None = None,
+        soft: float = 0.0,
     ) -> None:
         self.system: System = system or OsSystem()
+        # Celery 5.5+'s soft shutdown (the worker's --soft-shutdown-timeout): SIGQUIT makes
+        # the worker itself wait up to ``soft`` s for running tasks, then requeue them. Where
+        # the worker has it, the stop uses that stage instead of Pooldesk's own warm wait.
+        self.soft = soft if soft and soft > 0 else 0.0
         self.celery_pid, self.create_time = celery_pid, create_time
         self.supervisor_pid = supervisor_pid
         self.timeout = timeout
@@ -144,6 +150,8 @@ class StopSequence:
             self.how = "warm"
             if self._cold_requested:
                 self._go_cold()
+            elif self.soft:
+                self._go_soft()
             else:
                 self.system.signal(self.celery_pid, signal.SIGTERM)
                 self.phase, self._deadline = "warm", self.system.now() + self.timeout
@@ -154,7 +162,7 @@ class StopSequence:
     def step(self) -> bool:
         """Advance without blocking; True once everything is gone."""
         now = self.system.now()
-        if self.phase in ("warm", "cold"):
+        if self.phase in ("warm", "soft", "cold"):
             if not self.system.alive(self.celery_pid, self.create_time):
                 self._go_reap()
             elif now >= self._deadline:
@@ -177,6 +185,13 @@ class StopSequence:
         """Stop waiting for running tasks: cold now (they go back to the queue, acks_late)."""
         if self.phase == "warm":
             self._go_cold()
+        elif self.phase == "soft":
+            # A second SIGQUIT: Celery cancels the running tasks (requeued) and exits.
+            self.how = "cold"
+            if self.celery_pid:
+                self.system.signal(self.celery_pid, signal.SIGQUIT)
+            self.phase = "cold"
+            self._deadline = min(self._deadline, self.system.now() + COLD_GRACE_S)
         elif self.phase == "new":
             self._cold_requested = True
 
@@ -195,6 +210,8 @@ class StopSequence:
         """``waiting for tasks, 12 of 60 s`` — the progress of a stop, short enough for a cell."""
         if self.phase == "warm":
             return f"waiting for tasks, {self.waited:.0f} of {self.timeout:.0f} s"
+        if self.phase == "soft":
+            return f"soft shutdown: waiting for tasks, {self.waited:.0f} of {self.soft:.0f} s"
         if self.phase == "cold":
             return "abandoning tasks (back to the queue)"
         return "cleaning up"
@@ -205,6 +222,12 @@ class StopSequence:
         if self.celery_pid:
             self.system.signal(self.celery_pid, signal.SIGQUIT)
         self.phase, self._deadline = "cold", self.system.now() + COLD_GRACE_S
+
+    def _go_soft(self) -> None:
+        self.how = "soft"
+        if self.celery_pid:
+            self.system.signal(self.celery_pid, signal.SIGQUIT)
+        self.phase, self._deadline = "soft", self.system.now() + self.soft + COLD_GRACE_S
 
     def _go_reap(self) -> None:
         if (
@@ -299,6 +322,7 @@ class Stopper:
             timeout=self.stop_timeout if timeout is None else timeout,
             cold=mode == "cold",
             system=self.system,
+            soft=record.spec.soft_shutdown_timeout or 0.0,
         ).begin()
         self._stops[name] = _Stop(op, sequence, then, sequence.describe(), sequence.phase)
         return sequence
@@ -332,8 +356,8 @@ class Stopper:
                 events.append(StopEvent(name, "stopped", text, stop.op, how, stop.then))
                 continue
             shown, phase = stop.sequence.describe(), stop.sequence.phase
-            escalated = (stop.phase, phase) == ("warm", "cold") or (
-                stop.phase == "cold" and stop.sequence.how == "killed"
+            escalated = (stop.phase, phase) in (("warm", "cold"), ("soft", "cold")) or (
+                stop.phase in ("soft", "cold") and stop.sequence.how == "killed"
             )
             if escalated:
                 events.append(StopEvent(name, "escalated", shown, stop.op, stop.sequence.how))

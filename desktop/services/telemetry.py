@@ -38,6 +38,7 @@ from PySide6.QtCore import QTimer, Signal, Slot
 
 from pooldesk.backend.advisor.model import DEFAULT_NATURES, Advice, Thresholds
 from pooldesk.backend.advisor.service import AdvisorService
+from pooldesk.backend.audit.model import Finding
 from pooldesk.backend.batches.history import BatchRecord
 from pooldesk.backend.broker import ensure_broker
 from pooldesk.backend.broker.status import BrokerStatus
@@ -68,6 +69,7 @@ class TelemetryController(ServiceThread):
     resourcesSampled = Signal(object)  # Snapshot
     eventsChanged = Signal(object)  # EventSnapshot
     fitChanged = Signal(list)  # list[QueueFit]: the Pool fit table, when it changed
+    observationsChanged = Signal(object)  # Observations of each advisor run (the audit's input)
     metricsServing = Signal(str, str)  # url ("" when off), error ("" when fine)
     metricsPortRequested = Signal(int)  # from the GUI thread: 0 stops the endpoint
 
@@ -84,6 +86,7 @@ class TelemetryController(ServiceThread):
         self._workers: list[WorkerInfo] = []
         self._broker: BrokerStatus | None = None
         self._running_batches: list[BatchRecord] = []  # from the batch service
+        self._audit: tuple[Finding, ...] = ()  # from the audit service, for the exporter
         self._next_monitor_try = 0.0
         self._events_generation = -1
         self._advice: list[Advice] = []
@@ -123,6 +126,11 @@ class TelemetryController(ServiceThread):
     def setBatches(self, records: list[BatchRecord]) -> None:
         """The batch service's list; the advisor and the exporter look at the running ones."""
         self._running_batches = [r for r in records if not r.final]
+
+    @Slot(list)
+    def setAudit(self, reports: list[dict[str, Any]]) -> None:
+        """The audit service's reports: their findings go out as ``pooldesk_audit_finding``."""
+        self._audit = tuple(Finding(**f) for r in reports for f in r.get("findings") or [])
 
     # -- in the telemetry thread -------------------------------------------------------------
     def _on_start(self) -> None:
@@ -209,6 +217,7 @@ class TelemetryController(ServiceThread):
             obs = self._advisor.observe(self._workers, samples, events, self._broker, batches)
             update = self._advisor.update(obs)
             fit = build_fit(obs, self._advisor.thresholds)
+            self.observationsChanged.emit(obs)
             self._metrics_feed.update(
                 MetricsInput(
                     events,
@@ -218,6 +227,7 @@ class TelemetryController(ServiceThread):
                     update.current,
                     batches,
                     tuple(fit),
+                    self._audit,
                 )
             )
             if fit != self._fit:

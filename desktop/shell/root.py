@@ -15,6 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import Signal, SignalInstance
 
+from pooldesk.desktop.services.audit import AuditController
 from pooldesk.desktop.services.batches import BatchController
 from pooldesk.desktop.services.tasks import TasksController
 from pooldesk.desktop.services.telemetry import TelemetryController
@@ -47,6 +48,7 @@ class PooldeskWindow(MainWindow):
         telemetry: TelemetryController | None = None,
         tasks: TasksController | None = None,
         hub: SettingsHub | None = None,
+        audit: AuditController | None = None,
     ) -> None:
         hub = hub or SettingsHub()
         settings = hub.effective()  # each service is given the settings it runs with
@@ -57,6 +59,7 @@ class PooldeskWindow(MainWindow):
         self.controller = controller or WorkerController(settings)
         self.batch_controller = batch_controller or BatchController(settings)
         self.telemetry = telemetry or TelemetryController(settings)
+        self.audit = audit or AuditController(settings)
         self.operations = Operations(self)
         self.tray = Tray(self)
         self.closing = CloseFlow(
@@ -75,7 +78,7 @@ class PooldeskWindow(MainWindow):
         self._wire()
         if hub.message:  # the file was unreadable and set aside: said once
             self.operations.finished("settings", "", False, hub.message)
-        for service in (self.controller, self.batch_controller, self.telemetry):
+        for service in (self.controller, self.batch_controller, self.telemetry, self.audit):
             if not service.is_running():
                 service.launch()
 
@@ -109,6 +112,7 @@ class PooldeskWindow(MainWindow):
             self.batch_controller,
             self.telemetry,
             self.tasks_page.controller,
+            self.audit,
         )
         for service in services:  # queued into each service's thread
             self._connect(self.hub.settingsChanged, service.applySettings)
@@ -180,6 +184,17 @@ class PooldeskWindow(MainWindow):
         for signal, *slots in [*routes, *worker_requests, *batch_requests]:
             for slot in slots:
                 self._connect(signal, slot)
+        self._wire_audit()
+
+    def _wire_audit(self) -> None:
+        """The configuration audit: reports to the Audit page and the Overview's card; the
+        telemetry's observations (memory growth) to the audit; Refresh to the service."""
+        a = self.audit
+        self._connect(a.reportsChanged, self.audit_page.show_reports)
+        self._connect(a.reportsChanged, self.overview_page.audit_card.show_reports)
+        self._connect(a.reportsChanged, self.telemetry.setAudit)  # the Prometheus gauge
+        self._connect(self.audit_page.refreshRequested, a.refresh)
+        self._connect(self.telemetry.observationsChanged, a.setObservations)
 
     # -- closing -----------------------------------------------------------------------------
     def _shutdown(self) -> None:
@@ -189,4 +204,5 @@ class PooldeskWindow(MainWindow):
         self.controller.shutdown()
         self.batch_controller.shutdown()
         self.telemetry.shutdown()
+        self.audit.shutdown()
         self.tasks_page.shutdown()

@@ -39,6 +39,7 @@ from pooldesk.backend.settings import Settings
 from pooldesk.desktop import presets as presets_mod
 from pooldesk.desktop import resources
 from pooldesk.desktop.settings_hub import SettingsHub
+from pooldesk.desktop.views.audit_page import AuditPage
 from pooldesk.desktop.views.batches_page import BatchesPage
 from pooldesk.desktop.views.broker_line import BrokerLine
 from pooldesk.desktop.views.overview_page import OverviewPage
@@ -144,6 +145,11 @@ class MainWindow(QMainWindow):
         self.add_page(self.batches_page, "&Batches")
         self.tasks_page = tasks_page
         self.add_page(self.tasks_page, "&Tasks")
+        self.audit_page = AuditPage()  # the configuration audit (backend/audit)
+        self.add_page(self.audit_page, "&Audit")
+        self.overview_page.audit_card.openRequested.connect(
+            lambda: self.nav.setCurrentRow(self.pages.indexOf(self.audit_page))
+        )
         self.settings_page = SettingsPage(hub)
         self.add_page(self.settings_page, "&Settings")
         self.settings_page.saved.connect(self._settings_saved)

@@ -45,6 +45,7 @@ from pooldesk.desktop.charts.window import CHART_MS, History, no_history, window
 from pooldesk.desktop.charts.worker import worker_facts
 from pooldesk.desktop.formatting import broker_line, broker_tooltip
 from pooldesk.desktop.views.active_batches import ActiveBatches
+from pooldesk.desktop.views.audit_card import add_audit_card
 from pooldesk.desktop.views.first_run import FirstRunCard
 from pooldesk.desktop.views.pool_fit import PoolFitTable
 from pooldesk.desktop.views.timeline import TimelineDialog
@@ -126,6 +127,7 @@ class OverviewPage(QWidget):
         layout.setSpacing(10)
         layout.addWidget(self.first_run)
         layout.addWidget(self.warnings)
+        self.audit_card = add_audit_card(layout)  # the configuration audit, in one line
         layout.addLayout(controls)
         layout.addWidget(_section("Pool fit: what each queue's tasks measure"))
         layout.addWidget(self.pool_fit)

@@ -92,6 +92,7 @@ class StartDialog(QDialog):
         self.project_hint.setObjectName("hint")
         self.project_hint.setWordWrap(True)
         self.advanced = AdvancedOptions()
+        self.advanced.follow(self.project_combo)  # greys Celery 5.5+/5.6+ options it lacks
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("e.g. invoices-1")
         self.pool_combo = QComboBox()

@@ -12,6 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
 from pooldesk.backend.projects.check import CheckResult
 from pooldesk.backend.projects.model import DEMO
 from pooldesk.backend.projects.store import ProjectStore
+from pooldesk.backend.workers.celery_features import reasons
 from pooldesk.backend.workers.options import LOGLEVELS
 from pooldesk.backend.workers.spec import DEFAULT_APP, parse_autoscale
 
@@ -101,6 +103,7 @@ class AdvancedOptions(QGroupBox):
         form.addRow("&Time limit:", self.time_limit_spin)
         form.addRow("Soft time limit:", self.soft_limit_spin)
         form.addRow("Auto&scale:", self.autoscale_edit)
+        self._add_newer(form)
         form.addRow("Other &options:", self.extra_edit)
         self.toggled.connect(self._toggled)
         self._toggled(False)
@@ -112,8 +115,39 @@ class AdvancedOptions(QGroupBox):
             self.soft_limit_spin.valueChanged,
             self.autoscale_edit.textChanged,
             self.extra_edit.textChanged,
+            self.soft_shutdown_spin.valueChanged,
+            self.soft_idle_check.toggled,
+            self.disable_prefetch_check.toggled,
+            self.eta_limit_spin.valueChanged,
         ):
             signal.connect(self.changed)
+
+    # -- Celery 5.5+/5.6+ options, greyed with the reason where the project lacks them ---------
+    def _add_newer(self, form: QFormLayout) -> None:
+        self.soft_shutdown_spin = self._seconds()
+        self.soft_idle_check = QCheckBox("soft shutdown even when idle")
+        self.disable_prefetch_check = QCheckBox("fetch a task only when a process is free")
+        self.eta_limit_spin = self._spin("no limit", "tasks")
+        self.newer: dict[str, tuple[QWidget, str]] = {
+            "soft_shutdown_timeout": (self.soft_shutdown_spin, "Soft shutdown:"),
+            "soft_shutdown_on_idle": (self.soft_idle_check, ""),
+            "disable_prefetch": (self.disable_prefetch_check, "Prefetch:"),
+            "eta_task_limit": (self.eta_limit_spin, "ETA task limit:"),
+        }
+        for widget, label in self.newer.values():
+            form.addRow(label, widget)
+
+    def follow(self, picker: ProjectPicker) -> None:
+        """Grey the newer options the picked project's Celery or broker lacks (the reason in
+        the tooltip): the project's last check, or Pooldesk's own Celery for the demo."""
+        picker.currentIndexChanged.connect(lambda _i: self.set_support(*_support(picker)))
+        self.set_support(*_support(picker))
+
+    def set_support(self, celery: str | None, broker_url: str | None) -> None:
+        for name, why in reasons(celery, broker_url).items():
+            widget = self.newer[name][0]
+            widget.setEnabled(why is None)
+            widget.setToolTip(why or "")
 
     def _toggled(self, on: bool) -> None:
         """Show or hide the form's own fields and labels only. Every descendant would include
@@ -156,6 +190,16 @@ class AdvancedOptions(QGroupBox):
         ):
             if dspin.value():
                 out[key] = dspin.value()
+        if self.soft_shutdown_spin.isEnabled() and self.soft_shutdown_spin.value():
+            out["soft_shutdown_timeout"] = self.soft_shutdown_spin.value()
+        if self.eta_limit_spin.isEnabled() and self.eta_limit_spin.value():
+            out["eta_task_limit"] = self.eta_limit_spin.value()
+        for key, box in (
+            ("soft_shutdown_on_idle", self.soft_idle_check),
+            ("disable_prefetch", self.disable_prefetch_check),
+        ):
+            if box.isEnabled() and box.isChecked():
+                out[key] = True
         if self.autoscale_edit.text().strip():
             out["autoscale"] = parse_autoscale(self.autoscale_edit.text().strip())
         try:  # split into an argument list (never run by a shell)
@@ -163,3 +207,19 @@ class AdvancedOptions(QGroupBox):
         except ValueError as exc:
             raise ValueError(f"other options: {exc}") from None
         return out
+
+
+def _support(picker: ProjectPicker) -> tuple[str | None, str | None]:
+    """(Celery version, broker URL) of the picked project: its last check; for the demo,
+    Pooldesk's own Celery on the configured broker."""
+    if picker.project() is None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        from pooldesk.backend.broker.resolve import current_config
+
+        try:
+            return version("celery"), current_config().broker_url
+        except (PackageNotFoundError, OSError, ValueError):
+            return None, None
+    check = picker.check()
+    return (check.celery, check.broker_url) if check else (None, None)

@@ -41,7 +41,7 @@ MUST_HAVE_DATA = (
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(PROMETHEUS is None, reason="no prometheus binary (apt install prometheus)"),
+    pytest.mark.program("prometheus"),  # .ci/run installs it (apt install prometheus)
 ]
 
 

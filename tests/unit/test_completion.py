@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -60,7 +59,7 @@ def test_every_command_of_the_parser_completes_in_bash(tmp_path: Path) -> None:
             assert set(node.commands) <= set(offered), node.path
 
 
-@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh not installed")
+@pytest.mark.program("zsh")
 def test_zsh_completes_with_its_own_words_array(tmp_path: Path) -> None:
     path = _script("zsh", tmp_path)
     program = f"""
@@ -77,7 +76,7 @@ words=(pooldesk worker start w1 --pool ''); CURRENT=6; _pooldesk
     assert choices.split() == ["prefork", "gevent", "threads", "solo"]
 
 
-@pytest.mark.skipif(shutil.which("fish") is None, reason="fish not installed")
+@pytest.mark.program("fish")
 def test_fish_completes(tmp_path: Path) -> None:
     path = _script("fish", tmp_path)
     program = f"""source {path}

@@ -174,3 +174,21 @@ def test_pool_fit_is_exposed() -> None:
     assert value(metrics, "pooldesk_queue_loop_hold_share", queue_name="reports") == 0.97
     assert value(metrics, "pooldesk_queue_pool_misfit", queue_name="reports", verdict="trap") == 1
     assert value(metrics, "pooldesk_queue_measured_runs_total", queue_name="reports") == 12
+
+
+def test_audit_findings_are_a_gauge_per_finding() -> None:
+    """``pooldesk_audit_finding``: one series per current finding, its id a label to alert on."""
+    from pooldesk.backend.audit.model import Finding
+
+    found = Finding(
+        "visibility_timeout", "critical", "t", "x", [], {"task": "reports.build"}, {}, "ledger"
+    )
+    feed = MetricsFeed()
+    feed.update(MetricsInput(audit=(found,)))
+    server = MetricsServer(feed, port=0).start()
+    try:
+        metrics = scrape(server.url)
+    finally:
+        server.stop()
+    labels = {"project": "ledger", "rule": "visibility_timeout", "severity": "critical"}
+    assert value(metrics, "pooldesk_audit_finding", id=found.id, **labels) == 1

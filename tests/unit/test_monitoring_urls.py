@@ -225,10 +225,13 @@ def test_parse_url_file_too_large(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         parse_url_file(path)
 
 
-@pytest.mark.skipif(
-    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root can read anything"
-)
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX permissions")
 def test_parse_url_file_unreadable(tmp_path: Path) -> None:
+    """Root reads any file, and CI runs as root: there the parse runs in a child that has
+    dropped to ``nobody``, so the permission check is exercised everywhere, never skipped."""
+    if os.geteuid() == 0:
+        _unreadable_as_nobody()
+        return
     path = tmp_path / "urls.txt"
     path.write_text("http://a.example/\n")
     path.chmod(0)
@@ -237,6 +240,43 @@ def test_parse_url_file_unreadable(tmp_path: Path) -> None:
             parse_url_file(path)
     finally:
         path.chmod(0o600)
+
+
+def _unreadable_as_nobody() -> None:
+    """Fork (the code is already in memory: ``nobody`` could not exec an interpreter under
+    root's home), drop to uid/gid 65534 in the child, parse, and report through a pipe."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="pooldesk-unreadable-"))
+    folder.chmod(0o711)  # nobody may enter, not list
+    path = folder / "urls.txt"
+    path.write_text("http://a.example/\n")
+    path.chmod(0)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        answer = b"parsed"
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            parse_url_file(path)
+        except UrlFileError as exc:
+            answer = str(exc).encode()
+        except BaseException as exc:
+            answer = repr(exc).encode()
+        os.write(write, answer)
+        os._exit(0)
+    os.close(write)
+    try:
+        with os.fdopen(read, "rb") as pipe:
+            said = pipe.read().decode()
+        os.waitpid(pid, 0)
+        assert "permission denied" in said, said
+    finally:
+        path.chmod(0o600)
+        path.unlink()
+        folder.rmdir()
 
 
 # --- properties ----------------------------------------------------------------------------------

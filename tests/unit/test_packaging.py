@@ -81,6 +81,15 @@ def test_entry_dispatches_to_the_project_check() -> None:
     assert marker and '"pooldesk.noop"' in marker[0]
 
 
+def test_entry_dispatches_to_the_config_reader() -> None:
+    """``pooldesk audit`` of the demo in a frozen build: ``-m _pooldesk_config`` must run."""
+    result = _entry("-m", "_pooldesk_config", "pooldesk.backend.celery_app:app")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    marker = [line for line in lines if line.startswith("@@pooldesk-config@@")]
+    assert marker and '"task_acks_late"' in marker[0]
+
+
 def test_spec_ships_the_in_worker_modules_as_files() -> None:
     """A project's worker runs the user's interpreter: it cannot import from the bundle's
     archive, so the stand-alone modules must travel as plain .py files."""

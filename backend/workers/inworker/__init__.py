@@ -13,6 +13,7 @@ from pathlib import Path
 
 PROBE_MODULE = "_pooldesk_probe"
 CHECK_MODULE = "_pooldesk_check"  # a project's app described in its own interpreter
+CONFIG_MODULE = "_pooldesk_config"  # the settings the audit judges, with their sources
 
 
 def path() -> Path:

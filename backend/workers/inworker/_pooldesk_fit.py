@@ -38,9 +38,22 @@ EVENT_TYPE = "worker-fit"
 MAX_KEYS = 200
 QUIET = 0.05  # a run whose wait for other tasks' holds is under 5 % of its wall is "quiet"
 MAX_RECENT = 200  # runs per event for the timeline; more per second are sampled
-SEND_EVERY_S = 1.0
-RESEND_IDLE_S = 2.0
 ENV_SWITCH = "POOLDESK_FIT_PROBE"
+# bench/probe_overhead.py runs workers under valgrind (~50× slower) and stretches the probe's
+# timers by the same factor, so its per-second work weighs on a task as it does in real use.
+TIME_SCALE_ENV = "POOLDESK_PROBE_TIME_SCALE"
+
+
+def time_scale() -> float:
+    try:
+        scale = float(os.environ.get(TIME_SCALE_ENV, "1") or 1)
+    except ValueError:
+        return 1.0
+    return scale if scale > 0 else 1.0
+
+
+SEND_EVERY_S = 1.0 * time_scale()
+RESEND_IDLE_S = 2.0 * time_scale()
 _perf = time.perf_counter
 _cpu = time.thread_time
 _local = threading.local()

@@ -135,6 +135,53 @@ THRESHOLD_FIELDS = {
         decimals=1,
         maximum=100_000,
     ),
+    "audit_visibility_share": ThresholdField(
+        "Audit: warn when a task reaches this share of the visibility timeout:",
+        "Redis and SQS hand an unacknowledged message to another worker after the broker's "
+        "visibility_timeout. A task whose longest run or ETA reaches this share of it gets a "
+        "warning; past the timeout (or an id seen starting twice) it is critical.",
+        " %",
+        decimals=0,
+        scale=0.01,
+        maximum=100,
+    ),
+    "audit_long_task_s": ThresholdField(
+        "Audit: a long task runs at least:",
+        "Tasks this long make early acknowledgement (work lost when a worker is killed) and a "
+        "prefetch multiplier above 1 under prefork (short tasks stuck behind them) matter.",
+        " s",
+        decimals=1,
+        maximum=1_000_000,
+    ),
+    "audit_prefetch_wait_s": ThresholdField(
+        "Audit: a prefetched task waited inside a worker for:",
+        "A task received by a worker that waited this long before a process started it "
+        "(reserved behind a long task) makes the prefetch finding critical.",
+        " s",
+        decimals=1,
+        maximum=1_000_000,
+    ),
+    "audit_outlier_factor": ThresholdField(
+        "Audit: a run this many times its median, with no time limit:",
+        "A task with no time limit at all whose longest run took this many times its median "
+        "run gets a warning: a hung run would hold its worker slot for ever.",
+        " ×",
+        decimals=1,
+        maximum=100_000,
+    ),
+    "audit_min_runs": ThresholdField(
+        "Audit: runs before a task's median counts:",
+        "The outlier finding above waits for at least this many finished runs of the task.",
+        " runs",
+        maximum=1_000_000,
+    ),
+    "audit_eta_waiting": ThresholdField(
+        "Audit: ETA tasks held in one worker's memory:",
+        "Received tasks waiting for their ETA or countdown sit in the worker's memory; this "
+        "many at once without worker_eta_task_limit (Celery 5.6) gets a warning.",
+        " tasks",
+        maximum=10_000_000,
+    ),
     "raise_after": ThresholdField(
         "Show a warning after:",
         "A condition must be seen in this many consecutive checks (about one a second) before "

@@ -1,0 +1,71 @@
+"""``pooldesk audit [--project P] [--json]``: the app's Celery settings judged against what its
+tasks measured.
+
+Reads the settings in the project's own interpreter (as ``project check`` does), the task
+history and the workers Pooldesk runs for it, and prints each finding with its setting (value
+and source), its measurement and its fix. Without ``--project``: every project that has
+workers, or the demo when none has. An unknown project exits 2; findings are not errors (0).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from pooldesk.backend.cli.output import emit_json, fail
+
+
+def register(sub: Any, parser_class: Any) -> None:
+    parser = sub.add_parser(
+        "audit", help="Celery settings judged against measured tasks (visibility timeout, acks, …)"
+    )
+    parser.add_argument("--project", default=None, help="a saved project, or demo (default: all)")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(handler=run)
+
+
+def _value(value: Any) -> str:
+    return "unset" if value is None else str(value)
+
+
+def print_report(report: dict[str, Any]) -> None:
+    head = f"{report['project']}: Celery {report['celery'] or '?'}, {report['transport'] or '?'}"
+    print(f"{head}, {len(report['workers'])} worker(s), {report['tasks_measured']} runs measured")
+    if report["error"]:
+        print(f"    cannot audit: {report['error']}")
+        return
+    if not report["findings"]:
+        print("    no findings: the settings fit what the tasks measured")
+        return
+    for item in report["findings"]:
+        print(f"  [{item['severity']}] {item['title']}")
+        print(f"      {item['text']}")
+        for cfg in item["config"]:
+            print(f"      setting: {cfg['setting']} = {_value(cfg['value'])} ({cfg['source']})")
+        if item["measured"]:
+            print("      measured: " + ", ".join(f"{k}={v}" for k, v in item["measured"].items()))
+        print(f"      fix: {item['fix']['change']}")
+        print(f"      docs: {item['fix']['docs']}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pooldesk.backend.advisor.model import Thresholds
+    from pooldesk.backend.audit.live import audit_all, projects_with_workers
+    from pooldesk.backend.projects.model import DEMO
+    from pooldesk.backend.projects.store import ProjectStore
+    from pooldesk.backend.settings import load
+
+    thresholds = Thresholds.from_settings(load().settings.advisor)
+    if args.project is not None:
+        if args.project != DEMO and ProjectStore().load(args.project) is None:
+            return fail(f"no project named {args.project!r} (pooldesk project list)", code=2)
+        projects = [args.project]
+    else:
+        projects = projects_with_workers() or [DEMO]
+    reports = [r.to_dict() for r in audit_all(thresholds, None, projects, fresh=True)]
+    if args.json:
+        emit_json(reports)
+        return 0
+    for report in reports:
+        print_report(report)
+    return 0
