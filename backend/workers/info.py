@@ -42,6 +42,7 @@ class WorkerInfo:
     progress: str | None = None  # an operation under way, e.g. a stop waiting for its tasks
     project: str | None = None  # "demo", a saved project's name, or None (an --app of ours)
     broker: str | None = None  # the broker it is on, masked
+    problem: str | None = None  # one line: a bad record file, a broker it cannot reach
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
