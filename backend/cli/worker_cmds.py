@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from typing import Any
 
@@ -38,6 +39,7 @@ JSON_FIELDS = (
     "exit",
     "project",
     "broker",
+    "problem",
 )
 
 
@@ -221,6 +223,11 @@ def list_workers(args: argparse.Namespace) -> int:
         workers = manager.all(include_remote=not args.local and _external_broker_down() is None)
     finally:
         manager.close()
+    for problem in manager.problems.values():  # one line per bad record; the rest is listed
+        print(f"warning: {problem}", file=sys.stderr)
+    for w in workers:
+        if w.problem and w.name not in manager.problems:
+            print(f"warning: {w.name}: {w.problem}", file=sys.stderr)
     if args.json:
         emit_json([worker_json(w) for w in workers])
         return 0

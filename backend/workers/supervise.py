@@ -21,8 +21,8 @@ Two exits are not crashes of the worker's own making, and are handled apart:
 
 Usage: ``python -m pooldesk.backend.workers.supervise NAME [--restarts N] [--window S]
 [--project P] [--adopt PID] -- <celery args>``. With ``--project`` the worker runs the project's
-interpreter in its workdir and environment (``pooldesk.backend.projects.runenv``); the supervisor itself stays Pooldesk's
-process.
+interpreter in its workdir and environment (``pooldesk.backend.projects.runenv``); the
+supervisor itself stays Pooldesk's process.
 """
 
 from __future__ import annotations
