@@ -40,6 +40,7 @@ JSON_FIELDS = (
     "project",
     "broker",
     "problem",
+    "off_broker",
 )
 
 
@@ -228,6 +229,8 @@ def list_workers(args: argparse.Namespace) -> int:
     for w in workers:
         if w.problem and w.name not in manager.problems:
             print(f"warning: {w.name}: {w.problem}", file=sys.stderr)
+        if w.off_broker:
+            print(f"warning: {w.name} {w.off_broker}", file=sys.stderr)
     if args.json:
         emit_json([worker_json(w) for w in workers])
         return 0
@@ -245,7 +248,7 @@ def list_workers(args: argparse.Namespace) -> int:
             str(w.pid or "-"),
             f"{w.cpu_percent:.0f} %" if w.cpu_percent is not None else "-",
             human_bytes(w.memory_bytes),
-            w.broker or "-",
+            (w.broker or "-") + (" (unreachable)" if w.off_broker else ""),
         ]
         for w in workers
     ]

@@ -147,7 +147,11 @@ class WorkerManager:
         self.store.clear_run(spec.name)
         starts = [t for t in (record.starts if record else []) if t > time.time() - 3600]
         record = WorkerRecord(
-            spec=spec, hostname=node, started_at=time.time(), starts=[*starts, time.time()]
+            spec=spec,
+            hostname=node,
+            started_at=time.time(),
+            starts=[*starts, time.time()],
+            broker=mask_url((config or own or self.config).broker_url),
         )
         child = process.spawn(spec, config, self.restarts, self.restart_window)
         self._children[spec.name] = child
@@ -410,6 +414,7 @@ class WorkerManager:
             for project, control in self.brokers.sources():
                 listing.add_remote(local, by_host, project, control, remote_timeout)
             local = self._remote_stops.mark(local)
+        self._mark_off_broker(local)
         for w in local:
             bad = self.problems.get(w.name)
             if bad and (not w.remote or w.hostname == node_name(w.name)):
@@ -417,6 +422,33 @@ class WorkerManager:
                     "; listed as remote until it is fixed or removed" if w.remote else ""
                 )
         return local
+
+    def _mark_off_broker(self, workers: list[WorkerInfo]) -> None:
+        """Running local workers that cannot reach their broker: the broker is down, or it
+        moved (``broker start --new-port``) and the worker keeps retrying the address it was
+        started with. Shown with that address and a reason (``off_broker``); the advisor warns.
+        """
+        down: dict[str, str | None] = {}
+        for w in workers:
+            if w.remote or w.state not in ("online", "starting", "stopping"):
+                continue
+            record = self.store.load(w.name)
+            if record is None:
+                continue
+            config = self.broker_for(record.spec)
+            now = mask_url(config.broker_url)
+            if record.broker and now and record.broker != now:
+                w.broker = record.broker
+                w.off_broker = (
+                    f"cannot reach its broker: started on {record.broker}, the broker is now "
+                    f"at {now}; restart it (pooldesk worker restart {w.name})"
+                )
+                continue
+            key = config.broker_url or ""
+            if key not in down:
+                down[key] = listing.broker_down(config)
+            if down[key]:
+                w.off_broker = f"cannot reach its broker: {down[key]}"
 
     def adopt_orphans(self) -> list[str]:
         """Workers whose supervisor was killed while Celery runs on: start a new supervisor

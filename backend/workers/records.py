@@ -45,6 +45,7 @@ class WorkerRecord:
     ready_at: float | None = None
     stop_requested_at: float | None = None
     starts: list[float] = field(default_factory=list)  # for the crash-loop rule
+    broker: str | None = None  # the broker URL it was started with, masked (moved ports)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
