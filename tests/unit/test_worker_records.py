@@ -18,7 +18,7 @@ def store(tmp_path: Path) -> RecordStore:
 
 
 def _save(store: RecordStore, name: str) -> None:
-    store.save(WorkerRecord(spec=WorkerSpec(name=name), hostname=f"{name}@h", supervisor_pid=1))
+    store.save(WorkerRecord(spec=WorkerSpec(name=name), hostname=f"{name}@h"))
 
 
 def test_a_pid_record_of_the_wrong_type_is_named_and_the_rest_still_read(
@@ -27,7 +27,7 @@ def test_a_pid_record_of_the_wrong_type_is_named_and_the_rest_still_read(
     for name in ("w1", "w3"):
         _save(store, name)
     (store.dir / "w3.pid.json").write_text(
-        json.dumps({"celery_pid": "abc", "create_time": 1.0, "supervisor_pid": 2})
+        json.dumps({"celery_pid": "abc", "create_time": 1.0, "supervisor_pid": 4_000_000})
     )
     assert store.pid_info("w3") is None  # treated as absent, never a TypeError later
     assert store.load("w1") is not None and store.load("w3") is not None
