@@ -26,11 +26,11 @@ from pooldesk.backend.broker.resolve import BrokerConfig
 from pooldesk.backend.projects.brokers import own_broker
 from pooldesk.backend.redact import mask_url
 from pooldesk.backend.settings import Settings
-from pooldesk.backend.workers import listing, logs, process
+from pooldesk.backend.workers import listing, logs, process, upkeep
 from pooldesk.backend.workers.brokers import WorkerBrokers, switch_queues
 from pooldesk.backend.workers.control import Control, ControlError
 from pooldesk.backend.workers.info import ResizeResult, WorkerError, WorkerInfo, node_name
-from pooldesk.backend.workers.records import RecordStore, WorkerBusy, WorkerRecord
+from pooldesk.backend.workers.records import RecordStore, WorkerRecord
 from pooldesk.backend.workers.resources import TreeSampler
 from pooldesk.backend.workers.spec import (
     LIVE_RESIZE_POOLS,
@@ -414,7 +414,7 @@ class WorkerManager:
             for project, control in self.brokers.sources():
                 listing.add_remote(local, by_host, project, control, remote_timeout)
             local = self._remote_stops.mark(local)
-        self._mark_off_broker(local)
+        upkeep.mark_off_broker(self.store, local, self.broker_for)
         for w in local:
             bad = self.problems.get(w.name)
             if bad and (not w.remote or w.hostname == node_name(w.name)):
@@ -423,79 +423,17 @@ class WorkerManager:
                 )
         return local
 
-    def _mark_off_broker(self, workers: list[WorkerInfo]) -> None:
-        """Running local workers that cannot reach their broker: the broker is down, or it
-        moved (``broker start --new-port``) and the worker keeps retrying the address it was
-        started with. Shown with that address and a reason (``off_broker``); the advisor warns.
-        """
-        down: dict[str, str | None] = {}
-        for w in workers:
-            if w.remote or w.state not in ("online", "starting", "stopping"):
-                continue
-            record = self.store.load(w.name)
-            if record is None:
-                continue
-            config = self.broker_for(record.spec)
-            now = mask_url(config.broker_url)
-            if record.broker and now and record.broker != now:
-                w.broker = record.broker
-                w.off_broker = (
-                    f"cannot reach its broker: started on {record.broker}, the broker is now "
-                    f"at {now}; restart it (pooldesk worker restart {w.name})"
-                )
-                continue
-            key = config.broker_url or ""
-            if key not in down:
-                down[key] = listing.broker_down(config)
-            if down[key]:
-                w.off_broker = f"cannot reach its broker: {down[key]}"
-
     def adopt_orphans(self) -> list[str]:
-        """Workers whose supervisor was killed while Celery runs on: start a new supervisor
-        that retires the orphan (warm stop) and runs the worker afresh under its care.
-
-        Why restart rather than re-adopt in place: the orphan's output went to a pipe whose
-        reader (the killed supervisor) is gone — its log stopped at "ready" and cannot be
-        reconnected — and only a parent can learn how a process ends, so an orphan that later
-        died was "crashed, exit status unknown" and never restarted. A warm stop lets its
-        running tasks finish (acks_late returns anything cut short to the queue). The worker's
-        lock is tried without waiting, so two pollers (a CLI and the window) adopt it once.
-        Returns the names adopted."""
-        adopted: list[str] = []
-        for name in self.store.names():
-            if name in self.stopper or not self._orphaned(name):
-                continue
-            try:
-                with self.store.lock(name, wait=False):
-                    record = self.store.load(name)
-                    pid = self.store.pid_info(name)
-                    if record is None or pid is None or not self._orphaned(name):
-                        continue
-                    own = own_broker(record.spec.project)
-                    child = process.spawn(
-                        record.spec,
-                        None if own is not None else self.brokers.config,
-                        self.restarts,
-                        self.restart_window,
-                        adopt=pid.celery_pid,
-                    )
-                    self._children[name] = child
-                    record.supervisor_pid = child.pid
-                    record.supervisor_create_time = proc.create_time(child.pid)
-                    self.store.save(record)
-                    adopted.append(name)
-            except WorkerBusy:
-                continue  # someone else is starting, restarting or adopting it right now
-        return adopted
-
-    def _orphaned(self, name: str) -> bool:
-        """Celery runs, nobody asked it to stop, and its supervisor is gone."""
-        record = self.store.load(name)
-        if record is None or record.stop_requested_at is not None or not record.supervisor_pid:
-            return False
-        if proc.alive(record.supervisor_pid, record.supervisor_create_time):
-            return False
-        return self._celery_alive(name, record)
+        """Re-supervise workers whose supervisor was killed (``upkeep.adopt_orphans``)."""
+        adopted = upkeep.adopt_orphans(
+            self.store,
+            self.stopper,
+            lambda spec: None if own_broker(spec.project) is not None else self.brokers.config,
+            self.restarts,
+            self.restart_window,
+        )
+        self._children.update(adopted)
+        return sorted(adopted)
 
     def prime_cpu(self) -> None:
         """CPU % needs two readings: call before a short sleep and ``list()`` (the CLI does)."""
