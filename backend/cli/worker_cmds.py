@@ -224,6 +224,12 @@ def list_workers(args: argparse.Namespace) -> int:
         workers = manager.all(include_remote=not args.local and _external_broker_down() is None)
     finally:
         manager.close()
+    for name in manager.adopted:
+        print(
+            f"note: the supervisor of {name} was gone while Celery ran on; restarting it under "
+            "a new supervisor (see pooldesk worker logs " + name + ")",
+            file=sys.stderr,
+        )
     for problem in manager.problems.values():  # one line per bad record; the rest is listed
         print(f"warning: {problem}", file=sys.stderr)
     for w in workers:

@@ -74,6 +74,7 @@ class WorkerManager:
         self._remote_stops = listing.RemoteStops()
         self._transitions = TransitionCheck()
         self.problems: dict[str, str] = {}  # bad record files seen by the last all()
+        self.adopted: list[str] = []  # workers re-supervised by the last all()
 
     @classmethod
     def from_settings(cls, cfg: Settings, config: BrokerConfig | None = None) -> WorkerManager:
@@ -406,7 +407,7 @@ class WorkerManager:
         window's refresh) also re-supervises a worker whose supervisor was killed
         (:meth:`adopt_orphans`); a bad record file costs its worker a ``problem`` line
         (``self.problems``), never the list."""
-        self.adopt_orphans()
+        self.adopted = self.adopt_orphans()
         self.problems = self.store.problems()
         local = [self.info(name) for name in self.store.names() if self.store.load(name)]
         if include_remote:

@@ -137,6 +137,7 @@ def test_a_killed_supervisor_is_noticed_and_its_worker_supervised_again(
     other = WorkerManager(config=manager.config)  # a CLI poller beside the window's manager
     try:
         adopted = manager.all(include_remote=False)
+        assert manager.adopted == ["orph"]
         assert other.adopt_orphans() == []  # adopted once, not by every poller
     finally:
         other.close()
