@@ -52,6 +52,15 @@ def servers_in(directory: Path) -> list[psutil.Process]:
     return found
 
 
+def has_watchdog(directory: Path) -> bool:
+    """A ``broker.watchdog`` process watches ``directory`` (see ``watchdog.py``)."""
+    for process in psutil.process_iter(["cmdline"]):
+        cmd = process.info.get("cmdline") or []
+        if "pooldesk.backend.broker.watchdog" in cmd and str(directory) in cmd:
+            return True
+    return False
+
+
 def port_holder(port: int) -> str | None:
     """ "python3 (pid 123)" for the local process listening on ``port``, if it can be seen."""
     try:

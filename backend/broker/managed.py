@@ -129,6 +129,8 @@ class ManagedBroker:
             return None
         with contextlib.suppress(OSError):
             self._save(state)
+            if not found.has_watchdog(self.dir):  # its starter died before starting one
+                watchdog.spawn(self.dir, server.pid, state.create_time)
         return state
 
     def _previous(self) -> tuple[int, str] | None:

@@ -204,9 +204,14 @@ def test_a_lost_broker_record_finds_the_running_broker(home: Path, broker: objec
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["pid"] == state.pid
     managed.state_path.unlink()
+    for p in psutil.process_iter(["cmdline"]):  # as if its starter died before starting it
+        if str(managed.dir) in (p.info.get("cmdline") or []):
+            p.kill()
+    wait_for(lambda: not found.has_watchdog(managed.dir), timeout=10)
     again = pooldesk("broker", "start", "--json")
     assert again.returncode == 0 and json.loads(again.stdout)["pid"] == state.pid
     assert [p.pid for p in found.servers_in(managed.dir)] == [state.pid]
+    assert found.has_watchdog(managed.dir)
 
 
 def test_the_broker_keeps_its_port_and_an_unreachable_worker_is_shown(
