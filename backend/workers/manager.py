@@ -108,16 +108,23 @@ class WorkerManager:
 
     # -- local lifecycle ---------------------------------------------------------------------
     def start(
-        self, spec: WorkerSpec, wait: bool = True, timeout: float | None = None
+        self,
+        spec: WorkerSpec,
+        wait: bool = True,
+        timeout: float | None = None,
+        *,
+        block: bool = True,
     ) -> WorkerInfo:
         """Start ``spec`` unless a worker of that name runs; one worker per name is guaranteed
         by the worker's lock (``RecordStore.lock``), held from the check to the saved record.
 
         ``wait``: until it answers ping. One that does not within ``timeout`` is stopped again
         (cold) and reported as an error: an ops person who asked for "ready within N s" gets
-        either a ready worker or nothing left running (exit 1 means nothing started)."""
+        either a ready worker or nothing left running (exit 1 means nothing started).
+        ``block=False`` (the window's service thread, which must not freeze the list while a CLI
+        restart waits a minute for running tasks): refuse at once if the lock is held."""
         spec.validate()
-        with self.store.lock(spec.name):
+        with self.store.lock(spec.name, wait=block):
             self._start_locked(spec)
         if wait:
             return self._wait_or_undo(spec.name, timeout or self.start_timeout)
@@ -230,7 +237,7 @@ class WorkerManager:
             try:
                 info = self.finish_stop(event.name)
                 if event.then is not None:
-                    self.start(event.then, wait=False)
+                    self.start(event.then, wait=False, block=False)
                 elif info.state != WorkerState.STOPPED:
                     raise WorkerError(f"{event.name} is {info.state} after the stop request")
             except Exception as exc:
@@ -275,7 +282,7 @@ class WorkerManager:
         now. True when it was started now. The same check-and-start as :meth:`restart`."""
         if name in self.stopper:
             raise WorkerError(f"{name} is already stopping; start it again once it has stopped")
-        with self.store.lock(name):
+        with self.store.lock(name, wait=False):  # never freeze the window's service thread
             if self.is_running(name):
                 self.request_stop(name, then=spec, op=op)
                 return False

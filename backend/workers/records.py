@@ -24,6 +24,7 @@ from typing import Any
 
 from pooldesk.backend import paths
 from pooldesk.backend.fsutil import write_json_atomic
+from pooldesk.backend.workers.info import WorkerError
 from pooldesk.backend.workers.spec import SpecError, WorkerSpec
 
 
@@ -31,7 +32,7 @@ class RecordError(ValueError):
     """A worker file that exists but cannot be used, phrased for a person."""
 
 
-class WorkerBusy(RuntimeError):
+class WorkerBusy(WorkerError):
     """Another Pooldesk process holds this worker's lock (``RecordStore.lock(wait=False)``)."""
 
 
@@ -167,7 +168,10 @@ class RecordStore:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
-                raise WorkerBusy(f"worker {name!r} is being started or restarted") from None
+                raise WorkerBusy(
+                    f"worker {name!r} is being started or restarted by another Pooldesk process; "
+                    "try again in a moment"
+                ) from None
             yield
         finally:
             os.close(fd)  # closing the descriptor releases the lock

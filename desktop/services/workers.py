@@ -176,7 +176,7 @@ class WorkerController(ServiceThread):
         def op() -> str | None:
             if spec.project:  # the app imports, the pool runs there, its broker answers
                 prepare_start(spec.project, spec.pool)
-            self._manager_or_raise().start(spec, wait=False)
+            self._manager_or_raise().start(spec, wait=False, block=False)
             self._watch("start", spec.name)
             return None
 
