@@ -98,3 +98,17 @@ def test_kombus_reconnect_crash_is_told_from_the_workers_own() -> None:
     assert broker_side_crash(KOMBU_CRASH.splitlines()) is not None
     own = ["Traceback (most recent call last):", "ImportError: No module named 'proj'"]
     assert broker_side_crash(own) is None
+
+
+def test_the_windows_start_and_restart_never_wait_on_a_held_lock(store: RecordStore) -> None:
+    """The window's service thread is refused at once while a CLI holds the worker's lock."""
+    from pooldesk.backend.broker.resolve import BrokerConfig
+    from pooldesk.backend.workers.manager import WorkerManager
+
+    manager = WorkerManager(config=BrokerConfig(None, None, managed=True), store=store)
+    spec = WorkerSpec(name="w1")
+    with store.lock("w1"):
+        with pytest.raises(WorkerBusy, match="another Pooldesk process"):
+            manager.start(spec, wait=False, block=False)
+        with pytest.raises(WorkerBusy):
+            manager.request_restart("w1", spec)
