@@ -80,13 +80,15 @@ def _kill_home(path: Path) -> None:
             continue
         for key in ("supervisor_pid",):
             pid = data.get(key)
-            if pid:
+            # Never pid 1 or a non-int (a test's deliberately bad record): killpg(1) as root
+            # takes down the machine's services.
+            if isinstance(pid, int) and not isinstance(pid, bool) and pid > 1:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL)
     for record in (path / "taskhistory").glob("*.json"):  # task-history recorders
         data = read_json(record)
         pid = data.get("supervisor_pid") if isinstance(data, dict) else None
-        if pid:
+        if isinstance(pid, int) and not isinstance(pid, bool) and pid > 1:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
     broker = read_json(path / "broker" / "broker.json")

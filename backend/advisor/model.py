@@ -41,6 +41,7 @@ class WorkerObs:
     # The in-worker probe's per-task measurements (worker-fit); None: no probe heard from it.
     fit: list[TaskFit] | None = None
     tasks_per_s: float | None = None  # finished tasks per second, from events (ceiling.py)
+    off_broker: str | None = None  # a running local worker that cannot reach its broker
 
 
 @dataclass

@@ -364,6 +364,24 @@ def broker_unreachable(obs: Observations, th: Thresholds) -> list[Advice]:
     ]
 
 
+def off_broker(obs: Observations, th: Thresholds) -> list[Advice]:
+    """A running worker that cannot reach its broker (it moved, or is down for it): listed
+    online, consuming nothing."""
+    return [
+        Advice(
+            f"off-broker:{w.hostname}",
+            "off_broker",
+            "critical",
+            f"Worker {w.name} cannot reach its broker",
+            f"{w.name} {w.off_broker}.",
+            {"reason": w.off_broker},
+            Fix("restart_worker", {"name": w.name}, f"Restart worker {w.name} on the broker."),
+        )
+        for w in obs.workers
+        if w.local and w.off_broker
+    ]
+
+
 RULES: list[Rule] = [
     cpu_under_gevent,
     nature_mismatch,
@@ -375,6 +393,7 @@ RULES: list[Rule] = [
     crash_loop,
     crashed,
     broker_unreachable,
+    off_broker,
     process_ceiling,
 ]
 

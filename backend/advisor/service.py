@@ -91,6 +91,7 @@ class AdvisorService:
                 exit=info.exit,
                 starts_recent=info.crashes,
                 gave_up=info.gave_up,
+                off_broker=info.off_broker,
             )
             if view is not None and view.loop_lag_ms_max is not None:
                 w.loop_lag_ms_max = self._window_max(

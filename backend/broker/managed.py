@@ -5,6 +5,13 @@ append-only file under ``$POOLDESK_HOME/broker/`` so queued tasks survive a rest
 daemonized (outliving the window that started it) and is found again through ``broker.json``
 (mode 0600: it holds the password). The port and password are kept across restarts so workers
 that were started earlier reconnect by themselves to the same URL.
+
+One per data directory, guaranteed: starts hold the broker's lock (``broker/.lock``), and a
+server whose record was lost (``found.servers_in``: the process whose cwd is this directory)
+is adopted, never doubled. The port never moves silently: if another program took it while
+the broker was stopped, the start fails and names the holder (moving would strand every worker
+on the old URL, retrying forever while listed online); ``--new-port`` moves it on purpose.
+A watchdog (``watchdog.py``) shuts the server down when its data directory is deleted.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from pooldesk.backend import paths, proc
+from pooldesk.backend.broker import found, watchdog
 from pooldesk.backend.broker.binary import find_redis_server
 from pooldesk.backend.broker.errors import BrokerError
 from pooldesk.backend.fsutil import file_lock, read_json, tail_lines, write_json_atomic
@@ -94,6 +102,44 @@ class ManagedBroker:
             return None
         return state if self._ping(state, timeout=2.0) else None
 
+    def current(self) -> ManagedState | None:
+        """The record, or — when it is lost or names a dead server while one runs over this
+        directory — the running server found again (the record is rewritten)."""
+        state = self.state()
+        if state is not None and proc.alive(state.pid, state.create_time):
+            return state
+        return self.recover() or state
+
+    def recover(self) -> ManagedState | None:
+        """A server running over this data directory without a (valid) record: adopt it."""
+        conf = found.read_conf(self.dir / "redis.conf")
+        servers = found.servers_in(self.dir)
+        if conf is None or not servers:
+            return None
+        server = servers[0]
+        state = ManagedState(
+            port=conf[0],
+            password=conf[1],
+            pid=server.pid,
+            create_time=proc.create_time(server.pid),
+            binary=None,
+            started_at=server.create_time(),
+        )
+        if not self._ping(state, timeout=1.0):
+            return None
+        with contextlib.suppress(OSError):
+            self._save(state)
+            if not found.has_watchdog(self.dir):  # its starter died before starting one
+                watchdog.spawn(self.dir, server.pid, state.create_time)
+        return state
+
+    def _previous(self) -> tuple[int, str] | None:
+        """The port and password to keep: the record's, else the last ``redis.conf``'s."""
+        state = self.state()
+        if state is not None:
+            return state.port, state.password
+        return found.read_conf(self.dir / "redis.conf")
+
     @staticmethod
     def _ping(state: ManagedState, timeout: float) -> bool:
         client = redis.Redis(
@@ -111,15 +157,27 @@ class ManagedBroker:
             client.close()
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> ManagedState:
-        """Start it unless it already runs; safe to call from several processes at once."""
+    def start(self, new_port: bool = False) -> ManagedState:
+        """Start it unless it already runs; safe to call from several processes at once.
+
+        The port is kept (see the module docstring); ``new_port``: take a free one on purpose
+        (workers started before must be restarted to follow it)."""
         with file_lock(self.dir / ".lock"):
-            running = self.running_state()
+            running = self.running_state() or self.recover()
             if running:
                 return running
-            previous = self.state()
-            password = previous.password if previous else secrets.token_hex(24)
-            port = previous.port if previous and _port_free(previous.port) else _free_port()
+            previous = self._previous()
+            password = previous[1] if previous else secrets.token_hex(24)
+            if previous and not new_port and not _port_free(previous[0]):
+                holder = found.port_holder(previous[0])
+                raise BrokerError(
+                    f"the managed broker's port 127.0.0.1:{previous[0]} is taken by "
+                    f"{holder or 'another program'}; Pooldesk keeps its broker on one port so "
+                    "that running workers reconnect by themselves. Free the port and try "
+                    "again, or move the broker with 'pooldesk broker start --new-port' (then "
+                    "restart the workers started before: they keep the old address)"
+                )
+            port = previous[0] if previous and not new_port else _free_port()
             binary = find_redis_server()
             state = ManagedState(port=port, password=password, binary=str(binary))
             conf = self._write_conf(state)
@@ -141,6 +199,8 @@ class ManagedBroker:
             state.pid, state.create_time = self._wait_ready(state, pidfile)
             state.started_at = time.time()
             self._save(state)
+            with contextlib.suppress(OSError):  # the broker runs without it, as before
+                watchdog.spawn(self.dir, state.pid, state.create_time)
             return state
 
     def _write_conf(self, state: ManagedState) -> Path:
@@ -195,7 +255,7 @@ class ManagedBroker:
     def stop(self, timeout: float = 10.0) -> bool:
         """Stop it (AOF is flushed by SHUTDOWN). Returns False if it was not running."""
         with file_lock(self.dir / ".lock"):
-            state = self.state()
+            state = self.current()
             if state is None or not proc.alive(state.pid, state.create_time):
                 return False
             assert state.pid is not None

@@ -45,7 +45,7 @@ def current_config(cfg: settings_mod.Settings | None = None, start: bool = False
             cfg.broker_url, cfg.result_backend or _default_backend(cfg.broker_url), managed=False
         )
     broker = ManagedBroker()
-    state = broker.start() if start else broker.state()
+    state = broker.start() if start else broker.current()  # a lost record is found again
     url = state.url if state else None
     return BrokerConfig(url, cfg.result_backend or _default_backend(url), managed=True)
 

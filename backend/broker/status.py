@@ -36,7 +36,7 @@ class BrokerStatus:
 def broker_status(config: BrokerConfig, queues: tuple[str, ...] = KNOWN_QUEUES) -> BrokerStatus:
     status = BrokerStatus(url=config.masked_url, managed=config.managed, up=False)
     if config.managed:
-        state = ManagedBroker().state()
+        state = ManagedBroker().current()
         if state and proc.alive(state.pid, state.create_time):
             status.pid = state.pid
     if not config.broker_url:

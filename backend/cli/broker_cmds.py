@@ -36,10 +36,17 @@ def start(args: argparse.Namespace) -> int:
             print("an external broker is configured (POOLDESK_BROKER_URL): nothing to start")
         _print(status, args.json)
         return 0
+    broker = ManagedBroker()
+    before = broker.current()
     try:
-        ManagedBroker().start()
+        state = broker.start(new_port=bool(getattr(args, "new_port", False)))
     except BrokerError as exc:
         return fail(str(exc))
+    if before is not None and before.port != state.port and not args.json:
+        print(
+            f"moved from port {before.port} to {state.port}: workers started before keep the "
+            "old address; restart them (pooldesk worker restart NAME)"
+        )
     _print(broker_status(current_config()), args.json)
     return 0
 

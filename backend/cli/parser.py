@@ -95,6 +95,11 @@ def build_parser() -> Parser:
     )
     bstart = bsub.add_parser("start", help="start the managed redis-server if not running")
     bstart.add_argument("--json", action="store_true")
+    bstart.add_argument(
+        "--new-port",
+        action="store_true",
+        help="take a free port if its own is taken (workers started before must be restarted)",
+    )
     bstart.set_defaults(handler=_lazy("broker_cmds", "start"))
     bstop = bsub.add_parser("stop", help="stop the managed redis-server")
     bstop.add_argument("--json", action="store_true")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from typing import Any
 
@@ -38,6 +39,8 @@ JSON_FIELDS = (
     "exit",
     "project",
     "broker",
+    "problem",
+    "off_broker",
 )
 
 
@@ -249,6 +252,19 @@ def list_workers(args: argparse.Namespace) -> int:
         workers = manager.all(include_remote=not args.local and _external_broker_down() is None)
     finally:
         manager.close()
+    for name in manager.adopted:
+        print(
+            f"note: the supervisor of {name} was gone while Celery ran on; restarting it under "
+            "a new supervisor (see pooldesk worker logs " + name + ")",
+            file=sys.stderr,
+        )
+    for problem in manager.problems.values():  # one line per bad record; the rest is listed
+        print(f"warning: {problem}", file=sys.stderr)
+    for w in workers:
+        if w.problem and w.name not in manager.problems:
+            print(f"warning: {w.name}: {w.problem}", file=sys.stderr)
+        if w.off_broker:
+            print(f"warning: {w.name} {w.off_broker}", file=sys.stderr)
     if args.json:
         emit_json([worker_json(w) for w in workers])
         return 0
@@ -266,7 +282,7 @@ def list_workers(args: argparse.Namespace) -> int:
             str(w.pid or "-"),
             f"{w.cpu_percent:.0f} %" if w.cpu_percent is not None else "-",
             human_bytes(w.memory_bytes),
-            w.broker or "-",
+            (w.broker or "-") + (" (unreachable)" if w.off_broker else ""),
         ]
         for w in workers
     ]

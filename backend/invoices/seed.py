@@ -95,6 +95,9 @@ def _usage_rows(seed: int, customer_id: int, period: str) -> list[dict[str, Any]
     return rows
 
 
+MAX_CUSTOMERS = 1_000_000
+
+
 def seed(
     engine: Engine, customers: int, seed: int = 42, periods: list[str] | None = None
 ) -> SeedResult:
@@ -106,6 +109,11 @@ def seed(
     """
     if isinstance(customers, bool) or not isinstance(customers, int) or customers < 1:
         raise ValueError(f"customers must be an integer >= 1, got {customers!r}")
+    if customers > MAX_CUSTOMERS:
+        raise ValueError(
+            f"customers {customers:,}: the demo seeds at most {MAX_CUSTOMERS:,} (its rows are "
+            "built in memory: 100,000,000 reached 1 GB RSS in 20 s)"
+        )
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an integer, got {seed!r}")
     wanted_periods = list(recent_periods() if periods is None else periods)

@@ -70,8 +70,39 @@ def _closing(value: str, quote: str) -> int:
     return -1
 
 
+# Linux passes a process at most ARG_MAX (a quarter of the stack limit: 2 MiB by default) of
+# arguments and environment together, and each single string at most MAX_ARG_STRLEN (128 KiB);
+# past either, exec fails with E2BIG, which used to be reported as "cannot run <interpreter>
+# (Argument list too long)" — blaming the interpreter for the env file. Checked up front.
+ENV_FILE_MAX_BYTES = 1024 * 1024
+ENV_VALUE_MAX_BYTES = 128 * 1024 - 1
+
+
+def check_size(env: dict[str, str], source: str) -> None:
+    """One line naming ``source`` if ``env`` cannot be passed to a process."""
+    for key, value in env.items():
+        size = len(key.encode()) + len(value.encode()) + 1
+        if size > ENV_VALUE_MAX_BYTES:
+            raise EnvFileError(
+                f"{source}: {key} is {size / 1024:.0f} KiB; a process's environment takes at "
+                f"most {ENV_VALUE_MAX_BYTES // 1024} KiB per variable"
+            )
+    total = sum(len(k.encode()) + len(v.encode()) + 2 for k, v in env.items())
+    if total > ENV_FILE_MAX_BYTES:
+        raise EnvFileError(
+            f"{source}: {total / 1024 / 1024:.1f} MiB of variables; a process's environment "
+            f"takes at most {ENV_FILE_MAX_BYTES // 1024 // 1024} MiB"
+        )
+
+
 def parse_file(path: Path) -> dict[str, str]:
     try:
+        size = path.stat().st_size
+        if size > ENV_FILE_MAX_BYTES:
+            raise EnvFileError(
+                f"env file {path}: {size / 1024 / 1024:.1f} MiB is more than the "
+                f"{ENV_FILE_MAX_BYTES // 1024 // 1024} MiB a process's environment can hold"
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise EnvFileError(f"env file {path}: no such file") from None
@@ -79,7 +110,9 @@ def parse_file(path: Path) -> dict[str, str]:
         raise EnvFileError(f"env file {path}: not UTF-8 text") from None
     except OSError as exc:
         raise EnvFileError(f"env file {path}: {exc.strerror}") from None
-    return parse_text(text, f"env file {path}")
+    env = parse_text(text, f"env file {path}")
+    check_size(env, f"env file {path}")
+    return env
 
 
 def parse_pairs(pairs: list[str], each: str = "--env") -> dict[str, str]:

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from pooldesk.backend.projects.envfile import parse_file
+from pooldesk.backend.projects.envfile import check_size, parse_file
 from pooldesk.backend.projects.model import Project
 from pooldesk.backend.workers import inworker
 
@@ -45,6 +45,7 @@ def project_env(
     if project.env_file:
         env.update(parse_file(Path(project.env_file)))
     env.update(project.env)
+    check_size(env, f"env file {project.env_file}" if project.env_file else "the project's env")
     if keep_broker:
         env.update({k: base[k] for k in BROKER_VARS if base.get(k)})
     bindir = str(Path(project.python).parent)

@@ -8,12 +8,14 @@ absence, so the panel never marks a worker offline on one missed reply.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from celery import Celery
+from celery.exceptions import DuplicateNodenameWarning
 
 from pooldesk.backend.broker.resolve import BrokerConfig
 from pooldesk.backend.panelapp import panel_app
@@ -63,6 +65,11 @@ class Control:
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
         self._app: Celery | None = None
+        # Celery's DuplicateNodenameWarning (two workers answering under one name) is printed
+        # by ``warnings`` as four lines on the user's terminal, from the broadcast threads of
+        # remote_workers. Dropped process-wide (catch_warnings is not thread-safe): the list
+        # shows both workers, and the one-worker-per-name lock keeps Pooldesk from making more.
+        warnings.filterwarnings("ignore", category=DuplicateNodenameWarning)
 
     @property
     def app(self) -> Celery:

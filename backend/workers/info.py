@@ -42,6 +42,8 @@ class WorkerInfo:
     progress: str | None = None  # an operation under way, e.g. a stop waiting for its tasks
     project: str | None = None  # "demo", a saved project's name, or None (an --app of ours)
     broker: str | None = None  # the broker it is on, masked
+    problem: str | None = None  # one line: its record file is unreadable
+    off_broker: str | None = None  # one line: it runs but cannot reach its broker
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

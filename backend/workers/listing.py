@@ -15,8 +15,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import redis
+
+from pooldesk.backend.broker.resolve import BrokerConfig
 from pooldesk.backend.fsutil import tail_lines
 from pooldesk.backend.projects.model import DEMO
+from pooldesk.backend.redact import mask_url
 from pooldesk.backend.workers.control import Control
 from pooldesk.backend.workers.info import WorkerInfo
 from pooldesk.backend.workers.records import ExitInfo, PidInfo, WorkerRecord
@@ -116,6 +120,23 @@ def add_remote(
             broker=control.config.masked_url,
         )
         out.append(info)
+
+
+def broker_down(config: BrokerConfig, timeout: float = 0.5) -> str | None:
+    """Why ``config``'s Redis broker does not answer (masked), or None if it does. Other
+    transports are not checked here (None): the broker status owns that."""
+    url = config.broker_url
+    if not url or config.kind != "redis":
+        return None
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        client.ping()
+        return None
+    except redis.RedisError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"{mask_url(url)} does not answer ({reason.replace(url, mask_url(url) or '')})"
+    finally:
+        client.close()
 
 
 class RemoteStops:

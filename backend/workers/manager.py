@@ -13,6 +13,7 @@ list), ``brokers`` (which broker and control a worker is on), ``logs`` (reading 
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from pooldesk.backend.broker.resolve import BrokerConfig
 from pooldesk.backend.projects.brokers import own_broker
 from pooldesk.backend.redact import mask_url
 from pooldesk.backend.settings import Settings
-from pooldesk.backend.workers import listing, logs, process
+from pooldesk.backend.workers import listing, logs, process, upkeep
 from pooldesk.backend.workers.brokers import WorkerBrokers, switch_queues
 from pooldesk.backend.workers.control import Control, ControlError
 from pooldesk.backend.workers.info import ResizeResult, WorkerError, WorkerInfo, node_name
@@ -72,6 +73,8 @@ class WorkerManager:
         self.stopper = Stopper(self.store, stop_timeout)  # every stop under way, non-blocking
         self._remote_stops = listing.RemoteStops()
         self._transitions = TransitionCheck()
+        self.problems: dict[str, str] = {}  # bad record files seen by the last all()
+        self.adopted: list[str] = []  # workers re-supervised by the last all()
 
     @classmethod
     def from_settings(cls, cfg: Settings, config: BrokerConfig | None = None) -> WorkerManager:
@@ -105,16 +108,44 @@ class WorkerManager:
 
     # -- local lifecycle ---------------------------------------------------------------------
     def start(
-        self, spec: WorkerSpec, wait: bool = True, timeout: float | None = None
+        self,
+        spec: WorkerSpec,
+        wait: bool = True,
+        timeout: float | None = None,
+        *,
+        block: bool = True,
     ) -> WorkerInfo:
+        """Start ``spec`` unless a worker of that name runs; one worker per name is guaranteed
+        by the worker's lock (``RecordStore.lock``), held from the check to the saved record.
+
+        ``wait``: until it answers ping. One that does not within ``timeout`` is stopped again
+        (cold) and reported as an error: an ops person who asked for "ready within N s" gets
+        either a ready worker or nothing left running (exit 1 means nothing started).
+        ``block=False`` (the window's service thread, which must not freeze the list while a CLI
+        restart waits a minute for running tasks): refuse at once if the lock is held."""
         spec.validate()
+        with self.store.lock(spec.name, wait=block):
+            self._start_locked(spec)
+        if wait:
+            return self._wait_or_undo(spec.name, timeout or self.start_timeout)
+        return self.info(spec.name)
+
+    def _start_locked(self, spec: WorkerSpec) -> None:
+        """Check and spawn; the caller holds ``store.lock(spec.name)``."""
         record = self.store.load(spec.name)
         if record is not None and self._celery_alive(spec.name, record):
             pid = getattr(self.store.pid_info(spec.name), "celery_pid", None)
             raise WorkerError(f"a worker named {spec.name!r} is already running (pid {pid})")
         if record is not None and proc.alive(record.supervisor_pid, record.supervisor_create_time):
+            exit_info = self.store.exit_info(spec.name)
+            if exit_info is not None and exit_info.restarting:
+                raise WorkerError(
+                    f"worker {spec.name!r} is restarting after a crash; use restart (or stop) "
+                    "instead"
+                )
             raise WorkerError(
-                f"worker {spec.name!r} is restarting after a crash; use restart (or stop) instead"
+                f"a worker named {spec.name!r} is already starting "
+                f"(supervisor pid {record.supervisor_pid})"
             )
         own = own_broker(spec.project)
         config = self.brokers.ensure() if own is None else None
@@ -124,7 +155,11 @@ class WorkerManager:
         self.store.clear_run(spec.name)
         starts = [t for t in (record.starts if record else []) if t > time.time() - 3600]
         record = WorkerRecord(
-            spec=spec, hostname=node, started_at=time.time(), starts=[*starts, time.time()]
+            spec=spec,
+            hostname=node,
+            started_at=time.time(),
+            starts=[*starts, time.time()],
+            broker=mask_url((config or own or self.config).broker_url),
         )
         child = process.spawn(spec, config, self.restarts, self.restart_window)
         self._children[spec.name] = child
@@ -135,9 +170,14 @@ class WorkerManager:
         history_broker = config if config is not None else own
         if history_broker is not None and history_broker.broker_url:
             _ensure_recorder(history_broker)
-        if wait:
-            return self.wait_ready(spec.name, timeout or self.start_timeout)
-        return self.info(spec.name)
+
+    def _wait_or_undo(self, name: str, timeout: float) -> WorkerInfo:
+        try:
+            return self.wait_ready(name, timeout)
+        except WorkerError as exc:
+            with contextlib.suppress(Exception):  # the message below is what matters
+                self.stop(name, cold=True, timeout=0)
+            raise WorkerError(f"{exc}; it was stopped again") from None
 
     def wait_ready(self, name: str, timeout: float) -> WorkerInfo:
         """Ready = answers ``ping``; a worker that exits first is reported crashed with its log."""
@@ -197,7 +237,7 @@ class WorkerManager:
             try:
                 info = self.finish_stop(event.name)
                 if event.then is not None:
-                    self.start(event.then, wait=False)
+                    self.start(event.then, wait=False, block=False)
                 elif info.state != WorkerState.STOPPED:
                     raise WorkerError(f"{event.name} is {info.state} after the stop request")
             except Exception as exc:
@@ -224,11 +264,30 @@ class WorkerManager:
         **changes: Any,
     ) -> WorkerInfo:
         """Stop (warm) and start again, optionally with a new pool, concurrency or queues (or
-        other spec fields: ``autoscale``, ``loglevel``, ``time_limit``…)."""
-        spec = self.restart_spec(name, pool, concurrency, queues, **changes)
-        if self.is_running(name):
-            self.stop(name)
-        return self.start(spec, wait=wait)
+        other spec fields: ``autoscale``, ``loglevel``, ``time_limit``…). The worker's lock is
+        held from the stop to the new start: two restarts at once run one after the other."""
+        self.restart_spec(name, pool, concurrency, queues, **changes)  # refuse before waiting
+        with self.store.lock(name):
+            spec = self.restart_spec(name, pool, concurrency, queues, **changes)
+            if self.is_running(name):
+                self.stop(name)
+            self._start_locked(spec)
+        if wait:
+            return self._wait_or_undo(name, self.start_timeout)
+        return self.info(name)
+
+    def request_restart(self, name: str, spec: WorkerSpec, op: str = "restart") -> bool:
+        """The window's restart (and Fix…): under the worker's lock, a running worker gets a stop
+        request whose stopper starts ``spec`` (:meth:`tick_stops`), a stopped one is started
+        now. True when it was started now. The same check-and-start as :meth:`restart`."""
+        if name in self.stopper:
+            raise WorkerError(f"{name} is already stopping; start it again once it has stopped")
+        with self.store.lock(name, wait=False):  # never freeze the window's service thread
+            if self.is_running(name):
+                self.request_stop(name, then=spec, op=op)
+                return False
+            self._start_locked(spec)
+            return True
 
     def restart_spec(
         self,
@@ -351,13 +410,38 @@ class WorkerManager:
         )
 
     def all(self, include_remote: bool = True, remote_timeout: float = 1.0) -> list[WorkerInfo]:
+        """Every worker: local ones first, then remote ones. Whoever lists (the CLI, the
+        window's refresh) also re-supervises a worker whose supervisor was killed
+        (:meth:`adopt_orphans`); a bad record file costs its worker a ``problem`` line
+        (``self.problems``), never the list."""
+        self.adopted = self.adopt_orphans()
+        self.problems = self.store.problems()
         local = [self.info(name) for name in self.store.names() if self.store.load(name)]
-        if not include_remote:
-            return local
-        by_host = {w.hostname: w for w in local}
-        for project, control in self.brokers.sources():
-            listing.add_remote(local, by_host, project, control, remote_timeout)
-        return self._remote_stops.mark(local)
+        if include_remote:
+            by_host = {w.hostname: w for w in local}
+            for project, control in self.brokers.sources():
+                listing.add_remote(local, by_host, project, control, remote_timeout)
+            local = self._remote_stops.mark(local)
+        upkeep.mark_off_broker(self.store, local, self.broker_for)
+        for w in local:
+            bad = self.problems.get(w.name)
+            if bad and (not w.remote or w.hostname == node_name(w.name)):
+                w.problem = bad + (
+                    "; listed as remote until it is fixed or removed" if w.remote else ""
+                )
+        return local
+
+    def adopt_orphans(self) -> list[str]:
+        """Re-supervise workers whose supervisor was killed (``upkeep.adopt_orphans``)."""
+        adopted = upkeep.adopt_orphans(
+            self.store,
+            self.stopper,
+            lambda spec: None if own_broker(spec.project) is not None else self.brokers.config,
+            self.restarts,
+            self.restart_window,
+        )
+        self._children.update(adopted)
+        return sorted(adopted)
 
     def prime_cpu(self) -> None:
         """CPU % needs two readings: call before a short sleep and ``list()`` (the CLI does)."""

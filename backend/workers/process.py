@@ -78,9 +78,16 @@ def worker_env(spec: WorkerSpec, config: BrokerConfig | None) -> dict[str, str]:
 
 
 def spawn(
-    spec: WorkerSpec, config: BrokerConfig | None, restarts: int = 3, window: float = 600.0
+    spec: WorkerSpec,
+    config: BrokerConfig | None,
+    restarts: int = 3,
+    window: float = 600.0,
+    adopt: int | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start the supervisor in its own session: it survives the window, and its pgid is ours."""
+    """Start the supervisor in its own session: it survives the window, and its pgid is ours.
+
+    ``adopt``: the pid of this worker's Celery left running by a killed supervisor; the new
+    supervisor retires it first (``supervise.retire_orphan``)."""
     supervisor = [
         "-m",
         "pooldesk.backend.workers.supervise",
@@ -92,6 +99,8 @@ def spawn(
     ]
     if spec.project:  # the supervisor runs the project's interpreter in its workdir and env
         supervisor += ["--project", spec.project]
+    if adopt:
+        supervisor += ["--adopt", str(adopt)]
     return subprocess.Popen(
         [sys.executable, *supervisor, "--", *celery_argv(spec)],
         env=worker_env(spec, config),

@@ -16,6 +16,7 @@ from pooldesk.backend.workers import options
 
 POOLS = ("prefork", "gevent", "threads", "solo")
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+RESERVED_SUFFIXES = (".pid", ".exit")
 QUEUE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 APP_RE = re.compile(
     r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:[A-Za-z_][A-Za-z0-9_]*)?$"
@@ -47,6 +48,17 @@ class SpecError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+def _reserved_name(name: str) -> str | None:
+    """Names that would collide with the files a worker keeps under ``workers/``: ``.`` and
+    ``..`` are directories, a leading dot is a hidden file (the per-worker locks are
+    ``.NAME.lock``), and ``w.pid`` / ``w.exit`` would read as another worker's run files."""
+    if name.startswith("."):
+        return "must not start with '.' ('.' and '..' name folders)"
+    if name.endswith(RESERVED_SUFFIXES):
+        return f"must not end with {' or '.join(RESERVED_SUFFIXES)} (Pooldesk's own file names)"
+    return None
 
 
 def cores() -> int:
@@ -112,6 +124,8 @@ class WorkerSpec:
             out.append(
                 f"name {self.name!r}: use 1-64 letters, digits, '_', '.' or '-' (no '@' or spaces)"
             )
+        elif (reason := _reserved_name(self.name)) is not None:
+            out.append(f"name {self.name!r}: {reason}")
         if self.pool not in POOLS:
             out.append(f"pool {self.pool!r}: choose one of {', '.join(available_pools(platform))}")
         elif (reason := pool_unavailable(self.pool, platform)) is not None:

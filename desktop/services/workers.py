@@ -176,7 +176,7 @@ class WorkerController(ServiceThread):
         def op() -> str | None:
             if spec.project:  # the app imports, the pool runs there, its broker answers
                 prepare_start(spec.project, spec.pool)
-            self._manager_or_raise().start(spec, wait=False)
+            self._manager_or_raise().start(spec, wait=False, block=False)
             self._watch("start", spec.name)
             return None
 
@@ -323,13 +323,9 @@ class WorkerController(ServiceThread):
         return self._manager
 
     def _begin_restart(self, op: str, name: str, spec: WorkerSpec) -> None:
-        manager = self._manager_or_raise()
-        if name in manager.stopper:
-            raise WorkerError(f"{name} is already stopping; start it again once it has stopped")
-        if manager.is_running(name):
-            manager.request_stop(name, then=spec, op=op)  # the stopper starts it afterwards
-        else:
-            manager.start(spec, wait=False)
+        # The backend's check-and-start under the worker's lock (one worker per name, whoever
+        # asks): a running worker is stopped and the stopper starts ``spec`` afterwards.
+        if self._manager_or_raise().request_restart(name, spec, op=op):
             self._watch(op, spec.name)
 
     def _watch(self, op: str, name: str) -> None:
