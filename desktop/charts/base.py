@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMenu,
+    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -99,6 +100,11 @@ class TimeChart(QFrame):
         self.title_label.setObjectName("chartTitle")
         self.legend_label = QLabel()
         self.legend_label.setObjectName("chartLegend")
+        # A long legend must not set the chart's minimum width (it widened the Overview until
+        # it scrolled sideways): it is clipped, and its tooltip has it whole.
+        self.legend_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.title_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self.setAccessibleName(f"Chart: {title}")
         self.export_button = QToolButton()
         self.export_button.setText("Export")
         self.export_button.setAutoRaise(True)
@@ -115,8 +121,7 @@ class TimeChart(QFrame):
         header.setContentsMargins(0, 0, 0, 0)
         header.addWidget(self.title_label)
         header.addSpacing(8)
-        header.addWidget(self.legend_label)
-        header.addStretch(1)
+        header.addWidget(self.legend_label, 1)
         header.addWidget(self.export_button)
 
         self.plot = pg.PlotWidget(axisItems={"bottom": AgoAxis("bottom")})
