@@ -19,7 +19,7 @@ from pooldesk.backend.units import human_bytes, human_ms
 MAX_PHRASES = 8
 
 # Keys folded into another phrase, or too long for a chip (the tooltip table has them).
-FOLDED = {"concurrency", "formula", "total_bytes", "measured_on", "cores"}
+FOLDED = {"formula", "total_bytes", "measured_on"}
 
 
 def _n(value: Any) -> bool:
@@ -68,6 +68,8 @@ PHRASES: dict[str, Callable[[Any], str | None]] = {
     "blocked_reports": lambda v: _count(v, "blocked-loop report"),
     "ceiling_tasks_per_s": lambda v: f"tops out near {v:,.0f} tasks/s",
     "consumers": lambda v: f"consumed by {_names(v)}" if v else "no consumer",
+    "concurrency": lambda v: f"concurrency {v:,}",
+    "cores": lambda v: f"{_count(v, 'core')} here",
     "cores_used": _cores,
     "cpu_ms_per_task": lambda v: f"{v:.1f} ms CPU per task",
     "cpu_queues": lambda v: f"CPU-bound: {_names(v)}",
@@ -113,9 +115,14 @@ def phrase(key: str, value: Any, evidence: Mapping[str, Any] | None = None) -> s
     """One evidence item as a short phrase, or None to leave it out of the chips."""
     if value is None or value == [] or key in FOLDED:
         return None
+    if key == "concurrency" and "pool" in (evidence or {}):
+        return None  # said by the pool's phrase
     if key == "pool":  # "gevent × 20"
         concurrency = (evidence or {}).get("concurrency")
         return f"{plain(value)} × {concurrency}" if _n(concurrency) else f"pool {plain(value)}"
+    total = (evidence or {}).get("total_bytes")
+    if key == "available_bytes" and _n(value) and _n(total):
+        return f"{human_bytes(int(value))} of {human_bytes(int(total))} RAM free"
     make = PHRASES.get(key)
     try:
         text = make(value) if make is not None else None

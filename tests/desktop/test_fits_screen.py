@@ -1,0 +1,110 @@
+"""The window fits the screens people have (issue 21): the real main window, fed the scene of
+``screen_scene.py`` (two warnings, five queues and more in Pool fit, three batches, six workers,
+long project and task names) as its services' signals would, at common sizes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPoint, QRect
+from PySide6.QtWidgets import QAbstractScrollArea, QApplication, QPushButton
+from pytestqt.qtbot import QtBot
+
+from pooldesk.desktop import resources
+from pooldesk.desktop.services.tasks import TasksController
+from pooldesk.desktop.settings_hub import SettingsHub
+from pooldesk.desktop.views.main_window import MainWindow
+from pooldesk.desktop.views.pool_fit import FIX_COLUMN
+from pooldesk.desktop.views.tasks_page import TasksPage
+from tests.desktop import screen_scene
+
+REPR_MARKS = ("{", "[", "'", "None")
+
+
+@pytest.fixture
+def window(qtbot: QtBot, home: Path) -> MainWindow:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    app.setStyleSheet(resources.stylesheet())
+    tasks = TasksPage(TasksController(home / "tasks.db", manage_recorder=False))
+    main = MainWindow(SettingsHub(), tasks)
+    qtbot.addWidget(main)
+    screen_scene.feed(main)
+    yield main
+    tasks.shutdown()
+    app.setStyleSheet("")
+
+
+def _settle(qtbot: QtBot) -> None:
+    for _ in range(3):
+        QApplication.processEvents()
+    qtbot.wait(20)
+
+
+def _sideways(window: MainWindow) -> list[str]:
+    """Every visible scroll area of the current page that scrolls sideways."""
+    page = window.pages.currentWidget()
+    areas = [page] if isinstance(page, QAbstractScrollArea) else []
+    areas += page.findChildren(QAbstractScrollArea)
+    return [
+        f"{type(a).__name__} {a.objectName()!r}: {a.horizontalScrollBar().maximum()} px more"
+        for a in areas
+        if a.isVisible() and a.horizontalScrollBar().isVisible()
+    ]
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)])
+def test_no_page_scrolls_sideways_and_every_fix_is_on_screen(
+    window: MainWindow, qtbot: QtBot, size: tuple[int, int]
+) -> None:
+    window.resize(*size)
+    window.show()
+    qtbot.waitExposed(window)
+    titles = [window.nav.item(r).text() for r in range(window.nav.count())]
+    for row, title in enumerate(titles):
+        window.nav.setCurrentRow(row)
+        _settle(qtbot)
+        assert _sideways(window) == [], f"{title} at {size}"
+
+    window.show_overview()
+    _settle(qtbot)
+    overview = window.overview_page
+    table = overview.pool_fit.table
+    fixes = [table.cellWidget(r, FIX_COLUMN) for r in range(table.rowCount())]
+    buttons = [b for b in fixes if isinstance(b, QPushButton)]
+    assert len(buttons) >= 3  # the scene's trap, its resize and its trial
+    viewport = overview.scroll.viewport()
+    seen = QRect(QPoint(0, 0), viewport.size())
+    for button in buttons:
+        top_left = button.mapTo(viewport, QPoint(0, 0))
+        assert seen.contains(QRect(top_left, button.size()).topRight()), top_left
+        assert seen.left() <= top_left.x()
+    for column in (0, 2, 6):  # Queue, Measured nature, Verdict
+        assert not table.isColumnHidden(column)
+    # The recommendation is whole in its tooltip and in the row detail.
+    trap = next(r for r, row in enumerate(overview.pool_fit.rows) if row.verdict == "trap")
+    full = overview.pool_fit.rows[trap]
+    assert full.recommendation in table.item(trap, 7).toolTip()
+    assert full.formula and full.formula in overview.pool_fit.detail.text()
+
+    chips = [t for card in overview.warnings.cards.values() for t in card.chip_texts()]
+    assert len(overview.warnings.cards) == 2 and len(chips) >= 5
+    assert [c for c in chips if any(mark in c for mark in REPR_MARKS)] == []
+    assert "40 runs" in chips and "held the loop 556 ms" in chips
+
+
+def test_at_1024_by_640_the_overview_is_one_column(window: MainWindow, qtbot: QtBot) -> None:
+    window.resize(1920, 1080)
+    window.show()
+    qtbot.waitExposed(window)
+    _settle(qtbot)
+    assert window.overview_page.chart_columns() == 3
+    window.resize(1024, 640)
+    _settle(qtbot)
+    overview = window.overview_page
+    assert overview.chart_columns() == 1
+    assert _sideways(window) == []
+    # Nothing essential hidden: every warning's Fix… and the trap's verdict are there.
+    for card in overview.warnings.cards.values():
+        assert card.fix_button.isVisible() and card.fix_button.width() > 0
