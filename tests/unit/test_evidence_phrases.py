@@ -18,8 +18,11 @@ REPR_MARKS = ("{", "[", "'", "None")
 
 def _fit(task: str, queue: str, pool: str, cpu: float, hold: float, declared: str | None = None):  # type: ignore[no-untyped-def]
     runs, wall = 40, 0.56
-    return TaskFit(task, queue, pool, runs, wall * runs, cpu * wall * runs, cpu * wall * runs,
-                   hold * wall * runs, hold * wall, wall * 1.2, declared, own_wall_s=wall * runs)  # fmt: skip
+    busy, held = cpu * wall * runs, hold * wall * runs
+    return TaskFit(
+        task, queue, pool, runs, wall * runs, busy, busy, held, hold * wall, wall * 1.2, declared,
+        own_wall_s=wall * runs,
+    )  # fmt: skip
 
 
 def _scenes() -> list[Observations]:
