@@ -47,6 +47,8 @@ from pooldesk.desktop.views.warnings_panel import WarningsBanner
 from pooldesk.desktop.views.workers_page import WorkersPage
 
 MESSAGE_MS = 10_000
+DEFAULT_SHARE = 0.8  # of the screen's available area, for a first window
+DEFAULT_MAX = (1600, 1000)  # px: wider reads worse on a big monitor
 NAV_ICON = 20  # px, the sidebar's page icons
 
 
@@ -64,6 +66,7 @@ class MainWindow(QMainWindow):
         # the left; the warnings banner sits above the pages, to its right.
         self.nav = QListWidget()
         self.nav.setObjectName("navigation")
+        self.nav.setAccessibleName("Pages")
         self.nav.setFrameShape(QFrame.Shape.NoFrame)
         self.nav.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.nav.setIconSize(QSize(NAV_ICON, NAV_ICON))
@@ -151,6 +154,7 @@ class MainWindow(QMainWindow):
         item.setIcon(resources.page_icon(title.lower()))
         self.nav.addItem(item)
         self._fit_nav()
+        self._page_shortcut(self.nav.count() - 1)
         self.nav.setVisible(self.nav.count() > 1)  # one page: no navigation to show
         if self.nav.currentRow() < 0:
             self.nav.setCurrentRow(0)
@@ -158,6 +162,18 @@ class MainWindow(QMainWindow):
         if actions:
             menu = self.menuBar().addMenu(menu_title)
             menu.addActions(actions)
+
+    def _page_shortcut(self, row: int) -> None:
+        """Ctrl+1…Ctrl+9: the pages in sidebar order, however many there are."""
+        if row >= 9:
+            return
+        action = QAction(self)
+        action.setShortcut(QKeySequence(f"Ctrl+{row + 1}"))
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.triggered.connect(lambda _=False, r=row: self.nav.setCurrentRow(r))
+        self.addAction(action)
+        item = self.nav.item(row)
+        item.setToolTip(f"{item.text()} (Ctrl+{row + 1})")
 
     def _page_changed(self, row: int) -> None:
         page = self.pages.widget(row)
@@ -269,10 +285,13 @@ class MainWindow(QMainWindow):
         return QSettings(str(paths.home() / "window.ini"), QSettings.Format.IniFormat)
 
     def _restore_geometry(self) -> None:
+        """A saved geometry only while it still fits the screen it would open on (a laptop
+        undocked from its monitor gets a fresh size); else 80 % of the screen's available
+        area, capped, centred."""
         settings = self._settings()
         geometry = settings.value("main/geometry")
-        if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1100, 620)
+        if geometry is None or not self.restoreGeometry(geometry) or not self._fits_screen():
+            self._default_geometry()
         state = settings.value("main/state")
         if state is not None:
             self.restoreState(state)
@@ -281,6 +300,27 @@ class MainWindow(QMainWindow):
         page = settings.value("main/page")
         if isinstance(page, str) and page in titles:
             self.nav.setCurrentRow(titles.index(page))
+
+    def _fits_screen(self) -> bool:
+        screen = QApplication.screenAt(self.frameGeometry().center()) or self.screen()
+        if screen is None:
+            return True
+        return screen.availableGeometry().contains(self.frameGeometry())
+
+    def _default_geometry(self) -> None:
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            self.resize(*DEFAULT_MAX)
+            return
+        area = screen.availableGeometry()
+        width = min(int(area.width() * DEFAULT_SHARE), DEFAULT_MAX[0])
+        height = min(int(area.height() * DEFAULT_SHARE), DEFAULT_MAX[1])
+        self.setGeometry(
+            area.x() + (area.width() - width) // 2,
+            area.y() + (area.height() - height) // 2,
+            width,
+            height,
+        )
 
     def _save_geometry(self) -> None:
         settings = self._settings()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QPoint, QRect
+from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtWidgets import QAbstractScrollArea, QApplication, QPushButton
 from pytestqt.qtbot import QtBot
 
@@ -108,3 +108,27 @@ def test_at_1024_by_640_the_overview_is_one_column(window: MainWindow, qtbot: Qt
     # Nothing essential hidden: every warning's Fix… and the trap's verdict are there.
     for card in overview.warnings.cards.values():
         assert card.fix_button.isVisible() and card.fix_button.width() > 0
+
+
+def test_the_window_opens_to_fit_its_screen_and_ctrl_digits_switch_pages(
+    window: MainWindow, qtbot: QtBot, home: Path
+) -> None:
+    area = window.screen().availableGeometry()
+    assert area.contains(window.frameGeometry())  # 80 % of the screen, centred
+    assert window.width() >= min(int(area.width() * 0.8), 1600) - 1
+    # A geometry saved on a bigger monitor is not restored onto this screen.
+    window.show()
+    window.setGeometry(area.x() + 40, area.y() + 40, area.width() * 2, area.height() * 2)
+    window.close()
+    tasks = TasksPage(TasksController(home / "tasks2.db", manage_recorder=False))
+    again = MainWindow(SettingsHub(), tasks)
+    qtbot.addWidget(again)
+    try:
+        assert area.contains(again.frameGeometry())
+        titles = [again.nav.item(r).text() for r in range(again.nav.count())]
+        keys = {a.shortcut().toString(): a for a in again.actions() if not a.shortcut().isEmpty()}
+        for row in reversed(range(min(len(titles), 9))):  # derived from the page list
+            keys[f"Ctrl+{row + 1}"].trigger()
+            assert again.pages.currentIndex() == row, titles[row]
+    finally:
+        tasks.shutdown()
