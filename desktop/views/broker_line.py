@@ -9,12 +9,16 @@ a crash; see ``desktop/services/base.py``). A QObject's method is queued into it
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QLabel, QStatusBar
 
-from pooldesk.backend.broker.status import BrokerStatus
 from pooldesk.desktop import resources
 from pooldesk.desktop.formatting import broker_line, broker_tooltip
+
+if TYPE_CHECKING:  # the broker package imports redis and kombu: not before the first paint
+    from pooldesk.backend.broker.status import BrokerStatus
 
 
 class BrokerLine(QObject):

@@ -12,7 +12,7 @@ Pages: Overview (warnings and charts), Workers, Batches, Tasks and Settings; mor
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QFontMetrics, QKeySequence
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QFrame,
     QHBoxLayout,
+    QLabel,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
@@ -38,13 +39,11 @@ from pooldesk.backend.settings import Settings
 from pooldesk.desktop import presets as presets_mod
 from pooldesk.desktop import resources
 from pooldesk.desktop.settings_hub import SettingsHub
-from pooldesk.desktop.views.batches_page import BatchesPage
 from pooldesk.desktop.views.broker_line import BrokerLine
-from pooldesk.desktop.views.overview_page import OverviewPage
-from pooldesk.desktop.views.settings.page import SettingsPage
-from pooldesk.desktop.views.tasks_page import TasksPage
 from pooldesk.desktop.views.warnings_panel import WarningsBanner
-from pooldesk.desktop.views.workers_page import WorkersPage
+
+if TYPE_CHECKING:
+    from pooldesk.desktop.views.tasks_page import TasksPage
 
 MESSAGE_MS = 10_000
 DEFAULT_SHARE = 0.8  # of the screen's available area, for a first window
@@ -53,8 +52,12 @@ NAV_ICON = 20  # px, the sidebar's page icons
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, hub: SettingsHub, tasks_page: TasksPage) -> None:
+    def __init__(self, hub: SettingsHub, tasks_page: TasksPage | None) -> None:
+        """``tasks_page=None``: only the frame now (sidebar, status bar, menus), the pages
+        later through :meth:`build_pages` — the window paints before pyqtgraph and the
+        backend's heavier modules are imported (``desktop/app.py``, ``bench/startup.py``)."""
         super().__init__()
+        self.hub_for_pages = hub
         self.setWindowTitle("Pooldesk")
         self.setWindowIcon(resources.app_icon())
         # Asked before the window closes (the shell's close flow): False keeps it open.
@@ -115,7 +118,24 @@ class MainWindow(QMainWindow):
         self.file_menu.addAction(self.settings_action)
         self.file_menu.addSeparator()
         self.file_menu.addAction(self.quit_action)
+        self.loading = QLabel("Loading…")  # the page area until build_pages
+        self.loading.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.pages.addWidget(self.loading)
+        self._fit_nav()  # the sidebar's width from the first paint: no jump when pages come
+        self._restore_geometry()
+        if tasks_page is not None:
+            self.build_pages(tasks_page)
 
+    def build_pages(self, tasks_page: TasksPage) -> None:
+        """The pages, their menus and the links between them; then the last page shown."""
+        from pooldesk.desktop.views.batches_page import BatchesPage
+        from pooldesk.desktop.views.overview_page import OverviewPage
+        from pooldesk.desktop.views.settings.page import SettingsPage
+        from pooldesk.desktop.views.workers_page import WorkersPage
+
+        hub = self.hub_for_pages
+        self.pages.removeWidget(self.loading)
+        self.loading.deleteLater()
         self.overview_page = OverviewPage()
         self.add_page(self.overview_page, "&Overview")
         self.workers_page = WorkersPage()
@@ -141,7 +161,7 @@ class MainWindow(QMainWindow):
             self.batches_page.launch_monitoring_action,
         ):
             action.triggered.connect(self.show_batches)
-        self._restore_geometry()
+        self._restore_page()
 
     # -- structure ---------------------------------------------------------------------------
     def add_page(self, page: QWidget, menu_title: str) -> None:
@@ -296,6 +316,9 @@ class MainWindow(QMainWindow):
         if state is not None:
             self.restoreState(state)
             self._update_toolbar()  # the saved state may carry another page's visibility
+
+    def _restore_page(self) -> None:
+        settings = self._settings()
         titles = [self.nav.item(row).text() for row in range(self.nav.count())]
         page = settings.value("main/page")
         if isinstance(page, str) and page in titles:
