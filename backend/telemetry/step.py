@@ -13,10 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pooldesk.backend.advisor.model import DEFAULT_NATURES, Advice, Observations, Thresholds
+from pooldesk.backend.advisor.model import (
+    DEFAULT_NATURES,
+    Advice,
+    Fix,
+    Observations,
+    Thresholds,
+)
 from pooldesk.backend.advisor.service import AdvisorService
 from pooldesk.backend.batches.history import BatchRecord
 from pooldesk.backend.broker.status import BrokerStatus
+from pooldesk.backend.fit import fixloop
 from pooldesk.backend.fit.table import QueueFit
 from pooldesk.backend.fit.table import build as build_fit
 from pooldesk.backend.settings import Settings
@@ -51,6 +58,7 @@ class ObservationStep:
         self.advisor = AdvisorService(
             thresholds or Thresholds.from_settings(advisor), advisor.get("queue_nature")
         )
+        self._last: Outcome | None = None
 
     @property
     def thresholds(self) -> Thresholds:
@@ -62,11 +70,17 @@ class ObservationStep:
         self.advisor.advisor.thresholds = Thresholds.from_settings(advisor)
         self.advisor.natures = {**DEFAULT_NATURES, **(advisor.get("queue_nature") or {})}
 
+    def note_fix(self, fix: Fix) -> None:
+        """A fix was applied: remember the before figures of the queues it touches."""
+        last = self._last
+        fixloop.note(fix, last.obs if last else None, list(last.fit) if last else [])
+
     def run(self, inputs: Inputs) -> Outcome:
         obs = self.advisor.observe(
             list(inputs.workers), inputs.samples, inputs.events, inputs.broker,
             list(inputs.batches),
         )  # fmt: skip
         update = self.advisor.update(obs)
-        fit = build_fit(obs, self.thresholds)
-        return Outcome(inputs, obs, tuple(update.current), tuple(update.appeared), tuple(fit))
+        fit = fixloop.annotate(build_fit(obs, self.thresholds), obs, fixloop.recent())
+        self._last = Outcome(inputs, obs, tuple(update.current), tuple(update.appeared), tuple(fit))
+        return self._last

@@ -176,6 +176,7 @@ class PooldeskWindow(MainWindow):
             (b.batchFinished, self.tray.notify_batch),
             (t.adviceChanged, overview.set_advice, self.banner.set_advice),
             (t.adviceAppeared, self.tray.notify_advice),
+            (t.fixMeasured, self.tray.notify),
             (t.fitChanged, overview.set_fit),
             (t.resourcesSampled, overview.set_resources, workers.set_resources),
             (t.eventsChanged, overview.set_events, workers.set_events),
@@ -186,6 +187,7 @@ class PooldeskWindow(MainWindow):
             (workers.remoteResizeRequested, c.remoteResize),
             (workers.remoteStopRequested, c.remoteStop),
             (overview.fixRequested, c.applyFix),
+            (overview.fixRequested, t.noteFix),  # its before figures, for before/after
         ]
         batch_requests = [
             (batches.launchInvoicesRequested, b.launchInvoices),

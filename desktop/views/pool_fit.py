@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from pooldesk.backend.advisor.model import Fix
+from pooldesk.backend.fit import fixloop
 from pooldesk.backend.fit.table import QueueFit
 from pooldesk.desktop.views.tables import fill_row, row_table
 
@@ -60,6 +61,7 @@ VERDICT_TEXT = {
     "fits": "fits",
     "unknown": "measuring…",
     "unmeasured": "no probe",
+    "after_fix": "measuring after the fix",
 }
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 TONE = {"critical": "#c62828", "warning": "#b26a00", "info": "#1565c0"}
@@ -157,7 +159,9 @@ class PoolFitTable(QFrame):
 
     def detail_text(self, row: QueueFit) -> str:
         """The row detail: the whole recommendation and the formula behind it."""
-        parts = [f"{row.queue}: {row.recommendation}"]
+        after = fixloop.summary(row)
+        parts = [f"{row.queue} after the fix: {after}"] if after else []
+        parts.append(f"{row.queue}: {row.recommendation}")
         if row.formula:
             parts.append(row.formula)
         if row.speedup:
@@ -166,8 +170,10 @@ class PoolFitTable(QFrame):
 
     def _show_detail(self) -> None:
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        fixed = [i for i, r in enumerate(self.rows) if r.before is not None]
         fixable = [i for i, r in enumerate(self.rows) if r.fix is not None]
         fixable.sort(key=lambda i: SEVERITY_RANK.get(self.rows[i].severity or "", 3))
+        fixable = fixed + fixable  # a fix being measured first: its before/after
         index = rows[0].row() if rows else (fixable[0] if fixable else -1)
         text = self.detail_text(self.rows[index]) if 0 <= index < len(self.rows) else ""
         self.detail.setText(text)
@@ -189,12 +195,13 @@ class PoolFitTable(QFrame):
                 _share(row.hold_share),
                 "; ".join(row.workers) or "none",
                 VERDICT_TEXT.get(row.verdict, row.verdict),
-                row.recommendation,
+                fixloop.summary(row) or row.recommendation,
                 speedup,
             )
             tip = _tooltip(row) + "\n\nDouble-click: its recent runs on a timeline."
             for c, item in enumerate(fill_row(self.table, r, cells)):
-                first = {7: row.recommendation, WORKERS_COLUMN: item.text()}.get(c)
+                whole = "\n".join(t for t in (fixloop.summary(row), row.recommendation) if t)
+                first = {RECOMMENDATION_COLUMN: whole, WORKERS_COLUMN: item.text()}.get(c)
                 item.setToolTip(f"{first}\n\n{tip}" if first else tip)
                 if c in (1, 3, 4, 8):
                     item.setTextAlignment(
