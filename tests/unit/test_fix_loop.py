@@ -16,8 +16,11 @@ TASK = "proyecto.tasks.generar_reporte"
 
 
 def _fit(pool: str, runs: int, wall: float, hold: float) -> TaskFit:
-    return TaskFit(TASK, "reportes", pool, runs, wall * runs, wall * runs * 0.98,
-                   wall * runs * 0.98, hold * runs, hold, wall * 1.2, own_wall_s=wall * runs)  # fmt: skip
+    busy = wall * runs * 0.98
+    return TaskFit(
+        TASK, "reportes", pool, runs, wall * runs, busy, busy, hold * runs, hold, wall * 1.2,
+        own_wall_s=wall * runs,
+    )  # fmt: skip
 
 
 def _obs(worker: WorkerObs) -> Observations:
