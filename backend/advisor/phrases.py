@@ -120,7 +120,7 @@ def phrase(key: str, value: Any, evidence: Mapping[str, Any] | None = None) -> s
     if key == "pool":  # "gevent × 20"
         concurrency = (evidence or {}).get("concurrency")
         return f"{plain(value)} × {concurrency}" if _n(concurrency) else f"pool {plain(value)}"
-    total = (evidence or {}).get("total_bytes")
+    total: Any = (evidence or {}).get("total_bytes")
     if key == "available_bytes" and _n(value) and _n(total):
         return f"{human_bytes(int(value))} of {human_bytes(int(total))} RAM free"
     make = PHRASES.get(key)

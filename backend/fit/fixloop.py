@@ -102,11 +102,11 @@ def annotate(
             latest[queue] = record
     out = []
     for row in rows:
-        record = latest.get(row.queue)
-        before = (record or {}).get("before", {}).get(row.queue) if record else None
-        if record is None:
+        noted = latest.get(row.queue)
+        if noted is None:
             out.append(row)
             continue
+        before = (noted.get("before") or {}).get(row.queue)
         now = measure(obs, row)
         shape_changed = before is None or now["pool"] != before.get("pool")
         measured = row.runs >= AFTER_MIN_RUNS and row.verdict not in ("unmeasured", "unknown")
