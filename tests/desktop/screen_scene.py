@@ -116,6 +116,14 @@ def broker() -> BrokerStatus:
     )  # fmt: skip
 
 
+def project_broker() -> BrokerStatus:
+    """The project's own broker, where its workers really run (masked)."""
+    return BrokerStatus(
+        "redis://:****@10.0.0.12:6380/0", False, True, memory_bytes=12 * 2**20,
+        version="7.0.15", queues={"reportes": 26, "facturas": 4},
+    )  # fmt: skip
+
+
 def snapshot() -> Snapshot:
     now = time.time()
     system = SystemSample(62.0, (70.0, 54.0), 3 * 2**30, 5 * 2**30, 8 * 2**30, 0, 2**30)
@@ -143,4 +151,5 @@ def feed(window: Any) -> None:
     window.workers_page.set_resources(snapshot())
     window.batches_page.set_batches(batches())
     window.broker_line.show_status(broker())
+    window.broker_line.show_projects([(PROJECT, project_broker())])
     window.update_first_run(workers())

@@ -132,3 +132,21 @@ def test_the_window_opens_to_fit_its_screen_and_ctrl_digits_switch_pages(
             assert again.pages.currentIndex() == row, titles[row]
     finally:
         tasks.shutdown()
+
+
+def test_the_status_bar_lists_each_broker_in_use_and_a_click_opens_its_details(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    window.resize(1366, 768)
+    window.show()
+    qtbot.waitExposed(window)
+    line = window.broker_line
+    assert "Broker: managed redis://localhost:6399/0 — up" in line.label.text()
+    assert line.projects.isVisible()
+    assert f"{screen_scene.PROJECT}: 30 waiting" in line.projects.text()
+    assert "10.0.0.12:6380" in line.projects.toolTip() and "****" in line.projects.toolTip()
+    line.projects.linkActivated.emit(f"project:{screen_scene.PROJECT}")
+    box = line.box
+    assert box is not None and box.isVisible()
+    assert screen_scene.PROJECT in box.windowTitle() and "6380" in box.text()
+    box.close()
