@@ -87,4 +87,5 @@ class BrokerLine(QObject):
 
 def _link(key: str, text: str) -> str:
     """Plain-looking text that is a link (the status bar has no room for a button)."""
-    return f'<a href="{key}" style="color: palette(window-text); text-decoration: none">{html.escape(text)}</a>'
+    style = "color: palette(window-text); text-decoration: none"
+    return f'<a href="{key}" style="{style}">{html.escape(text)}</a>'
