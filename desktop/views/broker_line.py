@@ -13,6 +13,7 @@ import html
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QLabel, QMessageBox, QStatusBar
 
 from pooldesk.desktop import resources
@@ -38,6 +39,10 @@ class BrokerLine(QObject):
         self.projects.setAccessibleName("Project brokers")
         self.projects.linkActivated.connect(self._details)
         self.projects.setVisible(False)
+        for label in (self.label, self.projects):  # links in the text's own colour
+            palette = label.palette()
+            palette.setColor(QPalette.ColorRole.Link, palette.color(QPalette.ColorRole.WindowText))
+            label.setPalette(palette)
         self.details: dict[str, tuple[str, str]] = {}  # link → (title, text)
         self.box: QMessageBox | None = None
         bar.addPermanentWidget(self.projects)
@@ -87,5 +92,4 @@ class BrokerLine(QObject):
 
 def _link(key: str, text: str) -> str:
     """Plain-looking text that is a link (the status bar has no room for a button)."""
-    style = "color: palette(window-text); text-decoration: none"
-    return f'<a href="{key}" style="{style}">{html.escape(text)}</a>'
+    return f'<a href="{key}" style="text-decoration: none">{html.escape(text)}</a>'
