@@ -1,0 +1,46 @@
+"""The Tasks page's Queue column for a user's own tasks (issue 21: "–" for every task of a
+project): task events carry no queue, but the in-worker probe's ``worker-fit`` runs carry
+each delivery's routing key, and the recorder fills it in — before or after the flush."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pooldesk.backend.taskhistory.query import TaskQuery
+from pooldesk.backend.taskhistory.recorder import Recorder
+from pooldesk.backend.taskhistory.store import TaskStore
+from tests.unit.test_taskhistory_store import lifecycle
+
+
+def test_the_probes_runs_give_each_task_its_queue(home: Path, tmp_path: Path) -> None:
+    store = TaskStore(tmp_path / "t.db")
+    recorder = Recorder("k", "redis://127.0.0.1:9/0", None, store=store, idle_exit=0)
+
+    def worker_side(task_id: str, t0: float) -> list[dict]:  # type: ignore[type-arg]
+        return [e for e in lifecycle(task_id, t0) if e["type"] != "task-sent"]
+
+    for event in worker_side("flushed", 1.0) + lifecycle("sent", 1.5):
+        recorder.on_event(event)
+    recorder.flush()  # "flushed" is on disk, without a queue
+    for event in worker_side("pending", 2.0):
+        recorder.on_event(event)  # "pending" is still in memory
+    fit = {
+        "type": "worker-fit",
+        "hostname": "rep@h",
+        "pool": "gevent",
+        "tasks": [],
+        "runs": [
+            ["flushed", "reportes", 1.0, 0.5, 0.5, 0.5, 0.0],
+            ["pending", "reportes", 2.0, 0.5, 0.5, 0.5, 0.0],
+            ["unknown", "(unknown)", 3.0, 0.5, 0.5, 0.5, 0.0],
+            ["sent", "elsewhere", 1.5, 0.5, 0.5, 0.5, 0.0],
+        ],
+    }
+    recorder.on_event(fit)
+    recorder.flush()
+    query = TaskQuery(store.path)
+    assert query.get("flushed")[0]["queue"] == "reportes"
+    assert query.get("pending")[0]["queue"] == "reportes"
+    assert query.get("sent")[0]["queue"] == "q"  # what the sender said stays
+    assert not query.get("unknown")  # a run alone never makes up a task
+    store.close()
