@@ -165,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     sys.excepthook = reporter.excepthook
     threading.excepthook = reporter.thread_excepthook
     resources.apply_style(app)
+    from pooldesk.backend.settings import load as load_settings
+
+    resources.apply_appearance(app, load_settings().settings.appearance)  # system/light/dark
     GuiThreadCollector(parent=app)  # Qt objects in garbage die in the GUI thread, never elsewhere
     # The frame first (no broker, Celery, kombu or pyqtgraph import on the way to it: it maps
     # in a few tenths of a second here), then the pages and services right after its first

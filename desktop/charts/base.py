@@ -145,6 +145,12 @@ class TimeChart(QFrame):
         layout.addWidget(self.plot, 1)
         self._apply_palette()
 
+    def _crisp(self) -> bool:
+        """Antialiased lines on a HiDPI screen (ratio ≥ 1.5), where jagged 1-px steps show
+        and the peak-downsampled curves keep the cost small; plain lines elsewhere."""
+        screen = self.screen()
+        return screen is not None and screen.devicePixelRatio() >= 1.5
+
     def sizeHint(self) -> QSize:
         # pyqtgraph's views ask for ~480 px each; in a scroll area that would push the second
         # row of charts off screen. Ask for a modest size and let the layout stretch it.
@@ -170,7 +176,10 @@ class TimeChart(QFrame):
         pen = pg.mkPen(qcolour, width=width)
         if dashed:
             pen.setStyle(Qt.PenStyle.DashLine)
-        curve = self.plot.plot([], [], pen=pen, connect="finite", stepMode="left" if step else None)
+        curve = self.plot.plot(
+            [], [], pen=pen, connect="finite", stepMode="left" if step else None,
+            antialias=self._crisp(),
+        )  # fmt: skip
         if fill:
             shade = QColor(colour)
             shade.setAlpha(40)

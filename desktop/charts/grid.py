@@ -15,7 +15,9 @@ def columns_for(width: int, count: int) -> int:
     """How many charts side by side at ``width`` px."""
     if width < ONE_COLUMN_BELOW or count <= 1:
         return 1
-    return max(1, min(count, width // CHART_MIN_WIDTH))
+    widest = max(1, min(count, width // CHART_MIN_WIDTH))
+    rows = -(-count // widest)
+    return -(-count // rows)  # balanced: four charts as 2 × 2, not 3 + 1
 
 
 class ChartGrid(QWidget):

@@ -272,8 +272,13 @@ class MainWindow(QMainWindow):
 
     # -- what the services say ---------------------------------------------------------------
     def apply_settings(self, settings: Settings) -> None:
-        """Presets apply at once: the Workers page's Start from preset menu follows them."""
+        """Presets apply at once: the Workers page's Start from preset menu follows them; so
+        does the appearance (system, light or dark)."""
         self.workers_page.set_presets(presets_mod.effective_presets(settings.presets))
+        app = QApplication.instance()
+        if app is not None and app.property("pooldeskAppearance") != settings.appearance:
+            app.setProperty("pooldeskAppearance", settings.appearance)
+            resources.apply_appearance(app, settings.appearance)
 
     def _settings_saved(self, _settings: Settings) -> None:
         self.statusBar().showMessage("Settings saved.", MESSAGE_MS)
