@@ -150,3 +150,22 @@ def test_the_status_bar_lists_each_broker_in_use_and_a_click_opens_its_details(
     assert box is not None and box.isVisible()
     assert screen_scene.PROJECT in box.windowTitle() and "6380" in box.text()
     box.close()
+
+
+def test_the_appearance_setting_forces_dark_and_back_to_the_system(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    from pooldesk.backend.settings import Settings
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    assert Settings(appearance="sepia").validate() == ["appearance: must be system, light or dark"]
+    system_dark = resources.is_dark(app.palette())
+    try:
+        window.apply_settings(Settings(appearance="dark"))
+        assert resources.is_dark(app.palette())
+        window.apply_settings(Settings(appearance="light"))
+        assert not resources.is_dark(app.palette())
+    finally:
+        window.apply_settings(Settings(appearance="system"))
+    assert resources.is_dark(app.palette()) == system_dark
