@@ -44,3 +44,26 @@ def test_the_probes_runs_give_each_task_its_queue(home: Path, tmp_path: Path) ->
     assert query.get("sent")[0]["queue"] == "q"  # what the sender said stays
     assert not query.get("unknown")  # a run alone never makes up a task
     store.close()
+
+
+def test_queue_throughput_covers_a_projects_tasks_named_by_the_probe() -> None:
+    from pooldesk.backend.telemetry.eventstate import EventState
+
+    now = 1000.0
+    state = EventState(clock=lambda: now)
+    for i in range(6):  # a user's app sent them: the worker's events carry no queue
+        uid = f"t{i}"
+        for kind, ts in (
+            ("task-received", 990.0),
+            ("task-started", 990.5),
+            ("task-succeeded", 991.0 + i),
+        ):
+            state.apply({"type": kind, "uuid": uid, "hostname": "rep@h", "timestamp": ts})
+    before = state.snapshot(now).queues
+    assert "reportes" not in before and before["(unknown)"].succeeded == 6
+    runs = [[f"t{i}", "reportes", 990.5, 0.5, 0.5, 0.5, 0.0] for i in range(6)]
+    state.apply({"type": "worker-fit", "hostname": "rep@h", "pool": "gevent", "tasks": [],
+                 "runs": runs, "timestamp": now})  # fmt: skip
+    after = state.snapshot(now).queues
+    assert after["reportes"].succeeded == 6 and after["reportes"].throughput_60s > 0
+    assert "(unknown)" not in after or after["(unknown)"].succeeded == 0
