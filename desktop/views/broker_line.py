@@ -39,10 +39,6 @@ class BrokerLine(QObject):
         self.projects.setAccessibleName("Project brokers")
         self.projects.linkActivated.connect(self._details)
         self.projects.setVisible(False)
-        for label in (self.label, self.projects):  # links in the text's own colour
-            palette = label.palette()
-            palette.setColor(QPalette.ColorRole.Link, palette.color(QPalette.ColorRole.WindowText))
-            label.setPalette(palette)
         self.details: dict[str, tuple[str, str]] = {}  # link → (title, text)
         self.box: QMessageBox | None = None
         bar.addPermanentWidget(self.projects)
@@ -51,7 +47,7 @@ class BrokerLine(QObject):
 
     def show_status(self, status: BrokerStatus) -> None:
         self.details["managed"] = ("Pooldesk's broker", broker_tooltip(status))
-        self.label.setText(_link("managed", broker_line(status)))
+        self.label.setText(_link("managed", broker_line(status), self.label))
         self.label.setToolTip(broker_tooltip(status) + "\n\nClick for details.")
         state = "up" if status.up else "down"
         colour = resources.state_color("online" if status.up else "crashed").name()
@@ -69,7 +65,7 @@ class BrokerLine(QObject):
             self.details[key] = (f"Broker of project {project}", broker_tooltip(status))
             waiting = sum(status.queues.values())
             state = f"{waiting:,} waiting" if status.up else "down"
-            parts.append(_link(key, f"{project}: {state}"))
+            parts.append(_link(key, f"{project}: {state}", self.projects))
         self.projects.setText(" · ".join(parts))
         self.projects.setToolTip(
             "\n\n".join(text for key, (_t, text) in self.details.items() if key != "managed")
@@ -90,6 +86,9 @@ class BrokerLine(QObject):
         self.box = None
 
 
-def _link(key: str, text: str) -> str:
-    """Plain-looking text that is a link (the status bar has no room for a button)."""
-    return f'<a href="{key}" style="text-decoration: none">{html.escape(text)}</a>'
+def _link(key: str, text: str, label: QLabel) -> str:
+    """Plain-looking text that is a link (the status bar has no room for a button), in the
+    label's own colour (red when the broker is down, light on a dark palette)."""
+    colour = label.palette().color(QPalette.ColorRole.WindowText).name()
+    span = f'<span style="color: {colour}">{html.escape(text)}</span>'
+    return f'<a href="{key}" style="text-decoration: none">{span}</a>'
