@@ -105,9 +105,19 @@ def test_at_1024_by_640_the_overview_is_one_column(window: MainWindow, qtbot: Qt
     overview = window.overview_page
     assert overview.chart_columns() == 1
     assert _sideways(window) == []
-    # Nothing essential hidden: every warning's Fix… and the trap's verdict are there.
+    # Nothing essential hidden: every warning's Fix…, and Pool fit's Queue, nature, verdict
+    # and Fix… inside the page's width.
     for card in overview.warnings.cards.values():
         assert card.fix_button.isVisible() and card.fix_button.width() > 0
+    table = overview.pool_fit.table
+    for column in (0, 2, 6):
+        assert not table.isColumnHidden(column)
+    viewport = overview.scroll.viewport()
+    for row in range(table.rowCount()):
+        button = table.cellWidget(row, FIX_COLUMN)
+        if isinstance(button, QPushButton):
+            right = button.mapTo(viewport, QPoint(button.width(), 0)).x()
+            assert 0 < right <= viewport.width(), (row, right, viewport.width())
 
 
 def test_the_window_opens_to_fit_its_screen_and_ctrl_digits_switch_pages(
