@@ -86,6 +86,14 @@ def note(
     write_json_atomic(path, records[-KEEP:])
 
 
+def forget_last(path: Path | None = None) -> None:
+    """The fix just noted did not happen (it failed): no "measuring after the fix" for it."""
+    path = path or _path()
+    records = [r for r in (read_json(path) or []) if isinstance(r, dict)]
+    if records:
+        write_json_atomic(path, records[:-1])
+
+
 def recent(now: float | None = None, path: Path | None = None) -> list[dict[str, Any]]:
     now = time.time() if now is None else now
     records = read_json(path or _path()) or []

@@ -126,6 +126,15 @@ class TelemetryController(ServiceThread):
         except OSError:
             log.exception("could not note the fix; its before/after will be missing")
 
+    @Slot(str, str, bool, str)
+    def fixFinished(self, op: str, _subject: str, ok: bool, _message: str) -> None:
+        """A fix that failed changed nothing: its row goes back to what it measures."""
+        if op == "fix" and not ok:
+            try:
+                fixloop.forget_last()
+            except OSError:
+                log.exception("could not forget the failed fix")
+
     def running_batches(self) -> list[str]:
         """Ids of the running batches the advisor sees (for tests; safe from any thread)."""
         return [r.id for r in self._running_batches]

@@ -164,7 +164,7 @@ class PooldeskWindow(MainWindow):
             (c.brokerChanged, self.broker_line.show_status, overview.set_broker, t.setBroker),
             (c.projectBrokersChanged, self.broker_line.show_projects),
             (c.operationStarted, self.operations.started),
-            (c.operationFinished, self.operations.finished, overview.fix_finished),
+            (c.operationFinished, self.operations.finished, overview.fix_finished, t.fixFinished),
             (c.logRead, workers.detail.set_log),
             # The one batch poller: the advisor gets the running batches from it too.
             (b.batchesChanged, batches.set_batches, overview.set_batches, t.setBatches),

@@ -70,3 +70,5 @@ def test_an_old_fix_is_history(tmp_path: Path) -> None:
     fixloop.note(rows[0].fix, _obs(w), rows, path=path)
     assert fixloop.recent(path=path)
     assert fixloop.recent(now=10**11, path=path) == []
+    fixloop.forget_last(path=path)  # the fix failed: nothing to measure after it
+    assert fixloop.recent(path=path) == []
