@@ -162,7 +162,7 @@ class PooldeskWindow(MainWindow):
         routes: list[tuple[Any, ...]] = [
             (c.workersChanged, workers.set_workers, self.update_first_run, t.setWorkers),
             (c.brokerChanged, self.broker_line.show_status, overview.set_broker, t.setBroker),
-            (c.projectBrokersChanged, self.broker_line.show_projects),
+            (c.projectBrokersChanged, self.broker_line.show_projects, overview.set_project_brokers),
             (c.operationStarted, self.operations.started),
             (c.operationFinished, self.operations.finished, overview.fix_finished, t.fixFinished),
             (c.logRead, workers.detail.set_log),

@@ -41,6 +41,7 @@ from pooldesk.desktop.charts import (
     WorkerCharts,
 )
 from pooldesk.desktop.charts.grid import ChartGrid
+from pooldesk.desktop.charts.queues import BacklogHistory, QueueBacklogChart
 from pooldesk.desktop.charts.window import CHART_MS, History, no_history, window_combo
 from pooldesk.desktop.charts.worker import worker_facts
 from pooldesk.desktop.formatting import broker_line, broker_tooltip
@@ -93,6 +94,8 @@ class OverviewPage(QWidget):
         self.cpu_chart = SystemCpuChart()
         self.ram_chart = SystemRamChart()
         self.queue_chart = QueueThroughputChart(self.queue_history)
+        self.backlog = BacklogHistory()
+        self.backlog_chart = QueueBacklogChart(self.backlog)
         self.worker_charts = WorkerCharts(self.limits)
         self.worker_combo = QComboBox()
         self.worker_combo.setMinimumContentsLength(12)
@@ -112,7 +115,9 @@ class OverviewPage(QWidget):
         self.worker_caption.setWordWrap(True)
 
         # Three charts side by side on a desktop, one above the other at 1024 px (grid.py).
-        self.system_charts = ChartGrid([self.cpu_chart, self.ram_chart, self.queue_chart])
+        self.system_charts = ChartGrid(
+            [self.cpu_chart, self.ram_chart, self.queue_chart, self.backlog_chart]
+        )
         grid = QVBoxLayout()
         grid.setSpacing(6)
         grid.addWidget(_section("Machine and queues"))
@@ -152,7 +157,13 @@ class OverviewPage(QWidget):
         return self.system_charts.columns
 
     def charts(self) -> list[TimeChart]:
-        return [self.cpu_chart, self.ram_chart, self.queue_chart, *self.worker_charts.charts()]
+        return [
+            self.cpu_chart,
+            self.ram_chart,
+            self.queue_chart,
+            self.backlog_chart,
+            *self.worker_charts.charts(),
+        ]
 
     # -- data in -----------------------------------------------------------------------------
     def set_history_source(self, history: History) -> None:
@@ -215,7 +226,15 @@ class OverviewPage(QWidget):
 
     def set_broker(self, status: BrokerStatus) -> None:
         self._broker = status
+        if status.up:
+            self.backlog.record(status.queues)
         self._update_status()
+
+    def set_project_brokers(self, found: list[tuple[str, BrokerStatus]]) -> None:
+        """Each project's own broker: its queues' backlog on the backlog chart."""
+        for project, status in found:
+            if status.up:
+                self.backlog.record(status.queues, broker=project)
 
     def set_batches(self, records: list[BatchRecord]) -> None:
         self.batches.set_batches(records)
@@ -232,6 +251,7 @@ class OverviewPage(QWidget):
         self.cpu_chart.refresh(self._history, now)
         self.ram_chart.refresh(self._history, now)
         self.queue_chart.refresh(now)
+        self.backlog_chart.refresh(now)
         self.worker_charts.refresh(self._history, now)
 
     def window_seconds(self) -> int:
@@ -239,7 +259,7 @@ class OverviewPage(QWidget):
 
     def _window_changed(self, _index: int = 0) -> None:
         seconds = self.window_seconds()
-        for chart in (self.cpu_chart, self.ram_chart, self.queue_chart):
+        for chart in (self.cpu_chart, self.ram_chart, self.queue_chart, self.backlog_chart):
             chart.set_window(seconds)
         self.worker_charts.set_window(seconds)
         self.refresh_charts()

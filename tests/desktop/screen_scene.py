@@ -152,4 +152,5 @@ def feed(window: Any) -> None:
     window.batches_page.set_batches(batches())
     window.broker_line.show_status(broker())
     window.broker_line.show_projects([(PROJECT, project_broker())])
+    overview.set_project_brokers([(PROJECT, project_broker())])
     window.update_first_run(workers())

@@ -99,7 +99,7 @@ def test_at_1024_by_640_the_overview_is_one_column(window: MainWindow, qtbot: Qt
     window.show()
     qtbot.waitExposed(window)
     _settle(qtbot)
-    assert window.overview_page.chart_columns() == 3
+    assert window.overview_page.chart_columns() == 4  # side by side on a desktop
     window.resize(1024, 640)
     _settle(qtbot)
     overview = window.overview_page
@@ -160,6 +160,10 @@ def test_the_status_bar_lists_each_broker_in_use_and_a_click_opens_its_details(
     assert box is not None and box.isVisible()
     assert screen_scene.PROJECT in box.windowTitle() and "6380" in box.text()
     box.close()
+    # The project's backlog on its own broker is charted beside Pooldesk's queues.
+    overview = window.overview_page
+    assert f"reportes ({screen_scene.PROJECT})" in overview.backlog.queues()
+    assert "reportes" in overview.backlog.queues()  # the managed broker's, in the scene
 
 
 def test_the_appearance_setting_forces_dark_and_back_to_the_system(
