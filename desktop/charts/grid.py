@@ -8,6 +8,7 @@ from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 CHART_MIN_WIDTH = 340  # a chart narrower than this reads as a smear of ticks
+CHART_MIN_HEIGHT = 210  # in a scrolling page the charts get their minimum: keep them readable
 ONE_COLUMN_BELOW = 900  # the page is one column under this width (1024 × 640 screens)
 
 
@@ -31,6 +32,7 @@ class ChartGrid(QWidget):
         self._layout.setVerticalSpacing(8)
         for chart in self.charts:
             chart.setMinimumWidth(0)
+            chart.setMinimumHeight(CHART_MIN_HEIGHT)
             self._layout.addWidget(chart, 0, 0)
         self.relayout()
 
