@@ -65,7 +65,7 @@ PHRASES: dict[str, Callable[[Any], str | None]] = {
     "active_tasks": lambda v: f"{_count(v, 'task')} running",
     "available_bytes": lambda v: f"{human_bytes(int(v))} RAM free",
     "batch": lambda v: f"batch {plain(v)[:12]}",
-    "blocked_reports": lambda v: _count(v, "blocked-loop report"),
+    "blocked_reports": lambda v: _count(v, "blocked-loop report") if v else None,
     "ceiling_tasks_per_s": lambda v: f"tops out near {v:,.0f} tasks/s",
     "consumers": lambda v: f"consumed by {_names(v)}" if v else "no consumer",
     "concurrency": lambda v: f"concurrency {v:,}",
