@@ -18,6 +18,7 @@ from pooldesk.backend import paths
 
 SCHEMA_VERSION = 1
 
+APPEARANCES = ("system", "light", "dark")
 ENV_OVERRIDES = {
     "broker_url": "POOLDESK_BROKER_URL",
     "result_backend": "POOLDESK_RESULT_BACKEND",
@@ -45,6 +46,8 @@ class Settings:
     task_history_max_tasks: int = 500_000
     task_history_max_days: float = 30.0
     task_history_hide_args: bool = False
+    # The window's colours: follow the system's light/dark scheme, or force one.
+    appearance: str = "system"
 
     def validate(self) -> list[str]:
         """Problems a user must fix; empty when the settings are usable."""
@@ -71,6 +74,8 @@ class Settings:
         if not 5 <= self.visibility_timeout <= 7 * 86400:
             problems.append("visibility_timeout: must be between 5 seconds and 7 days")
         problems += _task_history_problems(self)
+        if self.appearance not in APPEARANCES:
+            problems.append("appearance: must be system, light or dark")
         return problems
 
 

@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import signal
 import sys
 import threading
+import time
 import traceback
+from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
+from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QMessageBox, QSplashScreen, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QWindow
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from pooldesk.backend import paths
 from pooldesk.backend.redact import mask_text
@@ -99,6 +105,42 @@ def _bring_to_front(window: QWidget) -> None:
     window.activateWindow()
 
 
+class _ExposeWatch(QObject):
+    """Calls back once, when the window's surface is first exposed (mapped and paintable)."""
+
+    def __init__(self, window: QWidget, callback: Callable[[], None]) -> None:
+        super().__init__(window)
+        self._callback: Callable[[], None] | None = callback
+        handle = window.windowHandle()
+        if handle is not None:
+            handle.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Expose and self._callback is not None:
+            handle = watched if isinstance(watched, QWindow) else None
+            if handle is None or handle.isExposed():
+                callback, self._callback = self._callback, None
+                QTimer.singleShot(0, callback)  # after this expose has painted
+        return False
+
+
+def on_first_expose(window: QWidget, callback: Callable[[], None]) -> None:
+    _ExposeWatch(window, callback)
+
+
+def _after_first_paint(window: Any, app: QApplication) -> None:
+    """Write the moment the window was on screen (``POOLDESK_STARTUP_MARK``, for
+    bench/startup.py; with ``POOLDESK_STARTUP_QUIT`` it leaves right there), then attach."""
+    mark = os.environ.get("POOLDESK_STARTUP_MARK")
+    if mark:
+        Path(mark).write_text(f"{time.time():.6f}\n", encoding="utf-8")
+        if os.environ.get("POOLDESK_STARTUP_QUIT"):
+            window.close_guard = None
+            app.quit()
+            return
+    window.attach()
+
+
 def main(argv: list[str] | None = None) -> int:
     problem = startup.display_problem()
     if problem:
@@ -123,21 +165,18 @@ def main(argv: list[str] | None = None) -> int:
     sys.excepthook = reporter.excepthook
     threading.excepthook = reporter.thread_excepthook
     resources.apply_style(app)
-    GuiThreadCollector(parent=app)  # Qt objects in garbage die in the GUI thread, never elsewhere
-    # Something on screen at once: the main window's imports (Celery, kombu, pyqtgraph) and
-    # its first layout take about a second more on a cold start.
-    splash = QSplashScreen(resources.app_icon().pixmap(160, 160))
-    splash.showMessage(
-        "Starting Pooldesk…", Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignHCenter
-    )
-    splash.show()
-    app.processEvents()
+    from pooldesk.backend.settings import load as load_settings
 
+    resources.apply_appearance(app, load_settings().settings.appearance)  # system/light/dark
+    GuiThreadCollector(parent=app)  # Qt objects in garbage die in the GUI thread, never elsewhere
+    # The frame first (no broker, Celery, kombu or pyqtgraph import on the way to it: it maps
+    # in a few tenths of a second here), then the pages and services right after its first
+    # paint (about a second of imports and threads; bench/startup.py measures both).
     from pooldesk.desktop.shell.root import PooldeskWindow
 
-    window = PooldeskWindow()  # the composition root: settings hub, services, wiring
+    window = PooldeskWindow(deferred=True)
     window.show()
-    splash.finish(window)
+    on_first_expose(window, lambda: _after_first_paint(window, app))
     guard.raiseRequested.connect(lambda: _bring_to_front(window))
     # Ctrl+C in the terminal closes the window cleanly; the timer lets Python see the signal.
     signal.signal(signal.SIGINT, lambda *_: window.close())

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pooldesk.backend import units
-from pooldesk.backend.broker.status import BrokerStatus
+
+if TYPE_CHECKING:  # the broker package imports redis and kombu: not before the first paint
+    from pooldesk.backend.broker.status import BrokerStatus
 
 DASH = "–"
 

@@ -158,6 +158,48 @@ def apply_style(app: QCoreApplication | None) -> None:
     app.setProperty("pooldeskDark", is_dark(app.palette()))
 
 
+def apply_appearance(app: QCoreApplication | None, appearance: str) -> None:
+    """``system`` follows the desktop's light/dark scheme (Qt 6.5+ style hints, live), or
+    ``light``/``dark`` forces one; Fusion derives its palette from the scheme, and the
+    stylesheet's state colours follow the palette (``follow_palette``)."""
+    if not isinstance(app, QApplication):
+        return
+    hints = app.styleHints()
+    scheme = {
+        "light": Qt.ColorScheme.Light,
+        "dark": Qt.ColorScheme.Dark,
+    }.get(appearance, Qt.ColorScheme.Unknown)  # Unknown: back to the system's
+    if hasattr(hints, "setColorScheme"):  # Qt 6.8+
+        hints.setColorScheme(scheme)
+    # Platforms without a theme (plain X, offscreen) ignore the hint: set the palette.
+    wanted_dark = {"light": False, "dark": True}.get(appearance)
+    if wanted_dark is None:
+        app.setPalette(QPalette())  # the platform's own again
+    elif is_dark(app.palette()) != wanted_dark:
+        app.setPalette(dark_palette() if wanted_dark else app.style().standardPalette())
+    follow_palette(app)
+
+
+def dark_palette() -> QPalette:
+    """Fusion in dark colours, for a forced dark appearance where the platform has none."""
+    palette = QPalette()
+    role = QPalette.ColorRole
+    for name, colour in (
+        (role.Window, "#2d2d30"), (role.WindowText, "#e6e6e6"), (role.Base, "#1e1e1e"),
+        (role.AlternateBase, "#2a2a2d"), (role.ToolTipBase, "#2d2d30"),
+        (role.ToolTipText, "#e6e6e6"), (role.Text, "#e6e6e6"), (role.Button, "#3a3a3d"),
+        (role.ButtonText, "#e6e6e6"), (role.BrightText, "#ff6b6b"), (role.Link, "#6cb4ff"),
+        (role.Highlight, "#2f7dd1"), (role.HighlightedText, "#ffffff"),
+        (role.PlaceholderText, "#8a8a8a"), (role.Mid, "#4a4a4e"), (role.Dark, "#202023"),
+        (role.Light, "#505054"), (role.Midlight, "#444448"), (role.Shadow, "#111111"),
+    ):  # fmt: skip
+        palette.setColor(name, QColor(colour))
+    disabled = QPalette.ColorGroup.Disabled
+    for name in (role.WindowText, role.Text, role.ButtonText):
+        palette.setColor(disabled, name, QColor("#7a7a7a"))
+    return palette
+
+
 def follow_palette(app: QCoreApplication | None) -> None:
     """After a light/dark switch: re-derive the state colours, if the stylesheet is ours."""
     if not isinstance(app, QApplication) or app.property("pooldeskDark") is None:

@@ -11,6 +11,7 @@ import argparse
 import time
 from typing import TYPE_CHECKING, Any
 
+from pooldesk.backend.advisor.phrases import phrases
 from pooldesk.backend.cli.output import emit_json, fail
 
 if TYPE_CHECKING:
@@ -104,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"[{item.severity}] {item.title}")
         print(f"    {item.text}")
         if item.evidence:
-            print("    evidence: " + ", ".join(f"{k}={v}" for k, v in item.evidence.items()))
+            # In words, as the window's chips (the exact figures: --json).
+            print("    evidence: " + " · ".join(text for _k, text in phrases(item.evidence)))
         if item.fix:
             print(f"    fix: {item.fix.confirm}")
     return 0

@@ -23,12 +23,15 @@ def register(sub: Any, parser_class: Any, positive_float: Any) -> None:
 def rows(seconds: float) -> list[dict[str, Any]] | None:
     """The table's rows as JSON-ready dicts; ``None`` when the broker does not answer."""
     from pooldesk.backend.cli.advise_cmds import watch
+    from pooldesk.backend.fit import fixloop
     from pooldesk.backend.fit.table import build
 
     _, obs, thresholds = watch(seconds)
     if obs is None:
         return None
-    return [row.to_dict() for row in build(obs, thresholds)]
+    # A recent Fix… (the window's or another's): before/after, as the window shows it.
+    rows = fixloop.annotate(build(obs, thresholds), obs, fixloop.recent())
+    return [row.to_dict() for row in rows]
 
 
 def _share(value: float | None) -> str:
@@ -70,4 +73,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {row['queue']}: {row['formula']}")
         if row.get("fix"):
             print(f"  {row['queue']}: fix: {row['fix']['confirm']}")
+        if row.get("after"):
+            from pooldesk.backend.fit.fixloop import summary_of
+
+            said = summary_of(row.get("before"), row["after"], row.get("faster"))
+            print(f"  {row['queue']}: after the fix: {said}")
     return 0

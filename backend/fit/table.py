@@ -55,6 +55,11 @@ class QueueFit:
     formula: str | None = None
     tasks: list[TaskRow] = field(default_factory=list)
     fix: Fix | None = None
+    # After a Fix… (backend/fit/fixloop.py): the figures before it and, once runs on the new
+    # shape arrive, after it; faster = after ÷ before of the throughput.
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    faster: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -56,8 +56,23 @@ def prepare_start(project: str, pool: str, store: ProjectStore | None = None) ->
 
 def brokers_in_use(records: RecordStore | None = None) -> list[BrokerConfig]:
     """The own brokers of the projects that have a worker in the list (for the event monitors)."""
+    return [config for _project, config, _queues in project_brokers(records)]
+
+
+def project_brokers(
+    records: RecordStore | None = None,
+) -> list[tuple[str, BrokerConfig, tuple[str, ...]]]:
+    """``(project, its own broker, the queues its workers consume)`` for each project with a
+    worker in the list and a broker of its own (the status bar lists each, with its backlog)."""
     records = records or RecordStore()
-    projects = {r.spec.project for r in map(records.load, records.names()) if r and r.spec.project}
+    queues: dict[str, set[str]] = {}
+    for record in map(records.load, records.names()):
+        if record and record.spec.project:
+            queues.setdefault(record.spec.project, set()).update(record.spec.queues)
     store = ProjectStore()
-    configs = [own_broker(p, store) for p in sorted(projects)]
-    return [c for c in configs if c is not None and c.broker_url]
+    out = []
+    for project in sorted(queues):
+        config = own_broker(project, store)
+        if config is not None and config.broker_url:
+            out.append((project, config, tuple(sorted(queues[project]))))
+    return out

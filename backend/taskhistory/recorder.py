@@ -57,6 +57,9 @@ WANTED_CHECK_S = 10.0
 BACKOFF_MIN_S, BACKOFF_MAX_S = 1.0, 30.0
 
 
+FIT_EVENT = "worker-fit"  # the in-worker probe (backend/workers/inworker/_pooldesk_fit.py)
+
+
 class Recorder:
     def __init__(
         self,
@@ -148,6 +151,9 @@ class Recorder:
     # -- the receiver thread -----------------------------------------------------------------
     def on_event(self, event: dict[str, Any]) -> None:
         self.events += 1
+        if event.get("type") == FIT_EVENT:
+            self._queues_of_runs(event)
+            return
         try:
             row = row_of(event, self.hide_args, self.key)
         except Exception:
@@ -159,6 +165,29 @@ class Recorder:
         self.pending[row["id"]] = row if old is None else merge(old, row)
         if len(self.pending) >= FLUSH_ROWS:
             self.flush()
+
+    def _queues_of_runs(self, event: dict[str, Any]) -> None:
+        """The in-worker probe's runs carry each task's routing key: the Tasks page's Queue
+        column for every task of a worker Pooldesk started (task events carry no queue)."""
+        found: dict[str, str] = {}
+        for run in event.get("runs") or []:
+            if not isinstance(run, list | tuple) or len(run) < 2:
+                continue
+            task_id, queue = str(run[0]), str(run[1] or "")
+            if not queue or queue == "(unknown)":
+                continue
+            row = self.pending.get(task_id)
+            if row is not None:
+                row.setdefault("queue", queue)
+                if not row.get("queue"):
+                    row["queue"] = queue
+            else:
+                found[task_id] = queue
+        if found:
+            try:
+                self.store.set_queues(found)
+            except sqlite3.Error as exc:  # the next runs bring theirs; nothing else is lost
+                log.warning("could not note %d tasks' queues: %s", len(found), exc)
 
     def on_connected(self) -> None:
         now = time.time()

@@ -256,6 +256,16 @@ class TaskStore:
                 (gap.broker, gap.start_ts, gap.end_ts, gap.reason),
             )
 
+    def set_queues(self, queues: dict[str, str]) -> int:
+        """Fill in the queue of tasks whose events did not carry it (a worker's events never
+        do; its in-worker probe knows each delivery's routing key). Never overwrites one."""
+        with self._conn:
+            cursor = self._conn.executemany(
+                "UPDATE tasks SET queue=? WHERE id=? AND queue IS NULL",
+                [(queue, task_id) for task_id, queue in queues.items()],
+            )
+        return cursor.rowcount
+
     def open_ids(self, broker: str, before: float) -> list[str]:
         """Tasks still unfinished that were last heard of before ``before`` (a gap's start)."""
         rows = self._conn.execute(

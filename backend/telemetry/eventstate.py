@@ -99,6 +99,7 @@ class EventState:
             return
         if kind == FIT_EVENT:  # sent by pool processes too: their pid is not the worker's
             self.fit.apply(host, event, float(event.get("local_received") or self.clock()))
+            self._queues_of_runs(event.get("runs"))
             return
         worker = self._worker(host)
         pid = event.get("pid")
@@ -217,6 +218,29 @@ class EventState:
         elif kind == "task-retried":
             self._unstart(task)
             self._transition(task, "RETRY")
+
+    def _queues_of_runs(self, runs: Any) -> None:
+        """A user's tasks are sent by their app (no ``task-sent`` here): the probe's runs name
+        each one's queue, so Queue throughput covers them too (issue 21: it stayed empty
+        while a project's queue ran). A finished run moves from "(unknown)" to its queue."""
+        for run in runs if isinstance(runs, list) else []:
+            if not isinstance(run, list | tuple) or len(run) < 2 or not run[1]:
+                continue
+            task = self.tasks.get(str(run[0]))
+            queue = str(run[1])
+            if task is None or task.queue != UNKNOWN_QUEUE or queue == UNKNOWN_QUEUE:
+                continue
+            if task.state in ("SUCCESS", "FAILURE") and task.ended is not None:
+                old, new = self._queue(UNKNOWN_QUEUE), self._queue(queue)
+                ok = task.state == "SUCCESS"
+                if (old.succeeded if ok else old.failed) > 0:
+                    old.rate.add(task.ended, -1)
+                    old.succeeded -= ok
+                    old.failed -= not ok
+                new.rate.add(task.ended)
+                new.succeeded += ok
+                new.failed += not ok
+            self._set_queue(task, queue)
 
     def _set_queue(self, task: Task, name: str) -> None:
         if task.queue == name:

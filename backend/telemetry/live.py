@@ -3,8 +3,8 @@
 ``pooldesk advise``, ``pooldesk fit`` and ``pooldesk metrics serve`` (a jump host, a CI box)
 need what the window's telemetry thread measures — the worker list, resource samples, the
 event monitors of every broker in use (a project's own included), the batch list and the
-advisor — without Qt. One class builds and steps them, so the three commands agree with each
-other and with the window.
+advisor — without Qt. One class builds and steps them; the advising itself is the window's
+own step (``telemetry/step.py``), so the three commands agree with each other and with it.
 """
 
 from __future__ import annotations
@@ -12,22 +12,20 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from pooldesk.backend.advisor.model import Advice, Observations, Thresholds
-from pooldesk.backend.advisor.service import AdvisorService
 from pooldesk.backend.batches.history import BatchRecord
 from pooldesk.backend.batches.service import BatchService
 from pooldesk.backend.broker import BrokerConfig
 from pooldesk.backend.broker.status import BrokerStatus, broker_status
 from pooldesk.backend.fit.table import QueueFit
-from pooldesk.backend.fit.table import build as build_fit
 from pooldesk.backend.projects.brokers import brokers_in_use
 from pooldesk.backend.settings import Settings
 from pooldesk.backend.telemetry.events import EventMonitor
 from pooldesk.backend.telemetry.multi import MonitorSet
 from pooldesk.backend.telemetry.sampler import ResourceSampler
 from pooldesk.backend.telemetry.samples import Snapshot
+from pooldesk.backend.telemetry.step import Inputs, ObservationStep
 from pooldesk.backend.telemetry.views import EventSnapshot
 from pooldesk.backend.workers.manager import WorkerInfo, WorkerManager
 
@@ -53,9 +51,9 @@ class LiveTelemetry:
         self, config: BrokerConfig, settings: Settings, thresholds: Thresholds | None = None
     ) -> None:
         self.config = config
-        advisor: dict[str, Any] = dict(settings.advisor or {})
-        self.thresholds = thresholds or Thresholds.from_settings(advisor)
-        self.advisor = AdvisorService(self.thresholds, advisor.get("queue_nature"))
+        self.step = ObservationStep(settings, thresholds)  # the window's step, too
+        self.thresholds = self.step.thresholds
+        self.advisor = self.step.advisor
         self.manager = WorkerManager(config=config)
         self.sampler = ResourceSampler(self.manager.store)
         self.monitor = MonitorSet(EventMonitor(config))
@@ -79,17 +77,17 @@ class LiveTelemetry:
             # The broker may be down: the advisor and pooldesk_broker_up say so; keep the list.
             with contextlib.suppress(Exception):
                 self._batch_records = self.batches.list(limit=50)
-        obs = self.advisor.observe(workers, samples, events, broker, self._batch_records)
-        update = self.advisor.update(obs)
+        inputs = Inputs(tuple(workers), samples, events, broker, tuple(self._batch_records))
+        outcome = self.step.run(inputs)
         return Reading(
-            tuple(workers),
+            inputs.workers,
             samples,
             events,
             broker,
-            tuple(self._batch_records),
-            obs,
-            tuple(update.current),
-            tuple(build_fit(obs, self.thresholds)),
+            inputs.batches,
+            outcome.obs,
+            outcome.advice,
+            outcome.fit,
         )
 
     def close(self) -> None:

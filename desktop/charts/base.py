@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMenu,
+    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -99,6 +100,11 @@ class TimeChart(QFrame):
         self.title_label.setObjectName("chartTitle")
         self.legend_label = QLabel()
         self.legend_label.setObjectName("chartLegend")
+        # A long legend must not set the chart's minimum width (it widened the Overview until
+        # it scrolled sideways): it is clipped, and its tooltip has it whole.
+        self.legend_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.title_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self.setAccessibleName(f"Chart: {title}")
         self.export_button = QToolButton()
         self.export_button.setText("Export")
         self.export_button.setAutoRaise(True)
@@ -115,8 +121,7 @@ class TimeChart(QFrame):
         header.setContentsMargins(0, 0, 0, 0)
         header.addWidget(self.title_label)
         header.addSpacing(8)
-        header.addWidget(self.legend_label)
-        header.addStretch(1)
+        header.addWidget(self.legend_label, 1)
         header.addWidget(self.export_button)
 
         self.plot = pg.PlotWidget(axisItems={"bottom": AgoAxis("bottom")})
@@ -139,6 +144,12 @@ class TimeChart(QFrame):
         layout.addLayout(header)
         layout.addWidget(self.plot, 1)
         self._apply_palette()
+
+    def _crisp(self) -> bool:
+        """Antialiased lines on a HiDPI screen (ratio ≥ 1.5), where jagged 1-px steps show
+        and the peak-downsampled curves keep the cost small; plain lines elsewhere."""
+        screen = self.screen()
+        return screen is not None and screen.devicePixelRatio() >= 1.5
 
     def sizeHint(self) -> QSize:
         # pyqtgraph's views ask for ~480 px each; in a scroll area that would push the second
@@ -165,7 +176,10 @@ class TimeChart(QFrame):
         pen = pg.mkPen(qcolour, width=width)
         if dashed:
             pen.setStyle(Qt.PenStyle.DashLine)
-        curve = self.plot.plot([], [], pen=pen, connect="finite", stepMode="left" if step else None)
+        curve = self.plot.plot(
+            [], [], pen=pen, connect="finite", stepMode="left" if step else None,
+            antialias=self._crisp(),
+        )  # fmt: skip
         if fill:
             shade = QColor(colour)
             shade.setAlpha(40)

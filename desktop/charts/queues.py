@@ -61,3 +61,47 @@ class QueueThroughputChart(TimeChart):
             if cols:
                 self.set_series(name, cols["t"], cols["rate"], now)
         self.finish_update(floor=1.0)
+
+
+class BacklogHistory:
+    """Messages waiting per queue, from the brokers' status (the managed one every 1.5 s and
+    each project's own every 5 s): one ring per queue, so a project's backlog on its own
+    broker is charted beside Pooldesk's queues."""
+
+    def __init__(self) -> None:
+        self._rings: dict[str, Ring] = {}
+        self._seen: dict[str, float] = {}
+
+    def record(self, queues: dict[str, int], now: float | None = None, broker: str = "") -> None:
+        now = time.time() if now is None else now
+        for name, waiting in queues.items():
+            key = f"{name} ({broker})" if broker else name
+            ring = self._rings.get(key)
+            if ring is None:
+                if not waiting:
+                    continue  # an idle queue gets a curve once something waits on it
+                ring = self._rings[key] = Ring(("waiting",))
+            ring.push(now, float(waiting))
+
+    def queues(self) -> list[str]:
+        return sorted(self._rings)
+
+    def columns(self, name: str, seconds: float) -> dict[str, list[float]]:
+        ring = self._rings.get(name)
+        return ring.columns(seconds) if ring is not None else {}
+
+
+class QueueBacklogChart(TimeChart):
+    def __init__(self, history: BacklogHistory) -> None:
+        super().__init__("Queue backlog", "waiting")
+        self.history = history
+
+    def refresh(self, now: float) -> None:
+        for name in self.history.queues():
+            if not self.has_curve(name):
+                colour = COLOURS[len(self.curve_keys()) % len(COLOURS)]
+                self.add_curve(name, name, colour, step=True)
+            cols = self.history.columns(name, self.window_s)
+            if cols:
+                self.set_series(name, cols["t"], cols["waiting"], now)
+        self.finish_update(floor=10.0)

@@ -10,13 +10,14 @@ second): tasks that hold the loop show as seconds of lag.
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from pooldesk.backend.telemetry.ring import Ring
 from pooldesk.backend.telemetry.samples import Snapshot
 from pooldesk.backend.telemetry.views import EventSnapshot
 from pooldesk.backend.units import plural
 from pooldesk.desktop.charts.base import COLOURS, NEUTRAL, TimeChart
+from pooldesk.desktop.charts.grid import ChartGrid
 from pooldesk.desktop.charts.window import History
 from pooldesk.desktop.formatting import human_bytes
 
@@ -110,11 +111,10 @@ class WorkerCharts(QWidget):
         self.loop = TimeChart("Event-loop lag (gevent)", "ms")
         self.loop.add_curve("lag", "worst wake-up delay each second", COLOURS[2])
         self.loop.setVisible(False)  # until the selected worker reports a loop (gevent)
-        layout = QHBoxLayout(self)
+        self.grid = ChartGrid(self.charts())  # reflows by width (one column when narrow)
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(8)
-        for chart in self.charts():
-            layout.addWidget(chart, 1)
+        layout.addWidget(self.grid)
 
     def charts(self) -> list[TimeChart]:
         return [self.cores, self.cpu, self.memory, self.loop]
@@ -146,7 +146,9 @@ class WorkerCharts(QWidget):
         if limit:
             self.cores.set_series("limit", limit["t"], limit["limit"], now)
         loop = self.limits.loop_columns(self.name, self.loop.window_s)
-        self.loop.setVisible(bool(loop))
+        if self.loop.isHidden() == bool(loop):
+            self.loop.setVisible(bool(loop))
+            self.grid.relayout(force=True)
         if loop:
             self.loop.set_series("lag", loop["t"], loop["lag_ms"], now)
         floors = {self.memory: 16.0, self.loop: 100.0}

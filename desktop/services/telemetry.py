@@ -2,7 +2,9 @@
 :class:`~pooldesk.desktop.services.base.ServiceThread`).
 
 It owns the resource sampler (a ``SamplerThread``), the Celery event monitor (its own receiver
-thread) and the ``AdvisorService``, all created and used in this thread. It polls nothing the
+thread) and the observation step (``backend/telemetry/step.py``, the very step ``pooldesk
+advise``/``fit``/``metrics serve`` run), all created and used in this thread: it schedules the
+step each second and forwards its result, nothing more. It polls nothing the
 other services already poll: the worker service lists workers and reads the broker's status
 every 1.5 s, the batch service is the only batch poller; their ``workersChanged``,
 ``brokerChanged`` and ``batchesChanged`` are connected to :meth:`setWorkers`, :meth:`setBroker`
@@ -36,14 +38,13 @@ from typing import Any
 
 from PySide6.QtCore import QTimer, Signal, Slot
 
-from pooldesk.backend.advisor.model import DEFAULT_NATURES, Advice, Thresholds
-from pooldesk.backend.advisor.service import AdvisorService
+from pooldesk.backend.advisor.model import Advice, Fix
 from pooldesk.backend.audit.model import Finding
 from pooldesk.backend.batches.history import BatchRecord
 from pooldesk.backend.broker import ensure_broker
 from pooldesk.backend.broker.status import BrokerStatus
+from pooldesk.backend.fit import fixloop
 from pooldesk.backend.fit.table import QueueFit
-from pooldesk.backend.fit.table import build as build_fit
 from pooldesk.backend.metrics.collector import MetricsInput
 from pooldesk.backend.metrics.server import MetricsFeed, MetricsServer
 from pooldesk.backend.projects.brokers import brokers_in_use
@@ -51,6 +52,7 @@ from pooldesk.backend.settings import Settings
 from pooldesk.backend.telemetry.events import EventMonitor
 from pooldesk.backend.telemetry.multi import MonitorSet
 from pooldesk.backend.telemetry.sampler import ResourceSampler, SamplerThread
+from pooldesk.backend.telemetry.step import Inputs, ObservationStep, Outcome
 from pooldesk.backend.telemetry.views import Span
 from pooldesk.backend.workers.manager import WorkerInfo
 from pooldesk.backend.workers.records import RecordStore
@@ -72,6 +74,7 @@ class TelemetryController(ServiceThread):
     observationsChanged = Signal(object)  # Observations of each advisor run (the audit's input)
     metricsServing = Signal(str, str)  # url ("" when off), error ("" when fine)
     metricsPortRequested = Signal(int)  # from the GUI thread: 0 stops the endpoint
+    fixMeasured = Signal(str, str)  # title, "was 0.99 cores on gevent × 20, now …: 1.8× faster"
 
     def __init__(
         self, settings: Settings, advise_ms: int = ADVISE_MS, events_ms: int = EVENTS_MS
@@ -82,7 +85,7 @@ class TelemetryController(ServiceThread):
         self._sampler: ResourceSampler | None = None
         self._sampler_thread: SamplerThread | None = None
         self._monitor: MonitorSet | None = None
-        self._advisor = AdvisorService()
+        self.step = ObservationStep(settings)  # the CLI's step too (backend/telemetry/step.py)
         self._workers: list[WorkerInfo] = []
         self._broker: BrokerStatus | None = None
         self._running_batches: list[BatchRecord] = []  # from the batch service
@@ -91,6 +94,7 @@ class TelemetryController(ServiceThread):
         self._events_generation = -1
         self._advice: list[Advice] = []
         self._fit: list[QueueFit] = []
+        self._told_after: set[tuple[str, float]] = set()  # (queue, fix time) already notified
         self._advise_timer: QTimer | None = None
         self._events_timer: QTimer | None = None
         self._metrics_feed = MetricsFeed()
@@ -118,6 +122,23 @@ class TelemetryController(ServiceThread):
     def setBroker(self, status: BrokerStatus) -> None:
         self._broker = status
 
+    @Slot(object)
+    def noteFix(self, fix: Fix) -> None:
+        """Fix… was confirmed: the step keeps the before figures (backend/fit/fixloop.py)."""
+        try:
+            self.step.note_fix(fix)
+        except OSError:
+            log.exception("could not note the fix; its before/after will be missing")
+
+    @Slot(str, str, bool, str)
+    def fixFinished(self, op: str, _subject: str, ok: bool, _message: str) -> None:
+        """A fix that failed changed nothing: its row goes back to what it measures."""
+        if op == "fix" and not ok:
+            try:
+                fixloop.forget_last()
+            except OSError:
+                log.exception("could not forget the failed fix")
+
     def running_batches(self) -> list[str]:
         """Ids of the running batches the advisor sees (for tests; safe from any thread)."""
         return [r.id for r in self._running_batches]
@@ -135,10 +156,7 @@ class TelemetryController(ServiceThread):
     # -- in the telemetry thread -------------------------------------------------------------
     def _on_start(self) -> None:
         settings = self.settings
-        advisor_cfg: dict[str, Any] = dict(settings.advisor or {})
-        self._advisor = AdvisorService(
-            Thresholds.from_settings(advisor_cfg), advisor_cfg.get("queue_nature")
-        )
+        self.step = ObservationStep(settings)
         self._sampler = ResourceSampler(store=RecordStore())
         self._sampler_thread = SamplerThread(
             self._sampler, self.resourcesSampled.emit, settings.sampling_interval
@@ -155,9 +173,7 @@ class TelemetryController(ServiceThread):
     def _on_settings(self, settings: Settings) -> None:
         """New thresholds and sampling interval apply at once; the rules' short histories
         (hysteresis) are kept. The metrics port follows ``metricsPortRequested``."""
-        advisor_cfg: dict[str, Any] = dict(settings.advisor or {})
-        self._advisor.advisor.thresholds = Thresholds.from_settings(advisor_cfg)
-        self._advisor.natures = {**DEFAULT_NATURES, **(advisor_cfg.get("queue_nature") or {})}
+        self.step.apply_settings(settings)
         if self._sampler_thread is not None and settings.sampling_interval > 0:
             self._sampler_thread.interval = settings.sampling_interval
 
@@ -211,38 +227,48 @@ class TelemetryController(ServiceThread):
                 self._start_monitor()
             if self._monitor is not None:
                 self._monitor.sync(brokers_in_use())
-            samples = self._sampler_thread.latest if self._sampler_thread else None
-            events = self._monitor.snapshot() if self._monitor else None
-            batches = list(self._running_batches)
-            obs = self._advisor.observe(self._workers, samples, events, self._broker, batches)
-            update = self._advisor.update(obs)
-            fit = build_fit(obs, self._advisor.thresholds)
-            self.observationsChanged.emit(obs)
-            self._metrics_feed.update(
-                MetricsInput(
-                    events,
-                    samples,
-                    tuple(self._workers),
-                    self._broker,
-                    update.current,
-                    batches,
-                    tuple(fit),
-                    self._audit,
-                )
-            )
-            if fit != self._fit:
-                self._fit = fit
-                self.fitChanged.emit(list(fit))
-            if update.appeared:
-                self.adviceAppeared.emit(list(update.appeared))
-            if update.current != self._advice:
-                self._advice = list(update.current)
-                self.adviceChanged.emit(list(update.current))
+            self.forward(self.step.run(self.inputs()))
         except Exception:
             log.exception("advisor run failed; trying again")
         finally:
             if self._advise_timer is not None and not self._closing:
                 self._advise_timer.start(self._advise_ms)
+
+    def inputs(self) -> Inputs:
+        """The latest of everything, as the other services and the sampler left it."""
+        return Inputs(
+            tuple(self._workers),
+            self._sampler_thread.latest if self._sampler_thread else None,
+            self._monitor.snapshot() if self._monitor else None,
+            self._broker,
+            tuple(self._running_batches),
+        )
+
+    def forward(self, outcome: Outcome) -> None:
+        """The step's result out: the exporter's input, and signals for what changed."""
+        inputs = outcome.inputs
+        fit, advice = list(outcome.fit), list(outcome.advice)
+        self._metrics_feed.update(
+            MetricsInput(
+                inputs.events, inputs.samples, inputs.workers, inputs.broker, advice,
+                list(inputs.batches), tuple(fit), self._audit,
+            )
+        )  # fmt: skip
+        self.observationsChanged.emit(outcome.obs)
+        if fit != self._fit:
+            self._fit = fit
+            self.fitChanged.emit(list(fit))
+        for row in fit:
+            text = fixloop.summary(row)
+            key = (row.queue, float((row.before or {}).get("runs", 0)))
+            if text and key not in self._told_after:
+                self._told_after.add(key)
+                self.fixMeasured.emit(f"Queue {row.queue} after the fix", text)
+        if outcome.appeared:
+            self.adviceAppeared.emit(list(outcome.appeared))
+        if advice != self._advice:
+            self._advice = advice
+            self.adviceChanged.emit(list(advice))
 
     def _on_close(self) -> None:
         if self._metrics is not None:

@@ -29,7 +29,7 @@ from pooldesk.backend.advisor.model import Fix, Thresholds
 from pooldesk.backend.advisor.service import apply_fix
 from pooldesk.backend.broker import BrokerError, current_config, ensure_broker
 from pooldesk.backend.broker.status import BrokerStatus, broker_status
-from pooldesk.backend.projects.brokers import prepare_start
+from pooldesk.backend.projects.brokers import prepare_start, project_brokers
 from pooldesk.backend.projects.model import ProjectError
 from pooldesk.backend.settings import Settings
 from pooldesk.backend.workers.manager import WorkerError, WorkerInfo, WorkerManager
@@ -51,6 +51,7 @@ REMOTE_SCAN_S = 10.0
 REMOTE_STOP_SCAN_S = 2.0
 EXIT_GRACE_S = 2.0
 LOG_LINES_MAX = 5000
+PROJECTS_EVERY_S = 5.0  # each project's own broker: state and backlog for the status bar
 EXPECTED_ERRORS = (WorkerError, SpecError, BrokerError, OSError, ProjectError)
 # What the status bar says while an operation runs: "Stopping w1…".
 VERBS = {
@@ -71,12 +72,15 @@ def doing(op: str, name: str) -> str:
 class WorkerController(ServiceThread):
     workersChanged = Signal(list)  # list[WorkerInfo], local first, then remote
     brokerChanged = Signal(object)  # BrokerStatus
+    # (project, BrokerStatus) for each project's own broker in use, every PROJECTS_EVERY_S
+    projectBrokersChanged = Signal(list)
     logRead = Signal(str, list)  # worker name, its last log lines (secrets masked)
 
     expected_errors = EXPECTED_ERRORS
 
     def __init__(self, settings: Settings, interval_ms: int = REFRESH_MS) -> None:
         super().__init__("pooldesk-controller", settings)
+        self._next_projects = 0.0
         self._interval_ms = interval_ms
         self._manager: WorkerManager | None = None
         self._refresh_timer: QTimer | None = None
@@ -120,6 +124,22 @@ class WorkerController(ServiceThread):
     def _after_operation(self) -> None:
         self.refresh()
 
+    def _poll_project_brokers(self) -> None:
+        """Each project's own broker (state, backlog of its workers' queues); less often than
+        the managed one: an unreachable one costs a connect timeout."""
+        now = time.monotonic()
+        if now < self._next_projects or self._manager is None:
+            return
+        self._next_projects = now + PROJECTS_EVERY_S
+        found = []
+        try:
+            for project, config, queues in project_brokers(self._manager.store):
+                found.append((project, broker_status(config, queues)))
+        except Exception:
+            log.exception("project broker status failed")
+            return
+        self.projectBrokersChanged.emit(found)
+
     @Slot()
     def refresh(self) -> None:
         if self._manager is None or self._closing:
@@ -133,6 +153,7 @@ class WorkerController(ServiceThread):
             status = BrokerStatus(url=None, managed=False, up=False, error=describe(exc))
         status.error = self._masked(status.error) if status.error else None
         self.brokerChanged.emit(status)
+        self._poll_project_brokers()
         self._tick_stops()
         try:
             self._workers = self._list_workers()

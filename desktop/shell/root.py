@@ -11,22 +11,19 @@ before the services' threads are joined, so no queued signal reaches a half-dest
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Signal, SignalInstance
 
-from pooldesk.desktop.services.audit import AuditController
-from pooldesk.desktop.services.batches import BatchController
-from pooldesk.desktop.services.tasks import TasksController
-from pooldesk.desktop.services.telemetry import TelemetryController
-from pooldesk.desktop.services.workers import WorkerController
 from pooldesk.desktop.settings_hub import SettingsHub
-from pooldesk.desktop.shell.closing import CloseFlow, running_local
-from pooldesk.desktop.shell.operations import Operations
-from pooldesk.desktop.shell.tray import Tray
 from pooldesk.desktop.views.main_window import MainWindow
-from pooldesk.desktop.views.metrics_toggle import MetricsToggle
-from pooldesk.desktop.views.tasks_page import TasksPage
+
+if TYPE_CHECKING:
+    from pooldesk.desktop.services.audit import AuditController
+    from pooldesk.desktop.services.batches import BatchController
+    from pooldesk.desktop.services.tasks import TasksController
+    from pooldesk.desktop.services.telemetry import TelemetryController
+    from pooldesk.desktop.services.workers import WorkerController
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +46,40 @@ class PooldeskWindow(MainWindow):
         tasks: TasksController | None = None,
         hub: SettingsHub | None = None,
         audit: AuditController | None = None,
+        deferred: bool = False,
     ) -> None:
         hub = hub or SettingsHub()
-        settings = hub.effective()  # each service is given the settings it runs with
-        super().__init__(hub, TasksPage(tasks or TasksController(settings=settings)))
+        super().__init__(hub, None)  # the frame only: it can paint before any service exists
         self.hub = hub
         hub.setParent(self)
         self._connections: list[tuple[SignalInstance, Any]] = []
+        self._given = (controller, batch_controller, telemetry, tasks, audit)
+        self.attached = False
+        if not deferred:
+            self.attach()
+
+    def attach(self) -> None:
+        """The pages, the services and the wiring between them. ``desktop/app.py`` calls it
+        right after the window's first paint (``deferred=True``): Celery, kombu, pyqtgraph
+        and the services' threads cost about a second here, and the window is already up."""
+        if self.attached or self.closed:
+            return
+        self.attached = True
+        from pooldesk.desktop.services.audit import AuditController
+        from pooldesk.desktop.services.batches import BatchController
+        from pooldesk.desktop.services.tasks import TasksController
+        from pooldesk.desktop.services.telemetry import TelemetryController
+        from pooldesk.desktop.services.workers import WorkerController
+        from pooldesk.desktop.shell.closing import CloseFlow
+        from pooldesk.desktop.shell.operations import Operations
+        from pooldesk.desktop.shell.tray import Tray
+        from pooldesk.desktop.views.metrics_toggle import MetricsToggle
+        from pooldesk.desktop.views.tasks_page import TasksPage
+
+        hub = self.hub
+        controller, batch_controller, telemetry, tasks, audit = self._given
+        settings = hub.effective()  # each service is given the settings it runs with
+        self.build_pages(TasksPage(tasks or TasksController(settings=settings)))
         self.controller = controller or WorkerController(settings)
         self.batch_controller = batch_controller or BatchController(settings)
         self.telemetry = telemetry or TelemetryController(settings)
@@ -83,6 +107,8 @@ class PooldeskWindow(MainWindow):
                 service.launch()
 
     def running_local_workers(self) -> list[str]:
+        from pooldesk.desktop.shell.closing import running_local
+
         return running_local(self.workers_page.model.workers())
 
     @property
@@ -147,8 +173,9 @@ class PooldeskWindow(MainWindow):
                 batches.set_workers,
             ),
             (c.brokerChanged, self.broker_line.show_status, overview.set_broker, t.setBroker),
+            (c.projectBrokersChanged, self.broker_line.show_projects, overview.set_project_brokers),
             (c.operationStarted, self.operations.started),
-            (c.operationFinished, self.operations.finished, overview.fix_finished),
+            (c.operationFinished, self.operations.finished, overview.fix_finished, t.fixFinished),
             (c.logRead, workers.detail.set_log),
             # The one batch poller: the advisor gets the running batches from it too.
             (b.batchesChanged, batches.set_batches, overview.set_batches, t.setBatches),
@@ -161,6 +188,7 @@ class PooldeskWindow(MainWindow):
             (b.batchFinished, self.tray.notify_batch),
             (t.adviceChanged, overview.set_advice, self.banner.set_advice),
             (t.adviceAppeared, self.tray.notify_advice),
+            (t.fixMeasured, self.tray.notify),
             (t.fitChanged, overview.set_fit, workers.set_fit),
             (t.resourcesSampled, overview.set_resources, workers.set_resources),
             (t.eventsChanged, overview.set_events, workers.set_events),
@@ -171,6 +199,7 @@ class PooldeskWindow(MainWindow):
             (workers.remoteResizeRequested, c.remoteResize),
             (workers.remoteStopRequested, c.remoteStop),
             (overview.fixRequested, c.applyFix),
+            (overview.fixRequested, t.noteFix),  # its before figures, for before/after
         ]
         batch_requests = [
             (batches.launchInvoicesRequested, b.launchInvoices),

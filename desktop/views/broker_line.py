@@ -9,12 +9,18 @@ a crash; see ``desktop/services/base.py``). A QObject's method is queued into it
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QLabel, QStatusBar
+import html
+from typing import TYPE_CHECKING
 
-from pooldesk.backend.broker.status import BrokerStatus
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QLabel, QMessageBox, QStatusBar
+
 from pooldesk.desktop import resources
 from pooldesk.desktop.formatting import broker_line, broker_tooltip
+
+if TYPE_CHECKING:  # the broker package imports redis and kombu: not before the first paint
+    from pooldesk.backend.broker.status import BrokerStatus
 
 
 class BrokerLine(QObject):
@@ -24,12 +30,25 @@ class BrokerLine(QObject):
         self.label = QLabel("Broker: connecting…")
         self.label.setObjectName("brokerStatus")  # style.qss colours it by its state
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        self.label.setAccessibleName("Broker status")
+        self.label.linkActivated.connect(self._details)
+        self.projects = QLabel()  # each project's own broker in use: "proyecto: up, 26 waiting"
+        self.projects.setObjectName("projectBrokers")
+        self.projects.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        self.projects.setAccessibleName("Project brokers")
+        self.projects.linkActivated.connect(self._details)
+        self.projects.setVisible(False)
+        self.details: dict[str, tuple[str, str]] = {}  # link → (title, text)
+        self.box: QMessageBox | None = None
+        bar.addPermanentWidget(self.projects)
         bar.addPermanentWidget(self.dot)
         bar.addPermanentWidget(self.label)
 
     def show_status(self, status: BrokerStatus) -> None:
-        self.label.setText(broker_line(status))
-        self.label.setToolTip(broker_tooltip(status))
+        self.details["managed"] = ("Pooldesk's broker", broker_tooltip(status))
+        self.label.setText(_link("managed", broker_line(status), self.label))
+        self.label.setToolTip(broker_tooltip(status) + "\n\nClick for details.")
         state = "up" if status.up else "down"
         colour = resources.state_color("online" if status.up else "crashed").name()
         self.dot.setPixmap(resources.dot(colour).pixmap(10, 10))
@@ -37,3 +56,39 @@ class BrokerLine(QObject):
             self.label.setProperty("state", state)
             self.label.style().unpolish(self.label)  # re-match QLabel#brokerStatus[state=…]
             self.label.style().polish(self.label)
+
+    def show_projects(self, found: list[tuple[str, BrokerStatus]]) -> None:
+        """Each project's own broker with its state and backlog; a click opens its details."""
+        parts = []
+        for project, status in found:
+            key = f"project:{project}"
+            self.details[key] = (f"Broker of project {project}", broker_tooltip(status))
+            waiting = sum(status.queues.values())
+            state = f"{waiting:,} waiting" if status.up else "down"
+            parts.append(_link(key, f"{project}: {state}", self.projects))
+        self.projects.setText(" · ".join(parts))
+        self.projects.setToolTip(
+            "\n\n".join(text for key, (_t, text) in self.details.items() if key != "managed")
+        )
+        self.projects.setVisible(bool(parts))
+
+    def _details(self, key: str) -> None:
+        title, text = self.details.get(key, ("Broker", "no status yet"))
+        if self.box is not None:
+            self.box.close()
+        parent = self.label.window()
+        self.box = QMessageBox(QMessageBox.Icon.Information, title, text, parent=parent)
+        self.box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.box.destroyed.connect(self._box_closed)
+        self.box.open()
+
+    def _box_closed(self) -> None:
+        self.box = None
+
+
+def _link(key: str, text: str, label: QLabel) -> str:
+    """Plain-looking text that is a link (the status bar has no room for a button), in the
+    label's own colour (red when the broker is down, light on a dark palette)."""
+    colour = label.palette().color(QPalette.ColorRole.WindowText).name()
+    span = f'<span style="color: {colour}">{html.escape(text)}</span>'
+    return f'<a href="{key}" style="text-decoration: none">{span}</a>'

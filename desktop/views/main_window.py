@@ -12,7 +12,7 @@ Pages: Overview (warnings and charts), Workers, Batches, Tasks and Settings; mor
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QFontMetrics, QKeySequence
@@ -39,22 +39,25 @@ from pooldesk.backend.settings import Settings
 from pooldesk.desktop import presets as presets_mod
 from pooldesk.desktop import resources
 from pooldesk.desktop.settings_hub import SettingsHub
-from pooldesk.desktop.views.audit_page import AuditPage
-from pooldesk.desktop.views.batches_page import BatchesPage
 from pooldesk.desktop.views.broker_line import BrokerLine
-from pooldesk.desktop.views.overview_page import OverviewPage
-from pooldesk.desktop.views.settings.page import SettingsPage
-from pooldesk.desktop.views.tasks_page import TasksPage
 from pooldesk.desktop.views.warnings_panel import WarningsBanner
-from pooldesk.desktop.views.workers_page import WorkersPage
+
+if TYPE_CHECKING:
+    from pooldesk.desktop.views.tasks_page import TasksPage
 
 MESSAGE_MS = 10_000
+DEFAULT_SHARE = 0.8  # of the screen's available area, for a first window
+DEFAULT_MAX = (1600, 1000)  # px: wider reads worse on a big monitor
 NAV_ICON = 20  # px, the sidebar's page icons
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, hub: SettingsHub, tasks_page: TasksPage) -> None:
+    def __init__(self, hub: SettingsHub, tasks_page: TasksPage | None) -> None:
+        """``tasks_page=None``: only the frame now (sidebar, status bar, menus), the pages
+        later through :meth:`build_pages` — the window paints before pyqtgraph and the
+        backend's heavier modules are imported (``desktop/app.py``, ``bench/startup.py``)."""
         super().__init__()
+        self.hub_for_pages = hub
         self.setWindowTitle("Pooldesk")
         self.setWindowIcon(resources.app_icon())
         # Asked before the window closes (the shell's close flow): False keeps it open.
@@ -69,6 +72,7 @@ class MainWindow(QMainWindow):
         # and Batches, so a click at the same spot opened another page).
         self.nav = QListWidget()
         self.nav.setObjectName("navigation")
+        self.nav.setAccessibleName("Pages")
         self.nav.setFrameShape(QFrame.Shape.NoFrame)
         self.nav.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.nav.setIconSize(QSize(NAV_ICON, NAV_ICON))
@@ -136,7 +140,25 @@ class MainWindow(QMainWindow):
         self.file_menu.addAction(self.settings_action)
         self.file_menu.addSeparator()
         self.file_menu.addAction(self.quit_action)
+        self.loading = QLabel("Loading…")  # the page area until build_pages
+        self.loading.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.pages.addWidget(self.loading)
+        self._fit_nav()  # the sidebar's width from the first paint: no jump when pages come
+        self._restore_geometry()
+        if tasks_page is not None:
+            self.build_pages(tasks_page)
 
+    def build_pages(self, tasks_page: TasksPage) -> None:
+        """The pages, their menus and the links between them; then the last page shown."""
+        from pooldesk.desktop.views.audit_page import AuditPage
+        from pooldesk.desktop.views.batches_page import BatchesPage
+        from pooldesk.desktop.views.overview_page import OverviewPage
+        from pooldesk.desktop.views.settings.page import SettingsPage
+        from pooldesk.desktop.views.workers_page import WorkersPage
+
+        hub = self.hub_for_pages
+        self.pages.removeWidget(self.loading)
+        self.loading.deleteLater()
         self.overview_page = OverviewPage()
         self.add_page(self.overview_page, "&Overview")
         self.workers_page = WorkersPage()
@@ -168,7 +190,7 @@ class MainWindow(QMainWindow):
             self.batches_page.launch_monitoring_action,
         ):
             action.triggered.connect(self.show_batches)
-        self._restore_geometry()
+        self._restore_page()
 
     # -- structure ---------------------------------------------------------------------------
     def add_page(self, page: QWidget, menu_title: str) -> None:
@@ -181,6 +203,7 @@ class MainWindow(QMainWindow):
         item.setIcon(resources.page_icon(title.lower()))
         self.nav.addItem(item)
         self._fit_nav()
+        self._page_shortcut(self.nav.count() - 1)
         self.nav.setVisible(self.nav.count() > 1)  # one page: no navigation to show
         if self.nav.currentRow() < 0:
             self.nav.setCurrentRow(0)
@@ -196,6 +219,18 @@ class MainWindow(QMainWindow):
         tall = self.toolbar.sizeHint().height()
         self.toolbar.removeAction(probe)
         return max(tall, self.banner.sizeHint().height(), 40) + 4
+
+    def _page_shortcut(self, row: int) -> None:
+        """Ctrl+1…Ctrl+9: the pages in sidebar order, however many there are."""
+        if row >= 9:
+            return
+        action = QAction(self)
+        action.setShortcut(QKeySequence(f"Ctrl+{row + 1}"))
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.triggered.connect(lambda _=False, r=row: self.nav.setCurrentRow(r))
+        self.addAction(action)
+        item = self.nav.item(row)
+        item.setToolTip(f"{item.text()} (Ctrl+{row + 1})")
 
     def _page_changed(self, row: int) -> None:
         page = self.pages.widget(row)
@@ -276,8 +311,13 @@ class MainWindow(QMainWindow):
 
     # -- what the services say ---------------------------------------------------------------
     def apply_settings(self, settings: Settings) -> None:
-        """Presets apply at once: the Workers page's Start from preset menu follows them."""
+        """Presets apply at once: the Workers page's Start from preset menu follows them; so
+        does the appearance (system, light or dark)."""
         self.workers_page.set_presets(presets_mod.effective_presets(settings.presets))
+        app = QApplication.instance()
+        if app is not None and app.property("pooldeskAppearance") != settings.appearance:
+            app.setProperty("pooldeskAppearance", settings.appearance)
+            resources.apply_appearance(app, settings.appearance)
 
     def _settings_saved(self, _settings: Settings) -> None:
         self.statusBar().showMessage("Settings saved.", MESSAGE_MS)
@@ -309,18 +349,45 @@ class MainWindow(QMainWindow):
         return QSettings(str(paths.home() / "window.ini"), QSettings.Format.IniFormat)
 
     def _restore_geometry(self) -> None:
+        """A saved geometry only while it still fits the screen it would open on (a laptop
+        undocked from its monitor gets a fresh size); else 80 % of the screen's available
+        area, capped, centred."""
         settings = self._settings()
         geometry = settings.value("main/geometry")
-        if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1100, 620)
+        if geometry is None or not self.restoreGeometry(geometry) or not self._fits_screen():
+            self._default_geometry()
         state = settings.value("main/state")
         if state is not None:
             self.restoreState(state)
             self._update_toolbar()  # the saved state may carry another page's visibility
+
+    def _restore_page(self) -> None:
+        settings = self._settings()
         titles = [self.nav.item(row).text() for row in range(self.nav.count())]
         page = settings.value("main/page")
         if isinstance(page, str) and page in titles:
             self.nav.setCurrentRow(titles.index(page))
+
+    def _fits_screen(self) -> bool:
+        screen = QApplication.screenAt(self.frameGeometry().center()) or self.screen()
+        if screen is None:
+            return True
+        return screen.availableGeometry().contains(self.frameGeometry())
+
+    def _default_geometry(self) -> None:
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            self.resize(*DEFAULT_MAX)
+            return
+        area = screen.availableGeometry()
+        width = min(int(area.width() * DEFAULT_SHARE), DEFAULT_MAX[0])
+        height = min(int(area.height() * DEFAULT_SHARE), DEFAULT_MAX[1])
+        self.setGeometry(
+            area.x() + (area.width() - width) // 2,
+            area.y() + (area.height() - height) // 2,
+            width,
+            height,
+        )
 
     def _save_geometry(self) -> None:
         settings = self._settings()

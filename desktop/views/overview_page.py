@@ -18,7 +18,6 @@ from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QScrollArea,
@@ -41,6 +40,8 @@ from pooldesk.desktop.charts import (
     TimeChart,
     WorkerCharts,
 )
+from pooldesk.desktop.charts.grid import ChartGrid
+from pooldesk.desktop.charts.queues import BacklogHistory, QueueBacklogChart
 from pooldesk.desktop.charts.window import CHART_MS, History, no_history, window_combo
 from pooldesk.desktop.charts.worker import worker_facts
 from pooldesk.desktop.formatting import broker_line, broker_tooltip
@@ -94,6 +95,8 @@ class OverviewPage(QWidget):
         self.cpu_chart = SystemCpuChart()
         self.ram_chart = SystemRamChart()
         self.queue_chart = QueueThroughputChart(self.queue_history)
+        self.backlog = BacklogHistory()
+        self.backlog_chart = QueueBacklogChart(self.backlog)
         self.worker_charts = WorkerCharts(self.limits)
         self.worker_combo = QComboBox()
         self.worker_combo.setMinimumContentsLength(12)
@@ -101,25 +104,27 @@ class OverviewPage(QWidget):
         self.worker_combo.currentIndexChanged.connect(self._worker_changed)
         self.worker_caption = QLabel()
         self.worker_caption.setObjectName("hint")
+        worker_label = _section("Worker")
+        worker_label.setBuddy(self.worker_combo)
+        self.worker_combo.setAccessibleName("Worker whose charts are shown")
         worker_row = QHBoxLayout()
-        worker_row.addWidget(_section("Worker"))
+        worker_row.setSpacing(8)  # the label no longer touches its dropdown (issue 22)
+        worker_row.addWidget(worker_label)
         worker_row.addWidget(self.worker_combo)
         worker_row.addSpacing(8)
         worker_row.addWidget(self.worker_caption, 1)
+        self.worker_caption.setWordWrap(True)
 
-        grid = QGridLayout()
-        grid.setHorizontalSpacing(8)
-        grid.setVerticalSpacing(6)
-        grid.addWidget(_section("Machine and queues"), 0, 0, 1, 3)
-        grid.addWidget(self.cpu_chart, 1, 0)
-        grid.addWidget(self.ram_chart, 1, 1)
-        grid.addWidget(self.queue_chart, 1, 2)
-        grid.addLayout(worker_row, 2, 0, 1, 3)
-        grid.addWidget(self.worker_charts, 3, 0, 1, 3)
-        for column in range(3):
-            grid.setColumnStretch(column, 1)
-        grid.setRowStretch(1, 1)
-        grid.setRowStretch(3, 1)
+        # Three charts side by side on a desktop, one above the other at 1024 px (grid.py).
+        self.system_charts = ChartGrid(
+            [self.cpu_chart, self.ram_chart, self.queue_chart, self.backlog_chart]
+        )
+        grid = QVBoxLayout()
+        grid.setSpacing(6)
+        grid.addWidget(_section("Machine and queues"))
+        grid.addWidget(self.system_charts, 1)
+        grid.addLayout(worker_row)
+        grid.addWidget(self.worker_charts, 1)
 
         content = QWidget()
         layout = QVBoxLayout(content)
@@ -134,8 +139,10 @@ class OverviewPage(QWidget):
         layout.addWidget(_section("Batches"))
         layout.addWidget(self.batches)
         layout.addLayout(grid, 1)
-        scroll = QScrollArea()
+        self.scroll = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        # No sideways scrolling from 1024 px up: everything on the page wraps, elides or
+        # reflows to the width (tests/desktop/test_fits_screen.py checks the scrollbar).
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(content)
         outer = QVBoxLayout(self)
@@ -147,8 +154,18 @@ class OverviewPage(QWidget):
         self.chart_timer.timeout.connect(self.refresh_charts)
         self._window_changed()
 
+    def chart_columns(self) -> int:
+        """How many of the machine charts sit side by side (1 on a 1024-px screen)."""
+        return self.system_charts.columns
+
     def charts(self) -> list[TimeChart]:
-        return [self.cpu_chart, self.ram_chart, self.queue_chart, *self.worker_charts.charts()]
+        return [
+            self.cpu_chart,
+            self.ram_chart,
+            self.queue_chart,
+            self.backlog_chart,
+            *self.worker_charts.charts(),
+        ]
 
     # -- data in -----------------------------------------------------------------------------
     def set_history_source(self, history: History) -> None:
@@ -211,7 +228,15 @@ class OverviewPage(QWidget):
 
     def set_broker(self, status: BrokerStatus) -> None:
         self._broker = status
+        if status.up:
+            self.backlog.record(status.queues)
         self._update_status()
+
+    def set_project_brokers(self, found: list[tuple[str, BrokerStatus]]) -> None:
+        """Each project's own broker: its queues' backlog on the backlog chart."""
+        for project, status in found:
+            if status.up:
+                self.backlog.record(status.queues, broker=project)
 
     def set_batches(self, records: list[BatchRecord]) -> None:
         self.batches.set_batches(records)
@@ -228,6 +253,7 @@ class OverviewPage(QWidget):
         self.cpu_chart.refresh(self._history, now)
         self.ram_chart.refresh(self._history, now)
         self.queue_chart.refresh(now)
+        self.backlog_chart.refresh(now)
         self.worker_charts.refresh(self._history, now)
 
     def window_seconds(self) -> int:
@@ -235,7 +261,7 @@ class OverviewPage(QWidget):
 
     def _window_changed(self, _index: int = 0) -> None:
         seconds = self.window_seconds()
-        for chart in (self.cpu_chart, self.ram_chart, self.queue_chart):
+        for chart in (self.cpu_chart, self.ram_chart, self.queue_chart, self.backlog_chart):
             chart.set_window(seconds)
         self.worker_charts.set_window(seconds)
         self.refresh_charts()

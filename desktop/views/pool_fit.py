@@ -1,5 +1,11 @@
 """The Pool fit table (Overview): per queue, what its tasks measured and the pool that fits it.
 
+It never scrolls sideways (issue 21: at 1366 px Fix… was off screen, at 1920 the recommendation
+alone took 900 px): Queue, Measured nature, Verdict and **Fix…** always show; the
+recommendation takes what width is left, elided, with its full text and formula in the
+tooltip and in the row detail under the table (the selected row, the first one with a fix by
+default); the other columns step aside, least telling first, when the table is narrow.
+
 Rows are ``pooldesk.backend.fit.table.QueueFit`` as the telemetry thread builds them every second
 (the same rows as ``pooldesk fit --json``). Hovering a cell shows the numbers behind it (the basis
 of the nature, the formula, each task); **Fix…** asks for confirmation with the fix's exact text
@@ -9,7 +15,7 @@ and emits :attr:`PoolFitTable.fixRequested`, which the window sends to the worke
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -22,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from pooldesk.backend.advisor.model import Fix
+from pooldesk.backend.fit import fixloop
 from pooldesk.backend.fit.table import QueueFit
 from pooldesk.desktop.views.fix_confirm import ask_fix, confirmed
 from pooldesk.desktop.views.tables import fill_row, row_table
@@ -41,7 +48,12 @@ COLUMNS = (
 FIX_COLUMN = len(COLUMNS) - 1
 WORKERS_COLUMN = COLUMNS.index("Workers")
 RECOMMENDATION_COLUMN = COLUMNS.index("Recommendation")
-WORKERS_WIDTH = 240
+WORKERS_WIDTH = 200
+RECOMMENDATION_MIN = 360  # narrower, and the recommendation reads as "…": hide a column instead
+# Hidden first when the table is narrow (never Queue, nature, verdict, recommendation, Fix…).
+OPTIONAL = tuple(
+    COLUMNS.index(c) for c in ("Workers", "Speed-up", "Tasks seen", "Loop hold", "CPU")
+)
 VERDICT_TEXT = {
     "trap": "runs one at a time",
     "switch": "switch pool",
@@ -51,7 +63,9 @@ VERDICT_TEXT = {
     "unknown": "measuring…",
     "unmeasured": "no probe",
     "idle": "no worker",
+    "after_fix": "measuring after the fix",
 }
+SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 TONE = {"critical": "#c62828", "warning": "#b26a00", "info": "#1565c0"}
 
 
@@ -86,27 +100,87 @@ class PoolFitTable(QFrame):
         self.confirm_box: QMessageBox | None = None
         self._asked: Fix | None = None  # the fix the open question is about
         self.table = row_table(
-            COLUMNS, QAbstractItemView.SelectionMode.NoSelection, stretch=RECOMMENDATION_COLUMN
+            COLUMNS, QAbstractItemView.SelectionMode.SingleSelection, stretch=RECOMMENDATION_COLUMN
         )
-        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setWordWrap(False)
-        self.table.verticalHeader().setDefaultSectionSize(26)
+        self.table.setAccessibleName("Pool fit table")
+        self.table.verticalHeader().setDefaultSectionSize(28)
         self.table.cellDoubleClicked.connect(self._double_clicked)
+        self.table.itemSelectionChanged.connect(self._show_detail)
         header = self.table.horizontalHeader()
+        header.setMinimumSectionSize(40)
         # Workers can be a long list ("invoices-1: prefork × 1; …"): a fixed, elided column
-        # (the full list in the tooltip) keeps the verdict, recommendation and Fix… on screen.
+        # (the full list in the tooltip).
         header.setSectionResizeMode(WORKERS_COLUMN, QHeaderView.ResizeMode.Interactive)
         self.table.setColumnWidth(WORKERS_COLUMN, WORKERS_WIDTH)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.detail = QLabel()
+        self.detail.setObjectName("hint")
+        self.detail.setWordWrap(True)
+        self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.empty_label = QLabel(
             "No queue measured yet: the probe in each worker reports its tasks once they run."
         )
         self.empty_label.setObjectName("hint")
+        self.empty_label.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.table)
+        layout.addWidget(self.detail)
         layout.addWidget(self.empty_label)
         self._fit_height()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """Show the optional columns that fit beside the essential ones and a readable
+        recommendation; hide the rest, least telling first (their numbers stay in tooltips)."""
+        table, header = self.table, self.table.horizontalHeader()
+        # The frame's own width: the table's viewport is resized only after this event.
+        available = self.contentsRect().width() - 2 * table.frameWidth()
+        if available <= 0:
+            return
+        widths = {
+            c: max(header.sectionSizeHint(c), table.sizeHintForColumn(c))
+            for c in range(len(COLUMNS))
+        }
+        widths[WORKERS_COLUMN] = WORKERS_WIDTH
+        widths[RECOMMENDATION_COLUMN] = RECOMMENDATION_MIN
+        hidden = set()
+        total = sum(widths.values())
+        for column in OPTIONAL:
+            if total <= available:
+                break
+            hidden.add(column)
+            total -= widths[column]
+        for column in OPTIONAL:
+            if table.isColumnHidden(column) != (column in hidden):
+                table.setColumnHidden(column, column in hidden)
+
+    def detail_text(self, row: QueueFit) -> str:
+        """The row detail: the whole recommendation and the formula behind it."""
+        after = fixloop.summary(row)
+        parts = [f"{row.queue} after the fix: {after}"] if after else []
+        parts.append(f"{row.queue}: {row.recommendation}")
+        if row.formula:
+            parts.append(row.formula)
+        if row.speedup:
+            parts.append(f"expected ≈ {row.speedup:.1f}× faster")
+        return " — ".join(parts)
+
+    def _show_detail(self) -> None:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        fixed = [i for i, r in enumerate(self.rows) if r.before is not None]
+        fixable = [i for i, r in enumerate(self.rows) if r.fix is not None]
+        fixable.sort(key=lambda i: SEVERITY_RANK.get(self.rows[i].severity or "", 3))
+        fixable = fixed + fixable  # a fix being measured first: its before/after
+        index = rows[0].row() if rows else (fixable[0] if fixable else -1)
+        text = self.detail_text(self.rows[index]) if 0 <= index < len(self.rows) else ""
+        self.detail.setText(text)
+        self.detail.setVisible(bool(text))
 
     def set_rows(self, rows: list[QueueFit]) -> None:
         if rows == self.rows:
@@ -124,12 +198,13 @@ class PoolFitTable(QFrame):
                 _share(row.hold_share),
                 "; ".join(row.workers) or "none",
                 VERDICT_TEXT.get(row.verdict, row.verdict),
-                row.recommendation,
+                fixloop.summary(row) or row.recommendation,
                 speedup,
             )
             tip = _tooltip(row) + "\n\nDouble-click: its recent runs on a timeline."
             for c, item in enumerate(fill_row(self.table, r, cells)):
-                first = {7: row.recommendation, WORKERS_COLUMN: item.text()}.get(c)
+                whole = "\n".join(t for t in (fixloop.summary(row), row.recommendation) if t)
+                first = {RECOMMENDATION_COLUMN: whole, WORKERS_COLUMN: item.text()}.get(c)
                 item.setToolTip(f"{first}\n\n{tip}" if first else tip)
                 if c in (1, 3, 4, 8):
                     item.setTextAlignment(
@@ -141,6 +216,8 @@ class PoolFitTable(QFrame):
                     font.setBold(row.severity == "critical")
                     item.setFont(font)
             self.table.setCellWidget(r, FIX_COLUMN, self._fix_button(r, row.fix))
+        self._fit_columns()
+        self._show_detail()
         self._fit_height()
 
     def _double_clicked(self, row: int, _column: int) -> None:
@@ -152,6 +229,7 @@ class PoolFitTable(QFrame):
             return QWidget()
         button = QPushButton("Fix…")
         button.setToolTip(fix.confirm)
+        button.setAccessibleName(f"Fix queue {self.rows[index].queue}")
         button.setObjectName("fixButton")
         button.clicked.connect(lambda _=False, i=index: self._fix_clicked(i))
         return button
@@ -160,6 +238,7 @@ class PoolFitTable(QFrame):
         count = self.table.rowCount()
         self.table.setVisible(count > 0)
         self.empty_label.setVisible(count == 0)
+        self.detail.setVisible(count > 0 and bool(self.detail.text()))
         height = self.table.horizontalHeader().height() + 4
         height += sum(self.table.rowHeight(r) for r in range(count))
         self.table.setFixedHeight(height)

@@ -31,7 +31,15 @@ from pooldesk.backend.taskhistory.actions import with_queue
 from pooldesk.backend.taskhistory.query import Filter, TaskRow
 from pooldesk.backend.taskhistory.retry import RetryError, plan, rebuild
 from pooldesk.backend.units import plural
-from pooldesk.desktop.models.tasks_model import EXCEPTION, RowRole, TasksModel, when
+from pooldesk.desktop.models.tasks_model import (
+    EXCEPTION,
+    NAME,
+    QUEUE,
+    WORKER,
+    RowRole,
+    TasksModel,
+    when,
+)
 from pooldesk.desktop.services.tasks import TasksController
 from pooldesk.desktop.views.batch_detail import make_table
 from pooldesk.desktop.views.failure_groups import FailureGroups
@@ -46,6 +54,10 @@ FINAL = ("SUCCESS", "FAILURE", "REVOKED", "REJECTED")
 def _ask(parent: QWidget, title: str, text: str) -> bool:
     answer = QMessageBox.question(parent, title, text)
     return answer == QMessageBox.StandardButton.Yes
+
+
+# Columns sized to their content after each new filter, at most this wide (px).
+FIT_COLUMNS = {NAME: 460, QUEUE: 180, WORKER: 260}
 
 
 class TasksPage(QWidget):
@@ -97,7 +109,7 @@ class TasksPage(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
         header.setSectionResizeMode(EXCEPTION, QHeaderView.ResizeMode.Stretch)
-        for col, width in enumerate((80, 170, 90, 150, 80, 70, 70, 55, 200, 70)):
+        for col, width in enumerate((80, 220, 90, 150, 80, 70, 70, 55, 160, 70)):
             self.table.setColumnWidth(col, width)
         self.groups = FailureGroups()
         self.tabs = QTabWidget()
@@ -217,10 +229,19 @@ class TasksPage(QWidget):
             return  # an answer to a filter since replaced
         if kind == "reset":
             self.model.reset(rows, more)
+            self._fit_columns()
         elif kind == "append":
             self.model.append(rows, more)
         else:
             self.model.refresh(rows, more)
+
+    def _fit_columns(self) -> None:
+        """Task names readable (issue 21: "proyecto.tasks.generar…" while the Exception column
+        took half the width): the text columns as wide as their longest cell, capped; the
+        exception takes what is left."""
+        for column, cap in FIT_COLUMNS.items():
+            wanted = max(self.table.sizeHintForColumn(column), self.table.columnWidth(column))
+            self.table.setColumnWidth(column, min(wanted, cap))
 
     def _count(self, request: int, count: int) -> None:
         if request >= self._current:

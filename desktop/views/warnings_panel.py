@@ -10,6 +10,7 @@ flicker (or lose the button under the mouse) when the evidence changes every sec
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -26,9 +27,10 @@ from PySide6.QtWidgets import (
 )
 
 from pooldesk.backend.advisor.model import Advice
-from pooldesk.backend.units import human_ms
-from pooldesk.desktop.formatting import human_bytes
+from pooldesk.backend.advisor.phrases import MAX_PHRASES, phrase, phrases
+from pooldesk.backend.advisor.phrases import rows as evidence_rows
 from pooldesk.desktop.views.fix_confirm import ask_fix, confirmed
+from pooldesk.desktop.views.flow_layout import FlowLayout
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 SEVERITY_ICON = {
@@ -36,59 +38,22 @@ SEVERITY_ICON = {
     "warning": QStyle.StandardPixmap.SP_MessageBoxWarning,
     "info": QStyle.StandardPixmap.SP_MessageBoxInformation,
 }
-MAX_CHIPS = 8
+MAX_CHIPS = MAX_PHRASES
 
 
-# Evidence keys as the cards name them; the keys themselves stay those of `advise --json`.
-EVIDENCE_LABELS = {
-    "active_tasks": "active tasks",
-    "available_bytes": "RAM available",
-    "blocked_reports": "blocked reports",
-    "cores_used": "cores used",
-    "cpu_queues": "CPU queues",
-    "growth_bytes_per_min": "growth",
-    "loop_lag_ms_max": "loop lag (max)",
-    "ping_seconds": "ping",
-    "total_bytes": "RAM total",
-    "uss_bytes": "USS",
-    "uss_per_slot_bytes": "USS per slot",
-    "waiting_children": "waiting children",
-}
+def chip_text(key: str, value: Any, evidence: dict[str, Any] | None = None) -> str | None:
+    """``("loop_lag_ms_max", 35012.6)`` → ``"loop lag up to 35.0 s"``; None leaves it out.
+    The words come from ``backend/advisor/phrases.py`` (the CLI says the same)."""
+    return phrase(key, value, evidence)
 
 
-def chip_label(key: str) -> str:
-    return EVIDENCE_LABELS.get(key, key.replace("_", " "))
-
-
-def chip_value(key: str, value: Any) -> str:
-    """One evidence value as people read it: units, sensible rounding, no raw floats."""
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if number and key.endswith("_per_min"):
-        return f"{human_bytes(int(value))}/min"
-    if number and key.endswith("_bytes"):
-        return human_bytes(int(value))
-    if number and (key.endswith("_ms") or key.endswith("_ms_max")):
-        return human_ms(float(value), ms_decimals=1)
-    if number and key.endswith("_seconds"):
-        return f"{value:.1f} s" if abs(value) >= 10 else f"{value:.2f} s"
-    if isinstance(value, float) and key.startswith("cores"):
-        return f"{value:.2f}"  # cores used: always two decimals (0.98, 1.00)
-    if isinstance(value, float):
-        return (f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}").rstrip("0").rstrip(".")
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, str) and len(value) > 24:
-        return value[:12] + "…"  # batch ids
-    return str(value)
-
-
-def chip_text(key: str, value: Any) -> str | None:
-    """``("loop_lag_ms_max", 35012.6)`` → ``"loop lag (max): 35.0 s"``; None leaves it out."""
-    if value is None or value == []:
-        return None
-    return f"{chip_label(key)}: {chip_value(key, value)}"
+def evidence_table(evidence: dict[str, Any]) -> str:
+    """The chips' tooltip: every evidence key with its value, as ``advise --json`` has it."""
+    cells = "".join(
+        f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>"
+        for k, v in evidence_rows(evidence)
+    )
+    return f"<table>{cells}</table><p><i>pooldesk advise --json has the raw figures.</i></p>"
 
 
 def severity_icon(widget: QWidget, severity: str, size: int) -> Any:
@@ -111,13 +76,11 @@ class AdviceCard(QFrame):
         self.text.setObjectName("adviceText")
         self.text.setWordWrap(True)
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.chips = QHBoxLayout()
-        self.chips.setSpacing(4)
+        self.chips = FlowLayout(spacing=4)  # wraps: a long list never widens the page
         self.fix_button = QPushButton("Fix…")
         self.fix_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.fix_button.clicked.connect(self._emit_fix)
         self._chip_labels: list[QLabel] = []
-        self.chips.addStretch(1)
 
         body = QVBoxLayout()
         body.setSpacing(3)
@@ -158,18 +121,16 @@ class AdviceCard(QFrame):
         return [c.text() for c in self._chip_labels if not c.isHidden()]
 
     def _set_chips(self, evidence: dict[str, Any]) -> None:
-        chips = [(chip_text(k, v), f"{k} = {v!r}") for k, v in evidence.items()]
-        shown = [(text, raw) for text, raw in chips if text][:MAX_CHIPS]
-        while len(self._chip_labels) < len(shown):  # before the stretch
+        shown = [text for _key, text in phrases(evidence, MAX_CHIPS)]
+        tip = evidence_table(evidence)
+        while len(self._chip_labels) < len(shown):
             chip = QLabel()
             chip.setObjectName("evidenceChip")
-            self.chips.insertWidget(len(self._chip_labels), chip)
+            self.chips.addWidget(chip)
             self._chip_labels.append(chip)
         for i, label in enumerate(self._chip_labels):
-            text, raw = shown[i] if i < len(shown) else ("", "")
-            label.setText(text)
-            # The exact figure, as `pooldesk advise --json` reports it.
-            label.setToolTip(f"{raw} (pooldesk advise --json)" if raw else "")
+            label.setText(shown[i] if i < len(shown) else "")
+            label.setToolTip(tip if i < len(shown) else "")
             label.setVisible(i < len(shown))
 
 

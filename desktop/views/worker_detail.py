@@ -177,6 +177,9 @@ class LogTab(QWidget):
         self.view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.view.setPlaceholderText("(the log is empty)")
         self.view.verticalScrollBar().valueChanged.connect(self._scrolled)
+        # The range grows after the text is set (a horizontal scrollbar appearing for a long
+        # line on a narrow window takes a line's height): following keeps the very end.
+        self.view.verticalScrollBar().rangeChanged.connect(self._range_changed)
         log_page = QWidget()
         column = QVBoxLayout(log_page)
         column.setContentsMargins(0, 0, 0, 0)
@@ -257,6 +260,14 @@ class LogTab(QWidget):
         if on:
             bar = self.view.verticalScrollBar()
             bar.setValue(bar.maximum())
+
+    def _range_changed(self, _low: int, high: int) -> None:
+        if self.follow_check.isChecked():
+            rendering, self._rendering = self._rendering, True  # may run inside _render
+            try:
+                self.view.verticalScrollBar().setValue(high)
+            finally:
+                self._rendering = rendering
 
     def _scrolled(self, value: int) -> None:
         """Scrolling up to read stops following; Follow brings the end back."""
