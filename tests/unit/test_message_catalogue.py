@@ -166,6 +166,20 @@ def situations() -> Iterator[tuple[str, Observations]]:
         ),
     )
     yield (
+        "worker off its broker",
+        Observations(
+            workers=[
+                worker(
+                    "billing", "prefork", 2, ["billing"],
+                    off_broker="cannot reach its broker: started on redis://127.0.0.1:6390/0, "
+                    "the broker is now at redis://127.0.0.1:6391/0; restart it",
+                )
+            ],
+            cores=4,
+            natures=natures,
+        ),
+    )  # fmt: skip
+    yield (
         "process ceiling",
         Observations(
             workers=[

@@ -32,7 +32,9 @@ def parts(
     manager.stopper = Stopper(store, 60.0, system)
     started: list[tuple[WorkerSpec, bool]] = []
 
-    def start(spec: WorkerSpec, wait: bool = True, timeout: float | None = None) -> None:
+    def start(
+        spec: WorkerSpec, wait: bool = True, timeout: float | None = None, block: bool = True
+    ) -> None:
         started.append((spec, wait))
 
     monkeypatch.setattr(manager, "start", start)
@@ -70,7 +72,9 @@ def test_a_restart_that_cannot_start_is_a_failure(
 ) -> None:
     manager, system, _ = parts
 
-    def refuse(spec: WorkerSpec, wait: bool = True, timeout: float | None = None) -> None:
+    def refuse(
+        spec: WorkerSpec, wait: bool = True, timeout: float | None = None, block: bool = True
+    ) -> None:
         raise WorkerError("a worker named w1@here already answers on this broker")
 
     monkeypatch.setattr(manager, "start", refuse)
