@@ -6,7 +6,7 @@ standard library and Celery only. Prints one line ``@@pooldesk-check@@ {json}`` 
 app may print anything it likes before), with: Python and Celery versions, the broker and result
 backend URLs exactly as the app resolves them (Pooldesk masks them before showing anything and
 keeps the real ones only in a 0600 file), the default queue, every registered task with the
-queue it routes to, the pools this environment can run, and an import error's last line.
+queue it routes to (and whether it acks late), the pools this environment can run, and an import error's last line.
 """
 
 from __future__ import annotations
@@ -64,7 +64,15 @@ def describe(app_path: str) -> dict[str, Any]:
         out["result_backend"] = str(backend) if backend else None
         out["default_queue"] = str(app.conf.task_default_queue)
         tasks = sorted(n for n in app.tasks if not n.startswith("celery."))
-        out["tasks"] = [{"name": n, "queue": _queue_of(app, n, app.tasks[n])} for n in tasks]
+        # acks_late: whether a child whose worker dies mid-run is redelivered (project batches)
+        out["tasks"] = [
+            {
+                "name": n,
+                "queue": _queue_of(app, n, app.tasks[n]),
+                "acks_late": bool(getattr(app.tasks[n], "acks_late", False)),
+            }
+            for n in tasks
+        ]
     except BaseException as exc:  # SystemExit from a settings module counts too
         out["error"] = _last_line(exc)
     return out
