@@ -24,7 +24,7 @@ from celery import Celery
 from pooldesk.backend.batches import forecast as forecast_mod
 from pooldesk.backend.batches.history import BatchRecord, HistoryStore
 from pooldesk.backend.batches.items import Items, calls, children_count, covered
-from pooldesk.backend.batches.project_follow import FRONT, follow_front
+from pooldesk.backend.batches.project_follow import FRONT, LOST_CHECK_S, follow_front
 from pooldesk.backend.batches.project_store import Child, ChildStore
 from pooldesk.backend.batches.project_target import Target, TargetError, resolve
 from pooldesk.backend.panelapp import panel_app
@@ -136,7 +136,6 @@ class ProjectBatches:
         self.store = store or ChildStore()
         self._apps: dict[str, Celery] = {}
         self._checked: dict[str, float] = {}  # batch → last liveness check
-        self._missed: dict[str, int] = {}  # worker → pings missed in a row
 
     def close(self) -> None:
         for app in self._apps.values():
@@ -251,7 +250,8 @@ class ProjectBatches:
         return record
 
     def _alive(self, target: Target, hosts: list[str]) -> set[str]:
-        """Hosts that answered, or missed only once (a busy gevent worker answers late)."""
+        """Hosts that answered, or have not missed two pings at least LOST_CHECK_S apart (a
+        gevent worker whose loop is blocked answers 0.5–2 s late: slowness, not absence)."""
         from pooldesk.backend.workers.control import Control
 
         control = Control(target.config)
@@ -259,10 +259,10 @@ class ProjectBatches:
             answered = set(control.ping(hosts, timeout=2.0))
         finally:
             control.close()
-        alive = set()
+        now, alive = time.time(), set()
         for host in hosts:
-            self._missed[host] = 0 if host in answered else self._missed.get(host, 0) + 1
-            if self._missed[host] < 2:
+            missed, since = self.store.ping_missed(host, host in answered, now)
+            if missed < 2 or now - since < LOST_CHECK_S:
                 alive.add(host)
         return alive
 

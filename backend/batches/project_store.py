@@ -43,6 +43,11 @@ CREATE TABLE IF NOT EXISTS children (
     PRIMARY KEY (batch_id, idx)
 );
 CREATE INDEX IF NOT EXISTS children_open ON children (batch_id, sent, state, idx);
+CREATE TABLE IF NOT EXISTS pings (
+    host TEXT PRIMARY KEY,
+    missed INTEGER NOT NULL,
+    first_missed REAL
+);
 """
 
 
@@ -140,6 +145,22 @@ class ChildStore:
                     for c in children
                 ],
             )
+
+    def ping_missed(self, host: str, answered: bool, now: float) -> tuple[int, float]:
+        """Pings a worker missed in a row (kept across CLI calls), and since when."""
+        with self._connect() as conn:
+            if answered:
+                conn.execute("DELETE FROM pings WHERE host=?", (host,))
+                return 0, now
+            row = conn.execute(
+                "SELECT missed, first_missed FROM pings WHERE host=?", (host,)
+            ).fetchone()
+            missed, since = (int(row[0]) + 1, float(row[1])) if row else (1, now)
+            conn.execute(
+                "INSERT OR REPLACE INTO pings (host, missed, first_missed) VALUES (?, ?, ?)",
+                (host, missed, since),
+            )
+        return missed, since
 
     def front(self, batch_id: str, limit: int) -> list[Child]:
         """The open children with the lowest indices: a queue hands them out about in order,
