@@ -1,8 +1,8 @@
 """A user's own Celery project for the tests: its own virtualenv (outside Pooldesk's), its own
 package (``ledgerq``, not ``backend``), a queue Pooldesk never heard of, and its own Redis.
 
-The virtualenv is built once (``python -m venv`` + ``pip install celery[redis] gevent sqlalchemy``; pip's
-cache makes it quick) and kept in pytest's cache for the next sessions — no
+The virtualenv is built once (``python -m venv`` + ``pip install`` of :data:`PACKAGES`;
+pip's cache makes it quick) and kept in pytest's cache for the next sessions — no
 ``--system-site-packages``: it must not see Pooldesk.
 """
 

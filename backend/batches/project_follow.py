@@ -76,7 +76,9 @@ def _exception(result: Any) -> tuple[str, str]:
 
 
 def _hostname(result: Any) -> str | None:
-    return str(result.get("hostname")) if isinstance(result, dict) and "hostname" in result else None
+    return (
+        str(result.get("hostname")) if isinstance(result, dict) and "hostname" in result else None
+    )
 
 
 def apply(child: Child, state: ChildState, now: float) -> bool:

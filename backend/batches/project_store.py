@@ -233,9 +233,20 @@ class ChildStore:
                 args,
             ).fetchall()
         out = []
-        for idx, task_id, call, covers, items, sent, state, worker, result, reason, seen, ended in (
-            rows
-        ):
+        for (
+            idx,
+            task_id,
+            call,
+            covers,
+            items,
+            sent,
+            state,
+            worker,
+            result,
+            reason,
+            seen,
+            ended,
+        ) in rows:
             parsed = json.loads(call)
             out.append(
                 Child(

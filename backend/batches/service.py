@@ -115,7 +115,7 @@ class BatchService:
         why), so a list or a window never fails because Redis restarts.
         """
         if record.kind == "project":
-            return self._project_call(lambda: self.projects.refresh(record), record)  # type: ignore[no-any-return]
+            return self._project_call(lambda: self.projects.refresh(record), record)
         try:
             meta = self.app.backend.get_task_meta(record.id)
         except Exception as exc:  # redis/kombu connection errors of every kind
@@ -276,7 +276,7 @@ class BatchService:
         """Run only the failed (or cancelled) children of a finished batch again."""
         record = self.get(batch_id)
         if record.kind == "project":
-            return self._project_call(lambda: self.projects.retry(record))  # type: ignore[no-any-return]
+            return self._project_call(lambda: self.projects.retry(record))
         if not record.final or not record.summary:
             raise BatchError(f"batch {record.id[:12]} has not finished; cancel or wait first")
         summary = record.summary

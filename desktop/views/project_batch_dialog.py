@@ -178,7 +178,11 @@ class ProjectBatchDialog(QDialog):
             (p for p in self._projects if p["name"] == self.project_box.currentText()), None
         )
         task = next(
-            (t for t in (project or {}).get("tasks", []) if t["name"] == self.task_box.currentText()),
+            (
+                t
+                for t in (project or {}).get("tasks", [])
+                if t["name"] == self.task_box.currentText()
+            ),
             None,
         )
         self.queue_edit.setPlaceholderText(f"{task['queue']} (from its routes)" if task else "")

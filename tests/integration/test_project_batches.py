@@ -145,9 +145,7 @@ def redis_env(sample_redis: sample.Redis) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def workers(
-    sample_python: Path, project_dir: Path, redis_env: dict[str, str]
-) -> Iterator[Workers]:
+def workers(sample_python: Path, project_dir: Path, redis_env: dict[str, str]) -> Iterator[Workers]:
     pool = Workers(sample_python, project_dir, redis_env)
     try:
         pool.start("main", QUEUE)
@@ -249,7 +247,7 @@ def test_failing_child_then_retry_sends_only_the_failed(
     assert status["state"] == "completed_with_failures"
     failed = [c for c in status["children"] if c["state"] == "FAILURE"]
     assert [c["index"] for c in failed] == [1] and "item 2 refused" in failed[0]["reason"]
-    code, out, err = run(capsys, "batch", "retry", record["id"][:12], "--json")
+    code, _, err = run(capsys, "batch", "retry", record["id"][:12], "--json")
     assert code == 0, err
     status = finished(capsys, record["id"])
     assert status["state"] == "completed"
@@ -258,9 +256,7 @@ def test_failing_child_then_retry_sends_only_the_failed(
     assert [c["result"] for c in status["children"]] == [10, 20, 30, 40]
 
 
-def test_cancel_mid_batch(
-    ledger: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_cancel_mid_batch(ledger: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     items = tmp_path / "slow.jsonl"
     items.write_text("".join(f'{{"x": {i}, "seconds": 0.5}}\n' for i in range(40)))
     record = launch(capsys, "--task", "ledgerq.btasks.slow", "--items", str(items))
@@ -319,7 +315,7 @@ def test_bad_input_is_one_line_exit_2_nothing_sent(
     (tmp_path / "bad.jsonl").write_text("[1]\n{oops\n")
     (tmp_path / "empty.txt").write_text("# nothing\n")
     files = {"BAD": str(tmp_path / "bad.jsonl"), "EMPTY": str(tmp_path / "empty.txt")}
-    code, out, err = run(capsys, "batch", "run", *[files.get(a, a) for a in argv])
+    code, _, err = run(capsys, "batch", "run", *[files.get(a, a) for a in argv])
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert run(capsys, "batch", "list", "--json")[1].strip() == "[]"  # nothing sent
 
@@ -352,7 +348,7 @@ def test_worker_killed_mid_batch_lost_or_redelivered(
                     "--queue", queue)  # fmt: skip
 
     def child() -> dict[str, Any]:
-        code, out, _ = run(capsys, "batch", "status", record["id"], "--json", "--children")
+        _, out, _ = run(capsys, "batch", "status", record["id"], "--json", "--children")
         return dict(json.loads(out)["children"][0])
 
     wait_for(lambda: child()["state"] in ("STARTED", "SUCCESS"), 60, every=0.1)
@@ -368,3 +364,68 @@ def test_worker_killed_mid_batch_lost_or_redelivered(
     workers.start(f"rescue-{task}", queue, concurrency=1)
     status = finished(capsys, record["id"], timeout=90)  # redelivered after the visibility timeout
     assert status["state"] == "completed" and status["children"][0]["result"] == 1
+
+
+def _own_project(
+    name: str, python: Path, workdir: Path, env: dict[str, str], queue: str
+) -> Workers:
+    """A second project on the same code with another broker/backend, and its worker."""
+    env = {**env, "LEDGERQ_QUEUE": queue}
+    spec = project(name, python, workdir, env)
+    check = run_check(spec)
+    assert check.ok, check.error
+    store = ProjectStore()
+    store.add(spec)
+    store.save_check(name, check)
+    workers = Workers(python, workdir, env)
+    workers.start(f"{name}-w", queue)
+    return workers
+
+
+def _run_sums(capsys: pytest.CaptureFixture[str], name: str) -> dict[str, Any]:
+    code, out, err = run(capsys, "batch", "run", "--project", name, "--task",
+                         "ledgerq.btasks.total", "--range", "1:20", "--chunk-size", "5",
+                         "--json")  # fmt: skip
+    assert code == 0, err
+    return dict(finished(capsys, json.loads(out)["id"]))
+
+
+def test_database_result_backend_relative_to_the_project(
+    home: Path, sample_python: Path, project_dir: Path, redis_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    env = {**redis_env, "LEDGERQ_BACKEND": "db+sqlite:///results.sqlite"}  # relative: workdir
+    workers = _own_project("ledger-db", sample_python, project_dir, env, "ledger-db")
+    try:
+        status = _run_sums(capsys, "ledger-db")
+    finally:
+        workers.stop_all()
+    assert status["state"] == "completed"
+    assert [c["result"] for c in status["children"]] == [15, 40, 65, 90]
+    assert (project_dir / "results.sqlite").exists()  # the worker's file, read by Pooldesk
+
+
+def _rabbitmq_listens() -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", 5672)) == 0
+
+
+@pytest.mark.skipif(
+    not _rabbitmq_listens(),
+    reason="no RabbitMQ on 127.0.0.1:5672 (a service, not a program .ci/run installs)",
+)
+def test_rabbitmq_broker(
+    home: Path, sample_python: Path, project_dir: Path, sample_redis: sample.Redis,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    env = {"LEDGERQ_BROKER": "amqp://guest:guest@127.0.0.1:5672//",
+           "LEDGERQ_BACKEND": sample_redis.url(8)}  # fmt: skip
+    queue = f"ledger-amqp-{os.getpid()}"
+    workers = _own_project("ledger-mq", sample_python, project_dir, env, queue)
+    try:
+        status = _run_sums(capsys, "ledger-mq")
+    finally:
+        workers.stop_all()
+    assert status["state"] == "completed" and status["params"]["queue"] == queue
+    assert sum(c["result"] for c in status["children"]) == 210

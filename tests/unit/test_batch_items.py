@@ -81,7 +81,9 @@ def test_bad_ranges_and_chunk_sizes() -> None:
 def test_close_matches_and_relative_sqlite_backend(tmp_path: Path) -> None:
     assert "shop.tasks.bill" in close_matches("shop.tasks.bil", ["shop.tasks.bill", "x.y"])
     assert "shop.tasks.bill" in close_matches("bill", ["shop.tasks.bill", "x.y"])
-    assert resolve_backend("db+sqlite:///results.db", "/srv/app") == "db+sqlite:////srv/app/results.db"
+    assert (
+        resolve_backend("db+sqlite:///results.db", "/srv/app") == "db+sqlite:////srv/app/results.db"
+    )
     assert resolve_backend("db+sqlite:////abs/r.db", "/srv/app") == "db+sqlite:////abs/r.db"
     with pytest.raises(ValueError, match="rpc://"):
         resolve_backend("rpc://", "/srv/app")

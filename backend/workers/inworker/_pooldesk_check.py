@@ -6,7 +6,8 @@ standard library and Celery only. Prints one line ``@@pooldesk-check@@ {json}`` 
 app may print anything it likes before), with: Python and Celery versions, the broker and result
 backend URLs exactly as the app resolves them (Pooldesk masks them before showing anything and
 keeps the real ones only in a 0600 file), the default queue, every registered task with the
-queue it routes to (and whether it acks late), the pools this environment can run, and an import error's last line.
+queue it routes to (and whether it acks late: project batches tell a lost child from a
+redelivered one by it), the pools this environment can run, and an import error's last line.
 """
 
 from __future__ import annotations
