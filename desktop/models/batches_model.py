@@ -54,7 +54,7 @@ def batch_color(state: str) -> QColor:
 
 def unit_of(record: BatchRecord) -> str:
     """What a batch's children are, for a person: invoice chunks or URL checks."""
-    return "chunks" if record.kind == "invoices" else "checks"
+    return {"invoices": "chunks", "project": "items"}.get(record.kind, "checks")
 
 
 def done_total(record: BatchRecord) -> tuple[int, int]:

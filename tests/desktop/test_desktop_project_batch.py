@@ -7,14 +7,17 @@ the items are read by the real parser, the plan and forecast are fixed."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
 from pooldesk.backend.batches.items import ItemError
 from pooldesk.backend.batches.project_request import ProjectRequest
+from pooldesk.desktop.formatting import DASH
 from pooldesk.desktop.views.batches_page import BatchesPage
 from pooldesk.desktop.views.project_batch_dialog import ProjectBatchDialog
 
@@ -123,3 +126,29 @@ def test_launch_batch_dialog_previews_items_plans_and_forecasts(
     assert (sent.project, sent.task, sent.range_text, sent.chunk_size, sent.items_file) == (
         "shop", "shop.tasks.bill", "1:6000", 500, ""
     )  # fmt: skip
+
+
+def test_a_project_batch_shows_its_task_items_results_and_lost_children(qtbot: QtBot) -> None:
+    from pooldesk.backend.batches.history import BatchRecord
+    from pooldesk.desktop.models.children_model import DETAIL, RESULT, STATE, child_row
+
+    page = BatchesPage()
+    qtbot.addWidget(page)
+    params = {"project": "shop", "task": "shop.tasks.bill", "items": 6000, "chunk_size": 500,
+              "source": "range 1:6000", "queue": "billing", "children": 12}  # fmt: skip
+    record = BatchRecord("proj-0001", "project", params, "running", created_at=time.time(),
+                         counts={"total": 6000, "succeeded": 500, "failed": 500})  # fmt: skip
+    page.set_batches([record])
+    assert page.select("proj-0001")
+    children = [
+        {"index": 0, "id": "proj-0001.0", "state": "SUCCESS", "items": [1, 500],
+         "range": [1, 500], "result": {"billed": 500}},
+        {"index": 1, "id": "proj-0001.1", "state": "LOST", "items": [501, 1000],
+         "range": [501, 1000], "reason": "worker w1@h died while it ran; the app acks early"},
+    ]  # fmt: skip
+    page.set_children("proj-0001", [child_row("project", c) for c in children])
+    kids = page.detail.children_model
+    cells = [[str(kids.index(r, c).data()) for c in (STATE, DETAIL, RESULT)] for r in range(2)]
+    assert cells[0] == ["failed", "values 501–1000", DASH]  # a lost child needs a look first
+    assert cells[1] == ["succeeded", "values 1–500", '{"billed": 500}']
+    assert any("shop.tasks.bill" in label.text() for label in page.detail.findChildren(QLabel))
