@@ -429,3 +429,41 @@ def test_rabbitmq_broker(
         workers.stop_all()
     assert status["state"] == "completed" and status["params"]["queue"] == queue
     assert sum(c["result"] for c in status["children"]) == 210
+
+
+def test_sending_that_stops_part_way_is_recorded_and_retry_sends_the_rest(
+    ledger: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from celery import Celery
+
+    from pooldesk.backend.batches.items import parse_range
+    from pooldesk.backend.batches.project_batch import make_plan
+    from pooldesk.backend.batches.service import BatchService
+
+    real_send = Celery.send_task
+    sent: list[str] = []
+
+    def flaky_send(self: Celery, *args: Any, **kwargs: Any) -> Any:
+        if len(sent) == 3:  # the broker goes away after three children
+            raise ConnectionError("Connection refused")
+        sent.append(kwargs["task_id"])
+        return real_send(self, *args, **kwargs)
+
+    plan = make_plan("ledger", "ledgerq.btasks.add", parse_range("1:5"))
+    service = BatchService()
+    monkeypatch.setattr(Celery, "send_task", flaky_send)
+    try:
+        record = service.projects.launch(plan)
+    finally:
+        monkeypatch.setattr(Celery, "send_task", real_send)
+        service.close()
+    assert "sending stopped after 3 of 5 children" in (record.error or "")
+    status = finished(capsys, record.id)
+    assert status["state"] == "error" and status["counts"]["unsent"] == 2
+    assert [c["state"] for c in status["children"]] == ["SUCCESS"] * 3 + ["UNSENT"] * 2
+    code, _, err = run(capsys, "batch", "retry", record.id, "--json")
+    assert code == 0, err
+    status = finished(capsys, record.id)
+    assert status["state"] == "completed"
+    assert [c["result"] for c in status["children"]] == [1, 2, 3, 4, 5]
+    assert [c["id"] for c in status["children"]][3:] == [f"{record.id}.3", f"{record.id}.4"]
