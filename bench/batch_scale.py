@@ -311,12 +311,14 @@ class Bench:
         timeout = 120 + n * 0.05
         items = Items(source="bench", values=tuple(Item(args=(0,)) for _ in range(n)))
         plan = make_plan("bench", "pooldesk.sleep", items, None, "monitoring")
-        follow_cpu = [0.0]
+        follow_cpu = [0.0, 0.0]  # following, sending
 
         def run() -> tuple[int, float]:
             projects = self.service.projects
             began = time.monotonic()
+            cpu0 = time.process_time()
             record = projects.launch(plan)
+            follow_cpu[1] = time.process_time() - cpu0
             cpu0 = time.process_time()
             while not record.final and time.monotonic() - began < timeout:
                 time.sleep(POLL_S)
@@ -330,6 +332,11 @@ class Bench:
         row["watcher_cpu_s"] = round(follow_cpu[0], 3)
         row["watcher_ms_per_child"] = round(follow_cpu[0] / n * 1000, 3)
         row["watcher_ms_per_item"] = round(follow_cpu[0] / n * 1000, 4)
+        row["send_ms_per_child"] = round(follow_cpu[1] / n * 1000, 3)
+        self.say(
+            f"  follower {row['watcher_ms_per_child']} ms/child, "
+            f"sending {row['send_ms_per_child']} ms/child (this process's CPU)"
+        )
         if self.args.pooldesk_only:
             return
         self._measure(
