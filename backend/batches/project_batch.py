@@ -81,15 +81,28 @@ def broker_error(target: Target) -> str | None:
     return None if status.up else f"project {target.project}: {status.error}"
 
 
+CONSUMERS_TTL_S = 5.0
+_consumers: dict[str, tuple[float, list[Any]]] = {}
+
+
 def consumers_of(target: Target, timeout: float = 1.0) -> list[forecast_mod.Consumer]:
-    """The workers consuming the queue now, as the project's broker's remote control says."""
+    """The workers consuming the queue now, as the project's broker's remote control says.
+
+    An inspect waits its whole timeout for replies (1 s): the window's dialog asks again as
+    the person types, so one broker's answer is reused for :data:`CONSUMERS_TTL_S`."""
     from pooldesk.backend.workers.control import Control
 
-    control = Control(target.config)
-    try:
-        found = control.remote_workers(timeout=timeout)
-    finally:
-        control.close()
+    now = time.monotonic()
+    cached = _consumers.get(target.broker_url)
+    if cached is not None and now - cached[0] < CONSUMERS_TTL_S:
+        found = cached[1]
+    else:
+        control = Control(target.config)
+        try:
+            found = control.remote_workers(timeout=timeout)
+        finally:
+            control.close()
+        _consumers[target.broker_url] = (now, found)
     return [
         forecast_mod.Consumer(w.hostname, w.pool or "?", int(w.concurrency or 0))
         for w in found
