@@ -467,3 +467,19 @@ def test_sending_that_stops_part_way_is_recorded_and_retry_sends_the_rest(
     assert status["state"] == "completed"
     assert [c["result"] for c in status["children"]] == [1, 2, 3, 4, 5]
     assert [c["id"] for c in status["children"]][3:] == [f"{record.id}.3", f"{record.id}.4"]
+
+
+@pytest.mark.parametrize("backend", ["rpc://", None])
+def test_no_readable_result_backend_is_refused_with_what_to_set(
+    home: Path, sample_python: Path, project_dir: Path, checked: CheckResult,
+    capsys: pytest.CaptureFixture[str], backend: str | None,
+) -> None:  # fmt: skip
+    store = ProjectStore()
+    store.add(project("norb", sample_python, project_dir, {"LEDGERQ_BROKER": "redis://x/0"}))
+    store.save_check(
+        "norb", CheckResult.from_dict({**checked.to_dict(), "result_backend": backend})
+    )
+    code, _, err = run(capsys, "batch", "run", "--project", "norb", "--task",
+                       "ledgerq.btasks.add", "--range", "1:2")  # fmt: skip
+    assert code == 2 and "set result_backend to redis://" in err
+    assert run(capsys, "batch", "list", "--json")[1].strip() == "[]"
