@@ -149,6 +149,7 @@ class ProjectBatches:
         self.store = store or ChildStore()
         self._apps: dict[str, Celery] = {}
         self._checked: dict[str, float] = {}  # batch → last liveness check
+        self._targets: dict[str, Target] = {}
 
     def close(self) -> None:
         for app in self._apps.values():
@@ -162,11 +163,17 @@ class ProjectBatches:
         return self._apps[key]
 
     def _target(self, record: BatchRecord) -> Target:
+        """Resolved once per batch and service (a refresh must not re-read the check files)."""
+        target = self._targets.get(record.id)
+        if target is not None:
+            return target
         p = record.params
         try:
-            return resolve(p["project"], p["task"], p["queue"])
+            target = resolve(p["project"], p["task"], p["queue"])
         except TargetError as exc:
             raise ProjectBatchError(str(exc)) from None
+        self._targets[record.id] = target
+        return target
 
     # -- launching ---------------------------------------------------------------------------
     def launch(
