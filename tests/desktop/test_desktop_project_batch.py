@@ -140,6 +140,9 @@ def test_a_project_batch_shows_its_task_items_results_and_lost_children(qtbot: Q
                          counts={"total": 6000, "succeeded": 500, "failed": 500})  # fmt: skip
     page.set_batches([record])
     assert page.select("proj-0001")
+    assert "shop: shop.tasks.bill" in [
+        str(page.model.index(0, c).data()) for c in range(page.model.columnCount())
+    ]
     children = [
         {"index": 0, "id": "proj-0001.0", "state": "SUCCESS", "items": [1, 500],
          "range": [1, 500], "result": {"billed": 500}},
