@@ -185,7 +185,13 @@ class BatchController(ServiceThread):
             if not answer["ok"]:
                 raise BatchError(str(answer["error"]))
             plan = answer["_plan"]
-            record = self._service_or_raise().projects.launch(plan, on_record=self._launched)
+
+            def listed_at_once(record: BatchRecord) -> None:
+                """The id and row before the sending (100,000 calls take a while)."""
+                self._launched(record)
+                self.batchesChanged.emit([_lean(r) for r in self._records])
+
+            record = self._service_or_raise().projects.launch(plan, on_record=listed_at_once)
             if record.error:
                 raise BatchError(record.error)
             return (
