@@ -108,7 +108,7 @@ class ChildStore:
         return conn
 
     def add(self, batch_id: str, children: Iterable[Child]) -> None:
-        rows = (
+        rows = [
             (
                 batch_id,
                 c.index,
@@ -118,8 +118,7 @@ class ChildStore:
                 c.items,
             )
             for c in children
-        )
-        rows = list(rows)
+        ]
         with self._connect() as conn:
             conn.executemany(
                 "INSERT INTO children (batch_id, idx, task_id, call, covers, items) "
