@@ -43,7 +43,11 @@ CREATE TABLE IF NOT EXISTS children (
     ended_at REAL,
     PRIMARY KEY (batch_id, idx)
 );
-CREATE INDEX IF NOT EXISTS children_open ON children (batch_id, sent, state, idx);
+-- The front: open children in index order, so LIMIT stops early (an index on (sent, state,
+-- idx) made SQLite sort every open child: 20 → 35 ms a refresh from 1,000 to 100,000).
+CREATE INDEX IF NOT EXISTS children_front ON children (batch_id, idx)
+    WHERE sent=1 AND state IN ('PENDING', 'STARTED', 'REDELIVERED');
+CREATE INDEX IF NOT EXISTS children_state ON children (batch_id, state);
 CREATE TABLE IF NOT EXISTS tally (
     batch_id TEXT NOT NULL,
     sent INTEGER NOT NULL,
