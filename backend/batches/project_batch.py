@@ -219,19 +219,23 @@ class ProjectBatches:
         ids: dict[int, str] = {}
         error = None
         try:
-            for child in children:
-                app.send_task(
-                    target.task,
-                    args=child.args,
-                    kwargs=child.kwargs,
-                    task_id=child.task_id,
-                    queue=target.queue,
-                )
-                done.append(child.index)
-                ids[child.index] = child.task_id
-                if len(done) >= MARK_EVERY:
-                    self.store.mark_sent(record.id, done, ids)
-                    done, ids = [], {}
+            # One producer (one connection) for the whole batch, as ``group().apply_async`` does,
+            # not one taken from the pool per child.
+            with app.producer_or_acquire() as producer:
+                for child in children:
+                    app.send_task(
+                        target.task,
+                        args=child.args,
+                        kwargs=child.kwargs,
+                        task_id=child.task_id,
+                        queue=target.queue,
+                        producer=producer,
+                    )
+                    done.append(child.index)
+                    ids[child.index] = child.task_id
+                    if len(done) >= MARK_EVERY:
+                        self.store.mark_sent(record.id, done, ids)
+                        done, ids = [], {}
         except Exception as exc:
             error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         self.store.mark_sent(record.id, done, ids)
