@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Celery
 
@@ -23,6 +23,9 @@ from pooldesk.backend.batches.plan import auto_urls_per_task, item_count, monito
 from pooldesk.backend.batches.rows import child_rows, row_slices
 from pooldesk.backend.broker.resolve import BrokerConfig, ensure_broker
 from pooldesk.backend.panelapp import panel_app
+
+if TYPE_CHECKING:
+    from pooldesk.backend.batches.project_batch import ProjectBatches
 
 PARENT_TASKS = {"invoices": "pooldesk.batch.invoices", "monitoring": "pooldesk.batch.monitoring"}
 CHILD_TASKS = {
@@ -45,7 +48,7 @@ class BatchService:
         self.history = history or HistoryStore()
         self._app: Celery | None = None
         self.last_error: str | None = None  # why the last refresh kept the old state
-        self._projects: Any = None
+        self._projects: ProjectBatches | None = None
 
     @property
     def app(self) -> Celery:
@@ -58,7 +61,7 @@ class BatchService:
         return self._app
 
     @property
-    def projects(self) -> Any:
+    def projects(self) -> ProjectBatches:
         """Project batches (``kind == "project"``): followed by Pooldesk, not by a watcher task."""
         if self._projects is None:
             from pooldesk.backend.batches.project_batch import ProjectBatches
