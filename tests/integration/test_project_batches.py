@@ -383,11 +383,14 @@ def _own_project(
 
 
 def _run_sums(capsys: pytest.CaptureFixture[str], name: str) -> dict[str, Any]:
+    """Through ``--wait``: the command returns once the batch has ended (exit 0: completed)."""
     code, out, err = run(capsys, "batch", "run", "--project", name, "--task",
                          "ledgerq.btasks.total", "--range", "1:20", "--chunk-size", "5",
-                         "--json")  # fmt: skip
+                         "--wait", "--json")  # fmt: skip
     assert code == 0, err
-    return dict(finished(capsys, json.loads(out)["id"]))
+    record = json.loads(out)
+    assert record["state"] == "completed" and record["counts"]["succeeded"] == 20
+    return dict(finished(capsys, record["id"]))
 
 
 def test_database_result_backend_relative_to_the_project(
