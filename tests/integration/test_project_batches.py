@@ -206,6 +206,10 @@ def test_items_of_every_format_per_item_and_chunked(
         (f"{record['id']}.0", 3, [1, 1]), (f"{record['id']}.1", 4, [2, 2])
     ]  # fmt: skip
 
+    code, out, _ = run(capsys, "batch", "status", record["id"][:10], "--children")
+    assert code == 0 and "kind      project" in out and "task=ledgerq.btasks.add" in out
+    assert "child    1 SUCCESS     items [2, 2]" in out
+
     csv = tmp_path / "pairs.csv"
     csv.write_text("x,y\n1,2\n5,6\n")
     status = finished(capsys, launch(capsys, "--task", "ledgerq.btasks.add", "--items",
