@@ -13,6 +13,7 @@ sends the rest. ``refresh`` follows (``project_follow``), ``cancel`` revokes wha
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from typing import Any
 
 from celery import Celery
 
+from pooldesk.backend import proc
 from pooldesk.backend.batches import forecast as forecast_mod
 from pooldesk.backend.batches.history import BatchRecord, HistoryStore
 from pooldesk.backend.batches.items import Items, calls, children_count, covered
@@ -218,6 +220,7 @@ class ProjectBatches:
         done: list[int] = []
         ids: dict[int, str] = {}
         error = None
+        self.store.set_sender(record.id, os.getpid(), proc.create_time(os.getpid()))
         try:
             # One producer (one connection) for the whole batch, as ``group().apply_async`` does,
             # not one taken from the pool per child.
@@ -239,6 +242,7 @@ class ProjectBatches:
         except Exception as exc:
             error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         self.store.mark_sent(record.id, done, ids)
+        self.store.set_sender(record.id, None, None)
         counts = self.store.counts(record.id)
         record.state, record.counts = "running", _shown(counts)
         if error:
@@ -268,10 +272,16 @@ class ProjectBatches:
         self.store.update(record.id, changed)
         counts = self.store.counts(record.id)
         record.counts = _shown(counts)
-        if counts["pending"] + counts["started"] == 0:
+        if counts["pending"] + counts["started"] == 0 and not self._being_sent(record):
             self._finish(record, counts)
         self.history.update(record)
         return record
+
+    def _being_sent(self, record: BatchRecord) -> bool:
+        """Another process (a launch or a retry) is sending its children right now: while it
+        lives the batch is not half-sent, and must not be closed as such by this refresh."""
+        sender = self.store.sender(record.id)
+        return sender is not None and proc.alive(*sender)
 
     def _alive(self, target: Target, hosts: list[str]) -> set[str]:
         """Hosts that answered, or have not missed two pings at least LOST_CHECK_S apart (a

@@ -56,6 +56,11 @@ CREATE TABLE IF NOT EXISTS tally (
     items INTEGER NOT NULL,
     PRIMARY KEY (batch_id, sent, state)
 );
+CREATE TABLE IF NOT EXISTS senders (
+    batch_id TEXT PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    create_time REAL
+);
 CREATE TABLE IF NOT EXISTS pings (
     host TEXT PRIMARY KEY,
     missed INTEGER NOT NULL,
@@ -165,6 +170,24 @@ class ChildStore:
                     for c in children
                 ],
             )
+
+    def set_sender(self, batch_id: str, pid: int | None, create_time: float | None) -> None:
+        """The process sending this batch's children now (None: sending is over)."""
+        with self._connect() as conn:
+            if pid is None:
+                conn.execute("DELETE FROM senders WHERE batch_id=?", (batch_id,))
+            else:
+                conn.execute(
+                    "INSERT OR REPLACE INTO senders (batch_id, pid, create_time) VALUES (?, ?, ?)",
+                    (batch_id, pid, create_time),
+                )
+
+    def sender(self, batch_id: str) -> tuple[int, float | None] | None:
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT pid, create_time FROM senders WHERE batch_id=?", (batch_id,)
+            ).fetchone()
+        return (int(row[0]), row[1]) if row else None
 
     def ping_missed(self, host: str, answered: bool, now: float) -> tuple[int, float]:
         """Pings a worker missed in a row (kept across CLI calls), and since when."""

@@ -444,15 +444,23 @@ def test_sending_that_stops_part_way_is_recorded_and_retry_sends_the_rest(
     from celery import Celery
 
     from pooldesk.backend.batches.items import parse_range
-    from pooldesk.backend.batches.project_batch import make_plan
+    from pooldesk.backend.batches.project_batch import ProjectBatches, make_plan
     from pooldesk.backend.batches.service import BatchService
 
     real_send = Celery.send_task
     sent: list[str] = []
 
+    seen_meanwhile: list[str] = []
+
     def flaky_send(self: Celery, *args: Any, **kwargs: Any) -> Any:
         if len(sent) == 3:  # the broker goes away after three children
             raise ConnectionError("Connection refused")
+        if len(sent) == 1:  # another refresh (a window, a status) while the batch is sent
+            other = ProjectBatches()
+            found = other.history.get(kwargs["task_id"].split(".")[0])
+            assert found is not None
+            seen_meanwhile.append(other.refresh(found).state)
+            other.close()
         sent.append(kwargs["task_id"])
         return real_send(self, *args, **kwargs)
 
@@ -464,6 +472,7 @@ def test_sending_that_stops_part_way_is_recorded_and_retry_sends_the_rest(
     finally:
         monkeypatch.setattr(Celery, "send_task", real_send)
         service.close()
+    assert seen_meanwhile == ["queued"]  # not closed as "never sent" while being sent
     assert "sending stopped after 3 of 5 children" in (record.error or "")
     status = finished(capsys, record.id)
     assert status["state"] == "error" and status["counts"]["unsent"] == 2
