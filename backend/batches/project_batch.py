@@ -239,6 +239,8 @@ class ProjectBatches:
                     if len(done) >= MARK_EVERY:
                         self.store.mark_sent(record.id, done, ids)
                         done, ids = [], {}
+                        if self.store.cancel_requested(record.id):
+                            break  # cancelled while sending: the rest stays unsent
         except Exception as exc:
             error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         self.store.mark_sent(record.id, done, ids)
@@ -302,7 +304,9 @@ class ProjectBatches:
 
     def _finish(self, record: BatchRecord, counts: dict[str, int]) -> None:
         failed = self.store.failed(record.id, limit=MAX_FAILURES_SHOWN)
-        if counts["unsent"]:
+        if counts["unsent"] and self.store.cancel_requested(record.id):
+            record.state = "cancelled"
+        elif counts["unsent"]:
             record.state = "error"
             record.error = record.error or (
                 f"{counts['children'] - counts['children_sent']} children were never sent; "
@@ -348,6 +352,7 @@ class ProjectBatches:
         open_ = self.store.children(record.id, "sent=1 AND state IN ('PENDING', 'REDELIVERED')")
         running = self.store.children(record.id, "sent=1 AND state='STARTED'")
         now = time.time()
+        self.store.request_cancel(record.id)  # a launch still sending stops at its next slice
         for start in range(0, len(open_), 1000):
             app.control.revoke([c.task_id for c in open_[start : start + 1000]])
         for child in open_:
@@ -374,6 +379,7 @@ class ProjectBatches:
             if child.sent:
                 child.task_id = _next_id(child.task_id)
         record.state, record.finished_at, record.summary, record.error = "running", None, None, None
+        self.store.request_cancel(record.id, on=False)
         self._checked.pop(record.id, None)
         self._send(record, target, sorted(again, key=lambda c: c.index))
         return self.refresh(record)

@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS senders (
     pid INTEGER NOT NULL,
     create_time REAL
 );
+CREATE TABLE IF NOT EXISTS cancels (batch_id TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS pings (
     host TEXT PRIMARY KEY,
     missed INTEGER NOT NULL,
@@ -181,6 +182,19 @@ class ChildStore:
                     "INSERT OR REPLACE INTO senders (batch_id, pid, create_time) VALUES (?, ?, ?)",
                     (batch_id, pid, create_time),
                 )
+
+    def request_cancel(self, batch_id: str, on: bool = True) -> None:
+        """A cancel while the children are still being sent: the sender stops sending."""
+        with self._connect() as conn:
+            if on:
+                conn.execute("INSERT OR IGNORE INTO cancels (batch_id) VALUES (?)", (batch_id,))
+            else:
+                conn.execute("DELETE FROM cancels WHERE batch_id=?", (batch_id,))
+
+    def cancel_requested(self, batch_id: str) -> bool:
+        with self._connect() as conn:
+            row = conn.execute("SELECT 1 FROM cancels WHERE batch_id=?", (batch_id,)).fetchone()
+        return row is not None
 
     def sender(self, batch_id: str) -> tuple[int, float | None] | None:
         with self._connect() as conn:

@@ -499,3 +499,38 @@ def test_no_readable_result_backend_is_refused_with_what_to_set(
                        "ledgerq.btasks.add", "--range", "1:2")  # fmt: skip
     assert code == 2 and "set result_backend to redis://" in err
     assert run(capsys, "batch", "list", "--json")[1].strip() == "[]"
+
+
+def test_cancel_while_the_children_are_being_sent_stops_the_sending(
+    ledger: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from celery import Celery
+
+    from pooldesk.backend.batches.items import parse_range
+    from pooldesk.backend.batches.project_batch import MARK_EVERY, make_plan
+    from pooldesk.backend.batches.service import BatchService
+
+    real_send = Celery.send_task
+    sent: list[str] = []
+
+    def send_then_cancel(self: Celery, *args: Any, **kwargs: Any) -> Any:
+        if len(sent) == MARK_EVERY + 10:  # someone presses Cancel (another process) meanwhile
+            other = BatchService()
+            other.cancel(kwargs["task_id"].split(".")[0])
+            other.close()
+        sent.append(kwargs["task_id"])
+        return real_send(self, *args, **kwargs)
+
+    plan = make_plan("ledger", "ledgerq.btasks.add", parse_range(f"1:{5 * MARK_EVERY}"))
+    service = BatchService()
+    monkeypatch.setattr(Celery, "send_task", send_then_cancel)
+    try:
+        record = service.projects.launch(plan)
+    finally:
+        monkeypatch.setattr(Celery, "send_task", real_send)
+        service.close()
+    assert len(sent) == 2 * MARK_EVERY  # stopped at the next slice, not all 1,000
+    status = finished(capsys, record.id)
+    assert status["state"] == "cancelled"
+    assert status["counts"]["unsent"] == 3 * MARK_EVERY
+    assert status["counts"]["succeeded"] + status["counts"]["cancelled"] == 2 * MARK_EVERY
