@@ -1,7 +1,8 @@
 """Batches at scale: a Pooldesk batch beside a plain Celery ``group`` of the same work.
 
 Run: ``.venv/bin/python bench/batch_scale.py [--urls 1000,10000,100000] [--invoices 6000,60000]
-[--single-max 1000] [--no-ideal] [--no-window] [--pooldesk-only] [--json]``. The defaults
+[--project 1000,10000,100000] [--single-max 1000] [--no-ideal] [--no-window] [--pooldesk-only]
+[--json]``. The defaults
 (1,000 URLs, 6,000 invoices, the 200 ms run) take about five minutes; the full sizes about an
 hour on a busy machine.
 
@@ -19,6 +20,9 @@ For every size, one after another on the same workers:
   Batches page and selecting the batch, as a person following it would;
 * **group, same tasks** — ``group()`` of the very tasks the batch sends (the same URL chunks or
   invoice chunks), what a user could write by hand, waited for by polling its results;
+* **project task** — a project's own task sent by ``batch run``'s path (``project_batch``):
+  Pooldesk sends the calls and follows them (no watcher task; its "watcher" columns are the
+  follower's CPU in this process), beside a group of the same calls;
 * **group, 1 URL/task** — what a user writes without chunking: one check task per URL (only up
   to ``--single-max`` URLs: at ≈ 110 tasks/s here, 100,000 would take a quarter of an hour).
 
@@ -141,7 +145,7 @@ class Bench:
         time.sleep(1.5)  # the last results and events settle before the CPU is read
         after = self._cpu()
         cpu = {n: after[n] - before[n] for n in after}
-        work = cpu["mon"] if kind == "monitoring" else cpu["inv"]
+        work = cpu["inv"] if kind == "invoices" else cpu["mon"]
         row = {
             "scenario": scenario or self.scenario,
             "kind": kind,
@@ -276,6 +280,72 @@ class Bench:
             lambda: (len(args), self.group("pooldesk.invoices.chunk", args, "invoices", timeout)),
         )
 
+    # -- a project's own task (backend/batches/project_batch.py) -----------------------------
+    def project_setup(self) -> None:
+        """A project whose app is Pooldesk's own (its tasks, on the managed broker): its batches
+        go through ``batch run``'s path — Pooldesk sends and follows, no watcher task."""
+        from pooldesk.backend.projects.check import run_check
+        from pooldesk.backend.projects.model import Project
+        from pooldesk.backend.projects.store import ProjectStore
+
+        spec = Project(
+            name="bench",
+            python=sys.executable,
+            workdir=os.getcwd(),
+            app="pooldesk.backend.celery_app:app",
+            managed_broker=True,
+        )
+        store = ProjectStore()
+        store.add(spec, replace=True)
+        store.save_check("bench", run_check(spec))
+
+    def project_task(self, n: int) -> None:
+        """``pooldesk.sleep(0)`` × n on the gevent worker, one call per item: a project batch
+        (launch + follow with a refresh every 0.5 s, as ``--wait`` does) beside a plain group of
+        the same calls. The follower's CPU is this process's, during the follow only."""
+        from pooldesk.backend.batches.items import Item, Items
+        from pooldesk.backend.batches.project_batch import make_plan
+
+        self.say(f"project task: {n:,} items")
+        self.scenario = "project task (sleep 0)"
+        timeout = 600 + n * 0.2  # ≈ 100 calls/s on one gevent process; slower on a busy machine
+        items = Items(source="bench", values=tuple(Item(args=(0,)) for _ in range(n)))
+        plan = make_plan("bench", "pooldesk.sleep", items, None, "monitoring")
+        follow_cpu = [0.0, 0.0]  # following, sending
+
+        def run() -> tuple[int, float]:
+            projects = self.service.projects
+            began = time.monotonic()
+            cpu0 = time.process_time()
+            record = projects.launch(plan)
+            follow_cpu[1] = time.process_time() - cpu0
+            cpu0 = time.process_time()
+            while not record.final and time.monotonic() - began < timeout:
+                time.sleep(POLL_S)
+                record = projects.refresh(record)
+            follow_cpu[0] = time.process_time() - cpu0
+            if record.state != "completed":
+                raise RuntimeError(f"project batch {record.id[:12]}: {record.state}")
+            return n, time.monotonic() - began
+
+        row = self._measure("pooldesk", "project", n, run)
+        row["watcher_cpu_s"] = round(follow_cpu[0], 3)
+        row["watcher_ms_per_child"] = round(follow_cpu[0] / n * 1000, 3)
+        row["watcher_ms_per_item"] = round(follow_cpu[0] / n * 1000, 4)
+        row["send_ms_per_child"] = round(follow_cpu[1] / n * 1000, 3)
+        self.say(
+            f"  follower {row['watcher_ms_per_child']} ms/child, "
+            f"sending {row['send_ms_per_child']} ms/child (this process's CPU)"
+        )
+        if self.args.pooldesk_only:
+            return
+        self._measure(
+            "group, same tasks",
+            "project",
+            n,
+            lambda: (n, self.group("pooldesk.sleep", [[0]] * n, "monitoring", timeout)),
+        )
+
 
 def table(rows: list[dict[str, Any]]) -> str:
     head = [
@@ -329,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--single-max", type=int, default=1_000, help="largest size also run as one task per URL"
     )
+    parser.add_argument("--project", default="1000", help="project-task sizes (items; '' to skip)")
     parser.add_argument("--no-ideal", action="store_true", help="skip 1,000 × 200 ms checks")
     parser.add_argument("--no-window", action="store_true", help="don't open the window")
     parser.add_argument(
@@ -363,6 +434,10 @@ def main(argv: list[str] | None = None) -> int:
                 bench.monitoring(1000, slow.base_url, "ideal", path="/slow")
         for n in invoice_sizes:
             bench.invoices(n)
+        if _sizes(args.project):
+            bench.project_setup()
+            for n in _sizes(args.project):
+                bench.project_task(n)
     after = os.getloadavg()
     if args.json:
         print(json.dumps({"rows": bench.rows, "load_before": load, "load_after": after}, indent=2))

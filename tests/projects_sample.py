@@ -1,8 +1,8 @@
 """A user's own Celery project for the tests: its own virtualenv (outside Pooldesk's), its own
 package (``ledgerq``, not ``backend``), a queue Pooldesk never heard of, and its own Redis.
 
-The virtualenv is built once (``python -m venv`` + ``pip install celery[redis] gevent``; pip's
-cache makes it quick) and kept in pytest's cache for the next sessions — no
+The virtualenv is built once (``python -m venv`` + ``pip install`` of :data:`PACKAGES`;
+pip's cache makes it quick) and kept in pytest's cache for the next sessions — no
 ``--system-site-packages``: it must not see Pooldesk.
 """
 
@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 
 QUEUE = "ledger-posting"
+# sqlalchemy: the project batches' database result backend (db+sqlite:///…) runs in the project
+PACKAGES = ("celery[redis]", "gevent", "sqlalchemy")
 PACKAGE = "ledgerq"
 APP = "ledgerq.celery:app"
 SECRET_VALUE = "envfile-value-" + secrets.token_hex(6)  # must never appear in any output
@@ -95,8 +97,7 @@ def build_venv(root: Path) -> Path:
             "install",
             "-q",
             "--disable-pip-version-check",
-            "celery[redis]",
-            "gevent",
+            *PACKAGES,
         ],
         check=True,
         timeout=600,
@@ -187,7 +188,7 @@ def sample_python(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     cache = getattr(request.config, "cache", None)
     if cache is None:  # -p no:cacheprovider: a fresh one for this session
         return build_venv(tmp_path_factory.mktemp("sample-venv"))
-    key = hashlib.sha256(f"{sys.base_prefix} {sys.version}".encode()).hexdigest()[:12]
+    key = hashlib.sha256(f"{sys.base_prefix} {sys.version} {PACKAGES}".encode()).hexdigest()[:12]
     root = Path(cache.mkdir(f"sample-venv-{key}"))
     marker, python = root / "built", root / "venv" / "bin" / "python"
     with open(root / "lock", "w") as lock:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Celery
 
@@ -23,6 +23,9 @@ from pooldesk.backend.batches.plan import auto_urls_per_task, item_count, monito
 from pooldesk.backend.batches.rows import child_rows, row_slices
 from pooldesk.backend.broker.resolve import BrokerConfig, ensure_broker
 from pooldesk.backend.panelapp import panel_app
+
+if TYPE_CHECKING:
+    from pooldesk.backend.batches.project_batch import ProjectBatches
 
 PARENT_TASKS = {"invoices": "pooldesk.batch.invoices", "monitoring": "pooldesk.batch.monitoring"}
 CHILD_TASKS = {
@@ -45,6 +48,7 @@ class BatchService:
         self.history = history or HistoryStore()
         self._app: Celery | None = None
         self.last_error: str | None = None  # why the last refresh kept the old state
+        self._projects: ProjectBatches | None = None
 
     @property
     def app(self) -> Celery:
@@ -56,7 +60,19 @@ class BatchService:
             self._app = panel_app("send", config.broker_url, config.result_backend)
         return self._app
 
+    @property
+    def projects(self) -> ProjectBatches:
+        """Project batches (``kind == "project"``): followed by Pooldesk, not by a watcher task."""
+        if self._projects is None:
+            from pooldesk.backend.batches.project_batch import ProjectBatches
+
+            self._projects = ProjectBatches(history=self.history)
+        return self._projects
+
     def close(self) -> None:
+        if self._projects is not None:
+            self._projects.close()
+            self._projects = None
         if self._app is not None:
             self._app.close()
             self._app = None
@@ -101,6 +117,8 @@ class BatchService:
         With the backend unreachable the record is returned as last known (``last_error`` says
         why), so a list or a window never fails because Redis restarts.
         """
+        if record.kind == "project":
+            return self._project_call(lambda: self.projects.refresh(record), record)
         try:
             meta = self.app.backend.get_task_meta(record.id)
         except Exception as exc:  # redis/kombu connection errors of every kind
@@ -143,6 +161,8 @@ class BatchService:
         """Per-child rows (per URL for monitoring): kept in the history once finished, read
         from the batch's ledger while it runs. O(children): only when someone opens a batch;
         ``limit`` bounds what a running batch's read costs (see ``rows.child_rows``)."""
+        if record.kind == "project":
+            return list(self.projects.children(record, limit))
         if record.summary and "children" in record.summary:  # recorded by an older version
             return list(record.summary["children"])
         if record.final:
@@ -199,10 +219,26 @@ class BatchService:
             time.sleep(poll)
             record = self.refresh(record)
 
+    def _project_call(self, call: Any, record: BatchRecord | None = None) -> Any:
+        """A project batch's error as a BatchError; a refresh keeps the last state instead."""
+        from pooldesk.backend.batches.project_batch import ProjectBatchError
+
+        try:
+            result = call()
+        except ProjectBatchError as exc:
+            if record is None:
+                raise BatchError(str(exc)) from None
+            self.last_error = str(exc)
+            return record
+        self.last_error = None
+        return result
+
     # -- control -----------------------------------------------------------------------------
     def cancel(self, batch_id: str, terminate: bool = False) -> dict[str, int]:
         """Revoke the children that have not ended; running ones finish unless ``terminate``."""
         record = self.get(batch_id)
+        if record.kind == "project":
+            return dict(self._project_call(lambda: self.projects.cancel(record, terminate)))
         if record.final:
             raise BatchError(f"batch {record.id[:12]} has already ended ({record.state})")
         planned = self.ledger.exists(record.id)
@@ -242,6 +278,8 @@ class BatchService:
     def retry(self, batch_id: str) -> BatchRecord:
         """Run only the failed (or cancelled) children of a finished batch again."""
         record = self.get(batch_id)
+        if record.kind == "project":
+            return self._project_call(lambda: self.projects.retry(record))
         if not record.final or not record.summary:
             raise BatchError(f"batch {record.id[:12]} has not finished; cancel or wait first")
         summary = record.summary

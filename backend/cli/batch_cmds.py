@@ -101,6 +101,13 @@ def print_record(record: BatchRecord, children: list[dict[str, Any]] | None = No
         where = f" {failed['url']}" if failed.get("url") else ""
         print(f"  failed child {failed['index']}{where}: {failed['reason']}")
     for child in children or []:
+        if record.kind == "project":
+            covers = child.get("range") or child.get("items")
+            print(
+                f"  child {child['index']:>4} {child['state']:<11} items {covers} "
+                f"{child.get('reason') or ''}".rstrip()
+            )
+            continue
         result = child.get("result") or {}
         detail = child.get("url") or result.get("url") or f"{result.get('customers', '')} customers"
         print(
@@ -202,7 +209,7 @@ def list_batches(args: argparse.Namespace) -> int:
         rows.append(
             [
                 r.id[:12],
-                r.kind,
+                _kind(r),
                 r.state,
                 f"{done}/{c.get('total', '?')}",
                 str(c.get("failed", 0)),
@@ -211,6 +218,13 @@ def list_batches(args: argparse.Namespace) -> int:
         )
     print(table(["ID", "KIND", "STATE", "DONE", "FAILED", "CREATED"], rows))
     return 0
+
+
+def _kind(record: BatchRecord) -> str:
+    """A project batch shows its project and task: ``project ledger/ledgerq.tasks.post``."""
+    if record.kind != "project":
+        return record.kind
+    return f"project {record.params.get('project')}/{record.params.get('task')}"
 
 
 def cancel(args: argparse.Namespace) -> int:

@@ -35,6 +35,11 @@ EXAMPLES: dict[str, list[str]] = {
     "worker resize": ["pooldesk worker resize inv 4", "pooldesk worker resize w@otherhost 8"],
     "batch invoices": ["pooldesk batch invoices --customers 600 --chunk-size 100 --wait"],
     "batch monitor": ["pooldesk batch monitor --urls urls.txt --timeout 5 --wait"],
+    "batch run": [
+        "pooldesk batch run --project shop --task shop.tasks.bill --items customers.csv "
+        "--chunk-size 500 --dry-run",
+        "pooldesk batch run --project shop --task shop.tasks.report --range 1:40 --wait",
+    ],
     "project add": [
         "pooldesk project add ledger --venv ~/src/ledger/.venv --workdir ~/src/ledger "
         "--app ledger.celery:app --env-file ~/src/ledger/.env",

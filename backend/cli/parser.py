@@ -336,6 +336,8 @@ def _add_batch(sub: argparse._SubParsersAction[Parser]) -> None:
     _launch_flags(mon)
     mon.set_defaults(handler=_lazy("batch_cmds", "monitor"))
 
+    _add_batch_run(bsub)
+
     status = bsub.add_parser("status", help="state, counts and summary of one batch")
     status.add_argument("id", help="batch id (a unique prefix is enough)")
     status.add_argument("--children", action="store_true", help="list every child")
@@ -357,6 +359,23 @@ def _add_batch(sub: argparse._SubParsersAction[Parser]) -> None:
     retry.add_argument("id", help="batch id (a unique prefix is enough)")
     _launch_flags(retry)
     retry.set_defaults(handler=_lazy("batch_cmds", "retry"))
+
+
+def _add_batch_run(bsub: argparse._SubParsersAction[Parser]) -> None:
+    run = bsub.add_parser("run", help="send a project's own task as a batch (items or a range)")
+    run.add_argument("--project", required=True, help="the project (pooldesk project list)")
+    run.add_argument("--task", required=True, help="the task's registered name")
+    src = run.add_mutually_exclusive_group(required=True)
+    src.add_argument("--items", metavar="FILE", help=".csv (header row), .jsonl or .txt")
+    src.add_argument("--range", metavar="A:B", help="the integers A to B inclusive")
+    run.add_argument(
+        "--chunk-size", type=int, default=None, help="items per call, as one list argument"
+    )
+    run.add_argument("--kwargs", action="store_true", help="CSV columns as keyword arguments")
+    run.add_argument("--queue", default=None, help="default: the queue the app routes it to")
+    run.add_argument("--dry-run", action="store_true", help="the plan and forecast; send nothing")
+    _launch_flags(run)
+    run.set_defaults(handler=_lazy("project_batch_cmds", "run"))
 
 
 def _launch_flags(parser: Parser) -> None:

@@ -54,7 +54,7 @@ def batch_color(state: str) -> QColor:
 
 def unit_of(record: BatchRecord) -> str:
     """What a batch's children are, for a person: invoice chunks or URL checks."""
-    return "chunks" if record.kind == "invoices" else "checks"
+    return {"invoices": "chunks", "project": "items"}.get(record.kind, "checks")
 
 
 def done_total(record: BatchRecord) -> tuple[int, int]:
@@ -106,9 +106,12 @@ def cells(record: BatchRecord, now: float) -> tuple[str, ...]:
     done, total = done_total(record)
     failed = int((record.counts or {}).get("failed", 0))
     remaining = eta(record, now)
+    kind = record.kind
+    if kind == "project":  # whose task: "ledger: ledgerq.tasks.post"
+        kind = f"{record.params.get('project')}: {record.params.get('task')}"
     return (
         record.id[:8],
-        record.kind,
+        kind,
         STATE_TEXT.get(record.state, record.state),
         f"{done}/{total}" if total else DASH,
         str(failed) if total else DASH,

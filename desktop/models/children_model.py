@@ -9,6 +9,7 @@ backend's progress carries no more); the finished batch's summary fills in the r
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -27,6 +28,9 @@ CELERY_STATES = {
     "SUCCESS": "succeeded",
     "FAILURE": "failed",
     "REVOKED": "cancelled",
+    "LOST": "failed",  # project batches: its worker died mid-run and the app acks early
+    "REDELIVERED": "pending",  # … and acks late: the broker hands it out again
+    "UNSENT": "pending",
 }
 COLOUR_OF = {
     "pending": "stopped",
@@ -45,6 +49,12 @@ def child_row(kind: str, child: dict[str, Any]) -> dict[str, Any]:
     """A row for this model from a child of ``BatchService.children``: index, state, reason,
     what it worked on (from its args) and its result without the bulky lists."""
     row = {k: child[k] for k in ("index", "id", "state", "reason") if k in child}
+    if kind == "project":  # a user's task: the items it covered, its result as it is
+        first, last = child.get("range") or child.get("items") or ("", "")
+        row["covers"] = f"{'values' if 'range' in child else 'items'} {first}–{last}"
+        if "result" in child:
+            row["value"] = child["result"]
+        return row
     args = child.get("args") or []
     result = dict(child.get("result") or {})
     if kind == "invoices":
@@ -67,6 +77,8 @@ def child_state(child: dict[str, Any]) -> str:
 
 
 def detail(child: dict[str, Any]) -> str:
+    if child.get("covers"):
+        return str(child["covers"])
     if child.get("url"):
         return str(child["url"])
     if child.get("customers") is not None:
@@ -76,6 +88,9 @@ def detail(child: dict[str, Any]) -> str:
 
 
 def result_text(child: dict[str, Any]) -> str:
+    if "value" in child:  # a project task's own result: JSON, or Celery's repr of it
+        text = child["value"] if isinstance(child["value"], str) else json.dumps(child["value"])
+        return text if len(text) <= 80 else text[:79] + "…"
     result = child.get("result") or {}
     if not result:
         return DASH

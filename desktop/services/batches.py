@@ -57,6 +57,8 @@ class BatchController(ServiceThread):
     batchLaunched = Signal(str)  # batch id
     customersCounted = Signal(int)  # customers in the invoice database; -1 when unknown
     problemChanged = Signal(str)  # why the list may be stale; "" when all is well
+    projectsListed = Signal(list)  # [{"name", "tasks": [{"name", "queue"}]}] for Launch batch…
+    projectPlanned = Signal(dict)  # project_request.plan_answer, for the dialog
 
     expected_errors = EXPECTED_ERRORS
 
@@ -156,6 +158,53 @@ class BatchController(ServiceThread):
             return f"Monitoring batch {record.id[:8]} launched: {n:,} URL{'s' if n != 1 else ''}."
 
         self._run("launch", "", "Launching a monitoring batch…", op)
+
+    @Slot()
+    def listProjects(self) -> None:
+        from pooldesk.backend.batches.project_request import catalog
+
+        try:
+            self.projectsListed.emit(catalog())
+        except Exception as exc:
+            log.info("listing projects failed: %s", exc)
+            self.projectsListed.emit([])
+
+    @Slot(object)
+    def planProject(self, request: Any) -> None:
+        """The Launch batch dialog's plan and forecast, as the person types (off the GUI)."""
+        from pooldesk.backend.batches.project_request import plan_answer
+
+        try:
+            answer = plan_answer(request)
+        except Exception as exc:  # a broker that hangs up mid-call, an unreadable check
+            answer = {"token": request.token, "ok": False, "field": "project", "error": str(exc)}
+        answer.pop("_plan", None)
+        self.projectPlanned.emit(answer)
+
+    @Slot(object)
+    def launchProject(self, request: Any) -> None:
+        from pooldesk.backend.batches.project_request import plan_answer
+
+        def op() -> str:
+            answer = plan_answer(request)
+            if not answer["ok"]:
+                raise BatchError(str(answer["error"]))
+            plan = answer["_plan"]
+
+            def listed_at_once(record: BatchRecord) -> None:
+                """The id and row before the sending (100,000 calls take a while)."""
+                self._launched(record)
+                self.batchesChanged.emit([_lean(r) for r in self._records])
+
+            record = self._service_or_raise().projects.launch(plan, on_record=listed_at_once)
+            if record.error:
+                raise BatchError(record.error)
+            return (
+                f"Batch {record.id[:8]} launched: {plan.target.task}, {plan.children:,} "
+                f"children on {plan.target.queue}."
+            )
+
+        self._run("launch", "", f"Launching a batch of {request.task}…", op)
 
     @Slot(str, bool)
     def cancel(self, batch_id: str, terminate: bool) -> None:

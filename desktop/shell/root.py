@@ -186,6 +186,8 @@ class PooldeskWindow(MainWindow):
             (b.operationStarted, self.operations.started),
             (b.operationFinished, self.operations.finished),
             (b.batchFinished, self.tray.notify_batch),
+            (b.projectsListed, batches.set_projects),
+            (b.projectPlanned, batches.set_project_plan),
             (t.adviceChanged, overview.set_advice, self.banner.set_advice),
             (t.adviceAppeared, self.tray.notify_advice),
             (t.fixMeasured, self.tray.notify),
@@ -209,6 +211,9 @@ class PooldeskWindow(MainWindow):
             (batches.batchSelected, b.selectBatch),
             (batches.seedRequested, b.seedDemo),
             (batches.customersWanted, b.countCustomers),
+            (batches.projectsWanted, b.listProjects),
+            (batches.projectPlanRequested, b.planProject),
+            (batches.launchProjectRequested, b.launchProject),
         ]
         for signal, *slots in [*routes, *worker_requests, *batch_requests]:
             for slot in slots:

@@ -45,6 +45,12 @@ REASON_ROOM = 180  # pixels the reason column keeps when URLs are long
 
 def params_text(record: BatchRecord) -> str:
     p = record.params or {}
+    if record.kind == "project":
+        per = f"chunks of {p['chunk_size']:,}" if p.get("chunk_size") else "one call per item"
+        return (
+            f"project {p.get('project')} · {p.get('task')} · {int(p.get('items') or 0):,} items "
+            f"from {p.get('source')} · {per} · queue {p.get('queue')}"
+        )
     if record.kind == "invoices":
         who = "all customers" if p.get("customers") is None else plural(p["customers"], "customer")
         size = p.get("chunk_size", 0)

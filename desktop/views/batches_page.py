@@ -30,6 +30,7 @@ from pooldesk.desktop import resources
 from pooldesk.desktop.models.batches_model import PROGRESS, BatchesModel, ProgressDelegate
 from pooldesk.desktop.views.batch_detail import BatchDetail, make_table
 from pooldesk.desktop.views.launch_dialogs import LaunchInvoicesDialog, LaunchMonitoringDialog
+from pooldesk.desktop.views.project_batch_dialog import ProjectBatchDialog
 
 EMPTY_TEXT = (
     "No batches yet.\n\nLaunch one with Launch invoices… (Ctrl+I) or Launch monitoring… "
@@ -51,6 +52,9 @@ class BatchesPage(QWidget):
     seedRequested = Signal(int)  # customers
     customersWanted = Signal()  # count the customers again (the invoice dialog is opening)
     startWorkersRequested = Signal(list)  # queues a launch dialog found nobody consumes
+    projectsWanted = Signal()  # Launch batch… is opening: list the projects and their tasks
+    projectPlanRequested = Signal(object)  # ProjectRequest: plan and forecast, nothing sent
+    launchProjectRequested = Signal(object)  # ProjectRequest
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -67,6 +71,10 @@ class BatchesPage(QWidget):
         self.launch_monitoring_action = self._action(
             "start", "Launch &monitoring…", "Check a list of URLs once each", "Ctrl+M"
         )
+        self.launch_project_action = self._action(
+            "start", "Launch &batch…", "Send a project's own task as a batch", "Ctrl+B"
+        )
+        self.launch_project_action.triggered.connect(self.open_project_dialog)
         self.cancel_action = self._action(
             "stop", "&Cancel", "Revoke the children that have not started yet"
         )
@@ -136,12 +144,13 @@ class BatchesPage(QWidget):
         self._rows_changed()
 
     def actions_for_toolbar(self) -> list[QAction]:
-        return self.actions_for_menu()[:4]
+        return self.actions_for_menu()[:5]
 
     def actions_for_menu(self) -> list[QAction]:
         return [
             self.launch_invoices_action,
             self.launch_monitoring_action,
+            self.launch_project_action,
             self.cancel_action,
             self.retry_action,
             self.seed_action,
@@ -208,6 +217,21 @@ class BatchesPage(QWidget):
     def open_monitoring_dialog(self) -> None:
         self._open(LaunchMonitoringDialog(self))
 
+    def open_project_dialog(self) -> None:
+        """Launch batch… (Ctrl+B): the projects come from the batch service, then every plan."""
+        dialog = ProjectBatchDialog(self)
+        dialog.planRequested.connect(self.projectPlanRequested)
+        self._open(dialog)
+        self.projectsWanted.emit()
+
+    def set_projects(self, projects: list[dict[str, Any]]) -> None:
+        if isinstance(self.dialog, ProjectBatchDialog):
+            self.dialog.set_projects(projects)
+
+    def set_project_plan(self, answer: dict[str, Any]) -> None:
+        if isinstance(self.dialog, ProjectBatchDialog):
+            self.dialog.set_plan(answer)
+
     def open_seed_dialog(self) -> None:
         dialog = QInputDialog(self)
         dialog.setWindowTitle("Seed demo customers")
@@ -238,6 +262,8 @@ class BatchesPage(QWidget):
             self.launchInvoicesRequested.emit(dialog.params())
         elif isinstance(dialog, LaunchMonitoringDialog):
             self.launchMonitoringRequested.emit(dialog.params())
+        elif isinstance(dialog, ProjectBatchDialog):
+            self.launchProjectRequested.emit(dialog.request())
         elif isinstance(dialog, QInputDialog):
             self.seedRequested.emit(dialog.intValue())
 
@@ -322,5 +348,5 @@ def _cancellable(record: BatchRecord) -> bool:
 
 def _retryable(record: BatchRecord) -> bool:
     counts = record.counts or {}
-    failed = int(counts.get("failed", 0)) + int(counts.get("cancelled", 0))
+    failed = sum(int(counts.get(k, 0)) for k in ("failed", "cancelled", "unsent"))
     return record.final and bool(record.summary) and failed > 0

@@ -188,6 +188,7 @@ class MainWindow(QMainWindow):
         for action in (
             self.batches_page.launch_invoices_action,
             self.batches_page.launch_monitoring_action,
+            self.batches_page.launch_project_action,
         ):
             action.triggered.connect(self.show_batches)
         self._restore_page()

@@ -46,7 +46,9 @@ def test_check_reports_tasks_queues_and_masked_broker(
     code, out, _ = run(capsys, "project", "check", "ledger", "--json")
     assert code == 0
     report = json.loads(out)
-    assert {"name": "ledgerq.tasks.post", "queue": sample.QUEUE} in report["tasks"]
+    assert {"name": "ledgerq.tasks.post", "queue": sample.QUEUE, "acks_late": False} in report[
+        "tasks"
+    ]
     assert sample.QUEUE in report["queues"]
     assert report["broker_url"] == f"redis://:****@127.0.0.1:{sample_redis.port}/5"
     assert report["pools"]["gevent"] is None and report["celery"]

@@ -6,7 +6,8 @@ standard library and Celery only. Prints one line ``@@pooldesk-check@@ {json}`` 
 app may print anything it likes before), with: Python and Celery versions, the broker and result
 backend URLs exactly as the app resolves them (Pooldesk masks them before showing anything and
 keeps the real ones only in a 0600 file), the default queue, every registered task with the
-queue it routes to, the pools this environment can run, and an import error's last line.
+queue it routes to (and whether it acks late: project batches tell a lost child from a
+redelivered one by it), the pools this environment can run, and an import error's last line.
 """
 
 from __future__ import annotations
@@ -45,10 +46,16 @@ def _queue_of(app: Any, name: str, task: Any) -> str:
         return str(app.conf.task_default_queue)
 
 
-def _task(app: Any, name: str) -> dict[str, str]:
-    """Name, queue and, when the task declares one, its ``nature=`` (cpu, io, blocking)."""
+def _task(app: Any, name: str) -> dict[str, Any]:
+    """Name, queue, ``acks_late`` (whether a child whose worker dies mid-run is redelivered:
+    project batches say *lost* or *redelivered*) and, when the task declares one, its
+    ``nature=`` (cpu, io, blocking)."""
     task = app.tasks[name]
-    out = {"name": name, "queue": _queue_of(app, name, task)}
+    out: dict[str, Any] = {
+        "name": name,
+        "queue": _queue_of(app, name, task),
+        "acks_late": bool(getattr(task, "acks_late", False)),
+    }
     nature = getattr(task, "nature", None)
     if isinstance(nature, str):
         out["nature"] = nature

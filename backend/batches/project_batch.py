@@ -1,0 +1,402 @@
+"""Project batches: a user's own task sent as a batch, with the demo batches' record and controls.
+
+``plan`` validates everything before anything is sent (project, task, queue, items, chunk size,
+the broker answering) and says who consumes the queue and what the forecast is; ``launch``
+records the batch (its id exists at once), writes every child to the :class:`ChildStore`, then
+sends them from Pooldesk's process straight to the project's broker, each under the id
+``<batch>.<index>`` (so a task event maps to its batch without a lookup) and marks them sent a
+slice at a time: if sending stops part way the record says how many were sent, and ``retry``
+sends the rest. ``refresh`` follows (``project_follow``), ``cancel`` revokes what has not ended,
+``retry`` sends only the failed, lost, cancelled and unsent children's items again, under new ids
+(``<batch>.<index>.t<n>``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery import Celery
+
+from pooldesk.backend import proc
+from pooldesk.backend.batches import forecast as forecast_mod
+from pooldesk.backend.batches.history import BatchRecord, HistoryStore
+from pooldesk.backend.batches.items import Items, calls, children_count, covered
+from pooldesk.backend.batches.project_follow import FRONT, LOST_CHECK_S, follow_front
+from pooldesk.backend.batches.project_store import Child, ChildStore
+from pooldesk.backend.batches.project_target import Target, TargetError, resolve
+from pooldesk.backend.panelapp import panel_app
+from pooldesk.backend.redact import mask_url
+
+KIND = "project"
+MARK_EVERY = 200  # children marked sent per SQLite transaction while sending
+MAX_FAILURES_SHOWN = 50
+
+
+class ProjectBatchError(RuntimeError):
+    """A request about an existing project batch that cannot be carried out."""
+
+
+@dataclass
+class Plan:
+    target: Target
+    items: Items
+    chunk_size: int | None
+    children: int
+    consumers: list[forecast_mod.Consumer] = field(default_factory=list)
+    forecast: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def warning(self) -> str | None:
+        if self.consumers:
+            return None
+        return (
+            f"no worker consumes queue {self.target.queue!r} now: the children will wait in it; "
+            f"start a worker for it (pooldesk worker start NAME --project "
+            f"{self.target.project} -Q {self.target.queue})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """``batch run --dry-run --json``."""
+        return {
+            "task": self.target.task,
+            "queue": self.target.queue,
+            "items": len(self.items),
+            "children": self.children,
+            "consumers": [
+                {"name": c.name, "pool": c.pool, "concurrency": c.concurrency}
+                for c in self.consumers
+            ],
+            "forecast": list(self.forecast.get("forecast") or []),
+            "forecast_reason": self.forecast.get("forecast_reason"),
+        }
+
+
+def broker_error(target: Target) -> str | None:
+    from pooldesk.backend.broker.status import broker_status
+
+    status = broker_status(target.config, queues=())
+    return None if status.up else f"project {target.project}: {status.error}"
+
+
+CONSUMERS_TTL_S = 5.0
+_consumers: dict[str, tuple[float, list[Any]]] = {}
+
+
+def consumers_of(target: Target, timeout: float = 1.0) -> list[forecast_mod.Consumer]:
+    """The workers consuming the queue now, as the project's broker's remote control says.
+
+    An inspect waits its whole timeout for replies (1 s): the window's dialog asks again as
+    the person types, so one broker's answer is reused for :data:`CONSUMERS_TTL_S`."""
+    from pooldesk.backend.workers.control import Control
+
+    now = time.monotonic()
+    cached = _consumers.get(target.broker_url)
+    if cached is not None and now - cached[0] < CONSUMERS_TTL_S:
+        found = cached[1]
+    else:
+        control = Control(target.config)
+        try:
+            found = control.remote_workers(timeout=timeout)
+        finally:
+            control.close()
+        _consumers[target.broker_url] = (now, found)
+    return [
+        forecast_mod.Consumer(w.hostname, w.pool or "?", int(w.concurrency or 0))
+        for w in found
+        if target.queue in w.queues
+    ]
+
+
+def make_plan(
+    project: str,
+    task: str,
+    items: Items,
+    chunk_size: int | None = None,
+    queue: str | None = None,
+    check_broker: bool = True,
+    forecast_timeout: float = 3.0,
+) -> Plan:
+    """Every check a launch needs, nothing sent. Raises TargetError (bad input, exit 2)."""
+    if chunk_size is not None and chunk_size < 1:
+        raise TargetError(f"--chunk-size {chunk_size}: must be 1 or more")
+    if len(items) == 0:
+        raise TargetError(f"{items.source}: no items")
+    target = resolve(project, task, queue)
+    if check_broker:
+        down = broker_error(target)
+        if down:
+            raise TargetError(down)
+    plan = Plan(target, items, chunk_size, children_count(len(items), chunk_size))
+    plan.consumers = consumers_of(target) if check_broker else []
+    plan.forecast = forecast_mod.forecast_batch(
+        project=project,
+        task=task,
+        queue=target.queue,
+        items=len(items),
+        children=plan.children,
+        consumers=plan.consumers,
+        timeout_s=forecast_timeout,
+    )
+    return plan
+
+
+class ProjectBatches:
+    def __init__(self, history: HistoryStore | None = None, store: ChildStore | None = None):
+        self.history = history or HistoryStore()
+        self.store = store or ChildStore()
+        self._apps: dict[str, Celery] = {}
+        self._checked: dict[str, float] = {}  # batch → last liveness check
+        self._targets: dict[str, Target] = {}
+
+    def close(self) -> None:
+        for app in self._apps.values():
+            app.close()
+        self._apps.clear()
+
+    def _app(self, target: Target) -> Celery:
+        key = f"{target.broker_url} {target.result_backend}"
+        if key not in self._apps:
+            self._apps[key] = panel_app("send", target.broker_url, target.result_backend)
+        return self._apps[key]
+
+    def _target(self, record: BatchRecord) -> Target:
+        """Resolved once per batch and service (a refresh must not re-read the check files)."""
+        target = self._targets.get(record.id)
+        if target is not None:
+            return target
+        p = record.params
+        try:
+            target = resolve(p["project"], p["task"], p["queue"])
+        except TargetError as exc:
+            raise ProjectBatchError(str(exc)) from None
+        self._targets[record.id] = target
+        return target
+
+    # -- launching ---------------------------------------------------------------------------
+    def launch(
+        self, plan: Plan, on_record: Callable[[BatchRecord], None] | None = None
+    ) -> BatchRecord:
+        batch_id = uuid.uuid4().hex
+        t = plan.target
+        params = {
+            "project": t.project,
+            "task": t.task,
+            "queue": t.queue,
+            "items": len(plan.items),
+            "source": plan.items.source,
+            "chunk_size": plan.chunk_size,
+            "children": plan.children,
+            "broker": mask_url(t.broker_url),
+        }
+        record = BatchRecord(
+            id=batch_id, kind=KIND, params=params, state="queued", created_at=time.time()
+        )
+        self.history.add(record)
+        children = [
+            Child(
+                index=c.index,
+                task_id=f"{batch_id}.{c.index}",
+                args=c.args,
+                kwargs=c.kwargs,
+                covers=covered(plan.items, c),
+                items=c.last - c.first + 1,
+            )
+            for c in calls(plan.items, plan.chunk_size)
+        ]
+        self.store.add(batch_id, children)
+        if on_record is not None:
+            on_record(record)  # the id, before the (long) sending
+        record.started_at = time.time()
+        self._send(record, t, children)
+        return self.refresh(record)
+
+    def _send(self, record: BatchRecord, target: Target, children: list[Child]) -> None:
+        app = self._app(target)
+        done: list[int] = []
+        ids: dict[int, str] = {}
+        error = None
+        self.store.set_sender(record.id, os.getpid(), proc.create_time(os.getpid()))
+        try:
+            # One producer (one connection) for the whole batch, as ``group().apply_async`` does,
+            # not one taken from the pool per child.
+            with app.producer_or_acquire() as producer:
+                for child in children:
+                    app.send_task(
+                        target.task,
+                        args=child.args,
+                        kwargs=child.kwargs,
+                        task_id=child.task_id,
+                        queue=target.queue,
+                        producer=producer,
+                    )
+                    done.append(child.index)
+                    ids[child.index] = child.task_id
+                    if len(done) >= MARK_EVERY:
+                        self.store.mark_sent(record.id, done, ids)
+                        done, ids = [], {}
+                        if self.store.cancel_requested(record.id):
+                            break  # cancelled while sending: the rest stays unsent
+        except Exception as exc:
+            error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        self.store.mark_sent(record.id, done, ids)
+        self.store.set_sender(record.id, None, None)
+        counts = self.store.counts(record.id)
+        record.state, record.counts = "running", _shown(counts)
+        if error:
+            record.error = (
+                f"sending stopped after {counts['children_sent']} of {counts['children']} "
+                f"children: {mask_url(error) if '://' in error else error}; "
+                "pooldesk batch retry sends the rest"
+            )
+        self.history.update(record)
+
+    # -- following ---------------------------------------------------------------------------
+    def refresh(self, record: BatchRecord) -> BatchRecord:
+        if record.final:
+            return record
+        target = self._target(record)
+        app = self._app(target)
+        front = self.store.front(record.id, FRONT)
+        last = self._checked.get(record.id, 0.0)
+        try:
+            changed, self._checked[record.id] = follow_front(
+                app, front, lambda hosts: self._alive(target, hosts), target.acks_late, last
+            )
+        except Exception as exc:
+            raise ProjectBatchError(
+                f"result backend unreachable: {str(exc).splitlines()[0] if str(exc) else exc}"
+            ) from None
+        self.store.update(record.id, changed)
+        counts = self.store.counts(record.id)
+        record.counts = _shown(counts)
+        if counts["pending"] + counts["started"] == 0 and not self._being_sent(record):
+            self._finish(record, counts)
+        self.history.update(record)
+        return record
+
+    def _being_sent(self, record: BatchRecord) -> bool:
+        """Another process (a launch or a retry) is sending its children right now: while it
+        lives the batch is not half-sent, and must not be closed as such by this refresh."""
+        sender = self.store.sender(record.id)
+        return sender is not None and proc.alive(*sender)
+
+    def _alive(self, target: Target, hosts: list[str]) -> set[str]:
+        """Hosts that answered, or have not missed two pings at least LOST_CHECK_S apart (a
+        gevent worker whose loop is blocked answers 0.5–2 s late: slowness, not absence)."""
+        from pooldesk.backend.workers.control import Control
+
+        control = Control(target.config)
+        try:
+            answered = set(control.ping(hosts, timeout=2.0))
+        finally:
+            control.close()
+        now, alive = time.time(), set()
+        for host in hosts:
+            missed, since = self.store.ping_missed(host, host in answered, now)
+            if missed < 2 or now - since < LOST_CHECK_S:
+                alive.add(host)
+        return alive
+
+    def _finish(self, record: BatchRecord, counts: dict[str, int]) -> None:
+        failed = self.store.failed(record.id, limit=MAX_FAILURES_SHOWN)
+        if counts["unsent"] and self.store.cancel_requested(record.id):
+            record.state = "cancelled"
+        elif counts["unsent"]:
+            record.state = "error"
+            record.error = record.error or (
+                f"{counts['children'] - counts['children_sent']} children were never sent; "
+                "pooldesk batch retry sends them"
+            )
+        elif counts["cancelled"]:
+            record.state = "cancelled"
+        else:
+            record.state = "completed_with_failures" if counts["failed"] else "completed"
+        finished = time.time()
+        started = record.started_at or record.created_at
+        record.started_at, record.finished_at = started, finished
+        record.summary = {
+            "batch_id": record.id,
+            "kind": KIND,
+            "project": record.params["project"],
+            "task": record.params["task"],
+            "outcome": record.state,
+            "counts": record.counts,
+            "ok": counts["succeeded"],
+            "failed": counts["failed"],
+            "cancelled": counts["cancelled"],
+            "children_total": counts["children"],
+            "children_sent": counts["children_sent"],
+            "failed_children": [
+                {"index": c.index, "id": c.task_id, "reason": c.reason or c.state.lower()}
+                for c in failed
+            ],
+            "started_at": started,
+            "finished_at": finished,
+            "wall_seconds": round(finished - started, 3),
+        }
+
+    def children(self, record: BatchRecord, limit: int | None = None) -> list[dict[str, Any]]:
+        return [c.row() for c in self.store.children(record.id, limit=limit)]
+
+    # -- control -----------------------------------------------------------------------------
+    def cancel(self, record: BatchRecord, terminate: bool = False) -> dict[str, int]:
+        if record.final:
+            raise ProjectBatchError(f"batch {record.id[:12]} has already ended ({record.state})")
+        target = self._target(record)
+        app = self._app(target)
+        open_ = self.store.children(record.id, "sent=1 AND state IN ('PENDING', 'REDELIVERED')")
+        running = self.store.children(record.id, "sent=1 AND state='STARTED'")
+        now = time.time()
+        self.store.request_cancel(record.id)  # a launch still sending stops at its next slice
+        for start in range(0, len(open_), 1000):
+            app.control.revoke([c.task_id for c in open_[start : start + 1000]])
+        for child in open_:
+            child.state, child.reason, child.ended_at = "REVOKED", "cancelled", now
+        self.store.update(record.id, open_)
+        if running and terminate:
+            app.control.revoke([c.task_id for c in running], terminate=True, signal="SIGTERM")
+        self.refresh(record)
+        return {
+            "pending": sum(c.items for c in open_),
+            "running": sum(c.items for c in running),
+        }
+
+    def retry(self, record: BatchRecord) -> BatchRecord:
+        if not record.final:
+            raise ProjectBatchError(
+                f"batch {record.id[:12]} has not finished; cancel or wait first"
+            )
+        again = self.store.failed(record.id) + self.store.unsent(record.id)
+        if not again:
+            raise ProjectBatchError(f"batch {record.id[:12]} has no failed children to retry")
+        target = self._target(record)
+        for child in again:
+            if child.sent:
+                child.task_id = _next_id(child.task_id)
+        record.state, record.finished_at, record.summary, record.error = "running", None, None, None
+        self.store.request_cancel(record.id, on=False)
+        self._checked.pop(record.id, None)
+        self._send(record, target, sorted(again, key=lambda c: c.index))
+        return self.refresh(record)
+
+
+def _next_id(task_id: str) -> str:
+    """``B.7`` → ``B.7.t1`` → ``B.7.t2``: the batch and index stay readable in the id."""
+    parts = task_id.split(".")
+    if len(parts) == 3 and parts[2].startswith("t") and parts[2][1:].isdigit():
+        return f"{parts[0]}.{parts[1]}.t{int(parts[2][1:]) + 1}"
+    return f"{parts[0]}.{parts[1]}.t1"
+
+
+def _shown(counts: dict[str, int]) -> dict[str, int]:
+    """The demo's ``counts`` shape (in items), plus ``unsent`` when sending stopped part way."""
+    keys = ("total", "pending", "started", "succeeded", "failed", "cancelled")
+    out = {k: counts[k] for k in keys}
+    if counts["unsent"]:
+        out["unsent"] = counts["unsent"]
+    return out
