@@ -18,7 +18,9 @@ from typing import Any
 
 from PySide6.QtCore import Signal, Slot
 
+from pooldesk.backend import paths
 from pooldesk.backend.broker.resolve import current_config
+from pooldesk.backend.setaside import take
 from pooldesk.backend.settings import Settings
 from pooldesk.backend.taskhistory import service
 from pooldesk.backend.taskhistory.actions import TaskActions
@@ -62,10 +64,7 @@ class TasksController(ServiceThread):
     # -- service thread -----------------------------------------------------------------------
     def _on_start(self) -> None:
         try:
-            store = TaskStore(self._path)  # creates or repairs the file before readers open it
-            if store.message:
-                self.operationFinished.emit("history", "", False, store.message)
-            store.close()
+            TaskStore(self._path).close()  # creates or repairs the file before readers open it
         except Exception as exc:
             log.exception("opening the task history failed")
             self.operationFinished.emit("history", "", False, f"Task history unavailable: {exc}")
@@ -83,6 +82,8 @@ class TasksController(ServiceThread):
                 closable.close()
 
     def _poll(self) -> None:
+        for message in take(paths.root_path()):  # a file set aside anywhere: said once
+            self.operationFinished.emit("history", "", False, message)
         if self._manage_recorder and time.monotonic() >= self._next_recorder:
             self._next_recorder = time.monotonic() + RECORDER_EVERY_S
             try:

@@ -15,6 +15,8 @@ from typing import Any
 
 from PySide6.QtCore import Signal, SignalInstance
 
+from pooldesk.backend import paths
+from pooldesk.backend.setaside import take
 from pooldesk.desktop.services.batches import BatchController
 from pooldesk.desktop.services.tasks import TasksController
 from pooldesk.desktop.services.telemetry import TelemetryController
@@ -73,8 +75,8 @@ class PooldeskWindow(MainWindow):
         self._connect(self.metrics_toggle.message, self.statusBar().showMessage)
         self._wire_settings()
         self._wire()
-        if hub.message:  # the file was unreadable and set aside: said once
-            self.operations.finished("settings", "", False, hub.message)
+        for message in take(paths.root_path()):  # files set aside (settings, history): once
+            self.operations.finished("settings", "", False, message)
         for service in (self.controller, self.batch_controller, self.telemetry):
             if not service.is_running():
                 service.launch()
