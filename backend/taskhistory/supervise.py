@@ -7,6 +7,10 @@ back within a second or two, and the gap it left is recorded by the new one. A r
 leaves by itself (no worker, no window: exit code 0) ends the supervisor too. SIGTERM stops
 both: the recorder flushes what it holds first.
 
+One per broker: it holds ``KEY.supervisor.lock`` for its life, and a second one started while
+the first runs (a record lost, two starters at once) leaves at once. It ends, too, when its
+data directory is deleted: nothing Pooldesk starts outlives its data directory.
+
 Usage: ``python -m pooldesk.backend.taskhistory.supervise KEY`` (broker URL in the environment).
 """
 
@@ -19,7 +23,7 @@ import sys
 import time
 from urllib.parse import urlsplit
 
-from pooldesk.backend import proc
+from pooldesk.backend import paths, proc
 from pooldesk.backend.fsutil import write_json_atomic
 from pooldesk.backend.redact import mask_text
 from pooldesk.backend.taskhistory import service
@@ -51,11 +55,14 @@ def run(key: str) -> int:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    if service.hold(service.lock_path(key, "supervisor")) is None:
+        return 0  # another supervisor runs for this broker: it is the one
+    home = paths.home()
     secrets = _secrets()
     log = RotatingWriter(service.directory() / f"{key}.log")
     crashes: list[float] = []
     try:
-        while not stop["asked"]:
+        while not stop["asked"] and home.is_dir():
             log.write(
                 f"--- pooldesk: recorder {key} starting at {time.strftime('%F %T')} ---\n".encode()
             )
@@ -90,6 +97,8 @@ def run(key: str) -> int:
             deadline = time.monotonic() + delay
             while not stop["asked"] and time.monotonic() < deadline:
                 time.sleep(0.1)
+        if not home.is_dir():
+            log.write(f"--- pooldesk: recorder {key}: data directory gone, ending ---\n".encode())
         return 0
     finally:
         log.close()
