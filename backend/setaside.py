@@ -43,7 +43,7 @@ def set_aside(path: Path, what: str, reason: object, then: str = "starting a new
             companion.replace(Path(str(backup) + suffix))
     text = " ".join(str(reason).split())
     message = f"{what} {path.name} was unreadable ({text}); kept as {backup.name}, {then}."
-    log.warning("%s", message)
+    log.info("%s", message)  # info: a CLI without logging set up must not print it twice
     try:
         _record(path.parent, message)
     except OSError as exc:  # the notice is a courtesy; the set-aside itself is done

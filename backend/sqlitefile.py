@@ -36,7 +36,7 @@ _REASONS = {
     SQLITE_PERM: "no permission",
     SQLITE_BUSY: "it is locked by another process",
     SQLITE_LOCKED: "it is locked by another process",
-    SQLITE_IOERR: "a disk I/O error",
+    SQLITE_IOERR: "a disk I/O error (a full or failing disk)",
 }
 
 

@@ -79,6 +79,8 @@ class Recorder:
         self.max_age_s = float(cfg.task_history_max_days) * 86400
         self.idle_exit = service.idle_exit() if idle_exit is None else idle_exit
         self.store = store or TaskStore()
+        if self.store.message:
+            log.warning("%s", self.store.message)
         self._file_id = self.store.file_id()
         self._home = self.store.path.parent
         self._parent: int | None = None  # set by main(): our supervisor; None in-process

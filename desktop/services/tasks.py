@@ -80,6 +80,16 @@ class TasksController(ServiceThread):
         for closable in (self._query, self._actions):
             if closable is not None:
                 closable.close()
+        if self._manage_recorder:  # quitting: a recorder no worker needs stops with us
+            self._release_recorder()
+
+    def _release_recorder(self) -> None:
+        try:
+            config = current_config(self.settings)
+            if config.broker_url:
+                service.release(service.broker_key(config.broker_url))
+        except Exception:
+            log.exception("releasing the task recorder failed")
 
     def _poll(self) -> None:
         for message in take(paths.root_path()):  # a file set aside anywhere: said once
