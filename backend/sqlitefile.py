@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from pooldesk.backend.fsutil import file_lock
 from pooldesk.backend.setaside import set_aside
 
 T = TypeVar("T")
@@ -82,13 +83,21 @@ def open_checked(path: Path, what: str, opener: Callable[[], T]) -> tuple[T, str
     except sqlite3.DatabaseError as exc:
         if not is_corruption(exc):
             raise unusable(path, what, exc) from exc
+    # Two processes meeting the same damaged file (``tasks list`` and the recorder) must not
+    # both set it aside: the second would rename the first one's new, healthy file.
+    with file_lock(path.parent / ".set-aside-files.lock"):
         try:
-            message = set_aside(path, what, exc, then="starting a new history")
-        except OSError as err:
-            raise StoreError(
-                f"{what} {path} is damaged ({exc}) and could not be set aside ({err.strerror})"
-            ) from err
-    try:
-        return opener(), message
-    except sqlite3.DatabaseError as exc:
-        raise unusable(path, what, exc) from exc
+            return opener(), None  # another process replaced it meanwhile
+        except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):
+                raise unusable(path, what, exc) from exc
+            try:
+                message = set_aside(path, what, exc, then="starting a new history")
+            except OSError as err:
+                raise StoreError(
+                    f"{what} {path} is damaged ({exc}) and could not be set aside ({err.strerror})"
+                ) from err
+        try:
+            return opener(), message
+        except sqlite3.DatabaseError as exc:
+            raise unusable(path, what, exc) from exc

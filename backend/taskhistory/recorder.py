@@ -37,6 +37,7 @@ from typing import Any
 
 from celery import Celery
 
+from pooldesk.backend import paths
 from pooldesk.backend.batches.children import fetch_states
 from pooldesk.backend.panelapp import panel_app
 from pooldesk.backend.setaside import set_aside
@@ -377,6 +378,9 @@ def main() -> None:
     if not url:
         sys.stderr.write("recorder: POOLDESK_BROKER_URL is not set\n")
         raise SystemExit(2)
+    if not paths.root_path().is_dir():  # the data directory was deleted: never recreate it
+        log.info("the data directory %s is gone: recorder leaves", paths.root_path())
+        raise SystemExit(0)
     try:
         recorder = Recorder(sys.argv[1], url, os.environ.get("POOLDESK_RESULT_BACKEND"))
     except StoreError as exc:  # disk full, read-only: the supervisor tries again, backing off

@@ -55,11 +55,14 @@ def run(key: str) -> int:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    home = paths.root_path()
+    if not home.is_dir():  # deleted before we ran: never recreate it
+        return 0
     if service.hold(service.lock_path(key, "supervisor")) is None:
         return 0  # another supervisor runs for this broker: it is the one
-    home = paths.home()
+    folder = service.directory()
     secrets = _secrets()
-    log = RotatingWriter(service.directory() / f"{key}.log")
+    log = RotatingWriter(folder / f"{key}.log")
     crashes: list[float] = []
     try:
         while not stop["asked"] and home.is_dir():
@@ -73,7 +76,7 @@ def run(key: str) -> int:
                 stderr=subprocess.STDOUT,
             )
             write_json_atomic(
-                service.directory() / f"{key}.pid.json",
+                folder / f"{key}.pid.json",
                 {
                     "recorder_pid": child.pid,
                     "create_time": proc.create_time(child.pid),
