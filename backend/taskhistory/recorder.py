@@ -386,7 +386,8 @@ def main() -> None:
     except StoreError as exc:  # disk full, read-only: the supervisor tries again, backing off
         log.error("%s", exc)
         raise SystemExit(1) from None
-    recorder._parent = os.getppid()
+    parent = os.environ.get("POOLDESK_RECORDER_SUPERVISOR", "")
+    recorder._parent = int(parent) if parent.isdigit() else None
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: recorder.stop())
     log.info(

@@ -162,8 +162,10 @@ def ensure_recorder(config: BrokerConfig) -> RecorderInfo | None:
     _reap()
     with file_lock(directory() / ".lock"):
         current = info(key)
-        if current.running or held(lock_path(key, "supervisor")):
-            return current  # running, or running with its record lost: never a second one
+        if current.running:
+            return current
+        if held(lock_path(key, "supervisor")):  # running, its record lost: write it again
+            return _adopt(key, current)
         from pooldesk.backend.settings import load
 
         env = dict(os.environ)
@@ -193,6 +195,17 @@ def ensure_recorder(config: BrokerConfig) -> RecorderInfo | None:
                 "started_at": time.time(),
             },
         )
+    return info(key)
+
+
+def _adopt(key: str, current: RecorderInfo) -> RecorderInfo:
+    """The supervisor that holds the lock wrote who it is into the lock file."""
+    data = read_json(lock_path(key, "supervisor"))
+    if not isinstance(data, dict) or not proc.alive(
+        data.get("supervisor_pid"), data.get("supervisor_create_time")
+    ):
+        return current
+    write_json_atomic(directory() / f"{key}.json", data)
     return info(key)
 
 

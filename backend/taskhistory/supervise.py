@@ -16,6 +16,7 @@ Usage: ``python -m pooldesk.backend.taskhistory.supervise KEY`` (broker URL in t
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -25,12 +26,13 @@ from urllib.parse import urlsplit
 
 from pooldesk.backend import paths, proc
 from pooldesk.backend.fsutil import write_json_atomic
-from pooldesk.backend.redact import mask_text
+from pooldesk.backend.redact import mask_text, mask_url
 from pooldesk.backend.taskhistory import service
 from pooldesk.backend.workers.logfile import RotatingWriter
 from pooldesk.backend.workers.priority import from_env, lower_priority
 
 BACKOFF_BASE_S, BACKOFF_CAP_S = 0.5, 30.0
+SUPERVISOR_ENV = "POOLDESK_RECORDER_SUPERVISOR"  # the recorder leaves when this pid is gone
 CRASH_WINDOW_S = 600.0
 
 
@@ -58,8 +60,19 @@ def run(key: str) -> int:
     home = paths.root_path()
     if not home.is_dir():  # deleted before we ran: never recreate it
         return 0
-    if service.hold(service.lock_path(key, "supervisor")) is None:
+    lock = service.hold(service.lock_path(key, "supervisor"))
+    if lock is None:
         return 0  # another supervisor runs for this broker: it is the one
+    # who holds it, inside the lock file: a lost KEY.json is found again from here
+    me = {
+        "key": key,
+        "broker": mask_url(os.environ.get("POOLDESK_BROKER_URL")),
+        "supervisor_pid": os.getpid(),
+        "supervisor_create_time": proc.create_time(os.getpid()),
+        "started_at": time.time(),
+    }
+    os.ftruncate(lock, 0)
+    os.write(lock, json.dumps(me).encode())
     folder = service.directory()
     secrets = _secrets()
     log = RotatingWriter(folder / f"{key}.log")
@@ -71,6 +84,7 @@ def run(key: str) -> int:
             )
             child = subprocess.Popen(
                 [sys.executable, "-m", "pooldesk.backend.taskhistory.recorder", key],
+                env={**os.environ, SUPERVISOR_ENV: str(os.getpid())},
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
