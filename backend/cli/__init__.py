@@ -22,7 +22,10 @@ from pooldesk.backend.sqlitefile import StoreError, reason
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     if getattr(args, "handler", None) is None:
-        return run_gui()
+        try:
+            return run_gui()
+        except HomeError as exc:  # the window cannot start on this data directory either
+            return fail(str(exc), code=exc.code)
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:

@@ -86,6 +86,7 @@ class Recorder:
         self._home = self.store.path.parent
         self._parent: int | None = None  # set by main(): our supervisor; None in-process
         self._last_place = 0.0
+        self._clean = True  # the next recorder reads "stopped" (True) or "killed" (False)
         self.pending: dict[str, dict[str, Any]] = {}
         self.events = 0
         self.stopping = False
@@ -181,7 +182,7 @@ class Recorder:
             if self._home.is_dir():
                 self.flush()
                 with contextlib.suppress(sqlite3.Error):
-                    self.store.alive(self.key, clean=True)
+                    self.store.alive(self.key, clean=self._clean)
             app.close()
         return 0
 
@@ -267,6 +268,7 @@ class Recorder:
             return
         if self._parent is not None and os.getppid() != self._parent:
             log.info("the recorder's supervisor is gone: recorder leaves (a new pair follows)")
+            self._clean = False  # the gap it leaves is a kill, not a stop
             self.stop()
             return
         now_id = self.store.file_id()
