@@ -42,6 +42,7 @@ class TasksController(ServiceThread):
     detailReady = Signal(object)  # dict: TaskRow.to_dict(full=True) + "retry"
     choicesReady = Signal(list, list)  # queues, workers seen in the history (filter boxes)
     storeChanged = Signal()
+    setAside = Signal(str)  # a file set aside by any Pooldesk process: said once, by the window
 
     expected_errors = (RetryError,)
 
@@ -60,6 +61,7 @@ class TasksController(ServiceThread):
         self._actions: TaskActions | None = None
         self._version: int | None = None
         self._next_recorder = 0.0
+        self._announcing = False  # the window says what was set aside before it opened
 
     # -- service thread -----------------------------------------------------------------------
     def _on_start(self) -> None:
@@ -92,8 +94,10 @@ class TasksController(ServiceThread):
             log.exception("releasing the task recorder failed")
 
     def _poll(self) -> None:
-        for message in take(paths.root_path()):  # a file set aside anywhere: said once
-            self.operationFinished.emit("history", "", False, message)
+        if self._announcing:  # from the second poll on: the window has wired us by then
+            for message in take(paths.root_path()):  # a file set aside anywhere: said once
+                self.setAside.emit(message)
+        self._announcing = True
         if self._manage_recorder and time.monotonic() >= self._next_recorder:
             self._next_recorder = time.monotonic() + RECORDER_EVERY_S
             try:

@@ -81,6 +81,9 @@ class PooldeskWindow(MainWindow):
             if not service.is_running():
                 service.launch()
 
+    def _set_aside(self, message: str) -> None:
+        self.operations.finished("settings", "", False, message)
+
     def running_local_workers(self) -> list[str]:
         return running_local(self.workers_page.model.workers())
 
@@ -156,6 +159,7 @@ class PooldeskWindow(MainWindow):
             (t.fitChanged, overview.set_fit),
             (t.resourcesSampled, overview.set_resources, workers.set_resources),
             (t.eventsChanged, overview.set_events, workers.set_events),
+            (self.tasks_page.controller.setAside, self._set_aside),
         ]
         worker_requests = [
             (workers.detail.logWanted, c.readLog),
