@@ -22,10 +22,7 @@ from pooldesk.backend.sqlitefile import StoreError, reason
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     if getattr(args, "handler", None) is None:
-        try:
-            return run_gui()
-        except HomeError as exc:  # the window cannot start on this data directory either
-            return fail(str(exc), code=exc.code)
+        return run_gui()
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
@@ -55,7 +52,10 @@ def run_gui() -> int:
         app_module = importlib.import_module("pooldesk.desktop.app")
     except ImportError as exc:
         return fail(f"the window needs PySide6 ({exc}); the CLI works without it", code=1)
-    return int(app_module.main())
+    try:
+        return int(app_module.main())
+    except HomeError as exc:  # the window cannot start on this data directory either
+        return fail(str(exc), code=exc.code)
 
 
 def gui_entry() -> None:
