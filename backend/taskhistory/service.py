@@ -36,10 +36,12 @@ from pooldesk.backend.broker.resolve import BrokerConfig
 from pooldesk.backend.fsutil import file_lock, read_json, write_json_atomic
 from pooldesk.backend.redact import mask_url
 from pooldesk.backend.workers.priority import NICE_ENV
+from pooldesk.backend.workers.records import RecordStore
 
 IDLE_EXIT_ENV = "POOLDESK_RECORDER_IDLE_S"
 DISABLE_ENV = "POOLDESK_TASK_HISTORY"  # "off": no recorder is started (nothing recorded)
 DEFAULT_IDLE_EXIT_S = 300.0
+RELEASE_WAIT_S = 5.0
 
 
 def broker_key(url: str) -> str:
@@ -247,6 +249,27 @@ def release(key: str) -> bool:
     needed). True when the recorder was stopped."""
     with contextlib.suppress(FileNotFoundError):
         (directory() / f"{key}.lease").unlink()
-    if in_use(key) or not info(key).running:
+    if not info(key).running:
         return False
+    # Workers just stopped may still be in their supervisors' last milliseconds (the lock is
+    # dropped when the supervisor exits): wait for those, never for one that keeps running.
+    deadline = time.monotonic() + RELEASE_WAIT_S
+    while in_use(key):
+        if _workers_staying() or time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
     return stop_recorder(key)
+
+
+def _workers_staying() -> bool:
+    """A local worker whose supervisor runs and was not asked to stop."""
+    store = RecordStore()
+    for name in store.names():
+        record = store.load(name)
+        if (
+            record is not None
+            and record.stop_requested_at is None
+            and proc.alive(record.supervisor_pid, record.supervisor_create_time)
+        ):
+            return True
+    return False
