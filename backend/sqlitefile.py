@@ -9,6 +9,10 @@ leaves it exactly where it is, as a :class:`StoreError` with one plain line. Why
 old rule (every ``sqlite3.DatabaseError`` is corruption) renamed a healthy ``history.db`` aside
 on a full disk, and once space was back the user saw "no batches yet".
 
+Measured (SQLite 3.x of Python 3.11, a 512 KiB tmpfs filled to 100 %): opening a healthy WAL
+file whose ``-shm`` must be created fails with ``SQLITE_IOERR`` ("disk I/O error"), not
+``SQLITE_FULL``; a write that grows the file fails with ``SQLITE_FULL``. Both leave the file.
+
 No ``PRAGMA quick_check`` on open: it reads the whole file (a 500,000-task ``tasks.db`` is
 hundreds of MB) on every command, and SQLite reports the damage it meets anyway.
 """
