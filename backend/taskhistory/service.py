@@ -147,8 +147,9 @@ _spawned: list[subprocess.Popen[bytes]] = []  # supervisors we started: reaped w
 
 
 def _reap() -> None:
-    """A long-lived starter (the window, a worker supervisor's keeper) must not collect
-    zombies: ``poll`` waits for exactly these children, never anyone else's."""
+    """A long-lived starter (the window, a worker supervisor's keeper) collects the
+    supervisors it started once they end, and only those: ``poll`` waits for exactly these
+    children, never for a worker the same process runs."""
     _spawned[:] = [child for child in _spawned if child.poll() is None]
 
 
