@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,16 +53,3 @@ def tail_lines(path: Path, count: int = 20, max_bytes: int = 64 * 1024) -> list[
         return []
     lines = data.decode("utf-8", "replace").splitlines()
     return lines[-count:]
-
-
-def set_aside_corrupt(path: Path, what: str, exc: Exception) -> str:
-    """Rename an unreadable SQLite file to ``NAME.corrupt-<time>`` (dropping its ``-wal`` and
-    ``-shm``) so a new one can start, and return the message that tells the user: history is
-    worth keeping for a look, never worth refusing to start over."""
-    backup = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
-    path.replace(backup)
-    for suffix in ("-wal", "-shm"):
-        Path(str(path) + suffix).unlink(missing_ok=True)
-    return (
-        f"{what} {path.name} was unreadable ({exc}); kept as {backup.name}, starting a new history."
-    )

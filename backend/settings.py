@@ -2,19 +2,20 @@
 
 Environment variables win over the file so that a deployment (or a test) can pin a value
 without editing the user's file. A corrupt file never stops Pooldesk from starting: it is kept
-aside as a backup and replaced by defaults, with a message the UI/CLI shows once.
+aside as a backup and replaced by defaults, with a message the UI/CLI shows once
+(``backend/setaside.py``: whichever process sets it aside, the next front end announces it).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from pooldesk.backend import paths
+from pooldesk.backend.setaside import set_aside
 
 SCHEMA_VERSION = 1
 
@@ -135,12 +136,7 @@ def load(path: Path | None = None, env: bool = True) -> Loaded:
             if bad:
                 raise ValueError("; ".join(bad))
         except (ValueError, TypeError, UnicodeDecodeError) as exc:
-            backup = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
-            path.replace(backup)
-            message = (
-                f"Settings file {path} was unreadable ({exc}); it was kept as {backup.name} "
-                "and defaults are in use."
-            )
+            message = _set_aside(path, exc)
             data = {}
     settings = _from_dict(data)
     if env:
@@ -148,6 +144,18 @@ def load(path: Path | None = None, env: bool = True) -> Loaded:
             if os.environ.get(var):
                 setattr(settings, name, os.environ[var])
     return Loaded(settings, message)
+
+
+def _set_aside(path: Path, exc: Exception) -> str:
+    """Keep the unreadable file as a backup (announced once by the CLI and the window, see
+    ``backend/setaside.py``); a folder that cannot be written leaves it where it is."""
+    try:
+        return set_aside(path, "Settings file", exc, then="defaults are in use")
+    except OSError as err:
+        return (
+            f"Settings file {path} is unreadable ({exc}) and could not be set aside "
+            f"({err.strerror}); defaults are in use."
+        )
 
 
 def _from_dict(data: dict[str, Any]) -> Settings:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pooldesk.backend import paths
-from pooldesk.backend.fsutil import set_aside_corrupt
+from pooldesk.backend.sqlitefile import open_checked
 
 FINAL_STATES = frozenset({"completed", "completed_with_failures", "cancelled", "error"})
 
@@ -79,14 +79,16 @@ class HistoryStore:
         return conn
 
     def _init(self) -> None:
+        _, self.message = open_checked(self.path, "Batch history", self._create)
+
+    def _create(self) -> None:
+        conn = self._connect()
         try:
-            with self._connect() as conn:
+            with conn:
                 conn.executescript(SCHEMA)
                 conn.execute("SELECT count(*) FROM batches").fetchone()
-        except sqlite3.DatabaseError as exc:
-            self.message = set_aside_corrupt(self.path, "Batch history", exc)
-            with self._connect() as conn:
-                conn.executescript(SCHEMA)
+        finally:
+            conn.close()
 
     def add(self, record: BatchRecord) -> None:
         with self._connect() as conn:

@@ -17,12 +17,10 @@ from pooldesk.backend.units import plural
 
 
 def _open() -> TaskQuery:
-    """Repairs a corrupt file (kept aside, with a message) before anything reads it."""
+    """Repairs a corrupt file (kept aside; the message is said as the command ends, by
+    ``cli.main``) before anything reads it."""
     if TaskQuery().exists:
-        store = TaskStore()
-        if store.message:
-            print(f"pooldesk: {store.message}", file=sys.stderr)
-        store.close()
+        TaskStore().close()
     return TaskQuery()
 
 

@@ -13,12 +13,20 @@ each (re)connect the recorder asks the workers what they hold (``inspect`` activ
 scheduled) and the result backend how the tasks it lost track of ended: nothing the broker
 still has is lost, and what cannot be known is reported, not hidden.
 
+Its file and its place (``_check_place``, every ``PLACE_CHECK_S``): a ``tasks.db`` set aside
+under it (by ``tasks list`` meeting a damaged file, or by hand) is noticed by its device and
+inode changing, and the recorder reopens the file now at the path, logging it — its old handles
+would write into the kept-aside copy forever. A deleted data directory, or a supervisor that
+died (the recorder is re-parented), makes it leave: its keeper starts a fresh pair, and one
+recorder per broker holds ``KEY.recorder.lock`` (a second waits for it).
+
 Usage: ``python -m pooldesk.backend.taskhistory.recorder KEY`` with the broker URL in the
 environment (``POOLDESK_BROKER_URL``), never on the command line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -29,19 +37,15 @@ from typing import Any
 
 from celery import Celery
 
+from pooldesk.backend import paths
 from pooldesk.backend.batches.children import fetch_states
 from pooldesk.backend.panelapp import panel_app
+from pooldesk.backend.setaside import set_aside
 from pooldesk.backend.settings import load
+from pooldesk.backend.sqlitefile import StoreError, is_corruption
 from pooldesk.backend.taskhistory import service
-from pooldesk.backend.taskhistory.normalise import (
-    FINAL_RANK,
-    MAX_REPR,
-    RANK,
-    exception_type,
-    failure_group,
-    mask_secrets,
-    row_of,
-)
+from pooldesk.backend.taskhistory.normalise import FINAL_RANK, RANK, row_of
+from pooldesk.backend.taskhistory.recovery import held_row, outcome_row
 from pooldesk.backend.taskhistory.store import Gap, TaskStore, merge
 from pooldesk.backend.telemetry.receiver import PollingReceiver
 
@@ -54,6 +58,7 @@ RETRY_WRITE_S = 5.0
 ALIVE_S = 2.0  # heartbeat in the store: a gap starts at the last one
 PRUNE_S = 60.0
 WANTED_CHECK_S = 10.0
+PLACE_CHECK_S = 1.0
 BACKOFF_MIN_S, BACKOFF_MAX_S = 1.0, 30.0
 
 
@@ -78,6 +83,13 @@ class Recorder:
         self.max_age_s = float(cfg.task_history_max_days) * 86400
         self.idle_exit = service.idle_exit() if idle_exit is None else idle_exit
         self.store = store or TaskStore()
+        if self.store.message:
+            log.warning("%s", self.store.message)
+        self._file_id = self.store.file_id()
+        self._home = self.store.path.parent
+        self._parent: int | None = None  # set by main(): our supervisor; None in-process
+        self._last_place = 0.0
+        self._clean = True  # the next recorder reads "stopped" (True) or "killed" (False)
         self.pending: dict[str, dict[str, Any]] = {}
         self.events = 0
         self.stopping = False
@@ -98,6 +110,31 @@ class Recorder:
             self._receiver.should_stop = True
 
     def run(self) -> int:
+        lock = self._take_lock()
+        if lock is None:
+            return 0  # asked to stop, orphaned or homeless while waiting for the lock
+        try:
+            return self._run()
+        finally:
+            os.close(lock)
+
+    def _take_lock(self) -> int | None:
+        """One recorder per broker: wait while another holds the lock (an orphan of a killed
+        supervisor, leaving within ``PLACE_CHECK_S``)."""
+        path = service.lock_path(self.key, "recorder")
+        said = False
+        while not self.stopping:
+            fd = service.hold(path)
+            if fd is not None:
+                return fd
+            if not said:
+                log.info("another recorder holds this broker: waiting for it to leave")
+                said = True
+            time.sleep(0.2)
+            self._check_place(force=True)
+        return None
+
+    def _run(self) -> int:
         previous = self.store.last_alive(self.key)
         if previous is not None:
             self._lost_at = previous[0]
@@ -138,13 +175,17 @@ class Recorder:
                     deadline = time.monotonic() + backoff
                     while not self.stopping and time.monotonic() < deadline:
                         time.sleep(0.2)
-                        self._check_wanted()
+                        self._check_place()
+                        if not self.stopping:
+                            self._check_wanted()
                     backoff = min(backoff * 2, BACKOFF_MAX_S)
                 finally:
                     self._receiver = None
         finally:
-            self.flush()
-            self.store.alive(self.key, clean=True)
+            if self._home.is_dir():
+                self.flush()
+                with contextlib.suppress(sqlite3.Error):
+                    self.store.alive(self.key, clean=self._clean)
             app.close()
         return 0
 
@@ -200,6 +241,9 @@ class Recorder:
         log.info("connected to the broker: recording task events")
 
     def housekeeping(self) -> None:
+        self._check_place()
+        if self.stopping:
+            return
         mono = time.monotonic()
         if mono - self._last_flush >= FLUSH_S and self.pending:
             self.flush()
@@ -222,13 +266,15 @@ class Recorder:
             return
         try:
             self.store.write(self.pending.values())
+        except sqlite3.DatabaseError as exc:
+            if is_corruption(exc):  # our own file went bad: set it aside, go on in a new one
+                log.error("writing %d tasks failed: %s", len(self.pending), exc)
+                self._set_aside_own(exc)
+                return
+            self._write_failed(mono, exc)
+            return
         except sqlite3.Error as exc:
-            self._write_again_at = mono + RETRY_WRITE_S
-            log.error("writing %d tasks failed: %s; kept in memory", len(self.pending), exc)
-            if len(self.pending) > MAX_PENDING:
-                for task_id in list(self.pending)[: len(self.pending) - MAX_PENDING]:
-                    del self.pending[task_id]
-                self._dropped_since = self._dropped_since or time.time()
+            self._write_failed(mono, exc)
             return
         self.pending = {}
         if self._dropped_since is not None:
@@ -236,6 +282,63 @@ class Recorder:
                 Gap(self.key, self._dropped_since, time.time(), "the history file was unwritable")
             )
             self._dropped_since = None
+
+    def _check_place(self, force: bool = False) -> None:
+        """Leave when the data directory is gone or our supervisor died; reopen ``tasks.db``
+        when the file at its path is no longer the one we hold."""
+        mono = time.monotonic()
+        if not force and mono - self._last_place < PLACE_CHECK_S:
+            return
+        self._last_place = mono
+        if not self._home.is_dir():
+            log.info("the data directory %s is gone: recorder leaves", self._home)
+            self.pending = {}
+            self.stop()
+            return
+        if self._parent is not None and os.getppid() != self._parent:
+            log.info("the recorder's supervisor is gone: recorder leaves (a new pair follows)")
+            self._clean = False  # the gap it leaves is a kill, not a stop
+            self.stop()
+            return
+        now_id = self.store.file_id()
+        if now_id is None or now_id != self._file_id:
+            self._reopen("was set aside or replaced" if now_id else "was removed")
+
+    def _reopen(self, what: str) -> None:
+        """Close the handles on the old file and open the one at the path (a new, empty file
+        when none is there; a damaged one is set aside first, by the store's one rule)."""
+        name = self.store.path.name
+        try:
+            new = TaskStore(self.store.path)
+        except Exception as exc:
+            log.error("%s %s, and the new file cannot be opened: %s", name, what, exc)
+            return
+        with contextlib.suppress(sqlite3.Error):
+            self.store.close()
+        self.store = new
+        self._file_id = new.file_id()
+        log.info("%s %s under the recorder: reopened the file now at %s", name, what, new.path)
+        if new.message:
+            log.warning("%s", new.message)
+        self.store.alive(self.key)
+        self.flush()
+
+    def _set_aside_own(self, exc: sqlite3.DatabaseError) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.store.close()
+        try:
+            set_aside(self.store.path, "Task history", exc, then="starting a new history")
+        except OSError as err:
+            log.error("could not set the damaged %s aside: %s", self.store.path.name, err)
+        self._reopen("was damaged")
+
+    def _write_failed(self, mono: float, exc: sqlite3.Error) -> None:
+        self._write_again_at = mono + RETRY_WRITE_S
+        log.error("writing %d tasks failed: %s; kept in memory", len(self.pending), exc)
+        if len(self.pending) > MAX_PENDING:
+            for task_id in list(self.pending)[: len(self.pending) - MAX_PENDING]:
+                del self.pending[task_id]
+            self._dropped_since = self._dropped_since or time.time()
 
     def _check_wanted(self) -> None:
         """Leave once no local worker runs and no window asked for us, for ``idle_exit``."""
@@ -271,7 +374,9 @@ class Recorder:
         for state, reply in replies:
             for host, requests in (reply or {}).items():
                 for request in requests or []:
-                    row = self._held_row(host, state, request.get("request", request), now)
+                    row = held_row(
+                        self.key, host, state, request.get("request", request), now, self.hide_args
+                    )
                     if row is not None:
                         held.add(row["id"])
                         self.pending[row["id"]] = row
@@ -287,56 +392,10 @@ class Recorder:
             note = "ended while not recorded: outcome read from the result backend"
             for task_id, child in states.items():
                 if RANK.get(child.state, 0) >= FINAL_RANK:
-                    self.pending[task_id] = self._outcome_row(task_id, child, now, note)
+                    self.pending[task_id] = outcome_row(
+                        self.key, task_id, child, now, note, self.hide_args
+                    )
         self.flush()
-
-    def _outcome_row(self, task_id: str, child: Any, now: float, note: str) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "id": task_id,
-            "broker": self.key,
-            "state": child.state,
-            "rank": FINAL_RANK,
-            "state_ts": now,
-            "first_ts": now,
-            "updated_ts": now,
-            "note": note,
-        }
-        if child.state == "FAILURE" and child.result is not None:
-            exception = child.result if isinstance(child.result, str) else repr(child.result)
-            row.update(
-                exception=mask_secrets(exception[:MAX_REPR]),
-                exc_type=exception_type(exception),
-                exc_group=mask_secrets(failure_group(exception)),
-            )
-        elif child.state == "SUCCESS" and not self.hide_args:
-            row["result"] = mask_secrets(repr(child.result)[:MAX_REPR])
-        return row
-
-    def _held_row(
-        self, host: str, state: str, request: dict[str, Any], now: float
-    ) -> dict[str, Any] | None:
-        task_id = request.get("id")
-        if not task_id:
-            return None
-        delivery = request.get("delivery_info") or {}
-        hidden = self.hide_args
-        return {
-            "id": task_id,
-            "broker": self.key,
-            "name": request.get("name"),
-            "worker": request.get("hostname") or host,
-            "queue": delivery.get("routing_key"),
-            "state": state,
-            "rank": RANK[state],
-            "state_ts": 0.0,  # never newer than a real event
-            "first_ts": request.get("time_start") or now,
-            "updated_ts": now,
-            "started_ts": request.get("time_start"),
-            "args": None if hidden else mask_secrets(repr(tuple(request.get("args") or ()))),
-            "kwargs": None if hidden else mask_secrets(repr(request.get("kwargs") or {})),
-            "args_hidden": 1 if hidden else None,
-            "note": "found on a worker after a gap (inspect)",
-        }
 
 
 def main() -> None:
@@ -350,7 +409,16 @@ def main() -> None:
     if not url:
         sys.stderr.write("recorder: POOLDESK_BROKER_URL is not set\n")
         raise SystemExit(2)
-    recorder = Recorder(sys.argv[1], url, os.environ.get("POOLDESK_RESULT_BACKEND"))
+    if not paths.root_path().is_dir():  # the data directory was deleted: never recreate it
+        log.info("the data directory %s is gone: recorder leaves", paths.root_path())
+        raise SystemExit(0)
+    try:
+        recorder = Recorder(sys.argv[1], url, os.environ.get("POOLDESK_RESULT_BACKEND"))
+    except StoreError as exc:  # disk full, read-only: the supervisor tries again, backing off
+        log.error("%s", exc)
+        raise SystemExit(1) from None
+    parent = os.environ.get("POOLDESK_RECORDER_SUPERVISOR", "")
+    recorder._parent = int(parent) if parent.isdigit() else None
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: recorder.stop())
     log.info(

@@ -8,11 +8,19 @@ with one writer, as the worker records: ``KEY.json`` (the starter: supervisor pi
 masked URL), ``KEY.pid.json`` (the supervisor: the recorder's pid), ``KEY.log`` (its output,
 secrets masked), ``KEY.lease`` (touched by an open window). The URL itself travels only in the
 recorder's environment, never in argv, a log or a record.
+
+One of each, by locks the kernel drops with their holder (so a killed process never leaves a
+stale one): the supervisor holds ``KEY.supervisor.lock`` and the recorder ``KEY.recorder.lock``
+for their whole lives (a second one waits or leaves), and every worker supervisor on the broker
+holds ``KEY.users.lock`` *shared* (``taskhistory.keeper``): "a Pooldesk worker uses this broker"
+is that lock being held, which is what keeps a recorder wanted and what :func:`release` checks
+when the window quits.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import signal
@@ -33,6 +41,7 @@ from pooldesk.backend.workers.records import RecordStore
 IDLE_EXIT_ENV = "POOLDESK_RECORDER_IDLE_S"
 DISABLE_ENV = "POOLDESK_TASK_HISTORY"  # "off": no recorder is started (nothing recorded)
 DEFAULT_IDLE_EXIT_S = 300.0
+RELEASE_WAIT_S = 5.0
 
 
 def broker_key(url: str) -> str:
@@ -96,6 +105,54 @@ def recorders() -> list[RecorderInfo]:
     ]
 
 
+def lock_path(key: str, what: str) -> Path:
+    """``KEY.supervisor.lock``, ``KEY.recorder.lock`` or ``KEY.users.lock``."""
+    return directory() / f"{key}.{what}.lock"
+
+
+def held(path: Path) -> bool:
+    """True when another process holds a lock on ``path`` (an exclusive try fails)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops our own lock, if we got it
+    return False
+
+
+def hold(path: Path, shared: bool = False, wait: bool = False) -> int | None:
+    """Take a lock for this process's lifetime: the fd, or ``None`` when another holds it.
+    Not inherited by children (``os.open`` fds are close-on-exec)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    mode = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB)
+    try:
+        fcntl.flock(fd, mode)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def in_use(key: str) -> bool:
+    """A Pooldesk worker supervisor on this broker runs (it holds the users lock shared)."""
+    return held(lock_path(key, "users"))
+
+
+_spawned: list[subprocess.Popen[bytes]] = []  # supervisors we started: reaped when they end
+
+
+def _reap() -> None:
+    """A long-lived starter (the window, a worker supervisor's keeper) collects the
+    supervisors it started once they end, and only those: ``poll`` waits for exactly these
+    children, never for a worker the same process runs."""
+    _spawned[:] = [child for child in _spawned if child.poll() is None]
+
+
 def ensure_recorder(config: BrokerConfig) -> RecorderInfo | None:
     """Start the recorder for ``config``'s broker unless one runs; ``None`` without a broker.
 
@@ -105,10 +162,13 @@ def ensure_recorder(config: BrokerConfig) -> RecorderInfo | None:
     if not config.broker_url or os.environ.get(DISABLE_ENV, "").lower() == "off":
         return None
     key = broker_key(config.broker_url)
+    _reap()
     with file_lock(directory() / ".lock"):
         current = info(key)
         if current.running:
             return current
+        if held(lock_path(key, "supervisor")):  # running, its record lost: write it again
+            return _adopt(key, current)
         from pooldesk.backend.settings import load
 
         env = dict(os.environ)
@@ -127,6 +187,7 @@ def ensure_recorder(config: BrokerConfig) -> RecorderInfo | None:
             start_new_session=True,
             close_fds=True,
         )
+        _spawned.append(child)
         write_json_atomic(
             directory() / f"{key}.json",
             {
@@ -137,6 +198,17 @@ def ensure_recorder(config: BrokerConfig) -> RecorderInfo | None:
                 "started_at": time.time(),
             },
         )
+    return info(key)
+
+
+def _adopt(key: str, current: RecorderInfo) -> RecorderInfo:
+    """The supervisor that holds the lock wrote who it is into the lock file."""
+    data = read_json(lock_path(key, "supervisor"))
+    if not isinstance(data, dict) or not proc.alive(
+        data.get("supervisor_pid"), data.get("supervisor_create_time")
+    ):
+        return current
+    write_json_atomic(directory() / f"{key}.json", data)
     return info(key)
 
 
@@ -164,13 +236,41 @@ def touch_lease(key: str) -> None:
 
 
 def wanted(key: str, within: float) -> bool:
-    """A local Pooldesk worker runs (or is restarting), or a window touched the lease lately."""
+    """A local Pooldesk worker on this broker runs (or is restarting: its supervisor holds the
+    users lock), or a window touched the lease lately."""
     with contextlib.suppress(FileNotFoundError):
         if time.time() - (directory() / f"{key}.lease").stat().st_mtime < within:
             return True
+    return in_use(key)
+
+
+def release(key: str) -> bool:
+    """The window quits: drop its lease, and stop the recorder when no Pooldesk worker uses
+    the broker any more (quitting with "stop the workers" leaves nothing that only they
+    needed). True when the recorder was stopped."""
+    with contextlib.suppress(FileNotFoundError):
+        (directory() / f"{key}.lease").unlink()
+    if not info(key).running:
+        return False
+    # Workers just stopped may still be in their supervisors' last milliseconds (the lock is
+    # dropped when the supervisor exits): wait for those, never for one that keeps running.
+    deadline = time.monotonic() + RELEASE_WAIT_S
+    while in_use(key):
+        if _workers_staying() or time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return stop_recorder(key)
+
+
+def _workers_staying() -> bool:
+    """A local worker whose supervisor runs and was not asked to stop."""
     store = RecordStore()
     for name in store.names():
         record = store.load(name)
-        if record is not None and proc.alive(record.supervisor_pid, record.supervisor_create_time):
+        if (
+            record is not None
+            and record.stop_requested_at is None
+            and proc.alive(record.supervisor_pid, record.supervisor_create_time)
+        ):
             return True
     return False

@@ -7,11 +7,13 @@ of order (a client's ``task-sent`` after the worker's ``task-received``) and the
 the same. The recorder writes in batches (one transaction per flush); readers never block it
 (WAL). Retention is by count and age. Periods in which nothing was listening are kept as *gaps*
 so a reader can say "not recorded from … to …" instead of showing a silently incomplete list.
-A corrupt file is kept aside and a fresh one started, as the batch history does.
+A corrupt file is kept aside and a fresh one started; a full disk, a read-only or locked file
+is an error that leaves it alone — the batch history's rule, from ``backend/sqlitefile.py``.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pooldesk.backend import paths
-from pooldesk.backend.fsutil import set_aside_corrupt
+from pooldesk.backend.sqlitefile import open_checked
 from pooldesk.backend.taskhistory.normalise import FINAL_RANK
 
 COLUMNS = (
@@ -188,19 +190,28 @@ class TaskStore:
 
     def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        conn, self.message = open_checked(self.path, "Task history", self._create)
+        return conn
+
+    def _create(self) -> sqlite3.Connection:
+        conn = connect(self.path)
         try:
-            conn = connect(self.path)
             conn.executescript(SCHEMA)
             conn.execute("SELECT count(*) FROM tasks").fetchone()
             _add_columns(conn)
-            return conn
-        except sqlite3.OperationalError:
-            raise  # locked, unwritable: not a corrupt file, never set aside
-        except sqlite3.DatabaseError as exc:
-            self.message = set_aside_corrupt(self.path, "Task history", exc)
-            conn = connect(self.path)
-            conn.executescript(SCHEMA)
-            return conn
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def file_id(self) -> tuple[int, int] | None:
+        """(device, inode) of the file at ``path`` now; ``None`` when there is none. The
+        recorder compares it with the one it opened to notice a file set aside under it."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_dev, st.st_ino)
 
     def close(self) -> None:
         self._conn.close()

@@ -37,6 +37,7 @@ import time
 from collections import deque
 
 from pooldesk.backend import proc
+from pooldesk.backend.taskhistory import keeper
 from pooldesk.backend.workers import inworker
 from pooldesk.backend.workers.logfile import RotatingWriter
 from pooldesk.backend.workers.priority import from_env, lower_priority
@@ -217,6 +218,7 @@ def run(
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, _ignore)
     store = RecordStore()
+    keeper.keep(project)  # task history: this broker's recorder runs while this worker does
     log = RotatingWriter(store.log_path(name))
     crashes: list[float] = []
     free: list[float] = []  # broker-side crashes not counted, inside the window

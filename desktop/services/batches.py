@@ -82,8 +82,7 @@ class BatchController(ServiceThread):
         self._refresh_timer = self._timer(self.refresh)
         try:
             self._service = BatchService()  # the broker is reached lazily, on first need
-            if self._service.history.message:
-                self.operationFinished.emit("history", "", False, self._service.history.message)
+            # a history set aside is announced once, by the tasks service (backend/setaside.py)
         except Exception as exc:
             log.exception("opening the batch history failed")
             self.operationFinished.emit("history", "", False, f"Batch history unavailable: {exc}")

@@ -18,7 +18,9 @@ from typing import Any
 
 from PySide6.QtCore import Signal, Slot
 
+from pooldesk.backend import paths
 from pooldesk.backend.broker.resolve import current_config
+from pooldesk.backend.setaside import take
 from pooldesk.backend.settings import Settings
 from pooldesk.backend.taskhistory import service
 from pooldesk.backend.taskhistory.actions import TaskActions
@@ -41,6 +43,7 @@ class TasksController(ServiceThread):
     detailReady = Signal(object)  # dict: TaskRow.to_dict(full=True) + "retry"
     choicesReady = Signal(list, list)  # queues, workers seen in the history (filter boxes)
     storeChanged = Signal()
+    setAside = Signal(str)  # a file set aside by any Pooldesk process: said once, by the window
 
     expected_errors = (RetryError,)
 
@@ -59,14 +62,12 @@ class TasksController(ServiceThread):
         self._actions: TaskActions | None = None
         self._version: int | None = None
         self._next_recorder = 0.0
+        self._announcing = False  # the window says what was set aside before it opened
 
     # -- service thread -----------------------------------------------------------------------
     def _on_start(self) -> None:
         try:
-            store = TaskStore(self._path)  # creates or repairs the file before readers open it
-            if store.message:
-                self.operationFinished.emit("history", "", False, store.message)
-            store.close()
+            TaskStore(self._path).close()  # creates or repairs the file before readers open it
         except Exception as exc:
             log.exception("opening the task history failed")
             self.operationFinished.emit("history", "", False, f"Task history unavailable: {exc}")
@@ -82,8 +83,22 @@ class TasksController(ServiceThread):
         for closable in (self._query, self._actions):
             if closable is not None:
                 closable.close()
+        if self._manage_recorder:  # quitting: a recorder no worker needs stops with us
+            self._release_recorder()
+
+    def _release_recorder(self) -> None:
+        try:
+            config = current_config(self.settings)
+            if config.broker_url:
+                service.release(service.broker_key(config.broker_url))
+        except Exception:
+            log.exception("releasing the task recorder failed")
 
     def _poll(self) -> None:
+        if self._announcing:  # from the second poll on: the window has wired us by then
+            for message in take(paths.root_path()):  # a file set aside anywhere: said once
+                self.setAside.emit(message)
+        self._announcing = True
         if self._manage_recorder and time.monotonic() >= self._next_recorder:
             self._next_recorder = time.monotonic() + RECORDER_EVERY_S
             try:

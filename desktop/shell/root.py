@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Signal, SignalInstance
 
+from pooldesk.backend import paths
+from pooldesk.backend.setaside import take
 from pooldesk.desktop.settings_hub import SettingsHub
 from pooldesk.desktop.views.main_window import MainWindow
 
@@ -100,11 +102,14 @@ class PooldeskWindow(MainWindow):
         self._connect(self.metrics_toggle.message, self.statusBar().showMessage)
         self._wire_settings()
         self._wire()
-        if hub.message:  # the file was unreadable and set aside: said once
-            self.operations.finished("settings", "", False, hub.message)
+        for message in take(paths.root_path()):  # files set aside (settings, history): once
+            self.operations.finished("settings", "", False, message)
         for service in (self.controller, self.batch_controller, self.telemetry, self.audit):
             if not service.is_running():
                 service.launch()
+
+    def _set_aside(self, message: str) -> None:
+        self.operations.finished("settings", "", False, message)
 
     def running_local_workers(self) -> list[str]:
         from pooldesk.desktop.shell.closing import running_local
@@ -194,6 +199,7 @@ class PooldeskWindow(MainWindow):
             (t.fitChanged, overview.set_fit, workers.set_fit),
             (t.resourcesSampled, overview.set_resources, workers.set_resources),
             (t.eventsChanged, overview.set_events, workers.set_events),
+            (self.tasks_page.controller.setAside, self._set_aside),
         ]
         worker_requests = [
             (workers.detail.logWanted, c.readLog),
