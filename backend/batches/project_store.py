@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pooldesk.backend import paths
+from pooldesk.backend.sqlitefile import open_checked
 
 OPEN = ("PENDING", "STARTED", "REDELIVERED")
 FAILED = ("FAILURE", "LOST")
@@ -108,8 +109,18 @@ class Child:
 class ChildStore:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or paths.home() / "project_batches.db"
-        with self._connect() as conn:
-            conn.executescript(SCHEMA)
+        # The history files' one rule (backend/sqlitefile.py): only a damaged file is set aside
+        # (and announced); a full disk or a read-only home is an error that leaves it alone.
+        _, self.message = open_checked(self.path, "Project batch children", self._create)
+
+    def _create(self) -> None:
+        conn = self._connect()
+        try:
+            with conn:
+                conn.executescript(SCHEMA)
+                conn.execute("SELECT count(*) FROM children").fetchone()
+        finally:
+            conn.close()
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
