@@ -1,0 +1,358 @@
+"""The forecast before a launch: how long a batch of a task takes on the queue's workers now, and
+on the pool the Pool fit table recommends for it, with the numbers used.
+
+Gathered within ``timeout_s`` (``forecast_sources``): the probe's per-task measurements heard on
+the queue's broker for ~2.2 s, the task history's run times when no probe answers, and the items
+the measured calls carried. Computed by the pure wave model (``forecast_model``). The
+recommendation is the Pool fit table's own (``fit.table``), built from the same measurements,
+so the forecast and the table never disagree on which pool fits.
+
+Safe off the GUI thread (no Qt, no shared state); the broker listen runs in a daemon thread
+joined with a deadline, so a broker that hangs costs ``timeout_s``, never more.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from pooldesk.backend.advisor.model import Observations, Thresholds, WorkerObs
+from pooldesk.backend.batches import forecast_model as fm
+from pooldesk.backend.batches.forecast_sources import (
+    LISTEN_S,
+    History,
+    SourceError,
+    listen_fit,
+    read_history,
+)
+from pooldesk.backend.fit.table import build as build_fit
+from pooldesk.backend.telemetry.fitstate import TaskFit, WorkerFit
+from pooldesk.backend.workers.spec import cores as machine_cores
+
+MARGIN_S = 0.5  # of timeout_s kept for connecting, the history read and the maths
+
+
+@dataclass(frozen=True)
+class Consumer:
+    name: str
+    pool: str  # "prefork" | "gevent" | "threads" | "solo" ...
+    concurrency: int
+
+
+def forecast_batch(
+    *,
+    project: str | None,
+    task: str,
+    queue: str,
+    items: int,
+    children: int,
+    consumers: list[Consumer],
+    timeout_s: float = 3.0,
+) -> dict[str, Any]:
+    """Returns {"forecast": [{"pool": str, "concurrency": int, "seconds": float, "current": bool,
+    "basis": str}, ...], "forecast_reason": str | None}."""
+    if items <= 0 or children <= 0:
+        return _none("nothing to run: the batch has no items")
+    if not consumers:
+        return _none(f"nothing consumes {queue}: start a worker for it to get a forecast")
+    views, error = _listen(project, timeout_s)
+    history = History(0, None, None)
+    with contextlib.suppress(Exception):  # a damaged history file: forecast without it
+        history = read_history(task, queue)
+    return forecast_from(
+        task=task,
+        queue=queue,
+        items=items,
+        children=children,
+        consumers=consumers,
+        views=views,
+        history=history,
+        cores=machine_cores(),
+        thresholds=_thresholds(),
+        heard_error=error,
+    )
+
+
+def forecast_from(
+    *,
+    task: str,
+    queue: str,
+    items: int,
+    children: int,
+    consumers: list[Consumer],
+    views: dict[str, WorkerFit],
+    history: History,
+    cores: int,
+    thresholds: Thresholds | None = None,
+    heard_error: str | None = None,
+) -> dict[str, Any]:
+    """The forecast from measurements already gathered (the seam the unit tests drive)."""
+    if not consumers:
+        return _none(f"nothing consumes {queue}: start a worker for it to get a forecast")
+    th = thresholds or Thresholds()
+    fits = _task_fits(views, task, queue)
+    factor, scale_note = _scale(history.items_per_call, items, children)
+    note: str | None = None
+    if fits:
+        costs = {p: _cost([f for _, f in fits], p) for p in {c.pool for c in consumers}}
+    elif history.runs and history.mean_runtime_s:
+        cost = fm.from_runtimes(history.runs, history.mean_runtime_s, "?")
+        costs = {c.pool: cost for c in consumers}
+        why = heard_error or f"no worker's probe reported {task}"
+        note = f"from task-history run times only ({why}): CPU share not measured"
+    else:
+        why = f" ({heard_error})" if heard_error else ""
+        return _none(
+            f"{task} has not been measured yet{why}: run a few calls on a worker Pooldesk "
+            "started (its probe measures them), then ask again"
+        )
+    scaled = {p: (c.scaled(factor) if c else None) for p, c in costs.items()}
+    rows = [_current_row(scaled, consumers, cores, items, children, scale_note)]
+    rec = _recommended(views, fits, consumers, queue, cores, th) if fits else None
+    if rec and not _same(rec, consumers):
+        pool, n = rec
+        cost = _cost([f for _, f in fits], pool)
+        if cost is not None:
+            rows.append(_row(cost.scaled(factor), pool, n, cores, items, children, scale_note))
+    return {"forecast": [r for r in rows if r is not None], "forecast_reason": note}
+
+
+def _none(reason: str) -> dict[str, Any]:
+    return {"forecast": [], "forecast_reason": reason}
+
+
+def _listen(project: str | None, timeout_s: float) -> tuple[dict[str, WorkerFit], str | None]:
+    """The probe's reports on the project's broker, in a thread joined by the deadline."""
+    budget = max(0.0, timeout_s - MARGIN_S)
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["views"] = listen_fit(_broker(project), min(LISTEN_S, budget))
+        except SourceError as exc:
+            out["error"] = str(exc)
+        except Exception as exc:  # a project without a checked broker, a bad URL
+            out["error"] = f"its broker could not be reached: {type(exc).__name__}"
+
+    thread = threading.Thread(target=run, name="forecast-listen", daemon=True)
+    started = time.monotonic()
+    thread.start()
+    thread.join(max(0.0, timeout_s - MARGIN_S / 2 - (time.monotonic() - started)))
+    if thread.is_alive():
+        return {}, f"the broker did not answer within {timeout_s:g} s"
+    return out.get("views", {}), out.get("error")
+
+
+def _broker(project: str | None) -> Any:
+    from pooldesk.backend.broker.resolve import current_config
+    from pooldesk.backend.projects.brokers import own_broker
+
+    return own_broker(project) or current_config()
+
+
+def _thresholds() -> Thresholds:
+    try:
+        from pooldesk.backend import settings
+
+        return Thresholds.from_settings(dict(settings.load().settings.advisor or {}))
+    except Exception:
+        return Thresholds()
+
+
+def _task_fits(views: dict[str, WorkerFit], task: str, queue: str) -> list[tuple[str, TaskFit]]:
+    """(host, totals) of ``task``: its runs on ``queue`` when there are any, else on any queue
+    (the same code measured behind another route)."""
+    found = [(h, t) for h, w in views.items() for t in w.tasks if t.task == task and t.runs > 0]
+    here = [(h, t) for h, t in found if t.queue == queue]
+    return here or found
+
+
+def _cost(fits: list[TaskFit], pool: str) -> fm.CallCost | None:
+    """One call's cost for a batch on ``pool``: measured on that pool when it was (most
+    faithful), else on gevent (its loop hold tells blocking from yielding waits), else on the
+    pool with most runs."""
+    by_pool: dict[str, list[TaskFit]] = {}
+    for f in fits:
+        by_pool.setdefault(f.pool, []).append(f)
+    if not by_pool:
+        return None
+    chosen = pool if pool in by_pool else "gevent" if "gevent" in by_pool else None
+    if chosen is None:
+        chosen = max(by_pool, key=lambda p: sum(f.runs for f in by_pool[p]))
+    group = by_pool[chosen]
+    runs = sum(f.runs for f in group)
+    if chosen == "gevent":
+        return fm.from_gevent(
+            runs,
+            sum(f.own_wall_s or f.wall_s for f in group),
+            sum(f.cpu_s for f in group),
+            sum(f.demand_s for f in group),
+            sum(f.hold_s for f in group),
+        )
+    return fm.from_threaded(
+        runs,
+        sum(f.wall_s for f in group),
+        sum(f.cpu_s for f in group),
+        sum(f.demand_s for f in group),
+        chosen,
+    )
+
+
+def _scale(measured_ipc: float | None, items: int, children: int) -> tuple[float, str | None]:
+    """× cost per call for this batch's items per call, from the measured calls' (linear)."""
+    planned = items / children
+    if measured_ipc and measured_ipc > 0:
+        if abs(planned - measured_ipc) / measured_ipc < 0.01:
+            return 1.0, None
+        return planned / measured_ipc, (
+            f"scaled × {planned / measured_ipc:.3g}: measured calls carried "
+            f"{measured_ipc:.4g} items, these carry {planned:.4g}"
+        )
+    if planned > 1.0001:
+        return 1.0, f"assumes the measured calls carried {planned:.4g} items each, as these"
+    return 1.0, None
+
+
+def _row(
+    cost: fm.CallCost,
+    pool: str,
+    n: int,
+    cores: int,
+    items: int,
+    children: int,
+    scale_note: str | None,
+    current: bool = False,
+) -> dict[str, Any]:
+    est = fm.estimate(cost, pool, n, cores, children)
+    basis = fm.describe(cost, est, cores, children, items)
+    if pool == "gevent" and not cost.waits_known and cost.coop_s > 0:
+        worst = fm.estimate(cost.waits_blocking(), pool, n, cores, children)
+        basis += (
+            f"; its waits read as yielding (measured on {cost.measured_on}, where a blocking "
+            f"driver looks the same): if they block the loop, {fm.human(worst.seconds)}"
+        )
+    if scale_note:
+        basis += f"; {scale_note}"
+    return {
+        "pool": pool,
+        "concurrency": n,
+        "seconds": round(est.seconds, 1),
+        "current": current,
+        "basis": basis,
+    }
+
+
+def _current_row(
+    costs: dict[str, fm.CallCost | None],
+    consumers: list[Consumer],
+    cores: int,
+    items: int,
+    children: int,
+    scale_note: str | None,
+) -> dict[str, Any] | None:
+    """The queue's consumers now. Several share the batch in proportion to their speed; the
+    figure is the slowest share (they run on the same cores when local: an optimistic sum)."""
+    if len(consumers) == 1:
+        c = consumers[0]
+        cost = costs.get(c.pool)
+        if cost is None:
+            return None
+        return _row(cost, c.pool, c.concurrency, cores, items, children, scale_note, True)
+    speeds = []
+    for c in consumers:
+        cost = costs.get(c.pool)
+        if cost is None:
+            continue
+        alone = fm.estimate(cost, c.pool, c.concurrency, cores, children).seconds
+        speeds.append((c, cost, children / alone if alone > 0 else 0.0))
+    total = sum(s for _, _, s in speeds)
+    if not speeds or total <= 0:
+        return None
+    parts, seconds = [], 0.0
+    for c, cost, speed in speeds:
+        share = max(1, round(children * speed / total))
+        est = fm.estimate(cost, c.pool, c.concurrency, cores, share)
+        seconds = max(seconds, est.seconds)
+        parts.append(
+            f"{c.name} ({c.pool} × {c.concurrency}) ≈ {share:,} calls in {fm.human(est.seconds)}"
+        )
+    pools = sorted({c.pool for c, _, _ in speeds})
+    first = speeds[0][1]
+    basis = fm.describe(
+        first,
+        fm.estimate(first, speeds[0][0].pool, speeds[0][0].concurrency, cores, children),
+        cores,
+        children,
+        items,
+    ).split(";")[0]
+    basis += f"; shared by {len(speeds)} workers: " + ", ".join(parts)
+    if scale_note:
+        basis += f"; {scale_note}"
+    return {
+        "pool": "+".join(pools),
+        "concurrency": sum(c.concurrency for c, _, _ in speeds),
+        "seconds": round(seconds, 1),
+        "current": True,
+        "basis": basis,
+    }
+
+
+def _recommended(
+    views: dict[str, WorkerFit],
+    fits: list[tuple[str, TaskFit]],
+    consumers: list[Consumer],
+    queue: str,
+    cores: int,
+    th: Thresholds,
+) -> tuple[str, int] | None:
+    """The Pool fit table's pick for this task's queue, built from this task's measurements."""
+    workers: list[WorkerObs] = []
+    claimed: set[str] = set()
+    for c in consumers:
+        hosts = [h for h in views if _matches(h, c.name)]
+        claimed.update(hosts)
+        mine = [replace(f, queue=queue) for h, f in fits if h in hosts]
+        heard = bool(hosts)
+        workers.append(
+            WorkerObs(
+                name=c.name,
+                hostname=hosts[0] if hosts else c.name,
+                local=False,
+                pool=c.pool,
+                concurrency=c.concurrency,
+                queues=[queue],
+                state="online",
+                fit=mine if heard else None,
+            )
+        )
+    others: dict[str, list[TaskFit]] = {}
+    for h, f in fits:
+        if h not in claimed:
+            others.setdefault(h, []).append(replace(f, queue=queue))
+    for h, mine in others.items():
+        workers.append(WorkerObs(h, h, False, mine[0].pool, None, [], "offline", fit=mine))
+    obs = Observations(workers=workers, cores=cores, ram_available_bytes=_ram_available())
+    row = next((r for r in build_fit(obs, th) if r.queue == queue), None)
+    if row is None or not row.recommended_pool or not row.recommended_concurrency:
+        return None
+    return row.recommended_pool, row.recommended_concurrency
+
+
+def _matches(host: str, name: str) -> bool:
+    return host == name or host.split("@", 1)[0] == name.split("@", 1)[0]
+
+
+def _same(rec: tuple[str, int], consumers: list[Consumer]) -> bool:
+    return len(consumers) == 1 and (consumers[0].pool, consumers[0].concurrency) == rec
+
+
+def _ram_available() -> int | None:
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:
+        return None

@@ -1,0 +1,193 @@
+"""How long a batch of identical calls takes on a pool: the pure maths of the launch forecast.
+
+A call is split into what each pool treats differently (``CallCost``):
+
+- **CPU**: needs a core. Prefork runs ``min(N, cores)`` of them at once; a gevent process (one
+  loop, one thread) and a threads pool (the GIL) run them one at a time.
+- **blocking wait**: no CPU, but the thread does not yield (a C call gevent cannot patch). On
+  prefork and threads it overlaps like any wait; on gevent it holds the loop, so it is
+  serialised with every other call's CPU.
+- **cooperative wait**: gives a gevent loop back; overlaps ``N`` at a time on every pool.
+
+Celery's own CPU per call (``fit.concurrency.CELERY_CPU_S``, measured here: 4 ms prefork,
+8–9 ms gevent with the result backend on) is added as CPU of the pool that runs the batch: for
+short calls it is most of the cost (a gevent process tops out near 110–150 calls/s).
+
+The batch runs in *waves*: ``s`` slots (processes or greenlets) take ``s`` calls at once; a wave
+of ``k`` calls lasts the longer of one call's own wall time and the time its shared part needs
+(``k × CPU / cores`` on prefork, ``k × loop hold`` on gevent, ``k × CPU`` under the GIL). Identical
+calls sent at once keep the waves aligned, so the last, partial wave is the tail a small batch
+pays: 5 CPU calls of 1 s on prefork × 4 with 2 cores take 2 s + 1 s, not 2.5 s.
+
+Pure: numbers in, seconds and the words that explain them out (tests/unit/test_forecast_model.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from pooldesk.backend.fit.concurrency import CELERY_CPU_S
+
+DEFAULT_OVERHEAD_S = 0.005  # a pool Celery's cost was not measured for
+
+
+@dataclass(frozen=True)
+class CallCost:
+    """One call of the task, as measured (means per run)."""
+
+    cpu_s: float  # CPU time of the task's own code
+    block_s: float  # waits that hold the thread / the gevent loop (no yield)
+    coop_s: float  # waits that yield under gevent
+    measured_on: str  # the pool the numbers come from
+    runs: int
+    # False when measured off gevent: whether a wait yields cannot be told there, so the waits
+    # sit in ``coop_s`` (the Pool fit table's "io" reading) and gevent gets a caveat.
+    waits_known: bool = True
+    cpu_known: bool = True  # False: run times only (task history); all assumed CPU
+    items_per_call: float | None = None  # items the measured calls carried, when known
+
+    @property
+    def wall_s(self) -> float:
+        return self.cpu_s + self.block_s + self.coop_s
+
+    def scaled(self, factor: float) -> CallCost:
+        """The same task carrying ``factor`` × the items per call (linear in items)."""
+        f = max(0.0, factor)
+        items = None if self.items_per_call is None else self.items_per_call * f
+        return replace(
+            self,
+            cpu_s=self.cpu_s * f,
+            block_s=self.block_s * f,
+            coop_s=self.coop_s * f,
+            items_per_call=items,
+        )
+
+    def waits_blocking(self) -> CallCost:
+        """The pessimistic reading of unknown waits: every wait holds the loop."""
+        return replace(self, block_s=self.block_s + self.coop_s, coop_s=0.0)
+
+
+def from_gevent(
+    runs: int, own_wall_s: float, cpu_s: float, demand_s: float, hold_s: float
+) -> CallCost | None:
+    """Totals measured on gevent: the loop hold splits the waits (hold less CPU demand blocks,
+    the rest of the task's own time yields). ``own_wall_s``: wall less other tasks' holds;
+    ``demand_s``: CPU plus waits for a core (a busy machine's share, neither work nor wait)."""
+    if runs <= 0 or own_wall_s <= 0:
+        return None
+    cpu = max(0.0, cpu_s) / runs
+    demand = max(cpu, demand_s / runs)
+    hold = max(demand, hold_s / runs)
+    own = max(hold, own_wall_s / runs)
+    return CallCost(cpu, hold - demand, own - hold, "gevent", runs)
+
+
+def from_threaded(
+    runs: int, wall_s: float, cpu_s: float, demand_s: float, pool: str
+) -> CallCost | None:
+    """Totals measured on prefork, solo or threads: CPU, and the rest of the wall that did not
+    want a core (time spent waiting *for* a core is contention, not the task's own wait)."""
+    if runs <= 0 or wall_s <= 0:
+        return None
+    cpu = max(0.0, cpu_s) / runs
+    wait = max(0.0, (wall_s - max(demand_s, cpu_s)) / runs)
+    return CallCost(cpu, 0.0, wait, pool, runs, waits_known=False)
+
+
+def from_runtimes(runs: int, mean_runtime_s: float, pool: str) -> CallCost | None:
+    """Run times only (task history): no CPU share. Read as all CPU, the safe side on every
+    pool (the case study's trap is a CPU task believed to be waiting)."""
+    if runs <= 0 or mean_runtime_s <= 0:
+        return None
+    return CallCost(mean_runtime_s, 0.0, 0.0, pool, runs, waits_known=False, cpu_known=False)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    pool: str
+    concurrency: int
+    seconds: float
+    slots: int  # calls in flight at once
+    parallel: float  # calls finishing per call wall time in a full wave (≤ slots)
+    waves: int
+    per_call_s: float  # one call's wall on this pool, Celery's cost included
+    serial_s: float  # its part that takes turns (CPU on prefork/threads, loop hold on gevent)
+    overhead_s: float
+
+
+def overhead(pool: str) -> float:
+    return CELERY_CPU_S.get(pool, DEFAULT_OVERHEAD_S)
+
+
+def estimate(cost: CallCost, pool: str, concurrency: int, cores: int, calls: int) -> Estimate:
+    """Seconds for ``calls`` identical calls on ``pool`` × ``concurrency`` with ``cores``."""
+    n = max(1, int(concurrency))
+    c = max(1, int(cores))
+    ovh = overhead(pool)
+    wall = cost.wall_s + ovh
+    if pool == "gevent":
+        serial, lanes = cost.cpu_s + cost.block_s + ovh, 1  # one loop: holds take turns
+    elif pool == "threads":
+        serial, lanes = cost.cpu_s + ovh, 1  # the GIL: Python CPU takes turns
+    elif pool == "solo":
+        n, serial, lanes = 1, cost.cpu_s + ovh, 1
+    else:  # prefork (and anything unknown: one process per slot)
+        serial, lanes = cost.cpu_s + ovh, c
+
+    def wave(k: int) -> float:
+        return max(wall, k * serial / min(k, lanes)) if k else 0.0
+
+    total = max(0, int(calls))
+    full, rest = divmod(total, n)
+    seconds = full * wave(n) + wave(rest)
+    waves = full + (1 if rest else 0)
+    parallel = n * wall / wave(n) if total else 0.0
+    return Estimate(pool, n, seconds, n, parallel, waves, wall, serial, ovh)
+
+
+def describe(cost: CallCost, est: Estimate, cores: int, calls: int, items: int) -> str:
+    """The numbers used, in plain words: what a person checks before trusting the figure."""
+    per_call = f"{_ms(cost.wall_s)} per call"
+    if items and calls and items != calls:
+        per_call += f" ({_ms(cost.wall_s * calls / items)} per item, {items / calls:.4g} per call)"
+    if not cost.cpu_known:
+        what = (
+            f"{per_call} from task history ({cost.runs} runs), CPU share not measured: read as CPU"
+        )
+    else:
+        share = cost.cpu_s / cost.wall_s if cost.wall_s > 0 else 0.0
+        what = f"{per_call}, CPU {share:.0%}"
+        if cost.measured_on == "gevent":
+            hold = (cost.cpu_s + cost.block_s) / cost.wall_s if cost.wall_s > 0 else 0.0
+            what += f", loop hold {hold:.0%}"
+        what += f" (measured on {cost.measured_on}, {cost.runs} runs)"
+    slots = f"{est.pool} × {est.concurrency}"
+    if est.pool == "gevent":
+        how = (
+            f"{slots}: one loop, the {_ms(est.serial_s)} of CPU and hold per call "
+            f"(Celery's {_ms(est.overhead_s)} included) take turns"
+        )
+    elif est.pool in ("threads", "solo"):
+        how = f"{slots}: the {_ms(est.serial_s)} of CPU per call takes turns"
+    else:
+        how = f"{slots} on {cores} cores: up to {min(est.concurrency, cores)} calls compute at once"
+    how += f"; {est.parallel:.1f} calls in flight on average"
+    tail = f"; {calls:,} calls in {est.waves:,} waves of up to {est.slots}"
+    return f"{what}; {how}{tail}"
+
+
+def _ms(seconds: float) -> str:
+    if seconds >= 10:
+        return f"{seconds:.0f} s"
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    return f"{seconds * 1000:.1f} ms" if seconds < 0.1 else f"{seconds * 1000:.0f} ms"
+
+
+def human(seconds: float) -> str:
+    """'≈ 60 min', '≈ 42 s': the figure a person reads before launching."""
+    if seconds >= 5400:
+        return f"≈ {seconds / 3600:.1f} h"
+    if seconds >= 90:
+        return f"≈ {seconds / 60:.0f} min"
+    return f"≈ {seconds:.0f} s" if seconds >= 10 else f"≈ {seconds:.1f} s"
