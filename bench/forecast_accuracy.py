@@ -73,8 +73,7 @@ def main() -> int:
                         continue
                     forecasts[pool] = rows[0]
                     others = "; ".join(
-                        f"{r['pool']} × {r['concurrency']} {r['seconds']:.1f} s"
-                        for r in rows[1:]
+                        f"{r['pool']} × {r['concurrency']} {r['seconds']:.1f} s" for r in rows[1:]
                     )
                     print(f"{kind} on {pool} × {n} (answered in {took:.1f} s): {rows[0]['basis']}"
                           + (f"  [recommended: {others}]" if others else ""))  # fmt: skip

@@ -191,6 +191,7 @@ def _cost(fits: list[TaskFit], pool: str) -> fm.CallCost | None:
             sum(f.cpu_s for f in group),
             sum(f.demand_s for f in group),
             sum(f.hold_s for f in group),
+            _quiet(group),
         )
     return fm.from_threaded(
         runs,
@@ -198,6 +199,18 @@ def _cost(fits: list[TaskFit], pool: str) -> fm.CallCost | None:
         sum(f.cpu_s for f in group),
         sum(f.demand_s for f in group),
         chosen,
+    )
+
+
+def _quiet(group: list[TaskFit]) -> tuple[int, float, float, float] | None:
+    quiet = [f.quiet for f in group if f.quiet and f.quiet[0] > 0]
+    if not quiet:
+        return None
+    return (
+        sum(q[0] for q in quiet),
+        sum(q[1] for q in quiet),
+        sum(q[2] for q in quiet),
+        sum(q[3] for q in quiet),
     )
 
 

@@ -45,6 +45,12 @@ class CallCost:
     waits_known: bool = True
     cpu_known: bool = True  # False: run times only (task history); all assumed CPU
     items_per_call: float | None = None  # items the measured calls carried, when known
+    # Measured on gevent: time the loop's thread waited for a core while holding it (a busy
+    # machine), and CPU demand / CPU — how much slower than CPU time the loop ran. A gevent
+    # forecast keeps both (the machine as busy as when measured); other pools' own contention
+    # is forecast by the model (k × CPU / cores), so it is not carried over.
+    core_wait_s: float = 0.0
+    stretch: float = 1.0
 
     @property
     def wall_s(self) -> float:
@@ -59,6 +65,7 @@ class CallCost:
             cpu_s=self.cpu_s * f,
             block_s=self.block_s * f,
             coop_s=self.coop_s * f,
+            core_wait_s=self.core_wait_s * f,
             items_per_call=items,
         )
 
@@ -67,19 +74,36 @@ class CallCost:
         return replace(self, block_s=self.block_s + self.coop_s, coop_s=0.0)
 
 
+MAX_STRETCH = 5.0  # a loop measured at a fifth of a core: beyond, the reading is noise
+
+
 def from_gevent(
-    runs: int, own_wall_s: float, cpu_s: float, demand_s: float, hold_s: float
+    runs: int,
+    own_wall_s: float,
+    cpu_s: float,
+    demand_s: float,
+    hold_s: float,
+    quiet: tuple[int, float, float, float] | None = None,
 ) -> CallCost | None:
-    """Totals measured on gevent: the loop hold splits the waits (hold less CPU demand blocks,
-    the rest of the task's own time yields). ``own_wall_s``: wall less other tasks' holds;
-    ``demand_s``: CPU plus waits for a core (a busy machine's share, neither work nor wait)."""
+    """Totals measured on gevent. The loop hold splits the waits: hold less CPU demand blocks,
+    the rest of a call's own time yields. A call's own time is best read from its *quiet* runs
+    (no other task held the loop meanwhile: exact); else from ``own_wall_s`` (wall less others'
+    holds, an estimate that errs long under heavy contention). ``demand_s``: CPU plus the waits
+    for a core."""
     if runs <= 0 or own_wall_s <= 0:
         return None
     cpu = max(0.0, cpu_s) / runs
     demand = max(cpu, demand_s / runs)
     hold = max(demand, hold_s / runs)
-    own = max(hold, own_wall_s / runs)
-    return CallCost(cpu, hold - demand, own - hold, "gevent", runs)
+    if quiet and quiet[0] > 0 and quiet[1] > 0:
+        q_runs, q_wall, _, q_hold = quiet
+        alone = hold + max(0.0, (q_wall - q_hold) / q_runs)
+    else:
+        alone = max(hold, own_wall_s / runs)
+    stretch = min(MAX_STRETCH, demand / cpu) if cpu > 0 else 1.0
+    return CallCost(
+        cpu, hold - demand, alone - hold, "gevent", runs, core_wait_s=demand - cpu, stretch=stretch
+    )
 
 
 def from_threaded(
@@ -125,8 +149,10 @@ def estimate(cost: CallCost, pool: str, concurrency: int, cores: int, calls: int
     c = max(1, int(cores))
     ovh = overhead(pool)
     wall = cost.wall_s + ovh
-    if pool == "gevent":
-        serial, lanes = cost.cpu_s + cost.block_s + ovh, 1  # one loop: holds take turns
+    if pool == "gevent":  # one loop: holds take turns, as slow as the loop ran when measured
+        ovh *= cost.stretch
+        serial, lanes = cost.cpu_s + cost.core_wait_s + cost.block_s + ovh, 1
+        wall = serial + cost.coop_s
     elif pool == "threads":
         serial, lanes = cost.cpu_s + ovh, 1  # the GIL: Python CPU takes turns
     elif pool == "solo":
@@ -147,9 +173,10 @@ def estimate(cost: CallCost, pool: str, concurrency: int, cores: int, calls: int
 
 def describe(cost: CallCost, est: Estimate, cores: int, calls: int, items: int) -> str:
     """The numbers used, in plain words: what a person checks before trusting the figure."""
-    per_call = f"{_ms(cost.wall_s)} per call"
+    own = cost.wall_s + cost.core_wait_s
+    per_call = f"{_ms(own)} per call"
     if items and calls and items != calls:
-        per_call += f" ({_ms(cost.wall_s * calls / items)} per item, {items / calls:.4g} per call)"
+        per_call += f" ({_ms(own * calls / items)} per item, {items / calls:.4g} per call)"
     if not cost.cpu_known:
         what = (
             f"{per_call} from task history ({cost.runs} runs), CPU share not measured: read as CPU"
@@ -158,8 +185,10 @@ def describe(cost: CallCost, est: Estimate, cores: int, calls: int, items: int) 
         share = cost.cpu_s / cost.wall_s if cost.wall_s > 0 else 0.0
         what = f"{per_call}, CPU {share:.0%}"
         if cost.measured_on == "gevent":
-            hold = (cost.cpu_s + cost.block_s) / cost.wall_s if cost.wall_s > 0 else 0.0
-            what += f", loop hold {hold:.0%}"
+            held = cost.cpu_s + cost.core_wait_s + cost.block_s
+            what += f", loop hold {held / (held + cost.coop_s):.0%}" if held > 0 else ""
+            if cost.stretch > 1.05:
+                what += f", loop at 1/{cost.stretch:.1f} of a core (busy machine)"
         what += f" (measured on {cost.measured_on}, {cost.runs} runs)"
     slots = f"{est.pool} × {est.concurrency}"
     if est.pool == "gevent":
