@@ -39,7 +39,7 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="× the calls per batch")
     args = parser.parse_args()
     from pooldesk.backend.batches.forecast import Consumer, forecast_batch, forecast_from
-    from pooldesk.backend.batches.forecast_sources import History, listen_fit
+    from pooldesk.backend.batches.forecast_sources import History, listen_fit, runnable_others
     from pooldesk.backend.workers.spec import WorkerSpec, cores
 
     print(f"{cores()} cores, load average {os.getloadavg()[0]:.1f} at the start")
@@ -79,6 +79,11 @@ def main() -> int:
                           + (f"  [recommended: {others}]" if others else ""))  # fmt: skip
                 # the cross forecasts: each pool's row from the other pool's measurement only
                 views = listen_fit(manager.config)
+                samples = []
+                for _ in range(10):
+                    samples.append(runnable_others() or 0)
+                    time.sleep(0.1)
+                busy = sum(samples) / len(samples)
                 cross: dict[str, dict[str, Any]] = {}
                 for pool, (name, queue, n) in workers.items():
                     other = next(p for p in workers if p != pool)
@@ -92,14 +97,16 @@ def main() -> int:
                         views={h: v for h, v in views.items() if h == host},
                         history=History(0, None, None),
                         cores=cores(),
+                        busy=busy,
                     )
                     if out["forecast"]:
                         cross[pool] = out["forecast"][0]
-                for pool, (name, queue, n) in workers.items():  # 3. the real batch
+                for pool, (_name, queue, n) in workers.items():  # 3. the real batch
                     wall = run_batch(app, kind, queue, calls, args.task_seconds, timeout=600)
                     load = os.getloadavg()[0]
+                    other = "other pool" if pool == "gevent" else "other pool"
                     for label, row in (("same pool", forecasts.get(pool)),
-                                       ("other pool", cross.get(pool))):  # fmt: skip
+                                       (other, cross.get(pool))):  # fmt: skip
                         if row is None:
                             continue
                         seconds = float(row["seconds"])

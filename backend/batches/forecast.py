@@ -14,6 +14,7 @@ joined with a deadline, so a broker that hangs costs ``timeout_s``, never more.
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -27,12 +28,14 @@ from pooldesk.backend.batches.forecast_sources import (
     SourceError,
     listen_fit,
     read_history,
+    runnable_others,
 )
 from pooldesk.backend.fit.table import build as build_fit
 from pooldesk.backend.telemetry.fitstate import TaskFit, WorkerFit
 from pooldesk.backend.workers.spec import cores as machine_cores
 
 MARGIN_S = 0.5  # of timeout_s kept for connecting, the history read and the maths
+LOAD_EVERY_S = 0.2  # how often the machine's runnable count is sampled during the listen
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ def forecast_batch(
         return _none("nothing to run: the batch has no items")
     if not consumers:
         return _none(f"nothing consumes {queue}: start a worker for it to get a forecast")
-    views, error = _listen(project, timeout_s)
+    views, error, busy = _listen(project, timeout_s)
     history = History(0, None, None)
     with contextlib.suppress(Exception):  # a damaged history file: forecast without it
         history = read_history(task, queue)
@@ -73,6 +76,7 @@ def forecast_batch(
         cores=machine_cores(),
         thresholds=_thresholds(),
         heard_error=error,
+        busy=busy if _local(views, consumers) else 0.0,
     )
 
 
@@ -88,8 +92,10 @@ def forecast_from(
     cores: int,
     thresholds: Thresholds | None = None,
     heard_error: str | None = None,
+    busy: float = 0.0,
 ) -> dict[str, Any]:
-    """The forecast from measurements already gathered (the seam the unit tests drive)."""
+    """The forecast from measurements already gathered (the seam the unit tests drive);
+    ``busy``: others' runnable processes on the workers' machine now."""
     if not consumers:
         return _none(f"nothing consumes {queue}: start a worker for it to get a forecast")
     th = thresholds or Thresholds()
@@ -110,13 +116,14 @@ def forecast_from(
             "started (its probe measures them), then ask again"
         )
     scaled = {p: (c.scaled(factor) if c else None) for p, c in costs.items()}
-    rows = [_current_row(scaled, consumers, cores, items, children, scale_note)]
+    rows = [_current_row(scaled, consumers, cores, items, children, scale_note, busy)]
     rec = _recommended(views, fits, consumers, queue, cores, th) if fits else None
     if rec and not _same(rec, consumers):
         pool, n = rec
         cost = _cost([f for _, f in fits], pool)
         if cost is not None:
-            rows.append(_row(cost.scaled(factor), pool, n, cores, items, children, scale_note))
+            row = _row(cost.scaled(factor), pool, n, cores, items, children, scale_note, busy)
+            rows.append(row)
     return {"forecast": [r for r in rows if r is not None], "forecast_reason": note}
 
 
@@ -124,8 +131,11 @@ def _none(reason: str) -> dict[str, Any]:
     return {"forecast": [], "forecast_reason": reason}
 
 
-def _listen(project: str | None, timeout_s: float) -> tuple[dict[str, WorkerFit], str | None]:
-    """The probe's reports on the project's broker, in a thread joined by the deadline."""
+def _listen(
+    project: str | None, timeout_s: float
+) -> tuple[dict[str, WorkerFit], str | None, float]:
+    """The probe's reports on the project's broker, in a thread joined by the deadline; and,
+    meanwhile, how many processes of others are runnable on this machine (the load now)."""
     budget = max(0.0, timeout_s - MARGIN_S)
     out: dict[str, Any] = {}
 
@@ -140,10 +150,25 @@ def _listen(project: str | None, timeout_s: float) -> tuple[dict[str, WorkerFit]
     thread = threading.Thread(target=run, name="forecast-listen", daemon=True)
     started = time.monotonic()
     thread.start()
-    thread.join(max(0.0, timeout_s - MARGIN_S / 2 - (time.monotonic() - started)))
+    until = started + max(0.0, timeout_s - MARGIN_S / 2)
+    samples: list[int] = []
+    while thread.is_alive() and time.monotonic() < until:
+        n = runnable_others()
+        if n is not None:
+            samples.append(n)
+        thread.join(min(LOAD_EVERY_S, max(0.0, until - time.monotonic())))
+    busy = sum(samples) / len(samples) if samples else 0.0
     if thread.is_alive():
-        return {}, f"the broker did not answer within {timeout_s:g} s"
-    return out.get("views", {}), out.get("error")
+        return {}, f"the broker did not answer within {timeout_s:g} s", busy
+    return out.get("views", {}), out.get("error"), busy
+
+
+def _local(views: dict[str, WorkerFit], consumers: list[Consumer]) -> bool:
+    """The queue's consumers run on this machine (their hostnames say so): the load here is
+    theirs. Remote workers: the model assumes an idle machine."""
+    here = socket.gethostname()
+    hosts = [h for h in views if any(_matches(h, c.name) for c in consumers)]
+    return bool(hosts) and all(h.split("@", 1)[-1] == here for h in hosts)
 
 
 def _broker(project: str | None) -> Any:
@@ -237,12 +262,13 @@ def _row(
     items: int,
     children: int,
     scale_note: str | None,
+    busy: float = 0.0,
     current: bool = False,
 ) -> dict[str, Any]:
-    est = fm.estimate(cost, pool, n, cores, children)
+    est = fm.estimate(cost, pool, n, cores, children, busy)
     basis = fm.describe(cost, est, cores, children, items)
     if pool == "gevent" and not cost.waits_known and cost.coop_s > 0:
-        worst = fm.estimate(cost.waits_blocking(), pool, n, cores, children)
+        worst = fm.estimate(cost.waits_blocking(), pool, n, cores, children, busy)
         basis += (
             f"; its waits read as yielding (measured on {cost.measured_on}, where a blocking "
             f"driver looks the same): if they block the loop, {fm.human(worst.seconds)}"
@@ -265,6 +291,7 @@ def _current_row(
     items: int,
     children: int,
     scale_note: str | None,
+    busy: float = 0.0,
 ) -> dict[str, Any] | None:
     """The queue's consumers now. Several share the batch in proportion to their speed; the
     figure is the slowest share (they run on the same cores when local: an optimistic sum)."""
@@ -273,13 +300,13 @@ def _current_row(
         cost = costs.get(c.pool)
         if cost is None:
             return None
-        return _row(cost, c.pool, c.concurrency, cores, items, children, scale_note, True)
+        return _row(cost, c.pool, c.concurrency, cores, items, children, scale_note, busy, True)
     speeds = []
     for c in consumers:
         cost = costs.get(c.pool)
         if cost is None:
             continue
-        alone = fm.estimate(cost, c.pool, c.concurrency, cores, children).seconds
+        alone = fm.estimate(cost, c.pool, c.concurrency, cores, children, busy).seconds
         speeds.append((c, cost, children / alone if alone > 0 else 0.0))
     total = sum(s for _, _, s in speeds)
     if not speeds or total <= 0:
@@ -287,7 +314,7 @@ def _current_row(
     parts, seconds = [], 0.0
     for c, cost, speed in speeds:
         share = max(1, round(children * speed / total))
-        est = fm.estimate(cost, c.pool, c.concurrency, cores, share)
+        est = fm.estimate(cost, c.pool, c.concurrency, cores, share, busy)
         seconds = max(seconds, est.seconds)
         parts.append(
             f"{c.name} ({c.pool} × {c.concurrency}) ≈ {share:,} calls in {fm.human(est.seconds)}"

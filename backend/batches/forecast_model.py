@@ -13,6 +13,12 @@ Celery's own CPU per call (``fit.concurrency.CELERY_CPU_S``, measured here: 4 ms
 8–9 ms gevent with the result backend on) is added as CPU of the pool that runs the batch: for
 short calls it is most of the cost (a gevent process tops out near 110–150 calls/s).
 
+*Measured work, today's machine*: the measurement is read as work on an idle machine (the time
+a run waited for a core, which the probe knows from ``schedstat``, is dropped: it was the load
+*then*), and the load *now* — others' runnable processes, sampled while the forecast listens —
+is applied as a fair share of the cores (``core_share``). On a shared 2-core box a CPU task
+measured at load 6 took 3.8× its CPU time; read as-is it overstated a run at load 3 by 2.5×.
+
 The batch runs in *waves*: ``s`` slots (processes or greenlets) take ``s`` calls at once; a wave
 of ``k`` calls lasts the longer of one call's own wall time and the time its shared part needs
 (``k × CPU / cores`` on prefork, ``k × loop hold`` on gevent, ``k × CPU`` under the GIL). Identical
@@ -45,12 +51,6 @@ class CallCost:
     waits_known: bool = True
     cpu_known: bool = True  # False: run times only (task history); all assumed CPU
     items_per_call: float | None = None  # items the measured calls carried, when known
-    # Measured on gevent: time the loop's thread waited for a core while holding it (a busy
-    # machine), and CPU demand / CPU — how much slower than CPU time the loop ran. A gevent
-    # forecast keeps both (the machine as busy as when measured); other pools' own contention
-    # is forecast by the model (k × CPU / cores), so it is not carried over.
-    core_wait_s: float = 0.0
-    stretch: float = 1.0
 
     @property
     def wall_s(self) -> float:
@@ -65,16 +65,12 @@ class CallCost:
             cpu_s=self.cpu_s * f,
             block_s=self.block_s * f,
             coop_s=self.coop_s * f,
-            core_wait_s=self.core_wait_s * f,
             items_per_call=items,
         )
 
     def waits_blocking(self) -> CallCost:
         """The pessimistic reading of unknown waits: every wait holds the loop."""
         return replace(self, block_s=self.block_s + self.coop_s, coop_s=0.0)
-
-
-MAX_STRETCH = 5.0  # a loop measured at a fifth of a core: beyond, the reading is noise
 
 
 def from_gevent(
@@ -85,11 +81,11 @@ def from_gevent(
     hold_s: float,
     quiet: tuple[int, float, float, float] | None = None,
 ) -> CallCost | None:
-    """Totals measured on gevent. The loop hold splits the waits: hold less CPU demand blocks,
-    the rest of a call's own time yields. A call's own time is best read from its *quiet* runs
-    (no other task held the loop meanwhile: exact); else from ``own_wall_s`` (wall less others'
-    holds, an estimate that errs long under heavy contention). ``demand_s``: CPU plus the waits
-    for a core."""
+    """Totals measured on gevent, read as work on an idle machine. The loop hold splits the
+    waits: hold less CPU demand blocks, the rest of a call's own time yields. A call's own time
+    is best read from its *quiet* runs (no other task held the loop meanwhile: exact); else
+    from ``own_wall_s`` (wall less others' holds, an estimate that errs long under heavy
+    contention). ``demand_s``: CPU plus the waits for a core."""
     if runs <= 0 or own_wall_s <= 0:
         return None
     cpu = max(0.0, cpu_s) / runs
@@ -100,10 +96,8 @@ def from_gevent(
         alone = hold + max(0.0, (q_wall - q_hold) / q_runs)
     else:
         alone = max(hold, own_wall_s / runs)
-    stretch = min(MAX_STRETCH, demand / cpu) if cpu > 0 else 1.0
-    return CallCost(
-        cpu, hold - demand, alone - hold, "gevent", runs, core_wait_s=demand - cpu, stretch=stretch
-    )
+    # time spent waiting for a core (demand − CPU) was the machine's load then, not the task's
+    return CallCost(cpu, hold - demand, max(0.0, alone - hold), "gevent", runs)
 
 
 def from_threaded(
@@ -137,43 +131,62 @@ class Estimate:
     per_call_s: float  # one call's wall on this pool, Celery's cost included
     serial_s: float  # its part that takes turns (CPU on prefork/threads, loop hold on gevent)
     overhead_s: float
+    busy: float = 0.0  # others' runnable processes it was computed beside
 
 
 def overhead(pool: str) -> float:
     return CELERY_CPU_S.get(pool, DEFAULT_OVERHEAD_S)
 
 
-def estimate(cost: CallCost, pool: str, concurrency: int, cores: int, calls: int) -> Estimate:
-    """Seconds for ``calls`` identical calls on ``pool`` × ``concurrency`` with ``cores``."""
+def core_share(k: float, cores: int, busy: float) -> float:
+    """Cores ``k`` CPU-bound processes get beside ``busy`` other runnable ones: a fair share
+    (Linux CFS) — all of what they can use on an idle machine, k × cores / (k + busy) when the
+    machine is oversubscribed."""
+    if k <= 0:
+        return 0.0
+    c = max(1, int(cores))
+    if k + max(0.0, busy) <= c:
+        return min(k, c)
+    return min(k, c, c * k / (k + max(0.0, busy)))
+
+
+def estimate(
+    cost: CallCost, pool: str, concurrency: int, cores: int, calls: int, busy: float = 0.0
+) -> Estimate:
+    """Seconds for ``calls`` identical calls on ``pool`` × ``concurrency`` with ``cores``, beside
+    ``busy`` runnable processes of others (the machine's load now; 0: an idle machine)."""
     n = max(1, int(concurrency))
     c = max(1, int(cores))
     ovh = overhead(pool)
-    wall = cost.wall_s + ovh
-    if pool == "gevent":  # one loop: holds take turns, as slow as the loop ran when measured
-        ovh *= cost.stretch
-        serial, lanes = cost.cpu_s + cost.core_wait_s + cost.block_s + ovh, 1
-        wall = serial + cost.coop_s
-    elif pool == "threads":
-        serial, lanes = cost.cpu_s + ovh, 1  # the GIL: Python CPU takes turns
-    elif pool == "solo":
-        n, serial, lanes = 1, cost.cpu_s + ovh, 1
-    else:  # prefork (and anything unknown: one process per slot)
-        serial, lanes = cost.cpu_s + ovh, c
+    one = core_share(1, c, busy)  # a single process's share of a core
+    cpu = (cost.cpu_s + ovh) / one  # one call's CPU part as wall time, alone on its lane
+    wall = cpu + cost.block_s + cost.coop_s
+    if pool == "gevent":  # one loop: CPU and blocking holds take turns
+        serial, shared = cpu + cost.block_s, False
+    elif pool in ("threads", "solo"):  # the GIL: Python CPU takes turns
+        n = 1 if pool == "solo" else n
+        serial, shared = cpu, False
+    else:  # prefork (and anything unknown: one process per slot): k calls on the cores
+        serial, shared = cost.cpu_s + ovh, True
 
     def wave(k: int) -> float:
-        return max(wall, k * serial / min(k, lanes)) if k else 0.0
+        if not k:
+            return 0.0
+        if shared:
+            return max(wall, k * serial / core_share(k, c, busy))
+        return max(wall, k * serial)
 
     total = max(0, int(calls))
     full, rest = divmod(total, n)
     seconds = full * wave(n) + wave(rest)
     waves = full + (1 if rest else 0)
     parallel = n * wall / wave(n) if total else 0.0
-    return Estimate(pool, n, seconds, n, parallel, waves, wall, serial, ovh)
+    return Estimate(pool, n, seconds, n, parallel, waves, wall, serial, ovh, busy)
 
 
 def describe(cost: CallCost, est: Estimate, cores: int, calls: int, items: int) -> str:
     """The numbers used, in plain words: what a person checks before trusting the figure."""
-    own = cost.wall_s + cost.core_wait_s
+    own = cost.wall_s
     per_call = f"{_ms(own)} per call"
     if items and calls and items != calls:
         per_call += f" ({_ms(own * calls / items)} per item, {items / calls:.4g} per call)"
@@ -185,10 +198,8 @@ def describe(cost: CallCost, est: Estimate, cores: int, calls: int, items: int) 
         share = cost.cpu_s / cost.wall_s if cost.wall_s > 0 else 0.0
         what = f"{per_call}, CPU {share:.0%}"
         if cost.measured_on == "gevent":
-            held = cost.cpu_s + cost.core_wait_s + cost.block_s
+            held = cost.cpu_s + cost.block_s
             what += f", loop hold {held / (held + cost.coop_s):.0%}" if held > 0 else ""
-            if cost.stretch > 1.05:
-                what += f", loop at 1/{cost.stretch:.1f} of a core (busy machine)"
         what += f" (measured on {cost.measured_on}, {cost.runs} runs)"
     slots = f"{est.pool} × {est.concurrency}"
     if est.pool == "gevent":
@@ -202,6 +213,8 @@ def describe(cost: CallCost, est: Estimate, cores: int, calls: int, items: int) 
         how = f"{slots} on {cores} cores: up to {min(est.concurrency, cores)} calls compute at once"
     how += f"; {est.parallel:.1f} calls in flight on average"
     tail = f"; {calls:,} calls in {est.waves:,} waves of up to {est.slots}"
+    if est.busy >= 0.5:
+        tail += f"; beside {est.busy:.1f} busy processes of others on the machine now"
     return f"{what}; {how}{tail}"
 
 

@@ -77,6 +77,17 @@ def listen_fit(config: BrokerConfig, seconds: float = LISTEN_S) -> dict[str, Wor
     return dict(fold.views())
 
 
+def runnable_others() -> int | None:
+    """Processes of others runnable on this machine right now (``/proc/loadavg``'s running
+    count, less this reader); None where unknown (not Linux)."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as f:
+            running = int(f.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0, running - 1)
+
+
 @dataclass(frozen=True)
 class History:
     runs: int
