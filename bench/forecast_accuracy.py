@@ -104,8 +104,8 @@ def main() -> int:
                 for pool, (_name, queue, n) in workers.items():  # 3. the real batch
                     wall = run_batch(app, kind, queue, calls, args.task_seconds, timeout=600)
                     load = os.getloadavg()[0]
-                    other = "other pool" if pool == "gevent" else "other pool"
-                    for label, row in (("same pool", forecasts.get(pool)),
+                    other = next(p for p in workers if p != pool)
+                    for label, row in ((pool, forecasts.get(pool)),
                                        (other, cross.get(pool))):  # fmt: skip
                         if row is None:
                             continue
