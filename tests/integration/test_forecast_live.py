@@ -77,7 +77,7 @@ def test_a_cpu_task_trapped_on_gevent_is_forecast_faster_on_the_recommended_pref
     here, there = rows
     assert (here["pool"], here["concurrency"], here["current"]) == ("gevent", 20, True)
     assert there["pool"] == "prefork" and there["current"] is False
-    assert 1 <= there["concurrency"]
+    assert there["concurrency"] >= 1
     assert 0 < there["seconds"] < here["seconds"]  # its CPU no longer takes turns in one loop
     assert "measured on gevent" in here["basis"] and "per call" in here["basis"]
 
