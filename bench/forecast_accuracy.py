@@ -10,8 +10,9 @@ In a temporary home with its own managed broker, for each kind of task of the te
    ~2.2 s listen to the probe's reports, then the wave model — forecasts a batch of ``calls``
    calls on each worker; and, from the *other* pool's measurement only, a cross forecast (what
    the recommended-pool row rests on when the task never ran on that pool);
-3. the batch runs for real (a plain group of the same calls, sent at once) and its wall time is
-   measured until the last result.
+3. the batch runs for real right after its forecast (a plain group of the same calls, sent at
+   once) and its wall time is measured until the last result; ``load`` is the 1-min load
+   average then.
 
 Prints forecast vs measured with the ratio. Goal: within ±25 % (ratio 0.75–1.25) on prefork and
 gevent for the three kinds. The machine may be shared: say so beside the figures.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 import time
 from typing import Any
@@ -39,7 +41,7 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="× the calls per batch")
     args = parser.parse_args()
     from pooldesk.backend.batches.forecast import Consumer, forecast_batch, forecast_from
-    from pooldesk.backend.batches.forecast_sources import History, listen_fit, runnable_others
+    from pooldesk.backend.batches.forecast_sources import History, listen_fit
     from pooldesk.backend.workers.spec import WorkerSpec, cores
 
     print(f"{cores()} cores, load average {os.getloadavg()[0]:.1f} at the start")
@@ -55,8 +57,9 @@ def main() -> int:
             try:
                 for _, queue, _ in workers.values():  # 1. earlier runs: the measurement
                     run_batch(app, kind, queue, MEASURE_CALLS, args.task_seconds)
-                forecasts: dict[str, dict[str, Any]] = {}
-                for pool, (name, queue, n) in workers.items():  # 2. the forecast
+                views = listen_fit(manager.config)  # for the cross forecasts
+                for pool, (name, queue, n) in workers.items():
+                    # 2. the forecast, as `batch run --dry-run` asks for it
                     started = time.perf_counter()
                     out = forecast_batch(
                         project=None,
@@ -71,24 +74,15 @@ def main() -> int:
                     if not rows:
                         print(f"{kind} {pool}: no forecast: {out['forecast_reason']}")
                         continue
-                    forecasts[pool] = rows[0]
                     others = "; ".join(
                         f"{r['pool']} × {r['concurrency']} {r['seconds']:.1f} s" for r in rows[1:]
                     )
                     print(f"{kind} on {pool} × {n} (answered in {took:.1f} s): {rows[0]['basis']}"
                           + (f"  [recommended: {others}]" if others else ""))  # fmt: skip
-                # the cross forecasts: each pool's row from the other pool's measurement only
-                views = listen_fit(manager.config)
-                samples = []
-                for _ in range(10):
-                    samples.append(runnable_others() or 0)
-                    time.sleep(0.1)
-                busy = sum(samples) / len(samples)
-                cross: dict[str, dict[str, Any]] = {}
-                for pool, (name, queue, n) in workers.items():
+                    # the cross forecast: this pool's row from the other pool's measurement only
                     other = next(p for p in workers if p != pool)
                     host = f"{workers[other][0]}@{socket.gethostname()}"
-                    out = forecast_from(
+                    cross = forecast_from(
                         task=task,
                         queue=queue,
                         items=calls,
@@ -97,16 +91,12 @@ def main() -> int:
                         views={h: v for h, v in views.items() if h == host},
                         history=History(0, None, None),
                         cores=cores(),
-                        busy=busy,
-                    )
-                    if out["forecast"]:
-                        cross[pool] = out["forecast"][0]
-                for pool, (_name, queue, n) in workers.items():  # 3. the real batch
+                        busy=_busy(rows[0]["basis"]),
+                    )["forecast"]
+                    # 3. the real batch, right after its forecast (the load moves)
                     wall = run_batch(app, kind, queue, calls, args.task_seconds, timeout=600)
                     load = os.getloadavg()[0]
-                    other = next(p for p in workers if p != pool)
-                    for label, row in ((pool, forecasts.get(pool)),
-                                       (other, cross.get(pool))):  # fmt: skip
+                    for label, row in ((pool, rows[0]), (other, cross[0] if cross else None)):
                         if row is None:
                             continue
                         seconds = float(row["seconds"])
@@ -124,6 +114,12 @@ def main() -> int:
     for row in [head, *table]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
     return 0
+
+
+def _busy(basis: str) -> float:
+    """The load the forecast applied (its basis says "beside N busy processes")."""
+    found = re.search(r"beside ([0-9.]+) busy processes", basis)
+    return float(found.group(1)) if found else 0.0
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         from pooldesk.backend.broker import ensure_broker
 
         config = ensure_broker()
-        manager = WorkerManager(config=config, stop_timeout=10)
+        manager = WorkerManager(config=config, start_timeout=60, stop_timeout=10)
         app = Celery(broker=config.broker_url, backend=config.result_backend)
         try:
             manager.start(WorkerSpec(GEVENT.name, "gevent", 20, (QUEUE,), app=APP))
