@@ -25,7 +25,6 @@ import os
 import re
 import socket
 import time
-from typing import Any
 
 from fitbench import APP, KIND_TASK, bench_home, run_batch
 
