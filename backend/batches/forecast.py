@@ -164,11 +164,15 @@ def _listen(
 
 
 def _local(views: dict[str, WorkerFit], consumers: list[Consumer]) -> bool:
-    """The queue's consumers run on this machine (their hostnames say so): the load here is
-    theirs. Remote workers: the model assumes an idle machine."""
+    """The queue's consumers run on this machine, so the load here is theirs: their reporting
+    hostnames say so, or a bare name (a worker Pooldesk started here). Remote workers: the
+    model assumes an idle machine."""
     here = socket.gethostname()
-    hosts = [h for h in views if any(_matches(h, c.name) for c in consumers)]
-    return bool(hosts) and all(h.split("@", 1)[-1] == here for h in hosts)
+    for c in consumers:
+        hosts = [h for h in views if _matches(h, c.name)] or ([c.name] if "@" in c.name else [])
+        if any(h.split("@", 1)[-1] != here for h in hosts):
+            return False
+    return True
 
 
 def _broker(project: str | None) -> Any:

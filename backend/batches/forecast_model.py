@@ -191,16 +191,14 @@ def describe(cost: CallCost, est: Estimate, cores: int, calls: int, items: int) 
     if items and calls and items != calls:
         per_call += f" ({_ms(own * calls / items)} per item, {items / calls:.4g} per call)"
     if not cost.cpu_known:
-        what = (
-            f"{per_call} from task history ({cost.runs} runs), CPU share not measured: read as CPU"
-        )
+        what = f"{per_call} from task history ({_runs(cost.runs)}), CPU not measured: read as CPU"
     else:
         share = cost.cpu_s / cost.wall_s if cost.wall_s > 0 else 0.0
         what = f"{per_call}, CPU {share:.0%}"
         if cost.measured_on == "gevent":
             held = cost.cpu_s + cost.block_s
             what += f", loop hold {held / (held + cost.coop_s):.0%}" if held > 0 else ""
-        what += f" (measured on {cost.measured_on}, {cost.runs} runs)"
+        what += f" (measured on {cost.measured_on}, {_runs(cost.runs)})"
     slots = f"{est.pool} × {est.concurrency}"
     if est.pool == "gevent":
         how = (
@@ -216,6 +214,10 @@ def describe(cost: CallCost, est: Estimate, cores: int, calls: int, items: int) 
     if est.busy >= 0.5:
         tail += f"; beside {est.busy:.1f} busy processes of others on the machine now"
     return f"{what}; {how}{tail}"
+
+
+def _runs(n: int) -> str:
+    return f"{n:,} run" + ("" if n == 1 else "s")
 
 
 def _ms(seconds: float) -> str:
