@@ -88,3 +88,16 @@ def test_a_task_never_run_has_no_forecast_and_says_why(measured: None) -> None:
     assert "fitapp.noop has not been measured yet" in out["forecast_reason"]
     out = _forecast("fitapp.cpu", [])
     assert out["forecast"] == [] and "nothing consumes fc_cpu" in out["forecast_reason"]
+
+
+def test_a_broker_that_does_not_answer_gives_a_reason_not_an_error(
+    home: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POOLDESK_BROKER_URL", "redis://127.0.0.1:9/0")  # discard port: refused
+    out = forecast_batch(
+        project=None, task="fitapp.cpu", queue=QUEUE, items=10, children=10,
+        consumers=[GEVENT], timeout_s=3.0,
+    )  # fmt: skip
+    assert out["forecast"] == []
+    assert "fitapp.cpu has not been measured yet" in out["forecast_reason"]
+    assert "broker" in out["forecast_reason"]
