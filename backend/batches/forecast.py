@@ -109,10 +109,11 @@ def forecast_from(
         costs = {c.pool: cost for c in consumers}
         why = heard_error or f"no worker's probe reported {task}"
         note = f"from task-history run times only ({why}): CPU share not measured"
+    elif heard_error:
+        return _none(f"{task}'s measurements could not be read: {heard_error}")
     else:
-        why = f" ({heard_error})" if heard_error else ""
         return _none(
-            f"{task} has not been measured yet{why}: run a few calls on a worker Pooldesk "
+            f"{task} has not been measured yet: run a few calls on a worker Pooldesk "
             "started (its probe measures them), then ask again"
         )
     scaled = {p: (c.scaled(factor) if c else None) for p, c in costs.items()}
@@ -145,7 +146,7 @@ def _listen(
         except SourceError as exc:
             out["error"] = str(exc)
         except Exception as exc:  # a project without a checked broker, a bad URL
-            out["error"] = f"its broker could not be reached: {type(exc).__name__}"
+            out["error"] = f"its broker could not be used ({type(exc).__name__})"
 
     thread = threading.Thread(target=run, name="forecast-listen", daemon=True)
     started = time.monotonic()

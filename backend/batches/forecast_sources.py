@@ -65,12 +65,11 @@ def listen_fit(config: BrokerConfig, seconds: float = LISTEN_S) -> dict[str, Wor
                 app=app,
             )
             receiver.connect_max_retries = 1
-            try:
-                receiver.capture(limit=None, timeout=None, wakeup=False)
-            except Exception as exc:
-                raise SourceError(
-                    f"the broker did not answer: {type(exc).__name__}: {exc}"
-                ) from exc
+            receiver.capture(limit=None, timeout=None, wakeup=False)
+    except Exception as exc:  # connecting or consuming: the broker did not answer
+        from pooldesk.backend.broker.status import describe_unreachable
+
+        raise SourceError(describe_unreachable(config, exc)) from exc
     finally:
         with contextlib.suppress(Exception):
             app.close()
