@@ -90,7 +90,8 @@ def main() -> int:
                         views={h: v for h, v in views.items() if h == host},
                         history=History(0, None, None),
                         cores=cores(),
-                        busy=_busy(rows[0]["basis"]),
+                        busy=_busy(rows[0]["basis"])[0],
+                        grouped=_busy(rows[0]["basis"])[1],
                     )["forecast"]
                     # 3. the real batch, right after its forecast (the load moves)
                     wall = run_batch(app, kind, queue, calls, args.task_seconds, timeout=600)
@@ -115,10 +116,10 @@ def main() -> int:
     return 0
 
 
-def _busy(basis: str) -> float:
-    """The load the forecast applied (its basis says "beside N busy processes")."""
-    found = re.search(r"beside ([0-9.]+) busy processes", basis)
-    return float(found.group(1)) if found else 0.0
+def _busy(basis: str) -> tuple[float, bool]:
+    """The load the forecast applied (its basis says "beside N busy processes|sessions")."""
+    found = re.search(r"beside ([0-9.]+) busy (processes|sessions)", basis)
+    return (float(found.group(1)), found.group(2) == "sessions") if found else (0.0, False)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from pooldesk.backend.batches.forecast_sources import (
     LISTEN_S,
     History,
     SourceError,
+    autogroup,
     listen_fit,
     read_history,
     runnable_others,
@@ -61,7 +62,8 @@ def forecast_batch(
         return _none("nothing to run: the batch has no items")
     if not consumers:
         return _none(f"nothing consumes {queue}: start a worker for it to get a forecast")
-    views, error, busy = _listen(project, timeout_s)
+    grouped = autogroup()
+    views, error, busy = _listen(project, timeout_s, grouped)
     history = History(0, None, None)
     with contextlib.suppress(Exception):  # a damaged history file: forecast without it
         history = read_history(task, queue)
@@ -77,6 +79,7 @@ def forecast_batch(
         thresholds=_thresholds(),
         heard_error=error,
         busy=busy if _local(views, consumers) else 0.0,
+        grouped=grouped,
     )
 
 
@@ -93,9 +96,11 @@ def forecast_from(
     thresholds: Thresholds | None = None,
     heard_error: str | None = None,
     busy: float = 0.0,
+    grouped: bool = False,
 ) -> dict[str, Any]:
     """The forecast from measurements already gathered (the seam the unit tests drive);
-    ``busy``: others' runnable processes on the workers' machine now."""
+    ``busy``: others' runnable processes (``grouped``: sessions) on the workers' machine now."""
+    load = (busy, grouped)
     if not consumers:
         return _none(f"nothing consumes {queue}: start a worker for it to get a forecast")
     th = thresholds or Thresholds()
@@ -117,13 +122,13 @@ def forecast_from(
             "started (its probe measures them), then ask again"
         )
     scaled = {p: (c.scaled(factor) if c else None) for p, c in costs.items()}
-    rows = [_current_row(scaled, consumers, cores, items, children, scale_note, busy)]
+    rows = [_current_row(scaled, consumers, cores, items, children, scale_note, load)]
     rec = _recommended(views, fits, consumers, queue, cores, th) if fits else None
     if rec and not _same(rec, consumers):
         pool, n = rec
         cost = _cost([f for _, f in fits], pool)
         if cost is not None:
-            row = _row(cost.scaled(factor), pool, n, cores, items, children, scale_note, busy)
+            row = _row(cost.scaled(factor), pool, n, cores, items, children, scale_note, load)
             rows.append(row)
     return {"forecast": [r for r in rows if r is not None], "forecast_reason": note}
 
@@ -133,7 +138,7 @@ def _none(reason: str) -> dict[str, Any]:
 
 
 def _listen(
-    project: str | None, timeout_s: float
+    project: str | None, timeout_s: float, grouped: bool = False
 ) -> tuple[dict[str, WorkerFit], str | None, float]:
     """The probe's reports on the project's broker, in a thread joined by the deadline; and,
     meanwhile, how many processes of others are runnable on this machine (the load now)."""
@@ -154,7 +159,7 @@ def _listen(
     until = started + max(0.0, timeout_s - MARGIN_S / 2)
     samples: list[int] = []
     while thread.is_alive() and time.monotonic() < until:
-        n = runnable_others()
+        n = runnable_others(grouped)
         if n is not None:
             samples.append(n)
         thread.join(min(LOAD_EVERY_S, max(0.0, until - time.monotonic())))
@@ -267,13 +272,13 @@ def _row(
     items: int,
     children: int,
     scale_note: str | None,
-    busy: float = 0.0,
+    load: tuple[float, bool] = (0.0, False),
     current: bool = False,
 ) -> dict[str, Any]:
-    est = fm.estimate(cost, pool, n, cores, children, busy)
+    est = fm.estimate(cost, pool, n, cores, children, *load)
     basis = fm.describe(cost, est, cores, children, items)
     if pool == "gevent" and not cost.waits_known and cost.coop_s > 0:
-        worst = fm.estimate(cost.waits_blocking(), pool, n, cores, children, busy)
+        worst = fm.estimate(cost.waits_blocking(), pool, n, cores, children, *load)
         basis += (
             f"; its waits read as yielding (measured on {cost.measured_on}, where a blocking "
             f"driver looks the same): if they block the loop, {fm.human(worst.seconds)}"
@@ -296,7 +301,7 @@ def _current_row(
     items: int,
     children: int,
     scale_note: str | None,
-    busy: float = 0.0,
+    load: tuple[float, bool] = (0.0, False),
 ) -> dict[str, Any] | None:
     """The queue's consumers now. Several share the batch in proportion to their speed; the
     figure is the slowest share (they run on the same cores when local: an optimistic sum)."""
@@ -305,13 +310,13 @@ def _current_row(
         cost = costs.get(c.pool)
         if cost is None:
             return None
-        return _row(cost, c.pool, c.concurrency, cores, items, children, scale_note, busy, True)
+        return _row(cost, c.pool, c.concurrency, cores, items, children, scale_note, load, True)
     speeds = []
     for c in consumers:
         cost = costs.get(c.pool)
         if cost is None:
             continue
-        alone = fm.estimate(cost, c.pool, c.concurrency, cores, children, busy).seconds
+        alone = fm.estimate(cost, c.pool, c.concurrency, cores, children, *load).seconds
         speeds.append((c, cost, children / alone if alone > 0 else 0.0))
     total = sum(s for _, _, s in speeds)
     if not speeds or total <= 0:
@@ -319,7 +324,7 @@ def _current_row(
     parts, seconds = [], 0.0
     for c, cost, speed in speeds:
         share = max(1, round(children * speed / total))
-        est = fm.estimate(cost, c.pool, c.concurrency, cores, share, busy)
+        est = fm.estimate(cost, c.pool, c.concurrency, cores, share, *load)
         seconds = max(seconds, est.seconds)
         parts.append(
             f"{c.name} ({c.pool} × {c.concurrency}) ≈ {share:,} calls in {fm.human(est.seconds)}"

@@ -131,34 +131,47 @@ class Estimate:
     per_call_s: float  # one call's wall on this pool, Celery's cost included
     serial_s: float  # its part that takes turns (CPU on prefork/threads, loop hold on gevent)
     overhead_s: float
-    busy: float = 0.0  # others' runnable processes it was computed beside
+    busy: float = 0.0  # others' runnable processes (grouped: sessions) it was computed beside
+    grouped: bool = False
 
 
 def overhead(pool: str) -> float:
     return CELERY_CPU_S.get(pool, DEFAULT_OVERHEAD_S)
 
 
-def core_share(k: float, cores: int, busy: float) -> float:
-    """Cores ``k`` CPU-bound processes get beside ``busy`` other runnable ones: a fair share
-    (Linux CFS) — all of what they can use on an idle machine, k × cores / (k + busy) when the
-    machine is oversubscribed."""
+def core_share(k: float, cores: int, busy: float, grouped: bool = False) -> float:
+    """Cores ``k`` CPU-bound processes of one worker get beside ``busy`` others: all they can
+    use on an idle machine; when it is oversubscribed, Linux CFS's fair share — per process,
+    k × cores / (k + busy); with autogroup (``grouped``: each session weighs the same, and a
+    worker is one session) ``busy`` counts sessions, and the worker gets what they leave
+    (cores − busy) or an equal share, cores / (1 + busy), whichever is more."""
     if k <= 0:
         return 0.0
     c = max(1, int(cores))
-    if k + max(0.0, busy) <= c:
+    b = max(0.0, busy)
+    if grouped:
+        return min(k, c, max(c - b, c / (1 + b)))
+    if k + b <= c:
         return min(k, c)
-    return min(k, c, c * k / (k + max(0.0, busy)))
+    return min(k, c, c * k / (k + b))
 
 
 def estimate(
-    cost: CallCost, pool: str, concurrency: int, cores: int, calls: int, busy: float = 0.0
+    cost: CallCost,
+    pool: str,
+    concurrency: int,
+    cores: int,
+    calls: int,
+    busy: float = 0.0,
+    grouped: bool = False,
 ) -> Estimate:
     """Seconds for ``calls`` identical calls on ``pool`` × ``concurrency`` with ``cores``, beside
-    ``busy`` runnable processes of others (the machine's load now; 0: an idle machine)."""
+    ``busy`` runnable processes (``grouped``: sessions) of others — the machine's load now;
+    0: an idle machine."""
     n = max(1, int(concurrency))
     c = max(1, int(cores))
     ovh = overhead(pool)
-    one = core_share(1, c, busy)  # a single process's share of a core
+    one = core_share(1, c, busy, grouped)  # a single process's share of a core
     cpu = (cost.cpu_s + ovh) / one  # one call's CPU part as wall time, alone on its lane
     wall = cpu + cost.block_s + cost.coop_s
     if pool == "gevent":  # one loop: CPU and blocking holds take turns
@@ -173,7 +186,7 @@ def estimate(
         if not k:
             return 0.0
         if shared:
-            return max(wall, k * serial / core_share(k, c, busy))
+            return max(wall, k * serial / core_share(k, c, busy, grouped))
         return max(wall, k * serial)
 
     total = max(0, int(calls))
@@ -181,7 +194,7 @@ def estimate(
     seconds = full * wave(n) + wave(rest)
     waves = full + (1 if rest else 0)
     parallel = n * wall / wave(n) if total else 0.0
-    return Estimate(pool, n, seconds, n, parallel, waves, wall, serial, ovh, busy)
+    return Estimate(pool, n, seconds, n, parallel, waves, wall, serial, ovh, busy, grouped)
 
 
 def describe(cost: CallCost, est: Estimate, cores: int, calls: int, items: int) -> str:
@@ -212,7 +225,8 @@ def describe(cost: CallCost, est: Estimate, cores: int, calls: int, items: int) 
     how += f"; {est.parallel:.1f} calls in flight on average"
     tail = f"; {calls:,} calls in {est.waves:,} waves of up to {est.slots}"
     if est.busy >= 0.5:
-        tail += f"; beside {est.busy:.1f} busy processes of others on the machine now"
+        what_busy = "sessions" if est.grouped else "processes"
+        tail += f"; beside {est.busy:.1f} busy {what_busy} of others on the machine now"
     return f"{what}; {how}{tail}"
 
 

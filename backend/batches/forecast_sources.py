@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Mapping
@@ -76,15 +77,44 @@ def listen_fit(config: BrokerConfig, seconds: float = LISTEN_S) -> dict[str, Wor
     return dict(fold.views())
 
 
-def runnable_others() -> int | None:
-    """Processes of others runnable on this machine right now (``/proc/loadavg``'s running
-    count, less this reader); None where unknown (not Linux)."""
+def autogroup() -> bool:
+    """Linux's scheduler autogroup: CPU is shared fairly between *sessions*, not processes
+    (a worker Pooldesk starts is a session of its own)."""
     try:
-        with open("/proc/loadavg", encoding="ascii") as f:
-            running = int(f.read().split()[3].split("/")[0])
-    except (OSError, ValueError, IndexError):
+        with open("/proc/sys/kernel/sched_autogroup_enabled", encoding="ascii") as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return False
+
+
+def runnable_others(grouped: bool = False) -> int | None:
+    """Others runnable on this machine right now: processes (``/proc/loadavg``'s running count,
+    less this reader), or with ``grouped`` the sessions other than ours with a runnable
+    process; None where unknown (not Linux)."""
+    if not grouped:
+        try:
+            with open("/proc/loadavg", encoding="ascii") as f:
+                running = int(f.read().split()[3].split("/")[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        return max(0, running - 1)
+    try:
+        own = os.getsid(0)
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
         return None
-    return max(0, running - 1)
+    sessions: set[int] = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if fields and fields[0] == b"R" and len(fields) > 3:
+            sid = int(fields[3])
+            if sid != own:
+                sessions.add(sid)
+    return len(sessions)
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,11 @@ def test_others_load_now_takes_a_fair_share_of_the_cores() -> None:
     assert fm.core_share(2, 2, 2.0) == pytest.approx(1.0)  # half the machine each
     assert fm.core_share(1, 2, 4.0) == pytest.approx(0.4)
     assert fm.core_share(0, 2, 4.0) == 0.0
+    # autogroup: sessions share the machine equally; a worker is one session
+    assert fm.core_share(4, 2, 0.0, grouped=True) == 2
+    assert fm.core_share(4, 2, 1.0, grouped=True) == pytest.approx(1.0)  # what is left
+    assert fm.core_share(4, 2, 3.0, grouped=True) == pytest.approx(0.5)  # an equal share
+    assert fm.core_share(1, 2, 0.5, grouped=True) == 1
     # CPU work slows with the load; a wait does not
     idle = fm.estimate(cpu(1.0), "prefork", 2, 2, 8).seconds
     assert fm.estimate(cpu(1.0), "prefork", 2, 2, 8, busy=2.0).seconds == pytest.approx(2 * idle)
