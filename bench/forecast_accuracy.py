@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import socket
 import time
 
@@ -39,8 +38,13 @@ def main() -> int:
     parser.add_argument("--kinds", default="cpu,block,coop")
     parser.add_argument("--scale", type=float, default=1.0, help="× the calls per batch")
     args = parser.parse_args()
-    from pooldesk.backend.batches.forecast import Consumer, forecast_batch, forecast_from
-    from pooldesk.backend.batches.forecast_sources import History, listen_fit
+    from pooldesk.backend.batches.forecast import Consumer, _load, forecast_batch, forecast_from
+    from pooldesk.backend.batches.forecast_sources import (
+        History,
+        autogroup,
+        listen_fit,
+        runnable_others,
+    )
     from pooldesk.backend.workers.spec import WorkerSpec, cores
 
     print(f"{cores()} cores, load average {os.getloadavg()[0]:.1f} at the start")
@@ -90,8 +94,7 @@ def main() -> int:
                         views={h: v for h, v in views.items() if h == host},
                         history=History(0, None, None),
                         cores=cores(),
-                        busy=_busy(rows[0]["basis"])[0],
-                        grouped=_busy(rows[0]["basis"])[1],
+                        load=_load(runnable_others(autogroup()), autogroup()),
                     )["forecast"]
                     # 3. the real batch, right after its forecast (the load moves)
                     wall = run_batch(app, kind, queue, calls, args.task_seconds, timeout=600)
@@ -114,12 +117,6 @@ def main() -> int:
     for row in [head, *table]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
     return 0
-
-
-def _busy(basis: str) -> tuple[float, bool]:
-    """The load the forecast applied (its basis says "beside N busy processes|sessions")."""
-    found = re.search(r"beside ([0-9.]+) busy (processes|sessions)", basis)
-    return (float(found.group(1)), found.group(2) == "sessions") if found else (0.0, False)
 
 
 if __name__ == "__main__":

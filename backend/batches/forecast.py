@@ -30,6 +30,7 @@ from pooldesk.backend.batches.forecast_sources import (
     listen_fit,
     read_history,
     runnable_others,
+    weight,
 )
 from pooldesk.backend.fit.table import build as build_fit
 from pooldesk.backend.telemetry.fitstate import TaskFit, WorkerFit
@@ -63,7 +64,7 @@ def forecast_batch(
     if not consumers:
         return _none(f"nothing consumes {queue}: start a worker for it to get a forecast")
     grouped = autogroup()
-    views, error, busy = _listen(project, timeout_s, grouped)
+    views, error, others = _listen(project, timeout_s, grouped)
     history = History(0, None, None)
     with contextlib.suppress(Exception):  # a damaged history file: forecast without it
         history = read_history(task, queue)
@@ -78,8 +79,7 @@ def forecast_batch(
         cores=machine_cores(),
         thresholds=_thresholds(),
         heard_error=error,
-        busy=busy if _local(views, consumers) else 0.0,
-        grouped=grouped,
+        load=_load(others, grouped) if _local(views, consumers) else fm.IDLE,
     )
 
 
@@ -95,12 +95,10 @@ def forecast_from(
     cores: int,
     thresholds: Thresholds | None = None,
     heard_error: str | None = None,
-    busy: float = 0.0,
-    grouped: bool = False,
+    load: fm.Load = fm.IDLE,
 ) -> dict[str, Any]:
     """The forecast from measurements already gathered (the seam the unit tests drive);
-    ``busy``: others' runnable processes (``grouped``: sessions) on the workers' machine now."""
-    load = (busy, grouped)
+    ``load``: the workers' machine's load now."""
     if not consumers:
         return _none(f"nothing consumes {queue}: start a worker for it to get a forecast")
     th = thresholds or Thresholds()
@@ -139,7 +137,7 @@ def _none(reason: str) -> dict[str, Any]:
 
 def _listen(
     project: str | None, timeout_s: float, grouped: bool = False
-) -> tuple[dict[str, WorkerFit], str | None, float]:
+) -> tuple[dict[str, WorkerFit], str | None, tuple[float, float] | None]:
     """The probe's reports on the project's broker, in a thread joined by the deadline; and,
     meanwhile, how many processes of others are runnable on this machine (the load now)."""
     budget = max(0.0, timeout_s - MARGIN_S)
@@ -157,16 +155,33 @@ def _listen(
     started = time.monotonic()
     thread.start()
     until = started + max(0.0, timeout_s - MARGIN_S / 2)
-    samples: list[int] = []
+    samples: list[tuple[int, float]] = []
     while thread.is_alive() and time.monotonic() < until:
-        n = runnable_others(grouped)
-        if n is not None:
-            samples.append(n)
+        sample = runnable_others(grouped)
+        if sample is not None:
+            samples.append(sample)
         thread.join(min(LOAD_EVERY_S, max(0.0, until - time.monotonic())))
-    busy = sum(samples) / len(samples) if samples else 0.0
+    busy = None
+    if samples:
+        busy = (
+            sum(n for n, _ in samples) / len(samples),
+            sum(w for _, w in samples) / len(samples),
+        )
     if thread.is_alive():
         return {}, f"the broker did not answer within {timeout_s:g} s", busy
     return out.get("views", {}), out.get("error"), busy
+
+
+def _load(others: tuple[float, float] | None, grouped: bool) -> fm.Load:
+    """The load now beside a worker Pooldesk started here (at nice ``worker_nice``)."""
+    if others is None:
+        return fm.IDLE
+    nice = 0
+    with contextlib.suppress(Exception):
+        from pooldesk.backend import settings
+
+        nice = settings.load().settings.worker_nice
+    return fm.Load(others[0], others[1], grouped, weight(nice))
 
 
 def _local(views: dict[str, WorkerFit], consumers: list[Consumer]) -> bool:
@@ -272,13 +287,13 @@ def _row(
     items: int,
     children: int,
     scale_note: str | None,
-    load: tuple[float, bool] = (0.0, False),
+    load: fm.Load = fm.IDLE,
     current: bool = False,
 ) -> dict[str, Any]:
-    est = fm.estimate(cost, pool, n, cores, children, *load)
+    est = fm.estimate(cost, pool, n, cores, children, load)
     basis = fm.describe(cost, est, cores, children, items)
     if pool == "gevent" and not cost.waits_known and cost.coop_s > 0:
-        worst = fm.estimate(cost.waits_blocking(), pool, n, cores, children, *load)
+        worst = fm.estimate(cost.waits_blocking(), pool, n, cores, children, load)
         basis += (
             f"; its waits read as yielding (measured on {cost.measured_on}, where a blocking "
             f"driver looks the same): if they block the loop, {fm.human(worst.seconds)}"
@@ -301,7 +316,7 @@ def _current_row(
     items: int,
     children: int,
     scale_note: str | None,
-    load: tuple[float, bool] = (0.0, False),
+    load: fm.Load = fm.IDLE,
 ) -> dict[str, Any] | None:
     """The queue's consumers now. Several share the batch in proportion to their speed; the
     figure is the slowest share (they run on the same cores when local: an optimistic sum)."""
@@ -316,7 +331,7 @@ def _current_row(
         cost = costs.get(c.pool)
         if cost is None:
             continue
-        alone = fm.estimate(cost, c.pool, c.concurrency, cores, children, *load).seconds
+        alone = fm.estimate(cost, c.pool, c.concurrency, cores, children, load).seconds
         speeds.append((c, cost, children / alone if alone > 0 else 0.0))
     total = sum(s for _, _, s in speeds)
     if not speeds or total <= 0:
@@ -324,7 +339,7 @@ def _current_row(
     parts, seconds = [], 0.0
     for c, cost, speed in speeds:
         share = max(1, round(children * speed / total))
-        est = fm.estimate(cost, c.pool, c.concurrency, cores, share, *load)
+        est = fm.estimate(cost, c.pool, c.concurrency, cores, share, load)
         seconds = max(seconds, est.seconds)
         parts.append(
             f"{c.name} ({c.pool} × {c.concurrency}) ≈ {share:,} calls in {fm.human(est.seconds)}"

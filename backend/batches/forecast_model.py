@@ -121,6 +121,23 @@ def from_runtimes(runs: int, mean_runtime_s: float, pool: str) -> CallCost | Non
 
 
 @dataclass(frozen=True)
+class Load:
+    """The machine's load now, beside which the batch will run (default: an idle machine)."""
+
+    others: float = 0.0  # runnable processes of others (grouped: sessions)
+    weight: float | None = None  # their CFS weight in nice-0 units (None: one each)
+    grouped: bool = False  # scheduler autogroup: sessions, not processes, share the CPU
+    own_weight: float = 1.0  # the worker's (nice 10, Pooldesk's default for its workers: 0.107)
+
+    @property
+    def busy(self) -> bool:
+        return self.others >= 0.5
+
+
+IDLE = Load()
+
+
+@dataclass(frozen=True)
 class Estimate:
     pool: str
     concurrency: int
@@ -131,29 +148,29 @@ class Estimate:
     per_call_s: float  # one call's wall on this pool, Celery's cost included
     serial_s: float  # its part that takes turns (CPU on prefork/threads, loop hold on gevent)
     overhead_s: float
-    busy: float = 0.0  # others' runnable processes (grouped: sessions) it was computed beside
-    grouped: bool = False
+    load: Load = IDLE  # the machine's load it was computed beside
 
 
 def overhead(pool: str) -> float:
     return CELERY_CPU_S.get(pool, DEFAULT_OVERHEAD_S)
 
 
-def core_share(k: float, cores: int, busy: float, grouped: bool = False) -> float:
-    """Cores ``k`` CPU-bound processes of one worker get beside ``busy`` others: all they can
-    use on an idle machine; when it is oversubscribed, Linux CFS's fair share — per process,
-    k × cores / (k + busy); with autogroup (``grouped``: each session weighs the same, and a
-    worker is one session) ``busy`` counts sessions, and the worker gets what they leave
-    (cores − busy) or an equal share, cores / (1 + busy), whichever is more."""
+def core_share(k: float, cores: int, load: Load = IDLE) -> float:
+    """Cores ``k`` CPU-bound processes of one worker get: all they can use on an idle machine;
+    beside others, what the others leave (one core each at most) or Linux CFS's fair share by
+    weight — per process k·w / (k·w + W), or with autogroup per session w / (w + W), of the
+    cores — whichever is more. A worker is one session; Pooldesk nices its workers (weight
+    0.107 at nice 10), so on a machine busy with nice-0 work they get a small share."""
     if k <= 0:
         return 0.0
     c = max(1, int(cores))
-    b = max(0.0, busy)
-    if grouped:
-        return min(k, c, max(c - b, c / (1 + b)))
-    if k + b <= c:
+    b = max(0.0, load.others)
+    if b <= 0:
         return min(k, c)
-    return min(k, c, c * k / (k + b))
+    others = b if load.weight is None else max(0.0, load.weight)
+    mine = load.own_weight * (1 if load.grouped else k)
+    fair = c * mine / (mine + others) if mine + others > 0 else c
+    return min(k, c, max(c - b, fair))
 
 
 def estimate(
@@ -162,16 +179,14 @@ def estimate(
     concurrency: int,
     cores: int,
     calls: int,
-    busy: float = 0.0,
-    grouped: bool = False,
+    load: Load = IDLE,
 ) -> Estimate:
     """Seconds for ``calls`` identical calls on ``pool`` × ``concurrency`` with ``cores``, beside
-    ``busy`` runnable processes (``grouped``: sessions) of others — the machine's load now;
-    0: an idle machine."""
+    the machine's ``load`` now (default: idle)."""
     n = max(1, int(concurrency))
     c = max(1, int(cores))
     ovh = overhead(pool)
-    one = core_share(1, c, busy, grouped)  # a single process's share of a core
+    one = core_share(1, c, load)  # a single process's share of a core
     cpu = (cost.cpu_s + ovh) / one  # one call's CPU part as wall time, alone on its lane
     wall = cpu + cost.block_s + cost.coop_s
     if pool == "gevent":  # one loop: CPU and blocking holds take turns
@@ -186,7 +201,7 @@ def estimate(
         if not k:
             return 0.0
         if shared:
-            return max(wall, k * serial / core_share(k, c, busy, grouped))
+            return max(wall, k * serial / core_share(k, c, load))
         return max(wall, k * serial)
 
     total = max(0, int(calls))
@@ -194,7 +209,7 @@ def estimate(
     seconds = full * wave(n) + wave(rest)
     waves = full + (1 if rest else 0)
     parallel = n * wall / wave(n) if total else 0.0
-    return Estimate(pool, n, seconds, n, parallel, waves, wall, serial, ovh, busy, grouped)
+    return Estimate(pool, n, seconds, n, parallel, waves, wall, serial, ovh, load)
 
 
 def describe(cost: CallCost, est: Estimate, cores: int, calls: int, items: int) -> str:
@@ -224,9 +239,12 @@ def describe(cost: CallCost, est: Estimate, cores: int, calls: int, items: int) 
         how = f"{slots} on {cores} cores: up to {min(est.concurrency, cores)} calls compute at once"
     how += f"; {est.parallel:.1f} calls in flight on average"
     tail = f"; {calls:,} calls in {est.waves:,} waves of up to {est.slots}"
-    if est.busy >= 0.5:
-        what_busy = "sessions" if est.grouped else "processes"
-        tail += f"; beside {est.busy:.1f} busy {what_busy} of others on the machine now"
+    if est.load.busy:
+        what_busy = "sessions" if est.load.grouped else "processes"
+        tail += f"; beside {est.load.others:.1f} busy {what_busy} of others on the machine now"
+        if est.load.weight is not None:
+            tail += f" (weight {est.load.weight:.1f} vs the worker's {est.load.own_weight:.2f})"
+        tail += f": {core_share(1, cores, est.load):.2f} of a core per process"
     return f"{what}; {how}{tail}"
 
 

@@ -87,34 +87,40 @@ def autogroup() -> bool:
         return False
 
 
-def runnable_others(grouped: bool = False) -> int | None:
-    """Others runnable on this machine right now: processes (``/proc/loadavg``'s running count,
-    less this reader), or with ``grouped`` the sessions other than ours with a runnable
-    process; None where unknown (not Linux)."""
-    if not grouped:
-        try:
-            with open("/proc/loadavg", encoding="ascii") as f:
-                running = int(f.read().split()[3].split("/")[0])
-        except (OSError, ValueError, IndexError):
-            return None
-        return max(0, running - 1)
+def weight(nice: int) -> float:
+    """CFS weight of a nice value, in nice-0 units (each step ≈ 1.25×: nice 10 ≈ 0.107)."""
+    return float(1.25 ** -max(-20, min(19, nice)))
+
+
+def runnable_others(grouped: bool = False) -> tuple[int, float] | None:
+    """Others runnable on this machine right now, and their CFS weight in nice-0 units:
+    processes, or with ``grouped`` (autogroup) the sessions other than ours with a runnable
+    process, each weighing its group's nice value; None where unknown (not Linux)."""
     try:
         own = os.getsid(0)
         pids = [p for p in os.listdir("/proc") if p.isdigit()]
     except OSError:
         return None
-    sessions: set[int] = set()
+    me = os.getpid()
+    seen: dict[int, float] = {}  # session (grouped) or pid → weight
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat", "rb") as f:
                 fields = f.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # gone meanwhile
-        if fields and fields[0] == b"R" and len(fields) > 3:
-            sid = int(fields[3])
-            if sid != own:
-                sessions.add(sid)
-    return len(sessions)
+            if fields[0] != b"R" or int(pid) == me:
+                continue
+            sid, nice = int(fields[3]), int(fields[16])
+            if grouped:
+                if sid == own or sid in seen:
+                    continue
+                with open(f"/proc/{pid}/autogroup", encoding="ascii") as f:
+                    nice = int(f.read().split()[-1])  # "/autogroup-57 nice 0"
+                seen[sid] = weight(nice)
+            else:
+                seen[int(pid)] = weight(nice)
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile, or unreadable
+    return len(seen), sum(seen.values())
 
 
 @dataclass(frozen=True)

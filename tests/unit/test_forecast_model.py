@@ -96,22 +96,28 @@ def test_gevent_totals_split_into_cpu_blocking_and_yielding_waits() -> None:
 
 
 def test_others_load_now_takes_a_fair_share_of_the_cores() -> None:
-    assert fm.core_share(2, 2, 0.0) == 2 and fm.core_share(4, 2, 0.0) == 2
-    assert fm.core_share(1, 2, 1.0) == 1  # room for both
-    assert fm.core_share(2, 2, 2.0) == pytest.approx(1.0)  # half the machine each
-    assert fm.core_share(1, 2, 4.0) == pytest.approx(0.4)
-    assert fm.core_share(0, 2, 4.0) == 0.0
-    # autogroup: sessions share the machine equally; a worker is one session
-    assert fm.core_share(4, 2, 0.0, grouped=True) == 2
-    assert fm.core_share(4, 2, 1.0, grouped=True) == pytest.approx(1.0)  # what is left
-    assert fm.core_share(4, 2, 3.0, grouped=True) == pytest.approx(0.5)  # an equal share
-    assert fm.core_share(1, 2, 0.5, grouped=True) == 1
+    def share(k: float, others: float, **kw: object) -> float:
+        return fm.core_share(k, 2, fm.Load(others, **kw))  # type: ignore[arg-type]
+
+    assert share(2, 0.0) == 2 and share(4, 0.0) == 2 and share(0, 4.0) == 0.0
+    assert share(1, 1.0) == 1  # room for both
+    assert share(2, 2.0) == pytest.approx(1.0)  # half the machine each
+    assert share(1, 4.0) == pytest.approx(0.4)
+    # autogroup: sessions share the machine by weight; a worker is one session
+    assert share(4, 1.0, grouped=True) == pytest.approx(1.0)  # what the other leaves
+    assert share(4, 3.0, grouped=True) == pytest.approx(0.5)  # an equal share
+    # a worker at nice 10 (weight 0.107) beside 4 sessions at nice 0: about 5 % of the machine
+    niced = share(1, 4.0, weight=4.0, grouped=True, own_weight=1.25**-10)
+    assert niced == pytest.approx(2 * 0.107 / 4.107, rel=0.01)
     # CPU work slows with the load; a wait does not
+    busy = fm.Load(2.0)
     idle = fm.estimate(cpu(1.0), "prefork", 2, 2, 8).seconds
-    assert fm.estimate(cpu(1.0), "prefork", 2, 2, 8, busy=2.0).seconds == pytest.approx(2 * idle)
+    assert fm.estimate(cpu(1.0), "prefork", 2, 2, 8, busy).seconds == pytest.approx(2 * idle)
     loop = fm.estimate(cpu(1.0), "gevent", 20, 2, 8).seconds
-    assert fm.estimate(cpu(1.0), "gevent", 20, 2, 8, busy=4.0).seconds == pytest.approx(2.5 * loop)
-    assert fm.estimate(coop(1.0), "prefork", 2, 2, 8, busy=4.0).seconds == pytest.approx(
+    assert fm.estimate(cpu(1.0), "gevent", 20, 2, 8, fm.Load(4.0)).seconds == pytest.approx(
+        2.5 * loop
+    )
+    assert fm.estimate(coop(1.0), "prefork", 2, 2, 8, fm.Load(4.0)).seconds == pytest.approx(
         fm.estimate(coop(1.0), "prefork", 2, 2, 8).seconds, rel=0.02
     )
 
@@ -137,9 +143,8 @@ def test_basis_and_human_figures_carry_the_numbers() -> None:
     assert "CPU 33%" in text and "loop hold 33%" in text and "12 runs" in text
     assert "gevent × 20" in text and "100 calls in 5 waves" in text
     assert "busy processes" not in text
-    assert "beside 3.0 busy processes" in fm.describe(
-        cost, fm.estimate(cost, "gevent", 20, 2, 100, busy=3.0), 2, 100, 1000
-    )
+    busy = fm.describe(cost, fm.estimate(cost, "gevent", 20, 2, 100, fm.Load(3.0)), 2, 100, 1000)
+    assert "beside 3.0 busy processes" in busy and "0.50 of a core per process" in busy
     assert fm.human(3600) == "≈ 60 min" and fm.human(42) == "≈ 42 s" and fm.human(2.5) == "≈ 2.5 s"
     assert fm.human(4 * 3600) == "≈ 4.0 h"
 
