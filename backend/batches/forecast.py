@@ -17,11 +17,12 @@ import contextlib
 import socket
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from pooldesk.backend.advisor.model import Observations, Thresholds, WorkerObs
+from pooldesk.backend.advisor.model import Thresholds
 from pooldesk.backend.batches import forecast_model as fm
+from pooldesk.backend.batches.forecast_pick import matches, recommended, same
 from pooldesk.backend.batches.forecast_sources import (
     LISTEN_S,
     History,
@@ -32,7 +33,6 @@ from pooldesk.backend.batches.forecast_sources import (
     runnable_others,
     weight,
 )
-from pooldesk.backend.fit.table import build as build_fit
 from pooldesk.backend.telemetry.fitstate import TaskFit, WorkerFit
 from pooldesk.backend.workers.spec import cores as machine_cores
 
@@ -121,8 +121,8 @@ def forecast_from(
         )
     scaled = {p: (c.scaled(factor) if c else None) for p, c in costs.items()}
     rows = [_current_row(scaled, consumers, cores, items, children, scale_note, load)]
-    rec = _recommended(views, fits, consumers, queue, cores, th) if fits else None
-    if rec and not _same(rec, consumers):
+    rec = recommended(views, fits, consumers, queue, cores, th) if fits else None
+    if rec and not same(rec, consumers):
         pool, n = rec
         cost = _cost([f for _, f in fits], pool)
         if cost is not None:
@@ -190,7 +190,7 @@ def _local(views: dict[str, WorkerFit], consumers: list[Consumer]) -> bool:
     model assumes an idle machine."""
     here = socket.gethostname()
     for c in consumers:
-        hosts = [h for h in views if _matches(h, c.name)] or ([c.name] if "@" in c.name else [])
+        hosts = [h for h in views if matches(h, c.name)] or ([c.name] if "@" in c.name else [])
         if any(h.split("@", 1)[-1] != here for h in hosts):
             return False
     return True
@@ -363,61 +363,3 @@ def _current_row(
         "current": True,
         "basis": basis,
     }
-
-
-def _recommended(
-    views: dict[str, WorkerFit],
-    fits: list[tuple[str, TaskFit]],
-    consumers: list[Consumer],
-    queue: str,
-    cores: int,
-    th: Thresholds,
-) -> tuple[str, int] | None:
-    """The Pool fit table's pick for this task's queue, built from this task's measurements."""
-    workers: list[WorkerObs] = []
-    claimed: set[str] = set()
-    for c in consumers:
-        hosts = [h for h in views if _matches(h, c.name)]
-        claimed.update(hosts)
-        mine = [replace(f, queue=queue) for h, f in fits if h in hosts]
-        heard = bool(hosts)
-        workers.append(
-            WorkerObs(
-                name=c.name,
-                hostname=hosts[0] if hosts else c.name,
-                local=False,
-                pool=c.pool,
-                concurrency=c.concurrency,
-                queues=[queue],
-                state="online",
-                fit=mine if heard else None,
-            )
-        )
-    others: dict[str, list[TaskFit]] = {}
-    for h, f in fits:
-        if h not in claimed:
-            others.setdefault(h, []).append(replace(f, queue=queue))
-    for h, mine in others.items():
-        workers.append(WorkerObs(h, h, False, mine[0].pool, None, [], "offline", fit=mine))
-    obs = Observations(workers=workers, cores=cores, ram_available_bytes=_ram_available())
-    row = next((r for r in build_fit(obs, th) if r.queue == queue), None)
-    if row is None or not row.recommended_pool or not row.recommended_concurrency:
-        return None
-    return row.recommended_pool, row.recommended_concurrency
-
-
-def _matches(host: str, name: str) -> bool:
-    return host == name or host.split("@", 1)[0] == name.split("@", 1)[0]
-
-
-def _same(rec: tuple[str, int], consumers: list[Consumer]) -> bool:
-    return len(consumers) == 1 and (consumers[0].pool, consumers[0].concurrency) == rec
-
-
-def _ram_available() -> int | None:
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except Exception:
-        return None
