@@ -24,6 +24,7 @@ import argparse
 import os
 import socket
 import time
+from typing import Any
 
 from fitbench import APP, KIND_TASK, bench_home, run_batch
 
@@ -42,6 +43,7 @@ def main() -> int:
     from pooldesk.backend.batches.forecast_sources import (
         History,
         autogroup,
+        cpu_times,
         listen_fit,
         runnable_others,
     )
@@ -94,7 +96,7 @@ def main() -> int:
                         views={h: v for h, v in views.items() if h == host},
                         history=History(0, None, None),
                         cores=cores(),
-                        load=_load(runnable_others(autogroup()), autogroup()),
+                        load=_load(_sample(runnable_others, cpu_times, autogroup()), autogroup()),
                     )["forecast"]
                     # 3. the real batch, right after its forecast (the load moves)
                     wall = run_batch(app, kind, queue, calls, args.task_seconds, timeout=600)
@@ -117,6 +119,20 @@ def main() -> int:
     for row in [head, *table]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
     return 0
+
+
+def _sample(runnable: Any, times: Any, grouped: bool) -> tuple[float, float, float | None]:
+    """The load over one second, as the forecast samples it while it listens."""
+    first, samples = times(), []
+    for _ in range(5):
+        samples.append(runnable(grouped) or (0, 0.0))
+        time.sleep(0.2)
+    last = times()
+    idle = None
+    if first and last and last[1] > first[1]:
+        idle = (os.cpu_count() or 1) * (last[0] - first[0]) / (last[1] - first[1])
+    n = len(samples)
+    return sum(a for a, _ in samples) / n, sum(b for _, b in samples) / n, idle
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from pooldesk.backend.batches.forecast_sources import (
     History,
     SourceError,
     autogroup,
+    cpu_times,
     listen_fit,
     read_history,
     runnable_others,
@@ -137,7 +138,7 @@ def _none(reason: str) -> dict[str, Any]:
 
 def _listen(
     project: str | None, timeout_s: float, grouped: bool = False
-) -> tuple[dict[str, WorkerFit], str | None, tuple[float, float] | None]:
+) -> tuple[dict[str, WorkerFit], str | None, tuple[float, float, float | None] | None]:
     """The probe's reports on the project's broker, in a thread joined by the deadline; and,
     meanwhile, how many processes of others are runnable on this machine (the load now)."""
     budget = max(0.0, timeout_s - MARGIN_S)
@@ -156,23 +157,29 @@ def _listen(
     thread.start()
     until = started + max(0.0, timeout_s - MARGIN_S / 2)
     samples: list[tuple[int, float]] = []
+    first = cpu_times()
     while thread.is_alive() and time.monotonic() < until:
         sample = runnable_others(grouped)
         if sample is not None:
             samples.append(sample)
         thread.join(min(LOAD_EVERY_S, max(0.0, until - time.monotonic())))
     busy = None
+    last = cpu_times()
     if samples:
+        idle = None
+        if first and last and last[1] > first[1]:
+            idle = machine_cores() * (last[0] - first[0]) / (last[1] - first[1])
         busy = (
             sum(n for n, _ in samples) / len(samples),
             sum(w for _, w in samples) / len(samples),
+            idle,
         )
     if thread.is_alive():
         return {}, f"the broker did not answer within {timeout_s:g} s", busy
     return out.get("views", {}), out.get("error"), busy
 
 
-def _load(others: tuple[float, float] | None, grouped: bool) -> fm.Load:
+def _load(others: tuple[float, float, float | None] | None, grouped: bool) -> fm.Load:
     """The load now beside a worker Pooldesk started here (at nice ``worker_nice``)."""
     if others is None:
         return fm.IDLE
@@ -181,7 +188,7 @@ def _load(others: tuple[float, float] | None, grouped: bool) -> fm.Load:
         from pooldesk.backend import settings
 
         nice = settings.load().settings.worker_nice
-    return fm.Load(others[0], others[1], grouped, weight(nice))
+    return fm.Load(others[0], others[1], grouped, weight(nice), others[2])
 
 
 def _local(views: dict[str, WorkerFit], consumers: list[Consumer]) -> bool:

@@ -128,6 +128,7 @@ class Load:
     weight: float | None = None  # their CFS weight in nice-0 units (None: one each)
     grouped: bool = False  # scheduler autogroup: sessions, not processes, share the CPU
     own_weight: float = 1.0  # the worker's (nice 10, Pooldesk's default for its workers: 0.107)
+    idle_cores: float | None = None  # cores left idle meanwhile (/proc/stat), when measured
 
     @property
     def busy(self) -> bool:
@@ -157,7 +158,8 @@ def overhead(pool: str) -> float:
 
 def core_share(k: float, cores: int, load: Load = IDLE) -> float:
     """Cores ``k`` CPU-bound processes of one worker get: all they can use on an idle machine;
-    beside others, what the others leave (one core each at most) or Linux CFS's fair share by
+    beside others, what the others leave (the idle cores measured over the listen, which
+    smooths bursts; else one core per runnable other) or Linux CFS's fair share by
     weight — per process k·w / (k·w + W), or with autogroup per session w / (w + W), of the
     cores — whichever is more. A worker is one session; Pooldesk nices its workers (weight
     0.107 at nice 10), so on a machine busy with nice-0 work they get a small share."""
@@ -170,7 +172,8 @@ def core_share(k: float, cores: int, load: Load = IDLE) -> float:
     others = b if load.weight is None else max(0.0, load.weight)
     mine = load.own_weight * (1 if load.grouped else k)
     fair = c * mine / (mine + others) if mine + others > 0 else c
-    return min(k, c, max(c - b, fair))
+    left = c - b if load.idle_cores is None else load.idle_cores
+    return min(k, c, max(left, fair))
 
 
 def estimate(
@@ -244,6 +247,8 @@ def describe(cost: CallCost, est: Estimate, cores: int, calls: int, items: int) 
         tail += f"; beside {est.load.others:.1f} busy {what_busy} of others on the machine now"
         if est.load.weight is not None:
             tail += f" (weight {est.load.weight:.1f} vs the worker's {est.load.own_weight:.2f})"
+        if est.load.idle_cores is not None:
+            tail += f", {est.load.idle_cores:.1f} cores idle"
         tail += f": {core_share(1, cores, est.load):.2f} of a core per process"
     return f"{what}; {how}{tail}"
 

@@ -87,6 +87,16 @@ def autogroup() -> bool:
         return False
 
 
+def cpu_times() -> tuple[float, float] | None:
+    """(idle, total) jiffies of the whole machine (``/proc/stat``); None where unknown."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            values = [float(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (values[3] + (values[4] if len(values) > 4 else 0.0), sum(values[:8]))
+
+
 def weight(nice: int) -> float:
     """CFS weight of a nice value, in nice-0 units (each step ≈ 1.25×: nice 10 ≈ 0.107)."""
     return float(1.25 ** -max(-20, min(19, nice)))

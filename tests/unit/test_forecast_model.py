@@ -109,6 +109,9 @@ def test_others_load_now_takes_a_fair_share_of_the_cores() -> None:
     # a worker at nice 10 (weight 0.107) beside 4 sessions at nice 0: about 5 % of the machine
     niced = share(1, 4.0, weight=4.0, grouped=True, own_weight=1.25**-10)
     assert niced == pytest.approx(2 * 0.107 / 4.107, rel=0.01)
+    # ... unless the machine left cores idle meanwhile (bursty others): those are its
+    idle = share(1, 4.0, weight=4.0, grouped=True, own_weight=1.25**-10, idle_cores=0.8)
+    assert idle == pytest.approx(0.8)
     # CPU work slows with the load; a wait does not
     busy = fm.Load(2.0)
     idle = fm.estimate(cpu(1.0), "prefork", 2, 2, 8).seconds
