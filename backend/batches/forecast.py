@@ -132,6 +132,20 @@ def forecast_from(
     return {"forecast": [r for r in rows if r is not None], "forecast_reason": note}
 
 
+def summary(result: dict[str, Any]) -> str:
+    """The one line a person reads before launching: "≈ 60 min here; ≈ 15 min on prefork × 4"
+    (or the reason there is no forecast), for the CLI's dry run and the dialog alike."""
+    rows = result.get("forecast") or []
+    if not rows:
+        return str(result.get("forecast_reason") or "no forecast")
+    parts = [
+        f"{fm.human(float(r['seconds']))} "
+        + ("here" if r.get("current") else f"on {r['pool']} × {r['concurrency']}")
+        for r in rows
+    ]
+    return "; ".join(parts)
+
+
 def _none(reason: str) -> dict[str, Any]:
     return {"forecast": [], "forecast_reason": reason}
 

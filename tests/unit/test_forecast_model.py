@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from pooldesk.backend.batches import forecast_model as fm
-from pooldesk.backend.batches.forecast import Consumer, forecast_from
+from pooldesk.backend.batches.forecast import Consumer, forecast_from, summary
 from pooldesk.backend.batches.forecast_sources import History, items_in
 from pooldesk.backend.telemetry.fitstate import TaskFit, WorkerFit
 
@@ -190,6 +190,9 @@ def test_a_cpu_task_trapped_on_gevent_gets_a_faster_prefork_row() -> None:
     assert there["concurrency"] == 4  # the Pool fit table's pick on 4 cores
     assert there["seconds"] < here["seconds"] / 3
     assert "per call" in here["basis"] and "gevent × 20" in here["basis"]
+    # the line: 6,000 invoices of ~0.3 s CPU each
+    assert summary(out) == "≈ 31 min here; ≈ 8 min on prefork × 4"
+    assert summary(run([], {})).startswith("nothing consumes q")
 
 
 def test_no_second_row_when_the_queue_already_runs_what_the_table_recommends() -> None:
