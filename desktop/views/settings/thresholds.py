@@ -12,7 +12,14 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QDoubleSpinBox, QGroupBox, QLabel, QSpinBox, QWidget
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QSpinBox,
+    QWidget,
+)
 
 from pooldesk.backend.advisor.model import Thresholds
 from pooldesk.backend.settings import Settings
@@ -208,6 +215,9 @@ class ThresholdsSection(QGroupBox):
         self.spins: dict[str, QSpinBox | QDoubleSpinBox] = {}
         self._loaded: dict[str, tuple[float, Any]] = {}  # as loaded: (shown, stored)
         layout = form(self)
+        # The audit's labels are sentences: on a narrow window a field goes under its label
+        # instead of widening the page (Settings scrolled sideways at 1280 × 720).
+        layout.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         defaults = Thresholds()
         for f in fields(Thresholds):
             default = getattr(defaults, f.name)
