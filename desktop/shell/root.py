@@ -196,7 +196,7 @@ class PooldeskWindow(MainWindow):
             (t.adviceChanged, overview.set_advice, self.banner.set_advice),
             (t.adviceAppeared, self.tray.notify_advice),
             (t.fixMeasured, self.tray.notify),
-            (t.fitChanged, overview.set_fit, workers.set_fit),
+            (t.fitChanged, overview.set_fit, workers.set_fit, batches.set_fit),
             (t.resourcesSampled, overview.set_resources, workers.set_resources),
             (t.eventsChanged, overview.set_events, workers.set_events),
             (self.tasks_page.controller.setAside, self._set_aside),
@@ -208,6 +208,8 @@ class PooldeskWindow(MainWindow):
             (workers.remoteStopRequested, c.remoteStop),
             (overview.fixRequested, c.applyFix),
             (overview.fixRequested, t.noteFix),  # its before figures, for before/after
+            (batches.fixRequested, c.applyFix),  # Launch batch…'s "Fix the pool first…"
+            (batches.fixRequested, t.noteFix),
         ]
         batch_requests = [
             (batches.launchInvoicesRequested, b.launchInvoices),

@@ -25,7 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pooldesk.backend.advisor.model import Fix
 from pooldesk.backend.batches.history import BatchRecord
+from pooldesk.backend.fit.table import QueueFit
 from pooldesk.desktop import resources
 from pooldesk.desktop.models.batches_model import PROGRESS, BatchesModel, ProgressDelegate
 from pooldesk.desktop.views.batch_detail import BatchDetail, make_table
@@ -55,6 +57,7 @@ class BatchesPage(QWidget):
     projectsWanted = Signal()  # Launch batch… is opening: list the projects and their tasks
     projectPlanRequested = Signal(object)  # ProjectRequest: plan and forecast, nothing sent
     launchProjectRequested = Signal(object)  # ProjectRequest
+    fixRequested = Signal(object)  # Fix, confirmed in Launch batch… (switch the pool first)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -63,6 +66,7 @@ class BatchesPage(QWidget):
         self.consumed: set[str] | None = None  # queues running workers consume (None: unknown)
         self.cancel_box: QMessageBox | None = None
         self._select_when_listed = ""
+        self._fixes: dict[str, Fix] = {}  # queue → the Pool fit table's fix
         self.model = BatchesModel(self)
 
         self.launch_invoices_action = self._action(
@@ -221,8 +225,16 @@ class BatchesPage(QWidget):
         """Launch batch… (Ctrl+B): the projects come from the batch service, then every plan."""
         dialog = ProjectBatchDialog(self)
         dialog.planRequested.connect(self.projectPlanRequested)
+        dialog.fixRequested.connect(self.fixRequested)
+        dialog.set_fixes(self._fixes)
         self._open(dialog)
         self.projectsWanted.emit()
+
+    def set_fit(self, rows: list[QueueFit]) -> None:
+        """The Pool fit table: its fixes by queue, offered in Launch batch… before a launch."""
+        self._fixes = {r.queue: r.fix for r in rows if r.fix is not None}
+        if isinstance(self.dialog, ProjectBatchDialog):
+            self.dialog.set_fixes(self._fixes)
 
     def set_projects(self, projects: list[dict[str, Any]]) -> None:
         if isinstance(self.dialog, ProjectBatchDialog):

@@ -29,7 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pooldesk.backend.advisor.model import Fix
 from pooldesk.backend.batches.project_request import ProjectRequest
+from pooldesk.desktop.views.fix_confirm import ask_fix, confirmed
 
 DEBOUNCE_MS = 400
 BAD = "color: #b3261e;"
@@ -37,6 +39,7 @@ BAD = "color: #b3261e;"
 
 class ProjectBatchDialog(QDialog):
     planRequested = Signal(object)  # ProjectRequest
+    fixRequested = Signal(object)  # Fix: the Pool fit table's fix for the batch's queue, confirmed
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -44,6 +47,8 @@ class ProjectBatchDialog(QDialog):
         self._token = 0
         self._projects: list[dict[str, Any]] = []
         self.answer: dict[str, Any] | None = None
+        self._fixes: dict[str, Fix] = {}  # queue → the Pool fit table's fix for it
+        self.confirm_box: Any = None
 
         self.project_box = QComboBox()
         self.task_box = QComboBox()
@@ -67,6 +72,12 @@ class ProjectBatchDialog(QDialog):
         self.preview_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.plan_label = QLabel("…")
         self.plan_label.setWordWrap(True)
+        # The forecast says "≈ 60 min here; ≈ 15 min on prefork × 4": the fix that switches
+        # the queue's workers is offered right here, before the launch (the same question as
+        # the Pool fit table's Fix…).
+        self.fix_button = QPushButton("Fix the pool first…")
+        self.fix_button.setVisible(False)
+        self.fix_button.clicked.connect(self._fix_clicked)
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet(BAD)
@@ -99,6 +110,7 @@ class ProjectBatchDialog(QDialog):
         layout.addWidget(QLabel("First items"))
         layout.addWidget(self.preview_label)
         layout.addWidget(self.plan_label)
+        layout.addWidget(self.fix_button, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
 
@@ -130,7 +142,7 @@ class ProjectBatchDialog(QDialog):
         self.project_box.blockSignals(False)
         self._project_changed()
         if not projects:
-            self._mark("project", "No project yet: add one with pooldesk project add.")
+            self._mark("project", "No project yet: add yours in Settings ▸ Projects.")
 
     def set_plan(self, answer: dict[str, Any]) -> None:
         """The service's answer; an older request's answer is ignored."""
@@ -147,6 +159,38 @@ class ProjectBatchDialog(QDialog):
         self._mark("", "")
         self.plan_label.setText(plan_text(answer["plan"], answer.get("warning")))
         self.launch_button.setEnabled(True)
+        self._show_fix()
+
+    def set_fixes(self, fixes: dict[str, Fix]) -> None:
+        """The Pool fit table's fixes by queue (pushed on every change of the table)."""
+        self._fixes = dict(fixes)
+        self._show_fix()
+
+    def fix_for_plan(self) -> Fix | None:
+        plan = (self.answer or {}).get("plan") if (self.answer or {}).get("ok") else None
+        return self._fixes.get(str(plan.get("queue"))) if plan else None
+
+    def _show_fix(self) -> None:
+        fix = self.fix_for_plan()
+        self.fix_button.setVisible(fix is not None)
+        if fix is not None:
+            self.fix_button.setToolTip(fix.confirm)
+
+    def _fix_clicked(self) -> None:
+        fix = self.fix_for_plan()
+        if fix is None or self.confirm_box is not None:
+            return
+        box = ask_fix(self, fix)
+        box.finished.connect(self._fix_answered)
+        self.confirm_box = box
+        box.open()
+
+    def _fix_answered(self, _result: int) -> None:
+        box, self.confirm_box = self.confirm_box, None
+        fix = self.fix_for_plan()
+        if confirmed(box) and fix is not None:
+            self.fixRequested.emit(fix)
+            self.fix_button.setEnabled(False)  # once; the forecast updates as the pool changes
 
     def request(self) -> ProjectRequest:
         chunk = self.chunk_spin.value() if self.chunk_check.isChecked() else None
@@ -198,6 +242,7 @@ class ProjectBatchDialog(QDialog):
 
     def _changed(self) -> None:
         self.launch_button.setEnabled(False)  # until the answer to this input comes back
+        self.fix_button.setVisible(False)
         self.plan_label.setText("Planning…")
         self._debounce.start()
 
@@ -237,11 +282,9 @@ def plan_text(plan: dict[str, Any], warning: str | None) -> str:
     for row in plan.get("forecast") or []:
         seconds = float(row.get("seconds") or 0)
         took = f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
-        where = "here" if row.get("current") else "on"
-        lines.append(
-            f"≈ {took} {where} {row.get('pool')} × {row.get('concurrency')}"
-            + (f" — {row['basis']}" if row.get("basis") else "")
-        )
+        shape = f"{row.get('pool')} × {row.get('concurrency')}"
+        where = f"here ({shape})" if row.get("current") else f"on {shape}"
+        lines.append(f"≈ {took} {where}" + (f" — {row['basis']}" if row.get("basis") else ""))
     if not plan.get("forecast"):
         lines.append(f"Forecast: {plan.get('forecast_reason') or 'not available'}")
     if warning:

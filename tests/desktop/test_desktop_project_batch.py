@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QLabel, QMessageBox
 from pytestqt.qtbot import QtBot
 
+from pooldesk.backend.advisor.model import Fix
 from pooldesk.backend.batches.items import ItemError
 from pooldesk.backend.batches.project_request import ProjectRequest
+from pooldesk.backend.fit.table import QueueFit
 from pooldesk.desktop.formatting import DASH
 from pooldesk.desktop.views.batches_page import BatchesPage
 from pooldesk.desktop.views.project_batch_dialog import ProjectBatchDialog
@@ -31,6 +33,13 @@ FORECAST = [
     {"pool": "prefork", "concurrency": 4, "seconds": 900, "current": False,
      "basis": "0.6 s per item, 2 cores"},
 ]  # fmt: skip
+
+
+def _row(queue: str, fix: Fix | None) -> QueueFit:
+    return QueueFit(
+        queue, "cpu", 40, 0.97, 0.95, 0.6, 0.6, "gevent", "measured", None, ["w1: gevent × 20"],
+        "trap" if fix else "fits", "critical" if fix else None, "prefork × 4", fix=fix,
+    )  # fmt: skip
 
 
 class FakeBatchService(QObject):
@@ -111,8 +120,27 @@ def test_launch_batch_dialog_previews_items_plans_and_forecasts(
     assert '"1"' in dialog.preview_label.text() and "6,000 items" in dialog.preview_label.text()
     plan = dialog.plan_label.text()
     assert "6,000 items → 12 calls of shop.tasks.bill" in plan
-    assert "≈ 60 min here gevent × 20" in plan and "≈ 15 min on prefork × 4" in plan
+    assert "≈ 60 min here (gevent × 20)" in plan and "≈ 15 min on prefork × 4" in plan
     assert dialog.error_label.text() == ""
+    assert not dialog.fix_button.isVisible()  # the Pool fit table has no fix for billing yet
+
+    # The Pool fit table's fix for the batch's queue is offered before the launch, with the
+    # same question as its own Fix…; Yes sends the fix, and nothing is launched by it.
+    fix = Fix(
+        "restart_worker",
+        {"name": "w1", "pool": "prefork", "concurrency": 4},
+        "Restart worker w1 as prefork × 4: billing's tasks hold the gevent loop.",
+    )
+    page.set_fit([_row("billing", fix), _row("mail", None)])
+    assert dialog.fix_button.isVisible() and dialog.fix_button.toolTip() == fix.confirm
+    fixes: list[Fix] = []
+    page.fixRequested.connect(fixes.append)
+    dialog.fix_button.click()
+    box = dialog.confirm_box
+    assert box is not None and box.text() == fix.confirm
+    box.button(QMessageBox.StandardButton.Ok).click()  # "Restart"
+    qtbot.waitUntil(lambda: fixes == [fix])
+    assert service.launched == []
 
     dialog.range_radio.setChecked(True)
     dialog.range_edit.setText("9:1")
