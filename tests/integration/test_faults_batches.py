@@ -120,7 +120,10 @@ def stranded(manager, service):  # type: ignore[no-untyped-def]
         record = service.launch_invoices(
             InvoiceParams(period=PERIOD, customers=600, chunk_size=150)
         )
-        wait_for(lambda r=record: service.ledger.exists(r.id), timeout=60)
+        wait_for(  # planned and its children sent: the parent reported progress
+            lambda r=record: service.app.backend.get_task_meta(r.id)["status"] == "PROGRESS",
+            timeout=60,
+        )
         ids.append(record.id)
     supervisor = manager.store.load("orch").supervisor_pid  # type: ignore[union-attr]
     os.killpg(supervisor, signal.SIGKILL)  # no watcher, no watchdog on orchestration
