@@ -77,6 +77,10 @@ class BatchService:
 
     def _launch(self, kind: str, params: dict[str, Any]) -> BatchRecord:
         batch_id = uuid.uuid4().hex
+        # Leased from the start: a parent message lost or stranded in Redis's unacked (a broker
+        # restart, a worker killed before it planned) is sent again by a watchdog.
+        self.ledger.write_meta({"id": batch_id, "kind": kind, "params": params, "planning": True})
+        self.ledger.arm(batch_id, 0, LEASE_S)
         self.app.send_task(
             PARENT_TASKS[kind], args=[batch_id, params], task_id=batch_id, queue=ORCHESTRATION
         )
@@ -115,7 +119,7 @@ class BatchService:
             return record
         self.last_error = None
         state, info = meta.get("status", "PENDING"), meta.get("result")
-        if state == "PROGRESS" and self._redrive(record):
+        if state in ("PENDING", "STARTED", "PROGRESS") and self._redrive(record):
             return self.refresh(record)  # closed just now: read the summary
         before = (record.state, record.counts, record.finished_at)
         if state == "STARTED" and record.state == "queued":
@@ -154,6 +158,9 @@ class BatchService:
         try:
             due = self.ledger.due_in(record.id)
             if due is None or due > 0:
+                return False
+            if not self.ledger.exists(record.id):  # not planned yet: its parent is sent again
+                redrive(self.app, self.ledger, record.id)
                 return False
             return self._settle(record, resume=True)
         except Exception as exc:

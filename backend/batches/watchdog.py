@@ -18,6 +18,8 @@ the visibility timeout — 900 s by default (measured: a 10-chunk batch stuck "r
   - any batch whose lease has **lapsed** (a watch message lost outright, e.g. the last second
     before a ``kill -9`` that ``appendfsync everysec`` did not write);
 
+* the lease starts at launch: a parent (planning) message lost or stranded the same way is
+  sent again (a plan that finds the batch planned ends at once);
 * the panel does the same for a batch it is looking at (``BatchService.refresh``) whose lease
   has lapsed, so a batch with no live watchdog is still re-driven — and closed at once when
   its children have all ended (:func:`pooldesk.backend.batches.summary.close_now`).
@@ -44,6 +46,7 @@ LEASE_S = 30.0  # rounds are 2 s apart; 30 s rides out a round queued behind a b
 TICK_S = 2.0
 RUN_KEY = "pooldesk-batches:redis-runs"
 WATCH_TASK = "pooldesk.batch.watch"
+PARENT_TASKS = {"invoices": "pooldesk.batch.invoices", "monitoring": "pooldesk.batch.monitoring"}
 ORCHESTRATION = "orchestration"
 
 
@@ -58,10 +61,19 @@ def send_round(app: Celery, batch: dict[str, Any], gen: int) -> None:
 
 
 def rearm(app: Celery, ledger: Ledger, claimed: list[tuple[str, int]]) -> list[str]:
-    """Send a round for each claimed batch; forget batches whose ledger has expired."""
+    """Send a round for each claimed batch (its parent again, if it never planned); forget
+    batches whose ledger has expired."""
     sent = []
     for batch_id, gen in claimed:
         meta = ledger.meta(batch_id)
+        parent = PARENT_TASKS.get(str((meta or {}).get("kind")))
+        if meta and meta.get("planning") and parent and not ledger.exists(batch_id):
+            # A plan that finds the batch planned already ends at once (no second plan).
+            app.send_task(
+                parent, args=[batch_id, meta["params"]], task_id=batch_id, queue=ORCHESTRATION
+            )
+            sent.append(batch_id)
+            continue
         if meta is None or not ledger.exists(batch_id):
             ledger.disarm(batch_id)
             continue

@@ -99,6 +99,7 @@ def _watch(self: Task, batch: dict[str, Any]) -> Any:
 # run) that fits any pool; the probe measures them like any user's task.
 @app.task(bind=True, name="pooldesk.batch.invoices", max_retries=3)
 def plan_invoices(self: Task, batch_id: str, params: dict[str, Any]) -> Any:
+    _planned_already(self, batch_id)
     try:
         engine = make_engine()
         create_schema(engine)
@@ -125,6 +126,7 @@ def plan_invoices(self: Task, batch_id: str, params: dict[str, Any]) -> Any:
 
 @app.task(bind=True, name="pooldesk.batch.monitoring")
 def plan_monitoring(self: Task, batch_id: str, params: dict[str, Any]) -> Any:
+    _planned_already(self, batch_id)
     urls = list(params["urls"])
     children, per_task = monitoring_children(
         batch_id, urls, float(params["timeout"]), params.get("urls_per_task")
@@ -139,6 +141,13 @@ def plan_monitoring(self: Task, batch_id: str, params: dict[str, Any]) -> Any:
         "items": len(urls),
     }
     return _start(self, batch, children)
+
+
+def _planned_already(self: Task, batch_id: str) -> None:
+    """A parent sent again by the watchdog (or returned late by Redis) after another copy
+    planned the batch: that batch has its watcher; nothing to do."""
+    if ledger_for(self.app).exists(batch_id):
+        raise Ignore()
 
 
 def _start(self: Task, batch: dict[str, Any], children: list[dict[str, Any]]) -> Any:
