@@ -38,6 +38,7 @@ from _common import bench_home, text_table
 
 IN_FLIGHT = 2
 STUCK_S = 300.0  # a third of the 900-s visibility timeout: a batch stranded on it is caught
+LONG_STALL_S = 45.0  # noted with its end time, to set beside the faults printed as they happen
 CUSTOMERS = 300
 CHUNK = 25
 WORKERS = (("inv", "prefork", 2, ("invoices",)), ("orch", "prefork", 1, ("orchestration",)))
@@ -267,6 +268,11 @@ def _follow(service: Any, t: Tracked, report: Report, now: float) -> None:
     c = record.counts
     ended = c.get("succeeded", 0) + c.get("failed", 0) + c.get("cancelled", 0)
     if ended != t.ended:
+        if now - t.moved_at > LONG_STALL_S:
+            report.notes.append(
+                f"stall {now - t.moved_at:.0f} s: {t.id[:12]} {record.state} at {t.ended}, "
+                f"until {time.strftime('%T')}"
+            )
         t.ended, t.moved_at = ended, now
     stall = now - t.moved_at
     t.longest_stall = max(t.longest_stall, stall)

@@ -79,8 +79,15 @@ class BatchService:
         batch_id = uuid.uuid4().hex
         # Leased from the start: a parent message lost or stranded in Redis's unacked (a broker
         # restart, a worker killed before it planned) is sent again by a watchdog.
-        self.ledger.write_meta({"id": batch_id, "kind": kind, "params": params, "planning": True})
-        self.ledger.arm(batch_id, 0, LEASE_S)
+        try:
+            self.ledger.write_meta(
+                {"id": batch_id, "kind": kind, "params": params, "planning": True}
+            )
+            self.ledger.arm(batch_id, 0, LEASE_S)
+        except Exception as exc:  # redis-py's errors of every kind; nothing was sent
+            raise BatchError(
+                f"cannot launch: the result backend is unreachable ({str(exc).splitlines()[0]})"
+            ) from exc
         self.app.send_task(
             PARENT_TASKS[kind], args=[batch_id, params], task_id=batch_id, queue=ORCHESTRATION
         )
