@@ -26,8 +26,9 @@ re-arms a batch whose lease lapsed or whose Redis restarted, under a new generat
 
 from __future__ import annotations
 
+import logging
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from celery import Task
 from celery.exceptions import Ignore
@@ -50,6 +51,7 @@ from pooldesk.backend.tasks.invoices import invoice_chunk
 from pooldesk.backend.tasks.monitoring import check_urls_task
 
 ORCHESTRATION = "orchestration"
+log = logging.getLogger(__name__)
 WATCH_INTERVAL_S = 2.0  # the last child closes the batch itself (close_batch): rounds only watch
 MAX_LOST_RESENDS = 2
 MAX_STALL_RESENDS = 2
@@ -81,6 +83,10 @@ def _start_watchdog(sender: Any = None, **_: Any) -> None:
 @worker_shutdown.connect
 def _stop_watchdog(sender: Any = None, **_: Any) -> None:
     watchdog.stop()
+
+
+class LedgerGone(RuntimeError):
+    """The batch's ledger expired or was flushed: nothing left to watch (the batch errors)."""
 
 
 def send_child(batch: dict[str, Any], child: dict[str, Any]) -> None:
@@ -188,7 +194,7 @@ def watch_batch(self: Task, batch: dict[str, Any]) -> Any:
         snap = ledger.snapshot(batch["id"])
         if snap is None:
             ledger.disarm(batch["id"])
-            raise RuntimeError(
+            raise LedgerGone(
                 "the batch's ledger is gone from the result backend (expired or flushed)"
             )
         now = time.time()
@@ -213,7 +219,30 @@ def watch_batch(self: Task, batch: dict[str, Any]) -> Any:
         self.update_state(state="PROGRESS", meta=progress_meta(batch, snap, ledger))
     except BACKEND_DOWN as exc:
         raise self.retry(exc=exc, countdown=BACKEND_RETRY_S, max_retries=None) from exc
-    return _watch(self, batch)
+    except (Ignore, LedgerGone):
+        raise
+    except Exception as exc:
+        _lapse(batch, exc)
+    try:
+        return _watch(self, batch)
+    except Ignore:  # replaced: the next round is on its way
+        raise
+    except Exception as exc:
+        _lapse(batch, exc)
+
+
+def _lapse(batch: dict[str, Any], exc: Exception) -> NoReturn:
+    """A round that cannot finish (measured: kombu raising ``AttributeError: 'NoneType' object
+    has no attribute 'client'`` while publishing the next round across a broker restart) must
+    not fail the batch: it ends quietly and its lease lapses, so a watchdog re-arms the batch
+    within :data:`watchdog.LEASE_S` s. Logged, so a round that never works is seen."""
+    log.warning(
+        "batch %s: watch round gave up (%s: %s); re-armed when its lease lapses",
+        str(batch.get("id"))[:12],
+        type(exc).__name__,
+        exc,
+    )
+    raise Ignore()
 
 
 def _resend(ledger: Ledger, batch: dict[str, Any], child: dict[str, Any], count: str) -> None:
