@@ -81,8 +81,9 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
 
-def _periods(n: int) -> list[str]:
-    return [f"{2000 + i // 12}-{i % 12 + 1:02d}" for i in range(n)]
+def _period(i: int) -> str:
+    """The ``i``-th batch's period (each batch bills a period of its own)."""
+    return f"{2000 + i // 12}-{i % 12 + 1:02d}"
 
 
 def _invoices(period: str) -> tuple[int, int]:
@@ -208,8 +209,7 @@ def soak(minutes: float, seed: int, customers: int, chunk: int) -> Report:
     report = Report(seed=seed, minutes=minutes)
     rng = random.Random(seed)
     config = ensure_broker()
-    periods = _periods(int(minutes * 12) + 10)
-    seed_db(make_engine(), customers, periods=periods[:10])
+    seed_db(make_engine(), customers, periods=[_period(i) for i in range(10)])
     seeded = 10
     manager = WorkerManager(config=config, stop_timeout=20)
     for name, pool, conc, queues in WORKERS:
@@ -224,9 +224,10 @@ def soak(minutes: float, seed: int, customers: int, chunk: int) -> Report:
         while time.monotonic() < deadline or running:
             now = time.monotonic()
             if now < deadline and len(running) < IN_FLIGHT:
-                period = periods[report.batches]
+                period = _period(report.batches)
                 if report.batches >= seeded:
-                    seed_db(make_engine(), customers, periods=periods[seeded : seeded + 10])
+                    more = [_period(i) for i in range(seeded, seeded + 10)]
+                    seed_db(make_engine(), customers, periods=more)
                     seeded += 10
                 try:
                     record = service.launch_invoices(
@@ -297,6 +298,11 @@ def _follow(service: Any, t: Tracked, report: Report, now: float) -> None:
     report.duplicates += total - distinct
     report.lost += max(0, CUSTOMERS_RUN[0] - distinct)
     report.completed += record.state == "completed"
+    print(
+        f"[{time.strftime('%T')}] batch {t.id[:12]} {record.state}: {distinct}/{CUSTOMERS_RUN[0]}"
+        f" invoices, {now - t.launched:.0f} s",
+        file=sys.stderr,
+    )
     if record.state != "completed":
         report.notes.append(f"{t.id[:12]} ended {record.state}: {record.error or ''}")
     t._done = True  # type: ignore[attr-defined]
