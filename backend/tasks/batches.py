@@ -31,7 +31,7 @@ import time
 from typing import Any, NoReturn
 
 from celery import Task
-from celery.exceptions import Ignore
+from celery.exceptions import Ignore, Retry
 from celery.signals import worker_ready, worker_shutdown
 from kombu.exceptions import OperationalError as BrokerOperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -218,7 +218,13 @@ def watch_batch(self: Task, batch: dict[str, Any]) -> Any:
             return summarize(batch, snap, ledger.failures(batch["id"]))
         self.update_state(state="PROGRESS", meta=progress_meta(batch, snap, ledger))
     except BACKEND_DOWN as exc:
-        raise self.retry(exc=exc, countdown=BACKEND_RETRY_S, max_retries=None) from exc
+        try:
+            retry = self.retry(exc=exc, countdown=BACKEND_RETRY_S, max_retries=None)
+        except Retry:
+            raise
+        except Exception as publish:  # the retry message could not be sent either
+            _lapse(batch, publish)
+        raise retry from exc
     except (Ignore, LedgerGone):
         raise
     except Exception as exc:
