@@ -10,7 +10,12 @@ own message, so its cost per child grew with the batch (2.7 ms per child at 1,00
 * ``running``  set   child indices a worker has started;
 * ``counts``   hash  items succeeded / failed / cancelled / started, and sums (runtime, invoices);
 * ``failures`` list  the first :data:`MAX_FAILURES` failed items (index, id, reason);
-* ``recent``   list  the last :data:`MAX_RECENT` ends, newest first.
+* ``recent``   list  the last :data:`MAX_RECENT` ends, newest first;
+* ``gen``      int   the generation of the batch's watcher (see :mod:`.watchdog`): a watch
+  round of an older generation ends quietly, so re-arming never leaves two watchers.
+
+One key is shared by every batch: ``pooldesk-batches:due``, a sorted set of the open batches
+scored by the time (Redis's own clock) by which their watcher must have run again.
 
 Ending is one Lua call that removes the child from ``open`` first: a child that ends twice (a
 redelivery, a resend racing its original) is counted once. The batch is done when ``open`` is
@@ -80,6 +85,47 @@ return 1
 """
 
 
+DUE_KEY = "pooldesk-batches:due"
+
+# A watch round of the current generation pushes its deadline on; an older one answers 0.
+_ARM = """
+pcall(redis.replicate_commands)
+local gen = tonumber(redis.call('GET', KEYS[2]) or '0')
+if gen ~= tonumber(ARGV[2]) then return 0 end
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[1], tonumber(t[1]) + tonumber(ARGV[3]), ARGV[1])
+return 1
+"""
+
+# Claim batches whose watcher is overdue (mode 'overdue'), every open batch ('all') or one
+# ('one', ARGV[5]): a new generation each, and a fresh deadline so no one else claims it.
+_CLAIM = """
+pcall(redis.replicate_commands)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local ids
+if ARGV[1] == 'one' then
+  local due = redis.call('ZSCORE', KEYS[1], ARGV[5])
+  if (not due) or (ARGV[6] == '0' and tonumber(due) > now) then return {} end
+  ids = {ARGV[5]}
+elseif ARGV[1] == 'all' then
+  ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '+inf', 'LIMIT', 0, tonumber(ARGV[3]))
+else
+  ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+end
+local out = {}
+for _, id in ipairs(ids) do
+  local key = 'pooldesk-batch:' .. id .. ':gen'
+  local gen = redis.call('INCR', key)
+  redis.call('EXPIRE', key, tonumber(ARGV[4]))
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), id)
+  table.insert(out, id)
+  table.insert(out, gen)
+end
+return out
+"""
+
+
 class LedgerUnavailable(RuntimeError):
     """The result backend is not Redis: batches need its sets and scripts."""
 
@@ -123,6 +169,8 @@ class Ledger:
         self.ttl = int(seconds or 0) or 7 * 86400
         self._end = client.register_script(_END)
         self._start = client.register_script(_START)
+        self._arm = client.register_script(_ARM)
+        self._claim = client.register_script(_CLAIM)
 
     @staticmethod
     def key(batch_id: str, part: str) -> str:
@@ -232,9 +280,36 @@ class Ledger:
     def touch(self, batch_id: str) -> None:
         """Keep a long batch's ledger alive as long as its results."""
         pipe = self.client.pipeline(transaction=False)
-        for part in ("plan", "open", "counts", "failures", "recent", "running", "meta"):
+        for part in ("plan", "open", "counts", "failures", "recent", "running", "meta", "gen"):
             pipe.expire(self.key(batch_id, part), self.ttl)
         pipe.execute()
+
+    # -- the watcher's lease (see pooldesk.backend.batches.watchdog) --------------------------
+    def arm(self, batch_id: str, gen: int, lease: float) -> bool:
+        """A watch round of generation ``gen`` renews its lease; False: a newer watcher exists."""
+        keys = [DUE_KEY, self.key(batch_id, "gen")]
+        return bool(self._arm(keys=keys, args=[batch_id, gen, lease]))
+
+    def claim(
+        self, lease: float, mode: str = "overdue", batch_id: str = "", force: bool = False
+    ) -> list[tuple[str, int]]:
+        """Take over watchers: each claimed batch gets a new generation (older rounds end
+        quietly) and a fresh deadline. ``mode``: 'overdue', 'all' or 'one' (``batch_id``,
+        overdue only unless ``force``)."""
+        raw = self._claim(keys=[DUE_KEY], args=[mode, lease, 100, self.ttl, batch_id, int(force)])
+        return [(_text(raw[i]), int(raw[i + 1])) for i in range(0, len(raw), 2)]
+
+    def disarm(self, batch_id: str) -> None:
+        """The batch has closed: no watcher is due any more."""
+        self.client.zrem(DUE_KEY, batch_id)
+
+    def due_in(self, batch_id: str) -> float | None:
+        """Seconds until the batch's watcher is overdue (negative: overdue); None: not armed."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zscore(DUE_KEY, batch_id)
+        pipe.time()
+        due, (sec, usec) = pipe.execute()
+        return None if due is None else float(due) - (sec + usec / 1e6)
 
     # -- reading -----------------------------------------------------------------------------
     def snapshot(self, batch_id: str) -> Snapshot | None:

@@ -3,6 +3,11 @@
 A launch only validates, sends one parent task to ``orchestration`` and records the batch: it
 returns the id in milliseconds. Progress and results come from the result backend (the watcher
 task publishes them under the batch id) and are written through to the history store.
+
+The panel also re-drives a batch whose watcher's lease has lapsed (see
+``pooldesk.backend.batches.watchdog``), and ``settle`` brings a batch's ledger up to date from
+its children's states before anyone acts on it (status, cancel, retry): a batch whose children
+have all ended is closed there and then, whatever happened to its watcher.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ from celery import Celery
 
 from pooldesk.backend.batches.children import ENDED, child_id, fetch_states
 from pooldesk.backend.batches.history import BatchRecord, HistoryStore
-from pooldesk.backend.batches.ledger import Ledger, close_if_last, counts_of, ledger_for
+from pooldesk.backend.batches.ledger import Ledger, counts_of, ledger_for
 from pooldesk.backend.batches.outcome import whole
 from pooldesk.backend.batches.params import InvoiceParams, MonitorParams
 from pooldesk.backend.batches.plan import auto_urls_per_task, item_count, monitoring_child
 from pooldesk.backend.batches.rows import child_rows, row_slices
+from pooldesk.backend.batches.summary import close_now, reconcile
+from pooldesk.backend.batches.watchdog import LEASE_S, redrive
 from pooldesk.backend.broker.resolve import BrokerConfig, ensure_broker
 from pooldesk.backend.panelapp import panel_app
 
@@ -86,6 +93,17 @@ class BatchService:
 
     def _launch(self, kind: str, params: dict[str, Any]) -> BatchRecord:
         batch_id = uuid.uuid4().hex
+        # Leased from the start: a parent message lost or stranded in Redis's unacked (a broker
+        # restart, a worker killed before it planned) is sent again by a watchdog.
+        try:
+            self.ledger.write_meta(
+                {"id": batch_id, "kind": kind, "params": params, "planning": True}
+            )
+            self.ledger.arm(batch_id, 0, LEASE_S)
+        except Exception as exc:  # redis-py's errors of every kind; nothing was sent
+            raise BatchError(
+                f"cannot launch: the result backend is unreachable ({str(exc).splitlines()[0]})"
+            ) from exc
         self.app.send_task(
             PARENT_TASKS[kind], args=[batch_id, params], task_id=batch_id, queue=ORCHESTRATION
         )
@@ -126,6 +144,8 @@ class BatchService:
             return record
         self.last_error = None
         state, info = meta.get("status", "PENDING"), meta.get("result")
+        if state in ("PENDING", "STARTED", "PROGRESS") and self._redrive(record):
+            return self.refresh(record)  # closed just now: read the summary
         before = (record.state, record.counts, record.finished_at)
         if state == "STARTED" and record.state == "queued":
             record.state, record.started_at = "running", record.started_at or time.time()
@@ -156,6 +176,46 @@ class BatchService:
     @property
     def ledger(self) -> Ledger:
         return ledger_for(self.app)
+
+    def _redrive(self, record: BatchRecord) -> bool:
+        """A running batch whose watcher's lease has lapsed: close it if its children have
+        all ended, else send it a new watcher. True when it was closed."""
+        try:
+            due = self.ledger.due_in(record.id)
+            if due is None or due > 0:
+                return False
+            if not self.ledger.exists(record.id):  # not planned yet: its parent is sent again
+                redrive(self.app, self.ledger, record.id)
+                return False
+            return self._settle(record, resume=True)
+        except Exception as exc:
+            self.last_error = f"result backend unreachable: {str(exc).splitlines()[0]}"
+            return False
+
+    def _settle(self, record: BatchRecord, resume: bool = False) -> bool:
+        ledger = self.ledger
+        if not ledger.exists(record.id):
+            return False
+        if reconcile(self.app, ledger, record.id, record.kind) == 0:
+            return close_now(self.app, ledger, record.id) is not None
+        if resume:
+            redrive(self.app, ledger, record.id)
+        return False
+
+    def settle(self, record: BatchRecord) -> BatchRecord:
+        """Before status, cancel or retry: every child that has ended is counted (a report lost
+        while Redis restarted included), and a batch with none open is closed now — so the
+        counts never contradict the children's rows, and nothing waits on a lost watcher."""
+        if record.final:
+            return record
+        if record.kind == "project":  # followed by Pooldesk itself: a refresh is its settle
+            return self.refresh(record)
+        try:
+            self._settle(record, resume=True)
+        except Exception as exc:
+            self.last_error = f"result backend unreachable: {str(exc).splitlines()[0]}"
+            return record
+        return self.refresh(record)
 
     def children(self, record: BatchRecord, limit: int | None = None) -> list[dict[str, Any]]:
         """Per-child rows (per URL for monitoring): kept in the history once finished, read
@@ -234,13 +294,17 @@ class BatchService:
         return result
 
     # -- control -----------------------------------------------------------------------------
-    def cancel(self, batch_id: str, terminate: bool = False) -> dict[str, int]:
-        """Revoke the children that have not ended; running ones finish unless ``terminate``."""
+    def cancel(self, batch_id: str, terminate: bool = False) -> dict[str, Any]:
+        """Revoke the children that have not ended; running ones finish unless ``terminate``.
+        A batch whose children had all ended (its watcher lost) is closed instead: ``ended``."""
         record = self.get(batch_id)
         if record.kind == "project":
             return dict(self._project_call(lambda: self.projects.cancel(record, terminate)))
         if record.final:
             raise BatchError(f"batch {record.id[:12]} has already ended ({record.state})")
+        record = self.settle(record)
+        if record.final:  # every child had ended; only the batch's close was missing
+            return {"pending": 0, "running": 0, "ended": True, "state": record.state}
         planned = self.ledger.exists(record.id)
         if not planned and record.state == "running":
             # The parent is planning right now: revoking it would leave its children running.
@@ -252,10 +316,10 @@ class BatchService:
             self.app.backend.mark_as_revoked(record.id, reason="cancelled by user")
             record.state, record.finished_at = "cancelled", time.time()
             self.history.update(record)
-            return {"pending": 0, "running": 0}
+            return {"pending": 0, "running": 0, "ended": False, "state": "cancelled"}
         return self._cancel_open(record, terminate)
 
-    def _cancel_open(self, record: BatchRecord, terminate: bool) -> dict[str, int]:
+    def _cancel_open(self, record: BatchRecord, terminate: bool) -> dict[str, Any]:
         ledger = self.ledger
         children = ledger.children(record.id, ledger.open_indices(record.id))
         states = fetch_states(self.app, [c["id"] for c in children])
@@ -266,13 +330,15 @@ class BatchService:
             for child in pending:  # so the batch counts them as ended right away
                 self.app.backend.mark_as_revoked(child["id"], reason="cancelled by user")
                 outcome = whole(record.kind, child, "cancelled", cancelled=True)
-                left = ledger.ended(record.id, int(child["index"]), child["id"], outcome)
-                close_if_last(self.app, record.id, left)
+                ledger.ended(record.id, int(child["index"]), child["id"], outcome)
         if running and terminate:
             self.app.control.revoke([c["id"] for c in running], terminate=True, signal="SIGTERM")
+        self._settle(record, resume=True)  # none left open: closed here, not by a close task
         return {  # in items: chunks, or URLs
             "pending": sum(item_count(c) for c in pending),
             "running": sum(item_count(c) for c in running),
+            "ended": False,
+            "state": self.refresh(record).state,
         }
 
     def retry(self, batch_id: str) -> BatchRecord:
@@ -280,6 +346,7 @@ class BatchService:
         record = self.get(batch_id)
         if record.kind == "project":
             return self._project_call(lambda: self.projects.retry(record))
+        record = self.settle(record)
         if not record.final or not record.summary:
             raise BatchError(f"batch {record.id[:12]} has not finished; cancel or wait first")
         summary = record.summary
@@ -314,7 +381,10 @@ class BatchService:
         ledger.reset_failures(record.id, succeeded, {})
         for child in again:
             ledger.replace_child(record.id, child, reopen=True)
+        gen = int(ledger.client.incr(ledger.key(record.id, "gen")))
+        batch["gen"] = gen
         ledger.write_meta(batch)
+        ledger.arm(record.id, gen, LEASE_S)
         self.app.backend.forget(record.id)
         self.app.backend.store_result(
             record.id,

@@ -43,12 +43,25 @@ def _done(service: BatchService, record: BatchRecord, args: argparse.Namespace) 
                 f"follow it with: pooldesk batch status {record.id[:12]}"
             )
         return 0
-    record = follow(service, record.id, quiet=args.json)
+    try:
+        record = follow(service, record.id, quiet=args.json)
+    except KeyboardInterrupt:
+        return interrupted(record)
     if args.json:
         emit_json(record.to_dict())
     else:
         print_record(record)
     return 0 if record.state == "completed" else 1
+
+
+def interrupted(record: BatchRecord) -> int:
+    """Ctrl-C while following: the batch runs on in the workers; say how to find it again."""
+    print(
+        f"\nbatch {record.id} keeps running in the workers; "
+        f"follow it with: pooldesk batch status {record.id[:12]}",
+        file=sys.stderr,
+    )
+    return 130
 
 
 def follow(service: BatchService, batch_id: str, quiet: bool = False) -> BatchRecord:
@@ -167,7 +180,7 @@ def _launch(send: Any, args: argparse.Namespace) -> int:
 def status(args: argparse.Namespace) -> int:
     service = _service()
     try:
-        record = service.get(args.id)
+        record = service.settle(service.get(args.id))  # counts and rows from one reading
         children = service.children(record)
     except BatchError as exc:
         return fail(str(exc))
@@ -238,6 +251,12 @@ def cancel(args: argparse.Namespace) -> int:
         service.close()
     if args.json:
         emit_json({"id": batch_id, "terminate": args.terminate, **counts})
+        return 0
+    if counts.get("ended"):
+        print(
+            f"nothing left to cancel: every child of batch {batch_id[:12]} had ended; "
+            f"it is now {counts['state']}"
+        )
         return 0
     running = "terminated" if args.terminate else "left to finish"
     print(
