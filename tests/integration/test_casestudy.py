@@ -30,9 +30,9 @@ def _pooldesk(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[s
 
 
 def _leftovers(home: Path) -> list[str]:
-    """Processes started under this test's home that still run (the broker aside): workers,
-    their supervisors, the test server. Matched by environment, so other people's runs on the
-    same machine do not count."""
+    """Processes started under this test's home that still run (the broker and its watchdog
+    aside, which outlive a run on purpose): workers, their supervisors, the test server.
+    Matched by environment, so other people's runs on the same machine do not count."""
     found = []
     for p in psutil.process_iter(["pid", "cmdline"]):
         if p.pid == os.getpid():
@@ -42,7 +42,8 @@ def _leftovers(home: Path) -> list[str]:
         except psutil.Error:
             continue
         line = " ".join(p.info["cmdline"] or [])
-        if env.get("POOLDESK_HOME") == str(home) and "redis-server" not in line:
+        broker = "redis-server" in line or "pooldesk.backend.broker.watchdog" in line
+        if env.get("POOLDESK_HOME") == str(home) and not broker:
             found.append(line)
     return found
 

@@ -285,6 +285,14 @@ def test_retry_refusals_in_the_window_quote_no_flag(data: dict[str, object]) -> 
     assert "Edit and retry" in text or "not recorded" in text or "hidden" in text
 
 
+def test_retry_without_a_queue_asks_for_one_on_the_cli(home: object) -> None:
+    """Never Celery's default queue, where nobody may listen: with the queue never reported
+    and the worker not ours on one queue, the CLI refuses and names its flag."""
+    with pytest.raises(RetryError) as refused:
+        with_queue(row(), plan(row()), asker="cli")
+    assert "give --queue" in str(refused.value) and "never reported" in str(refused.value)
+
+
 def test_retry_refusal_without_a_queue_in_the_window(home: object) -> None:
     with pytest.raises(RetryError) as refused:
         with_queue(row(), plan(row()), asker="window")
