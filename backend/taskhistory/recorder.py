@@ -56,6 +56,8 @@ FLUSH_ROWS = 5000
 MAX_PENDING = 200_000  # tasks held in memory while the file cannot be written
 RETRY_WRITE_S = 5.0
 ALIVE_S = 2.0  # heartbeat in the store: a gap starts at the last one
+RECOVER_FIRST_S = 0.5  # after a gap: once the receive loop has polled (and so subscribed)
+RECOVER_AGAIN_S = 5.0  # again: a task that ended before the subscription is in the backend
 PRUNE_S = 60.0
 WANTED_CHECK_S = 10.0
 PLACE_CHECK_S = 1.0
@@ -97,6 +99,7 @@ class Recorder:
         self._app: Celery | None = None
         self._lost_at: float | None = None  # listening stopped here (start: last heartbeat)
         self._lost_reason = ""
+        self._recover_at: list[float] = []  # monotonic times of the after-gap passes still due
         now = time.monotonic()
         self._last_flush = self._last_alive = self._last_prune = self._last_wanted = now
         self._unwanted_since: float | None = None
@@ -236,11 +239,19 @@ class Recorder:
             lost_at, self._lost_at = self._lost_at, None
             self.store.add_gap(Gap(self.key, lost_at, now, self._lost_reason))
             log.info("not recorded for %.1f s: %s", now - lost_at, self._lost_reason)
-            self._recover()
+            # Not here: this runs before the receiver has subscribed to the events (Redis
+            # pub/sub keeps nothing for a late subscriber), so a task ending during a
+            # recovery run here was lost for good (a flaky test found it). The first pass runs
+            # once the receive loop has polled; the second finds what ended in between.
+            start = time.monotonic()
+            self._recover_at = [start + RECOVER_FIRST_S, start + RECOVER_AGAIN_S]
         self.store.alive(self.key)
         log.info("connected to the broker: recording task events")
 
     def housekeeping(self) -> None:
+        if self._recover_at and time.monotonic() >= self._recover_at[0]:
+            self._recover_at.pop(0)
+            self._recover()
         self._check_place()
         if self.stopping:
             return
