@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery
@@ -263,9 +263,14 @@ class BatchService:
         return [self.refresh(r) if not r.final else r for r in records]
 
     def wait(
-        self, batch_id: str, poll: float = 0.5, timeout: float | None = None
+        self,
+        batch_id: str,
+        poll: float = 0.5,
+        timeout: float | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> Iterator[BatchRecord]:
-        """Yields the record on every change until it is final (or the timeout passes)."""
+        """Yields the record on every change until it is final, the timeout passes or
+        ``stop()`` says so (checked on every poll)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         record = self.get(batch_id)
         last: tuple[Any, ...] | None = None
@@ -275,6 +280,8 @@ class BatchService:
                 last = key
                 yield record
             if record.final or (deadline is not None and time.monotonic() > deadline):
+                return
+            if stop is not None and stop():
                 return
             time.sleep(poll)
             record = self.refresh(record)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 from typing import Any
 
@@ -65,19 +67,41 @@ def interrupted(record: BatchRecord) -> int:
 
 
 def follow(service: BatchService, batch_id: str, quiet: bool = False) -> BatchRecord:
+    """Follow a batch until it ends; Ctrl-C raises ``KeyboardInterrupt`` for the caller to say
+    the batch id. Ctrl-C also sets a flag the wait loop checks on every poll: a library call
+    that swallows the interrupt (met once in a loaded CI run: the follow went on after
+    SIGINT) cannot keep the command running."""
+    stop = threading.Event()
+
+    def on_sigint(_signum: int, _frame: object) -> None:
+        stop.set()
+        raise KeyboardInterrupt
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT)
+    if in_main:
+        signal.signal(signal.SIGINT, on_sigint)
     bar = None if quiet else tqdm(total=0, unit="child", file=sys.stderr, dynamic_ncols=True)
-    record = service.get(batch_id)
-    for record in service.wait(batch_id):
+    try:
+        record = service.get(batch_id)
+        for record in service.wait(batch_id, stop=stop.is_set):
+            if bar is not None:
+                counts = record.counts
+                bar.total = counts.get("total", 0)
+                bar.n = (
+                    counts.get("succeeded", 0)
+                    + counts.get("failed", 0)
+                    + counts.get("cancelled", 0)
+                )
+                bar.set_postfix_str(f"{record.state} · failed {counts.get('failed', 0)}")
+                bar.refresh()
+        if stop.is_set():
+            raise KeyboardInterrupt
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
         if bar is not None:
-            counts = record.counts
-            bar.total = counts.get("total", 0)
-            bar.n = (
-                counts.get("succeeded", 0) + counts.get("failed", 0) + counts.get("cancelled", 0)
-            )
-            bar.set_postfix_str(f"{record.state} · failed {counts.get('failed', 0)}")
-            bar.refresh()
-    if bar is not None:
-        bar.close()
+            bar.close()
     return record
 
 

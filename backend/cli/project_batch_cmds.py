@@ -52,7 +52,7 @@ def _duration(seconds: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pooldesk.backend.cli.batch_cmds import follow, print_record
+    from pooldesk.backend.cli.batch_cmds import follow, interrupted, print_record
 
     try:
         if args.chunk_size is not None and args.chunk_size < 1:
@@ -88,7 +88,10 @@ def run(args: argparse.Namespace) -> int:
                     f"follow it with: pooldesk batch status {record.id[:12]}"
                 )
             return 0 if not record.error else 1
-        record = follow(service, record.id, quiet=args.json)
+        try:
+            record = follow(service, record.id, quiet=args.json)
+        except KeyboardInterrupt:
+            return interrupted(record)
     except BatchError as exc:
         return fail(str(exc))
     finally:

@@ -68,10 +68,13 @@ def test_values_and_their_sources(odd_app: str) -> None:
     assert options == {"visibility_timeout": "abc", "sentinel_password": "****"}
     assert "hunter2" not in repr(answer)  # the broker URL is not in the answer at all
     assert answer["transport"] and "redis" in answer["transport"]
-    assert answer["tasks"] == [
-        {"name": "oddapp.build", "options": {"acks_late": True, "time_limit": 30}}
-    ]
-    assert answer["task_queues"] == {"oddapp.build": "celery"}
+    # In a user's interpreter only the app's own tasks exist; in this test process Pooldesk's
+    # own ``@app.task``s (shared by Celery's default) join every app finalized after another
+    # test imported them, so they are left out here.
+    own = [t for t in answer["tasks"] if not t["name"].startswith("pooldesk.")]
+    assert own == [{"name": "oddapp.build", "options": {"acks_late": True, "time_limit": 30}}]
+    queues = {k: v for k, v in answer["task_queues"].items() if not k.startswith("pooldesk.")}
+    assert queues == {"oddapp.build": "celery"}
 
 
 def test_odd_values_become_findings_not_crashes(odd_app: str) -> None:

@@ -47,9 +47,14 @@ def _scenes() -> list[Observations]:
         "mon", "mon@h", True, "gevent", 200, ["monitoring"], "online", active=200,
         cores_used=0.97, tasks_per_s=115.0,
     )  # fmt: skip
+    moved = WorkerObs(
+        "m", "m@h", True, "prefork", 2, ["default"], "online",
+        off_broker="cannot reach its broker: started on redis://127.0.0.1:6390/0, the broker "
+        "is now at redis://127.0.0.1:6391/0; restart it (pooldesk worker restart m)",
+    )  # fmt: skip
     return [
         Observations(
-            workers=[trap, predicted, wide, over, leak, loop, dead, ceiling],
+            workers=[trap, predicted, wide, over, leak, loop, dead, ceiling, moved],
             queue_waiting={"monitoring": 4200, "orphans": 12},
             batches=[BatchObs("abcdef0123456789", "invoices", "orphans", 12, 0)],
             natures={"invoices": "cpu", "reportes": "io", "monitoring": "io"},
