@@ -17,12 +17,14 @@ import json
 import platform
 import sys
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 MARKER = "@@pooldesk-check@@"
 
 
-def _last_line(exc: BaseException) -> str:
+def last_line(exc: BaseException) -> str:
+    """An exception's last line ("ModuleNotFoundError: No module named 'shop'"), for people."""
     return traceback.format_exception_only(type(exc), exc)[-1].strip()
 
 
@@ -36,11 +38,12 @@ def _pools() -> dict[str, str | None]:
     return pools
 
 
-def _queue_of(app: Any, name: str, task: Any) -> str:
-    options = {"queue": task.queue} if getattr(task, "queue", None) else {}
+def queue_of(app: Any, name: str) -> str:
+    """The queue a task routes to, as the app's router decides (its default queue if unsure)."""
     try:
-        route = app.amqp.router.route(options, name, (), {})
-        queue = route.get("queue")
+        task = app.tasks[name]
+        options = {"queue": task.queue} if getattr(task, "queue", None) else {}
+        queue = app.amqp.router.route(options, name, (), {}).get("queue")
         return str(getattr(queue, "name", queue) or app.conf.task_default_queue)
     except Exception:
         return str(app.conf.task_default_queue)
@@ -53,7 +56,7 @@ def _task(app: Any, name: str) -> dict[str, Any]:
     task = app.tasks[name]
     out: dict[str, Any] = {
         "name": name,
-        "queue": _queue_of(app, name, task),
+        "queue": queue_of(app, name),
         "acks_late": bool(getattr(task, "acks_late", False)),
     }
     nature = getattr(task, "nature", None)
@@ -68,7 +71,7 @@ def describe(app_path: str) -> dict[str, Any]:
         import celery
         from celery.app.utils import find_app
     except Exception as exc:
-        out["error"] = f"Celery is not importable in this environment: {_last_line(exc)}"
+        out["error"] = f"Celery is not importable in this environment: {last_line(exc)}"
         return out
     out["celery"] = celery.__version__
     out["pools"] = _pools()
@@ -92,19 +95,27 @@ def describe(app_path: str) -> dict[str, Any]:
         tasks = sorted(n for n in app.tasks if not n.startswith("celery."))
         out["tasks"] = [_task(app, n) for n in tasks]
     except BaseException as exc:  # SystemExit from a settings module counts too
-        out["error"] = _last_line(exc)
+        out["error"] = last_line(exc)
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
+def answer(
+    module: str, marker: str, describe: Callable[[str], dict[str, Any]], argv: list[str] | None
+) -> None:
+    """``python -m MODULE APP``: describe APP and print ``MARKER {json}`` as the last line (the
+    app may print anything before it; Pooldesk reads only the marked line)."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        sys.stderr.write("usage: python -m _pooldesk_check APP\n")
+        sys.stderr.write(f"usage: python -m {module} APP\n")
         raise SystemExit(2)
     result = describe(args[0])
     sys.stdout.flush()
-    sys.stdout.write(f"\n{MARKER} {json.dumps(result)}\n")
+    sys.stdout.write(f"\n{marker} {json.dumps(result)}\n")
     sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    answer("_pooldesk_check", MARKER, describe, argv)
 
 
 if __name__ == "__main__":

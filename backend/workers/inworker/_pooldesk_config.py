@@ -18,13 +18,15 @@ Per-task overrides (``acks_late``, time limits) and the queues' declared types c
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import re
-import sys
-import traceback
 from typing import Any
+
+try:  # ``python -m _pooldesk_config`` in the project's interpreter: this folder is on sys.path
+    from _pooldesk_check import answer, last_line, queue_of
+except ImportError:  # imported from the pooldesk package (tests, the frozen build's entry)
+    from ._pooldesk_check import answer, last_line, queue_of
 
 MARKER = "@@pooldesk-config@@"
 SETTINGS = (
@@ -53,10 +55,6 @@ SETTINGS = (
 ENV_READ = {"broker_url": "CELERY_BROKER_URL", "result_backend": "CELERY_RESULT_BACKEND"}
 _SECRET_KEY = re.compile(r"pass|secret|token|credential|key", re.I)
 TASK_OPTIONS = ("acks_late", "reject_on_worker_lost", "time_limit", "soft_time_limit")
-
-
-def _last_line(exc: BaseException) -> str:
-    return traceback.format_exception_only(type(exc), exc)[-1].strip()
 
 
 def plain(value: Any, depth: int = 0) -> Any:
@@ -168,24 +166,13 @@ def _tasks(app: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _queue_of(app: Any, name: str) -> str:
-    """The queue a task routes to (task history's rows lack it when no task-sent was seen)."""
-    try:
-        task = app.tasks[name]
-        options = {"queue": task.queue} if getattr(task, "queue", None) else {}
-        queue = app.amqp.router.route(options, name, (), {}).get("queue")
-        return str(getattr(queue, "name", queue) or app.conf.task_default_queue)
-    except Exception:
-        return str(app.conf.task_default_queue)
-
-
 def describe(app_path: str) -> dict[str, Any]:
     out: dict[str, Any] = {"python": platform.python_version()}
     try:
         import celery
         from celery.app.utils import find_app
     except Exception as exc:
-        out["error"] = f"Celery is not importable in this environment: {_last_line(exc)}"
+        out["error"] = f"Celery is not importable in this environment: {last_line(exc)}"
         return out
     out["celery"] = celery.__version__
     try:
@@ -199,7 +186,7 @@ def describe(app_path: str) -> dict[str, Any]:
             try:
                 value = conf.get(key)
             except Exception as exc:
-                settings[key] = {"value": None, "source": "unreadable", "error": _last_line(exc)}
+                settings[key] = {"value": None, "source": "unreadable", "error": last_line(exc)}
                 continue
             settings[key] = {"value": plain(value), "source": _source(app, key, obj, label)}
         for key in ENV_READ:
@@ -212,21 +199,14 @@ def describe(app_path: str) -> dict[str, Any]:
         out["queues"] = _queues(app)
         out["tasks"] = _tasks(app)
         out["task_names"] = sorted(n for n in app.tasks if not n.startswith("celery."))
-        out["task_queues"] = {n: _queue_of(app, n) for n in out["task_names"]}
+        out["task_queues"] = {n: queue_of(app, n) for n in out["task_names"]}
     except BaseException as exc:  # SystemExit from a settings module counts too
-        out["error"] = _last_line(exc)
+        out["error"] = last_line(exc)
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        sys.stderr.write("usage: python -m _pooldesk_config APP\n")
-        raise SystemExit(2)
-    result = describe(args[0])
-    sys.stdout.flush()
-    sys.stdout.write(f"\n{MARKER} {json.dumps(result)}\n")
-    sys.stdout.flush()
+    answer("_pooldesk_config", MARKER, describe, argv)
 
 
 if __name__ == "__main__":
