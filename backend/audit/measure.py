@@ -27,7 +27,7 @@ MAX_ROWS = 50_000  # newest rows read; bounded whatever the file holds
 TWICE_GAP_S = 0.5  # two task-started events this far apart are two deliveries, not a repeat
 _COLS = (
     "id, name, queue, state, sent_ts, received_ts, started_ts, ended_ts, runtime, eta, "
-    "retries, batch, root_id, first_ts"
+    "retries, batch, root_id, parent_id, first_ts"
 )
 
 
@@ -104,7 +104,12 @@ def fold(rows: list[dict[str, Any]], now: float) -> Measurements:
                 waiting[key] += 1
         first = row.get("started_first_ts")
         started = row.get("started_ts")
-        if first and started and started - first >= TWICE_GAP_S and not row.get("retries"):
+        # A retry starts the id again, and so does ``Task.replace`` (Pooldesk's batch watcher
+        # replaces itself every round): its message is sent by the task itself, so its
+        # parent is its own id. Neither is a redelivery.
+        replaced = row.get("parent_id") == row.get("id")
+        again = bool(first and started and started - first >= TWICE_GAP_S)
+        if again and not row.get("retries") and not replaced:
             twice[key] += 1
         group = row.get("batch") or (
             row.get("root_id") if row.get("root_id") != row["id"] else None

@@ -16,6 +16,7 @@ from pooldesk.backend.advisor.model import POOLDESK_QUEUES, Fix, Observations, T
 from pooldesk.backend.fit import concurrency as conc
 from pooldesk.backend.fit.nature import Limits, Measured, of_task, of_tasks
 from pooldesk.backend.telemetry.fitstate import TaskFit
+from pooldesk.backend.units import human_ms
 
 HOLDS = frozenset({"cpu", "blocking"})
 TRIAL_SUFFIX = "-trial"
@@ -153,23 +154,26 @@ def _measured_row(obs: Observations, th: Thresholds, queue: str) -> QueueFit:
     row = _prefork(obs, row, m, consumers)
     held = _held_worker(obs, th, queue)
     if held is not None:  # mixed on gevent: its computing halves still take turns
+        worker, hold_max_s = held
         row.verdict, row.severity = "switch", "warning"
         row.recommendation = (
-            f"{row.recommendation}: on gevent its computing parts hold the loop "
-            f"(up to {(m.hold_max_s or 0) * 1000:.0f} ms) and take turns"
+            f"{row.recommendation}: on gevent ({worker.name}) its computing parts hold the "
+            f"loop (up to {human_ms(hold_max_s * 1000)}) and take turns"
         )
-        row.fix = trap_fix(obs, held, [queue], row.recommended_concurrency or obs.cores)
+        row.fix = trap_fix(obs, worker, [queue], row.recommended_concurrency or obs.cores)
     return row
 
 
-def _held_worker(obs: Observations, th: Thresholds, queue: str) -> WorkerObs | None:
-    """A gevent worker on which this (mixed) queue held the loop for long stretches."""
+def _held_worker(obs: Observations, th: Thresholds, queue: str) -> tuple[WorkerObs, float] | None:
+    """A gevent worker on which this queue held the loop for long stretches, with the longest
+    hold measured *there* (the queue's own figures mix in its prefork consumers, which hold no
+    loop: quoting them said "up to 0 ms" beside a card reporting seconds)."""
     for w in obs.consumers(queue):
         if w.pool != "gevent":
             continue
         mine = of_tasks(measured_tasks(obs, queue, w), limits(th))
         if mine.pool == "gevent" and (mine.hold_max_s or 0) * 1000 >= th.fit_hold_ms:
-            return w
+            return w, mine.hold_max_s or 0.0
     return None
 
 

@@ -39,6 +39,17 @@ def test_fold_counts_runs_waits_and_a_second_start():
     assert stats.started_twice == 1  # "a"; "c" started again because it was retried
 
 
+def test_a_task_that_replaces_itself_is_not_started_twice():
+    """``Task.replace`` keeps the id and sends the new message from inside the task (its parent
+    is itself): the demo's batch watcher does that every 2 s and was reported as running twice."""
+    rows = [
+        row("w", runtime=0.01, started_ts=NOW - 5, started_first_ts=NOW - 90, parent_id="w"),
+        row("r", runtime=0.01, started_ts=NOW - 5, started_first_ts=NOW - 90, parent_id="p"),
+    ]
+    [stats] = fold(rows, NOW).tasks
+    assert stats.started_twice == 1  # "r", redelivered; "w" replaced itself
+
+
 def test_eta_waiting_and_how_far_ahead():
     eta = "2027-01-15T08:00:00+00:00"
     sent = eta_seconds(eta) - 7200

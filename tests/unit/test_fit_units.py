@@ -245,3 +245,15 @@ def test_fold_is_bounded_by_workers_processes_and_runs() -> None:
     for _ in range(30):  # 200 runs an event at most (the probe's own cap), 6,000 in all
         fold.apply("big@h", event, now=1000.0)
     assert len(fold.runs["big@h"]) == fitstate.MAX_RUNS
+
+
+def test_a_queue_on_prefork_and_gevent_quotes_the_hold_measured_on_gevent() -> None:
+    """The demo's invoices queue ran on four prefork workers and one gevent worker: the row
+    said "hold the loop (up to 0 ms)" (the prefork runs' figure) beside a card with seconds."""
+    pre = worker("p", "prefork", ["crunch"], [fit("app.crunch", "crunch", "prefork", 20, 10, 6, 0)])
+    held = fit("app.crunch", "crunch", "gevent", 2, 1.0, 0.52, 0.52, 0.42)  # too few for the row
+    gev = worker("g", "gevent", ["crunch"], [held])
+    [row] = build(Observations(workers=[pre, gev], cores=2, natures={}), TH)
+    assert row.verdict == "switch" and row.fix is not None
+    assert "up to 420 ms" in row.recommendation and "(g)" in row.recommendation
+    assert row.fix.params["name"] == "g"
