@@ -1,123 +1,90 @@
 """Launch, follow, cancel and retry batches from the panel (window or CLI).
 
-A launch only validates, sends one parent task to ``orchestration`` and records the batch: it
-returns the id in milliseconds. Progress and results come from the result backend (the watcher
-task publishes them under the batch id) and are written through to the history store.
-
-The panel also re-drives a batch whose watcher's lease has lapsed (see
-``pooldesk.backend.batches.watchdog``), and ``settle`` brings a batch's ledger up to date from
-its children's states before anyone acts on it (status, cancel, retry): a batch whose children
-have all ended is closed there and then, whatever happened to its watcher.
+One front for every kind of batch: the demo's (``demo_batches``: followed by a watcher task in
+the workers) and a user's own (``project_follower``: followed by Pooldesk itself). Each answers
+refresh, settle, children, cancel and retry; this service finds a record and hands it to its
+kind's follower, so nothing here asks what kind a batch is.
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from celery import Celery
 
-from pooldesk.backend.batches.children import ENDED, child_id, fetch_states
+from pooldesk.backend.batches.demo_batches import ORCHESTRATION, DemoBatches
+from pooldesk.backend.batches.errors import BatchError
 from pooldesk.backend.batches.history import BatchRecord, HistoryStore
-from pooldesk.backend.batches.ledger import Ledger, counts_of, ledger_for
-from pooldesk.backend.batches.outcome import whole
+from pooldesk.backend.batches.ledger import Ledger
 from pooldesk.backend.batches.params import InvoiceParams, MonitorParams
-from pooldesk.backend.batches.plan import auto_urls_per_task, item_count, monitoring_child
-from pooldesk.backend.batches.rows import child_rows, row_slices
-from pooldesk.backend.batches.summary import close_now, reconcile
-from pooldesk.backend.batches.watchdog import LEASE_S, redrive
-from pooldesk.backend.broker.resolve import BrokerConfig, ensure_broker
-from pooldesk.backend.panelapp import panel_app
+from pooldesk.backend.batches.project_follower import ProjectFollower
+from pooldesk.backend.broker.resolve import BrokerConfig
 
 if TYPE_CHECKING:
     from pooldesk.backend.batches.project_batch import ProjectBatches
 
-PARENT_TASKS = {"invoices": "pooldesk.batch.invoices", "monitoring": "pooldesk.batch.monitoring"}
-CHILD_TASKS = {
-    "invoices": "pooldesk.invoices.chunk",
-    "monitoring": "pooldesk.monitoring.check_urls",
-}
-WATCH_TASK = "pooldesk.batch.watch"
-ORCHESTRATION = "orchestration"
+__all__ = ["ORCHESTRATION", "BatchError", "BatchService"]
 
 
-class BatchError(RuntimeError):
-    """A request about a batch that cannot be carried out, phrased for a person."""
+class Follower(Protocol):
+    """What a kind of batch answers (``DemoBatches``, ``ProjectFollower``)."""
+
+    last_error: str | None
+
+    def refresh(self, record: BatchRecord) -> BatchRecord: ...
+
+    def settle(self, record: BatchRecord) -> BatchRecord: ...
+
+    def children(self, record: BatchRecord, limit: int | None = None) -> list[dict[str, Any]]: ...
+
+    def cancel(self, record: BatchRecord, terminate: bool = False) -> dict[str, Any]: ...
+
+    def retry(self, record: BatchRecord) -> BatchRecord: ...
 
 
 class BatchService:
     def __init__(
         self, config: BrokerConfig | None = None, history: HistoryStore | None = None
     ) -> None:
-        self._config = config
         self.history = history or HistoryStore()
-        self._app: Celery | None = None
-        self.last_error: str | None = None  # why the last refresh kept the old state
-        self._projects: ProjectBatches | None = None
+        self.demo = DemoBatches(config, self.history)
+        self.project = ProjectFollower(self.history)
+        self._last: Follower = self.demo
 
     @property
     def app(self) -> Celery:
-        if self._app is None:
-            config = self._config or ensure_broker()
-            self._config = config
-            # The panel must answer, not hang: workers retry the backend forever, the panel
-            # gives up after a few seconds and shows the last known state.
-            self._app = panel_app("send", config.broker_url, config.result_backend)
-        return self._app
+        return self.demo.app
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.demo.ledger
 
     @property
     def projects(self) -> ProjectBatches:
-        """Project batches (``kind == "project"``): followed by Pooldesk, not by a watcher task."""
-        if self._projects is None:
-            from pooldesk.backend.batches.project_batch import ProjectBatches
+        """Project batches' own calls (launch, plan): Pooldesk sends and follows the children."""
+        return self.project.batches
 
-            self._projects = ProjectBatches(history=self.history)
-        return self._projects
+    @property
+    def last_error(self) -> str | None:
+        """Why the last refresh kept a record's old state (the result backend unreachable)."""
+        return self._last.last_error
 
     def close(self) -> None:
-        if self._projects is not None:
-            self._projects.close()
-            self._projects = None
-        if self._app is not None:
-            self._app.close()
-            self._app = None
+        self.project.close()
+        self.demo.close()
+
+    def _follower(self, record: BatchRecord) -> Follower:
+        self._last = self.project if record.kind == "project" else self.demo
+        return self._last
 
     # -- launching ---------------------------------------------------------------------------
     def launch_invoices(self, params: InvoiceParams) -> BatchRecord:
-        return self._launch("invoices", params.validate().to_dict())
+        return self.demo.launch("invoices", params.validate().to_dict())
 
     def launch_monitoring(self, params: MonitorParams) -> BatchRecord:
-        return self._launch("monitoring", params.validate().to_dict())
-
-    def _launch(self, kind: str, params: dict[str, Any]) -> BatchRecord:
-        batch_id = uuid.uuid4().hex
-        # Leased from the start: a parent message lost or stranded in Redis's unacked (a broker
-        # restart, a worker killed before it planned) is sent again by a watchdog.
-        try:
-            self.ledger.write_meta(
-                {"id": batch_id, "kind": kind, "params": params, "planning": True}
-            )
-            self.ledger.arm(batch_id, 0, LEASE_S)
-        except Exception as exc:  # redis-py's errors of every kind; nothing was sent
-            raise BatchError(
-                f"cannot launch: the result backend is unreachable ({str(exc).splitlines()[0]})"
-            ) from exc
-        self.app.send_task(
-            PARENT_TASKS[kind], args=[batch_id, params], task_id=batch_id, queue=ORCHESTRATION
-        )
-        shown = dict(params)
-        if kind == "monitoring":
-            shown["url_count"] = len(shown.pop("urls"))
-            shown["urls_per_task"] = shown.get("urls_per_task") or auto_urls_per_task(
-                shown["url_count"]
-            )
-        record = BatchRecord(
-            id=batch_id, kind=kind, params=shown, state="queued", created_at=time.time()
-        )
-        self.history.add(record)
-        return record
+        return self.demo.launch("monitoring", params.validate().to_dict())
 
     # -- following ---------------------------------------------------------------------------
     def get(self, batch_id: str, refresh: bool = True) -> BatchRecord:
@@ -130,132 +97,20 @@ class BatchService:
         return self.refresh(record) if refresh and not record.final else record
 
     def refresh(self, record: BatchRecord) -> BatchRecord:
-        """Bring one record up to date from the result backend and write it through.
-
-        With the backend unreachable the record is returned as last known (``last_error`` says
-        why), so a list or a window never fails because Redis restarts.
-        """
-        if record.kind == "project":
-            return self._project_call(lambda: self.projects.refresh(record), record)
-        try:
-            meta = self.app.backend.get_task_meta(record.id)
-        except Exception as exc:  # redis/kombu connection errors of every kind
-            self.last_error = f"result backend unreachable: {str(exc).splitlines()[0]}"
-            return record
-        self.last_error = None
-        state, info = meta.get("status", "PENDING"), meta.get("result")
-        if state in ("PENDING", "STARTED", "PROGRESS") and self._redrive(record):
-            return self.refresh(record)  # closed just now: read the summary
-        before = (record.state, record.counts, record.finished_at)
-        if state == "STARTED" and record.state == "queued":
-            record.state, record.started_at = "running", record.started_at or time.time()
-        elif state == "PROGRESS" and isinstance(info, dict):
-            record.state = "running"
-            record.counts = self._live_counts(record.id) or dict(info.get("counts") or {})
-            record.started_at = (info.get("batch") or {}).get("started_at") or record.started_at
-        elif state == "SUCCESS" and isinstance(info, dict) and "outcome" in info:
-            self._keep_children(record)
-            record.state = str(info["outcome"])
-            record.summary = info
-            record.counts = dict(info.get("counts") or {})
-            record.started_at = info.get("started_at") or record.started_at
-            record.finished_at = info.get("finished_at") or time.time()
-        elif state == "FAILURE":
-            record.state, record.finished_at = "error", time.time()
-            record.error = (
-                f"{info.get('exc_type')}: {info.get('exc_message')}"
-                if isinstance(info, dict)
-                else str(info)
-            )
-        elif state == "REVOKED":
-            record.state, record.finished_at = "cancelled", time.time()
-        if (record.state, record.counts, record.finished_at) != before or record.summary:
-            self.history.update(record)
-        return record
-
-    @property
-    def ledger(self) -> Ledger:
-        return ledger_for(self.app)
-
-    def _redrive(self, record: BatchRecord) -> bool:
-        """A running batch whose watcher's lease has lapsed: close it if its children have
-        all ended, else send it a new watcher. True when it was closed."""
-        try:
-            due = self.ledger.due_in(record.id)
-            if due is None or due > 0:
-                return False
-            if not self.ledger.exists(record.id):  # not planned yet: its parent is sent again
-                redrive(self.app, self.ledger, record.id)
-                return False
-            return self._settle(record, resume=True)
-        except Exception as exc:
-            self.last_error = f"result backend unreachable: {str(exc).splitlines()[0]}"
-            return False
-
-    def _settle(self, record: BatchRecord, resume: bool = False) -> bool:
-        ledger = self.ledger
-        if not ledger.exists(record.id):
-            return False
-        if reconcile(self.app, ledger, record.id, record.kind) == 0:
-            return close_now(self.app, ledger, record.id) is not None
-        if resume:
-            redrive(self.app, ledger, record.id)
-        return False
+        """Bring one record up to date and write it through. With the result backend
+        unreachable the record is returned as last known (``last_error`` says why), so a list
+        or a window never fails because Redis restarts."""
+        return self._follower(record).refresh(record)
 
     def settle(self, record: BatchRecord) -> BatchRecord:
-        """Before status, cancel or retry: every child that has ended is counted (a report lost
-        while Redis restarted included), and a batch with none open is closed now — so the
-        counts never contradict the children's rows, and nothing waits on a lost watcher."""
-        if record.final:
-            return record
-        if record.kind == "project":  # followed by Pooldesk itself: a refresh is its settle
-            return self.refresh(record)
-        try:
-            self._settle(record, resume=True)
-        except Exception as exc:
-            self.last_error = f"result backend unreachable: {str(exc).splitlines()[0]}"
-            return record
-        return self.refresh(record)
+        """Before status, cancel or retry: every child that has ended is counted and a batch
+        with none open is closed now, so counts never contradict the children's rows."""
+        return record if record.final else self._follower(record).settle(record)
 
     def children(self, record: BatchRecord, limit: int | None = None) -> list[dict[str, Any]]:
-        """Per-child rows (per URL for monitoring): kept in the history once finished, read
-        from the batch's ledger while it runs. O(children): only when someone opens a batch;
-        ``limit`` bounds what a running batch's read costs (see ``rows.child_rows``)."""
-        if record.kind == "project":
-            return list(self.projects.children(record, limit))
-        if record.summary and "children" in record.summary:  # recorded by an older version
-            return list(record.summary["children"])
-        if record.final:
-            kept = self.history.rows(record.id, limit)
-            if kept is not None:
-                return kept
-        try:
-            if not self.ledger.exists(record.id):
-                return []
-            return child_rows(self.app, self.ledger, record.id, record.kind, limit)
-        except Exception as exc:
-            self.last_error = f"result backend unreachable: {str(exc).splitlines()[0]}"
-            return []
-
-    def _live_counts(self, batch_id: str) -> dict[str, int] | None:
-        """Straight from the ledger (O(1)): fresher than the watcher's once-a-second record."""
-        try:
-            snap = self.ledger.snapshot(batch_id)
-        except Exception:
-            return None
-        return counts_of(snap) if snap is not None else None
-
-    def _keep_children(self, record: BatchRecord) -> None:
-        """The finished batch's rows into the history, before the result backend forgets;
-        a slice of the plan at a time, so a 100,000-URL batch never sits in memory whole."""
-        if record.final or self.history.has_rows(record.id):
-            return
-        try:
-            for rows in row_slices(self.app, self.ledger, record.id, record.kind):
-                self.history.add_rows(record.id, rows)
-        except Exception as exc:
-            self.last_error = f"result backend unreachable: {str(exc).splitlines()[0]}"
-            self.history.drop_rows(record.id)  # all or nothing: the next refresh tries again
+        """Per-child rows (per URL for monitoring). O(children): only when someone opens a
+        batch; ``limit`` bounds what a running batch's read costs."""
+        return self._follower(record).children(record, limit)
 
     def list(self, limit: int = 200) -> list[BatchRecord]:
         """Newest first; batches still running are refreshed on the way."""
@@ -286,169 +141,14 @@ class BatchService:
             time.sleep(poll)
             record = self.refresh(record)
 
-    def _project_call(self, call: Any, record: BatchRecord | None = None) -> Any:
-        """A project batch's error as a BatchError; a refresh keeps the last state instead."""
-        from pooldesk.backend.batches.project_batch import ProjectBatchError
-
-        try:
-            result = call()
-        except ProjectBatchError as exc:
-            if record is None:
-                raise BatchError(str(exc)) from None
-            self.last_error = str(exc)
-            return record
-        self.last_error = None
-        return result
-
     # -- control -----------------------------------------------------------------------------
     def cancel(self, batch_id: str, terminate: bool = False) -> dict[str, Any]:
         """Revoke the children that have not ended; running ones finish unless ``terminate``.
         A batch whose children had all ended (its watcher lost) is closed instead: ``ended``."""
         record = self.get(batch_id)
-        if record.kind == "project":
-            return dict(self._project_call(lambda: self.projects.cancel(record, terminate)))
-        if record.final:
-            raise BatchError(f"batch {record.id[:12]} has already ended ({record.state})")
-        record = self.settle(record)
-        if record.final:  # every child had ended; only the batch's close was missing
-            return {"pending": 0, "running": 0, "ended": True, "state": record.state}
-        planned = self.ledger.exists(record.id)
-        if not planned and record.state == "running":
-            # The parent is planning right now: revoking it would leave its children running.
-            raise BatchError(
-                f"batch {record.id[:12]} is still being planned; cancel again in a moment"
-            )
-        if not planned:  # still queued: revoking the parent stops it before it starts
-            self.app.control.revoke(record.id)
-            self.app.backend.mark_as_revoked(record.id, reason="cancelled by user")
-            record.state, record.finished_at = "cancelled", time.time()
-            self.history.update(record)
-            return {"pending": 0, "running": 0, "ended": False, "state": "cancelled"}
-        return self._cancel_open(record, terminate)
-
-    def _cancel_open(self, record: BatchRecord, terminate: bool) -> dict[str, Any]:
-        ledger = self.ledger
-        children = ledger.children(record.id, ledger.open_indices(record.id))
-        states = fetch_states(self.app, [c["id"] for c in children])
-        pending = [c for c in children if states[c["id"]].state == "PENDING"]
-        running = [c for c in children if states[c["id"]].state in ("STARTED", "RETRY")]
-        if pending:
-            self.app.control.revoke([c["id"] for c in pending])
-            for child in pending:  # so the batch counts them as ended right away
-                self.app.backend.mark_as_revoked(child["id"], reason="cancelled by user")
-                outcome = whole(record.kind, child, "cancelled", cancelled=True)
-                ledger.ended(record.id, int(child["index"]), child["id"], outcome)
-        if running and terminate:
-            self.app.control.revoke([c["id"] for c in running], terminate=True, signal="SIGTERM")
-        self._settle(record, resume=True)  # none left open: closed here, not by a close task
-        return {  # in items: chunks, or URLs
-            "pending": sum(item_count(c) for c in pending),
-            "running": sum(item_count(c) for c in running),
-            "ended": False,
-            "state": self.refresh(record).state,
-        }
+        return self._follower(record).cancel(record, terminate)
 
     def retry(self, batch_id: str) -> BatchRecord:
         """Run only the failed (or cancelled) children of a finished batch again."""
         record = self.get(batch_id)
-        if record.kind == "project":
-            return self._project_call(lambda: self.projects.retry(record))
-        record = self.settle(record)
-        if not record.final or not record.summary:
-            raise BatchError(f"batch {record.id[:12]} has not finished; cancel or wait first")
-        summary = record.summary
-        round_ = int(summary.get("retry_round", 0)) + 1
-        rows = self.children(record)
-        ledger = self.ledger
-        if not ledger.exists(record.id):
-            raise BatchError(
-                f"batch {record.id[:12]} is too old to retry: its plan has expired from the "
-                "result backend"
-            )
-        plan = ledger.children(record.id)
-        again = _again(record, rows, plan, round_)
-        if not again:
-            raise BatchError(f"batch {record.id[:12]} has no failed children to retry")
-        counts = summary.get("counts") or {}
-        batch = {
-            "id": record.id,
-            "kind": record.kind,
-            "queue": record.params["queue"],
-            "started_at": time.time(),
-            "params": record.params,
-            "retry_round": round_,
-            "missing": summary.get("missing_customers", 0),
-            "children": max([int(c["index"]) for c in plan + again], default=-1) + 1,
-            "items": int(counts.get("total", 0)),
-        }
-        # Mark the batch in progress first, so no refresh reads the old summary as final. The
-        # Redis backend never overwrites a SUCCESS, so the old result is forgotten first.
-        # What the rows say succeeded (a child revoked as it started may have succeeded after all).
-        succeeded = sum(1 for r in rows if not _failed(r))
-        ledger.reset_failures(record.id, succeeded, {})
-        for child in again:
-            ledger.replace_child(record.id, child, reopen=True)
-        gen = int(ledger.client.incr(ledger.key(record.id, "gen")))
-        batch["gen"] = gen
-        ledger.write_meta(batch)
-        ledger.arm(record.id, gen, LEASE_S)
-        self.app.backend.forget(record.id)
-        self.app.backend.store_result(
-            record.id,
-            {"batch": batch, "counts": {**counts, "failed": 0, "cancelled": 0}},
-            "PROGRESS",
-        )
-        for child in again:
-            self.app.send_task(
-                CHILD_TASKS[record.kind],
-                args=child["args"],
-                task_id=child["id"],
-                queue=batch["queue"],
-            )
-        self.app.send_task(
-            WATCH_TASK, args=[batch], task_id=record.id, queue=ORCHESTRATION, countdown=1.0
-        )
-        self.history.drop_rows(record.id)  # kept again when this round finishes
-        record.state, record.finished_at, record.summary = "running", None, None
-        self.history.update(record)
-        return record
-
-
-def _failed(row: dict[str, Any]) -> bool:
-    return bool(row.get("reason")) or row.get("state") not in ENDED
-
-
-def _again(
-    record: BatchRecord, rows: list[dict[str, Any]], plan: list[dict[str, Any]], round_: int
-) -> list[dict[str, Any]]:
-    """The children to run again: failed or cancelled chunks (same index, new id), or the
-    failed URLs regrouped into new tasks appended to the plan (only those URLs are checked)."""
-
-    if record.kind != "monitoring":
-        by_index = {int(c["index"]): c for c in plan}
-        return [
-            {
-                **by_index[int(r["index"])],
-                "id": child_id(record.id, int(r["index"]), round_, tag="t"),
-                "lost": 0,
-                "base": child_id(record.id, int(r["index"]), round_, tag="t"),
-            }
-            for r in rows
-            if _failed(r) and int(r["index"]) in by_index
-        ]
-    urls = [(int(r["index"]), str(r["url"])) for r in rows if _failed(r) and r.get("url")]
-    size = int(record.params.get("urls_per_task") or auto_urls_per_task(len(urls)))
-    first = max((int(c["index"]) for c in plan), default=-1) + 1
-    timeout = float(record.params.get("timeout", 10.0))
-    return [
-        monitoring_child(
-            record.id,
-            first + n,
-            [i for i, _ in urls[start : start + size]],
-            [u for _, u in urls[start : start + size]],
-            timeout,
-            attempt=round_,
-            tag="t",
-        )
-        for n, start in enumerate(range(0, len(urls), size))
-    ]
+        return self._follower(record).retry(record)

@@ -105,7 +105,7 @@ def test_invoice_batch_bills_each_customer_once_with_a_pdf(site) -> None:  # typ
     assert (again.summary or {})["invoices_skipped"] == 40
     assert invoices_for("2026-07") == (40, 40)
     # History keeps both, newest first, and survives a new service (a restarted panel).
-    fresh = BatchService(service._config)
+    fresh = BatchService(service.demo.config)
     try:
         listed = [r.id for r in fresh.list()]
     finally:
