@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from pooldesk.backend.fleet import policy
 from pooldesk.backend.fleet.sign import UNANSWERED, Refused, Verifier
+from pooldesk.backend.operations import Request, RequestError
 from pooldesk.backend.projects.store import ProjectStore
 
 log = logging.getLogger("pooldesk.fleet.agent")
@@ -129,11 +130,6 @@ class CommandHandler:
         why = policy.refusal(request, self.host, self.store)
         if why:
             self._answer(reply_to, sender, refused(rid, op, name, why))
-            return
-        try:
-            from pooldesk.backend.operations.request import Request, RequestError
-        except ImportError:  # pragma: no cover - before the operations API exists
-            self._answer(reply_to, sender, refused(rid, op, name, "no operations API", "error"))
             return
         try:
             req = Request.from_json(policy.with_project_app(request, self.store))
