@@ -20,7 +20,7 @@ REPLY_TIMEOUT_S = 15.0  # of silence: each pending reply restarts it
 
 def run(group: str, action: str, args: argparse.Namespace) -> int:
     from pooldesk.backend.fleet.client import FleetClient, silence
-    from pooldesk.backend.fleet.key import FleetKeyError, load_key
+    from pooldesk.backend.fleet.key import NO_KEY, FleetKeyError, load_key
     from pooldesk.backend.settings import load
 
     host = args.host
@@ -31,9 +31,11 @@ def run(group: str, action: str, args: argparse.Namespace) -> int:
     settings = load().settings
     try:
         key = load_key(settings.fleet_key_file)
-        client = FleetClient(key, window=settings.fleet_window)
     except FleetKeyError as exc:
         return fail(str(exc), code=2)
+    if key is None:  # nothing is sent (and no broker started) without a key
+        return fail(NO_KEY, code=2)
+    client = FleetClient(key, window=settings.fleet_window)
     try:
         rid = client.send(host, op, params)
         result = client.wait(rid, REPLY_TIMEOUT_S)
