@@ -94,7 +94,7 @@ class Agent:
         queue = transport.command_queue(self.host)(channel)
         queue.declare()
         consumer = Consumer(channel, [queue], callbacks=[self._on_message], accept=["json"])
-        consumer.on_decode_error = self._on_decode_error
+        consumer.on_decode_error = self._on_decode_error  # type: ignore[assignment]
         self.connections += 1
         with consumer:
             self._publish(announce(self.host, self.data_dir))

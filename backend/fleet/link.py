@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 class Link:
     def __init__(
-        self, queue: Callable[[], Queue], on_message: Callable[[Any], None], url: str | None
+        self, queue: Callable[[], Queue], on_message: Callable[[Any], object], url: str | None
     ) -> None:
         self._queue = queue
         self._on_message = on_message
@@ -48,7 +48,7 @@ class Link:
             queue = self._queue()(channel)
             queue.declare()
             consumer = Consumer(channel, [queue], callbacks=[self._deliver], accept=["json"])
-            consumer.on_decode_error = lambda message, exc: message.ack()
+            consumer.on_decode_error = lambda message, exc: message.ack()  # type: ignore[assignment]
             consumer.consume()
         except (*conn.connection_errors, *conn.channel_errors, OSError) as exc:
             conn.release()
