@@ -53,12 +53,23 @@ def test_a_project_on_one_host_starts_logs_and_stops_there_only(fleet: Fleet, tm
     assert elsewhere.returncode == 1 and "not registered on host host-b" in elsewhere.stderr
 
     start = fleet.cli(
-        "worker", "start", "wa", "--host", "host-a", "--project", "demo2", "-P", "solo",
-        "--wait", "--json",
+        "worker", "start", "wa", "--host", "host-a", "--project", "demo2", "-P", "threads",
+        "-c", "1", "--wait", "--json",
     )  # fmt: skip
     assert start.returncode == 0, start.stderr
     info = json.loads(start.stdout)
     assert info["state"] == "online" and info["host"] == "host-a" and info["project"] == "demo2"
+    pid = info["pid"]
+
+    resize = fleet.cli("worker", "resize", "wa", "2", "--host", "host-a", "--json")
+    assert resize.returncode == 0, resize.stderr  # threads: by restarting the worker
+    assert json.loads(resize.stdout) == {
+        "name": "wa", "concurrency": 2, "host": "host-a", "method": "restart"
+    }  # fmt: skip
+    restart = fleet.cli("worker", "restart", "wa", "--host", "host-a", "-c", "3", "--json")
+    assert restart.returncode == 0, restart.stderr
+    again = json.loads(restart.stdout)
+    assert again["state"] == "online" and again["concurrency"] == 3 and again["pid"] != pid
     assert (fleet.home("host-a") / "workers" / "wa.json").exists()
     assert not (fleet.root / "panel" / "workers" / "wa.json").exists()
 
