@@ -4,7 +4,6 @@ managed broker, commanded by the real ``pooldesk`` CLI through the broker alone.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 
@@ -133,12 +132,28 @@ def test_agents_reconnect_and_announce_after_a_broker_restart(fleet: Fleet) -> N
     _wait_online(fleet, HOSTS, restarted, timeout=10)
 
 
-def test_a_worker_outlives_its_killed_agent_and_is_adopted(fleet: Fleet) -> None:
-    start = fleet.cli("worker", "start", "wb", "--host", "host-b", "-P", "solo", "--wait")
-    assert start.returncode == 0, start.stderr
-    record = json.loads((fleet.home("host-b") / "workers" / "wb.pid.json").read_text())
+def test_a_worker_outlives_its_agent_killed_mid_start_and_is_adopted(fleet: Fleet) -> None:
+    client = FleetClient(load_key(str(fleet.key)), url=fleet.url)
+    try:
+        rid = client.send(
+            "host-b", "worker", {"op": "start", "name": "wb", "params": {"pool": "solo"}}
+        )
+        deadline = time.monotonic() + 30
+        replies: list[dict] = []
+        while not replies:  # the start is under way: the supervisor is spawned, not yet online
+            assert time.monotonic() < deadline, "no pending reply"
+            replies = [r for r in client.poll(0.2) if r["id"] == rid]
+        assert replies[0]["state"] == "pending", replies
+    finally:
+        client.close()
     served = fleet.log("host-b").count("serving on")
-    fleet.kill_agent("host-b")
+    fleet.kill_agent("host-b")  # SIGKILL, mid-start
+    pid_file = fleet.home("host-b") / "workers" / "wb.pid.json"
+    deadline = time.monotonic() + 30
+    while not pid_file.exists():
+        assert time.monotonic() < deadline, "the worker never started without its agent"
+        time.sleep(0.2)
+    record = json.loads(pid_file.read_text())
     time.sleep(1)
     assert proc.alive(record["celery_pid"], record.get("create_time"))
     fleet.start_agent("host-b")
@@ -148,4 +163,3 @@ def test_a_worker_outlives_its_killed_agent_and_is_adopted(fleet: Fleet) -> None
     assert stop.returncode == 0, stop.stderr
     assert json.loads(stop.stdout)["state"] == "stopped"
     assert not proc.alive(record["celery_pid"], record.get("create_time"))
-    assert os.path.exists(fleet.home("host-b") / "workers" / "wb.json")
