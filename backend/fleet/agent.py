@@ -79,7 +79,7 @@ class Agent:
                 transport.ensure(conn, retries=3)
                 delay = 0.2
                 self._serve(conn, stop)
-            except (*conn.connection_errors, *conn.channel_errors, OSError) as exc:
+            except transport.errors(conn) as exc:
                 log.warning("broker connection lost (%s); reconnecting", type(exc).__name__)
                 stop.wait(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)

@@ -55,7 +55,7 @@ class Link:
             )
             consumer.on_decode_error = lambda message, exc: None  # type: ignore[assignment]
             consumer.consume()
-        except (*conn.connection_errors, *conn.channel_errors, OSError) as exc:
+        except transport.errors(conn) as exc:
             conn.release()
             self._retry_at = time.monotonic() + self._delay
             self._delay = min(self._delay * 2, transport.CONNECT_RETRY_MAX_S)
@@ -82,7 +82,7 @@ class Link:
                     self.conn.drain_events(timeout=max(0.01, left))
                 except TimeoutError:
                     pass
-                except (*self.conn.connection_errors, *self.conn.channel_errors, OSError):
+                except transport.errors(self.conn):
                     self._drop()
             if time.monotonic() >= deadline:
                 return

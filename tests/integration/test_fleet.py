@@ -10,8 +10,10 @@ import time
 import pytest
 
 from pooldesk.backend import proc
+from pooldesk.backend.fleet import transport
 from pooldesk.backend.fleet.client import FleetClient
 from pooldesk.backend.fleet.key import init_key, load_key
+from pooldesk.backend.fleet.sign import seal
 from pooldesk.backend.fleet.watch import HostWatcher
 from tests.integration.fleet_agents import HOSTS, Fleet, fleet_fixture  # noqa: F401
 
@@ -104,6 +106,24 @@ def test_a_command_signed_with_another_key_is_refused_and_logged(fleet: Fleet, t
     assert "params" not in fleet.log("host-a").split("command refused (signature)")[-1]
 
 
+def test_a_replayed_or_old_command_is_refused_and_logged(fleet: Fleet) -> None:
+    key = load_key(str(fleet.key))
+    assert key is not None
+    client = FleetClient(key, url=fleet.url)
+    try:
+        assert client.link.open() and client.link.producer is not None
+        params = {"op": "forget", "name": "nobody", "params": {}}
+        reply_to = f"reply.{client.client}"
+        fresh = seal(key, "host-a", client.sender, "worker", params, reply_to=reply_to)
+        old = seal(key, "host-a", client.sender, "worker", params, reply_to, ts=time.time() - 120)
+        for body in (fresh, fresh, old):
+            transport.publish(client.link.producer, body, transport.COMMANDS, "cmd.host-a")
+        fleet.wait_log("host-a", "command refused (replay)")
+        fleet.wait_log("host-a", "command refused (expired)")
+    finally:
+        client.close()
+
+
 def _wait_online(fleet: Fleet, hosts: tuple[str, ...], after: float, timeout: float) -> None:
     watcher = HostWatcher(url=fleet.url)
     try:
@@ -123,7 +143,7 @@ def test_agents_reconnect_and_announce_after_a_broker_restart(fleet: Fleet) -> N
 
     broker = ManagedBroker(fleet.root / "panel" / "broker")
     assert broker.stop(timeout=10)
-    time.sleep(1.5)  # long enough for both agents to notice
+    time.sleep(4)  # longer than one round of connection retries: the loop must go on
     state = broker.start()
     assert state.url == fleet.url  # same port: the agents' URL still holds
     restarted = time.time()
