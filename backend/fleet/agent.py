@@ -29,8 +29,9 @@ from kombu import Connection, Consumer, Producer
 
 from pooldesk.backend import paths, proc
 from pooldesk.backend.fleet import transport
-from pooldesk.backend.fleet.handler import CommandHandler, Operations
+from pooldesk.backend.fleet.handler import CommandHandler
 from pooldesk.backend.fleet.probe import Sampler, announce
+from pooldesk.backend.fleet.runner import Operations
 from pooldesk.backend.fleet.sign import Verifier, seal
 from pooldesk.backend.workers.records import RecordStore
 

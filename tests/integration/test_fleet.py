@@ -54,7 +54,7 @@ def test_a_project_on_one_host_starts_logs_and_stops_there_only(fleet: Fleet, tm
     assert elsewhere.returncode == 1 and "not registered on host host-b" in elsewhere.stderr
 
     start = fleet.cli(
-        "worker", "start", "wa", "--host", "host-a", "--project", "demo2", "-P", "threads",
+        "worker", "start", "wa", "--host", "host-a", "--project", "demo2", "-P", "prefork",
         "-c", "1", "--wait", "--json",
     )  # fmt: skip
     assert start.returncode == 0, start.stderr
@@ -63,9 +63,9 @@ def test_a_project_on_one_host_starts_logs_and_stops_there_only(fleet: Fleet, tm
     pid = info["pid"]
 
     resize = fleet.cli("worker", "resize", "wa", "2", "--host", "host-a", "--json")
-    assert resize.returncode == 0, resize.stderr  # threads: by restarting the worker
+    assert resize.returncode == 0, resize.stderr  # prefork: live, pool_grow
     assert json.loads(resize.stdout) == {
-        "name": "wa", "concurrency": 2, "host": "host-a", "method": "restart"
+        "name": "wa", "concurrency": 2, "host": "host-a", "method": "live"
     }  # fmt: skip
     restart = fleet.cli("worker", "restart", "wa", "--host", "host-a", "-c", "3", "--json")
     assert restart.returncode == 0, restart.stderr
