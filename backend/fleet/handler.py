@@ -60,12 +60,16 @@ class CommandHandler:
         reply: Reply,
         store: ProjectStore | None = None,
         threaded: bool = True,
+        chores: Callable[[], None] | None = None,
     ) -> None:
         self.host = host
         self.verifier = verifier
-        self.runner: InlineRunner | OpsThread = (
-            OpsThread(operations) if threaded else InlineRunner(operations)
-        )
+        self.runner: InlineRunner | OpsThread
+        if threaded:
+            self.runner = OpsThread(operations, chores=chores)
+            self.runner.start()
+        else:
+            self.runner = InlineRunner(operations)
         self.reply = reply
         self.store = store or ProjectStore()
         self._waiting: dict[str, tuple[str, str]] = {}  # request id → (reply_to, sender)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -75,19 +76,26 @@ class InlineRunner:
 
 
 class OpsThread(threading.Thread):
-    """Owns the API: submits what arrives, ticks every ``tick_s``."""
+    """Owns the API: submits what arrives, ticks every ``tick_s``, and runs ``chores`` (the
+    agent's adoption of orphaned workers: the same manager, so the same thread) at start and
+    every ``chores_s``."""
 
-    def __init__(self, make: Callable[[], Operations], tick_s: float = 0.25) -> None:
+    def __init__(
+        self,
+        make: Callable[[], Operations],
+        tick_s: float = 0.25,
+        chores: Callable[[], None] | None = None,
+        chores_s: float = 30.0,
+    ) -> None:
         super().__init__(name="fleet-ops", daemon=True)
         self._inline = InlineRunner(make)
         self._inbox: queue.Queue[Any] = queue.Queue()
         self._outbox: queue.Queue[dict[str, Any]] = queue.Queue()
         self._halt = threading.Event()
         self.tick_s = tick_s
+        self.chores, self.chores_s = chores, chores_s
 
     def submit(self, request: Any) -> None:
-        if not self.is_alive() and not self._halt.is_set():
-            self.start()
         self._inbox.put(request)
 
     def drain(self) -> list[dict[str, Any]]:
@@ -99,7 +107,14 @@ class OpsThread(threading.Thread):
                 return out
 
     def run(self) -> None:
+        chores_at = 0.0
         while not self._halt.is_set():
+            if self.chores is not None and time.monotonic() >= chores_at:
+                chores_at = time.monotonic() + self.chores_s
+                try:
+                    self.chores()
+                except Exception:
+                    log.exception("agent chores raised")
             try:
                 request = self._inbox.get(timeout=self.tick_s)
             except queue.Empty:

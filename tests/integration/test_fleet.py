@@ -4,6 +4,8 @@ managed broker, commanded by the real ``pooldesk`` CLI through the broker alone.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import time
 
@@ -176,9 +178,15 @@ def test_a_worker_outlives_its_agent_killed_mid_start_and_is_adopted(fleet: Flee
     record = json.loads(pid_file.read_text())
     time.sleep(1)
     assert proc.alive(record["celery_pid"], record.get("create_time"))
+    os.kill(record["supervisor_pid"], signal.SIGKILL)  # its supervisor dies too: an orphan
+    time.sleep(0.5)
+    assert proc.alive(record["celery_pid"], record.get("create_time"))
     fleet.start_agent("host-b")
     fleet.wait_log("host-b", "serving on", count=served + 1)
-    assert _hosts(fleet)["host-b"]["workers"] == 1
+    fleet.wait_log("host-b", "adopted worker wb", timeout=30)  # re-supervised by the new agent
+    deadline = time.monotonic() + 60
+    while _hosts(fleet)["host-b"]["workers"] != 1:
+        assert time.monotonic() < deadline, "the adopted worker never ran again"
     stop = fleet.cli("worker", "stop", "wb", "--host", "host-b", "--json")
     assert stop.returncode == 0, stop.stderr
     assert json.loads(stop.stdout)["state"] == "stopped"
