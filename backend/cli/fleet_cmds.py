@@ -155,12 +155,18 @@ def _operations(manager: Any) -> Any:
 
 
 def host_list(args: argparse.Namespace) -> int:
+    """Listen ``--listen`` seconds; hosts heard before (``$POOLDESK_HOME/fleet/hosts.json``:
+    names, last sighting, cores, memory, version) are listed offline until heard again."""
+    from pooldesk.backend import paths
     from pooldesk.backend.fleet.watch import HostWatcher
+    from pooldesk.backend.fsutil import read_json, write_json_atomic
 
+    memory = paths.root_path() / "fleet" / "hosts.json"
     try:
         watcher = HostWatcher()
     except ConnectionError as exc:
         return fail(str(exc))
+    watcher.registry.remember(read_json(memory))
     try:
         watcher.poll(args.listen)
         if not watcher.link.connections:
@@ -168,6 +174,8 @@ def host_list(args: argparse.Namespace) -> int:
         rows = watcher.registry.rows()
     finally:
         watcher.close()
+    if rows:
+        write_json_atomic(paths.subdir("fleet") / "hosts.json", watcher.registry.memory())
     if args.json:
         emit_json([{k: row[k] for k in HOST_FIELDS} for row in rows])
         return 0

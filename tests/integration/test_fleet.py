@@ -170,6 +170,8 @@ def test_a_worker_outlives_its_agent_killed_mid_start_and_is_adopted(fleet: Flee
         client.close()
     served = fleet.log("host-b").count("serving on")
     fleet.kill_agent("host-b")  # SIGKILL, mid-start
+    time.sleep(3.5)  # + host list's 2 s of listening: past the 5-s online window
+    assert _hosts(fleet)["host-b"]["online"] is False
     pid_file = fleet.home("host-b") / "workers" / "wb.pid.json"
     deadline = time.monotonic() + 30
     while not pid_file.exists():
