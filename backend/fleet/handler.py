@@ -24,11 +24,11 @@ from typing import Any
 
 from pooldesk.backend.fleet import policy
 from pooldesk.backend.fleet.runner import InlineRunner, Operations, OpsThread
-
-__all__ = ["CommandHandler", "Operations"]
 from pooldesk.backend.fleet.sign import UNANSWERED, Refused, Verifier
 from pooldesk.backend.operations import Request, RequestError
 from pooldesk.backend.projects.store import ProjectStore
+
+__all__ = ["CommandHandler", "Operations"]
 
 log = logging.getLogger("pooldesk.fleet.agent")
 
@@ -52,6 +52,9 @@ Reply = Callable[[str, str, dict[str, Any]], None]  # (reply_to, sender, outcome
 
 
 class CommandHandler:
+    """Called by the agent's loop only (``handle`` per message, ``tick`` per turn); the
+    operations API and project checks run on threads of their own and report back here."""
+
     def __init__(
         self,
         host: str,
