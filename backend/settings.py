@@ -49,6 +49,9 @@ class Settings:
     task_history_hide_args: bool = False
     # The window's colours: follow the system's light/dark scheme, or force one.
     appearance: str = "system"
+    # The fleet (backend/fleet): the shared key's file (0600) and how old a command may be.
+    fleet_key_file: str | None = None
+    fleet_window: float = 30.0
 
     def validate(self) -> list[str]:
         """Problems a user must fix; empty when the settings are usable."""
@@ -75,6 +78,8 @@ class Settings:
         if not 5 <= self.visibility_timeout <= 7 * 86400:
             problems.append("visibility_timeout: must be between 5 seconds and 7 days")
         problems += _task_history_problems(self)
+        if not 5 <= self.fleet_window <= 600:
+            problems.append("fleet_window: must be between 5 and 600 seconds")
         if self.appearance not in APPEARANCES:
             problems.append("appearance: must be system, light or dark")
         return problems
@@ -167,6 +172,7 @@ def _from_dict(data: dict[str, Any]) -> Settings:
         ("stop_timeout", float),
         ("start_timeout", float),
         ("visibility_timeout", float),
+        ("fleet_window", float),
     ):
         value = getattr(settings, name)
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -176,7 +182,7 @@ def _from_dict(data: dict[str, Any]) -> Settings:
         value = getattr(settings, name)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"{name}: expected a whole number, got {value!r}")
-    for name in ("broker_url", "result_backend", "invoice_db"):
+    for name in ("broker_url", "result_backend", "invoice_db", "fleet_key_file"):
         value = getattr(settings, name)
         if value is not None and not isinstance(value, str):
             raise ValueError(f"{name}: expected a string or null, got {value!r}")

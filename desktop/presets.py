@@ -13,6 +13,7 @@ from typing import Any
 
 from pooldesk.backend.projects.model import DEMO
 from pooldesk.backend.projects.store import ProjectStore
+from pooldesk.backend.workers import names
 from pooldesk.backend.workers.spec import (
     DEFAULT_APP,
     WorkerSpec,
@@ -78,12 +79,8 @@ def label(preset: dict[str, Any]) -> str:
 
 
 def free_name(preset_name: str, taken: Iterable[str]) -> str:
-    used = set(taken)
-    base = base_name(preset_name)
-    n = 1
-    while f"{base}-{n}" in used:
-        n += 1
-    return f"{base}-{n}"
+    """The preset's name as a worker-name prefix, numbered by the one free-name scheme."""
+    return names.free_name(base_name(preset_name), taken)
 
 
 def spec_for(preset: dict[str, Any], taken: Iterable[str] = ()) -> WorkerSpec:

@@ -15,7 +15,9 @@ from pooldesk.backend.cli import (
     compare_cmds,
     completion,
     fit_cmds,
+    fleet_cmds,
     helptext,
+    host_flag,
     metrics_cmds,
     project_cmds,
 )
@@ -196,6 +198,7 @@ def build_parser() -> Parser:
     project_cmds.register(sub, Parser)
     fit_cmds.register(sub, Parser, positive_float)
     metrics_cmds.register(sub, Parser)
+    fleet_cmds.register(sub, Parser, positive_float)
     completion.register(sub, Parser, parser)
 
     wqueues = wsub.add_parser("queues", help="change the queues a worker consumes, live")
@@ -208,6 +211,7 @@ def build_parser() -> Parser:
     forget.add_argument("name", help="a stopped or crashed local worker's name")
     forget.add_argument("--json", action="store_true")
     forget.set_defaults(handler=_lazy("worker_cmds", "forget"))
+    host_flag.hook_all(parser)
     helptext.finish(parser)
     return parser
 

@@ -32,10 +32,17 @@ class Project:
     env_file: str | None = None
     env: dict[str, str] = field(default_factory=dict)  # extra pairs (values are secrets too)
     managed_broker: bool = False  # True: Pooldesk's broker overrides the app's own
+    # The fleet host it runs on (its python and workdir are paths there); None: this machine.
+    # An agent serves only projects of its own host (backend/fleet/policy.py).
+    host: str | None = None
 
     @property
     def builtin(self) -> bool:
         return self.name == DEMO
+
+    def runs_on(self, host: str | None) -> bool:
+        """Whether this project runs on ``host`` (None, or no host set: this machine)."""
+        return self.host is None or self.host == host
 
     def problems(self) -> list[str]:
         """Cheap checks on the fields (the interpreter itself is probed in ``check``)."""
@@ -78,6 +85,7 @@ class Project:
             env_file=data.get("env_file") or None,
             env={str(k): str(v) for k, v in (data.get("env") or {}).items()},
             managed_broker=bool(data.get("managed_broker", False)),
+            host=str(data["host"]) if data.get("host") else None,
         )
 
 

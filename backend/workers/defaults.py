@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pooldesk.backend.workers.spec import NAME_RE
+# The one free-name scheme (workers/names.py), re-exported where the Start dialog looks.
+from pooldesk.backend.workers.names import free_name as free_name
 
 # Which natures each pool runs well. ``unknown`` is everywhere except where a wrong guess is the
 # trap itself: nothing is known, and leaving the queue out would hide it.
@@ -99,18 +100,6 @@ def recommended(queues: Iterable[str], fit_rows: Iterable[Any]) -> Recommendatio
     first = rows[0]
     same = tuple(r.queue for r in rows if r.recommended_pool == first.recommended_pool)
     return Recommendation(first.recommended_pool, first.recommended_concurrency, same)
-
-
-def free_name(base: str, taken: Iterable[str]) -> str:
-    """``billing-1``, or the next number not taken; the base is cut to a valid worker name."""
-    stem = "".join(c if c.isalnum() or c in "_.-" else "-" for c in base).strip(".-")[:40]
-    stem = stem or "worker"
-    used = set(taken)
-    n = 1
-    while f"{stem}-{n}" in used:
-        n += 1
-    name = f"{stem}-{n}"
-    return name if NAME_RE.match(name) else f"worker-{n}"
 
 
 def last_project(workers: Iterable[Any]) -> str | None:
