@@ -34,7 +34,8 @@ def script(mode: str, switches: int, n: int) -> None:
     """The script run under callgrind (``probe_overhead.py --switch-script MODE SW N``)."""
     from pooldesk.backend.workers import inworker
 
-    sys.path.insert(0, str(inworker.path()))
+    # POOLDESK_BENCH_INWORKER: another copy of the in-worker modules (an older probe, to compare)
+    sys.path.insert(0, os.environ.get("POOLDESK_BENCH_INWORKER") or str(inworker.path()))
     import _pooldesk_fit as fit  # imported before gevent patches threading, as in a worker
     from gevent import monkey
 

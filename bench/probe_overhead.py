@@ -14,6 +14,10 @@ per-task ``_pooldesk_fit`` measurement, its events, the gevent loop-lag greenlet
 arguments otherwise, for prefork -c 2 and gevent -c 50. The
 idle rates (instructions per second with nothing to run) are printed beside: the probe's
 periodic work costs per second of uptime, not per task. Goal: ≤ 3 % of a noop task.
+
+A whole gevent worker's count moves by a few % from run to run (timing decides its loop turns),
+so the gevent probe is also taken apart and accounted (``_probe_switches``): its hooks and its
+switch hook counted in a script, times the switches the worker's own dump shows per task.
 """
 
 from __future__ import annotations
