@@ -14,6 +14,10 @@ per-task ``_pooldesk_fit`` measurement, its events, the gevent loop-lag greenlet
 arguments otherwise, for prefork -c 2 and gevent -c 50. The
 idle rates (instructions per second with nothing to run) are printed beside: the probe's
 periodic work costs per second of uptime, not per task. Goal: ≤ 3 % of a noop task.
+
+A whole gevent worker's count moves by a few % from run to run (timing decides its loop turns),
+so the gevent probe is also taken apart and accounted (``_probe_switches``): its hooks and its
+switch hook counted in a script, times the switches the worker's own dump shows per task.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import sys
 import tempfile
 import time
 
+import _probe_switches as switches
 import psutil
 from fitbench import APP, bench_home, run_batch
 
@@ -120,9 +125,10 @@ def _dump_ir(out: str, dump: int) -> int:
 
 def measure(
     app: object, config: object, pool: str, conc: int, probe: bool, tasks: int, idle_s: float
-) -> tuple[float, float]:
-    """(instructions per noop task with the idle rate taken out, idle instructions per second)
-    of one worker under callgrind, summed over its processes. The idle rate is what the worker
+) -> tuple[float, float, switches.Counter[str]]:
+    """(instructions per noop task with the idle rate taken out, idle instructions per second,
+    calls of the switch hook and of ``pread`` in the task window) of one worker under
+    callgrind, summed over its processes. The idle rate is what the worker
     does per second with nothing to run (heartbeats; with the probe, its 100-ms loop-lag
     greenlet and 1-s events): callgrind counts it for every second of the stretched task window
     too, so it is measured first (dump 1) and subtracted from the task window (dump 2)."""
@@ -162,7 +168,8 @@ def measure(
         run_batch(app, "noop", "bench", tasks, 0, timeout=1800)
         wall = time.monotonic() - start
         _control("-d", *pids)  # dump 2: the tasks
-        return (_dump_ir(out, 2) - idle_rate * wall) / tasks, idle_rate
+        found = switches.calls(glob.glob(f"{out}/cg.*.2"))
+        return (_dump_ir(out, 2) - idle_rate * wall) / tasks, idle_rate, found
     finally:
         os.killpg(proc.pid, 9)
         proc.wait(timeout=30)
@@ -175,13 +182,19 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--pools", default="prefork,gevent", help="which pools (comma-separated)")
     parser.add_argument("--hooks-only", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--switch-script", nargs=3, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.switch_script is not None:  # the child of _probe_switches.per_task, under callgrind
+        mode, count, n = args.switch_script
+        switches.script(mode, int(count), int(n))
+        return 0
     if args.hooks_only is not None:  # the child of hook_instructions(), under callgrind
         hook_cost_us(args.hooks_only) if args.hooks_only else hook_cost_us(1)
         return 0
     from pooldesk.backend.broker import current_config
 
     rows = []
+    seen: list[switches.Counter[str]] = []
     with bench_home() as (_manager, app):
         config = current_config()
         chosen = args.pools.split(",")
@@ -189,11 +202,15 @@ def main() -> int:
             got: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
             for round_ in range(args.rounds):
                 for probe in (False, True) if round_ % 2 == 0 else (True, False):
-                    per_task, idle = measure(app, config, pool, conc, probe, args.tasks, args.idle)
+                    per_task, idle, found = measure(
+                        app, config, pool, conc, probe, args.tasks, args.idle
+                    )
                     got[probe].append((per_task, idle))
                     state = "on" if probe else "off"
                     print(f"  {pool} -c {conc} probe {state}: {per_task / 1e6:.2f} M "
                           f"instructions/task, idle {idle / 1e6:.2f} M/s", flush=True)  # fmt: skip
+                    if probe and pool == "gevent":
+                        seen.append(found)
             off = min(got[False])
             on = min(got[True])
             rows.append((pool, conc, off, on))
@@ -206,6 +223,18 @@ def main() -> int:
     print(f"the hooks alone, in this process: {cost:.1f} µs per task")
     hooks = hook_instructions()
     print(f"the hooks alone, under callgrind: {hooks / 1e3:.1f} k instructions per task")
+    gevent_off = next((off[0] for pool, _c, off, _on in rows if pool == "gevent"), None)
+    if gevent_off is not None and seen:
+        cost = switches.costs(__file__)
+        print(f"gevent, taken apart: hooks {cost['hooks'] / 1e3:.1f} k instructions per task, "
+              f"a switch of a measured task {cost['measured_switch'] / 1e3:.2f} k, any other "
+              f"switch {cost['other_switch'] / 1e3:.2f} k ({cost['seconds']:.0f} s)")  # fmt: skip
+        for found in seen:
+            acc = switches.accounted(cost, found, args.tasks)
+            share = acc["total"] / gevent_off
+            print(f"  a worker's run: {acc['trace']:.1f} switches per task, {acc['measured']:.1f} "
+                  f"of a measured task; the probe accounted: {acc['total'] / 1e3:.0f} k "
+                  f"instructions per task = {share:.1%} of a noop task")  # fmt: skip
     return 0
 
 

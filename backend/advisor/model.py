@@ -110,6 +110,9 @@ class Thresholds:
     ram_available_fraction: float = 0.10
     ram_available_min_bytes: int = 512 * 2**20
     uss_growth_bytes_per_min: float = 20 * 2**20
+    # Memory is watched this long before its growth counts (and over up to twice this): a
+    # worker warming up (imports, connection pools, caches) grows for its first minutes too.
+    uss_growth_window_s: float = 300.0
     crash_loop_starts: int = 3
     crash_loop_minutes: float = 10.0
     raise_after: int = 2  # consecutive evaluations before a warning shows (hysteresis)

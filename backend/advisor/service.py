@@ -29,7 +29,6 @@ from pooldesk.backend.workers.manager import WorkerError, WorkerInfo, WorkerMana
 from pooldesk.backend.workers.spec import cores
 
 WINDOW_S = 10.0
-GROWTH_WINDOW_S = 600.0
 
 
 class AdvisorService:
@@ -105,7 +104,7 @@ class AdvisorService:
             w.tasks_per_s = self._rates.rate(info.hostname, now, view.processed if view else None)
             if w.uss_bytes:
                 w.uss_growth_bytes_per_min = self._growth(
-                    self._uss[info.hostname], now, w.uss_bytes
+                    self._uss[info.hostname], now, w.uss_bytes, self.thresholds.uss_growth_window_s
                 )
             obs.workers.append(w)
         for record in batches:
@@ -141,13 +140,17 @@ class AdvisorService:
         return max(0, value - history[0][1]) if len(history) > 1 else 0
 
     @staticmethod
-    def _growth(history: deque[tuple[float, int]], now: float, value: int) -> float | None:
-        """Bytes per minute over the last ten minutes; None until five minutes are seen."""
+    def _growth(
+        history: deque[tuple[float, int]], now: float, value: int, window_s: float
+    ) -> float | None:
+        """Bytes per minute over the last ``2 × window_s``; None until ``window_s`` is seen
+        (the threshold ``uss_growth_window_s``, five minutes by default)."""
+        window_s = max(window_s, 1.0)
         history.append((now, value))
-        while history and history[0][0] < now - GROWTH_WINDOW_S:
+        while history and history[0][0] < now - 2 * window_s:
             history.popleft()
         first_t, first_v = history[0]
-        if now - first_t < GROWTH_WINDOW_S / 2:
+        if now - first_t < window_s:
             return None
         return (value - first_v) / ((now - first_t) / 60)
 

@@ -136,7 +136,8 @@ def audit(
     )
     if cfg.error:
         return report
-    workers = measure.project_workers(project_name, growth)
+    # The sampler measures growth over up to twice the watch (AdvisorService._growth).
+    workers = measure.project_workers(project_name, growth, 2 * th.uss_growth_window_s)
     meas = measure.from_history(cfg.task_names, routes=cfg.task_queues)
     report.findings = evaluate(cfg, workers, meas, th)
     report.settings = public_settings(cfg)

@@ -175,7 +175,30 @@ def _int_or_text(text: str) -> Any:
     return text
 
 
-def worker_view(spec: WorkerSpec, growth: float | None = None) -> WorkerView:
+def ran_by(
+    hostname: str, since_s: float, query: TaskQuery | None = None, now: float | None = None
+) -> tuple[tuple[str, str, int], ...]:
+    """(task, queue, runs) a worker (its Celery node name) finished over the last ``since_s``,
+    the most runs first: which task its memory grew with."""
+    query = query or TaskQuery()
+    if not query.exists:
+        return ()
+    now = time.time() if now is None else now
+    sql = (
+        "SELECT name, COALESCE(queue, '?'), COUNT(*) AS runs FROM tasks "
+        "WHERE worker = ? AND first_ts >= ? AND ended_ts IS NOT NULL AND name IS NOT NULL "
+        "GROUP BY name, queue ORDER BY runs DESC, name LIMIT 5"
+    )
+    try:
+        rows = query.conn().execute(sql, (hostname, now - since_s)).fetchall()
+    except sqlite3.Error:
+        return ()
+    return tuple((str(r[0]), str(r[1]), int(r[2])) for r in rows)
+
+
+def worker_view(
+    spec: WorkerSpec, growth: float | None = None, ran: tuple[tuple[str, str, int], ...] = ()
+) -> WorkerView:
     return WorkerView(
         name=spec.name,
         pool=spec.pool,
@@ -188,12 +211,16 @@ def worker_view(spec: WorkerSpec, growth: float | None = None) -> WorkerView:
         time_limit=spec.time_limit,
         soft_time_limit=spec.soft_time_limit,
         uss_growth_bytes_per_min=growth,
+        ran=ran,
     )
 
 
-def project_workers(project: str, growth: dict[str, float] | None = None) -> list[WorkerView]:
+def project_workers(
+    project: str, growth: dict[str, float] | None = None, window_s: float = 600.0
+) -> list[WorkerView]:
     """The workers Pooldesk runs for ``project`` now, from their records: a stopped or crashed
-    worker's options no longer run anything, so they are not judged."""
+    worker's options no longer run anything, so they are not judged. A worker whose memory
+    growth was measured also gets what it ran over the last ``window_s``."""
     from pooldesk.backend import proc
     from pooldesk.backend.workers.records import RecordStore
 
@@ -207,5 +234,7 @@ def project_workers(project: str, growth: dict[str, float] | None = None) -> lis
                 continue
             owner = record.spec.project or "demo"
             if owner == project:
-                out.append(worker_view(record.spec, (growth or {}).get(name)))
+                grew = (growth or {}).get(name)
+                ran = ran_by(record.hostname, window_s) if grew is not None else ()
+                out.append(worker_view(record.spec, grew, ran))
     return out

@@ -112,6 +112,9 @@ class WorkerView:
     time_limit: float | None = None
     soft_time_limit: float | None = None
     uss_growth_bytes_per_min: float | None = None  # measured (sampler), None: not yet
+    # What it ran while its memory was watched, from task history: (task, queue, runs), the
+    # most runs first. Only read for a worker whose memory grows.
+    ran: tuple[tuple[str, str, int], ...] = ()
 
 
 @dataclass(frozen=True)

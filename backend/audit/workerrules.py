@@ -207,15 +207,28 @@ def memory_growth(
         ]
         if any(number(s.value) for s in settings):
             continue
+        measured: dict[str, Any] = {
+            "worker": worker.name,
+            "uss_growth_mib_per_min": round(growth / 2**20, 2),
+            "watched_s": round(th.uss_growth_window_s, 1),
+        }
+        ran = ""
+        if worker.ran:
+            task, queue, runs = worker.ran[0]
+            if queue == "?":  # no task-sent event brought it: the app's own route
+                queue = str(cfg.task_queues.get(task) or queue)
+            measured.update(task=task, queue=queue, runs=runs)
+            ran = f" while it ran {task} ({runs} runs on {queue})"
         out.append(
             Finding(
                 "memory_growth",
                 "warning",
                 f"{worker.name} grows {growth / 2**20:.1f} MiB/min with no per-child limit",
-                f"{worker.name}'s memory grows {growth / 2**20:.1f} MiB a minute while it runs "
-                "tasks, and nothing recycles its processes: it grows until the machine swaps.",
+                f"{worker.name}'s memory grew {growth / 2**20:.1f} MiB a minute{ran}, watched "
+                f"for at least {th.uss_growth_window_s:g} s, and nothing recycles its "
+                "processes: it grows until the machine swaps.",
                 [cite(s) for s in settings],
-                {"worker": worker.name, "uss_growth_mib_per_min": round(growth / 2**20, 2)},
+                measured,
                 {
                     "change": "--max-tasks-per-child N or --max-memory-per-child KiB (prefork)",
                     "docs": DOCS + "userguide/workers.html#max-tasks-per-child-setting",

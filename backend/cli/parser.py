@@ -194,7 +194,7 @@ def build_parser() -> Parser:
     _add_demo(sub)
     compare_cmds.register(sub, positive_int)
     advise_cmds.register(sub, Parser, positive_float)
-    audit_cmds.register(sub, Parser)
+    audit_cmds.register(sub, Parser, positive_float)
     project_cmds.register(sub, Parser)
     fit_cmds.register(sub, Parser, positive_float)
     metrics_cmds.register(sub, Parser)

@@ -226,6 +226,45 @@ def test_memory_growth_with_a_per_child_limit_is_fine():
     )
 
 
+def test_memory_growth_names_the_task_the_worker_ran_and_the_watch():
+    view = worker(
+        uss_growth_bytes_per_min=60 * 2**20,
+        ran=(("app.leak", "default", 40), ("app.other", "default", 3)),
+    )
+    found = run(config(), [view], th=Thresholds(uss_growth_window_s=120))["memory_growth"]
+    assert found.measured == {
+        "worker": "w1",
+        "uss_growth_mib_per_min": 60.0,
+        "watched_s": 120.0,
+        "task": "app.leak",
+        "queue": "default",
+        "runs": 40,
+    }
+    assert "while it ran app.leak (40 runs on default)" in found.text
+    assert [c["setting"] for c in found.config] == [
+        "worker_max_tasks_per_child",
+        "worker_max_memory_per_child",
+    ]
+
+
+def test_memory_growth_counts_only_after_the_watch():
+    """AdvisorService._growth: None until ``uss_growth_window_s`` is seen, then over up to
+    twice that."""
+    from collections import deque
+
+    from pooldesk.backend.advisor.service import AdvisorService
+
+    history: deque[tuple[float, int]] = deque()
+    mib = 2**20
+    assert AdvisorService._growth(history, 0.0, 100 * mib, 60.0) is None
+    assert AdvisorService._growth(history, 59.9, 110 * mib, 60.0) is None
+    assert AdvisorService._growth(history, 60.0, 110 * mib, 60.0) == 10 * mib  # per minute
+    AdvisorService._growth(history, 120.0, 120 * mib, 60.0)
+    # At 180 s the 0-s reading is older than twice the watch: measured from 60 s on.
+    assert AdvisorService._growth(history, 180.0, 130 * mib, 60.0) == 10 * mib
+    assert history[0][0] == 60.0
+
+
 def test_autoscale_with_quorum_queues():
     scaled = worker(autoscale=(8, 2))
     quorum = AppConfig.from_answer(

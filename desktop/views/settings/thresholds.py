@@ -121,11 +121,23 @@ THRESHOLD_FIELDS = {
     ),
     "uss_growth_bytes_per_min": ThresholdField(
         "Worker memory growth that looks like a leak:",
-        "A local worker whose memory (USS, measured over up to 10 minutes) grows at least this "
-        "fast gets a warning with a restart fix: a leaking task grows until the machine swaps.",
+        "A local worker whose memory (USS) grows at least this fast over the watch below gets "
+        "a warning, and an audit finding when nothing recycles its processes "
+        "(--max-tasks-per-child, --max-memory-per-child): a leaking task grows until the "
+        "machine swaps.",
         " MiB/min",
         decimals=1,
         scale=MiB,
+    ),
+    "uss_growth_window_s": ThresholdField(
+        "Watch a worker's memory for at least:",
+        "Memory growth counts only after a worker's memory has been watched this long (and is "
+        "measured over up to twice this), so a worker warming up — imports, connection pools, "
+        "caches — is not taken for a leak. Shorter warns sooner, with more false alarms.",
+        " min",
+        decimals=1,
+        scale=60,
+        maximum=1440,
     ),
     "crash_loop_starts": ThresholdField(
         "Automatic restarts after a crash:",
