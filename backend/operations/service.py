@@ -34,7 +34,7 @@ from pooldesk.backend.operations.request import (
     failed,
     pending,
 )
-from pooldesk.backend.operations.steps import Steps, _Stop
+from pooldesk.backend.operations.steps import PendingStop, Steps
 from pooldesk.backend.operations.texts import message, reason_for
 from pooldesk.backend.operations.watch import Ended
 from pooldesk.backend.settings import Settings
@@ -211,7 +211,7 @@ class Operations(Steps):
             self.manager.request_stop(info.name, "cold", op=request.op, timeout=0)
         except Exception:
             return None
-        self._stops[info.name] = _Stop(request, fail=text)
+        self._stops[info.name] = PendingStop(request, fail=text)
         return pending(request, f"Stopping {info.name} again…")
 
     def _final(self, outcome: Outcome) -> Outcome:
