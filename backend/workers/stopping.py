@@ -10,8 +10,9 @@ Celery is gone the supervisor writes the exit record and leaves by itself; it ge
 Nothing here blocks. :class:`Stopper` is *asked* (:meth:`Stopper.request`) and *ticked*
 (:meth:`Stopper.tick`), through ``WorkerManager.tick_stops`` and the operations API's ``tick``:
 the window ticks on each refresh, so a warm stop that waits a minute for running tasks freezes
-nothing and shows how long it has waited; the CLI (``Operations.run``) ticks in a loop. The same object answers "is this worker stopping, and how far is
-it" (:meth:`Stopper.progress`), so the state shown for a worker has one owner.
+nothing and shows how long it has waited; the CLI (``Operations.run``) ticks in a loop. The
+same object answers "is this worker stopping, and how far is it" (:meth:`Stopper.progress`), so
+the state shown for a worker has one owner.
 
 Processes and time come through :class:`System` (send a signal, is it alive, kill a group, now,
 sleep) so the sequence is unit-tested with a fake clock and fake processes
