@@ -15,6 +15,7 @@ thread that is meant to run by itself: a start-up slot on the right thread is re
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -203,8 +204,13 @@ def test_a_service_signal_reaches_a_plain_objects_method_in_the_service_thread(
     service.launch()
     try:
         assert plain.probe.reached.wait(WAIT_S) and plain.probe.gui is False
-        assert not qt_view.probe.reached.is_set()
-        QApplication.processEvents()
+        assert not qt_view.probe.reached.is_set()  # queued: only the GUI's event loop runs it
+        # The queued call is posted once the plain slot has returned, a moment after ``reached``
+        # is set in the service's thread: spin the GUI's loop until it arrives.
+        deadline = time.monotonic() + WAIT_S
+        while not qt_view.probe.reached.is_set() and time.monotonic() < deadline:
+            QApplication.processEvents()
+            time.sleep(0.01)
         assert qt_view.probe.reached.is_set() and qt_view.probe.gui is True
     finally:
         service.shutdown()
