@@ -120,6 +120,7 @@ def agent_serve(args: argparse.Namespace) -> int:
         sample_s=args.sample_interval,
         announce_s=args.announce_interval,
         adopt=manager.adopt_orphans,
+        roster=_roster(host, manager),
     )
     try:
         agent.run(stop)
@@ -134,6 +135,12 @@ def _manager(settings: Any) -> Any:
     from pooldesk.backend.workers.manager import WorkerManager
 
     return WorkerManager.from_settings(settings, config=ensure_broker(settings))
+
+
+def _roster(host: str, manager: Any) -> Any:
+    from pooldesk.backend.fleet.roster import Roster, local_rows
+
+    return Roster(host, lambda: local_rows(manager)).due
 
 
 def _operations(manager: Any) -> Any:
