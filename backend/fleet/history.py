@@ -30,7 +30,7 @@ class HostHistory:
         used, total = sample.get("memory_used_bytes"), sample.get("memory_total_bytes")
         if not cores or used is None or not total:
             return
-        ts = float(sample.get("ts") or time.time())
+        ts = float(sample["ts"]) if sample.get("ts") is not None else time.time()
         with self._lock:
             ring = self._hosts.setdefault(sample["host"], deque(maxlen=self.keep))
             if ring and ts <= ring[-1][0]:

@@ -2,10 +2,12 @@
 by the panel (issue 20, "Window": a Host column, rows of workers on other hosts).
 
 The agent publishes ``{"kind": "workers", "host", "ts", "workers": [row, ...]}`` on the hosts
-fanout every ``EVERY_S`` seconds: a row is a worker's :class:`WorkerInfo` JSON minus its log
-lines and start times (about 600 bytes), so about 300 B/s per worker on top of the host's
-per-second sample. Rows come from the same ``WorkerManager.info`` the local ``worker list``
-uses, so states read alike (a start shows "starting", then "online" once it answers ping).
+fanout when a row's shape changes (a state, a pid, a size: checked every ``CHECK_S``) and
+otherwise every ``REFRESH_S`` (fresh CPU and memory figures, and the rows for a panel that has
+just started). A row is a worker's :class:`WorkerInfo` JSON minus its log lines and start times
+(about 600 bytes): an idle host adds 0.1 message/s to its 1.03 (an empty list every 10 s), each
+worker about 60 B/s, plus one message per change. Rows come from the same
+``WorkerManager.info`` the local ``worker list`` uses, so states read alike.
 
 The panel keeps the last rows of each host in a :class:`FleetRegistry` (a :class:`HostRegistry`
 that also reads this kind; the plain registry of ``host list`` drops it as an unknown kind) and
@@ -20,7 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from pooldesk.backend.fleet.history import HostHistory
@@ -31,8 +33,12 @@ from pooldesk.backend.workers.info import WorkerInfo
 log = logging.getLogger("pooldesk.fleet.agent")
 
 KIND = "workers"
-EVERY_S = 2.0
+CHECK_S = 1.0
+REFRESH_S = 10.0
+# What makes a row "changed" (sent at once); CPU and memory ride on the periodic refresh.
+SHAPE = ("name", "state", "pid", "pool", "concurrency", "queues", "autoscale", "progress", "exit")
 MAX_ROWS = 500
+UNREACHABLE = "unreachable"  # the row's host has gone silent (its agent stopped or cut off)
 SKIPPED = ("last_log", "starts", "remote")  # long, or meaningless on the panel's side
 TEXT_FIELDS = ("name", "hostname", "state")
 
@@ -68,22 +74,29 @@ class Roster:
         self,
         host: str,
         rows: Callable[[], list[dict[str, Any]]],
-        every_s: float = EVERY_S,
+        check_s: float = CHECK_S,
+        refresh_s: float = REFRESH_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.host, self.rows, self.every_s, self.clock = host, rows, every_s, clock
-        self._next = 0.0
+        self.host, self.rows, self.clock = host, rows, clock
+        self.check_s, self.refresh_s = check_s, refresh_s
+        self._next_check = self._next_full = 0.0
+        self._shape: list[dict[str, Any]] | None = None
 
     def due(self) -> dict[str, Any] | None:
         now = self.clock()
-        if now < self._next:
+        if now < self._next_check:
             return None
-        self._next = now + self.every_s
+        self._next_check = now + self.check_s
         try:
             rows = self.rows()
         except Exception:  # the agent keeps serving; the panel keeps the last rows
             log.exception("listing this host's workers failed")
             return None
+        shape = [{k: r.get(k) for k in SHAPE} for r in rows]
+        if shape == self._shape and now < self._next_full:
+            return None
+        self._shape, self._next_full = shape, now + self.refresh_s
         return {"kind": KIND, "host": self.host, "ts": time.time(), "workers": rows}
 
 
@@ -129,10 +142,22 @@ class FleetRegistry(HostRegistry):
         return fed
 
     def workers(self, host: str | None = None) -> list[FleetWorker]:
-        """The last rows of ``host`` (every host's: None), hosts in name order."""
+        """The last rows of ``host`` (every host's: None), hosts in name order. A host whose
+        agent is silent keeps its rows, marked ``unreachable`` (its workers may well run on:
+        they outlive their agent), without the figures that would be stale."""
         with self._rows_lock:
             hosts = [host] if host is not None else sorted(self._rows)
-            return [w for h in hosts for w in self._rows.get(h, [])]
+            rows = {h: list(self._rows.get(h, [])) for h in hosts}
+        out: list[FleetWorker] = []
+        for h, workers in rows.items():
+            if self.online(h):
+                out += workers
+            else:
+                out += [
+                    replace(w, state=UNREACHABLE, cpu_percent=None, memory_bytes=None)
+                    for w in workers
+                ]
+        return out
 
     def update_worker(self, host: str, data: dict[str, Any]) -> None:
         """An operation's outcome carried a fresher row (``data.worker``): show it now."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -90,7 +90,7 @@ class StartDialog(QDialog):
         self.host_hint.setObjectName("hint")
         self.host_hint.setWordWrap(True)
         self._local_existing: dict[str, str] = {}
-        self._workers_of: Callable[[str], dict[str, str]] = lambda _host: {}
+        self._host_workers: dict[str, dict[str, str]] = {}
         self.project_combo = ProjectPicker()
         if project is not None:
             index = self.project_combo.findData(project)
@@ -176,15 +176,15 @@ class StartDialog(QDialog):
         self,
         rows: Sequence[Mapping[str, Any]],
         block: str = "",
-        workers_of: Callable[[str], dict[str, str]] | None = None,
+        workers: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         """The fleet's hosts (``host list --json`` rows): an online host can be picked; one
         whose agent is offline, or every host while this panel has no fleet key (``block``
-        says why), is greyed with the reason as its tooltip. ``workers_of(host)``: the names
-        and states of that host's workers, for the name check."""
+        says why), is greyed with the reason as its tooltip. ``workers``: each host's workers'
+        names and states, for the name check (plain data: a callable back into the page would
+        tie the dialog to its parent in a cycle PySide crashes on when deleting them)."""
         self._local_existing = dict(self._existing)
-        if workers_of is not None:
-            self._workers_of = workers_of
+        self._host_workers = {h: dict(w) for h, w in (workers or {}).items()}
         model = self.host_combo.model()
         for row in rows:
             name = str(row.get("name", ""))
@@ -209,7 +209,7 @@ class StartDialog(QDialog):
 
     def _host_changed(self, _index: int = 0) -> None:
         host = self.host()
-        self._existing = self._workers_of(host) if host else self._local_existing
+        self._existing = self._host_workers.get(host, {}) if host else self._local_existing
         self.host_hint.setText(
             f"Its agent starts it there, from the project registered on {host} "
             "(pooldesk project add NAME --host HOST)."

@@ -43,6 +43,7 @@ from pooldesk.desktop import resources
 from pooldesk.desktop.charts import LimitHistory
 from pooldesk.desktop.models.workers_model import (
     COLUMNS,
+    HOST,
     NAME,
     QUEUES,
     THIS_MACHINE,
@@ -112,6 +113,7 @@ class WorkersPage(QWidget):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(QUEUES, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(70)
+        self.table.setColumnHidden(HOST, True)  # shown once a fleet host is heard (set_hosts)
 
         self.empty_label = QLabel(EMPTY_TEXT)
         self.empty_label.setObjectName("emptyState")
@@ -266,6 +268,7 @@ class WorkersPage(QWidget):
                 i, "agent online" if online else "agent offline", Qt.ItemDataRole.ToolTipRole
             )
         self.filter_bar.setVisible(bool(self.hosts))
+        self.table.setColumnHidden(HOST, not self.hosts)
 
     def set_fleet_block(self, why: str) -> None:
         """Why commands to fleet hosts are off ("" when the fleet key is there)."""
@@ -340,7 +343,11 @@ class WorkersPage(QWidget):
         existing = {w.name: w.state for w in workers if not w.remote}
         project = self.last_project or last_project(workers)
         dialog = StartDialog(self, existing, fit_rows=self.fit_rows, project=project)
-        dialog.set_hosts(self.hosts, self.fleet_block, self._host_workers)
+        by_host: dict[str, dict[str, str]] = {}
+        for w in self.all_workers:
+            if host_of(w):
+                by_host.setdefault(host_of(w), {})[w.name] = w.state
+        dialog.set_hosts(self.hosts, self.fleet_block, by_host)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         # A bound method, not a lambda holding the dialog: such a cycle crashes PySide when
         # the dialog is deleted by its parent.
@@ -358,10 +365,6 @@ class WorkersPage(QWidget):
                 self.hostStartRequested.emit(host, spec)
             else:
                 self.startRequested.emit(spec)
-
-    def _host_workers(self, host: str) -> dict[str, str]:
-        """The names and states of ``host``'s workers (the Start dialog's name check)."""
-        return {w.name: w.state for w in self.all_workers if host_of(w) == host}
 
     def open_resize_dialog(self) -> None:
         """Window-modal and non-blocking, like the start dialog."""

@@ -21,9 +21,10 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
+from pooldesk.backend.advisor.model import Fix
 from pooldesk.backend.fleet.key import KEY_ENV, NO_KEY
 from pooldesk.desktop import resources
-from pooldesk.desktop.models.workers_model import HOST, STATE
+from pooldesk.desktop.models.workers_model import HOST, POOL, STATE
 from pooldesk.desktop.shell.root import PooldeskWindow
 from tests.conftest import POOLDESK_ENV, _kill_home
 
@@ -157,6 +158,16 @@ def test_a_host_is_charted_and_runs_a_worker_started_from_the_dialog(
     assert page.set_host_filter(HOST_X) and not page.table.isRowHidden(row)
     assert page.set_host_filter("this machine") and page.table.isRowHidden(row)
     assert page.set_host_filter(None) and not page.table.isRowHidden(row)
+
+    # A fix for a worker on host-x is applied by its agent (here: restart as threads × 2).
+    fix = Fix("restart_worker", {"name": "fx1", "pool": "threads", "concurrency": 2}, "Restart")
+    with qtbot.waitSignal(window.fixes.hostFix) as routed:
+        overview.fixRequested.emit(fix)
+    assert routed.args[0] == HOST_X
+    qtbot.waitUntil(
+        lambda: _cell(window, "fx1", POOL) == "threads" and _cell(window, "fx1", STATE) == "online",
+        timeout=WAIT_MS,
+    )
 
     # Stop it through its agent.
     assert page.select("fx1") is False  # not a local worker
