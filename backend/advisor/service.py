@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict, deque
-from dataclasses import replace
-from typing import Any
 
 from pooldesk.backend.advisor.ceiling import TaskRates
 from pooldesk.backend.advisor.engine import Advisor, Update
@@ -27,8 +25,8 @@ from pooldesk.backend.batches.history import BatchRecord
 from pooldesk.backend.broker.status import BrokerStatus
 from pooldesk.backend.telemetry.samples import ProcessSample, Snapshot
 from pooldesk.backend.telemetry.views import EventSnapshot
-from pooldesk.backend.workers.manager import WorkerInfo, WorkerManager
-from pooldesk.backend.workers.spec import WorkerSpec, cores
+from pooldesk.backend.workers.manager import WorkerError, WorkerInfo, WorkerManager
+from pooldesk.backend.workers.spec import cores
 
 WINDOW_S = 10.0
 GROWTH_WINDOW_S = 600.0
@@ -171,65 +169,15 @@ def _fd_limit() -> int | None:
     return soft if soft > 0 else None
 
 
-def apply_fix(manager: WorkerManager, fix: Fix) -> str:
-    """Perform a fix; returns what was done, phrased for the status bar."""
-    p: dict[str, Any] = fix.params
-    if fix.kind == "stop_worker":
-        info = manager.stop(p["name"])
-        return f"{info.name} stopped"
-    if fix.kind == "restart_worker":
-        info = manager.restart(p["name"], pool=p.get("pool"), concurrency=p.get("concurrency"))
-        return f"{info.name} restarted as {info.pool} × {info.concurrency}: {info.state}"
-    if fix.kind == "resize_worker":
-        result = manager.resize(p["name"], int(p["concurrency"]))
-        return f"{result.name} resized to {result.concurrency} ({result.method})"
-    if fix.kind == "start_worker":
-        spec = WorkerSpec(
-            name=p["name"],
-            pool=p["pool"],
-            concurrency=int(p["concurrency"]),
-            queues=tuple(p["queues"]),
-        )
-        like = manager.store.load(p["like"]) if p.get("like") else None
-        if like is not None:  # the same app (and project) as the worker it stands beside
-            spec = replace(
-                like.spec,
-                name=spec.name,
-                pool=spec.pool,
-                concurrency=spec.concurrency,
-                queues=spec.queues,
-                autoscale=None,
-            )
-        info = manager.start(_free_name(manager, spec))
-        done = f"{info.name} started ({info.pool} × {info.concurrency} on {', '.join(info.queues)})"
-        source = p.get("remove_from")
-        if source:  # the trapped worker stops taking the queues the new one serves
-            moved = set(spec.queues)
-            record = manager.store.load(source)
-            if record is not None:
-                rest = tuple(q for q in record.spec.queues if q not in moved)
-                manager.set_queues(source, rest)
-            else:  # a remote worker: NAME@HOST
-                remote = {w.hostname: w for w in manager.all(include_remote=True)}
-                rest = tuple(q for q in remote[source].queues if q not in moved)
-                manager.remote_set_queues(source, rest)
-            done += f"; {source} now consumes {', '.join(rest)}"
-        return done
-    if fix.kind == "start_broker":
-        from pooldesk.backend.broker.managed import ManagedBroker
+def apply_fix(manager: WorkerManager, fix: Fix, timeout: float | None = None) -> str:
+    """Perform a fix and wait for its end (blocking); returns what was done, phrased for a
+    person. The fix runs as the operations API's ``apply_fix`` request, the same path as the
+    window's Fix… (project check included); a failure raises ``WorkerError`` with the reason."""
+    from pooldesk.backend.operations import Operations, Request
 
-        ManagedBroker().start()
-        return "managed broker started"
-    raise ValueError(f"unknown fix {fix.kind!r}")
-
-
-def _free_name(manager: WorkerManager, spec: WorkerSpec) -> WorkerSpec:
-    """``invoices-1`` taken? then ``invoices-2``: a fix never collides with a worker."""
-    taken = set(manager.store.names())
-    if spec.name not in taken:
-        return spec
-    stem = spec.name.rsplit("-", 1)[0]
-    n = 2
-    while f"{stem}-{n}" in taken:
-        n += 1
-    return replace(spec, name=f"{stem}-{n}")
+    name = str(fix.params.get("name") or "broker")
+    request = Request("apply_fix", name, {"kind": fix.kind, "params": dict(fix.params)})
+    outcome = Operations(manager, wait_for_lock=True).run(request, timeout)
+    if not outcome.ok:
+        raise WorkerError(outcome.text)
+    return outcome.text

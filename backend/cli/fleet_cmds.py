@@ -33,6 +33,7 @@ def register(sub: Any, parser_class: Any, positive_float: Any) -> None:
     )
     init = ksub.add_parser("init", help="create a new random key (mode 0600)")
     init.add_argument("--path", default=None, help="where (default: $POOLDESK_HOME/fleet.key)")
+    init.add_argument("--json", action="store_true")
     init.set_defaults(handler=key_init)
 
     agent = sub.add_parser("agent", help="this host's fleet agent (commands through the broker)")
@@ -41,8 +42,16 @@ def register(sub: Any, parser_class: Any, positive_float: Any) -> None:
     )
     serve = asub.add_parser("serve", help="announce this host and run the panel's commands")
     serve.add_argument("--host-name", default=None, help="this host's name in the fleet")
-    serve.add_argument("--sample-interval", type=positive_float, default=1.0, metavar="S")
-    serve.add_argument("--announce-interval", type=positive_float, default=30.0, metavar="S")
+    serve.add_argument(
+        "--sample-interval", type=positive_float, default=1.0, metavar="S", help="seconds"
+    )
+    serve.add_argument(
+        "--announce-interval",
+        type=positive_float,
+        default=30.0,
+        metavar="S",
+        help="seconds between announces (also sent at start and after a reconnect)",
+    )
     serve.set_defaults(handler=agent_serve)
 
     host = sub.add_parser("host", help="the fleet's hosts (agents heard on the broker)")
@@ -65,6 +74,9 @@ def key_init(args: argparse.Namespace) -> int:
         written = init_key(path)
     except (FleetKeyError, OSError) as exc:
         return fail(str(exc), code=2)
+    if args.json:
+        emit_json({"path": str(written), "mode": "0600"})
+        return 0
     print(f"fleet key written to {written} (mode 0600)")
     if written != default_path():
         print(f"point the panel and every agent at it: {KEY_ENV}={written}")

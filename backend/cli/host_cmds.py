@@ -20,7 +20,7 @@ REPLY_TIMEOUT_S = 15.0  # of silence: each pending reply restarts it
 
 def run(group: str, action: str, args: argparse.Namespace) -> int:
     from pooldesk.backend.fleet.client import FleetClient, silence
-    from pooldesk.backend.fleet.key import FleetKeyError, load_key
+    from pooldesk.backend.fleet.key import NO_KEY, FleetKeyError, load_key
     from pooldesk.backend.settings import load
 
     host = args.host
@@ -31,9 +31,11 @@ def run(group: str, action: str, args: argparse.Namespace) -> int:
     settings = load().settings
     try:
         key = load_key(settings.fleet_key_file)
-        client = FleetClient(key, window=settings.fleet_window)
     except FleetKeyError as exc:
         return fail(str(exc), code=2)
+    if key is None:  # nothing is sent (and no broker started) without a key
+        return fail(NO_KEY, code=2)
+    client = FleetClient(key, window=settings.fleet_window)
     try:
         rid = client.send(host, op, params)
         result = client.wait(rid, REPLY_TIMEOUT_S)
@@ -118,34 +120,48 @@ def _project(action: str, args: argparse.Namespace) -> tuple[str, dict[str, Any]
 
 def _print(group: str, action: str, args: argparse.Namespace, result: dict[str, Any]) -> int:
     data = result.get("data") or {}
-    host = result.get("host", args.host)
+    host = str(result.get("host", args.host))
     if not result.get("ok"):
         code = 2 if data.get("reason") == "invalid" else 1
         return fail(f"host {host}: {result.get('text', 'failed')}", code=code)
     if group == "project":
         return _print_project(action, args, data, host, result)
-    as_json = getattr(args, "json", False)
-    if action == "logs":
-        lines = [str(x) for x in data.get("lines") or []]
-        if as_json:
-            emit_json({"name": args.name, "lines": lines, "host": host})
-        else:
-            print("\n".join(lines))
-    elif as_json:
+    if getattr(args, "json", False):
         emit_json(_json(action, args, data, host))
     else:
-        print(f"{result.get('text', '')} (host {host})")
+        print(_text(action, args, data, result))
     return 0
 
 
-def _json(action: str, args: argparse.Namespace, data: dict[str, Any], host: str) -> Any:
+def _text(
+    action: str, args: argparse.Namespace, data: dict[str, Any], result: dict[str, Any]
+) -> str:
+    """The local command's line (``worker_cmds``), so scripts reading text see one shape."""
+    if action == "logs":
+        return "\n".join(str(x) for x in data.get("lines") or [])
     if action == "resize":
-        return {
-            "name": args.name,
-            "concurrency": args.concurrency,
-            "host": host,
-            "method": data.get("method"),
-        }
+        live = data.get("method", "restart") == "live"
+        how = "live (pool_grow/pool_shrink)" if live else "by restarting the worker"
+        return f"{args.name}: concurrency {args.concurrency}, changed {how}"
+    if action == "forget":
+        return f"{args.name}: removed from the list"
+    worker = data.get("worker") or {}
+    if not worker:
+        return str(result.get("text", ""))
+    line = f"{worker.get('name', args.name)}: {worker.get('state')}"
+    if worker.get("pid"):
+        line += f" (pid {worker['pid']}, {worker.get('pool')} × {worker.get('concurrency')})"
+    if worker.get("ready_seconds") is not None and action in ("start", "restart"):
+        line += f", ready in {worker['ready_seconds']:.1f} s"
+    return line
+
+
+def _json(action: str, args: argparse.Namespace, data: dict[str, Any], host: str) -> Any:
+    if action == "logs":
+        return {"name": args.name, "lines": [str(x) for x in data.get("lines") or []], "host": host}
+    if action == "resize":
+        method = data.get("method", "restart")
+        return {"name": args.name, "concurrency": args.concurrency, "method": method, "host": host}
     if action == "forget":
         return {"name": args.name, "forgotten": True, "host": host}
     worker = data.get("worker") or {}

@@ -9,6 +9,7 @@ app that does not import) exits 2 with one line and saves nothing. No env value 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -112,9 +113,11 @@ def _warn_if_broker_down(url: str | None, backend: str | None) -> None:
 
 
 def list_projects(args: argparse.Namespace) -> int:
+    from pooldesk.backend.fleet.probe import default_host_name
     from pooldesk.backend.projects.model import demo_project
     from pooldesk.backend.projects.store import ProjectStore
 
+    here = os.environ.get("POOLDESK_FLEET_HOST") or default_host_name()
     store = ProjectStore()
     rows = [(demo_project(), None)] + [(p, store.last_check(p.name)) for p in store.all()]
     if args.json:
@@ -122,6 +125,7 @@ def list_projects(args: argparse.Namespace) -> int:
             [
                 {
                     **p.public(),
+                    "host": p.host or here,
                     "builtin": p.builtin,
                     "broker": "managed"
                     if p.managed_broker
@@ -136,6 +140,7 @@ def list_projects(args: argparse.Namespace) -> int:
     body = [
         [
             p.name,
+            p.host or here,
             p.app,
             "Pooldesk's own" if p.builtin else p.python,
             "managed (Pooldesk's)"
@@ -144,7 +149,7 @@ def list_projects(args: argparse.Namespace) -> int:
         ]
         for p, c in rows
     ]
-    print(table(["NAME", "APP", "PYTHON", "BROKER"], body))
+    print(table(["NAME", "HOST", "APP", "PYTHON", "BROKER"], body))
     return 0
 
 

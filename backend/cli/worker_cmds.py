@@ -1,18 +1,27 @@
-"""``pooldesk worker start|stop|restart|resize|list|logs|forget``."""
+"""``pooldesk worker start|stop|restart|resize|queues|list|logs|forget``.
+
+Every operation goes through the operations API (``backend.operations``), as the window's and
+the agent's do: this module builds a request from the command line, runs it to its end
+(``Operations.run``) and prints the outcome. Bad input exits 2, a refusal or failure 1.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import socket
 import sys
 import time
 from typing import Any
 
-from pooldesk.backend.broker import BrokerError, current_config
+from pooldesk.backend.broker import current_config
 from pooldesk.backend.broker.status import broker_status
 from pooldesk.backend.cli.output import emit_json, fail, human_bytes, table
+from pooldesk.backend.operations import Operations, Outcome, Request, RequestError
+from pooldesk.backend.operations.masking import project_secrets
+from pooldesk.backend.operations.request import INVALID
 from pooldesk.backend.settings import load
-from pooldesk.backend.workers.manager import WorkerError, WorkerInfo, WorkerManager
+from pooldesk.backend.workers.manager import WorkerInfo, WorkerManager
 from pooldesk.backend.workers.spec import (
     DEFAULT_APP,
     SpecError,
@@ -41,6 +50,7 @@ JSON_FIELDS = (
     "broker",
     "problem",
     "off_broker",
+    "host",
 )
 
 
@@ -48,9 +58,41 @@ def _manager() -> WorkerManager:
     return WorkerManager.from_settings(load().settings)
 
 
+def _ops(manager: WorkerManager) -> Operations:
+    """The CLI waits for a worker's lock another Pooldesk process holds (it may block)."""
+    return Operations(manager, wait_for_lock=True)
+
+
+def host_of(info: WorkerInfo) -> str:
+    """The machine a worker runs on: this one for a local worker, else its node's ``@HOST``."""
+    if info.remote and "@" in info.hostname:
+        return info.hostname.rsplit("@", 1)[1]
+    return socket.gethostname()
+
+
 def worker_json(info: WorkerInfo) -> dict[str, object]:
-    data = info.to_json()
+    data = {**info.to_json(), "host": host_of(info)}
     return {key: data[key] for key in JSON_FIELDS}
+
+
+def _run(request: Request) -> Outcome:
+    manager = _manager()
+    try:
+        return _ops(manager).run(request)
+    finally:
+        manager.close()
+
+
+def _failed(outcome: Outcome) -> int:
+    return fail(outcome.text, code=2 if outcome.data.get("reason") == INVALID else 1)
+
+
+def _ended(outcome: Outcome, as_json: bool, verb: str) -> int:
+    """A start, restart or stop's end: the worker's line (or JSON), else why it failed."""
+    worker = outcome.data.get("worker")
+    if worker and (outcome.ok or outcome.data.get("reason") == "crashed"):
+        return _report(WorkerInfo(**worker), as_json, verb)
+    return 0 if outcome.ok else _failed(outcome)
 
 
 def _external_broker_down() -> str | None:
@@ -115,16 +157,9 @@ def start(args: argparse.Namespace) -> int:
             app=app,
             project=project,
             **_options(args),  # type: ignore[arg-type]
-        ).validate()
-        if project:
-            from pooldesk.backend.projects.brokers import prepare_start
-
-            checked = prepare_start(project, spec.pool)
-            _newer_options(spec, checked.celery, checked.broker_url)
-        else:
-            _newer_options(spec, _own_celery(), current_config().broker_url)
+        ).validate()  # the project check runs in the operation (preflight), as for every start
     except (SpecError, ProjectError) as exc:
-        return fail(str(exc), code=2, secrets=_project_secrets(project))
+        return fail(str(exc), code=2, secrets=project_secrets(project))
     for warning in spec.warnings():
         print(f"warning: {warning}")
     from pooldesk.backend.projects.brokers import own_broker
@@ -132,110 +167,51 @@ def start(args: argparse.Namespace) -> int:
     down = _external_broker_down() if own_broker(project) is None else None
     if down:
         return fail(down)
-    manager = _manager()
-    try:
-        info = manager.start(spec, wait=args.wait, timeout=args.timeout)
-    except (WorkerError, BrokerError) as exc:
-        return fail(str(exc))
-    finally:
-        manager.close()
-    return _report(info, args.json, "started")
-
-
-def _newer_options(spec: WorkerSpec, celery: str | None, broker_url: str | None) -> None:
-    """Refuse Celery 5.5+/5.6+ options the project's Celery or broker does not have."""
-    from pooldesk.backend.workers.celery_features import unsupported
-
-    problems = unsupported(spec, celery, broker_url)
-    if problems:
-        raise SpecError(problems)
-
-
-def _own_celery() -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("celery")
-    except PackageNotFoundError:
-        return None
+    params: dict[str, Any] = {k: v for k, v in spec.to_dict().items() if k != "name"}
+    params.update(wait=bool(args.wait), timeout=args.timeout, stop_if_late=True)
+    return _ended(_run(Request("start", spec.name, params)), args.json, "started")
 
 
 def stop(args: argparse.Namespace) -> int:
-    manager = _manager()
-    try:
-        if "@" in args.name and manager.store.load(args.name) is None:
-            manager.remote_shutdown(args.name)
-            print(f"{args.name}: shutdown sent through the broker")
-            return 0
-        info = manager.stop(args.name, cold=args.cold, timeout=args.timeout)
-    except WorkerError as exc:
-        return fail(str(exc))
-    finally:
-        manager.close()
-    return _report(info, args.json, "stopped")
-
-
-def _project_secrets(project: str | None) -> list[str]:
-    if not project:
-        return []
-    from pooldesk.backend.projects.runenv import secrets
-    from pooldesk.backend.projects.store import ProjectStore
-
-    saved = ProjectStore().load(project)
-    return secrets(saved) if saved else []
+    """Warm (or ``--cold``) stop, waited for; ``NAME@HOST`` of another machine: Celery's
+    shutdown through the broker."""
+    outcome = _run(Request("stop", args.name, {"cold": bool(args.cold), "timeout": args.timeout}))
+    if outcome.ok and outcome.data.get("remote"):
+        print(f"{args.name}: shutdown sent through the broker")
+        return 0
+    return _ended(outcome, args.json, "stopped")
 
 
 def restart(args: argparse.Namespace) -> int:
-    from pooldesk.backend.projects.model import ProjectError
-
-    queues = parse_queues(args.queues) if args.queues is not None else None
-    manager = _manager()
-    changes: dict[str, Any] = _options(args)
-    project: str | None = None
+    """Stop (warm) and start again with what the command line changes; checked first (the
+    spec, the project), so a bad change stops nothing."""
     try:
-        if args.autoscale:
-            changes["autoscale"] = parse_autoscale(args.autoscale)
-        spec = manager.restart_spec(
-            args.name, pool=args.pool, concurrency=args.concurrency, queues=queues, **changes
-        )
-        project = spec.project
-        if project:
-            from pooldesk.backend.projects.brokers import prepare_start
-
-            checked = prepare_start(project, spec.pool)
-            _newer_options(spec, checked.celery, checked.broker_url)
-        else:
-            _newer_options(spec, _own_celery(), current_config().broker_url)
-        info = manager.restart(
-            args.name, pool=args.pool, concurrency=args.concurrency, queues=queues, **changes
-        )
-    except (SpecError, ProjectError) as exc:
-        return fail(str(exc), code=2, secrets=_project_secrets(project))
-    except (WorkerError, BrokerError) as exc:
-        return fail(str(exc))
-    finally:
-        manager.close()
-    return _report(info, args.json, "restarted")
+        autoscale = list(parse_autoscale(args.autoscale)) if args.autoscale else None
+        queues = list(parse_queues(args.queues)) if args.queues is not None else None
+    except SpecError as exc:
+        return fail(str(exc), code=2)
+    changes: dict[str, Any] = {
+        **_options(args),
+        "pool": args.pool,
+        "concurrency": args.concurrency,
+        "queues": queues,
+        "autoscale": autoscale,
+    }
+    params = {k: list(v) if isinstance(v, tuple) else v for k, v in changes.items()}
+    params = {k: v for k, v in params.items() if v is not None}
+    try:
+        request = Request("restart", args.name, {**params, "stop_if_late": True})
+    except RequestError as exc:
+        return fail(str(exc), code=2)
+    return _ended(_run(request), args.json, "restarted")
 
 
 def resize(args: argparse.Namespace) -> int:
-    manager = _manager()
-    try:
-        if "@" in args.name and manager.store.load(args.name) is None:
-            workers = {w.hostname: w for w in manager.control.remote_workers()}
-            current = workers.get(args.name)
-            if current is None or current.concurrency is None:
-                return fail(f"{args.name} is not a worker on this broker")
-            manager.remote_resize(args.name, args.concurrency - current.concurrency)
-            method = "live"
-        else:
-            method = manager.resize(args.name, args.concurrency).method
-    except SpecError as exc:
-        return fail(str(exc), code=2)
-    except WorkerError as exc:
-        return fail(str(exc))
-    finally:
-        manager.close()
+    """Live (``pool_grow``/``pool_shrink``) where the pool allows it, else by a restart."""
+    outcome = _run(Request("resize", args.name, {"concurrency": args.concurrency}))
+    if not outcome.ok:
+        return _failed(outcome)
+    method = str(outcome.data.get("method", "restart"))
     how = "live (pool_grow/pool_shrink)" if method == "live" else "by restarting the worker"
     if args.json:
         emit_json({"name": args.name, "concurrency": args.concurrency, "method": method})
@@ -292,19 +268,25 @@ def list_workers(args: argparse.Namespace) -> int:
 
 
 def logs(args: argparse.Namespace) -> int:
-    manager = _manager()
-    try:
-        lines = manager.logs(args.name, args.lines)
-        if args.json and not args.follow:
-            emit_json({"name": args.name, "lines": list(lines)})
-            return 0
-        for line in lines:
-            _log_line(args, line)
-        if args.follow:
-            for line in manager.follow(args.name):
-                _log_line(args, line)
-    except WorkerError as exc:
-        return fail(str(exc))
+    """The last lines (secrets masked); ``--follow`` then prints new ones as they come."""
+    outcome = _run(Request("logs", args.name, {"lines": args.lines}))
+    if not outcome.ok:
+        return _failed(outcome)
+    lines = list(outcome.data.get("lines", []))
+    if args.json and not args.follow:
+        emit_json({"name": args.name, "lines": lines})
+        return 0
+    for line in lines:
+        _log_line(args, line)
+    if args.follow:
+        from pooldesk.backend.operations.masking import mask, secrets_for
+
+        manager = _manager()
+        record = manager.store.load(args.name)
+        project = record.spec.project if record is not None else None
+        secrets = secrets_for(project, manager.config.broker_url)
+        for line in manager.follow(args.name):
+            _log_line(args, mask(line, secrets))
     return 0
 
 
@@ -317,10 +299,9 @@ def _log_line(args: argparse.Namespace, line: str) -> None:
 
 
 def forget(args: argparse.Namespace) -> int:
-    try:
-        _manager().forget(args.name)
-    except WorkerError as exc:
-        return fail(str(exc))
+    outcome = _run(Request("forget", args.name))
+    if not outcome.ok:
+        return _failed(outcome)
     if args.json:
         emit_json({"name": args.name, "forgotten": True})
     else:
@@ -331,18 +312,9 @@ def forget(args: argparse.Namespace) -> int:
 def queues(args: argparse.Namespace) -> int:
     """Change the queues a worker consumes, live (local name or NAME@HOST of a remote one)."""
     wanted = parse_queues(args.queues)
-    manager = _manager()
-    try:
-        if "@" in args.name and manager.store.load(args.name) is None:
-            manager.remote_set_queues(args.name, wanted)
-        else:
-            manager.set_queues(args.name, wanted)
-    except SpecError as exc:
-        return fail(str(exc), code=2)
-    except WorkerError as exc:
-        return fail(str(exc))
-    finally:
-        manager.close()
+    outcome = _run(Request("queues", args.name, {"queues": list(wanted)}))
+    if not outcome.ok:
+        return _failed(outcome)
     if args.json:
         emit_json({"name": args.name, "queues": list(wanted), "method": "live"})
     else:

@@ -81,7 +81,7 @@ class Agent:
                 transport.ensure(conn, retries=3)
                 delay = 0.2
                 self._serve(conn, stop)
-            except (*conn.connection_errors, *conn.channel_errors, OSError) as exc:
+            except transport.errors(conn) as exc:
                 log.warning("broker connection lost (%s); reconnecting", type(exc).__name__)
                 stop.wait(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)
@@ -96,7 +96,7 @@ class Agent:
         queue = transport.command_queue(self.host)(channel)
         queue.declare()
         consumer = Consumer(channel, [queue], callbacks=[self._on_message], accept=["json"])
-        consumer.on_decode_error = self._on_decode_error
+        consumer.on_decode_error = self._on_decode_error  # type: ignore[assignment]
         self.connections += 1
         with consumer:
             self._publish(announce(self.host, self.data_dir))

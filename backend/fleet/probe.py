@@ -54,11 +54,13 @@ class Sampler:
 
     def sample(self, workers: int | None) -> dict[str, Any]:
         memory = psutil.virtual_memory()
+        disk_used: int | None = None
+        disk_total: int | None = None
         try:
             disk = psutil.disk_usage(str(self.data_dir))
             disk_used, disk_total = disk.used, disk.total
-        except OSError:
-            disk_used = disk_total = None
+        except OSError:  # the data dir is not there yet (nothing written): no disk figure
+            pass
         return {
             "kind": "sample",
             "host": self.host,

@@ -27,7 +27,7 @@ from typing import Any
 VERSION = 1
 WINDOW_S = 30.0
 HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-FIELDS = {
+FIELDS: dict[str, type | tuple[type, ...]] = {
     "v": int,
     "id": str,
     "ts": (int, float),

@@ -19,6 +19,7 @@ import logging
 from typing import Any
 
 from kombu import Connection, Exchange, Producer, Queue
+from kombu.exceptions import OperationalError
 
 from pooldesk.backend.broker.resolve import current_config
 
@@ -29,6 +30,12 @@ HOSTS = Exchange("pooldesk.fleet.hosts", type="fanout", durable=False)
 PANEL_TTL_S = 10.0
 REPLY_EXPIRES_S = 120.0
 CONNECT_RETRY_MAX_S = 5.0
+
+
+def errors(conn: Connection) -> tuple[type[BaseException], ...]:
+    """What a lost or unreachable broker raises: the transport's errors, and kombu's
+    ``OperationalError`` that ``ensure_connection`` raises once its retries are spent."""
+    return (*conn.connection_errors, *conn.channel_errors, OperationalError, OSError)
 
 
 def command_queue(host: str) -> Queue:

@@ -9,15 +9,29 @@ and reports under the fix's own request (op ``apply_fix``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pooldesk.backend.operations.request import Outcome, Request, RequestError, done
 from pooldesk.backend.workers.info import WorkerInfo
+from pooldesk.backend.workers.manager import WorkerManager
 from pooldesk.backend.workers.spec import WorkerSpec
+from pooldesk.backend.workers.stopping import Mode
 
-if TYPE_CHECKING:
-    from pooldesk.backend.operations.service import Operations
+
+class Operations(Protocol):
+    """The steps of ``service.Operations`` a fix runs (a protocol: no import cycle)."""
+
+    manager: WorkerManager
+
+    def begin_restart(self, request: Request, spec: WorkerSpec) -> Outcome: ...
+    def resize_to(self, request: Request, concurrency: int) -> Outcome: ...
+    def stop_as(self, request: Request, mode: Mode, timeout: float | None) -> Outcome: ...
+    def start_spec(self, request: Request, spec: WorkerSpec) -> Outcome: ...
+    def free_name(self, base: str, keep: bool = False) -> str: ...
+    def watch_after(self, request: Request, step: Callable[[WorkerInfo], str]) -> None: ...
+
 
 KINDS = ("restart_worker", "resize_worker", "stop_worker", "start_worker", "start_broker")
 

@@ -46,7 +46,7 @@ from pooldesk.backend.workers.reports import ready_text, start_failure
 from pooldesk.backend.workers.spec import SpecError, WorkerSpec, can_resize_live
 from pooldesk.backend.workers.stopping import Mode, StopEvent
 
-LOG_LINES_MAX = 5000
+LOG_LINES_MAX = 100_000  # a log tail read at once (the window asks for at most 5,000)
 DOING = {
     "start": "Starting",
     "stop": "Stopping",

@@ -1,14 +1,14 @@
-"""The worker manager: one API for the window and the CLI over local and remote workers.
+"""The worker manager: the mechanism under the operations API, over local and remote workers.
 
 Local workers are the ones started from this ``$POOLDESK_HOME``: their records on disk survive
 the process that started them, so a new window or a CLI call *adopts* them (same name, same
-pid) instead of starting duplicates. Remote workers are whoever else answers on the broker;
-they are controlled through it (shutdown, grow/shrink, queues) and marked as remote.
+pid) instead of starting duplicates. Remote workers are whoever else answers on the broker.
 
-The manager holds the lifecycle (start, stop, restart, resize, queues, forget) and delegates the
-rest: ``stopping`` (the warm → cold → kill escalation, non-blocking), ``listing`` (rows of the
-list), ``brokers`` (which broker and control a worker is on), ``logs`` (reading its log),
-``info`` (the data it reports; re-exported here with ``WorkerError``).
+Here: start under the worker's lock, stop and restart requests and their ticks, forget, the
+list. Policy (the check before a start, resize live or by restart, queue changes, remote
+commands, watching a start, what a caller is told) is ``backend.operations``, the one API of the
+CLI, the window and the agent. Delegated: ``stopping`` (the escalation), ``listing`` (rows),
+``brokers`` (which broker a worker is on), ``logs``, ``info`` (re-exported with ``WorkerError``).
 """
 
 from __future__ import annotations
@@ -27,24 +27,16 @@ from pooldesk.backend.projects.brokers import own_broker
 from pooldesk.backend.redact import mask_url
 from pooldesk.backend.settings import Settings
 from pooldesk.backend.workers import listing, logs, process, upkeep
-from pooldesk.backend.workers.brokers import WorkerBrokers, switch_queues
-from pooldesk.backend.workers.control import Control, ControlError
-from pooldesk.backend.workers.info import ResizeResult, WorkerError, WorkerInfo, node_name
+from pooldesk.backend.workers.brokers import WorkerBrokers
+from pooldesk.backend.workers.control import Control
+from pooldesk.backend.workers.info import WorkerError, WorkerInfo, node_name
 from pooldesk.backend.workers.records import RecordStore, WorkerRecord
 from pooldesk.backend.workers.resources import TreeSampler
-from pooldesk.backend.workers.spec import (
-    LIVE_RESIZE_POOLS,
-    SpecError,
-    WorkerSpec,
-    can_resize_live,
-    changed,
-)
+from pooldesk.backend.workers.spec import WorkerSpec, changed
 from pooldesk.backend.workers.states import Facts, TransitionCheck, WorkerState, derive
 from pooldesk.backend.workers.stopping import Mode, StopEvent, Stopper
 
 __all__ = [
-    "LIVE_RESIZE_POOLS",
-    "ResizeResult",
     "WorkerError",
     "WorkerInfo",
     "WorkerManager",
@@ -169,7 +161,7 @@ class WorkerManager:
         # Task history: one recorder per broker in use, a project's own broker included.
         history_broker = config if config is not None else own
         if history_broker is not None and history_broker.broker_url:
-            _ensure_recorder(history_broker)
+            upkeep.ensure_recorder(history_broker)
 
     def _wait_or_undo(self, name: str, timeout: float) -> WorkerInfo:
         try:
@@ -254,28 +246,6 @@ class WorkerManager:
             child.poll()
         return self.info(name)
 
-    def restart(
-        self,
-        name: str,
-        pool: str | None = None,
-        concurrency: int | None = None,
-        queues: tuple[str, ...] | None = None,
-        wait: bool = True,
-        **changes: Any,
-    ) -> WorkerInfo:
-        """Stop (warm) and start again, optionally with a new pool, concurrency or queues (or
-        other spec fields: ``autoscale``, ``loglevel``, ``time_limit``…). The worker's lock is
-        held from the stop to the new start: two restarts at once run one after the other."""
-        self.restart_spec(name, pool, concurrency, queues, **changes)  # refuse before waiting
-        with self.store.lock(name):
-            spec = self.restart_spec(name, pool, concurrency, queues, **changes)
-            if self.is_running(name):
-                self.stop(name)
-            self._start_locked(spec)
-        if wait:
-            return self._wait_or_undo(name, self.start_timeout)
-        return self.info(name)
-
     def request_restart(self, name: str, spec: WorkerSpec, op: str = "restart") -> bool:
         """The window's restart (and Fix…): under the worker's lock, a running worker gets a stop
         request whose stopper starts ``spec`` (:meth:`tick_stops`), a stopped one is started
@@ -306,43 +276,6 @@ class WorkerManager:
         record = self._record(name)
         return self._celery_alive(name, record) or proc.alive(record.supervisor_pid)
 
-    def resize(self, name: str, concurrency: int) -> ResizeResult:
-        """Live ``pool_grow``/``pool_shrink`` where Celery supports it, else a restart."""
-        record = self._record(name)
-        spec = replace(record.spec, concurrency=concurrency)
-        problems = spec.problems()
-        if problems:
-            raise SpecError(problems)
-        info = self.info(name)
-        delta = concurrency - record.spec.concurrency
-        if delta == 0:
-            return ResizeResult(name, concurrency, "live")
-        if not can_resize_live(record.spec.pool, record.spec.autoscale, info.state):
-            self.restart(name, concurrency=concurrency)
-            return ResizeResult(name, concurrency, "restart")
-        try:
-            control = self.control_for(record.spec)
-            if delta > 0:
-                control.grow(record.hostname, delta)
-            else:
-                control.shrink(record.hostname, -delta)
-        except ControlError as exc:
-            raise WorkerError(str(exc)) from exc
-        record.spec = spec
-        self.store.save(record)
-        return ResizeResult(name, concurrency, "live")
-
-    def set_queues(self, name: str, queues: tuple[str, ...]) -> WorkerInfo:
-        """Change the queues a running worker consumes, live (add/cancel_consumer)."""
-        record = self._record(name)
-        spec = replace(record.spec, queues=tuple(queues)).validate()
-        switch_queues(
-            self.control_for(record.spec), record.hostname, list(record.spec.queues), spec.queues
-        )
-        record.spec = spec
-        self.store.save(record)
-        return self.info(name)
-
     def forget(self, name: str) -> None:
         """Drop a stopped or crashed worker from the list."""
         record = self._record(name)
@@ -360,13 +293,6 @@ class WorkerManager:
     def remote_stopping(self) -> list[str]:
         """Remote hostnames sent a shutdown and still listed (scan for them sooner)."""
         return self._remote_stops.hosts()
-
-    def remote_resize(self, hostname: str, delta: int) -> str:
-        return self.brokers.remote_resize(hostname, delta)
-
-    def remote_set_queues(self, hostname: str, queues: tuple[str, ...]) -> list[str]:
-        """Make a remote worker consume exactly ``queues`` (add/cancel_consumer)."""
-        return self.brokers.remote_set_queues(hostname, queues)
 
     # -- queries -----------------------------------------------------------------------------
     def info(self, name: str, ping: bool = True) -> WorkerInfo:
@@ -470,13 +396,3 @@ class WorkerManager:
         if info is None or self.store.exit_info(name) is not None:
             return False
         return proc.alive(info.celery_pid, info.create_time)
-
-
-def _ensure_recorder(config: BrokerConfig) -> None:
-    """The task-history recorder for this broker (backend/taskhistory); never fails a start."""
-    import contextlib
-
-    from pooldesk.backend.taskhistory.service import ensure_recorder
-
-    with contextlib.suppress(Exception):  # the history is secondary to the worker itself
-        ensure_recorder(config)

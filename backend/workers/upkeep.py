@@ -108,3 +108,14 @@ def mark_off_broker(
             down[key] = listing.broker_down(config)
         if down[key]:
             w.off_broker = f"cannot reach its broker: {down[key]}"
+
+
+def ensure_recorder(config: BrokerConfig) -> None:
+    """The task-history recorder for a broker a worker starts on (backend/taskhistory); never
+    fails a start: the history is secondary to the worker itself."""
+    import contextlib
+
+    from pooldesk.backend.taskhistory.service import ensure_recorder as ensure
+
+    with contextlib.suppress(Exception):
+        ensure(config)

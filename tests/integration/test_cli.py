@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -32,6 +33,7 @@ def test_done_when_scenario_gevent_worker(home: Path) -> None:
     assert listed.returncode == 0, listed.stderr
     workers = json.loads(listed.stdout)
     g1 = next(w for w in workers if w["name"] == "g1")
+    assert g1["host"] == socket.gethostname()  # this machine, for a local worker
     assert g1["state"] == "online" and g1["pool"] == "gevent" and g1["concurrency"] == 50
     assert g1["queues"] == ["monitoring"] and g1["remote"] is False
     assert isinstance(g1["pid"], int) and g1["memory_bytes"] > 0

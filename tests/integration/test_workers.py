@@ -11,8 +11,9 @@ import pytest
 
 from pooldesk.backend import proc
 from pooldesk.backend.celery_app import make_app
+from pooldesk.backend.operations import Operations, Request
 from pooldesk.backend.workers.manager import WorkerError, WorkerManager
-from pooldesk.backend.workers.spec import SpecError, WorkerSpec
+from pooldesk.backend.workers.spec import WorkerSpec
 from pooldesk.backend.workers.stopping import StopEvent
 
 pytestmark = pytest.mark.slow
@@ -130,7 +131,9 @@ def test_second_manager_adopts_instead_of_duplicating(manager: WorkerManager) ->
 
 def test_restart_with_a_new_pool_and_concurrency(manager: WorkerManager) -> None:
     before = manager.start(WorkerSpec("w1", "gevent", 20, ("invoices",)))
-    after = manager.restart("w1", pool="prefork", concurrency=2)
+    restart = Request("restart", "w1", {"pool": "prefork", "concurrency": 2})
+    assert Operations(manager).run(restart, 60).ok
+    after = manager.info("w1")
     assert after.state == "online" and after.pid != before.pid
     assert (after.pool, after.concurrency, after.children) == ("prefork", 2, 2)
     remote = {w.hostname: w for w in manager.control.remote_workers()}
@@ -139,26 +142,32 @@ def test_restart_with_a_new_pool_and_concurrency(manager: WorkerManager) -> None
 
 def test_restart_refuses_a_bad_change_before_stopping(manager: WorkerManager) -> None:
     before = manager.start(WorkerSpec("w1", "gevent", 20, ("default",)))
-    with pytest.raises(SpecError):
-        manager.restart("w1", pool="solo", concurrency=4)
+    refused = Operations(manager).submit(
+        Request("restart", "w1", {"pool": "solo", "concurrency": 4})
+    )
+    assert (refused.state, refused.data["reason"]) == ("failed", "invalid")
     assert manager.info("w1").pid == before.pid
 
 
 def test_live_resize_on_prefork_and_restart_on_threads(manager: WorkerManager) -> None:
+    ops = Operations(manager)
     manager.start(WorkerSpec("p", "prefork", 1, ("default",)))
-    assert manager.resize("p", 2).method == "live"
+    assert ops.run(Request("resize", "p", {"concurrency": 2})).data["method"] == "live"
     _wait(lambda: manager.info("p").children == 2)
     manager.start(WorkerSpec("t", "threads", 2, ("default",)))
     t_pid = manager.info("t").pid
-    result = manager.resize("t", 4)
-    assert result.method == "restart"
+    result = ops.run(Request("resize", "t", {"concurrency": 4}), 60)
+    assert result.ok and result.text.startswith("t restarted as threads × 4")
     info = manager.info("t")
     assert info.concurrency == 4 and info.pid != t_pid and info.state == "online"
 
 
 def test_live_queue_change(manager: WorkerManager) -> None:
     manager.start(WorkerSpec("w1", "prefork", 1, ("default",)))
-    manager.set_queues("w1", ("default", "invoices"))
+    changed = Operations(manager).submit(
+        Request("queues", "w1", {"queues": ["default", "invoices"]})
+    )
+    assert changed.ok
     hostname = manager.info("w1").hostname
 
     def consumes_invoices() -> bool:
@@ -181,7 +190,8 @@ def test_workers_of_another_installation_are_remote_and_controllable(
         remote = listed[theirs.hostname]
         assert remote.remote and remote.state == "online-remote"
         assert (remote.pool, remote.concurrency, remote.queues) == ("gevent", 5, ["monitoring"])
-        manager.remote_resize(theirs.hostname, 3)
+        ops = Operations(manager)
+        assert ops.submit(Request("resize", theirs.hostname, {"concurrency": 8})).ok
         _wait(lambda: {w.hostname: w for w in manager.all()}[theirs.hostname].concurrency == 8)
         with pytest.raises(WorkerError, match="not a worker on this broker"):
             manager.remote_shutdown("nobody@nowhere")

@@ -36,7 +36,7 @@ def test_every_option_and_argument_says_what_it_is_for() -> None:
 
 # Commands that report nothing a script would parse: the window, a shell script to source, and
 # the parents of subcommands (no handler of their own).
-NOT_REPORTING = {"", "gui", "completion"}
+NOT_REPORTING = {"", "gui", "completion", "agent serve"}  # agent serve: a service, logs only
 
 
 def test_every_command_that_reports_something_offers_json() -> None:
