@@ -7,6 +7,7 @@ shares: the pre-start check (``preflight``), the watch of a start (``watch``), r
 """
 
 from pooldesk.backend.operations.request import Outcome, Request, RequestError
-from pooldesk.backend.operations.service import Operations, doing
+from pooldesk.backend.operations.service import Operations
+from pooldesk.backend.operations.texts import doing
 
 __all__ = ["Operations", "Outcome", "Request", "RequestError", "doing"]

@@ -16,7 +16,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 
-from pooldesk.backend.workers.manager import WorkerInfo
+from pooldesk.backend.workers.info import WorkerInfo
 from pooldesk.desktop import resources
 from pooldesk.desktop.formatting import DASH, human_bytes, percent
 from pooldesk.desktop.models.table import Columns, TableModel

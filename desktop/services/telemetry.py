@@ -54,7 +54,7 @@ from pooldesk.backend.telemetry.multi import MonitorSet
 from pooldesk.backend.telemetry.sampler import ResourceSampler, SamplerThread
 from pooldesk.backend.telemetry.step import Inputs, ObservationStep, Outcome
 from pooldesk.backend.telemetry.views import Span
-from pooldesk.backend.workers.manager import WorkerInfo
+from pooldesk.backend.workers.info import WorkerInfo
 from pooldesk.backend.workers.records import RecordStore
 from pooldesk.desktop.services.base import ServiceThread
 

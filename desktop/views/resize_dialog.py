@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pooldesk.backend.workers.manager import WorkerInfo
+from pooldesk.backend.workers.info import WorkerInfo
 from pooldesk.backend.workers.spec import WorkerSpec, can_resize_live
 from pooldesk.desktop.views.messages import fit_height, show_list
 

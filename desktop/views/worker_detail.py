@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from pooldesk.backend.telemetry.samples import Snapshot
-from pooldesk.backend.workers.manager import WorkerInfo
+from pooldesk.backend.workers.info import WorkerInfo
 from pooldesk.desktop.charts import LimitHistory, WorkerCharts
 from pooldesk.desktop.charts.window import CHART_MS, History, no_history, window_combo
 from pooldesk.desktop.charts.worker import worker_facts

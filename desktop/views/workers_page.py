@@ -36,7 +36,7 @@ from pooldesk.backend.projects.model import DEMO
 from pooldesk.backend.telemetry.samples import Snapshot
 from pooldesk.backend.telemetry.views import EventSnapshot
 from pooldesk.backend.workers.defaults import last_project
-from pooldesk.backend.workers.manager import WorkerInfo
+from pooldesk.backend.workers.info import WorkerInfo
 from pooldesk.backend.workers.spec import WorkerSpec
 from pooldesk.desktop import presets as presets_mod
 from pooldesk.desktop import resources
