@@ -12,7 +12,8 @@ read from the GUI thread (it is locked).
 Commands need the fleet key (``fleet_key_file`` or ``POOLDESK_FLEET_KEY_FILE``). Without one
 the panel still watches, ``commandBlock`` says why commands are off (the pages grey their
 controls with that text) and a command asked anyway is refused with it. A host that does not
-answer within ``REPLY_TIMEOUT_S`` of silence is reported with ``client.silence``'s text.
+answer within ``REPLY_TIMEOUT_S`` of silence is reported with ``client.silence``'s text (an
+answer that comes later is still reported: a loaded host can be slow, not gone).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ POLL_MS = 300
 LISTEN_S = 0.15  # of each poll on the hosts fanout; the replies get a shorter one
 EMIT_S = 1.0  # host rows and worker rows, at most this often (samples come each second)
 REPLY_TIMEOUT_S = 15.0  # of silence: each pending reply restarts it
+LATE_KEPT = 100  # requests reported unanswered whose late answer is still shown
 SPEC_FIELDS = (
     "pool", "concurrency", "queues", "autoscale", "loglevel", "max_tasks_per_child",
     "max_memory_per_child", "time_limit", "soft_time_limit", "extra_args",
@@ -85,6 +87,7 @@ class FleetController(ServiceThread):
         self._poll_timer: QTimer | None = None
         self._sent: dict[str, tuple[str, str, str, float]] = {}  # rid → op, host, name, silent
         self._next_emit = 0.0
+        self._late: dict[str, tuple[str, str, str, float]] = {}  # unanswered in time, kept
 
     # -- in the service thread ---------------------------------------------------------------
     def _on_start(self) -> None:
@@ -146,6 +149,8 @@ class FleetController(ServiceThread):
 
     def _reply(self, outcome: dict[str, Any]) -> None:
         rid = str(outcome.get("id", ""))
+        if rid in self._late:  # reported as unanswered, then answered after all: say so
+            self._sent[rid] = self._late.pop(rid)
         sent = self._sent.get(rid)
         if sent is None:
             return
@@ -155,6 +160,8 @@ class FleetController(ServiceThread):
             self._sent[rid] = (op, host, name, time.monotonic() + REPLY_TIMEOUT_S)
             return
         del self._sent[rid]
+        if "superseded_by" in data:  # a later request replaced it (a fix's restart): it reports
+            return
         ok = bool(outcome.get("ok"))
         if isinstance(data.get("worker"), dict):
             self.registry.update_worker(host, data["worker"])
@@ -166,7 +173,8 @@ class FleetController(ServiceThread):
                 lines = [f"(the log could not be read: {outcome.get('text', 'failed')})"]
             self.logRead.emit(name, lines)
             return
-        text = f"{outcome.get('text') or ('done' if ok else 'failed')} (host {host})"
+        text = str(outcome.get("text") or ("done" if ok else "failed"))
+        text = f"{text if ok else text[:1].upper() + text[1:]} (host {host})"
         self.operationFinished.emit(op, name, ok, self._masked(text))
         self._next_emit = 0.0  # show the fresher row at once
 
@@ -175,6 +183,9 @@ class FleetController(ServiceThread):
         for rid, (op, host, name, deadline) in list(self._sent.items()):
             if now > deadline:
                 del self._sent[rid]
+                self._late[rid] = (op, host, name, deadline)
+                while len(self._late) > LATE_KEPT:
+                    self._late.pop(next(iter(self._late)))
                 text = silence(host, REPLY_TIMEOUT_S)
                 if op == "log":
                     self.logRead.emit(name, [f"(the log could not be read: {text})"])
