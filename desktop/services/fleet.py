@@ -41,7 +41,9 @@ log = logging.getLogger(__name__)
 POLL_MS = 300
 LISTEN_S = 0.15  # of each poll on the hosts fanout; the replies get a shorter one
 EMIT_S = 1.0  # host rows and worker rows, at most this often (samples come each second)
-REPLY_TIMEOUT_S = 15.0  # of silence: each pending reply restarts it
+# Of silence before the first answer; once "pending" came, the operation's own limit (the
+# start or stop timeout) plus this (a start on a loaded host took 17 s after its pending reply).
+REPLY_TIMEOUT_S = 15.0
 LATE_KEPT = 100  # requests reported unanswered whose late answer is still shown
 SPEC_FIELDS = (
     "pool", "concurrency", "queues", "autoscale", "loglevel", "max_tasks_per_child",
@@ -157,7 +159,10 @@ class FleetController(ServiceThread):
         op, host, name, _ = sent
         data = outcome.get("data") or {}
         if outcome.get("state") == "pending":
-            self._sent[rid] = (op, host, name, time.monotonic() + REPLY_TIMEOUT_S)
+            # Under way there: the agent reports the end, or its own timeout, within the
+            # operation's limit (a start watched until it answers ping, a stop's escalation).
+            limit = max(self.settings.start_timeout, self.settings.stop_timeout)
+            self._sent[rid] = (op, host, name, time.monotonic() + limit + REPLY_TIMEOUT_S)
             return
         del self._sent[rid]
         if "superseded_by" in data:  # a later request replaced it (a fix's restart): it reports
@@ -174,7 +179,8 @@ class FleetController(ServiceThread):
             self.logRead.emit(name, lines)
             return
         text = str(outcome.get("text") or ("done" if ok else "failed"))
-        text = f"{text if ok else text[:1].upper() + text[1:]} (host {host})"
+        text = text if ok else text[:1].upper() + text[1:]
+        text = f"{text[:-1]} (host {host})." if text.endswith(".") else f"{text} (host {host})"
         self.operationFinished.emit(op, name, ok, self._masked(text))
         self._next_emit = 0.0  # show the fresher row at once
 

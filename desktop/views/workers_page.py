@@ -188,6 +188,7 @@ class WorkersPage(QWidget):
         )
         self.preset_action.setMenu(self.presets_menu)
         self.presets: list[dict[str, Any]] = []
+        self._preset_hosts: list[str] = []  # online fleet hosts offered under the presets
         self._requested: set[str] = set()
         self.set_presets(presets_mod.default_presets())
 
@@ -215,26 +216,44 @@ class WorkersPage(QWidget):
     def set_presets(self, presets: list[dict[str, Any]]) -> None:
         """The presets offered by "Start from preset" (already defaulted when empty)."""
         self.presets = [dict(p) for p in presets]
+        self._fill_presets_menu()
+
+    def _fill_presets_menu(self) -> None:
+        """Each preset (on its own ``host`` if it names one, else here); then, while fleet
+        hosts are online and commands can be sent, "On HOST" with every preset again."""
         self.presets_menu.clear()
         for index, preset in enumerate(self.presets):
-            action = self.presets_menu.addAction(presets_mod.label(preset))
-            action.setData(index)
+            text = presets_mod.label(preset)
+            if preset.get("host"):
+                text += f" on {preset['host']}"
+            action = self.presets_menu.addAction(text)
+            action.setData([index, ""])
             action.triggered.connect(self._preset_triggered)
+        if self._preset_hosts and self.presets:
+            self.presets_menu.addSeparator()
+        for host in self._preset_hosts:
+            menu = self.presets_menu.addMenu(f"On {host}")
+            for index, preset in enumerate(self.presets):
+                action = menu.addAction(presets_mod.label(preset))
+                action.setData([index, host])
+                action.triggered.connect(self._preset_triggered)
         self.preset_action.setEnabled(bool(self.presets))
 
     def _preset_triggered(self) -> None:
         action = self.sender()
         if isinstance(action, QAction):
-            self.start_preset(int(action.data()))
+            index, host = action.data()
+            self.start_preset(int(index), str(host))
 
-    def start_preset(self, index: int) -> WorkerSpec | None:
-        """Start preset ``index`` under a free name (``invoices-1``, ``invoices-2``…)."""
+    def start_preset(self, index: int, host: str = "") -> WorkerSpec | None:
+        """Start preset ``index`` under a free name (``invoices-1``, ``invoices-2``…), on fleet
+        ``host`` if given, else on the preset's own ``host``, else here."""
         if not 0 <= index < len(self.presets):
             return None
         # Names asked for but not listed yet count too: two quick clicks get two names.
         taken = {w.name for w in self.model.workers() if not w.remote} | self._requested
         preset = self.presets[index]
-        host = str(preset.get("host") or "")
+        host = host or str(preset.get("host") or "")
         if host:  # a preset for a fleet host: a free name among that host's workers
             taken = {w.name for w in self.all_workers if host_of(w) == host} | self._requested
         spec = presets_mod.spec_for(preset, taken)
@@ -269,6 +288,13 @@ class WorkersPage(QWidget):
             )
         self.filter_bar.setVisible(bool(self.hosts))
         self.table.setColumnHidden(HOST, not self.hosts)
+        self._update_preset_hosts()
+
+    def _update_preset_hosts(self) -> None:
+        online = [] if self.fleet_block else [r["name"] for r in self.hosts if r.get("online")]
+        if online != self._preset_hosts:
+            self._preset_hosts = online
+            self._fill_presets_menu()
 
     def set_fleet_block(self, why: str) -> None:
         """Why commands to fleet hosts are off ("" when the fleet key is there)."""
@@ -276,6 +302,7 @@ class WorkersPage(QWidget):
         self.fleet_note.setText(f"Watch only: {why.split(':')[0]}" if why else "")
         self.fleet_note.setToolTip(why)
         self._update_actions()
+        self._update_preset_hosts()
 
     def host_filter_value(self) -> str | None:
         """None (all hosts), "this machine", or a fleet host's name."""

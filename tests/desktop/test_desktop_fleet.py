@@ -107,6 +107,12 @@ def _cell(window: PooldeskWindow, name: str, column: int) -> str:
     return str(model.index(row, column).data()) if row >= 0 else ""
 
 
+def _preset_menus(window: PooldeskWindow) -> list[str]:
+    """The submenus of Start from preset ("On HOST": every preset on that host)."""
+    menu = window.workers_page.presets_menu
+    return [a.text() for a in menu.actions() if a.menu() is not None]
+
+
 def test_a_host_is_charted_and_runs_a_worker_started_from_the_dialog(
     fleet: Fleet, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -116,6 +122,7 @@ def test_a_host_is_charted_and_runs_a_worker_started_from_the_dialog(
     _host_heard(qtbot, window)
     qtbot.waitUntil(lambda: page.fleet_block == "", timeout=WAIT_MS)
     assert not page.fleet_note.text()
+    qtbot.waitUntil(lambda: "On host-x" in _preset_menus(window), timeout=WAIT_MS)
 
     # The Overview's machine charts switch to the host's samples.
     assert overview.host_combo.isVisibleTo(overview) and overview.select_machine(HOST_X)
@@ -187,6 +194,7 @@ def test_without_the_key_the_panel_watches_and_commands_are_refused(
     _host_heard(qtbot, window)
     qtbot.waitUntil(lambda: page.fleet_block == NO_KEY, timeout=WAIT_MS)
     assert page.fleet_note.text().startswith("Watch only: no fleet key")
+    assert _preset_menus(window) == []  # no host to start a preset on
 
     page.open_start_dialog()
     dialog = page.start_dialog
