@@ -38,7 +38,7 @@ COLUMNS = (
 NAME, STATE, POOL, CONCURRENCY, QUEUES, PID, CPU, MEMORY, ACTIVE, PROCESSED = range(10)
 PROJECT = 10  # the project it belongs to; its tooltip names the broker it is on (masked)
 HOST = 11  # this machine, a fleet host (its agent's rows), or a Celery node's machine
-THIS_MACHINE = "this machine"
+THIS_MACHINE = "local"  # the Host cell of this machine's workers (short: 1280 px must fit)
 NUMERIC = {CONCURRENCY, PID, CPU, MEMORY, ACTIVE, PROCESSED}
 HEADER_TIPS = {
     MEMORY: "Unique set size of the worker and its pool processes: what stopping frees",
@@ -128,6 +128,8 @@ class WorkersModel(TableModel):
             return f"{info.project or 'no project'}: {on}"
         if column == HOST and host_of(info):
             return f"Runs on host {host_of(info)}: its agent starts, stops and reads it"
+        if column == HOST and not info.remote:
+            return "Runs on this machine"
         if info.remote and not host_of(info):
             return f"{info.hostname}: runs elsewhere; Pooldesk reaches it through the broker only"
         if column == STATE and info.state == "crashed":

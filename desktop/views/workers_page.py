@@ -45,6 +45,7 @@ from pooldesk.desktop.models.workers_model import (
     COLUMNS,
     HOST,
     NAME,
+    PROJECT,
     QUEUES,
     THIS_MACHINE,
     WorkersModel,
@@ -69,6 +70,7 @@ TIPS = {
     "forget-remote": "Remote worker: it leaves the list by itself once it stops answering",
     "resize": "Change the concurrency: live for prefork and gevent, a restart for threads/solo",
 }
+CAPPED = {PROJECT: 180, HOST: 96}  # px at most: Host and a long project name elide
 EMPTY_TEXT = (
     "No workers yet.\n\nStart one with Start… (Ctrl+N), or from a terminal:\n"
     "pooldesk worker start NAME --pool gevent -c 50 --queues default"
@@ -114,6 +116,10 @@ class WorkersPage(QWidget):
         header.setSectionResizeMode(QUEUES, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(70)
         self.table.setColumnHidden(HOST, True)  # shown once a fleet host is heard (set_hosts)
+        # Host and Project at most CAPPED px wide (a long name is elided, in full in its
+        # tooltip): with the Host column the table still fits 1280 px without scrolling.
+        for column in CAPPED:
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
 
         self.empty_label = QLabel(EMPTY_TEXT)
         self.empty_label.setObjectName("emptyState")
@@ -125,7 +131,7 @@ class WorkersPage(QWidget):
         self.host_filter = QComboBox()
         self.host_filter.setAccessibleName("Show the workers of")
         self.host_filter.addItem("All hosts", None)
-        self.host_filter.addItem(THIS_MACHINE.capitalize(), THIS_MACHINE)
+        self.host_filter.addItem("This machine", THIS_MACHINE)
         self.host_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.host_filter.currentIndexChanged.connect(self._apply_filter)
         filter_label = QLabel("&Host:")
@@ -271,6 +277,17 @@ class WorkersPage(QWidget):
         self.all_workers = list(workers)
         self.model.update(workers)
         self._apply_filter()
+        self._fit_capped_columns()
+
+    def _fit_capped_columns(self) -> None:
+        header = self.table.horizontalHeader()
+        for column, cap in CAPPED.items():
+            if self.table.isColumnHidden(column):
+                continue
+            width = min(self.table.sizeHintForColumn(column), cap)
+            width = max(width, header.sectionSizeHint(column), header.minimumSectionSize())
+            if header.sectionSize(column) != width:
+                header.resizeSection(column, width)
 
     # -- the fleet ---------------------------------------------------------------------------
     def set_hosts(self, rows: list[dict[str, Any]]) -> None:
@@ -288,6 +305,7 @@ class WorkersPage(QWidget):
             )
         self.filter_bar.setVisible(bool(self.hosts))
         self.table.setColumnHidden(HOST, not self.hosts)
+        self._fit_capped_columns()
         self._update_preset_hosts()
 
     def _update_preset_hosts(self) -> None:
@@ -305,7 +323,7 @@ class WorkersPage(QWidget):
         self._update_preset_hosts()
 
     def host_filter_value(self) -> str | None:
-        """None (all hosts), "this machine", or a fleet host's name."""
+        """None (all hosts), ``THIS_MACHINE`` ("local"), or a fleet host's name."""
         value = self.host_filter.currentData()
         return None if value is None else str(value)
 

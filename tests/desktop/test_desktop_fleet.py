@@ -163,7 +163,7 @@ def test_a_host_is_charted_and_runs_a_worker_started_from_the_dialog(
     # The filter: the host shows it, this machine does not.
     row = page.model.row_of("fx1", host=HOST_X)
     assert page.set_host_filter(HOST_X) and not page.table.isRowHidden(row)
-    assert page.set_host_filter("this machine") and page.table.isRowHidden(row)
+    assert page.set_host_filter("local") and page.table.isRowHidden(row)
     assert page.set_host_filter(None) and not page.table.isRowHidden(row)
 
     # A fix for a worker on host-x is applied by its agent (here: restart as threads × 2).

@@ -67,7 +67,7 @@ def test_the_host_column_filter_and_a_silent_hosts_workers(qtbot: QtBot) -> None
     page.set_hosts(HOSTS)
     assert not page.table.isColumnHidden(HOST) and not page.filter_bar.isHidden()
     model = page.model
-    assert [model.index(r, HOST).data() for r in range(3)] == ["this machine", "web-2", "web-3"]
+    assert [model.index(r, HOST).data() for r in range(3)] == ["local", "web-2", "web-3"]
     assert page.set_host_filter("web-2")
     assert [page.table.isRowHidden(r) for r in range(3)] == [True, False, True]
     assert page.set_host_filter(None)
@@ -119,3 +119,41 @@ def test_the_overview_charts_the_chosen_hosts_samples(qtbot: QtBot) -> None:
     ]
     _, used = page.ram_chart.curve("used").getData()
     assert list(used)[-1] == pytest.approx(1.0)  # GiB
+
+
+def test_with_fleet_hosts_the_workers_page_fits_1280_by_720(qtbot: QtBot, home: object) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    from pooldesk.desktop import resources
+    from pooldesk.desktop.services.tasks import TasksController
+    from pooldesk.desktop.settings_hub import SettingsHub
+    from pooldesk.desktop.views.main_window import MainWindow
+    from pooldesk.desktop.views.tasks_page import TasksPage
+    from tests.desktop import screen_scene
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    app.setStyleSheet(resources.stylesheet())
+    tasks = TasksPage(TasksController(home / "tasks.db", manage_recorder=False))  # type: ignore[operator]
+    window = MainWindow(SettingsHub(), tasks)
+    qtbot.addWidget(window)
+    try:
+        screen_scene.feed(window)
+        page = window.workers_page
+        page.set_hosts([{"name": "build-server-07", "online": True}])
+        page.set_workers([*screen_scene.workers(), _hosted("invoices-9", "build-server-07")])
+        window.resize(1280, 720)
+        window.show()
+        window.nav.setCurrentRow(window.pages.indexOf(page))
+        qtbot.waitExposed(window)
+        for _ in range(3):
+            QApplication.processEvents()
+        qtbot.wait(20)
+        bar = page.table.horizontalScrollBar()
+        h = page.table.horizontalHeader()
+        sizes = [h.sectionSize(i) for i in range(h.count())]
+        width = page.table.viewport().width()
+        assert not bar.isVisible(), f"{bar.maximum()} px more: columns {sizes} in {width} px"
+    finally:
+        tasks.shutdown()
+        app.setStyleSheet("")
