@@ -24,7 +24,7 @@ from pytestqt.qtbot import QtBot
 from pooldesk.backend.advisor.model import Fix
 from pooldesk.backend.fleet.key import KEY_ENV, NO_KEY
 from pooldesk.desktop import resources
-from pooldesk.desktop.models.workers_model import HOST, POOL, STATE
+from pooldesk.desktop.models.workers_model import CONCURRENCY, HOST, POOL, STATE
 from pooldesk.desktop.shell.root import PooldeskWindow
 from tests.conftest import POOLDESK_ENV, _kill_home
 
@@ -176,8 +176,26 @@ def test_a_host_is_charted_and_runs_a_worker_started_from_the_dialog(
         timeout=WAIT_MS,
     )
 
-    # Stop it through its agent.
+    # Its log, read by its agent; a resize from the dialog, run there.
     assert page.select("fx1") is False  # not a local worker
+    row = page.model.row_of("fx1", host=HOST_X)
+    page.table.selectRow(row)
+    page.detail.show_tab("log")
+    qtbot.waitUntil(
+        lambda: any("ready" in line for line in page.detail.log_tab.lines), timeout=WAIT_MS
+    )
+    page.resize_action.trigger()
+    resize = page.resize_dialog
+    assert resize is not None and "(on host-x)" in resize.worker_label.text()
+    resize.concurrency_spin.setValue(3)
+    with qtbot.waitSignal(page.hostResizeRequested) as asked:
+        qtbot.mouseClick(resize.ok_button, Qt.MouseButton.LeftButton)
+    assert asked.args == [HOST_X, "fx1", 3]
+    resized = (CONCURRENCY, "3"), (STATE, "online")
+    qtbot.waitUntil(lambda: all(_cell(window, "fx1", c) == v for c, v in resized), timeout=WAIT_MS)
+
+    # Stop it through its agent.
+    row = page.model.row_of("fx1", host=HOST_X)
     page.table.selectRow(row)
     assert page.stop_action.isEnabled() and page.restart_action.isEnabled()
     page.stop_action.trigger()
