@@ -123,6 +123,7 @@ def agent_serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     manager = _manager(settings)
+    rows_manager = _manager(settings)  # the workers' rows, read in the loop: the ops thread owns
     agent = Agent(
         host,
         key,
@@ -132,12 +133,13 @@ def agent_serve(args: argparse.Namespace) -> int:
         sample_s=args.sample_interval,
         announce_s=args.announce_interval,
         adopt=manager.adopt_orphans,
-        roster=_roster(host, manager),
+        roster=_roster(host, rows_manager),
     )
     try:
         agent.run(stop)
     finally:
         manager.close()
+        rows_manager.close()
     logging.info("agent %s stopped (its workers keep running)", host)
     return 0
 
@@ -162,12 +164,18 @@ def _operations(manager: Any) -> Any:
 
 
 def host_list(args: argparse.Namespace) -> int:
+    """Listen ``--listen`` seconds; hosts heard before (``$POOLDESK_HOME/fleet/hosts.json``:
+    names, last sighting, cores, memory, version) are listed offline until heard again."""
+    from pooldesk.backend import paths
     from pooldesk.backend.fleet.watch import HostWatcher
+    from pooldesk.backend.fsutil import read_json, write_json_atomic
 
+    memory = paths.root_path() / "fleet" / "hosts.json"
     try:
         watcher = HostWatcher()
     except ConnectionError as exc:
         return fail(str(exc))
+    watcher.registry.remember(read_json(memory))
     try:
         watcher.poll(args.listen)
         if not watcher.link.connections:
@@ -175,6 +183,8 @@ def host_list(args: argparse.Namespace) -> int:
         rows = watcher.registry.rows()
     finally:
         watcher.close()
+    if rows:
+        write_json_atomic(paths.subdir("fleet") / "hosts.json", watcher.registry.memory())
     if args.json:
         emit_json([{k: row[k] for k in HOST_FIELDS} for row in rows])
         return 0

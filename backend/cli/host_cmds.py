@@ -15,7 +15,7 @@ from typing import Any
 from pooldesk.backend.cli.output import emit_json, fail
 from pooldesk.backend.cli.worker_cmds import JSON_FIELDS
 
-REPLY_TIMEOUT_S = 15.0  # of silence: each pending reply restarts it
+REPLY_TIMEOUT_S = 15.0  # for the host's first reply (its agent answers "accepted" at once)
 
 
 def run(group: str, action: str, args: argparse.Namespace) -> int:

@@ -29,8 +29,9 @@ from kombu import Connection, Consumer, Producer
 
 from pooldesk.backend import paths, proc
 from pooldesk.backend.fleet import transport
-from pooldesk.backend.fleet.handler import CommandHandler, Operations
+from pooldesk.backend.fleet.handler import CommandHandler
 from pooldesk.backend.fleet.probe import Sampler, announce
+from pooldesk.backend.fleet.runner import Operations
 from pooldesk.backend.fleet.sign import Verifier, seal
 from pooldesk.backend.workers.records import RecordStore
 
@@ -38,7 +39,6 @@ log = logging.getLogger("pooldesk.fleet.agent")
 
 REPLY_KEY_RE = re.compile(r"^reply\.[0-9a-f]{8,64}$")
 WORKERS_EVERY_S = 5.0
-ADOPT_EVERY_S = 30.0
 RECONNECT_MAX_S = 5.0
 
 
@@ -65,12 +65,13 @@ class Agent:
         self.adopt = adopt
         self.roster = roster  # its workers' rows for the panel's table (``roster.Roster.due``)
         verifier = Verifier(key, host, window) if key else None
-        self.handler = CommandHandler(host, verifier, operations, self._reply)
+        self.handler = CommandHandler(
+            host, verifier, operations, self._reply, chores=self._adopt if adopt else None
+        )
         self._producer: Producer | None = None
         self.connections = 0  # how many times it (re)connected: 1 + broker restarts survived
         self._workers: int | None = None
         self._workers_at = 0.0
-        self._adopted_at = 0.0
 
     # -- the loop ----------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -141,16 +142,16 @@ class Agent:
         transport.publish(self._producer, body, transport.COMMANDS, routing_key=reply_to)
 
     # -- workers -------------------------------------------------------------------------
+    def _adopt(self) -> None:
+        """Re-supervise workers whose supervisor died with a previous agent (on the
+        operations thread: it shares the manager)."""
+        assert self.adopt is not None
+        for name in self.adopt():
+            log.info("adopted worker %s (its supervisor was gone)", name)
+
     def _count_workers(self) -> int | None:
         """Workers alive on this host (re-read every few seconds; records are small files)."""
         now = time.monotonic()
-        if self.adopt is not None and now - self._adopted_at >= ADOPT_EVERY_S:
-            self._adopted_at = now
-            try:
-                for name in self.adopt():
-                    log.info("adopted worker %s (its supervisor was gone)", name)
-            except Exception:
-                log.exception("adopting orphans failed")
         if now - self._workers_at >= WORKERS_EVERY_S:
             self._workers_at = now
             store = RecordStore()

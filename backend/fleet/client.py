@@ -13,6 +13,7 @@ key (it refuses such a command and logs it, without answering): :func:`silence` 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,8 @@ from pooldesk.backend.fleet.probe import default_host_name
 from pooldesk.backend.fleet.sign import HOST_RE, WINDOW_S, Refused, Verifier, seal
 
 log = logging.getLogger(__name__)
+
+PATIENCE_S = 120.0  # of silence once the host has answered (each pending reply restarts it)
 
 
 def silence(host: str, seconds: float) -> str:
@@ -89,11 +92,11 @@ class FleetClient:
         rid: str,
         timeout: float,
         on_pending: Callable[[dict[str, Any]], None] | None = None,
+        patience: float = PATIENCE_S,
     ) -> dict[str, Any] | None:
-        """The final outcome of ``rid``, or None if none came within ``timeout`` seconds of
-        silence (each pending reply restarts the clock: a long start keeps saying so)."""
-        import time
-
+        """The final outcome of ``rid``, or None. The host must answer within ``timeout``
+        (its agent says "accepted" at once); after that each pending reply gives it
+        ``patience`` more seconds (a start's project check and watch take their time)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for item in self.poll(min(0.25, max(0.0, deadline - time.monotonic()))):
@@ -101,7 +104,7 @@ class FleetClient:
                     continue
                 if item.get("state") != "pending":
                     return item
-                deadline = time.monotonic() + timeout
+                deadline = time.monotonic() + patience
                 if on_pending is not None:
                     on_pending(item)
         return None

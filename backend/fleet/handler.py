@@ -1,9 +1,10 @@
 """The agent's side of a command: verify, apply the host's policy, run it, answer.
 
 Worker operations go to the one operations API (``backend/operations``: ``submit`` returns an
-Outcome, ``tick`` the later ones); this module only forwards them and sends each Outcome back,
-signed, to the reply queue named in the command (``pending`` first, then ``done``/``failed``
-with the same request id). Project registration runs the project check, which imports the app
+Outcome, ``tick`` the later ones), run on a thread of its own (``runner``); this module only
+forwards them and sends each Outcome back, signed, to the reply queue named in the command: an
+immediate ``pending`` ("accepted"), the API's own, then ``done``/``failed``, all with the
+request's id. Project registration runs the project check, which imports the app
 in its interpreter (seconds): on a thread of its own, so samples keep flowing meanwhile.
 
 Refusals: an envelope with a bad signature or that is not JSON is logged and not answered
@@ -19,26 +20,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any
 
 from pooldesk.backend.fleet import policy
+from pooldesk.backend.fleet.runner import InlineRunner, Operations, OpsThread
 from pooldesk.backend.fleet.sign import UNANSWERED, Refused, Verifier
 from pooldesk.backend.operations import Request, RequestError
 from pooldesk.backend.projects.store import ProjectStore
+
+__all__ = ["CommandHandler", "Operations"]
 
 log = logging.getLogger("pooldesk.fleet.agent")
 
 WORKER_OP = "worker"
 PROJECT_OPS = ("project_add", "project_check", "project_remove")
 OPS = (WORKER_OP, *PROJECT_OPS)
-
-
-class Operations(Protocol):
-    """The seam to ``backend.operations.Operations`` (a fake in unit tests)."""
-
-    def submit(self, request: Any) -> Any: ...
-
-    def tick(self) -> list[Any]: ...
 
 
 def outcome(
@@ -56,6 +52,9 @@ Reply = Callable[[str, str, dict[str, Any]], None]  # (reply_to, sender, outcome
 
 
 class CommandHandler:
+    """Called by the agent's loop only (``handle`` per message, ``tick`` per turn); the
+    operations API and project checks run on threads of their own and report back here."""
+
     def __init__(
         self,
         host: str,
@@ -63,11 +62,17 @@ class CommandHandler:
         operations: Callable[[], Operations],
         reply: Reply,
         store: ProjectStore | None = None,
+        threaded: bool = True,
+        chores: Callable[[], None] | None = None,
     ) -> None:
         self.host = host
         self.verifier = verifier
-        self._make_ops = operations
-        self._ops: Operations | None = None
+        self.runner: InlineRunner | OpsThread
+        if threaded:
+            self.runner = OpsThread(operations, chores=chores)
+            self.runner.start()
+        else:
+            self.runner = InlineRunner(operations)
         self.reply = reply
         self.store = store or ProjectStore()
         self._waiting: dict[str, tuple[str, str]] = {}  # request id → (reply_to, sender)
@@ -77,12 +82,7 @@ class CommandHandler:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-    @property
-    def ops(self) -> Operations:
-        if self._ops is None:
-            self._ops = self._make_ops()
-        return self._ops
+        self.runner.close()
 
     # -- incoming ------------------------------------------------------------------------
     def handle(self, raw: bytes | str | dict[str, Any]) -> None:
@@ -136,32 +136,22 @@ class CommandHandler:
         except RequestError as exc:
             self._answer(reply_to, sender, refused(rid, op, name, str(exc), "invalid"))
             return
-        try:
-            result = self.ops.submit(req).to_json()
-        except Exception as exc:  # an outage or a bug: answered, the agent keeps serving
-            log.exception("operation %s %s raised", op, name)
-            result = refused(rid, op, name, f"{type(exc).__name__}: {exc}", "error")
-        if result["state"] == "pending":
-            self._waiting[rid] = (reply_to, sender)
-        self._answer(reply_to, sender, result)
+        self._waiting[rid] = (reply_to, sender)
+        self.runner.submit(req)
+        # At once, before the API's own first outcome (a start's project check takes seconds):
+        # the panel knows the host has the command, and waits on.
+        self._answer(reply_to, sender, outcome(rid, op, name, "pending", True, f"{op} accepted"))
 
     # -- the loop's tick -------------------------------------------------------------------
     def tick(self) -> None:
         """Forward the operations API's later outcomes and finished project checks."""
-        if self._ops is not None:
-            try:
-                later = self._ops.tick()
-            except Exception:
-                log.exception("operations tick raised")
-                later = []
-            for item in later:
-                data = item.to_json()
-                target = self._waiting.get(data["id"])
-                if target is None:
-                    continue
-                if data["state"] != "pending":
-                    del self._waiting[data["id"]]
-                self._answer(*target, data)
+        for data in self.runner.drain():
+            target = self._waiting.get(data["id"])
+            if target is None:
+                continue
+            if data["state"] != "pending":
+                del self._waiting[data["id"]]
+            self._answer(*target, data)
         for future in [f for f in self._checks if f.done()]:
             reply_to, sender = self._checks.pop(future)
             self._answer(reply_to, sender, future.result())

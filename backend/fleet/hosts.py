@@ -82,6 +82,42 @@ class HostRegistry:
                 state.sample = message
         return True
 
+    def remember(self, known: Any) -> None:
+        """Hosts heard before (``host list``'s file): listed offline until heard again."""
+        if not isinstance(known, dict):
+            return
+        with self._lock:
+            for name, seen in known.items():
+                if (
+                    isinstance(name, str)
+                    and HOST_RE.match(name)
+                    and isinstance(seen, dict)
+                    and _number(seen.get("last_seen")) is not None
+                    and name not in self._hosts
+                ):
+                    info = {
+                        k: v
+                        for k, v in seen.items()
+                        if k in ("cores", "memory_total_bytes", "version")
+                        and (v is None or _number(v) is not None or isinstance(v, str))
+                    }
+                    self._hosts[name] = HostState(name, float(seen["last_seen"]), info)
+
+    def memory(self) -> dict[str, dict[str, Any]]:
+        """What :meth:`remember` takes back: each host's last sighting and static figures."""
+        with self._lock:
+            return {
+                s.name: {
+                    "last_seen": s.last_seen,
+                    "cores": s.sample.get("cores", s.info.get("cores")),
+                    "memory_total_bytes": s.sample.get(
+                        "memory_total_bytes", s.info.get("memory_total_bytes")
+                    ),
+                    "version": s.sample.get("version", s.info.get("version")),
+                }
+                for s in self._hosts.values()
+            }
+
     def names(self) -> list[str]:
         with self._lock:
             return sorted(self._hosts)

@@ -16,6 +16,7 @@ Everything is JSON. TLS URLs (``rediss://``, ``amqps://``) are passed to kombu a
 from __future__ import annotations
 
 import logging
+from ssl import CERT_REQUIRED
 from typing import Any
 
 from kombu import Connection, Exchange, Producer, Queue
@@ -77,11 +78,25 @@ def broker_url(url: str | None = None) -> str:
 
 
 def connect(url: str | None = None) -> Connection:
-    """A kombu connection (not yet connected: ``ensure`` connects and reconnects)."""
+    """A kombu connection (not yet connected: ``ensure`` connects and reconnects).
+
+    A ``rediss://`` URL without ``ssl_cert_reqs`` verifies the server's certificate (system
+    CAs, or ``ssl_ca_certs=PATH`` in the URL): kombu alone would take such a URL as
+    ``CERT_NONE`` — encrypted, but to whoever answers. ``ssl_cert_reqs=none`` says so
+    explicitly. ``amqps://`` is passed as it is (kombu's AMQP client verifies by default)."""
+    url = broker_url(url)
+    extra: dict[str, Any] = {}
+    if url.startswith("rediss://") and "ssl_cert_reqs" not in url:
+        parsed = Connection(url).ssl
+        extra["ssl"] = {
+            **(parsed if isinstance(parsed, dict) else {}),
+            "ssl_cert_reqs": CERT_REQUIRED,
+        }
     return Connection(
-        broker_url(url),
+        url,
         heartbeat=0,
         transport_options={"max_retries": 1, "socket_timeout": 5, "socket_connect_timeout": 5},
+        **extra,
     )
 
 

@@ -48,9 +48,11 @@ from pooldesk.backend.workers.stopping import StopEvent
 class Operations(Steps):
     """The operations API over one :class:`WorkerManager` (used from one thread at a time).
 
-    ``wait_for_lock``: a start or restart waits while another Pooldesk process holds the
-    worker's lock (the CLI's way) instead of being refused at once (the window's and agent's
-    way: their thread must never freeze). ``check``: the pre-start check (a seam for tests).
+    ``wait_for_lock`` (the CLI's way): a start or restart waits while another Pooldesk process
+    holds the worker's lock, and a restart holds it through its (blocking) stop and its start,
+    so two restarts at once run one after the other; ``submit`` may then block. Otherwise (the
+    window's and agent's way: their thread must never freeze) a held lock refuses at once.
+    ``check``: the pre-start check (a seam for tests).
     Time comes from the manager's stopping seam (``manager.stopper.system``)."""
 
     @classmethod

@@ -168,7 +168,7 @@ class Steps:
         if name in self.manager.stopper:
             raise WorkerError(f"{name} is already stopping; start it again once it has stopped")
         self.check(spec, self.manager.config.broker_url)
-        if self.manager.request_restart(name, spec, op=request.op):
+        if self.manager.request_restart(name, spec, op=request.op, block=self.wait_for_lock):
             return self._watch_start(request, spec.name)
         self._supersede(request)
         self._stops[name] = _Stop(request)

@@ -110,11 +110,9 @@ class WorkerManager:
         """Start ``spec`` unless a worker of that name runs; one worker per name is guaranteed
         by the worker's lock (``RecordStore.lock``), held from the check to the saved record.
 
-        ``wait``: until it answers ping. One that does not within ``timeout`` is stopped again
-        (cold) and reported as an error: an ops person who asked for "ready within N s" gets
-        either a ready worker or nothing left running (exit 1 means nothing started).
-        ``block=False`` (the window's service thread, which must not freeze the list while a CLI
-        restart waits a minute for running tasks): refuse at once if the lock is held."""
+        ``wait``: until it answers ping; one that does not within ``timeout`` is stopped again
+        (cold) and reported as an error. ``block=False``: refuse at once if the lock is held
+        (a service thread must not freeze while a CLI restart waits for running tasks)."""
         spec.validate()
         with self.store.lock(spec.name, wait=block):
             self._start_locked(spec)
@@ -246,16 +244,21 @@ class WorkerManager:
             child.poll()
         return self.info(name)
 
-    def request_restart(self, name: str, spec: WorkerSpec, op: str = "restart") -> bool:
-        """The window's restart (and Fix…): under the worker's lock, a running worker gets a stop
-        request whose stopper starts ``spec`` (:meth:`tick_stops`), a stopped one is started
-        now. True when it was started now. The same check-and-start as :meth:`restart`."""
+    def request_restart(
+        self, name: str, spec: WorkerSpec, op: str = "restart", *, block: bool = False
+    ) -> bool:
+        """Under the worker's lock, a running worker gets a stop request whose stopper starts
+        ``spec`` (:meth:`tick_stops`), a stopped one is started now; True when started now.
+        ``block`` (the CLI's way): wait for the lock and hold it through a blocking stop and
+        the start, so two restarts at once run one after the other."""
         if name in self.stopper:
             raise WorkerError(f"{name} is already stopping; start it again once it has stopped")
-        with self.store.lock(name, wait=False):  # never freeze the window's service thread
-            if self.is_running(name):
+        with self.store.lock(name, wait=block):  # not blocking: never freeze a service thread
+            if self.is_running(name) and not block:
                 self.request_stop(name, then=spec, op=op)
                 return False
+            if self.is_running(name):
+                self.stop(name)
             self._start_locked(spec)
             return True
 

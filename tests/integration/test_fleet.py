@@ -4,6 +4,8 @@ managed broker, commanded by the real ``pooldesk`` CLI through the broker alone.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import time
 
@@ -54,7 +56,7 @@ def test_a_project_on_one_host_starts_logs_and_stops_there_only(fleet: Fleet, tm
     assert elsewhere.returncode == 1 and "not registered on host host-b" in elsewhere.stderr
 
     start = fleet.cli(
-        "worker", "start", "wa", "--host", "host-a", "--project", "demo2", "-P", "threads",
+        "worker", "start", "wa", "--host", "host-a", "--project", "demo2", "-P", "prefork",
         "-c", "1", "--wait", "--json",
     )  # fmt: skip
     assert start.returncode == 0, start.stderr
@@ -63,9 +65,9 @@ def test_a_project_on_one_host_starts_logs_and_stops_there_only(fleet: Fleet, tm
     pid = info["pid"]
 
     resize = fleet.cli("worker", "resize", "wa", "2", "--host", "host-a", "--json")
-    assert resize.returncode == 0, resize.stderr  # threads: by restarting the worker
+    assert resize.returncode == 0, resize.stderr  # prefork: live, pool_grow
     assert json.loads(resize.stdout) == {
-        "name": "wa", "concurrency": 2, "host": "host-a", "method": "restart"
+        "name": "wa", "concurrency": 2, "host": "host-a", "method": "live"
     }  # fmt: skip
     restart = fleet.cli("worker", "restart", "wa", "--host", "host-a", "-c", "3", "--json")
     assert restart.returncode == 0, restart.stderr
@@ -168,6 +170,8 @@ def test_a_worker_outlives_its_agent_killed_mid_start_and_is_adopted(fleet: Flee
         client.close()
     served = fleet.log("host-b").count("serving on")
     fleet.kill_agent("host-b")  # SIGKILL, mid-start
+    time.sleep(3.5)  # + host list's 2 s of listening: past the 5-s online window
+    assert _hosts(fleet)["host-b"]["online"] is False
     pid_file = fleet.home("host-b") / "workers" / "wb.pid.json"
     deadline = time.monotonic() + 30
     while not pid_file.exists():
@@ -176,9 +180,15 @@ def test_a_worker_outlives_its_agent_killed_mid_start_and_is_adopted(fleet: Flee
     record = json.loads(pid_file.read_text())
     time.sleep(1)
     assert proc.alive(record["celery_pid"], record.get("create_time"))
+    os.kill(record["supervisor_pid"], signal.SIGKILL)  # its supervisor dies too: an orphan
+    time.sleep(0.5)
+    assert proc.alive(record["celery_pid"], record.get("create_time"))
     fleet.start_agent("host-b")
     fleet.wait_log("host-b", "serving on", count=served + 1)
-    assert _hosts(fleet)["host-b"]["workers"] == 1
+    fleet.wait_log("host-b", "adopted worker wb", timeout=30)  # re-supervised by the new agent
+    deadline = time.monotonic() + 60
+    while _hosts(fleet)["host-b"]["workers"] != 1:
+        assert time.monotonic() < deadline, "the adopted worker never ran again"
     stop = fleet.cli("worker", "stop", "wb", "--host", "host-b", "--json")
     assert stop.returncode == 0, stop.stderr
     assert json.loads(stop.stdout)["state"] == "stopped"

@@ -43,6 +43,7 @@ def setup(tmp_path: Path) -> tuple[CommandHandler, FakeOps, list[tuple[str, str,
         lambda: ops,
         lambda to, sender, outcome: replies.append((to, sender, outcome)),
         store,
+        threaded=False,
     )
     yield handler, ops, replies
     handler.close()
@@ -59,12 +60,15 @@ def test_a_start_goes_to_the_api_and_every_outcome_comes_back(setup) -> None:  #
     handler.handle(env)
     assert [r.name for r in ops.submitted] == ["w1"] and ops.submitted[0].id == env["id"]
     assert replies[-1][0] == "reply.0123456789ab" and replies[-1][2]["state"] == "pending"
+    assert replies[-1][2]["text"] == "start accepted"  # at once, before the API's own
+    handler.tick()
+    assert replies[-1][2]["text"] == "starting"
     ops.later = [Outcome(env["id"], "start", "w1", "done", True, "w1 is online")]
     handler.tick()
     assert replies[-1][2]["state"] == "done" and not handler.busy
     ops.later = [Outcome(env["id"], "start", "w1", "done", True, "again")]
     handler.tick()
-    assert len(replies) == 2  # a request that ended is not answered twice
+    assert len(replies) == 3  # a request that ended is not answered twice
 
 
 def test_another_key_is_logged_and_not_answered(setup, caplog) -> None:  # type: ignore[no-untyped-def]
@@ -118,7 +122,41 @@ def test_a_bad_request_is_answered_invalid(setup) -> None:  # type: ignore[no-un
 
 def test_an_agent_without_a_key_refuses_everything(tmp_path: Path) -> None:
     replies: list[Any] = []
-    handler = CommandHandler("h1", None, FakeOps, lambda *a: replies.append(a))
+    handler = CommandHandler("h1", None, FakeOps, lambda *a: replies.append(a), threaded=False)
     handler.handle(command("stop", "w1", {}))
     assert handler.refusals == 1 and not replies
     handler.close()
+
+
+class SlowOps(FakeOps):
+    """A start whose project check takes a while (seconds on a loaded host)."""
+
+    def submit(self, request: Request) -> Outcome:
+        import time
+
+        time.sleep(0.5)
+        return super().submit(request)
+
+
+def test_a_slow_operation_does_not_hold_up_the_agent_loop(tmp_path: Path) -> None:
+    import time
+
+    ops = SlowOps()
+    replies: list[tuple[str, str, dict[str, Any]]] = []
+    handler = CommandHandler(
+        "h1", Verifier(KEY, "h1"), lambda: ops, lambda *a: replies.append(a),
+        ProjectStore(tmp_path / "projects"),
+    )  # fmt: skip
+    try:
+        began = time.monotonic()
+        handler.handle(command("start", "w1", {}))
+        assert time.monotonic() - began < 0.2  # the loop goes on sampling meanwhile
+        assert [r[2]["text"] for r in replies] == ["start accepted"]
+        deadline = time.monotonic() + 5
+        while len(replies) < 2:
+            assert time.monotonic() < deadline, "the API's outcome never came back"
+            handler.tick()
+            time.sleep(0.05)
+        assert replies[-1][2]["text"] == "starting" and handler.busy
+    finally:
+        handler.close()

@@ -52,3 +52,19 @@ def test_a_sample_is_small(tmp_path: Path) -> None:
 
     size = len(json.dumps(Sampler("h1", tmp_path).sample(workers=2)))
     assert size < 600
+
+
+def test_hosts_heard_before_are_listed_offline_until_heard_again(tmp_path: Path) -> None:
+    clock = Clock()
+    reg = HostRegistry(online_s=5, clock=clock)
+    reg.feed(Sampler("h1", tmp_path).sample(workers=1))
+    saved = reg.memory()
+    clock.now += 60
+    later = HostRegistry(online_s=5, clock=clock)
+    later.remember({**saved, "bad name": {"last_seen": 1}, "h2": {"last_seen": "x"}, "h3": []})
+    (row,) = later.rows()
+    assert row["name"] == "h1" and not row["online"] and row["last_seen"] == 1000.0
+    assert row["cores"] == saved["h1"]["cores"] and row["workers"] is None
+    later.feed(Sampler("h1", tmp_path).sample(workers=2))
+    assert later.rows()[0]["online"] and later.rows()[0]["workers"] == 2
+    later.remember(None)  # a missing or unreadable file: nothing

@@ -28,3 +28,16 @@ def test_remote_stops_mark_until_gone_or_too_long() -> None:
     now[0] += REMOTE_STOP_WATCH_S + 1  # b may be finishing long tasks: stop saying so
     assert stops.mark([_remote("b@far")])[0].state == "online-remote"
     assert stops.hosts() == []
+
+
+def test_worker_list_json_names_the_host() -> None:
+    """``worker list --json``: ``host`` is this machine for a local worker (whatever its node
+    name says), the part after ``@`` for a remote Celery node."""
+    import socket
+
+    from pooldesk.backend.cli.worker_cmds import JSON_FIELDS, worker_json
+
+    local = WorkerInfo("w1", "w1@old-name", 1, "prefork", 2, ["q"], "online", False)
+    assert worker_json(local)["host"] == socket.gethostname()
+    assert worker_json(_remote("far@host-b"))["host"] == "host-b"
+    assert set(worker_json(local)) == set(JSON_FIELDS)
