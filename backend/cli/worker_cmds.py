@@ -17,7 +17,7 @@ from typing import Any
 from pooldesk.backend.broker import current_config
 from pooldesk.backend.broker.status import broker_status
 from pooldesk.backend.cli.output import emit_json, fail, human_bytes, table
-from pooldesk.backend.operations import Operations, Outcome, Request, RequestError
+from pooldesk.backend.operations import Operations, Outcome, Request, RequestError, preflight
 from pooldesk.backend.operations.masking import project_secrets
 from pooldesk.backend.operations.request import INVALID
 from pooldesk.backend.settings import load
@@ -157,7 +157,10 @@ def start(args: argparse.Namespace) -> int:
             app=app,
             project=project,
             **_options(args),  # type: ignore[arg-type]
-        ).validate()  # the project check runs in the operation (preflight), as for every start
+        ).validate()
+        if not project:  # cheap: refuse newer-Celery options before asking the broker
+            preflight.check(spec, current_config().broker_url)
+        # a project's check (its own interpreter) runs once, in the operation
     except (SpecError, ProjectError) as exc:
         return fail(str(exc), code=2, secrets=project_secrets(project))
     for warning in spec.warnings():

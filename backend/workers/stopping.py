@@ -173,7 +173,11 @@ class StopSequence:
                     self.system.kill_group(self.supervisor_pid)
                     self._go_reap()
         if self.phase == "reap":
-            gone = not self.supervisor_pid or not self.system.alive(self.supervisor_pid)
+            # Both gone: a Celery killed with its group outlives its supervisor by a moment.
+            celery = bool(self.celery_pid) and self.system.alive(self.celery_pid, self.create_time)
+            gone = not celery and not (
+                self.supervisor_pid and self.system.alive(self.supervisor_pid)
+            )
             if gone or now >= self._deadline:
                 if not gone:
                     self.system.kill_group(self.supervisor_pid)

@@ -230,3 +230,28 @@ def test_sequence_describe(system: FakeSystem) -> None:
     assert sequence.describe() == "waiting for tasks, 0 of 30 s"  # begin() only signals
     assert sequence.wait(poll=0.1) == "warm"
     assert sequence.describe() == "cleaning up" and sequence.phase == "done"
+
+
+def test_a_killed_celery_that_lingers_is_waited_for_before_stopped(
+    tmp_path: Path, system: FakeSystem
+) -> None:
+    """SIGKILL to the group: the supervisor (our child, reaped at once) is gone before Celery,
+    whose end the kernel finishes a moment later. "Stopped" waits for both (measured: a worker
+    that read as still stopping right after "stopped (killed…)" failed the stop's last check)."""
+    system.worker()  # Celery ignores TERM and QUIT
+    stopper = _stopper(tmp_path, system)
+    stopper.request("w1", "cold")
+    plain_kill = system.kill_group
+
+    def kill_but_celery_lingers(pgid: int | None) -> None:
+        plain_kill(pgid)
+        celery = system.procs[CELERY]
+        celery.alive, celery.dies_at = True, system.t + 0.3
+
+    system.kill_group = kill_but_celery_lingers  # type: ignore[method-assign]
+    system.advance(COLD_GRACE_S)
+    assert _kinds(stopper.tick()) == ["escalated"]  # killed; Celery not gone yet
+    assert "w1" in stopper
+    system.advance(0.3)
+    (event,) = stopper.tick()
+    assert (event.kind, event.how) == ("stopped", "killed")
