@@ -123,7 +123,7 @@ def agent_serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     manager = _manager(settings)
-    rows_manager = _manager(settings)  # the workers' rows, read in the loop: the ops thread owns
+    rows_manager = _manager(settings)  # its own for the rows the loop reads: ops own `manager`
     agent = Agent(
         host,
         key,
