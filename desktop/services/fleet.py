@@ -180,7 +180,7 @@ class FleetController(ServiceThread):
             return
         text = str(outcome.get("text") or ("done" if ok else "failed"))
         text = text if ok else text[:1].upper() + text[1:]
-        text = f"{text[:-1]} (host {host})." if text.endswith(".") else f"{text} (host {host})"
+        text = f"{text[:-1]} on host {host}." if text.endswith(".") else f"{text} (on host {host})"
         self.operationFinished.emit(op, name, ok, self._masked(text))
         self._next_emit = 0.0  # show the fresher row at once
 

@@ -90,6 +90,7 @@ class StartDialog(QDialog):
         self.host_hint.setObjectName("hint")
         self.host_hint.setWordWrap(True)
         self._local_existing: dict[str, str] = {}
+        self._block = ""  # why fleet hosts cannot be picked (no key), "" when they can
         self._host_workers: dict[str, dict[str, str]] = {}
         self.project_combo = ProjectPicker()
         if project is not None:
@@ -184,6 +185,7 @@ class StartDialog(QDialog):
         names and states, for the name check (plain data: a callable back into the page would
         tie the dialog to its parent in a cycle PySide crashes on when deleting them)."""
         self._local_existing = dict(self._existing)
+        self._block = block
         self._host_workers = {h: dict(w) for h, w in (workers or {}).items()}
         model = self.host_combo.model()
         for row in rows:
@@ -210,13 +212,18 @@ class StartDialog(QDialog):
     def _host_changed(self, _index: int = 0) -> None:
         host = self.host()
         self._existing = self._host_workers.get(host, {}) if host else self._local_existing
-        self.host_hint.setText(
-            f"Its agent starts it there, from the project registered on {host} "
-            "(pooldesk project add NAME --host HOST)."
-            if host
-            else ""
-        )
-        self.host_hint.setVisible(bool(host))
+        if host:
+            text = (
+                f"Its agent starts it there, from the project registered on {host} "
+                "(pooldesk project add NAME --host HOST) or the demo."
+            )
+        elif self._block and self.host_combo.count() > 1:
+            text = f"Other hosts cannot be picked: {self._block.split(':')[0]} (watch only)."
+        else:
+            text = ""
+        self.host_hint.setText(text)
+        self.host_hint.setToolTip(self._block if not host else "")
+        self.host_hint.setVisible(bool(text))
         if not self._name_edited:
             self._propose()
         self._validate()

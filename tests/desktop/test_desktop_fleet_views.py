@@ -56,6 +56,7 @@ def test_the_start_dialog_greys_an_offline_host_and_every_host_without_a_key(
     assert not keyless.host_combo.model().item(index).isEnabled()
     assert keyless.host_combo.itemData(index, Qt.ItemDataRole.ToolTipRole) == NO_KEY
     assert keyless.host() == ""
+    assert keyless.host_hint.text() == "Other hosts cannot be picked: no fleet key (watch only)."
 
 
 def test_the_host_column_filter_and_a_silent_hosts_workers(qtbot: QtBot) -> None:
