@@ -90,6 +90,7 @@ class FleetController(ServiceThread):
         self._sent: dict[str, tuple[str, str, str, float]] = {}  # rid → op, host, name, silent
         self._next_emit = 0.0
         self._late: dict[str, tuple[str, str, str, float]] = {}  # unanswered in time, kept
+        self._last_error = ""
 
     # -- in the service thread ---------------------------------------------------------------
     def _on_start(self) -> None:
@@ -127,8 +128,13 @@ class FleetController(ServiceThread):
             return
         try:
             self._listen()
-        except Exception:
-            log.exception("fleet poll failed")
+        except Exception as exc:
+            said = f"{type(exc).__name__}: {exc}"
+            if said != self._last_error:  # once per distinct failure, not every poll
+                self._last_error = said
+                log.exception("fleet poll failed")
+        else:
+            self._last_error = ""
         if self._poll_timer is not None and not self._closing:
             self._poll_timer.start(self._poll_ms)
 
