@@ -34,8 +34,8 @@ from pooldesk.backend.operations.request import (
     failed,
     pending,
 )
-from pooldesk.backend.operations.steps import Steps, _Stop
-from pooldesk.backend.operations.texts import message, reason_for
+from pooldesk.backend.operations.steps import PendingStop, Steps
+from pooldesk.backend.operations.texts import doing, message, reason_for
 from pooldesk.backend.operations.watch import Ended
 from pooldesk.backend.settings import Settings
 from pooldesk.backend.workers.info import WorkerError, WorkerInfo
@@ -103,7 +103,10 @@ class Operations(Steps):
 
     # -- requests ----------------------------------------------------------------------------
     def submit(self, request: Request) -> Outcome:
-        """Carry out ``request`` as far as can be done now; never raises for a bad request."""
+        """Carry out ``request`` as far as can be done now; never raises for a bad request.
+        A request whose id is still pending (delivered twice) is not carried out again."""
+        if request.id in self._requests:
+            return pending(request, doing(request.op, request.name), duplicate=True)
         try:
             if remote.is_remote(self.manager, request):
                 outcome = remote.submit(self.manager, request)
@@ -211,7 +214,7 @@ class Operations(Steps):
             self.manager.request_stop(info.name, "cold", op=request.op, timeout=0)
         except Exception:
             return None
-        self._stops[info.name] = _Stop(request, fail=text)
+        self._stops[info.name] = PendingStop(request, fail=text)
         return pending(request, f"Stopping {info.name} again…")
 
     def _final(self, outcome: Outcome) -> Outcome:

@@ -31,7 +31,7 @@ Check = Callable[[WorkerSpec, str | None], None]
 
 
 @dataclass
-class _Stop:
+class PendingStop:
     """A stop under way for a request; ``fail``: the stop undoes a late start, and the request
     ends failed with this text once it has stopped."""
 
@@ -54,7 +54,7 @@ class Steps:
         self.wait_for_lock = wait_for_lock
         self.check = check
         self._starts = Starts(lambda: self.manager.stopper.system.now(), exit_grace)
-        self._stops: dict[str, _Stop] = {}
+        self._stops: dict[str, PendingStop] = {}
         self._requests: dict[str, Request] = {}  # id → a request still pending
         self._after: dict[str, Callable[[WorkerInfo], str]] = {}  # id → a step once online
         self._queued: list[Outcome] = []  # reported on the next tick
@@ -108,7 +108,7 @@ class Steps:
         a request under way for the worker (a pending restart) is replaced by it."""
         self.manager.request_stop(request.name, mode, op=request.op, timeout=timeout)
         self._supersede(request)
-        self._stops[request.name] = _Stop(request)
+        self._stops[request.name] = PendingStop(request)
         return pending(request, doing("stop", request.name))
 
     def resize_to(self, request: Request, concurrency: int) -> Outcome:
@@ -121,10 +121,9 @@ class Steps:
         spec = self.manager.restart_spec(name, concurrency=concurrency)  # refuses bad input
         assert record is not None  # restart_spec refused an unknown name
         delta = concurrency - record.spec.concurrency
-        state = self.manager.info(name).state if delta else "online"
-        if not can_resize_live(spec.pool, spec.autoscale, state):
+        if delta and not can_resize_live(spec.pool, spec.autoscale, self.manager.info(name).state):
             return self.begin_restart(request, spec)
-        if delta:
+        if delta:  # none: nothing to do, whatever the pool
             control = self.manager.control_for(record.spec)
             try:
                 if delta > 0:
@@ -171,7 +170,7 @@ class Steps:
         if self.manager.request_restart(name, spec, op=request.op, block=self.wait_for_lock):
             return self._watch_start(request, spec.name)
         self._supersede(request)
-        self._stops[name] = _Stop(request)
+        self._stops[name] = PendingStop(request)
         return pending(request, doing(request.op, name))
 
     def _watch_start(self, request: Request, name: str) -> Outcome:

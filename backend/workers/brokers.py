@@ -77,15 +77,6 @@ class WorkerBrokers:
         raise WorkerError(f"{hostname} is not a worker on this broker")
 
     # -- commands to a remote worker ---------------------------------------------------------
-    def remote_resize(self, hostname: str, delta: int) -> str:
-        control = self.control_listing(hostname)
-        try:
-            if delta >= 0:
-                return control.grow(hostname, delta)
-            return control.shrink(hostname, -delta)
-        except ControlError as exc:
-            raise WorkerError(str(exc)) from exc
-
     def remote_set_queues(self, hostname: str, queues: tuple[str, ...]) -> list[str]:
         """Make a remote worker consume exactly ``queues`` (add/cancel_consumer)."""
         WorkerSpec(name="remote", queues=tuple(queues)).validate()  # same queue-name checks

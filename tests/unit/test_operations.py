@@ -271,3 +271,21 @@ def test_one_free_name_scheme() -> None:
     assert free_name("fit_cpu-prefork", [], keep=True) == "fit_cpu-prefork"
     assert free_name("fit_cpu-prefork", ["fit_cpu-prefork"], keep=True) == "fit_cpu-prefork-1"
     assert free_name("Bulk EU!", []) == "Bulk-EU-1"
+
+
+def test_a_resize_to_the_same_size_is_done_without_a_restart(parts: Parts) -> None:
+    record = parts.manager.store.load("w1")
+    assert record is not None
+    record.spec = WorkerSpec("w1", "threads", 4)
+    parts.manager.store.save(record)
+    end = parts.ops.submit(Request("resize", "w1", {"concurrency": 4}))
+    assert (end.state, end.data["method"]) == ("done", "live")
+    assert parts.checked == [] and parts.system.sent == []
+
+
+def test_a_request_delivered_twice_runs_once(parts: Parts) -> None:
+    request = Request("restart", "w1", {"concurrency": 2})
+    parts.ops.submit(request)
+    again = parts.ops.submit(Request.from_json(request.to_json()))
+    assert (again.state, again.data) == ("pending", {"duplicate": True})
+    assert len(parts.checked) == 1
