@@ -77,7 +77,8 @@ class AdvisorService:
             w = WorkerObs(
                 name=info.name,
                 hostname=info.hostname,
-                local=not info.remote,
+                # A fleet host's worker (``host`` set) is run by its agent: fixable like ours.
+                local=not info.remote or bool(getattr(info, "host", "")),
                 pool=info.pool,
                 concurrency=info.concurrency,
                 queues=list(info.queues),

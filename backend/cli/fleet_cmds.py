@@ -123,6 +123,7 @@ def agent_serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     manager = _manager(settings)
+    rows_manager = _manager(settings)  # its own for the rows the loop reads: ops own `manager`
     agent = Agent(
         host,
         key,
@@ -132,11 +133,13 @@ def agent_serve(args: argparse.Namespace) -> int:
         sample_s=args.sample_interval,
         announce_s=args.announce_interval,
         adopt=manager.adopt_orphans,
+        roster=_roster(host, rows_manager),
     )
     try:
         agent.run(stop)
     finally:
         manager.close()
+        rows_manager.close()
     logging.info("agent %s stopped (its workers keep running)", host)
     return 0
 
@@ -146,6 +149,12 @@ def _manager(settings: Any) -> Any:
     from pooldesk.backend.workers.manager import WorkerManager
 
     return WorkerManager.from_settings(settings, config=ensure_broker(settings))
+
+
+def _roster(host: str, manager: Any) -> Any:
+    from pooldesk.backend.fleet.roster import Roster, local_rows
+
+    return Roster(host, lambda: local_rows(manager)).due
 
 
 def _operations(manager: Any) -> Any:

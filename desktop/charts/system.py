@@ -23,14 +23,17 @@ class SystemCpuChart(TimeChart):
             self.set_series("total", total["t"], total["cpu_percent"], now)
         cores = history("system.cores", self.window_s)
         names = [k for k in cores if k != "t"]
-        if names and not self._cores:  # the number of cores never changes: create them once
-            self._cores = len(names)
-            for i, name in enumerate(names):
-                legend = "each core" if i == 0 else False
+        for name in names:  # a host's cores never change: created once each
+            if not self.has_curve(name):
+                legend = "each core" if not self._cores else False
                 self.add_curve(name, name, COLOURS[0], width=1, alpha=110, legend=legend)
                 self.curve(name).setZValue(-1)  # behind the total
+                self._cores += 1
         for name in names:
             self.set_series(name, cores["t"], cores[name], now)
+        for name in self.curve_keys():  # another host shown, with fewer cores
+            if name != "total" and name not in names:
+                self.curve(name).setData([], [])
         self.finish_update()
 
 

@@ -33,19 +33,36 @@ COLUMNS = (
     "Active",
     "Processed",
     "Project",
+    "Host",
 )
 NAME, STATE, POOL, CONCURRENCY, QUEUES, PID, CPU, MEMORY, ACTIVE, PROCESSED = range(10)
 PROJECT = 10  # the project it belongs to; its tooltip names the broker it is on (masked)
+HOST = 11  # this machine, a fleet host (its agent's rows), or a Celery node's machine
+THIS_MACHINE = "local"  # the Host cell of this machine's workers (short: 1280 px must fit)
 NUMERIC = {CONCURRENCY, PID, CPU, MEMORY, ACTIVE, PROCESSED}
 HEADER_TIPS = {
     MEMORY: "Unique set size of the worker and its pool processes: what stopping frees",
     ACTIVE: "Tasks running now (Celery events; without them, inspect every ~10 s)",
     PROCESSED: "Tasks finished since the worker started (Celery events, or inspect)",
     PROJECT: "The project the worker runs (Settings ▸ Projects); hover a cell for its broker",
+    HOST: "Where it runs: this machine, or a fleet host whose agent runs it (pooldesk host list)",
 }
 Counts = tuple[int | None, int | None]  # active, processed
 LIVE_STATES = ("online", "online-remote", "stopping")
 WorkerRole = Qt.ItemDataRole.UserRole + 1  # the row's WorkerInfo
+
+
+def host_of(info: WorkerInfo) -> str:
+    """The fleet host whose agent runs this worker; "" for this machine's and Celery nodes."""
+    return str(getattr(info, "host", "") or "")
+
+
+def host_label(info: WorkerInfo) -> str:
+    if host_of(info):
+        return host_of(info)
+    if info.remote:  # a Celery node no agent of ours speaks for: its machine, from NAME@HOST
+        return info.hostname.partition("@")[2] or DASH
+    return THIS_MACHINE
 
 
 def state_label(info: WorkerInfo) -> str:
@@ -67,7 +84,7 @@ def cells(info: WorkerInfo, counts: Counts = (None, None)) -> tuple[str, ...]:
     if info.autoscale:
         concurrency = f"{concurrency} (auto {info.autoscale[1]}–{info.autoscale[0]})"
     return (
-        f"{info.name} (remote)" if info.remote else info.name,
+        f"{info.name} (remote)" if info.remote and not host_of(info) else info.name,
         state_label(info),
         info.pool or DASH,
         concurrency,
@@ -78,6 +95,7 @@ def cells(info: WorkerInfo, counts: Counts = (None, None)) -> tuple[str, ...]:
         _count(active),
         _count(processed),
         info.project or DASH,
+        host_label(info),
     )
 
 
@@ -91,7 +109,7 @@ class WorkersModel(TableModel):
         self._inspected: dict[str, Counts] = {}  # hostname → last seen in a WorkerInfo
 
     def role_data(self, info: WorkerInfo, row: int, column: int, role: int) -> Any:
-        if role == Qt.ItemDataRole.FontRole and info.remote:
+        if role == Qt.ItemDataRole.FontRole and info.remote and not host_of(info):
             font = QFont()
             font.setItalic(True)
             return font
@@ -108,7 +126,11 @@ class WorkersModel(TableModel):
         if column == PROJECT:
             on = f"on broker {info.broker}" if info.broker else "broker unknown"
             return f"{info.project or 'no project'}: {on}"
-        if info.remote:
+        if column == HOST and host_of(info):
+            return f"Runs on host {host_of(info)}: its agent starts, stops and reads it"
+        if column == HOST and not info.remote:
+            return "Runs on this machine"
+        if info.remote and not host_of(info):
             return f"{info.hostname}: runs elsewhere; Pooldesk reaches it through the broker only"
         if column == STATE and info.state == "crashed":
             last = info.last_log[-1] if info.last_log else "(no log)"
@@ -131,9 +153,13 @@ class WorkersModel(TableModel):
     def workers(self) -> list[WorkerInfo]:
         return list(self._rows)
 
-    def row_of(self, name: str, remote: bool = False) -> int:
-        """Row of the worker called NAME (local by default), or -1."""
-        return self._find(lambda info: info.name == name and info.remote == remote)
+    def row_of(self, name: str, remote: bool = False, host: str = "") -> int:
+        """Row of the worker called NAME (local by default; on fleet ``host`` if given), or -1."""
+        if host:
+            return self._find(lambda info: info.name == name and host_of(info) == host)
+        return self._find(
+            lambda info: info.name == name and info.remote == remote and not host_of(info)
+        )
 
     # -- updating ----------------------------------------------------------------------------
     def set_counts(self, counts: dict[str, Counts]) -> None:

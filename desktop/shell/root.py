@@ -23,6 +23,7 @@ from pooldesk.desktop.views.main_window import MainWindow
 if TYPE_CHECKING:
     from pooldesk.desktop.services.audit import AuditController
     from pooldesk.desktop.services.batches import BatchController
+    from pooldesk.desktop.services.fleet import FleetController
     from pooldesk.desktop.services.tasks import TasksController
     from pooldesk.desktop.services.telemetry import TelemetryController
     from pooldesk.desktop.services.workers import WorkerController
@@ -49,6 +50,7 @@ class PooldeskWindow(MainWindow):
         hub: SettingsHub | None = None,
         audit: AuditController | None = None,
         deferred: bool = False,
+        fleet: FleetController | None = None,
     ) -> None:
         hub = hub or SettingsHub()
         super().__init__(hub, None)  # the frame only: it can paint before any service exists
@@ -56,6 +58,7 @@ class PooldeskWindow(MainWindow):
         hub.setParent(self)
         self._connections: list[tuple[SignalInstance, Any]] = []
         self._given = (controller, batch_controller, telemetry, tasks, audit)
+        self._given_fleet = fleet
         self.attached = False
         if not deferred:
             self.attach()
@@ -69,6 +72,7 @@ class PooldeskWindow(MainWindow):
         self.attached = True
         from pooldesk.desktop.services.audit import AuditController
         from pooldesk.desktop.services.batches import BatchController
+        from pooldesk.desktop.services.fleet import FleetController
         from pooldesk.desktop.services.tasks import TasksController
         from pooldesk.desktop.services.telemetry import TelemetryController
         from pooldesk.desktop.services.workers import WorkerController
@@ -86,6 +90,7 @@ class PooldeskWindow(MainWindow):
         self.batch_controller = batch_controller or BatchController(settings)
         self.telemetry = telemetry or TelemetryController(settings)
         self.audit = audit or AuditController(settings)
+        self.fleet = self._given_fleet or FleetController(settings)
         self.operations = Operations(self)
         self.tray = Tray(self)
         self.closing = CloseFlow(
@@ -104,7 +109,8 @@ class PooldeskWindow(MainWindow):
         self._wire()
         for message in take(paths.root_path()):  # files set aside (settings, history): once
             self.operations.finished("settings", "", False, message)
-        for service in (self.controller, self.batch_controller, self.telemetry, self.audit):
+        services = (self.controller, self.batch_controller, self.telemetry, self.audit, self.fleet)
+        for service in services:
             if not service.is_running():
                 service.launch()
 
@@ -144,6 +150,7 @@ class PooldeskWindow(MainWindow):
             self.telemetry,
             self.tasks_page.controller,
             self.audit,
+            self.fleet,
         )
         for service in services:  # queued into each service's thread
             self._connect(self.hub.settingsChanged, service.applySettings)
@@ -153,6 +160,10 @@ class PooldeskWindow(MainWindow):
         service slot that runs it (queued: each service lives in its own thread)."""
         c, b, t = self.controller, self.batch_controller, self.telemetry
         workers, batches, overview = self.workers_page, self.batches_page, self.overview_page
+        from pooldesk.desktop.shell.fleet_wiring import FixRouter, WorkerMerge
+
+        self.merge = WorkerMerge(self)
+        self.fixes = FixRouter(self.merge, self)
         for request, forward, slot in (
             (workers.startRequested, self.startRequested, c.start),
             (workers.stopRequested, self.stopRequested, c.stop),
@@ -170,8 +181,9 @@ class PooldeskWindow(MainWindow):
         # Each signal with every slot it feeds; requests from a page run in the service's
         # thread (queued), everything else lands in the GUI thread.
         routes: list[tuple[Any, ...]] = [
+            (c.workersChanged, self.merge.set_local),  # with the fleet's: _wire_fleet
             (
-                c.workersChanged,
+                self.merge.workersChanged,
                 workers.set_workers,
                 self.update_first_run,
                 t.setWorkers,
@@ -206,10 +218,11 @@ class PooldeskWindow(MainWindow):
             (workers.resizeRequested, c.resize),
             (workers.remoteResizeRequested, c.remoteResize),
             (workers.remoteStopRequested, c.remoteStop),
-            (overview.fixRequested, c.applyFix),
+            (overview.fixRequested, self.fixes.route),  # here or on a fleet host
             (overview.fixRequested, t.noteFix),  # its before figures, for before/after
-            (batches.fixRequested, c.applyFix),  # Launch batch…'s "Fix the pool first…"
+            (batches.fixRequested, self.fixes.route),  # Launch batch…'s "Fix the pool first…"
             (batches.fixRequested, t.noteFix),
+            (self.fixes.localFix, c.applyFix),
         ]
         batch_requests = [
             (batches.launchInvoicesRequested, b.launchInvoices),
@@ -227,6 +240,36 @@ class PooldeskWindow(MainWindow):
             for slot in slots:
                 self._connect(signal, slot)
         self._wire_audit()
+        self._wire_fleet()
+
+    def _wire_fleet(self) -> None:
+        """The fleet service: hosts to the Workers filter, the Start dialog and the Overview's
+        machine switch; other hosts' workers into the one list; their requests to it."""
+        f, workers, overview = self.fleet, self.workers_page, self.overview_page
+        overview.set_host_source(f.history.source)
+        for signal, *slots in (
+            (f.hostsChanged, workers.set_hosts, overview.set_hosts),
+            (f.workersChanged, self.merge.set_fleet),
+            (f.commandBlock, workers.set_fleet_block),
+            (f.operationStarted, self.operations.started),
+            (
+                f.operationFinished,
+                self.operations.finished,
+                self.overview_page.fix_finished,
+                self.telemetry.fixFinished,
+            ),
+            (f.logRead, workers.detail.set_log),
+            (workers.hostStartRequested, f.start),
+            (workers.hostStopRequested, f.stop),
+            (workers.hostStopNowRequested, f.stopNow),
+            (workers.hostRestartRequested, f.restart),
+            (workers.hostResizeRequested, f.resize),
+            (workers.hostForgetRequested, f.forget),
+            (workers.detail.hostLogWanted, f.readLog),
+            (self.fixes.hostFix, f.applyFix),
+        ):
+            for slot in slots:
+                self._connect(signal, slot)
 
     def _wire_audit(self) -> None:
         """The configuration audit: reports to the Audit page and the Overview's card; the
@@ -247,4 +290,5 @@ class PooldeskWindow(MainWindow):
         self.batch_controller.shutdown()
         self.telemetry.shutdown()
         self.audit.shutdown()
+        self.fleet.shutdown()
         self.tasks_page.shutdown()

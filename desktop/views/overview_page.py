@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QHideEvent, QShowEvent
@@ -119,9 +120,27 @@ class OverviewPage(QWidget):
         self.system_charts = ChartGrid(
             [self.cpu_chart, self.ram_chart, self.queue_chart, self.backlog_chart]
         )
+        # Whose machine the System CPU and memory charts show: this machine or a fleet host
+        # (its agent's samples); shown once a host is heard.
+        self.host_combo = QComboBox()
+        self.host_combo.addItem("This machine", "")
+        self.host_combo.setAccessibleName("Machine whose CPU and memory are charted")
+        self.host_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.host_combo.currentIndexChanged.connect(self._host_changed)
+        self._host_source: Callable[[str], History] | None = None
+        host_label = QLabel("&Machine:")
+        host_label.setBuddy(self.host_combo)
+        self._host_widgets = (host_label, self.host_combo)
+        machine_row = QHBoxLayout()
+        machine_row.setSpacing(8)
+        machine_row.addWidget(_section("Machine and queues"))
+        machine_row.addStretch(1)
+        for widget in self._host_widgets:
+            machine_row.addWidget(widget)
+            widget.setVisible(False)
         grid = QVBoxLayout()
         grid.setSpacing(6)
-        grid.addWidget(_section("Machine and queues"))
+        grid.addLayout(machine_row)
         grid.addWidget(self.system_charts, 1)
         grid.addLayout(worker_row)
         grid.addWidget(self.worker_charts, 1)
@@ -247,11 +266,56 @@ class OverviewPage(QWidget):
             self.worker_combo.setCurrentIndex(index)
         return index >= 0
 
+    # -- the fleet's hosts ---------------------------------------------------------------------
+    def set_host_source(self, source: Callable[[str], History]) -> None:
+        """``source(host)``: a history source of that host's samples (the fleet service's)."""
+        self._host_source = source
+
+    def set_hosts(self, rows: list[dict[str, Any]]) -> None:
+        """The fleet's hosts: each can be picked for the machine charts."""
+        for row in rows:
+            name = str(row.get("name", ""))
+            if name and self.host_combo.findData(name) < 0:
+                self.host_combo.addItem(name, name)
+            index = self.host_combo.findData(name)
+            if index >= 0:
+                cores = row.get("cores")
+                state = "agent online" if row.get("online") else "agent offline"
+                tip = f"{state}, {cores} cores" if cores else state
+                self.host_combo.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
+        for widget in self._host_widgets:
+            widget.setVisible(self.host_combo.count() > 1)
+
+    def machine(self) -> str:
+        """ "" for this machine, else the fleet host whose charts are shown."""
+        return str(self.host_combo.currentData() or "")
+
+    def select_machine(self, host: str) -> bool:
+        index = self.host_combo.findData(host)
+        if index >= 0:
+            self.host_combo.setCurrentIndex(index)
+        return index >= 0
+
+    def _machine_history(self) -> History:
+        host = self.machine()
+        if not host or self._host_source is None:
+            return self._history
+        return self._host_source(host)
+
+    def _host_changed(self, _index: int = 0) -> None:
+        host = self.machine()
+        suffix = f" · {host}" if host else ""
+        for chart in (self.cpu_chart, self.ram_chart):
+            chart.clear_series()
+            chart.title_label.setText(chart.title + suffix)
+        self.refresh_charts()
+
     # -- charts ------------------------------------------------------------------------------
     def refresh_charts(self) -> None:
         now = time.time()
-        self.cpu_chart.refresh(self._history, now)
-        self.ram_chart.refresh(self._history, now)
+        machine = self._machine_history()
+        self.cpu_chart.refresh(machine, now)
+        self.ram_chart.refresh(machine, now)
         self.queue_chart.refresh(now)
         self.backlog_chart.refresh(now)
         self.worker_charts.refresh(self._history, now)

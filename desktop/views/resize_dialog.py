@@ -30,11 +30,16 @@ class ResizeDialog(QDialog):
     def __init__(self, info: WorkerInfo, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.info = info
+        # A fleet host's worker is resized by its agent, live or by a restart, like ours.
+        self.host = str(getattr(info, "host", "") or "")
+        self.remote = info.remote and not self.host
         self.setWindowTitle(f"Resize {info.name}")
         current = info.concurrency or 0
 
         what = f"{info.hostname}: {info.pool or 'unknown pool'} × {current or '?'}"
-        if info.remote:
+        if self.host:
+            what += f" (on {self.host})"
+        elif info.remote:
             what += " (remote)"
         self.worker_label = QLabel(what)
         self.concurrency_spin = QSpinBox()
@@ -91,7 +96,7 @@ class ResizeDialog(QDialog):
                 f"it autoscales between {low} and {high}: its size follows the load; "
                 "restart it without autoscale to give it a fixed size"
             ]
-        if self.info.remote and not self.live():
+        if self.remote and not self.live():
             return [
                 f"the {pool} pool cannot grow or shrink in place, and a remote worker can only "
                 "be restarted on its own machine"
@@ -99,7 +104,7 @@ class ResizeDialog(QDialog):
         # The spec's rules for this pool (platform "linux" for a remote worker: its pools run
         # where it runs, not here).
         spec = WorkerSpec(name="resize", pool=pool, concurrency=self.concurrency())
-        return spec.problems("linux" if self.info.remote else None)
+        return spec.problems("linux" if self.info.remote else None)  # a host's pools too
 
     def accept(self) -> None:
         if self.ok_button.isEnabled():
@@ -122,7 +127,7 @@ class ResizeDialog(QDialog):
         if same:
             return "That is its current concurrency."
         pool = self.info.pool or "?"
-        if self.info.remote and not self.live():
+        if self.remote and not self.live():
             return ""  # the problem says why
         if self.live():
             growing = self.concurrency() > (self.info.concurrency or 0)

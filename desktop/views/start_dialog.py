@@ -83,6 +83,15 @@ class StartDialog(QDialog):
         self._name_edited = False
         self._pool_edited = False
 
+        self.host_combo = QComboBox()  # this machine, then the fleet's hosts (set_hosts)
+        self.host_combo.addItem("This machine", "")
+        self.host_combo.setAccessibleName("Host to start the worker on")
+        self.host_hint = QLabel()
+        self.host_hint.setObjectName("hint")
+        self.host_hint.setWordWrap(True)
+        self._local_existing: dict[str, str] = {}
+        self._block = ""  # why fleet hosts cannot be picked (no key), "" when they can
+        self._host_workers: dict[str, dict[str, str]] = {}
         self.project_combo = ProjectPicker()
         if project is not None:
             index = self.project_combo.findData(project)
@@ -117,6 +126,13 @@ class StartDialog(QDialog):
         self.warnings_label.setWordWrap(True)
 
         form = QFormLayout()
+        self._host_label = QLabel("&Host:")
+        self._host_label.setBuddy(self.host_combo)
+        form.addRow(self._host_label, self.host_combo)
+        form.addRow("", self.host_hint)
+        self._host_rows = (self._host_label, self.host_combo, self.host_hint)
+        for widget in self._host_rows:  # one machine: nothing to pick (set_hosts shows them)
+            widget.setVisible(False)
         form.addRow("P&roject:", self.project_combo)
         form.addRow("", self.project_hint)
         form.addRow("&Name:", self.name_edit)
@@ -148,12 +164,69 @@ class StartDialog(QDialog):
         self.name_edit.textEdited.connect(self._name_typed)
         self.pool_combo.activated.connect(self._pool_picked)
         self.project_combo.currentIndexChanged.connect(self._project_changed)
+        self.host_combo.currentIndexChanged.connect(self._host_changed)
         self.advanced.changed.connect(self._validate)
         self.advanced.toggled.connect(self._validate)
         self.pool_combo.currentTextChanged.connect(self._pool_changed)
         self.concurrency_spin.valueChanged.connect(self._concurrency_changed)
         self._pool_changed(self.pool_combo.currentText())
         self._project_changed()
+
+    # -- the fleet ---------------------------------------------------------------------------
+    def set_hosts(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        block: str = "",
+        workers: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
+        """The fleet's hosts (``host list --json`` rows): an online host can be picked; one
+        whose agent is offline, or every host while this panel has no fleet key (``block``
+        says why), is greyed with the reason as its tooltip. ``workers``: each host's workers'
+        names and states, for the name check (plain data: a callable back into the page would
+        tie the dialog to its parent in a cycle PySide crashes on when deleting them)."""
+        self._local_existing = dict(self._existing)
+        self._block = block
+        self._host_workers = {h: dict(w) for h, w in (workers or {}).items()}
+        model = self.host_combo.model()
+        for row in rows:
+            name = str(row.get("name", ""))
+            if not name or self.host_combo.findData(name) >= 0:
+                continue
+            self.host_combo.addItem(name, name)
+            index = self.host_combo.count() - 1
+            why = block or ("" if row.get("online") else "its agent is offline (not heard lately)")
+            cores = row.get("cores")
+            tip = why or f"agent online{f', {cores} cores' if cores else ''}"
+            self.host_combo.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
+            if why:
+                self.host_combo.setItemText(index, f"{name} ({'no key' if block else 'offline'})")
+                model.item(index).setEnabled(False)  # type: ignore[attr-defined]
+        for widget in self._host_rows:
+            widget.setVisible(self.host_combo.count() > 1)
+        self._host_changed()
+
+    def host(self) -> str:
+        """ "" for this machine, else the fleet host the worker starts on."""
+        return str(self.host_combo.currentData() or "")
+
+    def _host_changed(self, _index: int = 0) -> None:
+        host = self.host()
+        self._existing = self._host_workers.get(host, {}) if host else self._local_existing
+        if host:
+            text = (
+                f"Its agent starts it there, from the project registered on {host} "
+                "(pooldesk project add NAME --host HOST) or the demo."
+            )
+        elif self._block and self.host_combo.count() > 1:
+            text = f"Other hosts cannot be picked: {self._block.split(':')[0]} (watch only)."
+        else:
+            text = ""
+        self.host_hint.setText(text)
+        self.host_hint.setToolTip(self._block if not host else "")
+        self.host_hint.setVisible(bool(text))
+        if not self._name_edited:
+            self._propose()
+        self._validate()
 
     # -- results -----------------------------------------------------------------------------
     def spec(self) -> WorkerSpec:

@@ -98,6 +98,14 @@ class ChartsTab(QWidget):
 
     def set_worker(self, info: WorkerInfo | None) -> None:
         self.info = info
+        if info is not None and getattr(info, "host", ""):
+            self.note.setText(
+                f"{info.name} runs on host {getattr(info, 'host', '')}: its CPU and memory are "
+                "in the table (from its agent); the host's charts are on the Overview."
+            )
+            self.stack.setCurrentWidget(self.note)
+            self.charts.set_worker(None)
+            return
         if info is None or info.remote:
             self.note.setText(
                 "Select a worker to see its charts."
@@ -148,10 +156,12 @@ class ChartsTab(QWidget):
 
 class LogTab(QWidget):
     logWanted = Signal(str, int)  # name, lines
+    hostLogWanted = Signal(str, str, int)  # fleet host, name, lines: its agent reads the log
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.name: str | None = None  # the local worker whose log is shown
+        self.host = ""  # or the fleet host whose agent reads it
         self.lines: list[str] = []
         self._asked_at: float | None = None
         self._rendering = False
@@ -199,7 +209,8 @@ class LogTab(QWidget):
         self.set_worker(None)
 
     def set_worker(self, info: WorkerInfo | None) -> None:
-        if info is None or info.remote:
+        host = str(getattr(info, "host", "") or "")
+        if info is None or (info.remote and not host):
             self.note.setText(
                 "Select a local worker to see its log."
                 if info is None
@@ -211,8 +222,8 @@ class LogTab(QWidget):
             self.name = None
             return
         self.stack.setCurrentIndex(1)
-        if info.name != self.name:
-            self.name, self.lines, self._asked_at = info.name, [], None
+        if info.name != self.name or host != self.host:
+            self.name, self.host, self.lines, self._asked_at = info.name, host, [], None
             self._render()
             self.request()
 
@@ -224,7 +235,10 @@ class LogTab(QWidget):
         if self._asked_at is not None and now - self._asked_at < LOG_WAIT_S:
             return
         self._asked_at = now
-        self.logWanted.emit(self.name, LOG_LINES)
+        if self.host:
+            self.hostLogWanted.emit(self.host, self.name, LOG_LINES)
+        else:
+            self.logWanted.emit(self.name, LOG_LINES)
 
     def set_log(self, name: str, lines: list[str]) -> None:
         if name != self.name:
@@ -288,6 +302,7 @@ class WorkerDetail(QWidget):
     """The detail pane: a heading naming the selected worker, then the Charts and Log tabs."""
 
     logWanted = Signal(str, int)
+    hostLogWanted = Signal(str, str, int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -297,6 +312,7 @@ class WorkerDetail(QWidget):
         self.charts_tab = ChartsTab()
         self.log_tab = LogTab()
         self.log_tab.logWanted.connect(self.logWanted)
+        self.log_tab.hostLogWanted.connect(self.hostLogWanted)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.charts_tab, "&Charts")
@@ -316,7 +332,8 @@ class WorkerDetail(QWidget):
         if info is None:
             self.heading.setText("No worker selected")
         else:
-            where = "remote, " if info.remote else ""
+            host = str(getattr(info, "host", "") or "")
+            where = f"on {host}, " if host else "remote, " if info.remote else ""
             shape = f"{info.pool or '?'} × {info.concurrency or '?'}"
             self.heading.setText(f"{info.hostname} ({where}{shape})")
         self.charts_tab.set_worker(info)

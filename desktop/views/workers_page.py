@@ -17,14 +17,18 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
+    QComboBox,
     QDialog,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QMenu,
     QMessageBox,
+    QSizePolicy,
     QSplitter,
     QStackedLayout,
     QTableView,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -37,7 +41,17 @@ from pooldesk.backend.workers.spec import WorkerSpec
 from pooldesk.desktop import presets as presets_mod
 from pooldesk.desktop import resources
 from pooldesk.desktop.charts import LimitHistory
-from pooldesk.desktop.models.workers_model import COLUMNS, NAME, QUEUES, WorkersModel
+from pooldesk.desktop.models.workers_model import (
+    COLUMNS,
+    HOST,
+    NAME,
+    PROJECT,
+    QUEUES,
+    THIS_MACHINE,
+    WorkersModel,
+    host_label,
+    host_of,
+)
 from pooldesk.desktop.views.resize_dialog import ResizeDialog
 from pooldesk.desktop.views.start_dialog import StartDialog
 from pooldesk.desktop.views.worker_detail import WorkerDetail
@@ -56,6 +70,7 @@ TIPS = {
     "forget-remote": "Remote worker: it leaves the list by itself once it stops answering",
     "resize": "Change the concurrency: live for prefork and gevent, a restart for threads/solo",
 }
+CAPPED = {PROJECT: 180, HOST: 96}  # px at most: Host and a long project name elide
 EMPTY_TEXT = (
     "No workers yet.\n\nStart one with Start… (Ctrl+N), or from a terminal:\n"
     "pooldesk worker start NAME --pool gevent -c 50 --queues default"
@@ -72,6 +87,13 @@ class WorkersPage(QWidget):
     resizeRequested = Signal(str, int)  # local name, new concurrency
     remoteResizeRequested = Signal(str, int)  # hostname, new concurrency
     remoteStopRequested = Signal(str)  # hostname, confirmed by the user
+    # The same requests for a worker on a fleet host (its agent runs them): host first.
+    hostStartRequested = Signal(str, object)  # host, WorkerSpec
+    hostStopRequested = Signal(str, str)  # host, name
+    hostStopNowRequested = Signal(str, str)
+    hostRestartRequested = Signal(str, str, str, int)  # host, name, pool, concurrency
+    hostResizeRequested = Signal(str, str, int)  # host, name, concurrency
+    hostForgetRequested = Signal(str, str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -93,14 +115,49 @@ class WorkersPage(QWidget):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(QUEUES, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(70)
+        self.table.setColumnHidden(HOST, True)  # shown once a fleet host is heard (set_hosts)
+        # Host and Project at most CAPPED px wide (a long name is elided, in full in its
+        # tooltip): with the Host column the table still fits 1280 px without scrolling.
+        for column in CAPPED:
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
 
         self.empty_label = QLabel(EMPTY_TEXT)
         self.empty_label.setObjectName("emptyState")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.detail = WorkerDetail()
+        # The host filter (All hosts / this machine / each host), shown once a fleet host is
+        # heard: one machine has nothing to filter.
+        self.host_filter = QComboBox()
+        self.host_filter.setAccessibleName("Show the workers of")
+        self.host_filter.addItem("All hosts", None)
+        self.host_filter.addItem("This machine", THIS_MACHINE)
+        self.host_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.host_filter.currentIndexChanged.connect(self._apply_filter)
+        filter_label = QLabel("&Host:")
+        filter_label.setBuddy(self.host_filter)
+        self.fleet_note = QLabel()  # why fleet commands are off (no key), when they are
+        self.fleet_note.setObjectName("hint")
+        self.filter_bar = QWidget()
+        bar = QHBoxLayout(self.filter_bar)
+        bar.setContentsMargins(0, 0, 0, 4)
+        bar.addWidget(filter_label)
+        bar.addWidget(self.host_filter)
+        bar.addSpacing(12)
+        bar.addWidget(self.fleet_note, 1)
+        self.fleet_note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.filter_bar.setVisible(False)
+        self.hosts: list[dict[str, Any]] = []  # the fleet's host rows (host list --json)
+        self.fleet_block = ""  # why fleet commands cannot be sent ("" when they can)
+        self.all_workers: list[WorkerInfo] = []
+        table_box = QWidget()
+        table_column = QVBoxLayout(table_box)
+        table_column.setContentsMargins(0, 0, 0, 0)
+        table_column.setSpacing(0)
+        table_column.addWidget(self.filter_bar)
+        table_column.addWidget(self.table, 1)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
-        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(table_box)
         self.splitter.addWidget(self.detail)
         self.splitter.setChildrenCollapsible(False)
         self.splitter.setStretchFactor(0, 2)
@@ -137,6 +194,7 @@ class WorkersPage(QWidget):
         )
         self.preset_action.setMenu(self.presets_menu)
         self.presets: list[dict[str, Any]] = []
+        self._preset_hosts: list[str] = []  # online fleet hosts offered under the presets
         self._requested: set[str] = set()
         self.set_presets(presets_mod.default_presets())
 
@@ -147,6 +205,7 @@ class WorkersPage(QWidget):
         self.model.rowsRemoved.connect(self._update_detail)
         self.model.rowsInserted.connect(self._rows_changed)
         self.model.rowsRemoved.connect(self._rows_changed)
+        self.model.rowsInserted.connect(self._apply_filter)
         self._rows_changed()
 
     def actions_for_menu(self) -> list[QAction]:
@@ -163,34 +222,122 @@ class WorkersPage(QWidget):
     def set_presets(self, presets: list[dict[str, Any]]) -> None:
         """The presets offered by "Start from preset" (already defaulted when empty)."""
         self.presets = [dict(p) for p in presets]
+        self._fill_presets_menu()
+
+    def _fill_presets_menu(self) -> None:
+        """Each preset (on its own ``host`` if it names one, else here); then, while fleet
+        hosts are online and commands can be sent, "On HOST" with every preset again."""
         self.presets_menu.clear()
         for index, preset in enumerate(self.presets):
-            action = self.presets_menu.addAction(presets_mod.label(preset))
-            action.setData(index)
+            text = presets_mod.label(preset)
+            if preset.get("host"):
+                text += f" on {preset['host']}"
+            action = self.presets_menu.addAction(text)
+            action.setData([index, ""])
             action.triggered.connect(self._preset_triggered)
+        if self._preset_hosts and self.presets:
+            self.presets_menu.addSeparator()
+        for host in self._preset_hosts:
+            menu = self.presets_menu.addMenu(f"On {host}")
+            for index, preset in enumerate(self.presets):
+                action = menu.addAction(presets_mod.label(preset))
+                action.setData([index, host])
+                action.triggered.connect(self._preset_triggered)
         self.preset_action.setEnabled(bool(self.presets))
 
     def _preset_triggered(self) -> None:
         action = self.sender()
         if isinstance(action, QAction):
-            self.start_preset(int(action.data()))
+            index, host = action.data()
+            self.start_preset(int(index), str(host))
 
-    def start_preset(self, index: int) -> WorkerSpec | None:
-        """Start preset ``index`` under a free name (``invoices-1``, ``invoices-2``…)."""
+    def start_preset(self, index: int, host: str = "") -> WorkerSpec | None:
+        """Start preset ``index`` under a free name (``invoices-1``, ``invoices-2``…), on fleet
+        ``host`` if given, else on the preset's own ``host``, else here."""
         if not 0 <= index < len(self.presets):
             return None
         # Names asked for but not listed yet count too: two quick clicks get two names.
         taken = {w.name for w in self.model.workers() if not w.remote} | self._requested
-        spec = presets_mod.spec_for(self.presets[index], taken)
+        preset = self.presets[index]
+        host = host or str(preset.get("host") or "")
+        if host:  # a preset for a fleet host: a free name among that host's workers
+            taken = {w.name for w in self.all_workers if host_of(w) == host} | self._requested
+        spec = presets_mod.spec_for(preset, taken)
         self._requested.add(spec.name)
-        self.startRequested.emit(spec)
+        if host:
+            self.hostStartRequested.emit(host, spec)
+        else:
+            self.startRequested.emit(spec)
         return spec
 
     # -- data in -----------------------------------------------------------------------------
     def set_workers(self, workers: list[WorkerInfo]) -> None:
         # The columns size themselves (ResizeToContents, Queues stretches): an explicit
         # resizeColumnsToContents() here would fix Queues' width and leave the table narrow.
+        self.all_workers = list(workers)
         self.model.update(workers)
+        self._apply_filter()
+        self._fit_capped_columns()
+
+    def _fit_capped_columns(self) -> None:
+        header = self.table.horizontalHeader()
+        for column, cap in CAPPED.items():
+            if self.table.isColumnHidden(column):
+                continue
+            width = min(self.table.sizeHintForColumn(column), cap)
+            width = max(width, header.sectionSizeHint(column), header.minimumSectionSize())
+            if header.sectionSize(column) != width:
+                header.resizeSection(column, width)
+
+    # -- the fleet ---------------------------------------------------------------------------
+    def set_hosts(self, rows: list[dict[str, Any]]) -> None:
+        """The fleet's hosts (the fleet service's ``hostsChanged``): the filter lists each."""
+        self.hosts = [dict(r) for r in rows]
+        known = [self.host_filter.itemData(i) for i in range(self.host_filter.count())]
+        for row in self.hosts:
+            if row["name"] not in known:
+                self.host_filter.addItem(row["name"], row["name"])
+        for i in range(2, self.host_filter.count()):
+            row = next((r for r in self.hosts if r["name"] == self.host_filter.itemData(i)), None)
+            online = bool(row and row.get("online"))
+            self.host_filter.setItemData(
+                i, "agent online" if online else "agent offline", Qt.ItemDataRole.ToolTipRole
+            )
+        self.filter_bar.setVisible(bool(self.hosts))
+        self.table.setColumnHidden(HOST, not self.hosts)
+        self._fit_capped_columns()
+        self._update_preset_hosts()
+
+    def _update_preset_hosts(self) -> None:
+        online = [] if self.fleet_block else [r["name"] for r in self.hosts if r.get("online")]
+        if online != self._preset_hosts:
+            self._preset_hosts = online
+            self._fill_presets_menu()
+
+    def set_fleet_block(self, why: str) -> None:
+        """Why commands to fleet hosts are off ("" when the fleet key is there)."""
+        self.fleet_block = why
+        self.fleet_note.setText(f"Watch only: {why.split(':')[0]}" if why else "")
+        self.fleet_note.setToolTip(why)
+        self._update_actions()
+        self._update_preset_hosts()
+
+    def host_filter_value(self) -> str | None:
+        """None (all hosts), ``THIS_MACHINE`` ("local"), or a fleet host's name."""
+        value = self.host_filter.currentData()
+        return None if value is None else str(value)
+
+    def set_host_filter(self, value: str | None) -> bool:
+        index = self.host_filter.findData(value)
+        if index >= 0:
+            self.host_filter.setCurrentIndex(index)
+        return index >= 0
+
+    def _apply_filter(self, *_args: Any) -> None:
+        wanted = self.host_filter_value()
+        for row, info in enumerate(self.model.workers()):
+            shown = wanted is None or host_label(info) == wanted
+            self.table.setRowHidden(row, not shown)
 
     def start_for_queues(self, queues: list[str]) -> None:
         """Start, from the presets, workers for ``queues`` (a launch dialog found nobody on
@@ -241,6 +388,11 @@ class WorkersPage(QWidget):
         existing = {w.name: w.state for w in workers if not w.remote}
         project = self.last_project or last_project(workers)
         dialog = StartDialog(self, existing, fit_rows=self.fit_rows, project=project)
+        by_host: dict[str, dict[str, str]] = {}
+        for w in self.all_workers:
+            if host_of(w):
+                by_host.setdefault(host_of(w), {})[w.name] = w.state
+        dialog.set_hosts(self.hosts, self.fleet_block, by_host)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         # A bound method, not a lambda holding the dialog: such a cycle crashes PySide when
         # the dialog is deleted by its parent.
@@ -253,7 +405,11 @@ class WorkersPage(QWidget):
         if dialog is not None and result == QDialog.DialogCode.Accepted:
             spec = dialog.spec()
             self.last_project = spec.project or DEMO
-            self.startRequested.emit(spec)
+            host = dialog.host()
+            if host:
+                self.hostStartRequested.emit(host, spec)
+            else:
+                self.startRequested.emit(spec)
 
     def open_resize_dialog(self) -> None:
         """Window-modal and non-blocking, like the start dialog."""
@@ -270,14 +426,20 @@ class WorkersPage(QWidget):
         dialog, self.resize_dialog = self.resize_dialog, None
         if dialog is None or result != QDialog.DialogCode.Accepted:
             return
-        if dialog.info.remote:
+        if host_of(dialog.info):
+            self.hostResizeRequested.emit(
+                host_of(dialog.info), dialog.info.name, dialog.concurrency()
+            )
+        elif dialog.info.remote:
             self.remoteResizeRequested.emit(dialog.info.hostname, dialog.concurrency())
         else:
             self.resizeRequested.emit(dialog.info.name, dialog.concurrency())
 
     def _stop(self) -> None:
         info = self.selected_worker()
-        if info is not None and info.remote:
+        if info is not None and host_of(info):
+            self.hostStopRequested.emit(host_of(info), info.name)
+        elif info is not None and info.remote:
             self._confirm_remote_stop(info)
         elif info is not None:
             self.stopRequested.emit(info.name)
@@ -318,17 +480,27 @@ class WorkersPage(QWidget):
 
     def _stop_now(self) -> None:
         info = self.selected_worker()
-        if info is not None and not info.remote and info.state == "stopping":
+        if info is None or info.state != "stopping":
+            return
+        if host_of(info):
+            self.hostStopNowRequested.emit(host_of(info), info.name)
+        elif not info.remote:
             self.stopNowRequested.emit(info.name)
 
     def _restart(self) -> None:
         info = self.selected_worker()
-        if info is not None and not info.remote:
+        if info is not None and host_of(info):
+            self.hostRestartRequested.emit(
+                host_of(info), info.name, info.pool or "", info.concurrency or 0
+            )
+        elif info is not None and not info.remote:
             self.restartRequested.emit(info.name, info.pool or "", info.concurrency or 0)
 
     def _forget(self) -> None:
         info = self.selected_worker()
-        if info is not None and not info.remote:
+        if info is not None and host_of(info):
+            self.hostForgetRequested.emit(host_of(info), info.name)
+        elif info is not None and not info.remote:
             self.forgetRequested.emit(info.name)
 
     def _rows_changed(self) -> None:
@@ -337,21 +509,29 @@ class WorkersPage(QWidget):
 
     def _update_actions(self) -> None:
         info = self.selected_worker()
-        local = info is not None and not info.remote
-        remote = info is not None and info.remote
+        hosted = info is not None and bool(host_of(info))
+        blocked = hosted and bool(self.fleet_block)  # a fleet host, and no key: watch only
+        # A fleet host's worker is driven by its agent like a local one by this machine.
+        local = info is not None and (not info.remote or hosted) and not blocked
+        remote = info is not None and info.remote and not hosted
         running = local and info is not None and info.state in CONTROLLABLE
         remote_online = remote and info is not None and info.state == "online-remote"
         self.stop_action.setEnabled(running or remote_online)
         self.stop_now_action.setEnabled(local and info is not None and info.state == "stopping")
         self.restart_action.setEnabled(running)
-        self.resize_action.setEnabled(info is not None and info.state in RESIZABLE)
+        resizable = info is not None and info.state in RESIZABLE and not blocked
+        self.resize_action.setEnabled(resizable)
         self.forget_action.setEnabled(local and info is not None and info.state in FORGETTABLE)
         for action, key in (
             (self.stop_action, "stop"),
             (self.restart_action, "restart"),
             (self.forget_action, "forget"),
+            (self.resize_action, "resize"),
         ):
-            tip = TIPS[f"{key}-remote" if remote else key]
+            if blocked:
+                tip = f"Host {host_of(info)}: {self.fleet_block}"  # type: ignore[arg-type]
+            else:
+                tip = TIPS.get(f"{key}-remote" if remote else key, TIPS[key])
             action.setToolTip(tip)
             action.setStatusTip(tip)
 

@@ -1,0 +1,231 @@
+"""The fleet in the window (issue 20): a real agent process (``pooldesk agent serve``, its own
+POOLDESK_HOME and host name) on the panel's managed broker; the real window lists the host in
+the Workers filter and the Overview's machine switch, starts a worker there from the Start
+dialog (Host column: the agent's host), stops it; without the fleet key commands are refused
+with the key's message and the dialog greys the host."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from pooldesk.backend.advisor.model import Fix
+from pooldesk.backend.fleet.key import KEY_ENV, NO_KEY
+from pooldesk.desktop import resources
+from pooldesk.desktop.models.workers_model import CONCURRENCY, HOST, POOL, STATE
+from pooldesk.desktop.shell.root import PooldeskWindow
+from tests.conftest import POOLDESK_ENV, _kill_home
+
+pytestmark = pytest.mark.slow
+HOST_X = "host-x"
+WAIT_MS = 60_000  # a shared 2-core machine: generous, never a sleep
+
+
+class Fleet:
+    def __init__(self, root: Path, key: Path) -> None:
+        self.root, self.key = root, key
+        self.agent: subprocess.Popen[bytes] | None = None
+
+    def log(self) -> str:
+        return (self.root / "agent.log").read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """The panel's home with its managed broker, a key outside it (so a test can go without),
+    and one agent for the whole module."""
+    root = tmp_path_factory.mktemp("fleet")
+    with pytest.MonkeyPatch.context() as mp:
+        for var in (*POOLDESK_ENV, KEY_ENV, "POOLDESK_FLEET_HOST"):
+            mp.delenv(var, raising=False)
+        mp.setenv("POOLDESK_HOME", str(root / "panel"))
+        from pooldesk.backend.broker import ensure_broker
+        from pooldesk.backend.fleet.key import init_key
+
+        url = ensure_broker().broker_url
+        assert url
+        fleet = Fleet(root, init_key(root / "fleet.key"))
+        env = {
+            **os.environ,
+            "POOLDESK_HOME": str(root / HOST_X),
+            "POOLDESK_BROKER_URL": url,
+            KEY_ENV: str(fleet.key),
+        }
+        command = [sys.executable, "-m", "pooldesk.backend", "agent", "serve"]
+        with open(root / "agent.log", "ab") as log:
+            fleet.agent = subprocess.Popen(
+                [*command, "--host-name", HOST_X, "--sample-interval", "0.5"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            yield fleet
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(fleet.agent.pid, signal.SIGTERM)
+            try:
+                fleet.agent.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                fleet.agent.kill()
+                fleet.agent.wait(timeout=5)
+            _kill_home(root / HOST_X)
+            _kill_home(root / "panel")
+
+
+def _window(qtbot: QtBot) -> PooldeskWindow:
+    window = PooldeskWindow()
+    qtbot.addWidget(window)
+    window.setStyleSheet(resources.stylesheet())
+    window.show()
+    window.nav.setCurrentRow(window.pages.indexOf(window.workers_page))
+    return window
+
+
+def _host_heard(qtbot: QtBot, window: PooldeskWindow) -> None:
+    page = window.workers_page
+    qtbot.waitUntil(lambda: page.host_filter.findData(HOST_X) >= 0, timeout=WAIT_MS)
+    assert not page.filter_bar.isHidden()
+
+
+def _cell(window: PooldeskWindow, name: str, column: int) -> str:
+    model = window.workers_page.model
+    row = model.row_of(name, host=HOST_X)
+    return str(model.index(row, column).data()) if row >= 0 else ""
+
+
+def _preset_menus(window: PooldeskWindow) -> list[str]:
+    """The submenus of Start from preset ("On HOST": every preset on that host)."""
+    menu = window.workers_page.presets_menu
+    return [a.text() for a in menu.actions() if a.menu() is not None]
+
+
+def test_a_host_is_charted_and_runs_a_worker_started_from_the_dialog(
+    fleet: Fleet, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, str(fleet.key))
+    window = _window(qtbot)
+    page, overview = window.workers_page, window.overview_page
+    _host_heard(qtbot, window)
+    qtbot.waitUntil(lambda: page.fleet_block == "", timeout=WAIT_MS)
+    assert not page.fleet_note.text()
+    qtbot.waitUntil(lambda: "On host-x" in _preset_menus(window), timeout=WAIT_MS)
+
+    # The Overview's machine charts switch to the host's samples.
+    assert overview.host_combo.isVisibleTo(overview) and overview.select_machine(HOST_X)
+    assert overview.cpu_chart.title_label.text() == "System CPU · host-x"
+    qtbot.waitUntil(lambda: bool(overview._machine_history()("system", 60)), timeout=WAIT_MS)
+    overview.refresh_charts()
+    assert overview.cpu_chart.curve("total").getData()[0] is not None
+    assert overview.cpu_chart.has_curve("cpu0")
+    assert overview.select_machine("")  # back to this machine
+    assert overview.cpu_chart.title_label.text() == "System CPU"
+
+    # Start on host-x from the Start dialog.
+    page.open_start_dialog()
+    dialog = page.start_dialog
+    assert dialog is not None and dialog.host_combo.isVisibleTo(dialog)
+    index = dialog.host_combo.findData(HOST_X)
+    assert dialog.host_combo.model().item(index).isEnabled()
+    dialog.host_combo.setCurrentIndex(index)
+    dialog.pool_combo.setCurrentText("solo")
+    dialog.queues_edit.setText("fleet-q")
+    dialog.name_edit.setText("fx1")
+    assert dialog.ok_button.isEnabled(), dialog.problems()
+    with qtbot.waitSignal(page.hostStartRequested) as sent:
+        qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    assert sent.args[0] == HOST_X and sent.args[1].name == "fx1"
+    qtbot.waitUntil(lambda: _cell(window, "fx1", STATE) == "online", timeout=WAIT_MS)
+    assert _cell(window, "fx1", HOST) == HOST_X
+    assert (fleet.root / HOST_X / "workers" / "fx1.json").exists()  # on the host, not here
+    assert not (fleet.root / "panel" / "workers" / "fx1.json").exists()
+    qtbot.waitUntil(
+        lambda: (
+            "host-x" in window.statusBar().currentMessage()
+            or _cell(window, "fx1", STATE) == "online"
+        ),
+        timeout=WAIT_MS,
+    )
+
+    # The filter: the host shows it, this machine does not.
+    row = page.model.row_of("fx1", host=HOST_X)
+    assert page.set_host_filter(HOST_X) and not page.table.isRowHidden(row)
+    assert page.set_host_filter("local") and page.table.isRowHidden(row)
+    assert page.set_host_filter(None) and not page.table.isRowHidden(row)
+
+    # A fix for a worker on host-x is applied by its agent (here: restart as threads × 2).
+    fix = Fix("restart_worker", {"name": "fx1", "pool": "threads", "concurrency": 2}, "Restart")
+    with qtbot.waitSignal(window.fixes.hostFix) as routed:
+        overview.fixRequested.emit(fix)
+    assert routed.args[0] == HOST_X
+    qtbot.waitUntil(
+        lambda: _cell(window, "fx1", POOL) == "threads" and _cell(window, "fx1", STATE) == "online",
+        timeout=WAIT_MS,
+    )
+
+    # Its log, read by its agent; a resize from the dialog, run there.
+    assert page.select("fx1") is False  # not a local worker
+    row = page.model.row_of("fx1", host=HOST_X)
+    page.table.selectRow(row)
+    page.detail.show_tab("log")
+    qtbot.waitUntil(
+        lambda: any("ready" in line for line in page.detail.log_tab.lines), timeout=WAIT_MS
+    )
+    page.resize_action.trigger()
+    resize = page.resize_dialog
+    assert resize is not None and "(on host-x)" in resize.worker_label.text()
+    resize.concurrency_spin.setValue(3)
+    with qtbot.waitSignal(page.hostResizeRequested) as asked:
+        qtbot.mouseClick(resize.ok_button, Qt.MouseButton.LeftButton)
+    assert asked.args == [HOST_X, "fx1", 3]
+    resized = (CONCURRENCY, "3"), (STATE, "online")
+    qtbot.waitUntil(lambda: all(_cell(window, "fx1", c) == v for c, v in resized), timeout=WAIT_MS)
+
+    # Stop it through its agent.
+    row = page.model.row_of("fx1", host=HOST_X)
+    page.table.selectRow(row)
+    assert page.stop_action.isEnabled() and page.restart_action.isEnabled()
+    page.stop_action.trigger()
+    qtbot.waitUntil(lambda: _cell(window, "fx1", STATE) == "stopped", timeout=WAIT_MS)
+    assert not window.open_messages(), [m.text() for m in window.open_messages()]
+    window.close()
+
+
+def test_without_the_key_the_panel_watches_and_commands_are_refused(
+    fleet: Fleet, qtbot: QtBot
+) -> None:
+    window = _window(qtbot)
+    page = window.workers_page
+    _host_heard(qtbot, window)
+    qtbot.waitUntil(lambda: page.fleet_block == NO_KEY, timeout=WAIT_MS)
+    assert page.fleet_note.text().startswith("Watch only: no fleet key")
+    assert _preset_menus(window) == []  # no host to start a preset on
+
+    page.open_start_dialog()
+    dialog = page.start_dialog
+    assert dialog is not None
+    index = dialog.host_combo.findData(HOST_X)
+    assert not dialog.host_combo.model().item(index).isEnabled()
+    assert "no fleet key" in dialog.host_combo.itemData(index, Qt.ItemDataRole.ToolTipRole)
+    dialog.reject()
+
+    with qtbot.waitSignal(window.fleet.operationFinished, timeout=WAIT_MS) as done:
+        page.hostStopRequested.emit(HOST_X, "fx1")
+    op, name, ok, message = done.args
+    assert (op, name, ok) == ("stop", "fx1", False)
+    assert message.startswith("Not sent: No fleet key: this panel can watch hosts")
+    qtbot.waitUntil(lambda: bool(window.open_messages()), timeout=WAIT_MS)
+    window.close()
