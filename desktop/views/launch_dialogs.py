@@ -47,6 +47,7 @@ from pooldesk.backend.monitoring.urls import (
     parse_url_list,
     read_url_list,
 )
+from pooldesk.desktop.views.dialog_buttons import enter_means
 from pooldesk.desktop.views.messages import fit_height, show_list
 
 LISTED_LINES = 5  # URL problems shown before "and N more"
@@ -77,6 +78,7 @@ class _LaunchDialog(QDialog):
         )
         self.ok_button: QPushButton = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.ok_button.setText(ok_text)
+        enter_means(self.ok_button, self.buttons)  # Enter never cancels
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)

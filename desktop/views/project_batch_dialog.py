@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from pooldesk.backend.advisor.model import Fix
 from pooldesk.backend.batches.project_request import ProjectRequest
+from pooldesk.desktop.views.dialog_buttons import enter_means
 from pooldesk.desktop.views.fix_confirm import ask_fix, confirmed
 
 DEBOUNCE_MS = 400
@@ -87,6 +88,7 @@ class ProjectBatchDialog(QDialog):
         )
         self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         self.launch_button.setEnabled(False)
+        enter_means(self.launch_button, self.buttons)  # Enter never cancels
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
 

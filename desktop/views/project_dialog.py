@@ -30,6 +30,7 @@ from pooldesk.backend.projects.runenv import secrets
 from pooldesk.backend.projects.store import ProjectStore
 from pooldesk.backend.redact import mask_text
 from pooldesk.desktop.background import Background
+from pooldesk.desktop.views.dialog_buttons import enter_means
 from pooldesk.desktop.views.messages import show_list
 
 
@@ -90,6 +91,7 @@ class ProjectDialog(QDialog):
         self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
         self.save_button.setText("Check and &save")
         self.save_button.setToolTip("Imports the app once in its interpreter, then saves")
+        enter_means(self.save_button, self.buttons)  # Enter never cancels
         self.buttons.accepted.connect(self.check_and_save)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from pooldesk.backend.workers.info import WorkerInfo
 from pooldesk.backend.workers.spec import WorkerSpec, can_resize_live
+from pooldesk.desktop.views.dialog_buttons import enter_means
 from pooldesk.desktop.views.messages import fit_height, show_list
 
 SPIN_MAX = 100_000  # above every pool's own limit, so the spec explains the limit
@@ -63,6 +64,7 @@ class ResizeDialog(QDialog):
         )
         self.ok_button: QPushButton = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.ok_button.setText("&Resize")
+        enter_means(self.ok_button, self.buttons)  # Enter never cancels
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
 

@@ -31,6 +31,7 @@ from pooldesk.backend.workers.spec import (
     parse_queues,
     pool_unavailable,
 )
+from pooldesk.desktop.views.dialog_buttons import enter_means
 from pooldesk.desktop.views.messages import fit_height, show_list
 from pooldesk.desktop.views.start_options import AdvancedOptions, ProjectPicker
 
@@ -146,6 +147,7 @@ class StartDialog(QDialog):
         )
         self.ok_button: QPushButton = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.ok_button.setText("&Start")
+        enter_means(self.ok_button, self.buttons)  # Enter never cancels
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
 

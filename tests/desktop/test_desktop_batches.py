@@ -10,8 +10,9 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QFocusEvent
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from pooldesk.backend.batches.history import BatchRecord, HistoryStore
@@ -111,7 +112,11 @@ def test_invalid_input_shows_why_and_launches_nothing(window: MainWindow, qtbot:
         assert expected in dialog.problems_label.text()
         assert not dialog.ok_button.isEnabled()
     assert (dialog.chunk_spin.minimum(), dialog.chunk_spin.maximum()) == (1, 100_000)
-    qtbot.keyClick(dialog.queue_edit, Qt.Key.Key_Return)  # Enter must not get past the checks
+    # Enter must not get past the checks, nor cancel: with Launch disabled Qt moves the focus
+    # on, often to Cancel, which (auto-default) then stayed the default button for Enter.
+    cancel = dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel)
+    QApplication.sendEvent(cancel, QFocusEvent(QEvent.Type.FocusIn, Qt.FocusReason.TabFocusReason))
+    qtbot.keyClick(dialog.queue_edit, Qt.Key.Key_Return)
     assert dialog.isVisible()
     dialog.reject()
 
