@@ -126,7 +126,13 @@ def build_parser() -> Parser:
         default=None,
         help="slots (default: cores for prefork, 100 for gevent, 1 for solo)",
     )
-    start.add_argument("--queues", "-Q", default="default", help="comma-separated queue names")
+    start.add_argument(
+        "--queues",
+        "-Q",
+        default=None,
+        help="comma-separated queue names (default: 'default' for the demo; for a project, "
+        "every queue its tasks route to, from its check)",
+    )
     start.add_argument(
         "--autoscale", default=None, metavar="MAX,MIN", help="let Celery grow and shrink the pool"
     )

@@ -152,7 +152,7 @@ def start(args: argparse.Namespace) -> int:
             name=args.name,
             pool=args.pool,
             concurrency=args.concurrency or default_concurrency(args.pool),
-            queues=parse_queues(args.queues),
+            queues=parse_queues(args.queues) if args.queues else ("default",),
             autoscale=parse_autoscale(args.autoscale) if args.autoscale else None,
             app=app,
             project=project,
@@ -171,6 +171,8 @@ def start(args: argparse.Namespace) -> int:
     if down:
         return fail(down)
     params: dict[str, Any] = {k: v for k, v in spec.to_dict().items() if k != "name"}
+    if not args.queues:  # a project's worker: the queues its tasks route to, from its check
+        params.pop("queues", None)
     params.update(wait=bool(args.wait), timeout=args.timeout, stop_if_late=True)
     return _ended(_run(Request("start", spec.name, params)), args.json, "started")
 

@@ -12,13 +12,18 @@ Both failures are bad input (``SpecError``/``ProjectError``): nothing has been t
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from pooldesk.backend.workers.spec import SpecError, WorkerSpec
 
+if TYPE_CHECKING:
+    from pooldesk.backend.projects.check import CheckResult
 
-def check(spec: WorkerSpec, broker_url: str | None) -> None:
+
+def check(spec: WorkerSpec, broker_url: str | None) -> CheckResult | None:
     """Raise ``ProjectError`` or ``SpecError`` when ``spec`` cannot start; ``broker_url``:
-    Pooldesk's broker (a project's own broker comes from its check)."""
+    Pooldesk's broker (a project's own broker comes from its check). Returns a project's check
+    (its default queue, its tasks), None for Pooldesk's own app."""
     from pooldesk.backend.workers.celery_features import unsupported
 
     if spec.project:
@@ -27,10 +32,11 @@ def check(spec: WorkerSpec, broker_url: str | None) -> None:
         checked = prepare_start(spec.project, spec.pool)  # run afresh in its own interpreter
         celery, url = checked.celery, checked.broker_url
     else:
-        celery, url = own_celery(), broker_url
+        checked, celery, url = None, own_celery(), broker_url
     problems = unsupported(spec, celery, url)
     if problems:
         raise SpecError(problems)
+    return checked
 
 
 def own_celery() -> str | None:

@@ -27,7 +27,7 @@ from pooldesk.backend.workers.spec import WorkerSpec, can_resize_live
 from pooldesk.backend.workers.stopping import Mode
 
 LOG_LINES_MAX = 100_000  # a log tail read at once (the window asks for at most 5,000)
-Check = Callable[[WorkerSpec, str | None], None]
+Check = Callable[[WorkerSpec, str | None], object]  # returns the project's check, if any
 
 
 @dataclass
@@ -94,8 +94,14 @@ class Steps:
 
     # -- shared steps (also the fixes') ------------------------------------------------------
     def start_spec(self, request: Request, spec: WorkerSpec) -> Outcome:
-        """Check, spawn, watch (``params.wait`` false: done once spawned)."""
-        self.check(spec, self.manager.config.broker_url)
+        """Check, spawn, watch (``params.wait`` false: done once spawned). A project's worker
+        started without queues consumes every queue its app's tasks route to, its default
+        queue first (read from the check that runs here anyway), not a queue called "default"
+        that none of its tasks may use."""
+        checked = self.check(spec, self.manager.config.broker_url)
+        app_queues = getattr(checked, "queues", None)
+        if request.op == "start" and not request.params.get("queues") and app_queues:
+            spec = replace(spec, queues=tuple(str(q) for q in app_queues)).validate()
         self.manager.start(spec, wait=False, block=self.wait_for_lock)
         self._requests[request.id] = request  # its name may be a free one picked here
         if request.params.get("wait", True) is False:

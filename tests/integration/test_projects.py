@@ -79,11 +79,13 @@ def test_project_worker_runs_in_its_environment_on_its_broker(
     add(capsys, sample_python, sample_dir)
     code, out, err = run(
         capsys, "worker", "start", "led-p", "--project", "ledger", "-P", "prefork", "-c", "1",
-        "-Q", sample.QUEUE, "--wait", "--json", "--max-tasks-per-child", "50",
+        "--wait", "--json", "--max-tasks-per-child", "50",
     )  # fmt: skip
     assert code == 0, err
     started = json.loads(out)
     assert started["project"] == "ledger" and started["state"] == "online"
+    # No -Q: every queue the app's tasks route to (its default queue first), not "default".
+    assert started["queues"] == ["celery", sample.QUEUE]
     assert started["broker"] == f"redis://:****@127.0.0.1:{sample_redis.port}/5"
     assert psutil.Process(started["pid"]).cmdline()[0] == str(sample_python)
 
