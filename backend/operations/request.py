@@ -98,6 +98,19 @@ class RequestError(ValueError):
     """A request that cannot be read: the message names the field and what was wrong."""
 
 
+def json_object(data: Any, what: str, needs: str = "") -> dict[str, Any]:
+    """``data`` (a dict, or its JSON text) as a dict; anything else is a :class:`RequestError`
+    naming ``what`` ("request", "outcome") — the agent reads both off the broker."""
+    if isinstance(data, str | bytes):
+        try:
+            data = json.loads(data)
+        except ValueError as exc:
+            raise RequestError(f"{what}: not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise RequestError(f"{what}: give a JSON object" + (f" {needs}" if needs else ""))
+    return data
+
+
 @dataclass(frozen=True)
 class Request:
     """One operation on one worker. ``params`` holds JSON values only (see :data:`PARAMS`);
@@ -117,13 +130,7 @@ class Request:
     @classmethod
     def from_json(cls, data: Any) -> Request:
         """From a dict (or its JSON text); anything wrong is a :class:`RequestError`."""
-        if isinstance(data, str | bytes):
-            try:
-                data = json.loads(data)
-            except ValueError as exc:
-                raise RequestError(f"request: not JSON ({exc})") from None
-        if not isinstance(data, dict):
-            raise RequestError("request: give a JSON object with op, name and params")
+        data = json_object(data, "request", "with op, name and params")
         unknown = sorted(set(data) - {"id", "op", "name", "params"})
         if unknown:
             raise RequestError(f"request: unknown field(s) {', '.join(unknown)}")
@@ -134,8 +141,8 @@ class Request:
         if params is None:
             params = {}
         return cls(
-            op=data.get("op"),  # type: ignore[arg-type]  # checked in __post_init__
-            name=data.get("name"),  # type: ignore[arg-type]
+            op=data.get("op"),  # any JSON value: __post_init__ checks it
+            name=data.get("name"),
             params=params,
             **({"id": rid} if rid else {}),
         )
@@ -215,13 +222,7 @@ class Outcome:
 
     @classmethod
     def from_json(cls, data: Any) -> Outcome:
-        if isinstance(data, str | bytes):
-            try:
-                data = json.loads(data)
-            except ValueError as exc:
-                raise RequestError(f"outcome: not JSON ({exc})") from None
-        if not isinstance(data, dict):
-            raise RequestError("outcome: give a JSON object")
+        data = json_object(data, "outcome")
         state = data.get("state")
         if state not in STATES:
             raise RequestError(f"outcome state {state!r}: one of {', '.join(STATES)}")
