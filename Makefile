@@ -44,8 +44,15 @@ typecheck: $(STAMP) $(NSVIEW)
 # for free, where a second venv without PySide6 would cost a full install on every clean CI run.
 pytest: test-noqt test-desktop
 
+# Unit + integration in two processes (pytest-xdist; a test file stays in one process, so its
+# module-scoped workers start once): the live tests mostly wait on workers and brokers, and each
+# has its own $POOLDESK_HOME, managed broker and ports. Tests marked `serial` measure CPU shares
+# or speeds, which another test's load would skew: they run alone afterwards. The two `-m`
+# selections split the tests exactly, so each runs once.
+TEST_NOQT = $(BIN)/python -m pytest -q -p tests.noqt tests/unit tests/integration
 test-noqt: $(STAMP)
-	$(BIN)/python -m pytest -q -p tests.noqt tests/unit tests/integration
+	$(TEST_NOQT) -n 2 --dist loadfile -m "not serial"
+	$(TEST_NOQT) -m serial
 
 test-desktop: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q tests/desktop
