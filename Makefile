@@ -38,7 +38,7 @@ $(NSVIEW):
 typecheck: $(STAMP) $(NSVIEW)
 	$(BIN)/mypy
 
-# The tests in three tiers (tests/unit, tests/integration, tests/desktop), each run once.
+# The tests in three tiers (tests/unit, tests/integration, tests/desktop), each test run once.
 # Unit and integration run as if PySide6 were not installed (-p tests.noqt blocks importing Qt
 # and turns pytest-qt off): backend must work without Qt, and blocking the imports proves it
 # for free, where a second venv without PySide6 would cost a full install on every clean CI run.
@@ -54,8 +54,10 @@ test-noqt: $(STAMP)
 	$(TEST_NOQT) -n 2 --dist loadfile -m "not serial"
 	$(TEST_NOQT) -m serial
 
+# Two processes as well (a file stays in one): no desktop test asserts a time or CPU figure, and
+# its waits are for real workers and threads.
 test-desktop: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q tests/desktop
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -n 2 --dist loadfile tests/desktop
 
 # The unit tier alone (pure logic: no broker, no worker, no Qt), in well under a minute.
 test-fast: $(STAMP)
