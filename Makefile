@@ -38,17 +38,26 @@ $(NSVIEW):
 typecheck: $(STAMP) $(NSVIEW)
 	$(BIN)/mypy
 
-# The tests in three tiers (tests/unit, tests/integration, tests/desktop), each run once.
+# The tests in three tiers (tests/unit, tests/integration, tests/desktop), each test run once.
 # Unit and integration run as if PySide6 were not installed (-p tests.noqt blocks importing Qt
 # and turns pytest-qt off): backend must work without Qt, and blocking the imports proves it
 # for free, where a second venv without PySide6 would cost a full install on every clean CI run.
 pytest: test-noqt test-desktop
 
+# Unit + integration in two processes (pytest-xdist; a test file stays in one process, so its
+# module-scoped workers start once): the live tests mostly wait on workers and brokers, and each
+# has its own $POOLDESK_HOME, managed broker and ports. Tests marked `serial` measure CPU shares
+# or speeds, which another test's load would skew: they run alone afterwards. The two `-m`
+# selections split the tests exactly, so each runs once.
+TEST_NOQT = $(BIN)/python -m pytest -q -p tests.noqt tests/unit tests/integration
 test-noqt: $(STAMP)
-	$(BIN)/python -m pytest -q -p tests.noqt tests/unit tests/integration
+	$(TEST_NOQT) -n 2 --dist loadfile -m "not serial"
+	$(TEST_NOQT) -m serial
 
+# Two processes as well (a file stays in one): no desktop test asserts a time or CPU figure, and
+# its waits are for real workers and threads.
 test-desktop: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q tests/desktop
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -n 2 --dist loadfile tests/desktop
 
 # The unit tier alone (pure logic: no broker, no worker, no Qt), in well under a minute.
 test-fast: $(STAMP)

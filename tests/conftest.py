@@ -11,11 +11,14 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# Homes and workers of the live tests (``_kill_home`` and ``POOLDESK_ENV`` by their old names).
+from tests.liveworkers import POOLDESK_ENV
+from tests.liveworkers import kill_home as _kill_home
 
 # A user's own Celery project in its own virtualenv and Redis, built once per session.
 from tests.projects_sample import sample_dir, sample_python, sample_redis  # noqa: F401
@@ -58,44 +61,6 @@ def _no_dangling_qthreads(request: pytest.FixtureRequest) -> Iterator[None]:
         QThread.start = original  # type: ignore[method-assign]
     running = [t.objectName() or repr(t) for t in started if t.isRunning()]
     assert not running, f"QThreads still running after the test: {running}"
-
-
-POOLDESK_ENV = (
-    "POOLDESK_HOME",
-    "POOLDESK_BROKER_URL",
-    "POOLDESK_RESULT_BACKEND",
-    "POOLDESK_INVOICE_DB",
-    "POOLDESK_REDIS_SERVER",
-    "CELERY_BROKER_URL",
-    "CELERY_RESULT_BACKEND",
-)
-
-
-def _kill_home(path: Path) -> None:
-    from pooldesk.backend.fsutil import read_json
-
-    for record in (path / "workers").glob("*.json"):
-        data = read_json(record)
-        if not isinstance(data, dict):
-            continue
-        for key in ("supervisor_pid",):
-            pid = data.get(key)
-            # Never pid 1 or a non-int (a test's deliberately bad record): killpg(1) as root
-            # takes down the machine's services.
-            if isinstance(pid, int) and not isinstance(pid, bool) and pid > 1:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, signal.SIGKILL)
-    for record in (path / "taskhistory").glob("*.json"):  # task-history recorders
-        data = read_json(record)
-        pid = data.get("supervisor_pid") if isinstance(data, dict) else None
-        if isinstance(pid, int) and not isinstance(pid, bool) and pid > 1:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-    broker = read_json(path / "broker" / "broker.json")
-    if isinstance(broker, dict) and broker.get("pid"):
-        from pooldesk.backend.broker.managed import ManagedBroker
-
-        ManagedBroker(path / "broker").stop(timeout=5)
 
 
 @pytest.fixture

@@ -14,13 +14,12 @@ from typing import Any
 import pytest
 from celery import Celery
 
-from pooldesk.backend.broker import ensure_broker
 from pooldesk.backend.broker.resolve import BrokerConfig
 from pooldesk.backend.celery_app import make_app
 from pooldesk.backend.taskhistory import service
 from pooldesk.backend.taskhistory.query import TaskQuery, TaskRow
-from pooldesk.backend.workers.manager import WorkerManager
 from pooldesk.backend.workers.spec import WorkerSpec
+from tests.liveworkers import running_workers
 
 
 @dataclass
@@ -69,31 +68,16 @@ def _recording(key: str) -> bool:
 def live() -> Iterator[Live]:
     import tempfile
 
-    from tests.conftest import POOLDESK_ENV, _kill_home  # here: conftest imports this module
-
-    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
-        home = Path(tmp) / "home"
-        for var in POOLDESK_ENV:
-            mp.delenv(var, raising=False)
-        mp.setenv("POOLDESK_HOME", str(home))
-        manager = None
-        client = None
+    spec = WorkerSpec("th", "prefork", 2, ("default", "other"), app="tests.taskapp:app")
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running_workers(Path(tmp) / "home", spec, stop_timeout=10) as run,
+    ):
+        assert run.config.broker_url
+        key = service.broker_key(run.config.broker_url)
+        wait_for(lambda: _recording(key), "the recorder the worker start brought up")
+        client = make_app(run.config.broker_url, run.config.result_backend, include=[])
         try:
-            config = ensure_broker()
-            assert config.broker_url
-            manager = WorkerManager(config=config, stop_timeout=20)
-            manager.start(
-                WorkerSpec("th", "prefork", 2, ("default", "other"), app="tests.taskapp:app"),
-                timeout=90,
-            )
-            key = service.broker_key(config.broker_url)
-            wait_for(lambda: _recording(key), "the recorder the worker start brought up")
-            client = make_app(config.broker_url, config.result_backend, include=[])
-            yield Live(home, config, client, key)
+            yield Live(run.home, run.config, client, key)
         finally:
-            if client is not None:
-                client.close()
-            if manager is not None:
-                manager.stop("th", timeout=10)
-                manager.close()
-            _kill_home(home)
+            client.close()

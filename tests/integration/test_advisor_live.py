@@ -34,6 +34,7 @@ def burn(manager: WorkerManager, count: int, seconds: float = 1.0) -> None:
     app.close()
 
 
+@pytest.mark.serial  # measures a worker's cores and loop lag: alone (Makefile, test-noqt)
 def test_cpu_queue_under_gevent_is_measured_with_evidence(manager: WorkerManager) -> None:
     manager.start(WorkerSpec("g8", "gevent", 8, ("invoices",)))
     burn(manager, 14)  # keeps the loop blocked for the whole measuring window, cold caches too
@@ -49,6 +50,7 @@ def test_cpu_queue_under_gevent_is_measured_with_evidence(manager: WorkerManager
     }
 
 
+@pytest.mark.serial  # two pool processes advancing at once needs two free cores
 def test_same_work_under_prefork_runs_in_parallel_and_raises_nothing(
     manager: WorkerManager,
 ) -> None:

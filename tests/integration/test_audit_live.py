@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import pytest
 
 from pooldesk.backend.cli import main
 from tests import projects_sample as sample
+from tests.liveworkers import cli_worker
 
 CELERY_PY = """
 import os
@@ -98,12 +100,15 @@ def setup_project(
         "--app", "auditq.celery:app", *pairs,
     )  # fmt: skip
     assert code == 0, err
-    code, _, err = cli(
-        capsys, "worker", "start", f"{name}-w", "--project", name, "-P", "prefork", "-c", "2",
-        "-Q", "audit", "--wait", "--json",
-    )  # fmt: skip
-    assert code == 0, err
     return env
+
+
+def project_worker(
+    capsys: pytest.CaptureFixture[str], name: str
+) -> AbstractContextManager[dict[str, Any]]:
+    """The project's prefork × 2 worker on the ``audit`` queue, online; stopped cold after."""
+    return cli_worker(capsys, f"{name}-w", "--project", name, "-P", "prefork", "-c", "2",
+                      "-Q", "audit")  # fmt: skip
 
 
 def audit(capsys: pytest.CaptureFixture[str], project: str) -> dict[str, Any]:
@@ -132,11 +137,6 @@ def finding(report: dict[str, Any], rule: str) -> dict[str, Any] | None:
     return next((f for f in report["findings"] if f["rule"] == rule), None)
 
 
-def stop(capsys: pytest.CaptureFixture[str], name: str) -> None:
-    code, _, err = cli(capsys, "worker", "stop", f"{name}-w", "--cold", "--json")
-    assert code == 0, err
-
-
 def test_visibility_timeout_shorter_than_a_run_is_seen_twice(
     home: Path,
     capsys: pytest.CaptureFixture[str],
@@ -145,7 +145,7 @@ def test_visibility_timeout_shorter_than_a_run_is_seen_twice(
     sample_redis: sample.Redis,
 ) -> None:
     env = setup_project(capsys, sample_python, audit_dir, sample_redis, "vt", 11, 2.0, 1)
-    try:
+    with project_worker(capsys, "vt"):
         send = "from auditq.tasks import nap\nprint(nap.delay(5).id)"
         sample.client(sample_python, audit_dir, env, send)
 
@@ -174,8 +174,6 @@ def test_visibility_timeout_shorter_than_a_run_is_seen_twice(
         assert code == 0, err
         advised = [a for a in json.loads(out) if a["rule"] == "audit_visibility_timeout"]
         assert advised and advised[0]["id"] == found["id"], out
-    finally:
-        stop(capsys, "vt")
 
 
 def test_prefetch_makes_short_tasks_wait_behind_long_ones(
@@ -186,7 +184,7 @@ def test_prefetch_makes_short_tasks_wait_behind_long_ones(
     sample_redis: sample.Redis,
 ) -> None:
     env = setup_project(capsys, sample_python, audit_dir, sample_redis, "pf", 12, 3600, 4)
-    try:
+    with project_worker(capsys, "pf"):
         sample.client(sample_python, audit_dir, env, LONG_AND_SHORT)
 
         def waited(report: dict[str, Any]) -> bool:
@@ -200,8 +198,6 @@ def test_prefetch_makes_short_tasks_wait_behind_long_ones(
         assert found["config"][0]["value"] == 4 and found["config"][0]["source"] == "app"
         assert "--prefetch-multiplier 1" in found["fix"]["change"]
         assert finding(report, "visibility_timeout") is None
-    finally:
-        stop(capsys, "pf")
 
 
 def test_the_same_workload_with_the_settings_fixed_has_no_finding(
@@ -212,14 +208,12 @@ def test_the_same_workload_with_the_settings_fixed_has_no_finding(
     sample_redis: sample.Redis,
 ) -> None:
     env = setup_project(capsys, sample_python, audit_dir, sample_redis, "ok", 13, 60, 1)
-    try:
+    with project_worker(capsys, "ok"):
         sample.client(sample_python, audit_dir, env, LONG_AND_SHORT)
         report = until(capsys, "ok", lambda r: r["tasks_measured"] >= 6)
         assert report["tasks_measured"] >= 6
         assert report["findings"] == []
         assert report["settings"]["worker_prefetch_multiplier"] == {"value": 1, "source": "app"}
-    finally:
-        stop(capsys, "ok")
 
 
 def test_gevent_time_limit_not_enforced_then_fixed(
@@ -238,12 +232,9 @@ def test_gevent_time_limit_not_enforced_then_fixed(
         str(sample_dir), "--app", sample.APP, "--env-file", str(sample_dir / ".env"),
     )  # fmt: skip
     assert code == 0, err
-    start = ("worker", "start", "led-g", "--project", "ledger", "-P", "gevent", "-c", "5",
-             "-Q", sample.QUEUE, "--wait", "--json")  # fmt: skip
-    code, _, err = cli(capsys, *start, "--time-limit", "1")
-    assert code == 0, err
+    options = ("--project", "ledger", "-P", "gevent", "-c", "5", "-Q", sample.QUEUE)
     env = {"LEDGERQ_BROKER": sample_redis.url(5)}
-    try:
+    with cli_worker(capsys, "led-g", *options, "--time-limit", "1"):
         sample.client(
             sample_python, sample_dir, env,
             # Celery reports TimeLimitExceeded once the loop is free again: after the full run.
@@ -263,16 +254,7 @@ def test_gevent_time_limit_not_enforced_then_fixed(
         assert found["config"][0] == {"setting": "--time-limit", "value": 1.0,
                                       "source": "worker option"}  # fmt: skip
         assert sample.SECRET_VALUE not in json.dumps(report)
-    finally:
-        code, _, err = cli(capsys, "worker", "stop", "led-g", "--cold", "--json")
-        assert code == 0, err
-    fixed = ("worker", "start", "led-g2", *start[3:])  # the same worker, no time limit
-    code, _, err = cli(capsys, *fixed)
-    assert code == 0, err
-    try:
+    with cli_worker(capsys, "led-g2", *options):  # the same worker, no time limit
         report = audit(capsys, "ledger")
         assert report["workers"] and "led-g" not in report["workers"]  # only what runs now
         assert finding(report, "gevent_time_limit") is None, report["findings"]
-    finally:
-        code, _, err = cli(capsys, "worker", "stop", "led-g2", "--cold", "--json")
-        assert code == 0, err

@@ -22,9 +22,11 @@ from pooldesk.backend.invoices.seed import seed
 from pooldesk.backend.monitoring.testserver import serve
 from pooldesk.backend.workers.manager import WorkerManager
 from pooldesk.backend.workers.spec import WorkerSpec
-from tests.conftest import _kill_home
+from tests.liveworkers import running_workers, start_online
 
-pytestmark = pytest.mark.slow
+# Monitoring checks with 1-2 s HTTP timeouts against a test server in this process: under a
+# parallel run they timed out. Alone, after the parallel run (Makefile, test-noqt).
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 PERIODS = ["2026-07", "2026-08", "2026-09", "2026-10"]
 FAULTY_CUSTOMER = 55  # a chunk holding this customer hits an injected database error
 
@@ -34,34 +36,21 @@ def site() -> Iterator[dict[str, object]]:
     """One home for the module: broker, 60 seeded customers, an invoice and a gevent worker."""
     import tempfile
 
-    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
-        home = Path(tmp) / "home"
-        mp.setenv("POOLDESK_HOME", str(home))
-        for var in ("POOLDESK_BROKER_URL", "POOLDESK_RESULT_BACKEND", "POOLDESK_INVOICE_DB"):
-            mp.delenv(var, raising=False)
-        config = ensure_broker()
-        seed(make_engine(), 60, periods=PERIODS)
-        manager = WorkerManager(config=config, stop_timeout=20)
-        manager.start(
-            WorkerSpec(
-                "inv",
-                "prefork",
-                2,
-                ("invoices", "orchestration"),
-                extra_env={"POOLDESK_FAULT_DB_CHUNK": str(FAULTY_CUSTOMER)},
-            )
-        )
-        manager.start(WorkerSpec("mon", "gevent", 5, ("monitoring",)))
-        service = BatchService(config)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running_workers(Path(tmp) / "home", stop_timeout=20) as run,
+    ):
+        seed(make_engine(), 60, periods=PERIODS)  # before the workers, as a user would
+        fault = {"POOLDESK_FAULT_DB_CHUNK": str(FAULTY_CUSTOMER)}
+        queues = ("invoices", "orchestration")
+        start_online(run.manager, WorkerSpec("inv", "prefork", 2, queues, extra_env=fault))
+        start_online(run.manager, WorkerSpec("mon", "gevent", 5, ("monitoring",)))
+        service = BatchService(run.config)
         try:
-            yield {"home": home, "service": service, "manager": manager}
+            yield {"home": run.home, "service": service, "manager": run.manager}
         finally:
             service.close()
-            for name in ("inv", "mon"):
-                manager.stop(name, timeout=10)
-            manager.close()
             db.dispose_engines()
-            _kill_home(home)
 
 
 def finish(service: BatchService, record: BatchRecord, timeout: float = 90) -> BatchRecord:

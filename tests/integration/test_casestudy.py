@@ -74,6 +74,7 @@ def _check_report(data: dict[str, Any], where: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # compares the pools' wall and CPU: alone (Makefile, test-noqt)
 def test_case_study_and_cli_report_what_a_user_would_check(home: Path) -> None:
     said: list[str] = []
     report = run_case_study(scale=SCALE, cores=2, progress=said.append)

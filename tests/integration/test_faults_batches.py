@@ -60,6 +60,9 @@ def _consistent(batch_id: str) -> dict:  # type: ignore[type-arg]
     return status  # type: ignore[no-any-return]
 
 
+# A broker restart mid-round is a race with kombu (backend/tasks/batches.py `_lapse`); under a
+# parallel run it ended the batch in error: alone, after the parallel run (Makefile, test-noqt).
+@pytest.mark.serial
 @pytest.mark.parametrize("how", ["kill", "stop"])
 def test_broker_restart_mid_batch_costs_no_visibility_timeout(manager, service, how) -> None:  # type: ignore[no-untyped-def]
     manager.start(WorkerSpec("inv", "prefork", 2, ("invoices", "orchestration")))

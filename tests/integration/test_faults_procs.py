@@ -30,6 +30,7 @@ from pooldesk.backend.workers.manager import WorkerManager, node_name
 from pooldesk.backend.workers.records import RecordStore, WorkerRecord
 from pooldesk.backend.workers.spec import WorkerSpec
 from tests.clirun import CMD, pooldesk
+from tests.liveworkers import start_online
 
 SOLO = ["--pool", "solo", "--queues", "default"]
 
@@ -125,8 +126,8 @@ def test_a_killed_supervisor_is_noticed_and_its_worker_supervised_again(
 ) -> None:
     """Item 7: SIGKILL the supervisor; the next listing restarts the worker under a new one,
     with its log, and a later crash of Celery is seen and restarted."""
-    info = manager.start(WorkerSpec(name="orph", pool="solo"), wait=True)
-    assert info.state == "online" and info.pid
+    info = start_online(manager, WorkerSpec(name="orph", pool="solo"))
+    assert info.pid
     record = manager.store.load("orph")
     assert record is not None and record.supervisor_pid
     orphan = info.pid
@@ -220,7 +221,7 @@ def test_the_broker_keeps_its_port_and_an_unreachable_worker_is_shown(
     """Item 9: broker stopped, its port taken: the start fails naming the port instead of
     moving; moved on purpose (--new-port), the worker left on the old port is shown as such
     and the advisor warns."""
-    manager.start(WorkerSpec(name="w9", pool="solo"), wait=True)
+    start_online(manager, WorkerSpec(name="w9", pool="solo"))
     managed = ManagedBroker()
     old = managed.state()
     assert old is not None
@@ -261,7 +262,7 @@ def test_a_broker_whose_data_directory_is_deleted_exits(tmp_path: Path) -> None:
 
 def test_bad_worker_records_cost_one_line_each(manager: WorkerManager) -> None:
     """Item 11: a pid record with a string pid and a corrupt record of a running worker."""
-    manager.start(WorkerSpec(name="w3", pool="solo"), wait=True)
+    start_online(manager, WorkerSpec(name="w3", pool="solo"))
     store = manager.store
     store.save(WorkerRecord(spec=WorkerSpec(name="w1"), hostname="w1@h"))
     # Never a live pid here: the home fixture's teardown SIGKILLs recorded supervisor groups.

@@ -6,7 +6,6 @@ has its own four undeclared queues (cpu, blocking C call, cooperative wait, half
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
 import sys
@@ -21,9 +20,10 @@ from pooldesk.backend.advisor.service import apply_fix
 from pooldesk.backend.cli.advise_cmds import collect
 from pooldesk.backend.workers.manager import WorkerManager
 from pooldesk.backend.workers.spec import WorkerSpec
-from tests.conftest import POOLDESK_ENV, _kill_home
+from tests.liveworkers import running_workers
 
-pytestmark = pytest.mark.slow
+# Measures CPU shares and speeds: alone, after the parallel run (Makefile, test-noqt).
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 APP = "tests.fitapp:app"
 KINDS = ("cpu", "block", "coop", "mixed")
@@ -39,19 +39,13 @@ def _send(app: Celery, kind: str, queue: str) -> Any:
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerManager]:
     """Both workers, each having run every kind of task a few times."""
-    home = tmp_path_factory.mktemp("fit") / "home"
-    with pytest.MonkeyPatch.context() as mp:
-        for var in POOLDESK_ENV:
-            mp.delenv(var, raising=False)
-        mp.setenv("POOLDESK_HOME", str(home))
-        from pooldesk.backend.broker import ensure_broker
-
-        config = ensure_broker()
-        manager = WorkerManager(config=config, stop_timeout=10)
-        app = Celery(broker=config.broker_url, backend=config.result_backend)
+    specs = (
+        WorkerSpec("fg", "gevent", 20, tuple(GEVENT_Q.values()), app=APP),
+        WorkerSpec("fp", "prefork", 2, tuple(PREFORK_Q.values()), app=APP),
+    )
+    with running_workers(tmp_path_factory.mktemp("fit") / "home", *specs) as run:
+        app = Celery(broker=run.config.broker_url, backend=run.config.result_backend)
         try:
-            manager.start(WorkerSpec("fg", "gevent", 20, tuple(GEVENT_Q.values()), app=APP))
-            manager.start(WorkerSpec("fp", "prefork", 2, tuple(PREFORK_Q.values()), app=APP))
             for queues in (GEVENT_Q, PREFORK_Q):  # a mixed task alone: its own hold share
                 for _ in range(3):
                     _send(app, "mixed", queues["mixed"]).get(timeout=60)
@@ -63,14 +57,9 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerManager]:
             ]
             for result in pending:
                 result.get(timeout=90)
-            yield manager
+            yield run.manager
         finally:
             app.close()
-            for name in manager.store.names():
-                with contextlib.suppress(Exception):
-                    manager.stop(name, timeout=10)
-            manager.close()
-            _kill_home(home)
 
 
 def _cli(*args: str) -> Any:

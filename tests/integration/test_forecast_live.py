@@ -7,7 +7,6 @@ timing thresholds: the machine is shared.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,11 +14,11 @@ import pytest
 from celery import Celery
 
 from pooldesk.backend.batches.forecast import Consumer, forecast_batch
-from pooldesk.backend.workers.manager import WorkerManager
 from pooldesk.backend.workers.spec import WorkerSpec
-from tests.conftest import POOLDESK_ENV, _kill_home
+from tests.liveworkers import running_workers
 
-pytestmark = pytest.mark.slow
+# Measures CPU shares and speeds: alone, after the parallel run (Makefile, test-noqt).
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 APP = "tests.fitapp:app"
 QUEUE = "fc_cpu"
@@ -29,29 +28,16 @@ GEVENT = Consumer("fcg", "gevent", 20)
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A gevent × 20 worker on a queue of its own that has run a CPU task a few times."""
-    home = tmp_path_factory.mktemp("forecast") / "home"
-    with pytest.MonkeyPatch.context() as mp:
-        for var in POOLDESK_ENV:
-            mp.delenv(var, raising=False)
-        mp.setenv("POOLDESK_HOME", str(home))
-        from pooldesk.backend.broker import ensure_broker
-
-        config = ensure_broker()
-        manager = WorkerManager(config=config, start_timeout=60, stop_timeout=10)
-        app = Celery(broker=config.broker_url, backend=config.result_backend)
+    spec = WorkerSpec(GEVENT.name, "gevent", 20, (QUEUE,), app=APP)
+    with running_workers(tmp_path_factory.mktemp("forecast") / "home", spec) as run:
+        app = Celery(broker=run.config.broker_url, backend=run.config.result_backend)
         try:
-            manager.start(WorkerSpec(GEVENT.name, "gevent", 20, (QUEUE,), app=APP))
             calls = [app.send_task("fitapp.cpu", args=[0.2], queue=QUEUE) for _ in range(4)]
             for call in calls:
                 call.get(timeout=90)
             yield
         finally:
             app.close()
-            for name in manager.store.names():
-                with contextlib.suppress(Exception):
-                    manager.stop(name, timeout=10)
-            manager.close()
-            _kill_home(home)
 
 
 def _forecast(task: str, consumers: list[Consumer], items: int = 40) -> dict[str, Any]:

@@ -34,6 +34,7 @@ def _wait(predicate, timeout: float = 20.0, step: float = 0.05):  # type: ignore
 
 # -- resource sampler -------------------------------------------------------------------------
 @pytest.mark.slow
+@pytest.mark.serial  # a burner must get most of a core: alone (Makefile, test-noqt)
 def test_sampler_measures_real_processes(manager: WorkerManager) -> None:
     worker = manager.start(WorkerSpec("pf", "prefork", 2, ("default",)))
     assert worker.state == "online"

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.import_contracts import strongly_connected
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,8 +114,10 @@ def test_cycles_are_found_however_long_and_only_where_they_are() -> None:
     assert len(strongly_connected(chain)[0]) == 5_001
 
 
-def test_the_no_qt_run_fails_a_test_that_imports_qt(tmp_path: Path) -> None:
-    """``make test-noqt`` (``-p tests.noqt``) behaves as a venv without PySide6 would."""
+@pytest.mark.parametrize("parallel", [[], ["-n", "2"]], ids=["alone", "xdist"])
+def test_the_no_qt_run_fails_a_test_that_imports_qt(tmp_path: Path, parallel: list[str]) -> None:
+    """``make test-noqt`` (``-p tests.noqt``) behaves as a venv without PySide6 would, in its
+    parallel run's xdist processes too."""
     (tmp_path / "test_stray.py").write_text(
         "import pytest\n\n\n"
         "def test_imports_qt():\n    import PySide6  # noqa: F401\n\n\n"
@@ -123,7 +127,17 @@ def test_the_no_qt_run_fails_a_test_that_imports_qt(tmp_path: Path) -> None:
     )
     isolated = ["-p", "no:cacheprovider", "-c", os.devnull, "--rootdir", str(tmp_path)]
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "tests.noqt", *isolated, str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "tests.noqt",
+            *isolated,
+            *parallel,
+            str(tmp_path),
+        ],
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,

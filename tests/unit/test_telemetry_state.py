@@ -104,6 +104,7 @@ def _lifecycle(n: int, now: float) -> list[dict[str, Any]]:
     return events
 
 
+@pytest.mark.serial  # a throughput floor: alone, after the parallel run (Makefile, test-noqt)
 def test_event_state_memory_is_bounded_under_a_flood() -> None:
     now = time.time()
     n = 60_000
