@@ -165,10 +165,21 @@ def _start(self: Task, batch: dict[str, Any], children: list[dict[str, Any]]) ->
     ledger.write_meta(batch)
     ledger.client.delete(ledger.key(batch["id"], "gen"))
     ledger.arm(batch["id"], 0, watchdog.LEASE_S)
-    for child in children:
-        send_child(batch, child)
-    self.update_state(state="PROGRESS", meta=progress_meta(batch, ledger.snapshot(batch["id"])))
-    return _watch(self, batch)
+    # From here the batch is planned and leased: a publish failing across a broker restart
+    # (measured: kombu's ``'NoneType' object has no attribute 'client'`` from the replace into
+    # the first round) must not fail the parent, whose FAILURE would mark the batch "error".
+    # The lease lapses and a watchdog re-arms it; children not sent are found as orphans.
+    try:
+        for child in children:
+            send_child(batch, child)
+        self.update_state(
+            state="PROGRESS", meta=progress_meta(batch, ledger.snapshot(batch["id"]))
+        )
+        return _watch(self, batch)
+    except Ignore:  # replaced: the first round is on its way
+        raise
+    except Exception as exc:
+        _lapse(batch, exc)
 
 
 @app.task(bind=True, name="pooldesk.batch.close", track_started=False, ignore_result=True)
@@ -238,7 +249,7 @@ def watch_batch(self: Task, batch: dict[str, Any]) -> Any:
 
 
 def _lapse(batch: dict[str, Any], exc: Exception) -> NoReturn:
-    """A round that cannot finish (measured: kombu raising ``AttributeError: 'NoneType' object
+    """A round (or the plan's first publishes) that cannot finish (measured: kombu raising ``AttributeError: 'NoneType' object
     has no attribute 'client'`` while publishing the next round across a broker restart) must
     not fail the batch: it ends quietly and its lease lapses, so a watchdog re-arms the batch
     within :data:`watchdog.LEASE_S` s. Logged, so a round that never works is seen."""
