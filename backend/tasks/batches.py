@@ -172,9 +172,7 @@ def _start(self: Task, batch: dict[str, Any], children: list[dict[str, Any]]) ->
     try:
         for child in children:
             send_child(batch, child)
-        self.update_state(
-            state="PROGRESS", meta=progress_meta(batch, ledger.snapshot(batch["id"]))
-        )
+        self.update_state(state="PROGRESS", meta=progress_meta(batch, ledger.snapshot(batch["id"])))
         return _watch(self, batch)
     except Ignore:  # replaced: the first round is on its way
         raise
@@ -249,12 +247,14 @@ def watch_batch(self: Task, batch: dict[str, Any]) -> Any:
 
 
 def _lapse(batch: dict[str, Any], exc: Exception) -> NoReturn:
-    """A round (or the plan's first publishes) that cannot finish (measured: kombu raising ``AttributeError: 'NoneType' object
-    has no attribute 'client'`` while publishing the next round across a broker restart) must
-    not fail the batch: it ends quietly and its lease lapses, so a watchdog re-arms the batch
-    within :data:`watchdog.LEASE_S` s. Logged, so a round that never works is seen."""
+    """A watch round, or a plan's publishes once it has leased the batch, that cannot finish
+    (measured: kombu raising ``AttributeError: 'NoneType' object has no attribute 'client'``,
+    a Redis channel it had closed, while publishing across a broker restart) must not fail the
+    batch: its FAILURE would mark the batch "error". It ends quietly and its lease lapses, so a
+    watchdog re-arms the batch within :data:`watchdog.LEASE_S` s (at once after a restart).
+    Logged, so a round that never works is seen."""
     log.warning(
-        "batch %s: watch round gave up (%s: %s); re-armed when its lease lapses",
+        "batch %s: watcher gave up (%s: %s); re-armed when its lease lapses",
         str(batch.get("id"))[:12],
         type(exc).__name__,
         exc,

@@ -64,4 +64,3 @@ def test_a_publish_failing_mid_plan_leaves_the_batch_leased_not_failed(
     assert ledger.exists(batch_id)  # planned: a re-armed round finds every child in the ledger
     # Still leased: the watchdog (or the panel) re-arms it once the lease lapses.
     assert ledger.claim(watchdog.LEASE_S, "one", batch_id, force=True) == [(batch_id, 1)]
-
