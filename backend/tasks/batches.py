@@ -151,8 +151,13 @@ def plan_monitoring(self: Task, batch_id: str, params: dict[str, Any]) -> Any:
 
 def _planned_already(self: Task, batch_id: str) -> None:
     """A parent sent again by the watchdog (or returned late by Redis) after another copy
-    planned the batch: that batch has its watcher; nothing to do."""
-    if ledger_for(self.app).exists(batch_id):
+    planned the batch: that batch has its watcher; nothing to do. Redis restarting under this
+    look is no failure either: the lease the launch armed brings the parent back."""
+    try:
+        planned = ledger_for(self.app).exists(batch_id)
+    except BACKEND_DOWN as exc:
+        _lapse({"id": batch_id}, exc)
+    if planned:
         raise Ignore()
 
 

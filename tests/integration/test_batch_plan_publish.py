@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 from celery import Task
 from celery.app.trace import build_tracer
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from pooldesk.backend.batches import watchdog
-from pooldesk.backend.batches.ledger import ledger_for
+from pooldesk.backend.batches.ledger import Ledger, ledger_for
 from pooldesk.backend.batches.plan import invoice_children
 from pooldesk.backend.broker.resolve import BrokerConfig
 from pooldesk.backend.celery_app import make_app
@@ -64,3 +65,24 @@ def test_a_publish_failing_mid_plan_leaves_the_batch_leased_not_failed(
     assert ledger.exists(batch_id)  # planned: a re-armed round finds every child in the ledger
     # Still leased: the watchdog (or the panel) re-arms it once the lease lapses.
     assert ledger.claim(watchdog.LEASE_S, "one", batch_id, force=True) == [(batch_id, 1)]
+
+
+def test_redis_restarting_as_a_parent_looks_for_its_plan_leaves_it_leased(
+    broker: BrokerConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def exists(self: Ledger, batch_id: str) -> bool:
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1. Connection refused.")
+
+    app = make_app(broker.broker_url, broker.result_backend, include=[])
+
+    @app.task(bind=True, name="test.plan.look")
+    def plan(self: Task, batch_id: str) -> None:
+        batches._planned_already(self, batch_id)
+
+    monkeypatch.setattr(Ledger, "exists", exists)  # the seam: the ledger's one Redis read
+    batch_id = "plan-look-race"
+    trace = build_tracer(plan.name, plan, app=app, eager=False)
+    trace(batch_id, [batch_id], {}, {"id": batch_id, "delivery_info": {}})
+
+    state = app.backend.get_task_meta(batch_id)
+    assert state["status"] != "FAILURE", state
