@@ -133,7 +133,11 @@ def _measured_row(obs: Observations, th: Thresholds, queue: str) -> QueueFit:
         tasks=[_task_row(t, lim) for t in sorted(tasks, key=lambda t: (t.task, t.pool))],
     )
     if not tasks:
-        probed = any(w.fit is not None for w in consumers)
+        # The probe reports once tasks have run; an idle worker Pooldesk started (it always
+        # runs the probe) or one whose gevent monitor reports loop lag has it all the same.
+        probed = any(
+            w.fit is not None or w.local or w.loop_lag_ms_max is not None for w in consumers
+        )
         row.verdict = "unknown" if probed else "unmeasured"
         row.recommendation = (
             "no task seen yet"

@@ -257,3 +257,13 @@ def test_a_queue_on_prefork_and_gevent_quotes_the_hold_measured_on_gevent() -> N
     assert row.verdict == "switch" and row.fix is not None
     assert "up to 420 ms" in row.recommendation and "(g)" in row.recommendation
     assert row.fix.params["name"] == "g"
+
+
+def test_an_idle_worker_pooldesk_started_is_waiting_for_tasks_not_without_a_probe() -> None:
+    """The Overview said "no probe in its workers" for a queue no task had reached yet."""
+    idle = WorkerObs("w", "w@h", True, "prefork", 2, ["crunch"], "online", fit=None)
+    [row] = build(Observations(workers=[idle], cores=2, natures={}), TH)
+    assert (row.verdict, row.recommendation) == ("unknown", "no task seen yet")
+    foreign = WorkerObs("x", "x@h", False, "prefork", 2, ["crunch"], "online", fit=None)
+    [row] = build(Observations(workers=[foreign], cores=2, natures={}), TH)
+    assert row.verdict == "unmeasured" and row.recommendation.startswith("no probe")
