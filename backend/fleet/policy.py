@@ -32,6 +32,23 @@ FORBIDDEN_OPTIONS = (
 )
 
 
+# Fields only a start may set, from the project registered here: a restart's change of app or
+# project would run other code under the old name.
+START_ONLY = ("app", "project")
+
+
+def _forbidden(arg: str) -> str | None:
+    """The forbidden option in ``arg``: ``--broker=x``, ``-A x`` and the glued ``-Ax`` alike."""
+    flag = arg.split("=", 1)[0]
+    if flag in FORBIDDEN_OPTIONS:
+        return flag
+    if arg.startswith("-") and not arg.startswith("--"):
+        short = arg[:2]
+        if short in FORBIDDEN_OPTIONS:
+            return short
+    return None
+
+
 def refusal(request: dict[str, Any], host: str, store: ProjectStore) -> str | None:
     """Why this host will not run ``request`` (a Request's JSON), or None: it may."""
     params = request.get("params") or {}
@@ -40,10 +57,22 @@ def refusal(request: dict[str, Any], host: str, store: ProjectStore) -> str | No
     extra = params.get("extra_args") or []
     if isinstance(extra, list):
         for arg in extra:
-            flag = str(arg).split("=", 1)[0]
-            if flag in FORBIDDEN_OPTIONS:
+            flag = _forbidden(str(arg))
+            if flag:
                 return f"worker option {flag} is not accepted through the fleet"
+    if params.get("extra_env"):
+        # PYTHONPATH or LD_PRELOAD would run any code: a host's environment for its workers is
+        # the project's env file there, never a command's.
+        return (
+            "environment variables are not accepted through the fleet "
+            "(put them in the project's env file on that host)"
+        )
     if request.get("op") != "start":
+        changed = [k for k in START_ONLY if params.get(k) not in (None, "")]
+        if changed:
+            return (
+                f"{changed[0]} can only be chosen when a worker starts, not on {request.get('op')}"
+            )
         return None
     project = params.get("project")
     if project in (None, "", DEMO):
