@@ -4,24 +4,17 @@ window and the fleet agent make, from JSON requests to JSON outcomes."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from pooldesk.backend.operations import Operations, Request
 from pooldesk.backend.workers.manager import WorkerManager
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
 
-def _wait(predicate, timeout: float = 20.0, step: float = 0.1):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout} s")
+_wait = wait_for
 
 
 def _json(request: Request) -> Request:

@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 import uuid
+from functools import partial
 
 import pytest
 
@@ -17,19 +18,13 @@ from pooldesk.backend.telemetry.sampler import ResourceSampler
 from pooldesk.backend.telemetry.views import EventSnapshot
 from pooldesk.backend.workers.manager import WorkerManager
 from pooldesk.backend.workers.spec import WorkerSpec
+from tests.waiting import wait_for
 
 BURN = "import time\nend = time.monotonic() + 6\nwhile time.monotonic() < end:\n    pass\n"
 SLEEP = "import time\ntime.sleep(6)\n"
 
 
-def _wait(predicate, timeout: float = 20.0, step: float = 0.05):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout} s")
+_wait = partial(wait_for, step=0.05)
 
 
 # -- resource sampler -------------------------------------------------------------------------

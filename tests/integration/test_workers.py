@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import psutil
 import pytest
@@ -15,18 +14,12 @@ from pooldesk.backend.operations import Operations, Request
 from pooldesk.backend.workers.manager import WorkerError, WorkerManager
 from pooldesk.backend.workers.spec import WorkerSpec
 from pooldesk.backend.workers.stopping import StopEvent
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
 
-def _wait(predicate, timeout: float = 20.0, step: float = 0.1):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout} s")
+_wait = wait_for
 
 
 @pytest.mark.parametrize(("pool", "concurrency"), [("prefork", 2), ("gevent", 20)])

@@ -6,6 +6,7 @@ tests/integration/test_telemetry.py.)"""
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 import pytest
@@ -16,16 +17,9 @@ from pooldesk.backend.telemetry.resync import resync
 from pooldesk.backend.telemetry.ring import Ring
 from pooldesk.backend.telemetry.sampler import ResourceSampler, SamplerThread
 from pooldesk.backend.telemetry.samples import Snapshot
+from tests.waiting import wait_for
 
-
-def _wait(predicate, timeout: float = 20.0, step: float = 0.05):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout} s")
+_wait = partial(wait_for, step=0.05)
 
 
 def test_ring_is_bounded_and_windows_by_time() -> None:
