@@ -68,7 +68,7 @@ def watch(seconds: float) -> tuple[list[Advice], Observations | None, Thresholds
     try:
         deadline = time.monotonic() + seconds
         while True:
-            time.sleep(1.0)
+            live.wait(1.0)  # listening to the fleet's hosts meanwhile
             reading = live.tick()
             obs = reading.obs
             for item in reading.advice:

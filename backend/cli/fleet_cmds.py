@@ -124,6 +124,7 @@ def agent_serve(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     manager = _manager(settings)
     rows_manager = _manager(settings)  # its own for the rows the loop reads: ops own `manager`
+    relay = _relay(host)
     agent = Agent(
         host,
         key,
@@ -133,11 +134,12 @@ def agent_serve(args: argparse.Namespace) -> int:
         sample_s=args.sample_interval,
         announce_s=args.announce_interval,
         adopt=manager.adopt_orphans,
-        roster=_roster(host, rows_manager),
+        feeds=(_roster(host, rows_manager), relay.due),
     )
     try:
         agent.run(stop)
     finally:
+        relay.close()
         manager.close()
         rows_manager.close()
     logging.info("agent %s stopped (its workers keep running)", host)
@@ -155,6 +157,15 @@ def _roster(host: str, manager: Any) -> Any:
     from pooldesk.backend.fleet.roster import Roster, local_rows
 
     return Roster(host, lambda: local_rows(manager)).due
+
+
+def _relay(host: str) -> Any:
+    """Its projects' own brokers, heard and relayed (the panel may not reach them)."""
+    from pooldesk.backend.fleet.relay import EventRelay
+    from pooldesk.backend.fleet.transport import broker_url
+    from pooldesk.backend.projects.brokers import brokers_in_use
+
+    return EventRelay(host, broker_url(), brokers_in_use)
 
 
 def _operations(manager: Any) -> Any:

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                     r.events, r.samples, r.workers, r.broker, r.advice, r.batches, r.fit, findings
                 )
             )
-            stop.wait(settings.sampling_interval)
+            live.wait(settings.sampling_interval)  # listening to the fleet's hosts meanwhile
     finally:
         server.stop()
         live.close()

@@ -54,7 +54,7 @@ class Agent:
         announce_s: float = 30.0,
         tick_s: float = 0.25,
         adopt: Callable[[], list[str]] | None = None,
-        roster: Callable[[], dict[str, Any] | None] | None = None,
+        feeds: tuple[Callable[[], dict[str, Any] | None], ...] = (),
     ) -> None:
         self.host = host
         self.key = key
@@ -63,7 +63,9 @@ class Agent:
         self.data_dir = paths.root_path()
         self.sampler = Sampler(host, self.data_dir)
         self.adopt = adopt
-        self.roster = roster  # its workers' rows for the panel's table (``roster.Roster.due``)
+        # Messages for the panel, each when due: its workers' rows (``roster.Roster.due``), the
+        # events of its projects' own brokers (``relay.EventRelay.due``).
+        self.feeds = feeds
         verifier = Verifier(key, host, window) if key else None
         self.handler = CommandHandler(
             host, verifier, operations, self._reply, chores=self._adopt if adopt else None
@@ -112,9 +114,10 @@ class Agent:
                 if now >= next_sample:
                     next_sample = max(next_sample + self.sample_s, now)
                     self._publish(self.sampler.sample(self._count_workers()))
-                    rows = self.roster() if self.roster is not None else None
-                    if rows is not None:
-                        self._publish(rows)
+                    for feed in self.feeds:
+                        body = feed()
+                        if body is not None:
+                            self._publish(body)
                 if now >= next_announce:
                     next_announce = now + self.announce_s
                     self._publish(announce(self.host, self.data_dir))

@@ -27,6 +27,8 @@ from typing import Any
 
 from pooldesk.backend.fleet.history import HostHistory
 from pooldesk.backend.fleet.hosts import HostRegistry
+from pooldesk.backend.fleet.relayed import KIND as EVENTS
+from pooldesk.backend.fleet.relayed import RelayedEvents
 from pooldesk.backend.fleet.sign import HOST_RE
 from pooldesk.backend.workers.info import WorkerInfo
 
@@ -117,12 +119,27 @@ def worker(host: str, data: dict[str, Any]) -> FleetWorker | None:
         return None
 
 
+def merged(local: list[WorkerInfo], fleet: list[WorkerInfo]) -> list[WorkerInfo]:
+    """This machine's rows, then the fleet's, then the other Celery nodes no agent speaks for.
+    An agent serving this machine's own data directory lists this machine's workers: theirs
+    are the same processes, shown once, as this machine's."""
+    mine = [w for w in local if not w.remote]
+    own = {w.hostname for w in mine}
+    fleet = [w for w in fleet if w.hostname not in own]
+    hosted = {w.hostname for w in fleet}
+    others = [w for w in local if w.remote and w.hostname not in hosted]
+    return [*mine, *fleet, *others]
+
+
 class FleetRegistry(HostRegistry):
-    """A :class:`HostRegistry` that also keeps each host's last published workers."""
+    """A :class:`HostRegistry` that also keeps each host's last published workers, and the
+    worker events its agent relays from its projects' own brokers (``relayed``: the
+    telemetry's ``MonitorSet`` reads it)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.history = HostHistory()  # every sample, for the Overview's charts
+        self.relayed = RelayedEvents()
         self._rows: dict[str, list[FleetWorker]] = {}
         self._rows_lock = threading.Lock()
 
@@ -135,6 +152,11 @@ class FleetRegistry(HostRegistry):
             parsed = [w for w in (worker(host, r) for r in rows[:MAX_ROWS]) if w is not None]
             with self._rows_lock:
                 self._rows[host] = parsed
+            return True
+        if isinstance(message, dict) and message.get("kind") == EVENTS:
+            if not self.relayed.feed(message):
+                self.dropped += 1
+                return False
             return True
         fed = super().feed(message)
         if fed and message["kind"] == "sample":

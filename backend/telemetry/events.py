@@ -52,8 +52,10 @@ class EventMonitor:
         idle_timeout: float = 10.0,
         inspect_timeout: float = 1.0,
         on_change: Callable[[EventSnapshot], None] | None = None,
+        tap: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> None:
         self.config = config
+        self.tap = tap  # sees every event as it arrives (a fleet agent relays worker events)
         self._state = state or EventState()  # the monitor thread's alone once started
         self.publish_interval = publish_interval
         self.stall_lag = stall_lag
@@ -186,6 +188,8 @@ class EventMonitor:
         try:
             lag = self._lag(event)
             self._state.apply(event)
+            if self.tap is not None:
+                self.tap(event)
         except Exception:  # one bad event must not end the capture
             log.exception("event monitor: could not apply %r", event.get("type"))
             return

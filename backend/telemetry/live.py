@@ -5,6 +5,11 @@ need what the window's telemetry thread measures — the worker list, resource s
 event monitors of every broker in use (a project's own included), the batch list and the
 advisor — without Qt. One class builds and steps them; the advising itself is the window's
 own step (``telemetry/step.py``), so the three commands agree with each other and with it.
+
+Like the window, it listens to the fleet (``backend/fleet/watch.py``): other hosts' workers, as
+their agents publish them, join the list, and the events an agent relays from its projects'
+own brokers join the event monitors'. So ``fit`` measures a worker on any host. ``wait`` is the
+pause between ticks: it listens to the fleet meanwhile.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from pooldesk.backend.batches.service import BatchService
 from pooldesk.backend.broker import BrokerConfig
 from pooldesk.backend.broker.status import BrokerStatus, broker_status
 from pooldesk.backend.fit.table import QueueFit
+from pooldesk.backend.fleet.roster import FleetRegistry, merged
+from pooldesk.backend.fleet.watch import HostWatcher
 from pooldesk.backend.projects.brokers import brokers_in_use
 from pooldesk.backend.settings import Settings
 from pooldesk.backend.telemetry.events import EventMonitor
@@ -57,6 +64,9 @@ class LiveTelemetry:
         self.manager = WorkerManager(config=config)
         self.sampler = ResourceSampler(self.manager.store)
         self.monitor = MonitorSet(EventMonitor(config))
+        self.hosts = FleetRegistry()  # other hosts' workers, and their relayed events
+        self.fleet = HostWatcher(self.hosts, config.broker_url)
+        self.monitor.attach(self.hosts.relayed)
         self.batches = BatchService(config)
         self._batch_records: list[BatchRecord] = []
         self._next_batches = 0.0
@@ -66,8 +76,16 @@ class LiveTelemetry:
         self.sampler.sample()  # prime: cores used needs two readings
         return self
 
+    def wait(self, seconds: float) -> None:
+        """Let ``seconds`` pass, listening to the fleet's hosts meanwhile."""
+        try:
+            self.fleet.poll(seconds)
+        except Exception:  # no broker URL, or the fleet unreachable: measure what is here
+            time.sleep(max(0.0, seconds))
+
     def tick(self) -> Reading:
-        workers = self.manager.all(include_remote=True, remote_timeout=0.8)
+        here = self.manager.all(include_remote=True, remote_timeout=0.8)
+        workers = merged(here, list(self.hosts.workers()))
         samples = self.sampler.sample()
         self.monitor.sync(brokers_in_use(self.manager.store))  # a project's own brokers too
         events = self.monitor.snapshot()
@@ -91,6 +109,7 @@ class LiveTelemetry:
         )
 
     def close(self) -> None:
+        self.fleet.close()
         self.monitor.stop()
         self.manager.close()
         self.batches.close()

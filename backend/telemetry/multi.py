@@ -5,6 +5,10 @@ broker, so the panel listens there too: one :class:`EventMonitor` per distinct b
 started when a worker on it appears and stopped when none is left. Readers get one merged
 snapshot (workers, queues and batches by key; a Celery node name is unique per broker, and two
 brokers sharing a node name is a clash the user would see anyway).
+
+A *source* (``attach``) is read like a monitor but fed elsewhere: the worker events a fleet
+agent heard on its projects' own brokers and relayed (``backend/fleet/relayed.py``). It joins
+the merge once it has heard something, so a one-machine panel reads exactly as before.
 """
 
 from __future__ import annotations
@@ -12,11 +16,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from types import MappingProxyType
+from typing import Any, Protocol
 
 from pooldesk.backend.broker.resolve import BrokerConfig
 from pooldesk.backend.telemetry.events import EventMonitor
 from pooldesk.backend.telemetry.tally import merge_tallies
 from pooldesk.backend.telemetry.views import EventSnapshot, Span
+
+
+class Source(Protocol):
+    """Anything read like an event monitor (``backend/fleet/relayed.RelayedEvents``)."""
+
+    @property
+    def heard(self) -> bool: ...
+
+    def snapshot(self) -> EventSnapshot: ...
+
+    def timeline(
+        self, queue: str | None = None, prefix: str | None = None, limit: int = 2_000
+    ) -> list[Span]: ...
 
 
 class MonitorSet:
@@ -28,6 +46,11 @@ class MonitorSet:
         self.main = main
         self._factory = factory
         self._extra: dict[str, EventMonitor] = {}
+        self._sources: list[Source] = []
+
+    def attach(self, source: Source) -> None:
+        """Merge ``source`` in from now on (it is started, fed and ended by its owner)."""
+        self._sources.append(source)
 
     def start(self) -> None:
         if self.main is not None:
@@ -51,9 +74,7 @@ class MonitorSet:
         return len(self._extra) + (self.main is not None)
 
     def snapshot(self) -> EventSnapshot:
-        snaps = [
-            m.snapshot() for m in ([self.main] if self.main else []) + list(self._extra.values())
-        ]
+        snaps = [m.snapshot() for m in self._readers()]
         if not snaps:
             return EventSnapshot(generation=0, timestamp=0.0, connected=False)
         if len(snaps) == 1:
@@ -63,16 +84,16 @@ class MonitorSet:
             first,
             generation=sum(s.generation for s in snaps) + 1_000_000 * len(snaps),
             connected=all(s.connected for s in snaps),
-            workers=MappingProxyType({k: v for s in snaps for k, v in s.workers.items()}),
-            queues=MappingProxyType({k: v for s in snaps for k, v in s.queues.items()}),
-            batches=MappingProxyType({k: v for s in snaps for k, v in s.batches.items()}),
+            workers=_merged(snaps, "workers"),
+            queues=_merged(snaps, "queues"),
+            batches=_merged(snaps, "batches"),
             tasks_kept=sum(s.tasks_kept for s in snaps),
             events=sum(s.events for s in snaps),
             lag_seconds=max(s.lag_seconds for s in snaps),
             reconnects=sum(s.reconnects for s in snaps),
             resyncs=sum(s.resyncs for s in snaps),
             last_error=next((s.last_error for s in snaps if s.last_error), None),
-            fit=MappingProxyType({k: v for s in snaps for k, v in s.fit.items()}),
+            fit=_merged(snaps, "fit"),
             tally=merge_tallies([s.tally for s in snaps if s.tally is not None]),
         )
 
@@ -80,13 +101,16 @@ class MonitorSet:
         self, queue: str | None = None, prefix: str | None = None, limit: int = 2_000
     ) -> list[Span]:
         """Every broker's spans, oldest first (a project's tasks run on its own broker)."""
-        spans = [
-            span
-            for m in ([self.main] if self.main else []) + list(self._extra.values())
-            for span in m.timeline(queue, prefix, limit)
-        ]
+        spans = [span for m in self._readers() for span in m.timeline(queue, prefix, limit)]
         spans.sort(key=lambda s: s.started)
         return spans[-limit:]
+
+    def _readers(self) -> list[EventMonitor | Source]:
+        return [
+            *([self.main] if self.main else []),
+            *self._extra.values(),
+            *(s for s in self._sources if s.heard),
+        ]
 
     def coalesced(self, since: int) -> EventSnapshot | None:
         snap = self.snapshot()
@@ -98,3 +122,12 @@ class MonitorSet:
             ok = monitor.stop(timeout=timeout) and ok
         self._extra.clear()
         return ok
+
+
+def _merged(snaps: list[EventSnapshot], name: str) -> MappingProxyType[str, Any]:
+    """One mapping of every snapshot's ``name``; on a clash the earlier reader wins (a broker
+    the panel hears itself before an agent's relay of it)."""
+    out: dict[str, Any] = {}
+    for snap in reversed(snaps):
+        out.update(getattr(snap, name))
+    return MappingProxyType(out)

@@ -50,7 +50,7 @@ from pooldesk.backend.metrics.server import MetricsFeed, MetricsServer
 from pooldesk.backend.projects.brokers import brokers_in_use
 from pooldesk.backend.settings import Settings
 from pooldesk.backend.telemetry.events import EventMonitor
-from pooldesk.backend.telemetry.multi import MonitorSet
+from pooldesk.backend.telemetry.multi import MonitorSet, Source
 from pooldesk.backend.telemetry.sampler import ResourceSampler, SamplerThread
 from pooldesk.backend.telemetry.step import Inputs, ObservationStep, Outcome
 from pooldesk.backend.telemetry.views import Span
@@ -85,6 +85,7 @@ class TelemetryController(ServiceThread):
         self._sampler: ResourceSampler | None = None
         self._sampler_thread: SamplerThread | None = None
         self._monitor: MonitorSet | None = None
+        self._sources: list[Source] = []  # fed elsewhere: the fleet agents' relayed events
         self.step = ObservationStep(settings)  # the CLI's step too (backend/telemetry/step.py)
         self._workers: list[WorkerInfo] = []
         self._broker: BrokerStatus | None = None
@@ -112,6 +113,14 @@ class TelemetryController(ServiceThread):
         safe from any thread (the event monitor copies what it reads)."""
         monitor = self._monitor
         return monitor.timeline(queue=queue, prefix=prefix) if monitor is not None else []
+
+    def attach_events(self, source: Source) -> None:
+        """Worker events heard elsewhere and merged into the monitors' (the fleet service's
+        relay of its agents' project brokers). Call before ``start``; the source must be safe
+        to read from this service's thread."""
+        self._sources.append(source)
+        if self._monitor is not None:
+            self._monitor.attach(source)
 
     # -- inputs (queued from the worker and batch services' signals) -------------------------
     @Slot(list)
@@ -206,6 +215,8 @@ class TelemetryController(ServiceThread):
             log.warning("event monitor not started: %s", exc)
             return
         self._monitor = MonitorSet(EventMonitor(config))  # + one per project broker in use
+        for source in self._sources:
+            self._monitor.attach(source)
         self._monitor.start()
 
     @Slot()

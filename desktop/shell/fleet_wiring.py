@@ -16,20 +16,9 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from pooldesk.backend.advisor.model import Fix
+from pooldesk.backend.fleet.roster import merged
 from pooldesk.backend.workers.info import WorkerInfo
 from pooldesk.desktop.models.workers_model import host_of
-
-
-def merged(local: list[WorkerInfo], fleet: list[WorkerInfo]) -> list[WorkerInfo]:
-    """This machine's rows, then the fleet's, then the other Celery nodes no agent speaks for.
-    An agent serving this machine's own data directory lists this machine's workers: theirs
-    are the same processes, shown once, as this machine's."""
-    mine = [w for w in local if not w.remote]
-    own = {w.hostname for w in mine}
-    fleet = [w for w in fleet if w.hostname not in own]
-    hosted = {w.hostname for w in fleet}
-    others = [w for w in local if w.remote and w.hostname not in hosted]
-    return [*mine, *fleet, *others]
 
 
 class WorkerMerge(QObject):

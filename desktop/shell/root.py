@@ -247,6 +247,7 @@ class PooldeskWindow(MainWindow):
         machine switch; other hosts' workers into the one list; their requests to it."""
         f, workers, overview = self.fleet, self.workers_page, self.overview_page
         overview.set_host_source(f.history.source)
+        self.telemetry.attach_events(f.registry.relayed)  # host projects' own brokers, relayed
         for signal, *slots in (
             (f.hostsChanged, workers.set_hosts, overview.set_hosts),
             (f.workersChanged, self.merge.set_fleet),

@@ -8,9 +8,9 @@ import pytest
 pytest.importorskip("PySide6")
 
 from pooldesk.backend.advisor.model import Fix
-from pooldesk.backend.fleet.roster import FleetWorker
+from pooldesk.backend.fleet.roster import FleetWorker, merged
 from pooldesk.backend.workers.info import WorkerInfo
-from pooldesk.desktop.shell.fleet_wiring import FixRouter, WorkerMerge, fix_subject, merged
+from pooldesk.desktop.shell.fleet_wiring import FixRouter, WorkerMerge, fix_subject
 
 
 def _local(name: str, remote: bool = False, at: str = "here") -> WorkerInfo:
