@@ -91,9 +91,9 @@ def process_ceiling(obs: Observations, th: Thresholds) -> list[Advice]:
                 id=f"process_ceiling:{w.hostname}",
                 rule="process_ceiling",
                 severity="warning",
-                title=f"{w.name} is at its per-process ceiling",
+                title=f"{w.shown} is at its per-process ceiling",
                 text=(
-                    f"Worker {w.name} finishes {rate:.0f} tasks/s at {cpu_ms:.1f} ms of CPU "
+                    f"Worker {w.shown} finishes {rate:.0f} tasks/s at {cpu_ms:.1f} ms of CPU "
                     f"each and its {processes} process{'es' if processes > 1 else ''} "
                     f"{'keep' if processes > 1 else 'keeps'} {cores_used:.2f} cores busy: about "
                     f"{ceiling:.0f} tasks/s is all {'they' if processes > 1 else 'it'} can do, "

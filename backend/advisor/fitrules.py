@@ -91,7 +91,7 @@ def measured_trap(obs: Observations, th: Thresholds, w: WorkerObs) -> Advice | N
         else "computing or blocked in calls that do not yield"
     )
     text = (
-        f"On {w.name} (gevent × {w.concurrency}) task {first.get('task')} held the event loop "
+        f"On {w.shown} (gevent × {w.concurrency}) task {first.get('task')} held the event loop "
         f"for up to {(worst.hold_max_s or 0) * 1000:.0f} ms at a time ({worst.hold_share or 0:.0%} "
         f"of its run, {worst.cpu_share or 0:.0%} CPU): {why}. While one task holds the loop "
         f"no other greenlet runs, so queue {', '.join(queues)} runs one task at a time whatever "
@@ -101,7 +101,7 @@ def measured_trap(obs: Observations, th: Thresholds, w: WorkerObs) -> Advice | N
         f"cpu-under-gevent:{w.hostname}",
         "cpu_under_gevent",
         "critical",
-        f"Tasks hold the gevent loop: {', '.join(queues)} runs one at a time ({w.name})",
+        f"Tasks hold the gevent loop: {', '.join(queues)} runs one at a time ({w.shown})",
         text,
         evidence,
         trap_fix(obs, w, queues, sizing.concurrency),
@@ -115,7 +115,7 @@ def trial_or_switch(
     queue = queues[0]
     running = [t for t in obs.consumers(queue) if t.pool == "gevent" and t.name != w.name]
     text = (
-        f"{w.name} keeps {w.concurrency} processes (≈{per_slot / MiB:.0f} MiB each) for "
+        f"{w.shown} keeps {w.concurrency} processes (≈{per_slot / MiB:.0f} MiB each) for "
         f"{', '.join(queues)}, whose tasks use little CPU: they wait. From prefork Pooldesk "
         "cannot tell a cooperative wait (gevent would run hundreds at once) from a driver that "
         "blocks the thread (gevent would run them one at a time). "
@@ -130,7 +130,7 @@ def trial_or_switch(
         f"io-under-prefork:{w.hostname}",
         "io_under_prefork",
         "warning",
-        f"Queue {queue} waits on a wide prefork pool ({w.name}): try gevent",
+        f"Queue {queue} waits on a wide prefork pool ({w.shown}): try gevent",
         text,
         {
             "pool": "prefork",

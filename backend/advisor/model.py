@@ -42,6 +42,13 @@ class WorkerObs:
     fit: list[TaskFit] | None = None
     tasks_per_s: float | None = None  # finished tasks per second, from events (ceiling.py)
     off_broker: str | None = None  # a running local worker that cannot reach its broker
+    host: str = ""  # the fleet host whose agent runs it ("" for this machine, or a plain node)
+
+    @property
+    def shown(self) -> str:
+        """Its name as advice and Pool fit write it: "reports-1 on web-2" for a fleet host's
+        worker (two hosts may each run a "reports-1"), the bare name otherwise."""
+        return f"{self.name} on {self.host}" if self.host else self.name
 
 
 @dataclass

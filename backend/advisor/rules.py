@@ -95,7 +95,7 @@ def cpu_under_gevent(obs: Observations, th: Thresholds) -> list[Advice]:
                 f"{w.cores_used:.2f} cores" if w.cores_used is not None else "about one core"
             )
             text = (
-                f"Worker {w.name} runs CPU-bound queue {', '.join(cpu_queues)} on gevent: its "
+                f"Worker {w.shown} runs CPU-bound queue {', '.join(cpu_queues)} on gevent: its "
                 f"event loop is blocked (lag up to {human_ms(w.loop_lag_ms_max or 0)}, "
                 f"{w.blocked_reports_recent or 0} blocked reports) and its process uses "
                 f"{cores_text} at most, so its tasks run one after another. Prefork "
@@ -106,7 +106,7 @@ def cpu_under_gevent(obs: Observations, th: Thresholds) -> list[Advice]:
                     f"cpu-under-gevent:{w.hostname}",
                     "cpu_under_gevent",
                     "critical",
-                    f"CPU-bound work is serialised on gevent ({w.name})",
+                    f"CPU-bound work is serialised on gevent ({w.shown})",
                     text,
                     evidence,
                     fix,
@@ -118,8 +118,8 @@ def cpu_under_gevent(obs: Observations, th: Thresholds) -> list[Advice]:
                     f"cpu-under-gevent:{w.hostname}",
                     "cpu_under_gevent",
                     "warning",
-                    f"CPU-bound queue on a gevent worker ({w.name})",
-                    f"Queue {', '.join(cpu_queues)} is CPU-bound but {w.name} runs gevent: when "
+                    f"CPU-bound queue on a gevent worker ({w.shown})",
+                    f"Queue {', '.join(cpu_queues)} is CPU-bound but {w.shown} runs gevent: when "
                     "its tasks run they will block the loop and run one at a time. Not measured "
                     "yet (no blocking seen).",
                     evidence,
@@ -152,8 +152,8 @@ def io_under_prefork(obs: Observations, th: Thresholds) -> list[Advice]:
                 f"io-under-prefork:{w.hostname}",
                 "io_under_prefork",
                 "warning",
-                f"I/O-bound queue on a wide prefork pool ({w.name})",
-                f"{w.name} keeps {w.concurrency} processes (≈{per_slot / MiB:.0f} MiB each, "
+                f"I/O-bound queue on a wide prefork pool ({w.shown})",
+                f"{w.shown} keeps {w.concurrency} processes (≈{per_slot / MiB:.0f} MiB each, "
                 f"{(w.uss_bytes or 0) / MiB:.0f} MiB in all) for I/O-bound queue "
                 f"{', '.join(w.queues)}; a gevent worker waits on the network with thousands of "
                 "slots in one process.",
@@ -183,8 +183,8 @@ def prefork_oversubscribed(obs: Observations, th: Thresholds) -> list[Advice]:
                 f"oversubscribed:{w.hostname}",
                 "prefork_oversubscribed",
                 "info",
-                f"More CPU-bound processes than cores ({w.name})",
-                f"{w.name} runs {w.concurrency} processes for CPU-bound {', '.join(cpu)} on "
+                f"More CPU-bound processes than cores ({w.shown})",
+                f"{w.shown} runs {w.concurrency} processes for CPU-bound {', '.join(cpu)} on "
                 f"{plural(obs.cores, 'core')}: they take turns, adding memory and context "
                 "switches but no speed.",
                 {"concurrency": w.concurrency, "cores": obs.cores, "cores_used": w.cores_used},
@@ -302,8 +302,8 @@ def ram_pressure(obs: Observations, th: Thresholds) -> list[Advice]:
                     f"ram-growth:{w.hostname}",
                     "ram_pressure",
                     "warning",
-                    f"Worker {w.name} keeps growing",
-                    f"{w.name}'s memory grows by "
+                    f"Worker {w.shown} keeps growing",
+                    f"{w.shown}'s memory grows by "
                     f"{growth / MiB:.0f} MiB a minute; a leak in a task grows until the machine "
                     "swaps. Recycling pool processes bounds it (Max memory per child, in a start's "
                     "advanced options).",
@@ -320,8 +320,8 @@ def crash_loop(obs: Observations, th: Thresholds) -> list[Advice]:
             f"crash-loop:{w.hostname}",
             "crash_loop",
             "critical",
-            f"Worker {w.name} keeps crashing",
-            f"{w.name} crashed {w.starts_recent} times within {th.crash_loop_minutes:.0f} min "
+            f"Worker {w.shown} keeps crashing",
+            f"{w.shown} crashed {w.starts_recent} times within {th.crash_loop_minutes:.0f} min "
             f"({w.exit or 'unknown reason'}); automatic restarts have stopped. Read its log, "
             "fix the cause, then start it again.",
             {"crashes": w.starts_recent, "exit": w.exit},
@@ -338,8 +338,8 @@ def crashed(obs: Observations, th: Thresholds) -> list[Advice]:
             f"crashed:{w.hostname}",
             "crashed",
             "warning",
-            f"Worker {w.name} crashed",
-            f"{w.name} ended without being asked ({w.exit or 'unknown reason'}).",
+            f"Worker {w.shown} crashed",
+            f"{w.shown} ended without being asked ({w.exit or 'unknown reason'}).",
             {"exit": w.exit, "crashes": w.starts_recent},
             Fix("restart_worker", {"name": w.name}, f"Start worker {w.name} again."),
         )
@@ -372,8 +372,8 @@ def off_broker(obs: Observations, th: Thresholds) -> list[Advice]:
             f"off-broker:{w.hostname}",
             "off_broker",
             "critical",
-            f"Worker {w.name} cannot reach its broker",
-            f"{w.name} {w.off_broker}.",
+            f"Worker {w.shown} cannot reach its broker",
+            f"{w.shown} {w.off_broker}.",
             {"reason": w.off_broker},
             Fix("restart_worker", {"name": w.name}, f"Restart worker {w.name} on the broker."),
         )

@@ -90,6 +90,7 @@ class AdvisorService:
                 starts_recent=info.crashes,
                 gave_up=info.gave_up,
                 off_broker=info.off_broker,
+                host=str(getattr(info, "host", "") or ""),
             )
             if view is not None and view.loop_lag_ms_max is not None:
                 w.loop_lag_ms_max = self._window_max(

@@ -76,7 +76,7 @@ def measured_tasks(obs: Observations, queue: str, worker: WorkerObs | None = Non
 
 
 def worker_label(w: WorkerObs) -> str:
-    return f"{w.name}: {w.pool} × {w.concurrency}"
+    return f"{w.shown}: {w.pool} × {w.concurrency}"
 
 
 def is_trial(w: WorkerObs) -> bool:
@@ -161,7 +161,7 @@ def _measured_row(obs: Observations, th: Thresholds, queue: str) -> QueueFit:
         worker, hold_max_s = held
         row.verdict, row.severity = "switch", "warning"
         row.recommendation = (
-            f"{row.recommendation}: on gevent ({worker.name}) its computing parts hold the "
+            f"{row.recommendation}: on gevent ({worker.shown}) its computing parts hold the "
             f"loop (up to {human_ms(hold_max_s * 1000)}) and take turns"
         )
         row.fix = trap_fix(obs, worker, [queue], row.recommended_concurrency or obs.cores)
@@ -217,7 +217,7 @@ def trap_fix(obs: Observations, w: WorkerObs, queues: list[str], n: int) -> Fix 
         return Fix(
             "stop_worker",
             {"name": w.name},
-            f"Stop the trial worker {w.name}: its tasks block the gevent loop, so "
+            f"Stop the trial worker {w.shown}: its tasks block the gevent loop, so "
             f"{', '.join(queues)} stays on prefork.",
         )
     if not w.local and not set(queues) <= set(POOLDESK_QUEUES):
@@ -238,7 +238,7 @@ def trap_fix(obs: Observations, w: WorkerObs, queues: list[str], n: int) -> Fix 
         },
         f"Start worker {name}: prefork × {n} on {', '.join(queues)}"
         + (
-            f", and stop {w.name} consuming {', '.join(queues)} (it keeps {', '.join(rest)})."
+            f", and stop {w.shown} consuming {', '.join(queues)} (it keeps {', '.join(rest)})."
             if rest
             else "."
         ),
@@ -273,7 +273,7 @@ def _io_gevent(obs: Observations, row: QueueFit, m: Measured) -> QueueFit:
         row.speedup = conc.expected_speedup(now, then)
         row.recommendation = (
             f"gevent × {sizing.concurrency}: measured on gevent, its tasks yield "
-            f"({m.basis}); {w.name} holds a process per waiting task"
+            f"({m.basis}); {w.shown} holds a process per waiting task"
         )
         if w.local and w.queues == [row.queue]:
             row.fix = fixbuild.restart(w.name, "gevent", sizing.concurrency, w.pool, w.concurrency)

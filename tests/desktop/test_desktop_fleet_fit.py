@@ -65,7 +65,7 @@ def test_a_host_worker_on_its_own_broker_is_measured_and_fixed_through_its_agent
     qtbot.waitUntil(lambda: _fit_row(window) >= 0, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: fit.rows[_fit_row(window)].verdict == "trap", timeout=WAIT_MS)
     row = fit.rows[_fit_row(window)]
-    assert row.workers == [f"{NAME}: gevent × 8"] and row.nature == "blocking"
+    assert row.workers == [f"{NAME} on {OWN_HOST}: gevent × 8"] and row.nature == "blocking"
     assert row.fix is not None and row.fix.params["pool"] == "prefork"
 
     button = fit.table.cellWidget(_fit_row(window), FIX_COLUMN)

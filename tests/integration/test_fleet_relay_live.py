@@ -43,7 +43,7 @@ def test_a_host_worker_on_its_projects_own_broker_is_measured_and_fixed(
     row = rows.get(QUEUE)
     assert row is not None, f"the panel never measured {QUEUE}: {sorted(rows)}"
     assert row["verdict"] == "trap" and row["nature"] == "blocking", row
-    assert row["workers"] == ["shopw: gevent × 8"] and row["runs"] >= 8
+    assert row["workers"] == [f"shopw on {HOST}: gevent × 8"] and row["runs"] >= 8
     fix = row["fix"]
     assert fix["kind"] == "restart_worker" and fix["params"]["name"] == "shopw"
     assert fix["params"]["pool"] == "prefork"

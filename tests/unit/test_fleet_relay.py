@@ -184,3 +184,21 @@ def test_relays_join_the_merge_once_heard_and_the_brokers_heard_directly_win() -
     )
     merged = monitors.snapshot()
     assert merged.fit["p@web-3"].tasks[0].runs == 7 and merged.generation != first.generation
+
+
+def test_pool_fit_names_the_host_a_fleet_workers_runs_on() -> None:
+    """Two hosts may each run a "reports-1": the row and the trap's text say which one."""
+    from pooldesk.backend.advisor.model import Observations, Thresholds, WorkerObs
+    from pooldesk.backend.fit.table import build
+    from pooldesk.backend.telemetry.fitstate import TaskFit
+
+    fit = TaskFit("shop.report", "reports", "gevent", 30, 12.0, 0.1, 0.1, 12.0, 0.4, 0.41)
+    there = WorkerObs(
+        "reports-1", "reports-1@web-2", True, "gevent", 10, ["reports"], "online",
+        fit=[fit], host="web-2",
+    )  # fmt: skip
+    row = build(Observations(workers=[there], cores=2), Thresholds())[0]
+    assert row.workers == ["reports-1 on web-2: gevent × 10"] and row.verdict == "trap"
+    assert row.fix is not None and row.fix.params["name"] == "reports-1"  # the agent's name
+    here = WorkerObs("reports-1", "reports-1@me", True, "gevent", 10, ["reports"], "online")
+    assert here.shown == "reports-1"
