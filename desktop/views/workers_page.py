@@ -195,6 +195,7 @@ class WorkersPage(QWidget):
         self.preset_action.setMenu(self.presets_menu)
         self.presets: list[dict[str, Any]] = []
         self._preset_hosts: list[str] = []  # online fleet hosts offered under the presets
+        self._menu_key: tuple[list[str], list[tuple[str, str]]] = ([], [])  # what it offers
         self._requested: set[str] = set()
         self.set_presets(presets_mod.default_presets())
 
@@ -225,41 +226,63 @@ class WorkersPage(QWidget):
         self._fill_presets_menu()
 
     def _fill_presets_menu(self) -> None:
-        """Each preset (on its own ``host`` if it names one, else here); then, while fleet
-        hosts are online and commands can be sent, "On HOST" with every preset again."""
+        """Each preset on its own ``host`` (Settings ▸ Presets) if it names one, else here: the
+        host is pre-selected, not imposed. "On this machine" (while a preset names a host) and,
+        while fleet hosts are online and commands can be sent, "On HOST" offer every preset
+        again. A preset whose host cannot take it now (offline, not heard, no fleet key) is
+        greyed with the reason, as the Start dialog greys such a host."""
         self.presets_menu.clear()
+        online = set(self._preset_hosts)
+        named = {presets_mod.host_of(p) for p in self.presets} - {""}
+        unreachable = sorted((h, self._unreachable(h)) for h in named if h not in online)
+        self._menu_key = (list(self._preset_hosts), unreachable)
         for index, preset in enumerate(self.presets):
             text = presets_mod.label(preset)
-            if preset.get("host"):
-                text += f" on {preset['host']}"
-            action = self.presets_menu.addAction(text)
-            action.setData([index, ""])
+            host = presets_mod.host_of(preset)
+            action = self.presets_menu.addAction(f"{text} on {host}" if host else text)
+            action.setData([index, None])
             action.triggered.connect(self._preset_triggered)
-        if self._preset_hosts and self.presets:
+            if host and host not in online:
+                why = self._unreachable(host)
+                action.setText(f"{action.text()} ({why.split(':')[0]})")
+                action.setToolTip(why)
+                action.setEnabled(False)
+        elsewhere = [("", "On this machine")] if any(map(presets_mod.host_of, self.presets)) else []
+        elsewhere += [(host, f"On {host}") for host in self._preset_hosts]
+        if elsewhere and self.presets:
             self.presets_menu.addSeparator()
-        for host in self._preset_hosts:
-            menu = self.presets_menu.addMenu(f"On {host}")
+        for host, title in elsewhere:
+            menu = self.presets_menu.addMenu(title)
             for index, preset in enumerate(self.presets):
                 action = menu.addAction(presets_mod.label(preset))
                 action.setData([index, host])
                 action.triggered.connect(self._preset_triggered)
         self.preset_action.setEnabled(bool(self.presets))
 
+    def _unreachable(self, host: str) -> str:
+        """Why a preset for ``host`` cannot start there now."""
+        if self.fleet_block:
+            return f"no fleet key: {self.fleet_block}"
+        if any(r.get("name") == host for r in self.hosts):
+            return f"offline: the agent of {host} does not answer"
+        return f"not heard: no agent called {host} has announced itself"
+
     def _preset_triggered(self) -> None:
         action = self.sender()
         if isinstance(action, QAction):
             index, host = action.data()
-            self.start_preset(int(index), str(host))
+            self.start_preset(int(index), None if host is None else str(host))
 
-    def start_preset(self, index: int, host: str = "") -> WorkerSpec | None:
-        """Start preset ``index`` under a free name (``invoices-1``, ``invoices-2``…), on fleet
-        ``host`` if given, else on the preset's own ``host``, else here."""
+    def start_preset(self, index: int, host: str | None = None) -> WorkerSpec | None:
+        """Start preset ``index`` under a free name (``invoices-1``, ``invoices-2``…) on
+        ``host``: None for the preset's own host (its ``host``, else this machine), "" for this
+        machine, else that fleet host."""
         if not 0 <= index < len(self.presets):
             return None
         # Names asked for but not listed yet count too: two quick clicks get two names.
         taken = {w.name for w in self.model.workers() if not w.remote} | self._requested
         preset = self.presets[index]
-        host = host or str(preset.get("host") or "")
+        host = presets_mod.host_of(preset) if host is None else host
         if host:  # a preset for a fleet host: a free name among that host's workers
             taken = {w.name for w in self.all_workers if host_of(w) == host} | self._requested
         spec = presets_mod.spec_for(preset, taken)
@@ -309,8 +332,12 @@ class WorkersPage(QWidget):
         self._update_preset_hosts()
 
     def _update_preset_hosts(self) -> None:
+        """Refill the menu when what it offers changes (not on every host sample: an open
+        menu would be rebuilt under the pointer)."""
         online = [] if self.fleet_block else [r["name"] for r in self.hosts if r.get("online")]
-        if online != self._preset_hosts:
+        named = {presets_mod.host_of(p) for p in self.presets} - {""}
+        key = (online, sorted((h, self._unreachable(h)) for h in named if h not in online))
+        if key != self._menu_key:
             self._preset_hosts = online
             self._fill_presets_menu()
 
