@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QMenu,
     QMessageBox,
     QSizePolicy,
     QSplitter,
@@ -52,6 +51,7 @@ from pooldesk.desktop.models.workers_model import (
     host_label,
     host_of,
 )
+from pooldesk.desktop.views.presets_menu import PresetsMenu
 from pooldesk.desktop.views.resize_dialog import ResizeDialog
 from pooldesk.desktop.views.start_dialog import StartDialog
 from pooldesk.desktop.views.worker_detail import WorkerDetail
@@ -188,14 +188,12 @@ class WorkersPage(QWidget):
         self.resize_dialog: ResizeDialog | None = None
         self.confirm_box: QMessageBox | None = None  # the remote stop question, while open
         self.confirm_stop_button: QAbstractButton | None = None
-        self.presets_menu = QMenu("Start from &preset", self)
+        self.presets_menu = PresetsMenu(self)
+        self.presets_menu.startWanted.connect(self.start_preset)
         self.preset_action = self._action(
             "start", "Start from &preset", "Start a worker from a preset in one click"
         )
         self.preset_action.setMenu(self.presets_menu)
-        self.presets: list[dict[str, Any]] = []
-        self._preset_hosts: list[str] = []  # online fleet hosts offered under the presets
-        self._menu_key: tuple[list[str], list[tuple[str, str]]] = ([], [])  # what it offers
         self._requested: set[str] = set()
         self.set_presets(presets_mod.default_presets())
 
@@ -220,58 +218,14 @@ class WorkersPage(QWidget):
             self.forget_action,
         ]
 
+    @property
+    def presets(self) -> list[dict[str, Any]]:
+        return self.presets_menu.presets
+
     def set_presets(self, presets: list[dict[str, Any]]) -> None:
         """The presets offered by "Start from preset" (already defaulted when empty)."""
-        self.presets = [dict(p) for p in presets]
-        self._fill_presets_menu()
-
-    def _fill_presets_menu(self) -> None:
-        """Each preset on its own ``host`` (Settings ▸ Presets) if it names one, else here: the
-        host is pre-selected, not imposed. "On this machine" (while a preset names a host) and,
-        while fleet hosts are online and commands can be sent, "On HOST" offer every preset
-        again. A preset whose host cannot take it now (offline, not heard, no fleet key) is
-        greyed with the reason, as the Start dialog greys such a host."""
-        self.presets_menu.clear()
-        online = set(self._preset_hosts)
-        named = {presets_mod.host_of(p) for p in self.presets} - {""}
-        unreachable = sorted((h, self._unreachable(h)) for h in named if h not in online)
-        self._menu_key = (list(self._preset_hosts), unreachable)
-        for index, preset in enumerate(self.presets):
-            text = presets_mod.label(preset)
-            host = presets_mod.host_of(preset)
-            action = self.presets_menu.addAction(f"{text} on {host}" if host else text)
-            action.setData([index, None])
-            action.triggered.connect(self._preset_triggered)
-            if host and host not in online:
-                why = self._unreachable(host)
-                action.setText(f"{action.text()} ({why.split(':')[0]})")
-                action.setToolTip(why)
-                action.setEnabled(False)
-        elsewhere = [("", "On this machine")] if any(map(presets_mod.host_of, self.presets)) else []
-        elsewhere += [(host, f"On {host}") for host in self._preset_hosts]
-        if elsewhere and self.presets:
-            self.presets_menu.addSeparator()
-        for host, title in elsewhere:
-            menu = self.presets_menu.addMenu(title)
-            for index, preset in enumerate(self.presets):
-                action = menu.addAction(presets_mod.label(preset))
-                action.setData([index, host])
-                action.triggered.connect(self._preset_triggered)
+        self.presets_menu.set_presets(presets)
         self.preset_action.setEnabled(bool(self.presets))
-
-    def _unreachable(self, host: str) -> str:
-        """Why a preset for ``host`` cannot start there now."""
-        if self.fleet_block:
-            return f"no fleet key: {self.fleet_block}"
-        if any(r.get("name") == host for r in self.hosts):
-            return f"offline: the agent of {host} does not answer"
-        return f"not heard: no agent called {host} has announced itself"
-
-    def _preset_triggered(self) -> None:
-        action = self.sender()
-        if isinstance(action, QAction):
-            index, host = action.data()
-            self.start_preset(int(index), None if host is None else str(host))
 
     def start_preset(self, index: int, host: str | None = None) -> WorkerSpec | None:
         """Start preset ``index`` under a free name (``invoices-1``, ``invoices-2``…) on
@@ -329,17 +283,7 @@ class WorkersPage(QWidget):
         self.filter_bar.setVisible(bool(self.hosts))
         self.table.setColumnHidden(HOST, not self.hosts)
         self._fit_capped_columns()
-        self._update_preset_hosts()
-
-    def _update_preset_hosts(self) -> None:
-        """Refill the menu when what it offers changes (not on every host sample: an open
-        menu would be rebuilt under the pointer)."""
-        online = [] if self.fleet_block else [r["name"] for r in self.hosts if r.get("online")]
-        named = {presets_mod.host_of(p) for p in self.presets} - {""}
-        key = (online, sorted((h, self._unreachable(h)) for h in named if h not in online))
-        if key != self._menu_key:
-            self._preset_hosts = online
-            self._fill_presets_menu()
+        self.presets_menu.set_fleet(self.hosts, self.fleet_block)
 
     def set_fleet_block(self, why: str) -> None:
         """Why commands to fleet hosts are off ("" when the fleet key is there)."""
@@ -347,7 +291,7 @@ class WorkersPage(QWidget):
         self.fleet_note.setText(f"Watch only: {why.split(':')[0]}" if why else "")
         self.fleet_note.setToolTip(why)
         self._update_actions()
-        self._update_preset_hosts()
+        self.presets_menu.set_fleet(self.hosts, self.fleet_block)
 
     def host_filter_value(self) -> str | None:
         """None (all hosts), ``THIS_MACHINE`` ("local"), or a fleet host's name."""

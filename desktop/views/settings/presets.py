@@ -189,8 +189,8 @@ class PresetsSection(QGroupBox):
     def _fit_host_column(self) -> None:
         """Shown once a host is heard or a preset names one (one machine: nothing to pick);
         as wide as its widest combo box (a cell widget does not size its column)."""
-        combos = [self.table.cellWidget(r, HOST) for r in range(self.table.rowCount())]
-        combos = [c for c in combos if isinstance(c, QComboBox)]
+        cells = [self.table.cellWidget(r, HOST) for r in range(self.table.rowCount())]
+        combos = [c for c in cells if isinstance(c, QComboBox)]
         named = any(self._host_value(c) for c in combos)
         self.table.setColumnHidden(HOST, not (self._hosts or named))
         width = max((c.sizeHint().width() + 8 for c in combos), default=0)
