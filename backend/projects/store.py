@@ -85,17 +85,21 @@ class ProjectStore:
 
     def save_host_check(self, name: str, host: str, check: dict[str, Any]) -> None:
         """The check an agent ran on ``host`` for its project ``name`` (its reply's public
-        part), kept with this panel's mirror of that project."""
-        data = {k: v for k, v in check.items() if k != "checked_on"}
-        for key in ("broker_url", "result_backend", "error"):
-            data[key] = mask_url(data.get(key))
+        part), kept with this panel's mirror of that project. A reply that is not a check
+        is not kept."""
+        data = _public(check)
+        if data is None:
+            return
         folder = self._writable() / HOST_CHECKS
         folder.mkdir(exist_ok=True, mode=0o700)
         write_json_atomic(folder / f"{name}.json", {**data, "checked_on": host})
 
     def host_check(self, name: str) -> dict[str, Any] | None:
         data = read_json(self.dir / HOST_CHECKS / f"{name}.json")
-        return data if isinstance(data, dict) else None
+        public = _public(data) if isinstance(data, dict) else None
+        if public is None or not isinstance(data, dict):
+            return None
+        return {**public, "checked_on": str(data.get("checked_on") or "")}
 
     def shown_check(self, project: Project, here: str) -> dict[str, Any] | None:
         """The project's last check as it may be printed or shown (URLs masked), with
@@ -105,3 +109,14 @@ class ProjectStore:
             return self.host_check(project.name)
         last = self.last_check(project.name)
         return {**last.public(), "checked_on": here} if last is not None else None
+
+
+def _public(check: dict[str, Any]) -> dict[str, Any] | None:
+    """A check as ``CheckResult.public()`` has it (every field there, URLs and the error
+    masked), whatever an agent sent or a hand-edited file holds; None for what is no check."""
+    try:
+        data = CheckResult.from_dict(check).public()
+        data["error"] = mask_url(data["error"]) if data["error"] else None
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
+    return data

@@ -71,3 +71,13 @@ def test_ago_reads_plainly() -> None:
         "1 day ago",
         "3 days ago",
     ]
+
+
+def test_what_is_no_check_is_not_kept_and_a_partial_one_gets_every_field(tmp_path: Path) -> None:
+    store = ProjectStore(tmp_path)
+    store.save_host_check("ledger", "host-a", {"broker_url": "redis://x"})  # no "ok"
+    assert store.host_check("ledger") is None
+    store.save_host_check("ledger", "host-a", {"ok": False, "error": f"redis://:{SECRET}@h/0"})
+    shown = store.host_check("ledger")
+    assert shown is not None and shown["error"] == "redis://:****@h/0"
+    assert {"python", "celery", "broker_url", "default_queue", "tasks", "pools"} <= set(shown)
