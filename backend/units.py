@@ -29,3 +29,19 @@ def plural(count: int | float, noun: str, many: str | None = None) -> str:
     word = noun if count == 1 else (many or noun + "s")
     number = f"{count:,}" if isinstance(count, int) else f"{count:,.1f}"
     return f"{number} {word}"
+
+
+def ago(seconds: float) -> str:
+    """How long ago, in the words the CLI and the window both print: ``"just now"``,
+    ``"42 s ago"``, ``"3 min ago"``, ``"5 h ago"``, ``"2 days ago"``. A time slightly in the
+    future (another host's clock) reads "just now" rather than a negative age."""
+    if seconds < 5:
+        return "just now"
+    if seconds < 60:
+        return f"{seconds:.0f} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600:.0f} h ago"
+    days = int(seconds // 86400)
+    return f"{plural(days, 'day')} ago"

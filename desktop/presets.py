@@ -1,7 +1,9 @@
 """Worker presets: a name and a worker shape (pool × concurrency on queues), started in one click.
 
 They live in ``settings.presets`` as plain dicts (``name``, ``pool``, ``concurrency``,
-``queues``); while that list is empty the defaults below are offered. A started preset gets a
+``queues``, and optionally ``project`` and ``host``: the fleet host its workers start on, absent
+for this machine, so files written before hosts existed load unchanged); while that list is
+empty the defaults below are offered. A started preset gets a
 free worker name derived from the preset's: ``Invoices`` → ``invoices-1``, ``invoices-2``…
 """
 
@@ -11,6 +13,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from pooldesk.backend.fleet.sign import HOST_RE
 from pooldesk.backend.projects.model import DEMO
 from pooldesk.backend.projects.store import ProjectStore
 from pooldesk.backend.workers import names
@@ -69,6 +72,22 @@ def queues_of(preset: dict[str, Any]) -> tuple[str, ...]:
     return tuple(str(q) for q in queues)
 
 
+def host_of(preset: dict[str, Any]) -> str:
+    """The fleet host a preset's workers start on; "" for this machine."""
+    return str(preset.get("host") or "").strip()
+
+
+def host_problem(host: str) -> str | None:
+    """Why ``host`` cannot be a preset's host (the fleet's own rule, ``HOST_RE``: an agent
+    answers only to such a name); None when it can ("" is this machine)."""
+    if not host or HOST_RE.match(host):
+        return None
+    return (
+        f"host {host!r} is not a host name: use 1-64 letters, digits, '.', '_' or '-', "
+        "starting with a letter or digit"
+    )
+
+
 def label(preset: dict[str, Any]) -> str:
     """``Invoices: prefork × 8 on invoices``."""
     text = (
@@ -103,4 +122,5 @@ def problems(preset: dict[str, Any], platform: str | None = None) -> list[str]:
     out = [] if name else ["name: give the preset a name"]
     spec = spec_for(preset)
     out += [p for p in spec.problems(platform) if not p.startswith("name ")]
-    return out
+    host = host_problem(host_of(preset))
+    return out + ([host] if host else [])

@@ -121,6 +121,8 @@ def _project(action: str, args: argparse.Namespace) -> tuple[str, dict[str, Any]
 def _print(group: str, action: str, args: argparse.Namespace, result: dict[str, Any]) -> int:
     data = result.get("data") or {}
     host = str(result.get("host", args.host))
+    if group == "project" and action == "check" and isinstance(data.get("check"), dict):
+        _keep_check(args.name, host, data["check"])  # a failed import is a check result too
     if not result.get("ok"):
         code = 2 if data.get("reason") == "invalid" else 1
         return fail(f"host {host}: {result.get('text', 'failed')}", code=code)
@@ -205,6 +207,21 @@ def _mirror(data: dict[str, Any], host: str) -> None:
         store.add(Project.from_dict(saved), replace=True)
     except (ProjectError, KeyError, TypeError, ValueError) as exc:
         print(f"warning: not listed here ({exc})")
+        return
+    if isinstance(data.get("check"), dict):
+        _keep_check(str(saved["name"]), host, data["check"])
+
+
+def _keep_check(name: str, host: str, check: dict[str, Any]) -> None:
+    """The agent's check (public part) beside this panel's mirror of a project of ``host``,
+    so ``project list`` and the window show its broker and when it was checked. Only for a
+    mirror of that host's project: a local project of the same name keeps its own check."""
+    from pooldesk.backend.projects.store import ProjectStore
+
+    store = ProjectStore()
+    mine = store.load(name)
+    if mine is not None and mine.host == host:
+        store.save_host_check(name, host, check)
 
 
 def _unmirror(name: str, host: str) -> None:

@@ -113,13 +113,16 @@ def _warn_if_broker_down(url: str | None, backend: str | None) -> None:
 
 
 def list_projects(args: argparse.Namespace) -> int:
+    """Every project with its broker (masked) and its last check: where it ran and when. A
+    project of another host shows the check its agent ran there (``ProjectStore.shown_check``)."""
     from pooldesk.backend.fleet.probe import default_host_name
     from pooldesk.backend.projects.model import demo_project
+    from pooldesk.backend.projects.report import broker_words, checked_words
     from pooldesk.backend.projects.store import ProjectStore
 
     here = os.environ.get("POOLDESK_FLEET_HOST") or default_host_name()
     store = ProjectStore()
-    rows = [(demo_project(), None)] + [(p, store.last_check(p.name)) for p in store.all()]
+    rows = [(demo_project(), None)] + [(p, store.shown_check(p, here)) for p in store.all()]
     if args.json:
         emit_json(
             [
@@ -127,9 +130,10 @@ def list_projects(args: argparse.Namespace) -> int:
                     **p.public(),
                     "host": p.host or here,
                     "builtin": p.builtin,
-                    "broker": "managed"
-                    if p.managed_broker
-                    else (c.public() if c else {}).get("broker_url"),
+                    "broker": "managed" if p.managed_broker else (c or {}).get("broker_url"),
+                    "checked_on": (c or {}).get("checked_on"),
+                    "checked_at": (c or {}).get("checked_at"),
+                    "check_ok": (c or {}).get("ok"),
                 }
                 for p, c in rows
             ]
@@ -143,18 +147,19 @@ def list_projects(args: argparse.Namespace) -> int:
             p.host or here,
             p.app,
             "Pooldesk's own" if p.builtin else p.python,
-            "managed (Pooldesk's)"
-            if p.managed_broker
-            else str((c.public() if c else {}).get("broker_url") or "not checked yet"),
+            broker_words(c, p.managed_broker),
+            "built in" if p.builtin else checked_words(c),
         ]
         for p, c in rows
     ]
-    print(table(["NAME", "HOST", "APP", "PYTHON", "BROKER"], body))
+    print(table(["NAME", "HOST", "APP", "PYTHON", "BROKER", "CHECKED"], body))
     return 0
 
 
 def show(args: argparse.Namespace) -> int:
+    from pooldesk.backend.fleet.probe import default_host_name
     from pooldesk.backend.projects.model import DEMO, ProjectError, demo_project
+    from pooldesk.backend.projects.report import checked_words
     from pooldesk.backend.projects.store import ProjectStore
 
     store = ProjectStore()
@@ -162,11 +167,12 @@ def show(args: argparse.Namespace) -> int:
         project = demo_project() if args.name == DEMO else store.get(args.name)
     except ProjectError as exc:
         return fail(str(exc), code=2)
-    last = store.last_check(project.name)
+    here = os.environ.get("POOLDESK_FLEET_HOST") or default_host_name()
+    last = store.shown_check(project, here)
     data = {
         **project.public(),
         "builtin": project.builtin,
-        "check": last.public() if last else None,
+        "check": last,
     }
     if args.json:
         emit_json(data)
@@ -176,7 +182,8 @@ def show(args: argparse.Namespace) -> int:
     print(f"{'env:':<10} {', '.join(data['env']) or '-'} (values hidden)")
     print(f"{'broker:':<10} {'Pooldesk managed' if project.managed_broker else 'the app own'}")
     if last is not None:
-        _print_check(last.public(), project.managed_broker)
+        print(f"{'checked:':<10} {checked_words(last)}")
+        _print_check(last, project.managed_broker)
     return 0
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+from pooldesk.backend.units import ago
 
 
 def _join(items: list[str]) -> str:
@@ -34,3 +37,27 @@ def plain_words(check: dict[str, Any] | None, managed_broker: bool = False) -> l
     ]
     lines += [f"Not {pool}: {why}." for pool, why in pools.items() if why]
     return lines
+
+
+def checked_words(check: dict[str, Any] | None, now: float | None = None) -> str:
+    """``"checked on host-a 3 min ago"`` from ``ProjectStore.shown_check``; "not checked yet"."""
+    if check is None:
+        return "not checked yet"
+    where = f" on {check['checked_on']}" if check.get("checked_on") else ""
+    at = check.get("checked_at")
+    if not isinstance(at, int | float) or isinstance(at, bool):
+        return f"checked{where}"
+    return f"checked{where} {ago((time.time() if now is None else now) - at)}"
+
+
+def broker_words(
+    check: dict[str, Any] | None, managed_broker: bool, managed: str = "managed (Pooldesk's)"
+) -> str:
+    """The broker a project's workers use, masked, as a list row shows it."""
+    if managed_broker:
+        return managed
+    if check is None:
+        return "not checked yet"
+    if check.get("error"):
+        return "unknown: the app did not import"
+    return str(check.get("broker_url") or "the app's default")

@@ -11,11 +11,15 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
+from typing import Any
 
 from pooldesk.backend import paths
 from pooldesk.backend.fsutil import read_json, write_json_atomic
 from pooldesk.backend.projects.check import CheckResult
 from pooldesk.backend.projects.model import DEMO, Project, ProjectError
+from pooldesk.backend.redact import mask_url
+
+HOST_CHECKS = "host-checks"  # a folder: ``names()`` lists ``*.json`` of the top level only
 
 
 class ProjectStore:
@@ -64,9 +68,13 @@ class ProjectStore:
         if name == DEMO:
             raise ProjectError("the demo project is built in and cannot be removed")
         self.get(name)
-        for suffix in (".json", ".check.json"):
+        for path in (
+            self.dir / f"{name}.json",
+            self.dir / f"{name}.check.json",
+            self.dir / HOST_CHECKS / f"{name}.json",
+        ):
             with contextlib.suppress(FileNotFoundError):
-                (self.dir / f"{name}{suffix}").unlink()
+                path.unlink()
 
     def save_check(self, name: str, result: CheckResult) -> None:
         write_json_atomic(self._writable() / f"{name}.check.json", result.to_dict())
@@ -74,3 +82,41 @@ class ProjectStore:
     def last_check(self, name: str) -> CheckResult | None:
         data = read_json(self.dir / f"{name}.check.json")
         return CheckResult.from_dict(data) if isinstance(data, dict) else None
+
+    def save_host_check(self, name: str, host: str, check: dict[str, Any]) -> None:
+        """The check an agent ran on ``host`` for its project ``name`` (its reply's public
+        part), kept with this panel's mirror of that project. A reply that is not a check
+        is not kept."""
+        data = _public(check)
+        if data is None:
+            return
+        folder = self._writable() / HOST_CHECKS
+        folder.mkdir(exist_ok=True, mode=0o700)
+        write_json_atomic(folder / f"{name}.json", {**data, "checked_on": host})
+
+    def host_check(self, name: str) -> dict[str, Any] | None:
+        data = read_json(self.dir / HOST_CHECKS / f"{name}.json")
+        public = _public(data) if isinstance(data, dict) else None
+        if public is None or not isinstance(data, dict):
+            return None
+        return {**public, "checked_on": str(data.get("checked_on") or "")}
+
+    def shown_check(self, project: Project, here: str) -> dict[str, Any] | None:
+        """The project's last check as it may be printed or shown (URLs masked), with
+        ``checked_on``: the host it ran on (``here`` for this machine's own projects). The one
+        answer ``project list``/``show`` and the window's Projects section give."""
+        if project.host:
+            return self.host_check(project.name)
+        last = self.last_check(project.name)
+        return {**last.public(), "checked_on": here} if last is not None else None
+
+
+def _public(check: dict[str, Any]) -> dict[str, Any] | None:
+    """A check as ``CheckResult.public()`` has it (every field there, URLs and the error
+    masked), whatever an agent sent or a hand-edited file holds; None for what is no check."""
+    try:
+        data = CheckResult.from_dict(check).public()
+        data["error"] = mask_url(data["error"]) if data["error"] else None
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
+    return data

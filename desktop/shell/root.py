@@ -243,13 +243,19 @@ class PooldeskWindow(MainWindow):
         self._wire_fleet()
 
     def _wire_fleet(self) -> None:
-        """The fleet service: hosts to the Workers filter, the Start dialog and the Overview's
-        machine switch; other hosts' workers into the one list; their requests to it."""
+        """The fleet service: hosts to the Workers filter, the Start dialog, the presets' Host
+        column and the Overview's machine switch; other hosts' workers into the one list;
+        their requests to it."""
         f, workers, overview = self.fleet, self.workers_page, self.overview_page
         overview.set_host_source(f.history.source)
         self.telemetry.attach_events(f.registry.relayed)  # host projects' own brokers, relayed
         for signal, *slots in (
-            (f.hostsChanged, workers.set_hosts, overview.set_hosts),
+            (
+                f.hostsChanged,
+                workers.set_hosts,
+                overview.set_hosts,
+                self.settings_page.presets_section.set_hosts,  # a preset's Host choice
+            ),
             (f.workersChanged, self.merge.set_fleet),
             (f.commandBlock, workers.set_fleet_block),
             (f.operationStarted, self.operations.started),

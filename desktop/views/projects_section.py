@@ -1,9 +1,10 @@
 """Settings ▸ Projects: the user's own Celery apps — add, edit, remove, check.
 
-Each row says where the project's workers run (interpreter, app, broker — masked); under the
-table the selected project's last check in plain words. Checking imports the app in its own
-interpreter, off the GUI thread. Projects are saved at once (their own 0600 files), not with
-the page's Save button, which is about ``settings.json``.
+Each row says where the project's workers run (interpreter, app, broker — masked) and when it
+was last checked (a project of another fleet host: the check its agent ran there, "checked on
+host-a 3 min ago"); under the table the selected project's last check in plain words. Checking
+imports the app in its own interpreter, off the GUI thread. Projects are saved at once (their
+own 0600 files), not with the page's Save button, which is about ``settings.json``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from pooldesk.backend.projects.check import CheckResult, run_check
 from pooldesk.backend.projects.model import Project, ProjectError
-from pooldesk.backend.projects.report import plain_words
+from pooldesk.backend.projects.report import broker_words, checked_words, plain_words
 from pooldesk.backend.projects.runenv import secrets
 from pooldesk.backend.projects.store import ProjectStore
 from pooldesk.backend.redact import mask_text
@@ -31,7 +32,7 @@ from pooldesk.desktop.background import Background
 from pooldesk.desktop.views.project_dialog import ProjectDialog
 from pooldesk.desktop.views.tables import fill_row, row_table
 
-COLUMNS = ("Name", "App", "Interpreter", "Broker")
+COLUMNS = ("Name", "App", "Interpreter", "Broker", "Checked")
 
 
 class ProjectsSection(QGroupBox):
@@ -46,7 +47,7 @@ class ProjectsSection(QGroupBox):
         self.refusal_box: QMessageBox | None = None  # "has workers", shown instead of asking
         self._removing: str | None = None
         # the interpreter's path takes the rest
-        self.table = row_table(COLUMNS, stretch=2, fit=(0, 1, 3), min_height=110)
+        self.table = row_table(COLUMNS, stretch=2, fit=(0, 1, 3, 4), min_height=110)
         self.add_button = QPushButton("Add &project…")
         self.edit_button = QPushButton("&Edit…")
         self.remove_button = QPushButton("Remove")
@@ -86,13 +87,10 @@ class ProjectsSection(QGroupBox):
         projects = self.store.all()
         self.table.setRowCount(len(projects))
         for row, project in enumerate(projects):
-            check = self.store.last_check(project.name)
-            broker = "Pooldesk's managed broker" if project.managed_broker else "not checked yet"
-            if check is not None and not project.managed_broker:
-                broker = str(check.public()["broker_url"] or "the app's default")
-            for item in fill_row(
-                self.table, row, (project.name, project.app, project.python, broker)
-            ):
+            check = self.store.shown_check(project, here="")  # this machine: no "on HOST"
+            broker = broker_words(check, project.managed_broker, "Pooldesk's managed broker")
+            cells = (project.name, project.app, project.python, broker, checked_words(check))
+            for item in fill_row(self.table, row, cells):
                 item.setToolTip(item.text())
             if project.name == current:
                 self.table.selectRow(row)
@@ -231,7 +229,8 @@ class ProjectsSection(QGroupBox):
             button.setEnabled(project is not None and not self._background.busy)
         if project is None:
             return
-        check = self.store.last_check(project.name)
-        self.report_label.setText(
-            "\n".join(plain_words(check.public() if check else None, project.managed_broker))
-        )
+        check = self.store.shown_check(project, here="")
+        words = plain_words(check, project.managed_broker)
+        if check is not None and project.host:
+            words.insert(0, f"{checked_words(check).capitalize()}, by its agent.")
+        self.report_label.setText("\n".join(words))

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QMenu,
     QMessageBox,
     QSizePolicy,
     QSplitter,
@@ -52,6 +51,7 @@ from pooldesk.desktop.models.workers_model import (
     host_label,
     host_of,
 )
+from pooldesk.desktop.views.presets_menu import PresetsMenu
 from pooldesk.desktop.views.resize_dialog import ResizeDialog
 from pooldesk.desktop.views.start_dialog import StartDialog
 from pooldesk.desktop.views.worker_detail import WorkerDetail
@@ -188,13 +188,12 @@ class WorkersPage(QWidget):
         self.resize_dialog: ResizeDialog | None = None
         self.confirm_box: QMessageBox | None = None  # the remote stop question, while open
         self.confirm_stop_button: QAbstractButton | None = None
-        self.presets_menu = QMenu("Start from &preset", self)
+        self.presets_menu = PresetsMenu(self)
+        self.presets_menu.startWanted.connect(self.start_preset)
         self.preset_action = self._action(
             "start", "Start from &preset", "Start a worker from a preset in one click"
         )
         self.preset_action.setMenu(self.presets_menu)
-        self.presets: list[dict[str, Any]] = []
-        self._preset_hosts: list[str] = []  # online fleet hosts offered under the presets
         self._requested: set[str] = set()
         self.set_presets(presets_mod.default_presets())
 
@@ -219,47 +218,25 @@ class WorkersPage(QWidget):
             self.forget_action,
         ]
 
+    @property
+    def presets(self) -> list[dict[str, Any]]:
+        return self.presets_menu.presets
+
     def set_presets(self, presets: list[dict[str, Any]]) -> None:
         """The presets offered by "Start from preset" (already defaulted when empty)."""
-        self.presets = [dict(p) for p in presets]
-        self._fill_presets_menu()
-
-    def _fill_presets_menu(self) -> None:
-        """Each preset (on its own ``host`` if it names one, else here); then, while fleet
-        hosts are online and commands can be sent, "On HOST" with every preset again."""
-        self.presets_menu.clear()
-        for index, preset in enumerate(self.presets):
-            text = presets_mod.label(preset)
-            if preset.get("host"):
-                text += f" on {preset['host']}"
-            action = self.presets_menu.addAction(text)
-            action.setData([index, ""])
-            action.triggered.connect(self._preset_triggered)
-        if self._preset_hosts and self.presets:
-            self.presets_menu.addSeparator()
-        for host in self._preset_hosts:
-            menu = self.presets_menu.addMenu(f"On {host}")
-            for index, preset in enumerate(self.presets):
-                action = menu.addAction(presets_mod.label(preset))
-                action.setData([index, host])
-                action.triggered.connect(self._preset_triggered)
+        self.presets_menu.set_presets(presets)
         self.preset_action.setEnabled(bool(self.presets))
 
-    def _preset_triggered(self) -> None:
-        action = self.sender()
-        if isinstance(action, QAction):
-            index, host = action.data()
-            self.start_preset(int(index), str(host))
-
-    def start_preset(self, index: int, host: str = "") -> WorkerSpec | None:
-        """Start preset ``index`` under a free name (``invoices-1``, ``invoices-2``…), on fleet
-        ``host`` if given, else on the preset's own ``host``, else here."""
+    def start_preset(self, index: int, host: str | None = None) -> WorkerSpec | None:
+        """Start preset ``index`` under a free name (``invoices-1``, ``invoices-2``…) on
+        ``host``: None for the preset's own host (its ``host``, else this machine), "" for this
+        machine, else that fleet host."""
         if not 0 <= index < len(self.presets):
             return None
         # Names asked for but not listed yet count too: two quick clicks get two names.
         taken = {w.name for w in self.model.workers() if not w.remote} | self._requested
         preset = self.presets[index]
-        host = host or str(preset.get("host") or "")
+        host = presets_mod.host_of(preset) if host is None else host
         if host:  # a preset for a fleet host: a free name among that host's workers
             taken = {w.name for w in self.all_workers if host_of(w) == host} | self._requested
         spec = presets_mod.spec_for(preset, taken)
@@ -306,13 +283,7 @@ class WorkersPage(QWidget):
         self.filter_bar.setVisible(bool(self.hosts))
         self.table.setColumnHidden(HOST, not self.hosts)
         self._fit_capped_columns()
-        self._update_preset_hosts()
-
-    def _update_preset_hosts(self) -> None:
-        online = [] if self.fleet_block else [r["name"] for r in self.hosts if r.get("online")]
-        if online != self._preset_hosts:
-            self._preset_hosts = online
-            self._fill_presets_menu()
+        self.presets_menu.set_fleet(self.hosts, self.fleet_block)
 
     def set_fleet_block(self, why: str) -> None:
         """Why commands to fleet hosts are off ("" when the fleet key is there)."""
@@ -320,7 +291,7 @@ class WorkersPage(QWidget):
         self.fleet_note.setText(f"Watch only: {why.split(':')[0]}" if why else "")
         self.fleet_note.setToolTip(why)
         self._update_actions()
-        self._update_preset_hosts()
+        self.presets_menu.set_fleet(self.hosts, self.fleet_block)
 
     def host_filter_value(self) -> str | None:
         """None (all hosts), ``THIS_MACHINE`` ("local"), or a fleet host's name."""

@@ -2,7 +2,8 @@
 POOLDESK_HOME and host name) on the panel's managed broker; the real window lists the host in
 the Workers filter and the Overview's machine switch, starts a worker there from the Start
 dialog (Host column: the agent's host), stops it; without the fleet key commands are refused
-with the key's message and the dialog greys the host."""
+with the key's message and the dialog greys the host; a preset given the host in Settings
+starts there from Start from preset."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from pooldesk.backend.fleet.key import KEY_ENV, NO_KEY
 from pooldesk.desktop import resources
 from pooldesk.desktop.models.workers_model import CONCURRENCY, HOST, POOL, STATE
 from pooldesk.desktop.shell.root import PooldeskWindow
+from pooldesk.desktop.views.settings.presets import HOST as HOST_COLUMN
 from tests.conftest import POOLDESK_ENV, _kill_home
 
 pytestmark = pytest.mark.slow
@@ -228,4 +230,43 @@ def test_without_the_key_the_panel_watches_and_commands_are_refused(
     assert (op, name, ok) == ("stop", "fx1", False)
     assert message.startswith("Not sent: No fleet key: this panel can watch hosts")
     qtbot.waitUntil(lambda: bool(window.open_messages()), timeout=WAIT_MS)
+    window.close()
+
+
+def test_a_preset_given_a_host_in_settings_starts_there_from_the_menu(
+    fleet: Fleet, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Settings ▸ Presets offers the host the fleet service heard; saved, Start from preset
+    starts the preset on it (pre-selected) through its agent. The file is put back after."""
+    from pooldesk.backend import paths
+
+    monkeypatch.setenv(KEY_ENV, str(fleet.key))
+    window = _window(qtbot)
+    page, section = window.workers_page, window.settings_page.presets_section
+    _host_heard(qtbot, window)
+    qtbot.waitUntil(lambda: page.fleet_block == "", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: section._hosts != [], timeout=WAIT_MS)
+    host = section.table.cellWidget(0, HOST_COLUMN)
+    assert not section.table.isColumnHidden(HOST_COLUMN) and host.findData(HOST_X) >= 0
+    before = paths.settings_file().read_bytes() if paths.settings_file().exists() else None
+    try:
+        section.table.cellWidget(0, 1).setCurrentText("solo")
+        section.table.item(0, 2).setText("1")
+        section.table.item(0, 3).setText("preset-q")
+        host.setCurrentIndex(host.findData(HOST_X))
+        assert window.settings_page.save(), section.error_label.text()
+        first = page.presets_menu.actions()[0]
+        assert first.text() == "Invoices: solo × 1 on preset-q on host-x" and first.isEnabled()
+        with qtbot.waitSignal(page.hostStartRequested) as sent:
+            first.trigger()
+        assert sent.args[0] == HOST_X and sent.args[1].name == "invoices-1"
+        qtbot.waitUntil(lambda: _cell(window, "invoices-1", STATE) == "online", timeout=WAIT_MS)
+        assert (fleet.root / HOST_X / "workers" / "invoices-1.json").exists()
+        page.hostStopRequested.emit(HOST_X, "invoices-1")
+        qtbot.waitUntil(lambda: _cell(window, "invoices-1", STATE) == "stopped", timeout=WAIT_MS)
+    finally:
+        if before is None:
+            paths.settings_file().unlink(missing_ok=True)
+        else:
+            paths.settings_file().write_bytes(before)
     window.close()

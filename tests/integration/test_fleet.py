@@ -89,6 +89,49 @@ def test_a_project_on_one_host_starts_logs_and_stops_there_only(fleet: Fleet, tm
     assert not (fleet.home("host-a") / "projects" / "demo2.json").exists()
 
 
+def test_project_list_shows_a_host_projects_check_masked(fleet: Fleet, tmp_path) -> None:
+    """The agent's check of a project on host-a is kept with the panel's mirror: ``project
+    list`` shows its broker (masked) and when and where it was checked; the password is in no
+    output and no file of the panel."""
+    password = "s3cret-pw-h1"
+    env_file = tmp_path / "app.env"  # on host-a (this machine): the app's own broker
+    env_file.write_text(f"CELERY_BROKER_URL=redis://:{password}@127.0.0.1:1/0\n")
+    add = fleet.cli(
+        "project", "add", "ledger2", "--host", "host-a", "--python", sys.executable,
+        "--workdir", str(tmp_path), "--app", "pooldesk.backend.celery_app:app",
+        "--env-file", str(env_file), "--json",
+    )  # fmt: skip
+    assert add.returncode == 0, add.stderr
+    assert password not in add.stdout + add.stderr
+
+    def listed() -> dict:
+        result = fleet.cli("project", "list", "--json")
+        assert result.returncode == 0 and password not in result.stdout, result.stderr
+        return next(p for p in json.loads(result.stdout) if p["name"] == "ledger2")
+
+    row = listed()
+    assert row["host"] == "host-a" and row["checked_on"] == "host-a" and row["check_ok"]
+    assert row["broker"] == "redis://:****@127.0.0.1:1/0"
+    first = row["checked_at"]
+    assert time.time() - 120 < first <= time.time()
+    text = fleet.cli("project", "list")
+    assert "redis://:****@127.0.0.1:1/0" in text.stdout and password not in text.stdout
+    assert "checked on host-a just now" in text.stdout or "s ago" in text.stdout, text.stdout
+
+    check = fleet.cli("project", "check", "ledger2", "--host", "host-a")
+    assert check.returncode == 0 and password not in check.stdout, check.stderr
+    assert listed()["checked_at"] > first  # the newer check replaced the older one
+    panel = fleet.root / "panel"
+    written = [p for p in panel.rglob("*") if p.is_file() and "ledger2" in p.name]
+    assert len(written) == 2, written  # the mirror and its check, nothing else
+    for path in written:
+        assert password not in path.read_text(errors="replace"), path
+
+    remove = fleet.cli("project", "remove", "ledger2", "--host", "host-a")
+    assert remove.returncode == 0, remove.stderr
+    assert not [p for p in panel.rglob("*") if "ledger2" in p.name]  # its check went too
+
+
 def test_a_panel_without_a_key_lists_hosts_but_cannot_command(fleet: Fleet, tmp_path) -> None:
     env = {"POOLDESK_HOME": str(tmp_path / "keyless"), "POOLDESK_BROKER_URL": fleet.url}
     assert set(HOSTS) <= set(_hosts(fleet, **env))

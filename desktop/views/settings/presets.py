@@ -1,7 +1,11 @@
 """Settings ▸ Worker presets: the shapes offered by Workers ▸ Start from preset.
 
-Each row is a preset: name, pool, concurrency, queues and the project its workers run (the
-demo, or one of Settings ▸ Projects). Checked as you type with the same rules a start uses
+Each row is a preset: name, pool, concurrency, queues, the project its workers run (the demo,
+or one of Settings ▸ Projects) and the host they start on. The Host column appears, like the
+Start dialog's host row, once the fleet service has heard a host (or a preset names one): its
+combo offers this machine and every host heard, an offline one marked; a saved host that is not
+heard (yet) stays, marked, never dropped. A name can be typed too, checked against the fleet's
+``HOST_RE``. Checked as you type with the same rules a start uses
 (``presets.problems``). While the file has no presets the defaults are shown, and saving them
 unchanged keeps following the defaults (prefork × the machine's cores) instead of freezing them.
 """
@@ -11,7 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -32,7 +36,9 @@ from pooldesk.desktop import presets as presets_mod
 from pooldesk.desktop.views.start_dialog import fill_pool_combo
 from pooldesk.desktop.views.tables import row_table
 
-PRESET_COLUMNS = ("Name", "Pool", "Concurrency", "Queues", "Project")
+PRESET_COLUMNS = ("Name", "Pool", "Concurrency", "Queues", "Project", "Host")
+HOST = PRESET_COLUMNS.index("Host")
+THIS_MACHINE = "This machine"
 
 
 class PresetsSection(QGroupBox):
@@ -41,6 +47,7 @@ class PresetsSection(QGroupBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Worker presets (Workers ▸ Start from preset)", parent)
         self._quiet = False  # while rows are filled in: one ``changed`` at the end
+        self._hosts: list[dict[str, Any]] = []  # the fleet's host rows (set_hosts)
         # Name and concurrency fit their text ("Orchestration" in full), the pool and project
         # columns their combo boxes (add widens them), the queues take the rest.
         self.table = row_table(
@@ -107,6 +114,14 @@ class PresetsSection(QGroupBox):
             project_width = project.sizeHint().width() + 8
             if self.table.columnWidth(4) < project_width:
                 self.table.setColumnWidth(4, project_width)
+            host = QComboBox()
+            host.setEditable(True)  # a host not heard yet can be typed (checked: HOST_RE)
+            host.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+            host.setAccessibleName("Host the preset's workers start on")
+            self._fill_host_combo(host, presets_mod.host_of(preset))
+            host.currentTextChanged.connect(self._edited)
+            self.table.setCellWidget(row, HOST, host)
+            self._fit_host_column()
         finally:
             self._quiet = was_quiet
         self._edited()
@@ -121,6 +136,66 @@ class PresetsSection(QGroupBox):
         combo.setCurrentText(wanted)
         combo.currentTextChanged.connect(self._edited)
         return combo
+
+    # -- hosts -------------------------------------------------------------------------------
+    def set_hosts(self, rows: list[dict[str, Any]]) -> None:
+        """The fleet's hosts (the fleet service's ``hostsChanged``): each row's combo offers
+        them, its own choice kept. Not an edit: the form stays as saved."""
+        self._hosts = [dict(r) for r in rows]
+        was_quiet, self._quiet = self._quiet, True
+        try:
+            for row in range(self.table.rowCount()):
+                combo = self.table.cellWidget(row, HOST)
+                if isinstance(combo, QComboBox):
+                    self._fill_host_combo(combo, self._host_value(combo))
+            self._fit_host_column()
+        finally:
+            self._quiet = was_quiet
+
+    def _fill_host_combo(self, combo: QComboBox, wanted: str) -> None:
+        """This machine, then each host heard (an offline one marked), then ``wanted`` if no
+        host by that name has been heard: shown as saved, marked, never dropped."""
+        blocked = combo.blockSignals(True)
+        try:
+            combo.clear()
+            combo.addItem(THIS_MACHINE, "")
+            combo.setItemData(0, "Start its workers here", Qt.ItemDataRole.ToolTipRole)
+            heard = {str(r.get("name")): bool(r.get("online")) for r in self._hosts}
+            if wanted and wanted not in heard:
+                heard[wanted] = False
+            for name, online in heard.items():
+                if not name:
+                    continue
+                known = any(r.get("name") == name for r in self._hosts)
+                mark = "" if online else (" (offline)" if known else " (not heard yet)")
+                combo.addItem(name + mark, name)
+                tip = "agent online" if online else ("agent offline" if known else "")
+                tip = tip or "no agent with this name has been heard yet"
+                combo.setItemData(combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+            index = combo.findData(wanted)
+            combo.setCurrentIndex(index)
+            combo.setToolTip(combo.itemData(index, Qt.ItemDataRole.ToolTipRole) or "")
+        finally:
+            combo.blockSignals(blocked)
+
+    @staticmethod
+    def _host_value(combo: QComboBox) -> str:
+        """The host a row names: a listed entry's host ("" for this machine), or what was
+        typed, as typed (checked by ``presets.problems``)."""
+        text = combo.currentText().strip()
+        index = combo.findText(text)
+        return str(combo.itemData(index) or "") if index >= 0 else text
+
+    def _fit_host_column(self) -> None:
+        """Shown once a host is heard or a preset names one (one machine: nothing to pick);
+        as wide as its widest combo box (a cell widget does not size its column)."""
+        cells = [self.table.cellWidget(r, HOST) for r in range(self.table.rowCount())]
+        combos = [c for c in cells if isinstance(c, QComboBox)]
+        named = any(self._host_value(c) for c in combos)
+        self.table.setColumnHidden(HOST, not (self._hosts or named))
+        width = max((c.sizeHint().width() + 8 for c in combos), default=0)
+        if self.table.columnWidth(HOST) < width:
+            self.table.setColumnWidth(HOST, width)
 
     def _add_clicked(self) -> None:
         row = self.add()
@@ -152,6 +227,9 @@ class PresetsSection(QGroupBox):
             project = self.table.cellWidget(row, 4)
             if isinstance(project, QComboBox) and project.currentText() not in ("", DEMO):
                 preset["project"] = project.currentText()
+            host = self.table.cellWidget(row, HOST)
+            if isinstance(host, QComboBox) and self._host_value(host):
+                preset["host"] = self._host_value(host)  # absent: this machine
             out.append(preset)
         return out
 
