@@ -16,17 +16,11 @@ from PySide6.QtCore import QItemSelectionModel, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractButton,
-    QAbstractItemView,
-    QComboBox,
     QDialog,
-    QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMessageBox,
-    QSizePolicy,
     QSplitter,
     QStackedLayout,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -41,36 +35,22 @@ from pooldesk.desktop import presets as presets_mod
 from pooldesk.desktop import resources
 from pooldesk.desktop.charts import LimitHistory
 from pooldesk.desktop.models.workers_model import (
-    COLUMNS,
     HOST,
     NAME,
-    PROJECT,
-    QUEUES,
-    THIS_MACHINE,
     WorkersModel,
     host_label,
     host_of,
 )
+from pooldesk.desktop.views.host_filter import HostFilterBar
 from pooldesk.desktop.views.presets_menu import PresetsMenu
+from pooldesk.desktop.views.remote_stop import RemoteStopQuestion
 from pooldesk.desktop.views.resize_dialog import ResizeDialog
 from pooldesk.desktop.views.start_dialog import StartDialog
+from pooldesk.desktop.views.worker_actions import RESIZABLE, TIPS, action_states
 from pooldesk.desktop.views.worker_detail import WorkerDetail
+from pooldesk.desktop.views.workers_table import fit_capped_columns, workers_table
 
 History = Callable[[str, float], dict[str, list[float]]]
-CONTROLLABLE = ("starting", "online")
-FORGETTABLE = ("stopped", "crashed")
-RESIZABLE = ("online", "online-remote")
-TIPS = {
-    "stop": "Warm stop: finish running tasks, then exit",
-    "stop-remote": "Send Celery's shutdown through the broker (asks first): running tasks finish",
-    "restart": "Stop (warm) and start again with the same settings",
-    "restart-remote": "Remote worker: restart it on its own machine; Pooldesk can only stop or "
-    "resize it through the broker",
-    "forget": "Remove a stopped or crashed worker from the list",
-    "forget-remote": "Remote worker: it leaves the list by itself once it stops answering",
-    "resize": "Change the concurrency: live for prefork and gevent, a restart for threads/solo",
-}
-CAPPED = {PROJECT: 180, HOST: 96}  # px at most: Host and a long project name elide
 EMPTY_TEXT = (
     "No workers yet.\n\nStart one with Start… (Ctrl+N), or from a terminal:\n"
     "pooldesk worker start NAME --pool gevent -c 50 --queues default"
@@ -98,55 +78,16 @@ class WorkersPage(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = WorkersModel(self)
-        self.table = QTableView()
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(28)
-        header = self.table.horizontalHeader()
-        header.setHighlightSections(False)
-        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        for column in range(len(COLUMNS)):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(QUEUES, QHeaderView.ResizeMode.Stretch)
-        header.setMinimumSectionSize(70)
-        self.table.setColumnHidden(HOST, True)  # shown once a fleet host is heard (set_hosts)
-        # Host and Project at most CAPPED px wide (a long name is elided, in full in its
-        # tooltip): with the Host column the table still fits 1280 px without scrolling.
-        for column in CAPPED:
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+        self.table = workers_table(self.model)
 
         self.empty_label = QLabel(EMPTY_TEXT)
         self.empty_label.setObjectName("emptyState")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.detail = WorkerDetail()
-        # The host filter (All hosts / this machine / each host), shown once a fleet host is
-        # heard: one machine has nothing to filter.
-        self.host_filter = QComboBox()
-        self.host_filter.setAccessibleName("Show the workers of")
-        self.host_filter.addItem("All hosts", None)
-        self.host_filter.addItem("This machine", THIS_MACHINE)
-        self.host_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.host_filter.currentIndexChanged.connect(self._apply_filter)
-        filter_label = QLabel("&Host:")
-        filter_label.setBuddy(self.host_filter)
-        self.fleet_note = QLabel()  # why fleet commands are off (no key), when they are
-        self.fleet_note.setObjectName("hint")
-        self.filter_bar = QWidget()
-        bar = QHBoxLayout(self.filter_bar)
-        bar.setContentsMargins(0, 0, 0, 4)
-        bar.addWidget(filter_label)
-        bar.addWidget(self.host_filter)
-        bar.addSpacing(12)
-        bar.addWidget(self.fleet_note, 1)
-        self.fleet_note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.filter_bar.setVisible(False)
+        self.filter_bar = HostFilterBar()  # shown once a fleet host is heard
+        self.filter_bar.changed.connect(self._apply_filter)
+        self.host_filter, self.fleet_note = self.filter_bar.combo, self.filter_bar.note
         self.hosts: list[dict[str, Any]] = []  # the fleet's host rows (host list --json)
         self.fleet_block = ""  # why fleet commands cannot be sent ("" when they can)
         self.all_workers: list[WorkerInfo] = []
@@ -186,8 +127,8 @@ class WorkersPage(QWidget):
         self.fit_rows: list[Any] = []
         self.last_project: str | None = None  # the project of the last start asked for
         self.resize_dialog: ResizeDialog | None = None
-        self.confirm_box: QMessageBox | None = None  # the remote stop question, while open
-        self.confirm_stop_button: QAbstractButton | None = None
+        self.remote_stop = RemoteStopQuestion(self)
+        self.remote_stop.confirmed.connect(self.remoteStopRequested)
         self.presets_menu = PresetsMenu(self)
         self.presets_menu.startWanted.connect(self.start_preset)
         self.preset_action = self._action(
@@ -257,30 +198,13 @@ class WorkersPage(QWidget):
         self._fit_capped_columns()
 
     def _fit_capped_columns(self) -> None:
-        header = self.table.horizontalHeader()
-        for column, cap in CAPPED.items():
-            if self.table.isColumnHidden(column):
-                continue
-            width = min(self.table.sizeHintForColumn(column), cap)
-            width = max(width, header.sectionSizeHint(column), header.minimumSectionSize())
-            if header.sectionSize(column) != width:
-                header.resizeSection(column, width)
+        fit_capped_columns(self.table)
 
     # -- the fleet ---------------------------------------------------------------------------
     def set_hosts(self, rows: list[dict[str, Any]]) -> None:
         """The fleet's hosts (the fleet service's ``hostsChanged``): the filter lists each."""
         self.hosts = [dict(r) for r in rows]
-        known = [self.host_filter.itemData(i) for i in range(self.host_filter.count())]
-        for row in self.hosts:
-            if row["name"] not in known:
-                self.host_filter.addItem(row["name"], row["name"])
-        for i in range(2, self.host_filter.count()):
-            row = next((r for r in self.hosts if r["name"] == self.host_filter.itemData(i)), None)
-            online = bool(row and row.get("online"))
-            self.host_filter.setItemData(
-                i, "agent online" if online else "agent offline", Qt.ItemDataRole.ToolTipRole
-            )
-        self.filter_bar.setVisible(bool(self.hosts))
+        self.filter_bar.set_hosts(self.hosts)
         self.table.setColumnHidden(HOST, not self.hosts)
         self._fit_capped_columns()
         self.presets_menu.set_fleet(self.hosts, self.fleet_block)
@@ -288,21 +212,16 @@ class WorkersPage(QWidget):
     def set_fleet_block(self, why: str) -> None:
         """Why commands to fleet hosts are off ("" when the fleet key is there)."""
         self.fleet_block = why
-        self.fleet_note.setText(f"Watch only: {why.split(':')[0]}" if why else "")
-        self.fleet_note.setToolTip(why)
+        self.filter_bar.set_block(why)
         self._update_actions()
         self.presets_menu.set_fleet(self.hosts, self.fleet_block)
 
     def host_filter_value(self) -> str | None:
         """None (all hosts), ``THIS_MACHINE`` ("local"), or a fleet host's name."""
-        value = self.host_filter.currentData()
-        return None if value is None else str(value)
+        return self.filter_bar.value()
 
     def set_host_filter(self, value: str | None) -> bool:
-        index = self.host_filter.findData(value)
-        if index >= 0:
-            self.host_filter.setCurrentIndex(index)
-        return index >= 0
+        return self.filter_bar.set_value(value)
 
     def _apply_filter(self, *_args: Any) -> None:
         wanted = self.host_filter_value()
@@ -411,43 +330,18 @@ class WorkersPage(QWidget):
         if info is not None and host_of(info):
             self.hostStopRequested.emit(host_of(info), info.name)
         elif info is not None and info.remote:
-            self._confirm_remote_stop(info)
+            self.remote_stop.ask(info.hostname)
         elif info is not None:
             self.stopRequested.emit(info.name)
 
-    def _confirm_remote_stop(self, info: WorkerInfo) -> None:
-        """A remote worker may be someone else's: ask (window-modal, non-blocking) first."""
-        if self.confirm_box is not None:
-            self.confirm_box.raise_()
-            return
-        box = QMessageBox(
-            QMessageBox.Icon.Question,
-            "Stop remote worker",  # the title names the action, as every question's does
-            f"Stop the remote worker {info.hostname}?",
-            parent=self,
-        )
-        box.setInformativeText(
-            "It runs on another machine or installation, perhaps someone else's. Pooldesk "
-            "sends Celery's shutdown command through the broker: the worker finishes its "
-            "running tasks and exits, and nothing here starts it again."
-        )
-        box.setObjectName("remoteStopQuestion")
-        stop = box.addButton("&Stop remote worker", QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.setEscapeButton(QMessageBox.StandardButton.Cancel)
-        box.setProperty("hostname", info.hostname)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.finished.connect(self._remote_stop_answered)
-        self.confirm_box, self.confirm_stop_button = box, stop
-        box.open()
+    @property
+    def confirm_box(self) -> QMessageBox | None:
+        """The remote stop question, while open."""
+        return self.remote_stop.box
 
-    def _remote_stop_answered(self, _result: int) -> None:
-        box, self.confirm_box = self.confirm_box, None
-        if box is None:
-            return
-        if box.clickedButton() is self.confirm_stop_button:
-            self.remoteStopRequested.emit(str(box.property("hostname")))
+    @property
+    def confirm_stop_button(self) -> QAbstractButton | None:
+        return self.remote_stop.stop_button
 
     def _stop_now(self) -> None:
         info = self.selected_worker()
@@ -479,32 +373,17 @@ class WorkersPage(QWidget):
         self._update_actions()
 
     def _update_actions(self) -> None:
-        info = self.selected_worker()
-        hosted = info is not None and bool(host_of(info))
-        blocked = hosted and bool(self.fleet_block)  # a fleet host, and no key: watch only
-        # A fleet host's worker is driven by its agent like a local one by this machine.
-        local = info is not None and (not info.remote or hosted) and not blocked
-        remote = info is not None and info.remote and not hosted
-        running = local and info is not None and info.state in CONTROLLABLE
-        remote_online = remote and info is not None and info.state == "online-remote"
-        self.stop_action.setEnabled(running or remote_online)
-        self.stop_now_action.setEnabled(local and info is not None and info.state == "stopping")
-        self.restart_action.setEnabled(running)
-        resizable = info is not None and info.state in RESIZABLE and not blocked
-        self.resize_action.setEnabled(resizable)
-        self.forget_action.setEnabled(local and info is not None and info.state in FORGETTABLE)
+        states = action_states(self.selected_worker(), self.fleet_block)
+        self.stop_now_action.setEnabled(states.stop_now)
         for action, key in (
             (self.stop_action, "stop"),
             (self.restart_action, "restart"),
             (self.forget_action, "forget"),
             (self.resize_action, "resize"),
         ):
-            if blocked:
-                tip = f"Host {host_of(info)}: {self.fleet_block}"  # type: ignore[arg-type]
-            else:
-                tip = TIPS.get(f"{key}-remote" if remote else key, TIPS[key])
-            action.setToolTip(tip)
-            action.setStatusTip(tip)
+            action.setEnabled(getattr(states, key))
+            action.setToolTip(states.tips[key])
+            action.setStatusTip(states.tips[key])
 
     def _update_detail(self) -> None:
         self.detail.set_worker(self.selected_worker())

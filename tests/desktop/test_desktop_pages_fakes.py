@@ -21,7 +21,8 @@ from pooldesk.desktop.models.batches_model import STATE as BATCH_STATE
 from pooldesk.desktop.models.children_model import STATE as CHILD_STATE
 from pooldesk.desktop.models.workers_model import CPU, MEMORY, NAME, STATE, WorkersModel
 from pooldesk.desktop.views.batches_page import BatchesPage
-from pooldesk.desktop.views.workers_page import TIPS, WorkersPage
+from pooldesk.desktop.views.worker_actions import TIPS
+from pooldesk.desktop.views.workers_page import WorkersPage
 
 
 class FakeWorkerService(QObject):
