@@ -71,6 +71,8 @@ class Settings:
         problems += _advisor_problems(self.advisor)
         if not isinstance(self.presets, list) or not all(isinstance(p, dict) for p in self.presets):
             problems.append("presets: expected a list of objects")
+        else:
+            problems += _preset_host_problems(self.presets)
         if not 0 <= self.worker_nice <= 19:
             problems.append("worker_nice: must be between 0 (same priority) and 19 (lowest)")
         if not 0 <= self.metrics_port <= 65535:
@@ -201,3 +203,19 @@ def save(settings: Settings, path: Path | None = None) -> Path:
         json.dump(asdict(settings), fh, indent=2)
     os.replace(tmp, path)
     return path
+
+
+def _preset_host_problems(presets: list[dict[str, Any]]) -> list[str]:
+    """A preset's ``host`` (the fleet host it starts on) must be a name the fleet accepts: a
+    hand-edited bad one would otherwise fail only at the first start, far from its cause."""
+    from pooldesk.backend.workers.presets import host_problem
+
+    out = []
+    for i, preset in enumerate(presets):
+        host = preset.get("host")
+        problem = host_problem(host) if isinstance(host, str) else None
+        if host is not None and not isinstance(host, str):
+            problem = f"host {host!r} is not a host name"
+        if problem:
+            out.append(f"presets[{i}]: {problem}")
+    return out

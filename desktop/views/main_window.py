@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 from pooldesk.backend import paths
 from pooldesk.backend.projects.store import ProjectStore
 from pooldesk.backend.settings import Settings
-from pooldesk.desktop import presets as presets_mod
+from pooldesk.backend.workers import presets as presets_mod
 from pooldesk.desktop import resources
 from pooldesk.desktop.settings_hub import SettingsHub
 from pooldesk.desktop.views.broker_line import BrokerLine

@@ -16,7 +16,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QWidget
 
-from pooldesk.desktop import presets as presets_mod
+from pooldesk.backend.workers import presets as presets_mod
 
 THIS_MACHINE = "On this machine"
 

@@ -28,10 +28,10 @@ from PySide6.QtWidgets import (
 from pooldesk.backend.projects.model import DEMO
 from pooldesk.backend.telemetry.samples import Snapshot
 from pooldesk.backend.telemetry.views import EventSnapshot
+from pooldesk.backend.workers import presets as presets_mod
 from pooldesk.backend.workers.defaults import last_project
 from pooldesk.backend.workers.info import WorkerInfo
 from pooldesk.backend.workers.spec import WorkerSpec
-from pooldesk.desktop import presets as presets_mod
 from pooldesk.desktop import resources
 from pooldesk.desktop.charts import LimitHistory
 from pooldesk.desktop.models.workers_model import (

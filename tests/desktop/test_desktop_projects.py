@@ -252,7 +252,7 @@ def test_first_run_offers_the_two_ways_in(home: Path, qtbot: QtBot) -> None:
 def test_a_preset_can_start_a_projects_workers(
     home: Path, qtbot: QtBot, sample_python: Path, sample_dir: Path
 ) -> None:
-    from pooldesk.desktop import presets as presets_mod
+    from pooldesk.backend.workers import presets as presets_mod
     from pooldesk.desktop.settings_hub import SettingsHub
     from pooldesk.desktop.views.settings.page import SettingsPage
 

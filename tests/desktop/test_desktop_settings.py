@@ -20,10 +20,10 @@ from pytestqt.qtbot import QtBot
 from pooldesk.backend import paths, proc
 from pooldesk.backend import settings as settings_mod
 from pooldesk.backend.advisor.model import Thresholds
+from pooldesk.backend.workers import presets as presets_mod
 from pooldesk.backend.workers.manager import WorkerInfo
 from pooldesk.backend.workers.records import RecordStore
 from pooldesk.backend.workers.spec import WorkerSpec, cores
-from pooldesk.desktop import presets as presets_mod
 from pooldesk.desktop import resources
 from pooldesk.desktop.models.workers_model import STATE
 from pooldesk.desktop.settings_hub import SettingsHub

@@ -227,7 +227,7 @@ def test_start_dialog_on_windows_greys_out_prefork_and_says_why(qtbot: QtBot) ->
 
 
 def test_default_presets_on_windows_use_solo_for_cpu_bound_queues() -> None:
-    from pooldesk.desktop import presets as presets_mod
+    from pooldesk.backend.workers import presets as presets_mod
 
     shapes = {p["name"]: p["pool"] for p in presets_mod.default_presets("win32")}
     assert shapes["Invoices"] == "solo" and shapes["Monitoring"] == "gevent"

@@ -11,7 +11,7 @@ import pytest
 
 from pooldesk.backend import paths
 from pooldesk.backend import settings as settings_mod
-from pooldesk.desktop import presets as presets_mod
+from pooldesk.backend.workers import presets as presets_mod
 
 ORCH = {"name": "Orch", "pool": "solo", "concurrency": 1, "queues": ["o"]}
 
@@ -43,3 +43,18 @@ def test_fleet_host_names_are_accepted(host: str) -> None:
 def test_other_host_names_are_refused_in_plain_words(host: str) -> None:
     [problem] = presets_mod.problems({**ORCH, "host": host})
     assert problem.startswith(f"host {host!r} is not a host name: use 1-64 letters")
+
+
+def test_a_hand_edited_bad_preset_host_is_named_when_the_file_loads(home: Path) -> None:
+    """Refused at load, in the settings' own words, not at the first start on a far host."""
+    paths.settings_file().parent.mkdir(parents=True, exist_ok=True)
+    bad = [dict(ORCH), {**ORCH, "name": "Far", "host": "h;rm"}]
+    paths.settings_file().write_text(json.dumps({"version": 1, "presets": bad}))
+    problems = settings_mod.Settings(presets=bad).validate()
+    assert problems == [
+        "presets[1]: host 'h;rm' is not a host name: use 1-64 letters, digits, '.', '_' or '-', "
+        "starting with a letter or digit"
+    ]
+    loaded = settings_mod.load(env=False)
+    assert loaded.message is not None and "presets[1]" in loaded.message
+    assert loaded.settings.presets == []  # the defaults: the bad file was set aside

@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
 from pooldesk.backend.projects.model import DEMO
 from pooldesk.backend.projects.store import ProjectStore
 from pooldesk.backend.settings import Settings
+from pooldesk.backend.workers import presets as presets_mod
 from pooldesk.backend.workers.spec import POOLS, available_pools
-from pooldesk.desktop import presets as presets_mod
 from pooldesk.desktop.views.start_dialog import fill_pool_combo
 from pooldesk.desktop.views.tables import row_table
 
