@@ -120,7 +120,7 @@ def test_fix_remove_project_and_remote_stop_questions_read_right(
         state="online-remote",
         remote=True,
     )
-    page._confirm_remote_stop(remote)
+    page.remote_stop.ask(remote.hostname)
     assert page.confirm_box is not None
     texts += [page.confirm_box.windowTitle(), page.confirm_box.text()]
     texts += [page.confirm_box.informativeText()]

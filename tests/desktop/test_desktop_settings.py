@@ -395,3 +395,26 @@ def test_close_question_stop_workers_stops_them(home: Path, qtbot: QtBot) -> Non
     assert record is not None and record.supervisor_pid
     assert not proc.alive(info.pid) and not proc.alive(record.supervisor_pid)
     QApplication.processEvents()
+
+
+def test_appearance_is_chosen_on_the_settings_page_and_applies_when_saved(
+    home: Path, qtbot: QtBot
+) -> None:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    system_dark = resources.is_dark(app.palette())
+    window = _window(qtbot)
+    page = window.settings_page
+    combo = page.look_section.combo
+    assert combo.currentData() == "system" and combo.currentText() == "Like the system"
+    wanted = "light" if system_dark else "dark"
+    try:
+        combo.setCurrentIndex(combo.findData(wanted))
+        assert resources.is_dark(app.palette()) == system_dark  # nothing before Save
+        qtbot.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
+        assert resources.is_dark(app.palette()) == (wanted == "dark")  # at once, no restart
+        assert json.loads(paths.settings_file().read_text())["appearance"] == wanted
+        assert "appearance apply now" in page.status_label.text()
+    finally:
+        window.apply_settings(settings_mod.Settings(appearance="system"))
+    assert resources.is_dark(app.palette()) == system_dark

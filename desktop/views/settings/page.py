@@ -10,7 +10,7 @@ metrics), a field this page does not show follows the hub instead of being writt
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
@@ -22,18 +22,22 @@ from pooldesk.desktop.views.messages import show_list
 from pooldesk.desktop.views.projects_section import ProjectsSection
 from pooldesk.desktop.views.settings.broker import BrokerSection
 from pooldesk.desktop.views.settings.field_errors import FieldErrors
+from pooldesk.desktop.views.settings.look import LookSection
 from pooldesk.desktop.views.settings.presets import PresetsSection
 from pooldesk.desktop.views.settings.thresholds import ThresholdsSection
 from pooldesk.desktop.views.settings.timings import TimingsSection
 
 RESTART_NOTE = (
     "Broker, result backend, timings and advisor thresholds apply the next time Pooldesk "
-    "starts; presets apply now; worker priority applies to workers started from now on."
+    "starts; presets and appearance apply now; worker priority applies to workers started "
+    "from now on."
 )
 
 
 class Section(Protocol):
     """What the page asks of each section (see ``desktop/views/settings/__init__.py``)."""
+
+    changed: Any  # a Signal: the user edited something
 
     def show_settings(self, file: Settings, env: dict[str, str]) -> None: ...
     def apply(self, settings: Settings) -> Settings: ...
@@ -52,6 +56,7 @@ class SettingsPage(QWidget):
         self.timings_section = TimingsSection()
         self.thresholds_section = ThresholdsSection()
         self.presets_section = PresetsSection()
+        self.look_section = LookSection()
         self.projects_section = ProjectsSection()  # saved on their own, not by Save below
         # In the order their problems are listed.
         self.sections: list[Section] = [
@@ -59,13 +64,9 @@ class SettingsPage(QWidget):
             self.timings_section,
             self.thresholds_section,
             self.presets_section,
+            self.look_section,
         ]
-        for section in (
-            self.broker_section,
-            self.timings_section,
-            self.thresholds_section,
-            self.presets_section,
-        ):
+        for section in self.sections:
             section.changed.connect(self._changed)
 
         self.field_errors = FieldErrors()
@@ -96,6 +97,7 @@ class SettingsPage(QWidget):
         columns.addLayout(left, 1)
         right = QVBoxLayout()
         right.addWidget(self.thresholds_section)
+        right.addWidget(self.look_section)
         right.addStretch(1)
         columns.addLayout(right)
         column.addLayout(columns)
