@@ -318,6 +318,8 @@ class ProjectsSection(QGroupBox):
             said = f"{said} (not listed here: {warning})" if warning else said
             dialog = self.dialog
             if dialog is not None and dialog.asked == host:
+                if ok:  # the check as kept (masked again), not as sent
+                    data = {**data, "check": self.store.host_check(name)}
                 dialog.host_replied(ok, text, data)  # closes it when saved: _dialog_finished
                 return
             self.status_label.setText(said)  # its dialog was closed meanwhile

@@ -85,6 +85,19 @@ def test_a_project_is_added_checked_edited_and_removed_on_a_host_from_the_window
     assert not dialog.save_button.isEnabled()
     dialog.env_edit.setPlainText("")
     assert dialog.save_button.isEnabled(), dialog.problems()
+
+    # An app that does not import there: the agent's answer in the dialog, nothing kept here.
+    dialog.app_edit.setText("h4_no_such_module:app")
+    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert not dialog.save_button.isEnabled()  # once at a time
+    problems = dialog.problems_label
+    qtbot.waitUntil(
+        lambda: problems.text().startswith(f"• Not saved on {HOST_X}:"), timeout=WAIT_MS
+    )
+    assert "h4_no_such_module" in problems.text() and PASSWORD not in problems.text()
+    assert section.dialog is dialog and ProjectStore().load(NAME) is None
+    assert not (fleet.root / HOST_X / "projects" / f"{NAME}.json").exists()
+    dialog.app_edit.setText(APP)
     with qtbot.waitSignal(section.hostRequested) as sent:
         qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
     host, op, name, params = sent.args
