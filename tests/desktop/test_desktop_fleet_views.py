@@ -1,6 +1,7 @@
 """The fleet's controls on the real pages, fed as the fleet service's signals would feed them:
-an offline host cannot be picked in the Start dialog, the Host column and filter, a silent
-host's workers with every action off, the Overview's machine switch drawing a host's samples."""
+an offline host cannot be picked in the Start dialog or the project dialog, the Host column and
+filter, a silent host's workers with every action off, the Overview's machine switch drawing a
+host's samples, a host project's Check sent to its agent and greyed without the key."""
 
 from __future__ import annotations
 
