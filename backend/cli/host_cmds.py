@@ -9,11 +9,12 @@ objects (plus ``host``), the same exit codes (2 bad input, 1 a failure).
 from __future__ import annotations
 
 import argparse
-import os
+import sys
 from typing import Any
 
 from pooldesk.backend.cli.output import emit_json, fail
 from pooldesk.backend.cli.worker_cmds import JSON_FIELDS
+from pooldesk.backend.fleet.panel_projects import keep_check, mirror, unmirror
 
 REPLY_TIMEOUT_S = 15.0  # for the host's first reply (its agent answers "accepted" at once)
 
@@ -94,35 +95,29 @@ def _spec_params(action: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _project(action: str, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    from pooldesk.backend.fleet.panel_projects import add_params, env_refusal
+
     if action != "add":
         return f"project_{action}", {"name": args.name}
     if args.env:
-        raise ValueError(
-            "--env with --host: env values are not sent through the broker; give --env-file, "
-            "a file on that host"
-        )
-
-    def there(path: str | None) -> str | None:  # a path on that host: absolute, as given
-        if path and not os.path.isabs(path):
-            raise ValueError(f"{path}: give an absolute path on host {args.host}")
-        return path
-
-    python = there(args.python) or os.path.join(there(args.venv) or "", "bin", "python")
-    return "project_add", {
-        "name": args.name,
-        "python": python,
-        "workdir": there(args.workdir),
-        "app": args.app,
-        "env_file": there(args.env_file),
-        "managed_broker": bool(args.use_managed_broker),
-    }
+        raise ValueError(env_refusal())
+    return "project_add", add_params(
+        args.host,
+        args.name,
+        args.python,
+        args.workdir,
+        args.app,
+        env_file=args.env_file,
+        managed_broker=bool(args.use_managed_broker),
+        venv=args.venv,
+    )
 
 
 def _print(group: str, action: str, args: argparse.Namespace, result: dict[str, Any]) -> int:
     data = result.get("data") or {}
     host = str(result.get("host", args.host))
     if group == "project" and action == "check" and isinstance(data.get("check"), dict):
-        _keep_check(args.name, host, data["check"])  # a failed import is a check result too
+        keep_check(args.name, host, data["check"])  # a failed import is a check result too
     if not result.get("ok"):
         code = 2 if data.get("reason") == "invalid" else 1
         return fail(f"host {host}: {result.get('text', 'failed')}", code=code)
@@ -174,9 +169,11 @@ def _print_project(
     action: str, args: argparse.Namespace, data: dict[str, Any], host: str, result: dict[str, Any]
 ) -> int:
     if action == "add":
-        _mirror(data, host)
+        warning = mirror(data, host)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
     if action == "remove":
-        _unmirror(args.name, host)
+        unmirror(args.name, host)
     if getattr(args, "json", False):
         if action == "add":
             emit_json({**(data.get("project") or {}), "host": host, "check": data.get("check")})
@@ -189,45 +186,3 @@ def _print_project(
 
         _print_check(data["check"], bool((data.get("project") or {}).get("managed_broker")))
     return 0
-
-
-def _mirror(data: dict[str, Any], host: str) -> None:
-    """This panel's record of a project registered on ``host`` (``project list`` shows it)."""
-    from pooldesk.backend.projects.model import Project, ProjectError
-    from pooldesk.backend.projects.store import ProjectStore
-
-    saved = dict(data.get("project") or {})
-    saved.update(env={}, host=host)
-    store = ProjectStore()
-    mine = store.load(str(saved.get("name", "")))
-    if mine is not None and mine.host != host:
-        print(f"warning: not listed here: a project {mine.name} of another host is saved here")
-        return
-    try:
-        store.add(Project.from_dict(saved), replace=True)
-    except (ProjectError, KeyError, TypeError, ValueError) as exc:
-        print(f"warning: not listed here ({exc})")
-        return
-    if isinstance(data.get("check"), dict):
-        _keep_check(str(saved["name"]), host, data["check"])
-
-
-def _keep_check(name: str, host: str, check: dict[str, Any]) -> None:
-    """The agent's check (public part) beside this panel's mirror of a project of ``host``,
-    so ``project list`` and the window show its broker and when it was checked. Only for a
-    mirror of that host's project: a local project of the same name keeps its own check."""
-    from pooldesk.backend.projects.store import ProjectStore
-
-    store = ProjectStore()
-    mine = store.load(name)
-    if mine is not None and mine.host == host:
-        store.save_host_check(name, host, check)
-
-
-def _unmirror(name: str, host: str) -> None:
-    from pooldesk.backend.projects.store import ProjectStore
-
-    store = ProjectStore()
-    saved = store.load(name)
-    if saved is not None and saved.host == host:
-        store.remove(name)

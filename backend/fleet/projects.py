@@ -3,19 +3,21 @@
 The panel sends the paths as they are on that host; the agent builds the project with
 ``host`` = itself, runs the same check as a local ``project add`` (the app imported once in its
 interpreter), saves it in its own store, and answers with the check's public part (URLs
-masked). Env values are never sent through the broker: a project registered on another host
-takes an env file that lives there.
+masked). An edit is the same request with ``replace``: the project must already be this host's;
+nothing is replaced unless the edited project's app imports. Env values are never sent through
+the broker: a project registered on another host takes an env file that lives there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from pooldesk.backend.projects.model import Project, ProjectError
 from pooldesk.backend.projects.store import ProjectStore
 from pooldesk.backend.workers.records import RecordStore
 
-FIELDS = ("name", "python", "workdir", "app", "env_file", "managed_broker")
+FIELDS = ("name", "python", "workdir", "app", "env_file", "managed_broker", "replace")
 
 
 def _result(rid: str, op: str, name: str, ok: bool, text: str, **data: Any) -> dict[str, Any]:
@@ -50,8 +52,15 @@ def run_project_op(
         problems = project.problems()
         if problems:
             return _result(rid, op, name, False, f"on host {host}: " + "; ".join(problems))
-        if store.load(name) is not None or project.builtin:
+        saved = store.load(name)
+        replace = bool(params.get("replace"))
+        if project.builtin or (saved is not None and not replace):
             return _result(rid, op, name, False, f"a project named {name!r} already exists")
+        if replace and (saved is None or not saved.runs_on(host)):
+            # an edit changes this host's own project, never creates one or takes a mirror over
+            return _result(rid, op, name, False, f"project {name} is not registered on host {host}")
+        if replace and saved is not None and saved.env:  # pairs saved there stay (none are sent)
+            project = dataclasses.replace(project, env=dict(saved.env))
         result = run_check(project)
         if not result.ok:
             return _result(
@@ -62,7 +71,7 @@ def run_project_op(
                 f"app {project.app} does not import: {result.error}",
                 check=result.public(),
             )
-        store.add(project)
+        store.add(project, replace=replace)
         store.save_check(name, result)
         return _result(
             rid,

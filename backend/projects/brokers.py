@@ -33,12 +33,16 @@ def own_broker(project: str | None, store: ProjectStore | None = None) -> Broker
 
 def prepare_start(project: str, pool: str, store: ProjectStore | None = None) -> CheckResult:
     """Before a project's worker starts: the app imports (checked afresh in its own interpreter,
-    result cached), the environment can run ``pool``, and the app's broker answers. Any failure
-    is a ProjectError (bad input: exit 2, nothing started)."""
+    result cached), the environment can run ``pool``, and the app's broker answers. A project
+    registered on another host is refused first. Any failure is a ProjectError (bad input:
+    exit 2, nothing started)."""
     from pooldesk.backend.broker.status import broker_status
+    from pooldesk.backend.fleet.local import elsewhere, start_refusal
 
     store = store or ProjectStore()
     spec = store.get(project)
+    if elsewhere(spec):  # its paths are another host's: nothing here runs them
+        raise ProjectError(start_refusal(spec))
     result = run_check(spec)
     store.save_check(project, result)
     if not result.ok:

@@ -44,8 +44,10 @@ class Project:
         """Whether this project runs on ``host`` (None, or no host set: this machine)."""
         return self.host is None or self.host == host
 
-    def problems(self) -> list[str]:
-        """Cheap checks on the fields (the interpreter itself is probed in ``check``)."""
+    def problems(self, here: bool = True) -> list[str]:
+        """Cheap checks on the fields (the interpreter itself is probed in ``check``).
+        ``here=False``: the paths are another host's, so only their shape is checked here
+        (its agent checks they exist)."""
         out: list[str] = []
         if not NAME_RE.match(self.name or ""):
             out.append(
@@ -57,13 +59,17 @@ class Project:
         python = Path(self.python)
         if not python.is_absolute():
             out.append(f"python {self.python!r}: give an absolute path")
+        elif not here:
+            pass
         elif not python.exists():
             out.append(f"python {self.python}: no such file")
         elif python.is_dir():
             out.append(f"python {self.python}: is a directory, not an interpreter")
         workdir = Path(self.workdir)
-        if not workdir.is_absolute() or not workdir.is_dir():
+        if here and (not workdir.is_absolute() or not workdir.is_dir()):
             out.append(f"workdir {self.workdir}: no such directory")
+        elif not workdir.is_absolute():
+            out.append(f"workdir {self.workdir!r}: give an absolute path")
         return out
 
     def to_dict(self) -> dict[str, Any]:

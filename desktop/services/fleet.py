@@ -27,6 +27,7 @@ from PySide6.QtCore import QTimer, Signal, Slot
 from pooldesk.backend.advisor.model import Fix
 from pooldesk.backend.broker import current_config
 from pooldesk.backend.fleet.client import FleetClient, silence
+from pooldesk.backend.fleet.handler import PROJECT_OPS
 from pooldesk.backend.fleet.history import HostHistory
 from pooldesk.backend.fleet.key import NO_KEY, FleetKeyError, load_key
 from pooldesk.backend.fleet.roster import FleetRegistry
@@ -34,7 +35,7 @@ from pooldesk.backend.fleet.watch import HostWatcher
 from pooldesk.backend.operations import doing
 from pooldesk.backend.settings import Settings
 from pooldesk.backend.workers.spec import WorkerSpec
-from pooldesk.desktop.services.base import ServiceThread
+from pooldesk.desktop.services.base import ServiceThread, describe
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,9 @@ class FleetController(ServiceThread):
     workersChanged = Signal(list)  # list[FleetWorker]: every other host's workers
     commandBlock = Signal(str)  # "" when commands can be sent, else why not (no key…)
     logRead = Signal(str, list)  # worker name, its last lines (from its host's agent)
+    # A project request's end (op, host, name, ok, text, data): the agent's reply, or why it
+    # was not sent or not answered. Not an operation: the dialog or section that asked shows it.
+    projectReplied = Signal(str, str, str, bool, str, object)
 
     expected_errors = (OSError, ValueError, ConnectionError, FleetKeyError)
 
@@ -174,6 +178,10 @@ class FleetController(ServiceThread):
         if "superseded_by" in data:  # a later request replaced it (a fix's restart): it reports
             return
         ok = bool(outcome.get("ok"))
+        if op in PROJECT_OPS:
+            text = str(outcome.get("text") or ("done" if ok else "failed"))
+            self.projectReplied.emit(op, host, name, ok, self._masked(text), dict(data))
+            return
         if isinstance(data.get("worker"), dict):
             self.registry.update_worker(host, data["worker"])
         if ok and op == "forget":
@@ -199,27 +207,33 @@ class FleetController(ServiceThread):
                 while len(self._late) > LATE_KEPT:
                     self._late.pop(next(iter(self._late)))
                 text = silence(host, REPLY_TIMEOUT_S)
-                if op == "log":
+                if op in PROJECT_OPS:
+                    self.projectReplied.emit(op, host, name, False, text, {})
+                elif op == "log":
                     self.logRead.emit(name, [f"(the log could not be read: {text})"])
                 else:
                     self.operationFinished.emit(op, name, False, text[:1].upper() + text[1:])
 
     # -- requests (queued slot calls from the GUI thread) ------------------------------------
+    def _deliver(self, host: str, kind: str, request: dict[str, Any], op: str, name: str) -> None:
+        """Sign and send one request to ``host``'s agent; its replies come to ``_reply``."""
+        if self._key is None:
+            raise FleetKeyError(self._block or NO_KEY)
+        if self._client is None:
+            url = self._url()
+            if not url:
+                raise ConnectionError("the broker is not running: no command was sent")
+            self._client = FleetClient(self._key, url, window=self.settings.fleet_window)
+        rid = self._client.send(host, kind, request)
+        self._sent[rid] = (op, host, name, time.monotonic() + REPLY_TIMEOUT_S)
+
     def _send(self, host: str, op: str, name: str, params: dict[str, Any]) -> None:
         """One worker request of the operations API, signed, to ``host``'s agent."""
         shown = OPS.get(op, op)
+        request = {"op": op, "name": name, "params": params}
 
         def call() -> None:
-            if self._key is None:
-                raise FleetKeyError(self._block or NO_KEY)
-            if self._client is None:
-                url = self._url()
-                if not url:
-                    raise ConnectionError("the broker is not running: no command was sent")
-                self._client = FleetClient(self._key, url, window=self.settings.fleet_window)
-            request = {"op": op, "name": name, "params": params}
-            rid = self._client.send(host, "worker", request)
-            self._sent[rid] = (shown, host, name, time.monotonic() + REPLY_TIMEOUT_S)
+            self._deliver(host, "worker", request, shown, name)
 
         if shown == "log":  # not an operation: no status line; a failure shows in place
             try:
@@ -267,6 +281,21 @@ class FleetController(ServiceThread):
         """An advisor's fix for a worker on ``host``: its agent applies it (operations API)."""
         name = str(fix.params.get("name", ""))
         self._send(host, "apply_fix", name, {"kind": fix.kind, "params": dict(fix.params)})
+
+    @Slot(str, str, str, object)
+    def project(self, host: str, op: str, name: str, params: dict[str, Any]) -> None:
+        """A project request (``project_add|check|remove``, ``fleet.panel_projects``' params)
+        to ``host``'s agent; its end comes back as ``projectReplied``, never a blocking wait."""
+        if self._closing:
+            return
+        if op not in PROJECT_OPS:
+            self.projectReplied.emit(op, host, name, False, f"unknown project op {op!r}", {})
+            return
+        try:
+            self._deliver(host, op, dict(params), op, name)
+        except Exception as exc:
+            text = f"Not sent: {describe(exc, self.expected_errors)}"
+            self.projectReplied.emit(op, host, name, False, self._masked(text), {})
 
     # -- for tests -----------------------------------------------------------------------------
     def can_command(self) -> bool:

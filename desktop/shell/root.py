@@ -244,9 +244,10 @@ class PooldeskWindow(MainWindow):
 
     def _wire_fleet(self) -> None:
         """The fleet service: hosts to the Workers filter, the Start dialog, the presets' Host
-        column and the Overview's machine switch; other hosts' workers into the one list;
-        their requests to it."""
+        column, the project dialog's Host and the Overview's machine switch; other hosts'
+        workers into the one list; their requests (and the host projects') to it."""
         f, workers, overview = self.fleet, self.workers_page, self.overview_page
+        projects = self.settings_page.projects_section
         overview.set_host_source(f.history.source)
         self.telemetry.attach_events(f.registry.relayed)  # host projects' own brokers, relayed
         for signal, *slots in (
@@ -255,9 +256,12 @@ class PooldeskWindow(MainWindow):
                 workers.set_hosts,
                 overview.set_hosts,
                 self.settings_page.presets_section.set_hosts,  # a preset's Host choice
+                projects.set_hosts,  # a project's Host choice
             ),
             (f.workersChanged, self.merge.set_fleet),
-            (f.commandBlock, workers.set_fleet_block),
+            (f.commandBlock, workers.set_fleet_block, projects.set_fleet_block),
+            (projects.hostRequested, f.project),  # add, check, remove by its host's agent
+            (f.projectReplied, projects.host_replied),
             (f.operationStarted, self.operations.started),
             (
                 f.operationFinished,

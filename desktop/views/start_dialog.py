@@ -32,6 +32,7 @@ from pooldesk.backend.workers.spec import (
     pool_unavailable,
 )
 from pooldesk.desktop.views.dialog_buttons import enter_means
+from pooldesk.desktop.views.host_choice import THIS_MACHINE, add_hosts, block_hint
 from pooldesk.desktop.views.messages import fit_height, show_list
 from pooldesk.desktop.views.start_options import AdvancedOptions, ProjectPicker
 
@@ -85,7 +86,7 @@ class StartDialog(QDialog):
         self._pool_edited = False
 
         self.host_combo = QComboBox()  # this machine, then the fleet's hosts (set_hosts)
-        self.host_combo.addItem("This machine", "")
+        self.host_combo.addItem(THIS_MACHINE, "")
         self.host_combo.setAccessibleName("Host to start the worker on")
         self.host_hint = QLabel()
         self.host_hint.setObjectName("hint")
@@ -189,20 +190,7 @@ class StartDialog(QDialog):
         self._local_existing = dict(self._existing)
         self._block = block
         self._host_workers = {h: dict(w) for h, w in (workers or {}).items()}
-        model = self.host_combo.model()
-        for row in rows:
-            name = str(row.get("name", ""))
-            if not name or self.host_combo.findData(name) >= 0:
-                continue
-            self.host_combo.addItem(name, name)
-            index = self.host_combo.count() - 1
-            why = block or ("" if row.get("online") else "its agent is offline (not heard lately)")
-            cores = row.get("cores")
-            tip = why or f"agent online{f', {cores} cores' if cores else ''}"
-            self.host_combo.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
-            if why:
-                self.host_combo.setItemText(index, f"{name} ({'no key' if block else 'offline'})")
-                model.item(index).setEnabled(False)  # type: ignore[attr-defined]
+        add_hosts(self.host_combo, rows, block)
         for widget in self._host_rows:
             widget.setVisible(self.host_combo.count() > 1)
         self._host_changed()
@@ -216,11 +204,11 @@ class StartDialog(QDialog):
         self._existing = self._host_workers.get(host, {}) if host else self._local_existing
         if host:
             text = (
-                f"Its agent starts it there, from the project registered on {host} "
-                "(pooldesk project add NAME --host HOST) or the demo."
+                f"Its agent starts it there, from a project registered on {host} "
+                f"(Settings ▸ Projects ▸ Add project…, Host {host}) or the demo."
             )
         elif self._block and self.host_combo.count() > 1:
-            text = f"Other hosts cannot be picked: {self._block.split(':')[0]} (watch only)."
+            text = block_hint(self._block)
         else:
             text = ""
         self.host_hint.setText(text)

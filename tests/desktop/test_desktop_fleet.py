@@ -7,14 +7,6 @@ starts there from Start from preset."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("PySide6")
@@ -24,83 +16,19 @@ from pytestqt.qtbot import QtBot
 
 from pooldesk.backend.advisor.model import Fix
 from pooldesk.backend.fleet.key import KEY_ENV, NO_KEY
-from pooldesk.desktop import resources
 from pooldesk.desktop.models.workers_model import CONCURRENCY, HOST, POOL, STATE
 from pooldesk.desktop.shell.root import PooldeskWindow
 from pooldesk.desktop.views.settings.presets import HOST as HOST_COLUMN
-from tests.conftest import POOLDESK_ENV, _kill_home
+from tests.desktop.fleet_agent import (  # noqa: F401 (fleet_fixture: the module's agent)
+    HOST_X,
+    WAIT_MS,
+    Fleet,
+    fleet_fixture,
+    host_heard,
+    open_window,
+)
 
 pytestmark = pytest.mark.slow
-HOST_X = "host-x"
-WAIT_MS = 60_000  # a shared 2-core machine: generous, never a sleep
-
-
-class Fleet:
-    def __init__(self, root: Path, key: Path) -> None:
-        self.root, self.key = root, key
-        self.agent: subprocess.Popen[bytes] | None = None
-
-    def log(self) -> str:
-        return (self.root / "agent.log").read_text(errors="replace")
-
-
-@pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    """The panel's home with its managed broker, a key outside it (so a test can go without),
-    and one agent for the whole module."""
-    root = tmp_path_factory.mktemp("fleet")
-    with pytest.MonkeyPatch.context() as mp:
-        for var in (*POOLDESK_ENV, KEY_ENV, "POOLDESK_FLEET_HOST"):
-            mp.delenv(var, raising=False)
-        mp.setenv("POOLDESK_HOME", str(root / "panel"))
-        from pooldesk.backend.broker import ensure_broker
-        from pooldesk.backend.fleet.key import init_key
-
-        url = ensure_broker().broker_url
-        assert url
-        fleet = Fleet(root, init_key(root / "fleet.key"))
-        env = {
-            **os.environ,
-            "POOLDESK_HOME": str(root / HOST_X),
-            "POOLDESK_BROKER_URL": url,
-            KEY_ENV: str(fleet.key),
-        }
-        command = [sys.executable, "-m", "pooldesk.backend", "agent", "serve"]
-        with open(root / "agent.log", "ab") as log:
-            fleet.agent = subprocess.Popen(
-                [*command, "--host-name", HOST_X, "--sample-interval", "0.5"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            yield fleet
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(fleet.agent.pid, signal.SIGTERM)
-            try:
-                fleet.agent.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                fleet.agent.kill()
-                fleet.agent.wait(timeout=5)
-            _kill_home(root / HOST_X)
-            _kill_home(root / "panel")
-
-
-def _window(qtbot: QtBot) -> PooldeskWindow:
-    window = PooldeskWindow()
-    qtbot.addWidget(window)
-    window.setStyleSheet(resources.stylesheet())
-    window.show()
-    window.nav.setCurrentRow(window.pages.indexOf(window.workers_page))
-    return window
-
-
-def _host_heard(qtbot: QtBot, window: PooldeskWindow) -> None:
-    page = window.workers_page
-    qtbot.waitUntil(lambda: page.host_filter.findData(HOST_X) >= 0, timeout=WAIT_MS)
-    assert not page.filter_bar.isHidden()
 
 
 def _cell(window: PooldeskWindow, name: str, column: int) -> str:
@@ -119,9 +47,9 @@ def test_a_host_is_charted_and_runs_a_worker_started_from_the_dialog(
     fleet: Fleet, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(KEY_ENV, str(fleet.key))
-    window = _window(qtbot)
+    window = open_window(qtbot)
     page, overview = window.workers_page, window.overview_page
-    _host_heard(qtbot, window)
+    host_heard(qtbot, window)
     qtbot.waitUntil(lambda: page.fleet_block == "", timeout=WAIT_MS)
     assert not page.fleet_note.text()
     qtbot.waitUntil(lambda: "On host-x" in _preset_menus(window), timeout=WAIT_MS)
@@ -209,9 +137,9 @@ def test_a_host_is_charted_and_runs_a_worker_started_from_the_dialog(
 def test_without_the_key_the_panel_watches_and_commands_are_refused(
     fleet: Fleet, qtbot: QtBot
 ) -> None:
-    window = _window(qtbot)
+    window = open_window(qtbot)
     page = window.workers_page
-    _host_heard(qtbot, window)
+    host_heard(qtbot, window)
     qtbot.waitUntil(lambda: page.fleet_block == NO_KEY, timeout=WAIT_MS)
     assert page.fleet_note.text().startswith("Watch only: no fleet key")
     assert _preset_menus(window) == []  # no host to start a preset on
@@ -241,9 +169,9 @@ def test_a_preset_given_a_host_in_settings_starts_there_from_the_menu(
     from pooldesk.backend import paths
 
     monkeypatch.setenv(KEY_ENV, str(fleet.key))
-    window = _window(qtbot)
+    window = open_window(qtbot)
     page, section = window.workers_page, window.settings_page.presets_section
-    _host_heard(qtbot, window)
+    host_heard(qtbot, window)
     qtbot.waitUntil(lambda: page.fleet_block == "", timeout=WAIT_MS)
     qtbot.waitUntil(lambda: section._hosts != [], timeout=WAIT_MS)
     host = section.table.cellWidget(0, HOST_COLUMN)

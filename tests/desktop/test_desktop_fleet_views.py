@@ -1,6 +1,7 @@
 """The fleet's controls on the real pages, fed as the fleet service's signals would feed them:
-an offline host cannot be picked in the Start dialog, the Host column and filter, a silent
-host's workers with every action off, the Overview's machine switch drawing a host's samples."""
+an offline host cannot be picked in the Start dialog or the project dialog, the Host column and
+filter, a silent host's workers with every action off, the Overview's machine switch drawing a
+host's samples, a host project's Check sent to its agent and greyed without the key."""
 
 from __future__ import annotations
 
@@ -158,3 +159,82 @@ def test_with_fleet_hosts_the_workers_page_fits_1280_by_720(qtbot: QtBot, home: 
     finally:
         tasks.shutdown()
         app.setStyleSheet("")
+
+
+def test_the_project_dialog_offers_hosts_as_the_start_dialog_does(qtbot: QtBot, home) -> None:
+    """Its Host choice greys an offline host, and every host without the fleet key (the
+    key's words, as the Start dialog says them); an edit keeps the project on its host."""
+    from pooldesk.desktop.views.project_dialog import ProjectDialog
+
+    dialog = ProjectDialog()
+    qtbot.addWidget(dialog)
+    assert not dialog.host_combo.isVisibleTo(dialog)  # one machine: nothing to pick
+    dialog.set_hosts(HOSTS, "")
+    model = dialog.host_combo.model()
+    online, offline = dialog.host_combo.findData("web-2"), dialog.host_combo.findData("web-3")
+    assert model.item(online).isEnabled() and not model.item(offline).isEnabled()
+    assert dialog.host_combo.itemText(offline) == "web-3 (offline)"
+    assert all(button.isEnabled() for button in dialog.browse_buttons)
+    dialog.host_combo.setCurrentIndex(online)
+    assert not any(button.isEnabled() for button in dialog.browse_buttons)
+    dialog.name_edit.setText("shop")
+    dialog.python_edit.setText("venv/bin/python")  # a path there must be absolute
+    dialog.workdir_edit.setText("/srv/shop")  # not on this machine: its agent checks it
+    dialog.app_edit.setText("shop.celery:app")
+    assert dialog.problems() == ["python 'venv/bin/python': give an absolute path"]
+    dialog.python_edit.setText("/srv/shop/venv/bin/python")
+    assert dialog.problems() == [] and dialog.save_button.isEnabled()
+
+    keyless = ProjectDialog()
+    qtbot.addWidget(keyless)
+    keyless.set_hosts(HOSTS, NO_KEY)
+    index = keyless.host_combo.findData("web-2")
+    assert not keyless.host_combo.model().item(index).isEnabled()
+    assert keyless.host_combo.itemData(index, Qt.ItemDataRole.ToolTipRole) == NO_KEY
+    assert keyless.host() == ""
+    assert keyless.host_hint.text() == "Other hosts cannot be picked: no fleet key (watch only)."
+
+
+def test_a_host_projects_check_and_remove_go_to_its_agent_and_wait_for_the_key(
+    qtbot: QtBot, home
+) -> None:
+    """Settings ▸ Projects, fed as the fleet service feeds it: a host project's Check and
+    Remove are greyed with the key's words without it; with it, Check asks its agent (no check
+    runs here) and the reply is kept and shown; Edit opens the dialog on its host."""
+    from pooldesk.backend.projects.model import Project
+    from pooldesk.backend.projects.store import ProjectStore
+    from pooldesk.desktop.views.projects_section import COLUMNS, ProjectsSection
+
+    store = ProjectStore()
+    store.add(Project("ledger", "/opt/py/bin/python", "/srv/l", "ledger.celery:app", host="web-2"))
+    section = ProjectsSection()
+    qtbot.addWidget(section)
+    section.set_hosts(HOSTS)
+    section.set_fleet_block(NO_KEY)
+    section.table.selectRow(0)
+    for button in (section.check_button, section.remove_button):
+        assert not button.isEnabled() and button.toolTip() == NO_KEY
+    assert section.edit_button.isEnabled()
+    section.open_edit()
+    dialog = section.dialog
+    assert dialog is not None and dialog.host() == "web-2" and not dialog.host_combo.isEnabled()
+    assert dialog.host_combo.currentText() == "web-2 (no key)"
+    assert not dialog.save_button.isEnabled()
+    assert f"host web-2: {NO_KEY}" in dialog.problems()
+    dialog.reject()
+
+    section.set_fleet_block("")
+    assert section.check_button.isEnabled()
+    with qtbot.waitSignal(section.hostRequested) as asked:
+        section.check_button.click()
+    assert asked.args == ["web-2", "project_check", "ledger", {"name": "ledger"}]
+    assert not section.check_button.isEnabled()  # once at a time
+    assert store.last_check("ledger") is None  # nothing ran here
+    check = {"ok": True, "python": "3.12.1", "celery": "5.4.0", "tasks": [], "pools": {}}
+    check |= {"broker_url": "redis://:pw@10.0.0.5:6379/0", "queues": ["celery"]}
+    check |= {"checked_at": time.time()}
+    reply = {"check": check}
+    section.host_replied("project_check", "web-2", "ledger", True, "the app imports", reply)
+    assert section.status_label.text() == "Checked ledger on host web-2: the app imports."
+    assert section.table.item(0, COLUMNS.index("Broker")).text() == "redis://:****@10.0.0.5:6379/0"
+    assert section.check_button.isEnabled()

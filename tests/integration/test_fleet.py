@@ -132,6 +132,56 @@ def test_project_list_shows_a_host_projects_check_masked(fleet: Fleet, tmp_path)
     assert not [p for p in panel.rglob("*") if "ledger2" in p.name]  # its check went too
 
 
+def test_a_host_project_without_host_is_checked_and_removed_there_and_not_started_here(
+    fleet: Fleet, tmp_path
+) -> None:
+    """``project check|remove NAME`` without ``--host``, NAME registered on host-a: its agent
+    runs them (one line on stderr says so); no check runs here, so the app's real broker URL
+    is in no file of the panel. ``worker start --project NAME`` without ``--host`` is refused
+    (exit 2, the host and the flag named) and nothing starts here."""
+    password = "s3cret-pw-h4"
+    env_file = tmp_path / "app.env"  # on host-a (this machine: the paths exist here too)
+    env_file.write_text(f"CELERY_BROKER_URL=redis://:{password}@127.0.0.1:1/0\n")
+    add = fleet.cli(
+        "project", "add", "ledger4", "--host", "host-a", "--python", sys.executable,
+        "--workdir", str(tmp_path), "--app", "pooldesk.backend.celery_app:app",
+        "--env-file", str(env_file), "--use-managed-broker", "--json",
+    )  # fmt: skip
+    assert add.returncode == 0, add.stderr
+    first = json.loads(add.stdout)["check"]["checked_at"]
+    panel = fleet.root / "panel"
+    try:
+        start = fleet.cli("worker", "start", "w4", "--project", "ledger4", "--wait")
+        assert start.returncode == 2, start.stdout + start.stderr
+        assert "project ledger4 is registered on host host-a" in start.stderr
+        assert "add --host host-a" in start.stderr and password not in start.stderr
+        assert not (panel / "workers" / "w4.json").exists()
+
+        check = fleet.cli("project", "check", "ledger4", "--json")
+        assert check.returncode == 0, check.stderr
+        assert check.stderr.startswith(
+            "project ledger4 is registered on host host-a: checking it there, through its agent"
+        )
+        data = json.loads(check.stdout)
+        assert data["host"] == "host-a" and data["checked_at"] > first
+        assert password not in check.stdout + check.stderr
+        assert not (panel / "projects" / "ledger4.check.json").exists()  # no check ran here
+        for path in panel.rglob("*"):
+            if path.is_file() and "ledger4" in path.name:
+                assert password not in path.read_text(errors="replace"), path
+
+        remove = fleet.cli("project", "remove", "ledger4")
+        assert remove.returncode == 0, remove.stderr
+        assert "removing it there, through its agent" in remove.stderr
+        assert not (fleet.home("host-a") / "projects" / "ledger4.json").exists()
+        assert not [p for p in panel.rglob("*") if "ledger4" in p.name]
+    finally:  # without the fix, a worker started here and the project stayed on host-a
+        if (panel / "workers" / "w4.json").exists():
+            fleet.cli("worker", "stop", "w4")
+            fleet.cli("worker", "forget", "w4")
+        fleet.cli("project", "remove", "ledger4", "--host", "host-a")
+
+
 def test_a_panel_without_a_key_lists_hosts_but_cannot_command(fleet: Fleet, tmp_path) -> None:
     env = {"POOLDESK_HOME": str(tmp_path / "keyless"), "POOLDESK_BROKER_URL": fleet.url}
     assert set(HOSTS) <= set(_hosts(fleet, **env))
