@@ -43,6 +43,9 @@ from tests.integration.test_faults import PERIOD, finish, invoices
 CUSTOMERS, CHUNK = 120, 12  # ten children
 DOWN_S = 3.0  # how long Redis stays away: longer than redis-py's own tries (none by default)
 RECOVERY_S = 120
+# The panel's send waits for its result subscription (20 tries, 1 s apart) before publishing:
+# a shorter outage only delays the launch.
+LAUNCH_DOWN_S = 30.0
 
 
 def test_the_plan_is_written_whole_and_once(broker: BrokerConfig) -> None:
@@ -80,12 +83,12 @@ def _take_parent(service: BatchService) -> None:
         assert conn.default_channel.queue_purge(batches.ORCHESTRATION) == 1
 
 
-def _restart(broker: ManagedBroker, back: threading.Event) -> None:
+def _restart(broker: ManagedBroker, back: threading.Event, down: float = DOWN_S) -> None:
     """Stop the managed redis-server now; start it again (same port and password) later."""
     assert broker.stop()
 
     def start() -> None:
-        time.sleep(DOWN_S)
+        time.sleep(down)
         broker.start()
         back.set()
 
@@ -161,3 +164,33 @@ def test_a_parent_that_failed_for_real_is_not_sent_again(broker: BrokerConfig) -
     claimed = ledger.claim(watchdog.LEASE_S, "one", "failed", force=True)
     assert watchdog.rearm(app, ledger, claimed) == []
     assert ledger.due_in("failed") is None
+
+
+@pytest.mark.slow
+def test_redis_failing_as_the_launch_sends_the_parent_still_runs_the_batch_once(
+    manager: Any, service: BatchService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The launch leased the batch, then its parent's publish failed (the broker stopped):
+    raising would hide a batch the lease runs anyway. It is recorded, and run once."""
+    broker, back = ManagedBroker(), threading.Event()
+    arm = Ledger.arm
+
+    def arm_then_fail(self: Ledger, *args: Any, **kwargs: Any) -> Any:
+        armed = arm(self, *args, **kwargs)
+        _restart(broker, back, LAUNCH_DOWN_S)  # the parent's publish meets a stopped server
+        return armed
+
+    monkeypatch.setattr(Ledger, "arm", arm_then_fail)
+    record = service.launch_invoices(
+        InvoiceParams(period=PERIOD, customers=CUSTOMERS, chunk_size=CHUNK)
+    )
+    monkeypatch.setattr(Ledger, "arm", arm)
+    assert back.wait(30) and record.state == "queued"
+    assert service.history.find(record.id)  # listed: the id the person was given exists
+    with service.app.connection_for_write() as conn:  # the parent was never published
+        assert conn.default_channel.queue_purge(batches.ORCHESTRATION) == 0
+    manager.start(WorkerSpec("inv", "prefork", 2, ("invoices", "orchestration")))
+    done = finish(service, record.id, timeout=RECOVERY_S)
+    assert done.state == "completed", (done.error, done.summary)
+    assert invoices() == (CUSTOMERS, CUSTOMERS)
+    _ran_once(service, record.id, CUSTOMERS // CHUNK)
