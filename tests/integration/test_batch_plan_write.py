@@ -127,7 +127,7 @@ def test_redis_failing_in_the_plan_write_loses_and_doubles_nothing(
 
     @app.task(bind=True, name="test.plan.invoices")
     def plan(self: Task, batch_id: str, params: dict[str, Any]) -> Any:
-        return batches.plan_invoices.run.__func__(self, batch_id, params)  # type: ignore[attr-defined]
+        return batches.plan_invoices.run.__func__(self, batch_id, params)
 
     trace = build_tracer(plan.name, plan, app=app, eager=False)
     trace(record.id, [record.id, params], {}, {"id": record.id, "delivery_info": {}})
