@@ -18,6 +18,11 @@ still planning, or Redis returned its message late) finds ``counts`` and writes 
 copy that wrote the plan is told apart by a token kept beside it, so redis-py sending the same
 script again after a reply lost in a restart still answers "yours" — and that copy sends the
 children, the other ends quietly.
+
+Its cost, measured on the managed Redis: the parent waits as long as for the old pipelined
+writes (100,000 one-URL children: 1.9 s against 2.1 s), but Redis runs the script in one piece
+(45 ms at 20,000 children, 195 ms at 100,000) where it used to interleave other clients every
+thousand children; workers' and the panel's calls wait that long once per launch.
 """
 
 from __future__ import annotations
