@@ -16,6 +16,7 @@ record's kind.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from typing import Any
@@ -42,6 +43,7 @@ CHILD_TASKS = {
 }
 WATCH_TASK = "pooldesk.batch.watch"
 ORCHESTRATION = "orchestration"
+log = logging.getLogger(__name__)
 
 
 def _unreachable(exc: BaseException) -> str:
@@ -92,9 +94,14 @@ class DemoBatches:
             raise BatchError(
                 f"cannot launch: the result backend is unreachable ({str(exc).splitlines()[0]})"
             ) from exc
-        self.app.send_task(
-            PARENT_TASKS[kind], args=[batch_id, params], task_id=batch_id, queue=ORCHESTRATION
-        )
+        try:
+            self.app.send_task(
+                PARENT_TASKS[kind], args=[batch_id, params], task_id=batch_id, queue=ORCHESTRATION
+            )
+        except Exception as exc:  # the broker restarting: the batch is leased, so recorded too
+            # Its parent is sent by a watchdog (or this panel's refresh) once the lease lapses;
+            # raising here would hide a batch that then runs anyway.
+            log.warning("batch %s: parent not sent (%s); the lease sends it", batch_id[:12], exc)
         shown = dict(params)
         if kind == "monitoring":
             shown["url_count"] = len(shown.pop("urls"))

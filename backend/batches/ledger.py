@@ -4,8 +4,9 @@ The watcher used to read every child's result each second and carry the whole ch
 own message, so its cost per child grew with the batch (2.7 ms per child at 1,000, 8.2 ms at
 20,000). Here the plan is written once and every child reports its own end in O(1):
 
-* ``plan``     hash  child index → ``{"id", "args", "items", "attempt"}`` (written at launch,
-  rewritten only for a resend or a retry; read when someone opens the batch);
+* ``plan``     hash  child index → ``{"id", "args", "items", "attempt"}`` (written by the
+  parent in one script with ``counts``, ``meta`` and the lease: :mod:`.plan_write`; rewritten
+  only for a resend or a retry; read when someone opens the batch);
 * ``open``     set   child indices not ended yet (a resend or a retry adds them back);
 * ``running``  set   child indices a worker has started;
 * ``counts``   hash  items succeeded / failed / cancelled / started, and sums (runtime, invoices);
@@ -35,6 +36,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from celery import Celery
+
+from pooldesk.backend.batches import plan_write
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +174,7 @@ class Ledger:
         self._start = client.register_script(_START)
         self._arm = client.register_script(_ARM)
         self._claim = client.register_script(_CLAIM)
+        self._plan = client.register_script(plan_write.SCRIPT)
 
     @staticmethod
     def key(batch_id: str, part: str) -> str:
@@ -180,22 +184,22 @@ class Ledger:
         return [self.key(batch_id, p) for p in parts]
 
     # -- writing -----------------------------------------------------------------------------
-    def write_plan(self, batch_id: str, children: list[dict[str, Any]], items: int) -> None:
-        """Store the plan once; every child starts open. ``children``: index, id, args, items."""
-        plan, open_, running, counts, failures, recent = self._keys(
-            batch_id, "plan", "open", "running", "counts", "failures", "recent"
-        )
-        pipe = self.client.pipeline(transaction=False)
-        pipe.delete(plan, open_, running, counts, failures, recent)
-        for start in range(0, len(children), 1000):
-            part = children[start : start + 1000]
-            pipe.hset(plan, mapping={str(c["index"]): json.dumps(c) for c in part})
-            pipe.sadd(open_, *[str(c["index"]) for c in part])
-            pipe.execute()
-        pipe.hset(counts, mapping={"items": items, **dict.fromkeys(COUNTED, 0)})
-        for key in (plan, open_, counts):
-            pipe.expire(key, self.ttl)
-        pipe.execute()
+    def write_plan(
+        self,
+        batch_id: str,
+        children: list[dict[str, Any]],
+        items: int,
+        *,
+        meta: dict[str, Any],
+        token: str,
+        lease: float,
+    ) -> bool:
+        """Store the plan, every child open, with the batch's ``meta`` and its watcher's lease
+        (generation 0, ``lease`` s): all of it or none, once (see :mod:`.plan_write`). True when
+        this call's ``token`` wrote it, False when the batch had been planned by another."""
+        keys = [*self._keys(batch_id, *plan_write.PARTS), DUE_KEY]
+        args = plan_write.script_args(batch_id, children, items, meta, token, self.ttl, lease)
+        return bool(self._plan(keys=keys, args=args))
 
     def started(self, batch_id: str, index: int, items: int) -> None:
         keys = self._keys(batch_id, "open", "running", "counts")
@@ -280,7 +284,7 @@ class Ledger:
     def touch(self, batch_id: str) -> None:
         """Keep a long batch's ledger alive as long as its results."""
         pipe = self.client.pipeline(transaction=False)
-        for part in ("plan", "open", "counts", "failures", "recent", "running", "meta", "gen"):
+        for part in plan_write.PARTS:
             pipe.expire(self.key(batch_id, part), self.ttl)
         pipe.execute()
 

@@ -5,10 +5,10 @@ the broker answering) and says who consumes the queue and what the forecast is; 
 records the batch (its id exists at once), writes every child to the :class:`ChildStore`, then
 sends them from Pooldesk's process straight to the project's broker, each under the id
 ``<batch>.<index>`` (so a task event maps to its batch without a lookup) and marks them sent a
-slice at a time: if sending stops part way the record says how many were sent, and ``retry``
-sends the rest. ``refresh`` follows (``project_follow``), ``cancel`` revokes what has not ended,
-``retry`` sends only the failed, lost, cancelled and unsent children's items again, under new ids
-(``<batch>.<index>.t<n>``).
+slice at a time: a broker restarting meanwhile is waited for (``outage``); if sending stops part
+way the record says how many were sent, and ``retry`` sends the rest. ``refresh`` follows
+(``project_follow``), ``cancel`` revokes what has not ended, ``retry`` sends only the failed,
+lost, cancelled and unsent children's items again, under new ids (``<batch>.<index>.t<n>``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from celery import Celery
@@ -26,6 +27,7 @@ from pooldesk.backend import proc
 from pooldesk.backend.batches import forecast as forecast_mod
 from pooldesk.backend.batches.history import BatchRecord, HistoryStore
 from pooldesk.backend.batches.items import Items, calls, children_count, covered
+from pooldesk.backend.batches.outage import through_outage
 from pooldesk.backend.batches.project_follow import FRONT, LOST_CHECK_S, follow_front
 from pooldesk.backend.batches.project_store import Child, ChildStore
 from pooldesk.backend.batches.project_target import Target, TargetError, resolve
@@ -225,15 +227,11 @@ class ProjectBatches:
             # One producer (one connection) for the whole batch, as ``group().apply_async`` does,
             # not one taken from the pool per child.
             with app.producer_or_acquire() as producer:
+                send = partial(_send_one, app, target, producer)
+                cancelled = partial(self.store.cancel_requested, record.id)
                 for child in children:
-                    app.send_task(
-                        target.task,
-                        args=child.args,
-                        kwargs=child.kwargs,
-                        task_id=child.task_id,
-                        queue=target.queue,
-                        producer=producer,
-                    )
+                    # A broker restarting part way is waited for (outage.py), not an error.
+                    through_outage(partial(send, child), cancelled)
                     done.append(child.index)
                     ids[child.index] = child.task_id
                     if len(done) >= MARK_EVERY:
@@ -383,6 +381,17 @@ class ProjectBatches:
         self._checked.pop(record.id, None)
         self._send(record, target, sorted(again, key=lambda c: c.index))
         return self.refresh(record)
+
+
+def _send_one(app: Celery, target: Target, producer: Any, child: Child) -> None:
+    app.send_task(
+        target.task,
+        args=child.args,
+        kwargs=child.kwargs,
+        task_id=child.task_id,
+        queue=target.queue,
+        producer=producer,
+    )
 
 
 def _next_id(task_id: str) -> str:

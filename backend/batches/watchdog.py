@@ -38,6 +38,7 @@ from typing import Any
 
 from celery import Celery
 
+from pooldesk.backend.batches.children import ENDED
 from pooldesk.backend.batches.ledger import Ledger, ledger_for
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,9 @@ def rearm(app: Celery, ledger: Ledger, claimed: list[tuple[str, int]]) -> list[s
         meta = ledger.meta(batch_id)
         parent = PARENT_TASKS.get(str((meta or {}).get("kind")))
         if meta and meta.get("planning") and parent and not ledger.exists(batch_id):
+            if _parent_ended(app, batch_id):
+                ledger.disarm(batch_id)  # failed (shown), cancelled, or nothing to plan
+                continue
             # A plan that finds the batch planned already ends at once (no second plan).
             app.send_task(
                 parent, args=[batch_id, meta["params"]], task_id=batch_id, queue=ORCHESTRATION
@@ -82,6 +86,15 @@ def rearm(app: Celery, ledger: Ledger, claimed: list[tuple[str, int]]) -> list[s
     if sent:
         log.warning("batch watcher re-armed for %s", ", ".join(b[:12] for b in sent))
     return sent
+
+
+def _parent_ended(app: Celery, batch_id: str) -> bool:
+    """A parent that failed for real (a bug, the database after its retries), found nothing
+    to plan, or was cancelled while queued has stored its end: sending it again every lease
+    would run it again for ever (a cancelled one after all, on a worker that never saw the
+    revoke). Redis failing under a parent stores nothing (it ends quietly): that one is sent
+    again."""
+    return str(app.backend.get_task_meta(batch_id).get("status")) in ENDED
 
 
 def redis_runs(app: Celery, ledger: Ledger) -> str:

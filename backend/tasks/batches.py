@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from typing import Any, NoReturn
 
 from celery import Task
@@ -166,10 +167,24 @@ def _start(self: Task, batch: dict[str, Any], children: list[dict[str, Any]]) ->
     if not children:
         return summarize(batch, None, [])
     batch["gen"] = 0
-    ledger.write_plan(batch["id"], children, int(batch["items"]))
-    ledger.write_meta(batch)
-    ledger.client.delete(ledger.key(batch["id"], "gen"))
-    ledger.arm(batch["id"], 0, watchdog.LEASE_S)
+    # The plan, the batch's fields and its lease are one script: Redis failing here (a restart,
+    # a dropped connection) leaves all of it or none (see batches.plan_write). None: the
+    # launch's lease sends this parent again; all (the reply lost): the batch is leased and its
+    # children, not sent by anyone, are found as orphans. Either way no FAILURE, which the panel
+    # would show as the batch's error although a copy of the parent plans it again.
+    try:
+        mine = ledger.write_plan(
+            batch["id"],
+            children,
+            int(batch["items"]),
+            meta=batch,
+            token=uuid.uuid4().hex,
+            lease=watchdog.LEASE_S,
+        )
+    except BACKEND_DOWN as exc:
+        _lapse(batch, exc)
+    if not mine:
+        raise Ignore()  # another copy of this parent planned the batch and sends its children
     # From here the batch is planned and leased: a publish failing across a broker restart
     # (measured: kombu's ``'NoneType' object has no attribute 'client'`` from the replace into
     # the first round) must not fail the parent, whose FAILURE would mark the batch "error".
@@ -252,11 +267,13 @@ def watch_batch(self: Task, batch: dict[str, Any]) -> Any:
 
 
 def _lapse(batch: dict[str, Any], exc: Exception) -> NoReturn:
-    """A watch round, or a plan's publishes once it has leased the batch, that cannot finish
-    (measured: kombu raising ``AttributeError: 'NoneType' object has no attribute 'client'``,
-    a Redis channel it had closed, while publishing across a broker restart) must not fail the
-    batch: its FAILURE would mark the batch "error". It ends quietly and its lease lapses, so a
-    watchdog re-arms the batch within :data:`watchdog.LEASE_S` s (at once after a restart).
+    """A watch round, a plan's write (Redis away: nothing or all of it written) or its
+    publishes once it has leased the batch, that cannot finish (measured: kombu raising
+    ``AttributeError: 'NoneType' object has no attribute 'client'``, a Redis channel it had
+    closed, while publishing across a broker restart) must not fail the batch: its FAILURE
+    would mark the batch "error". It ends quietly and its lease lapses, so a watchdog re-arms
+    the batch (or sends an unplanned parent again) within :data:`watchdog.LEASE_S` s (at once
+    after a restart).
     Logged, so a round that never works is seen."""
     log.warning(
         "batch %s: watcher gave up (%s: %s); re-armed when its lease lapses",

@@ -24,7 +24,7 @@ def test_ends_count_once_and_the_batch_closes_when_nothing_is_open(broker: Broke
     urls = [f"http://example.com/{i}" for i in range(10)]
     children, size = monitoring_children("b1", urls, 5.0, 4)
     assert size == 4 and [len(c["items"]) for c in children] == [4, 4, 2]
-    ledger.write_plan("b1", children, len(urls))
+    ledger.write_plan("b1", children, len(urls), meta={"id": "b1"}, token="t", lease=30.0)
     ledger.started("b1", 0, 4)
     ledger.started("b1", 0, 4)  # a redelivered message starts again: counted once
     snap = ledger.snapshot("b1")
@@ -58,7 +58,7 @@ def test_what_a_watch_round_reads_and_publishes_stays_bounded(broker: BrokerConf
     urls = [f"http://example.com/{i}" for i in range(20_000)]
     children, size = monitoring_children("big", urls, 5.0, 1)  # one URL per task: the worst case
     assert size == 1 and len(children) == 20_000
-    ledger.write_plan("big", children, len(urls))
+    ledger.write_plan("big", children, len(urls), meta={"id": "big"}, token="t", lease=30.0)
     for index in range(300):
         fail = {"index": index, "id": f"big.{index}", "reason": "HTTP 500"}
         ledger.ended("big", index, f"big.{index}", Outcome(failed=1, failures=[fail]))

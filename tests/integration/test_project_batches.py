@@ -443,6 +443,7 @@ def test_sending_that_stops_part_way_is_recorded_and_retry_sends_the_rest(
 ) -> None:
     from celery import Celery
 
+    from pooldesk.backend.batches import outage
     from pooldesk.backend.batches.items import parse_range
     from pooldesk.backend.batches.project_batch import ProjectBatches, make_plan
     from pooldesk.backend.batches.service import BatchService
@@ -467,6 +468,7 @@ def test_sending_that_stops_part_way_is_recorded_and_retry_sends_the_rest(
     plan = make_plan("ledger", "ledgerq.btasks.add", parse_range("1:5"))
     service = BatchService()
     monkeypatch.setattr(Celery, "send_task", flaky_send)
+    monkeypatch.setattr(outage, "OUTAGE_S", 1.0)  # gone for good, not restarting
     try:
         record = service.projects.launch(plan)
     finally:
@@ -483,6 +485,48 @@ def test_sending_that_stops_part_way_is_recorded_and_retry_sends_the_rest(
     assert status["state"] == "completed"
     assert [c["result"] for c in status["children"]] == [1, 2, 3, 4, 5]
     assert [c["id"] for c in status["children"]][3:] == [f"{record.id}.3", f"{record.id}.4"]
+
+
+def test_a_broker_restarting_while_the_children_are_sent_is_waited_for(
+    ledger: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Measured on a real Redis stopped for 3 s mid-send (the same producer): kombu raises
+    ``OperationalError: Error 111 … Connection refused`` for each try while it is away, then
+    sends. Raised here at the publish, for the fourth child's first three tries: the launch
+    waits, sends every child once under its own id, and nobody sees an error."""
+    from celery import Celery
+    from kombu.exceptions import OperationalError
+
+    from pooldesk.backend.batches.items import parse_range
+    from pooldesk.backend.batches.project_batch import make_plan
+    from pooldesk.backend.batches.service import BatchService
+
+    real_send = Celery.send_task
+    sent: list[str] = []
+    refused: list[str] = []
+
+    def restarting(self: Celery, *args: Any, **kwargs: Any) -> Any:
+        if len(sent) == 3 and len(refused) < 3:
+            refused.append(kwargs["task_id"])
+            raise OperationalError("Error 111 connecting to 127.0.0.1:6390. Connection refused.")
+        sent.append(kwargs["task_id"])
+        return real_send(self, *args, **kwargs)
+
+    plan = make_plan("ledger", "ledgerq.btasks.add", parse_range("1:5"))
+    service = BatchService()
+    monkeypatch.setattr(Celery, "send_task", restarting)
+    try:
+        record = service.projects.launch(plan)
+    finally:
+        monkeypatch.setattr(Celery, "send_task", real_send)
+        service.close()
+    assert record.error is None and "unsent" not in record.counts, record.error
+    ids = [f"{record.id}.{i}" for i in range(5)]
+    assert refused == [ids[3]] * 3 and sent == ids  # each child sent once, under its own id
+    status = finished(capsys, record.id)
+    assert status["state"] == "completed", status
+    assert [c["result"] for c in status["children"]] == [1, 2, 3, 4, 5]
+    assert [c["id"] for c in status["children"]] == ids
 
 
 @pytest.mark.parametrize("backend", ["rpc://", None])
