@@ -32,6 +32,7 @@ CLEAN = {
     "pooldesk/backend/workers/manager.py": "",
     "pooldesk/backend/workers/stopping.py": "",
     "pooldesk/backend/workers/escalation.py": "",
+    "pooldesk/backend/workers/starting.py": "",
     "pooldesk/backend/operations.py": "from pooldesk.backend.workers import manager\n",
     "pooldesk/desktop/scene.py": "from pooldesk.backend.workers import manager\n",  # excepted
     "pooldesk/desktop/services/__init__.py": "",
