@@ -244,12 +244,12 @@ class WorkerManager:
     def is_running(self, name: str) -> bool:
         """Celery or its supervisor is up (so a restart must stop it first)."""
         record = self._record(name)
-        return self._celery_alive(name, record) or proc.alive(record.supervisor_pid)
+        return starting.celery_alive(self.store, name) or proc.alive(record.supervisor_pid)
 
     def forget(self, name: str) -> None:
         """Drop a stopped or crashed worker from the list."""
-        record = self._record(name)
-        if self._celery_alive(name, record):
+        self._record(name)  # a person's error for an unknown name
+        if starting.celery_alive(self.store, name):
             raise WorkerError(f"worker {name!r} is running; stop it first")
         self.store.remove(name)
         self._transitions.forget(name)
@@ -269,7 +269,7 @@ class WorkerManager:
         record = self._record(name)
         pid_info = self.store.pid_info(name)
         exit_info = self.store.exit_info(name)
-        alive = self._celery_alive(name, record)
+        alive = starting.celery_alive(self.store, name)
         # Supervisor up: Celery's pid not written yet (starting), or Celery just ended and its
         # exit status is being recorded: not a crash (yet). A stop this process carries out ends
         # when the stopper says so, not a refresh earlier ("stopped" comes with its report).
@@ -360,6 +360,3 @@ class WorkerManager:
         if record is None:
             raise WorkerError(f"no worker named {name!r} (see 'pooldesk worker list')")
         return record
-
-    def _celery_alive(self, name: str, record: WorkerRecord) -> bool:
-        return starting.celery_alive(self.store, name, record)
