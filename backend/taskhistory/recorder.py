@@ -20,6 +20,9 @@ would write into the kept-aside copy forever. A deleted data directory, or a sup
 died (the recorder is re-parented), makes it leave: its keeper starts a fresh pair, and one
 recorder per broker holds ``KEY.recorder.lock`` (a second waits for it).
 
+Here: the process and its loop (lock, connect, reconnect, housekeeping, after-gap recovery,
+leaving). What a row says is ``folding``; pending rows and their way into the file, ``writer``.
+
 Usage: ``python -m pooldesk.backend.taskhistory.recorder KEY`` with the broker URL in the
 environment (``POOLDESK_BROKER_URL``), never on the command line.
 """
@@ -40,21 +43,20 @@ from celery import Celery
 from pooldesk.backend import paths
 from pooldesk.backend.batches.children import fetch_states
 from pooldesk.backend.panelapp import panel_app
-from pooldesk.backend.setaside import set_aside
 from pooldesk.backend.settings import load
-from pooldesk.backend.sqlitefile import StoreError, is_corruption
+from pooldesk.backend.sqlitefile import StoreError
 from pooldesk.backend.taskhistory import service
-from pooldesk.backend.taskhistory.normalise import FINAL_RANK, RANK, row_of
+from pooldesk.backend.taskhistory.folding import FIT_EVENT, fold, queues_of_runs
+from pooldesk.backend.taskhistory.normalise import FINAL_RANK, RANK
 from pooldesk.backend.taskhistory.recovery import held_row, outcome_row
-from pooldesk.backend.taskhistory.store import Gap, TaskStore, merge
+from pooldesk.backend.taskhistory.store import Gap, TaskStore
+from pooldesk.backend.taskhistory.writer import HistoryWriter
 from pooldesk.backend.telemetry.receiver import PollingReceiver
 
 log = logging.getLogger("pooldesk.recorder")
 
 FLUSH_S = 0.5
 FLUSH_ROWS = 5000
-MAX_PENDING = 200_000  # tasks held in memory while the file cannot be written
-RETRY_WRITE_S = 5.0
 ALIVE_S = 2.0  # heartbeat in the store: a gap starts at the last one
 RECOVER_FIRST_S = 0.5  # after a gap: once the receive loop has polled (and so subscribed)
 RECOVER_AGAIN_S = 5.0  # again: a task that ended before the subscription is in the backend
@@ -62,9 +64,6 @@ PRUNE_S = 60.0
 WANTED_CHECK_S = 10.0
 PLACE_CHECK_S = 1.0
 BACKOFF_MIN_S, BACKOFF_MAX_S = 1.0, 30.0
-
-
-FIT_EVENT = "worker-fit"  # the in-worker probe (backend/workers/inworker/_pooldesk_fit.py)
 
 
 class Recorder:
@@ -84,15 +83,11 @@ class Recorder:
         self.max_tasks = int(cfg.task_history_max_tasks)
         self.max_age_s = float(cfg.task_history_max_days) * 86400
         self.idle_exit = service.idle_exit() if idle_exit is None else idle_exit
-        self.store = store or TaskStore()
-        if self.store.message:
-            log.warning("%s", self.store.message)
-        self._file_id = self.store.file_id()
-        self._home = self.store.path.parent
+        self.writer = HistoryWriter(key, store or TaskStore())
+        self._home = self.writer.store.path.parent
         self._parent: int | None = None  # set by main(): our supervisor; None in-process
         self._last_place = 0.0
         self._clean = True  # the next recorder reads "stopped" (True) or "killed" (False)
-        self.pending: dict[str, dict[str, Any]] = {}
         self.events = 0
         self.stopping = False
         self._receiver: PollingReceiver | None = None
@@ -101,10 +96,8 @@ class Recorder:
         self._lost_reason = ""
         self._recover_at: list[float] = []  # monotonic times of the after-gap passes still due
         now = time.monotonic()
-        self._last_flush = self._last_alive = self._last_prune = self._last_wanted = now
+        self._last_alive = self._last_prune = self._last_wanted = now
         self._unwanted_since: float | None = None
-        self._write_again_at = 0.0
-        self._dropped_since: float | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def stop(self) -> None:
@@ -138,7 +131,7 @@ class Recorder:
         return None
 
     def _run(self) -> int:
-        previous = self.store.last_alive(self.key)
+        previous = self.writer.store.last_alive(self.key)
         if previous is not None:
             self._lost_at = previous[0]
             self._lost_reason = (
@@ -146,7 +139,7 @@ class Recorder:
                 if previous[1]
                 else "recorder was not running (killed or crashed)"
             )
-        self.store.alive(self.key)
+        self.writer.store.alive(self.key)
         self._app = app = panel_app("record", self.broker_url, self.result_backend)
         backoff = BACKOFF_MIN_S
         try:
@@ -171,7 +164,7 @@ class Recorder:
                     log.warning(
                         "event receiver: %s: %s; again in %.0f s", type(exc).__name__, exc, backoff
                     )
-                    self.flush()
+                    self.writer.flush()
                     if self._lost_at is None:
                         self._lost_at = time.time()
                         self._lost_reason = f"broker connection lost ({type(exc).__name__})"
@@ -186,9 +179,9 @@ class Recorder:
                     self._receiver = None
         finally:
             if self._home.is_dir():
-                self.flush()
+                self.writer.flush()
                 with contextlib.suppress(sqlite3.Error):
-                    self.store.alive(self.key, clean=self._clean)
+                    self.writer.store.alive(self.key, clean=self._clean)
             app.close()
         return 0
 
@@ -198,38 +191,16 @@ class Recorder:
         if event.get("type") == FIT_EVENT:
             self._queues_of_runs(event)
             return
-        try:
-            row = row_of(event, self.hide_args, self.key)
-        except Exception:
-            log.exception("could not read a %r event", event.get("type"))
-            return
-        if row is None:
-            return
-        old = self.pending.get(row["id"])
-        self.pending[row["id"]] = row if old is None else merge(old, row)
-        if len(self.pending) >= FLUSH_ROWS:
-            self.flush()
+        fold(self.writer.pending, event, self.hide_args, self.key)
+        if len(self.writer.pending) >= FLUSH_ROWS:
+            self.writer.flush()
 
     def _queues_of_runs(self, event: dict[str, Any]) -> None:
-        """The in-worker probe's runs carry each task's routing key: the Tasks page's Queue
-        column for every task of a worker Pooldesk started (task events carry no queue)."""
-        found: dict[str, str] = {}
-        for run in event.get("runs") or []:
-            if not isinstance(run, list | tuple) or len(run) < 2:
-                continue
-            task_id, queue = str(run[0]), str(run[1] or "")
-            if not queue or queue == "(unknown)":
-                continue
-            row = self.pending.get(task_id)
-            if row is not None:
-                row.setdefault("queue", queue)
-                if not row.get("queue"):
-                    row["queue"] = queue
-            else:
-                found[task_id] = queue
+        """The queues of tasks already written go to the store (``folding.queues_of_runs``)."""
+        found = queues_of_runs(self.writer.pending, event)
         if found:
             try:
-                self.store.set_queues(found)
+                self.writer.store.set_queues(found)
             except sqlite3.Error as exc:  # the next runs bring theirs; nothing else is lost
                 log.warning("could not note %d tasks' queues: %s", len(found), exc)
 
@@ -237,7 +208,7 @@ class Recorder:
         now = time.time()
         if self._lost_at is not None:
             lost_at, self._lost_at = self._lost_at, None
-            self.store.add_gap(Gap(self.key, lost_at, now, self._lost_reason))
+            self.writer.store.add_gap(Gap(self.key, lost_at, now, self._lost_reason))
             log.info("not recorded for %.1f s: %s", now - lost_at, self._lost_reason)
             # Not here: this runs before the receiver has subscribed to the events (Redis
             # pub/sub keeps nothing for a late subscriber), so a task ending during a
@@ -245,7 +216,7 @@ class Recorder:
             # once the receive loop has polled; the second finds what ended in between.
             start = time.monotonic()
             self._recover_at = [start + RECOVER_FIRST_S, start + RECOVER_AGAIN_S]
-        self.store.alive(self.key)
+        self.writer.store.alive(self.key)
         log.info("connected to the broker: recording task events")
 
     def housekeeping(self) -> None:
@@ -256,43 +227,15 @@ class Recorder:
         if self.stopping:
             return
         mono = time.monotonic()
-        if mono - self._last_flush >= FLUSH_S and self.pending:
-            self.flush()
+        if mono - self.writer.last_flush >= FLUSH_S and self.writer.pending:
+            self.writer.flush()
         if mono - self._last_alive >= ALIVE_S:
             self._last_alive = mono
-            self.store.alive(self.key)
+            self.writer.store.alive(self.key)
         if mono - self._last_prune >= PRUNE_S:
             self._last_prune = mono
-            self.store.prune(self.max_tasks, self.max_age_s)
+            self.writer.store.prune(self.max_tasks, self.max_age_s)
         self._check_wanted()
-
-    def flush(self) -> None:
-        """Write what is pending in one transaction. A failed write (disk full, the file
-        locked for > 10 s) keeps the rows in memory and is tried again after ``RETRY_WRITE_S``
-        instead of ending the capture; past ``MAX_PENDING`` tasks the oldest are dropped and
-        the loss is reported as a gap once the store works again."""
-        mono = time.monotonic()
-        self._last_flush = mono
-        if not self.pending or mono < self._write_again_at:
-            return
-        try:
-            self.store.write(self.pending.values())
-        except sqlite3.DatabaseError as exc:
-            if is_corruption(exc):  # our own file went bad: set it aside, go on in a new one
-                log.error("writing %d tasks failed: %s", len(self.pending), exc)
-                self._set_aside_own(exc)
-                return
-            self._write_failed(mono, exc)
-            return
-        except sqlite3.Error as exc:
-            self._write_failed(mono, exc)
-            return
-        self.pending = {}
-        if self._dropped_since is not None:
-            self.store.add_gap(
-                Gap(self.key, self._dropped_since, time.time(), "the history file was unwritable")
-            )
-            self._dropped_since = None
 
     def _check_place(self, force: bool = False) -> None:
         """Leave when the data directory is gone or our supervisor died; reopen ``tasks.db``
@@ -303,7 +246,7 @@ class Recorder:
         self._last_place = mono
         if not self._home.is_dir():
             log.info("the data directory %s is gone: recorder leaves", self._home)
-            self.pending = {}
+            self.writer.pending = {}
             self.stop()
             return
         if self._parent is not None and os.getppid() != self._parent:
@@ -311,45 +254,9 @@ class Recorder:
             self._clean = False  # the gap it leaves is a kill, not a stop
             self.stop()
             return
-        now_id = self.store.file_id()
-        if now_id is None or now_id != self._file_id:
-            self._reopen("was set aside or replaced" if now_id else "was removed")
-
-    def _reopen(self, what: str) -> None:
-        """Close the handles on the old file and open the one at the path (a new, empty file
-        when none is there; a damaged one is set aside first, by the store's one rule)."""
-        name = self.store.path.name
-        try:
-            new = TaskStore(self.store.path)
-        except Exception as exc:
-            log.error("%s %s, and the new file cannot be opened: %s", name, what, exc)
-            return
-        with contextlib.suppress(sqlite3.Error):
-            self.store.close()
-        self.store = new
-        self._file_id = new.file_id()
-        log.info("%s %s under the recorder: reopened the file now at %s", name, what, new.path)
-        if new.message:
-            log.warning("%s", new.message)
-        self.store.alive(self.key)
-        self.flush()
-
-    def _set_aside_own(self, exc: sqlite3.DatabaseError) -> None:
-        with contextlib.suppress(sqlite3.Error):
-            self.store.close()
-        try:
-            set_aside(self.store.path, "Task history", exc, then="starting a new history")
-        except OSError as err:
-            log.error("could not set the damaged %s aside: %s", self.store.path.name, err)
-        self._reopen("was damaged")
-
-    def _write_failed(self, mono: float, exc: sqlite3.Error) -> None:
-        self._write_again_at = mono + RETRY_WRITE_S
-        log.error("writing %d tasks failed: %s; kept in memory", len(self.pending), exc)
-        if len(self.pending) > MAX_PENDING:
-            for task_id in list(self.pending)[: len(self.pending) - MAX_PENDING]:
-                del self.pending[task_id]
-            self._dropped_since = self._dropped_since or time.time()
+        moved = self.writer.moved()
+        if moved is not None:
+            self.writer.reopen(moved)
 
     def _check_wanted(self) -> None:
         """Leave once no local worker runs and no window asked for us, for ``idle_exit``."""
@@ -369,7 +276,7 @@ class Recorder:
     def _recover(self) -> None:
         """What the workers hold now, and how the tasks we lost track of ended."""
         assert self._app is not None
-        self.flush()
+        self.writer.flush()
         held: set[str] = set()
         try:
             inspect = self._app.control.inspect(timeout=1.0)
@@ -390,10 +297,10 @@ class Recorder:
                     )
                     if row is not None:
                         held.add(row["id"])
-                        self.pending[row["id"]] = row
-        self.flush()
+                        self.writer.pending[row["id"]] = row
+        self.writer.flush()
         # every task still open that no worker holds now: it ended (or waits in a queue) unseen
-        open_ids = [i for i in self.store.open_ids(self.key, now) if i not in held]
+        open_ids = [i for i in self.writer.store.open_ids(self.key, now) if i not in held]
         if open_ids and str(self.result_backend or "").startswith("redis"):
             try:
                 states = fetch_states(self._app, open_ids)
@@ -403,10 +310,10 @@ class Recorder:
             note = "ended while not recorded: outcome read from the result backend"
             for task_id, child in states.items():
                 if RANK.get(child.state, 0) >= FINAL_RANK:
-                    self.pending[task_id] = outcome_row(
+                    self.writer.pending[task_id] = outcome_row(
                         self.key, task_id, child, now, note, self.hide_args
                     )
-        self.flush()
+        self.writer.flush()
 
 
 def main() -> None:

@@ -7,8 +7,10 @@ pid) instead of starting duplicates. Remote workers are whoever else answers on 
 Here: start under the worker's lock, stop and restart requests and their ticks, forget, the
 list. Policy (the check before a start, resize live or by restart, queue changes, remote
 commands, watching a start, what a caller is told) is ``backend.operations``, the one API of the
-CLI, the window and the agent. Delegated: ``stopping`` (the escalation), ``listing`` (rows),
-``brokers`` (which broker a worker is on), ``logs``, ``info`` (re-exported with ``WorkerError``).
+CLI, the window and the agent. Delegated: ``starting`` (a start's refusals and spawn),
+``stopping`` (the stops under way; ``escalation`` their signals), ``listing`` (rows),
+``brokers`` (which broker a worker is on), ``logs``, ``info`` (re-exported with
+``WorkerError``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pooldesk.backend.broker.resolve import BrokerConfig
 from pooldesk.backend.projects.brokers import own_broker
 from pooldesk.backend.redact import mask_url
 from pooldesk.backend.settings import Settings
-from pooldesk.backend.workers import listing, logs, process, upkeep
+from pooldesk.backend.workers import listing, logs, starting, upkeep
 from pooldesk.backend.workers.brokers import WorkerBrokers
 from pooldesk.backend.workers.control import Control
 from pooldesk.backend.workers.info import WorkerError, WorkerInfo, node_name
@@ -121,45 +123,10 @@ class WorkerManager:
         return self.info(spec.name)
 
     def _start_locked(self, spec: WorkerSpec) -> None:
-        """Check and spawn; the caller holds ``store.lock(spec.name)``."""
-        record = self.store.load(spec.name)
-        if record is not None and self._celery_alive(spec.name, record):
-            pid = getattr(self.store.pid_info(spec.name), "celery_pid", None)
-            raise WorkerError(f"a worker named {spec.name!r} is already running (pid {pid})")
-        if record is not None and proc.alive(record.supervisor_pid, record.supervisor_create_time):
-            exit_info = self.store.exit_info(spec.name)
-            if exit_info is not None and exit_info.restarting:
-                raise WorkerError(
-                    f"worker {spec.name!r} is restarting after a crash; use restart (or stop) "
-                    "instead"
-                )
-            raise WorkerError(
-                f"a worker named {spec.name!r} is already starting "
-                f"(supervisor pid {record.supervisor_pid})"
-            )
-        own = own_broker(spec.project)
-        config = self.brokers.ensure() if own is None else None
-        node = node_name(spec.name)
-        if self.control_for(spec).ping([node], timeout=0.3):
-            raise WorkerError(f"a worker named {node} already answers on this broker")
-        self.store.clear_run(spec.name)
-        starts = [t for t in (record.starts if record else []) if t > time.time() - 3600]
-        record = WorkerRecord(
-            spec=spec,
-            hostname=node,
-            started_at=time.time(),
-            starts=[*starts, time.time()],
-            broker=mask_url((config or own or self.config).broker_url),
+        """Check and spawn (``starting.start_locked``); the caller holds ``store.lock``."""
+        starting.start_locked(
+            self.store, self.brokers, spec, self.restarts, self.restart_window, self._children
         )
-        child = process.spawn(spec, config, self.restarts, self.restart_window)
-        self._children[spec.name] = child
-        record.supervisor_pid = child.pid
-        record.supervisor_create_time = proc.create_time(child.pid)
-        self.store.save(record)
-        # Task history: one recorder per broker in use, a project's own broker included.
-        history_broker = config if config is not None else own
-        if history_broker is not None and history_broker.broker_url:
-            upkeep.ensure_recorder(history_broker)
 
     def _wait_or_undo(self, name: str, timeout: float) -> WorkerInfo:
         try:
@@ -277,12 +244,12 @@ class WorkerManager:
     def is_running(self, name: str) -> bool:
         """Celery or its supervisor is up (so a restart must stop it first)."""
         record = self._record(name)
-        return self._celery_alive(name, record) or proc.alive(record.supervisor_pid)
+        return starting.celery_alive(self.store, name) or proc.alive(record.supervisor_pid)
 
     def forget(self, name: str) -> None:
         """Drop a stopped or crashed worker from the list."""
-        record = self._record(name)
-        if self._celery_alive(name, record):
+        self._record(name)  # a person's error for an unknown name
+        if starting.celery_alive(self.store, name):
             raise WorkerError(f"worker {name!r} is running; stop it first")
         self.store.remove(name)
         self._transitions.forget(name)
@@ -302,7 +269,7 @@ class WorkerManager:
         record = self._record(name)
         pid_info = self.store.pid_info(name)
         exit_info = self.store.exit_info(name)
-        alive = self._celery_alive(name, record)
+        alive = starting.celery_alive(self.store, name)
         # Supervisor up: Celery's pid not written yet (starting), or Celery just ended and its
         # exit status is being recorded: not a crash (yet). A stop this process carries out ends
         # when the stopper says so, not a refresh earlier ("stopped" comes with its report).
@@ -393,9 +360,3 @@ class WorkerManager:
         if record is None:
             raise WorkerError(f"no worker named {name!r} (see 'pooldesk worker list')")
         return record
-
-    def _celery_alive(self, name: str, record: WorkerRecord) -> bool:
-        info = self.store.pid_info(name)
-        if info is None or self.store.exit_info(name) is not None:
-            return False
-        return proc.alive(info.celery_pid, info.create_time)

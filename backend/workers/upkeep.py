@@ -31,6 +31,7 @@ from pooldesk.backend.workers import listing, process
 from pooldesk.backend.workers.info import WorkerInfo
 from pooldesk.backend.workers.records import RecordStore, WorkerBusy
 from pooldesk.backend.workers.spec import WorkerSpec
+from pooldesk.backend.workers.starting import celery_alive
 
 LIVE_STATES = ("online", "starting", "stopping")
 
@@ -42,10 +43,7 @@ def orphaned(store: RecordStore, name: str) -> bool:
         return False
     if proc.alive(record.supervisor_pid, record.supervisor_create_time):
         return False
-    pid = store.pid_info(name)
-    if pid is None or store.exit_info(name) is not None:
-        return False
-    return proc.alive(pid.celery_pid, pid.create_time)
+    return celery_alive(store, name)
 
 
 def adopt_orphans(
@@ -108,14 +106,3 @@ def mark_off_broker(
             down[key] = listing.broker_down(config)
         if down[key]:
             w.off_broker = f"cannot reach its broker: {down[key]}"
-
-
-def ensure_recorder(config: BrokerConfig) -> None:
-    """The task-history recorder for a broker a worker starts on (backend/taskhistory); never
-    fails a start: the history is secondary to the worker itself."""
-    import contextlib
-
-    from pooldesk.backend.taskhistory.service import ensure_recorder as ensure
-
-    with contextlib.suppress(Exception):
-        ensure(config)

@@ -1,5 +1,5 @@
-"""Fakes for the process/clock seam of ``pooldesk.backend.workers.stopping`` (no real process, no
-sleep).
+"""Fakes for the process/clock seam of ``pooldesk.backend.workers.escalation`` (no real process,
+no sleep).
 
 :class:`FakeSystem` is a clock that only moves when a test (or a blocking ``run``) sleeps, and a
 table of pretend processes: Celery's main process (pid 200) in the process group of its

@@ -31,6 +31,8 @@ CLEAN = {
     "pooldesk/backend/workers/__init__.py": "",
     "pooldesk/backend/workers/manager.py": "",
     "pooldesk/backend/workers/stopping.py": "",
+    "pooldesk/backend/workers/escalation.py": "",
+    "pooldesk/backend/workers/starting.py": "",
     "pooldesk/backend/operations.py": "from pooldesk.backend.workers import manager\n",
     "pooldesk/desktop/scene.py": "from pooldesk.backend.workers import manager\n",  # excepted
     "pooldesk/desktop/services/__init__.py": "",

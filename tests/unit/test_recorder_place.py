@@ -1,8 +1,8 @@
 """The recorder's hold on its file and its place (backend/taskhistory/recorder.py
-``_check_place``), in-process with a real TaskStore and no broker: a tasks.db set aside under it
-is reopened, a damaged one met while writing is set aside and announced, a deleted data
-directory or a dead supervisor makes it leave. The same kernel locks as the real processes
-(service.hold/held/in_use/release)."""
+``_check_place``; the file's handles are backend/taskhistory/writer.py's), in-process with a
+real TaskStore and no broker: a tasks.db set aside under it is reopened, a damaged one met
+while writing is set aside and announced, a deleted data directory or a dead supervisor makes
+it leave. The same kernel locks as the real processes (service.hold/held/in_use/release)."""
 
 from __future__ import annotations
 
@@ -29,16 +29,16 @@ def test_a_file_set_aside_under_the_recorder_is_reopened(home: Path) -> None:
     recorder = _recorder(home)
     for event in lifecycle("before", 1.0):
         recorder.on_event(event)
-    recorder.flush()
+    recorder.writer.flush()
     (home / "tasks.db").rename(home / "tasks.db.corrupt-1")  # what `tasks list` does to damage
     TaskStore(home / "tasks.db").close()  # ... and the new file it starts
     for event in lifecycle("after", 2.0):
         recorder.on_event(event)
     recorder._check_place(force=True)
-    recorder.flush()
+    recorder.writer.flush()
     assert [r.id for r in TaskQuery(home / "tasks.db").page(_all())] == ["after"]
-    assert recorder.store.file_id() == recorder._file_id
-    recorder.store.close()
+    assert recorder.writer.store.file_id() == recorder.writer.file_id
+    recorder.writer.store.close()
 
 
 def _all():  # type: ignore[no-untyped-def]
@@ -60,17 +60,17 @@ def test_damage_met_while_writing_is_set_aside_and_announced(home: Path) -> None
     home.mkdir(parents=True, exist_ok=True)
     path = home / "tasks.db"
     recorder = Recorder("k", "redis://127.0.0.1:9/0", None, store=_Damaged(path))
-    recorder.store.close()
+    recorder.writer.store.close()
     for suffix in ("-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     path.write_bytes(os.urandom(16384))
     for event in lifecycle("kept", 2.0):
         recorder.on_event(event)
-    recorder.flush()
+    recorder.writer.flush()
     assert [r.id for r in TaskQuery(path).page(_all())] == ["kept"]
     [message] = setaside.take(home)
     assert "kept as tasks.db.corrupt-" in message
-    recorder.store.close()
+    recorder.writer.store.close()
 
 
 def test_a_deleted_data_directory_or_a_dead_supervisor_makes_it_leave(home: Path) -> None:
@@ -82,7 +82,7 @@ def test_a_deleted_data_directory_or_a_dead_supervisor_makes_it_leave(home: Path
     recorder._parent = os.getppid() + 100_000  # not our parent: the supervisor is gone
     recorder._check_place(force=True)
     assert recorder.stopping and recorder._clean is False
-    recorder.store.close()
+    recorder.writer.store.close()
 
     again = _recorder(home)
     for suffix in ("", "-wal", "-shm"):
@@ -95,7 +95,7 @@ def test_a_deleted_data_directory_or_a_dead_supervisor_makes_it_leave(home: Path
     home.rmdir()
     again._check_place(force=True)
     assert again.stopping and not home.exists()  # left, and recreated nothing
-    again.store.close()
+    again.writer.store.close()
 
 
 _HOLD = """

@@ -21,7 +21,7 @@ def test_the_probes_runs_give_each_task_its_queue(home: Path, tmp_path: Path) ->
 
     for event in worker_side("flushed", 1.0) + lifecycle("sent", 1.5):
         recorder.on_event(event)
-    recorder.flush()  # "flushed" is on disk, without a queue
+    recorder.writer.flush()  # "flushed" is on disk, without a queue
     for event in worker_side("pending", 2.0):
         recorder.on_event(event)  # "pending" is still in memory
     fit = {
@@ -37,7 +37,7 @@ def test_the_probes_runs_give_each_task_its_queue(home: Path, tmp_path: Path) ->
         ],
     }
     recorder.on_event(fit)
-    recorder.flush()
+    recorder.writer.flush()
     query = TaskQuery(store.path)
     assert query.get("flushed")[0]["queue"] == "reportes"
     assert query.get("pending")[0]["queue"] == "reportes"

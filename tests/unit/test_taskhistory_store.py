@@ -215,7 +215,7 @@ def test_the_hide_setting_keeps_arguments_and_results_out_of_the_file(
     recorder = Recorder("k", "redis://127.0.0.1:9/0", None, store=store, idle_exit=0)
     for event in lifecycle("s", 1.0, kwargs="{'card': '4111 1111'}"):
         recorder.on_event(event)
-    recorder.flush()
+    recorder.writer.flush()
     row = TaskQuery(store.path).get("s")[0]
     assert row["state"] == "SUCCESS" and row["name"] == "app.t" and row["args_hidden"]
     assert row["args"] is None and row["kwargs"] is None and row["result"] is None
@@ -290,7 +290,8 @@ def test_a_failed_write_keeps_the_events_and_writes_them_later(
 ) -> None:
     import sqlite3
 
-    from pooldesk.backend.taskhistory import recorder as recorder_mod
+    from pooldesk.backend.taskhistory import writer
+    from pooldesk.backend.taskhistory.recorder import Recorder
 
     class Flaky(TaskStore):
         failures = 2
@@ -301,15 +302,15 @@ def test_a_failed_write_keeps_the_events_and_writes_them_later(
                 raise sqlite3.OperationalError("database is locked")
             return super().write(rows)
 
-    monkeypatch.setattr(recorder_mod, "RETRY_WRITE_S", 0.0)
+    monkeypatch.setattr(writer, "RETRY_WRITE_S", 0.0)
     store = Flaky(tmp_path / "t.db")
-    recorder = recorder_mod.Recorder("k", "redis://127.0.0.1:9/0", None, store=store, idle_exit=0)
+    recorder = Recorder("k", "redis://127.0.0.1:9/0", None, store=store, idle_exit=0)
     for event in lifecycle("a", 1.0) + lifecycle("b", 2.0, fail=True):
         recorder.on_event(event)
-    recorder.flush()
-    recorder.flush()
-    assert TaskQuery(store.path).count(Filter()) == 0 and len(recorder.pending) == 2
-    recorder.flush()
+    recorder.writer.flush()
+    recorder.writer.flush()
+    assert TaskQuery(store.path).count(Filter()) == 0 and len(recorder.writer.pending) == 2
+    recorder.writer.flush()
     query = TaskQuery(store.path)
     assert query.get("a")[0]["state"] == "SUCCESS" and query.get("b")[0]["state"] == "FAILURE"
-    assert not recorder.pending and query.gaps() == []
+    assert not recorder.writer.pending and query.gaps() == []

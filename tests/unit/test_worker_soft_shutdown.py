@@ -17,8 +17,9 @@ import pytest
 
 from pooldesk.backend.workers import options
 from pooldesk.backend.workers.celery_features import reasons, unsupported
+from pooldesk.backend.workers.escalation import COLD_GRACE_S
 from pooldesk.backend.workers.spec import WorkerSpec
-from pooldesk.backend.workers.stopping import COLD_GRACE_S, Stopper
+from pooldesk.backend.workers.stopping import Stopper
 from tests.unit.fakes import CELERY, SUPERVISOR, FakeSystem, store_with_worker
 
 QUIT = signal.SIGQUIT

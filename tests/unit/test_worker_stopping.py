@@ -12,15 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from pooldesk.backend.workers.escalation import COLD_GRACE_S, REAP_GRACE_S, StopSequence
 from pooldesk.backend.workers.spec import WorkerSpec
-from pooldesk.backend.workers.stopping import (
-    COLD_GRACE_S,
-    ENDINGS,
-    REAP_GRACE_S,
-    StopEvent,
-    Stopper,
-    StopSequence,
-)
+from pooldesk.backend.workers.stopping import ENDINGS, StopEvent, Stopper
 from tests.unit.fakes import CELERY, SUPERVISOR, FakeSystem, store_with_worker
 
 TERM, QUIT = signal.SIGTERM, signal.SIGQUIT
