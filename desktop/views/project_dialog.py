@@ -41,6 +41,7 @@ from pooldesk.backend.projects.store import ProjectStore
 from pooldesk.backend.redact import mask_text
 from pooldesk.desktop.background import Background
 from pooldesk.desktop.views.dialog_buttons import enter_means
+from pooldesk.desktop.views.dialog_fit import grow_to_fit
 from pooldesk.desktop.views.host_choice import THIS_MACHINE, add_hosts, block_hint, usable
 from pooldesk.desktop.views.messages import show_list
 
@@ -70,9 +71,8 @@ class ProjectDialog(QDialog):
             self.host_combo.addItem(project.host, project.host)  # until the fleet's rows come
             self.host_combo.setCurrentIndex(1)
         self.host_combo.setEnabled(project is None)  # an edit keeps the project where it is
-        self.host_hint = QLabel()
+        self.host_hint = QLabel()  # one line, the rest in its tooltip: see dialog_fit.py
         self.host_hint.setObjectName("hint")
-        self.host_hint.setWordWrap(True)
 
         self.name_edit = QLineEdit(project.name if project else "")
         self.name_edit.setPlaceholderText("e.g. shop")
@@ -169,18 +169,21 @@ class ProjectDialog(QDialog):
 
     def _host_changed(self, _index: int = 0) -> None:
         host = self.host()
+        tip = ""
         if host:
-            text = (
-                f"Paths on {host}: its agent checks the interpreter, working directory and env "
-                "file there (Browse… would look on this machine). Secrets go in the env file "
-                "there: no env value is sent through the broker."
+            text = f"Paths as they are on {host}; env values only in its env file there."
+            tip = (
+                f"Its agent checks the interpreter, working directory and env file on {host} "
+                "(Browse… would look on this machine). No env value is sent through the broker."
             )
         elif self._block and self.host_combo.count() > 1:
             text = block_hint(self._block)
         else:
             text = ""
         self.host_hint.setText(text)
+        self.host_hint.setToolTip(tip)
         self.host_hint.setVisible(bool(text))
+        grow_to_fit(self)
         for button in self.browse_buttons:
             button.setEnabled(not host)
             button.setToolTip(f"Type the path as it is on {host}" if host else "")
@@ -286,6 +289,7 @@ class ProjectDialog(QDialog):
             show_list(self.problems_label, [f"Not saved: the app does not import: {result.error}"])
             return
         self.report_label.setText("\n".join(plain_words(result.public(), project.managed_broker)))
+        grow_to_fit(self)
         self.store.add(project, replace=self._editing is not None)
         self.store.save_check(project.name, result)
         self.saved_project = project
@@ -330,6 +334,7 @@ class ProjectDialog(QDialog):
             check if isinstance(check, dict) else None, self.managed_check.isChecked()
         )
         self.report_label.setText("\n".join([f"Checked on {host}, by its agent.", *words]))
+        grow_to_fit(self)
         self.saved_project = self.store.load(self.name_edit.text().strip())
         self.accept()
 

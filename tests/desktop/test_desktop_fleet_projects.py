@@ -70,7 +70,7 @@ def test_a_project_is_added_checked_edited_and_removed_on_a_host_from_the_window
     index = dialog.host_combo.findData(HOST_X)
     assert dialog.host_combo.model().item(index).isEnabled()
     dialog.host_combo.setCurrentIndex(index)
-    assert dialog.host_hint.text().startswith(f"Paths on {HOST_X}:")
+    assert dialog.host_hint.text().startswith(f"Paths as they are on {HOST_X};")
     assert not any(button.isEnabled() for button in dialog.browse_buttons)
     dialog.name_edit.setText(NAME)
     dialog.python_edit.setText(sys.executable)
