@@ -17,7 +17,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-MiB = 2**20
+from pooldesk.backend.units import MiB
+
 RAM_SHARE = 0.5  # of the available memory a recommendation may plan to use
 PREFORK_MAX_PER_CORE = 16
 GEVENT_MIN, GEVENT_MAX = 10, 1000

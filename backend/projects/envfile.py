@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from pooldesk.backend.units import MiB
+
 KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -74,7 +76,7 @@ def _closing(value: str, quote: str) -> int:
 # arguments and environment together, and each single string at most MAX_ARG_STRLEN (128 KiB);
 # past either, exec fails with E2BIG, which used to be reported as "cannot run <interpreter>
 # (Argument list too long)" — blaming the interpreter for the env file. Checked up front.
-ENV_FILE_MAX_BYTES = 1024 * 1024
+ENV_FILE_MAX_BYTES = MiB
 ENV_VALUE_MAX_BYTES = 128 * 1024 - 1
 
 
@@ -90,7 +92,7 @@ def check_size(env: dict[str, str], source: str) -> None:
     total = sum(len(k.encode()) + len(v.encode()) + 2 for k, v in env.items())
     if total > ENV_FILE_MAX_BYTES:
         raise EnvFileError(
-            f"{source}: {total / 1024 / 1024:.1f} MiB of variables; a process's environment "
+            f"{source}: {total / MiB:.1f} MiB of variables; a process's environment "
             f"takes at most {ENV_FILE_MAX_BYTES // 1024 // 1024} MiB"
         )
 
@@ -100,7 +102,7 @@ def parse_file(path: Path) -> dict[str, str]:
         size = path.stat().st_size
         if size > ENV_FILE_MAX_BYTES:
             raise EnvFileError(
-                f"env file {path}: {size / 1024 / 1024:.1f} MiB is more than the "
+                f"env file {path}: {size / MiB:.1f} MiB is more than the "
                 f"{ENV_FILE_MAX_BYTES // 1024 // 1024} MiB a process's environment can hold"
             )
         text = path.read_text(encoding="utf-8")
