@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pooldesk.backend.units import MiB
+from pooldesk.backend.units import KiB, MiB
 
 KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -77,7 +77,7 @@ def _closing(value: str, quote: str) -> int:
 # past either, exec fails with E2BIG, which used to be reported as "cannot run <interpreter>
 # (Argument list too long)" — blaming the interpreter for the env file. Checked up front.
 ENV_FILE_MAX_BYTES = MiB
-ENV_VALUE_MAX_BYTES = 128 * 1024 - 1
+ENV_VALUE_MAX_BYTES = 128 * KiB - 1
 
 
 def check_size(env: dict[str, str], source: str) -> None:
@@ -86,14 +86,14 @@ def check_size(env: dict[str, str], source: str) -> None:
         size = len(key.encode()) + len(value.encode()) + 1
         if size > ENV_VALUE_MAX_BYTES:
             raise EnvFileError(
-                f"{source}: {key} is {size / 1024:.0f} KiB; a process's environment takes at "
-                f"most {ENV_VALUE_MAX_BYTES // 1024} KiB per variable"
+                f"{source}: {key} is {size / KiB:.0f} KiB; a process's environment takes at "
+                f"most {ENV_VALUE_MAX_BYTES // KiB} KiB per variable"
             )
     total = sum(len(k.encode()) + len(v.encode()) + 2 for k, v in env.items())
     if total > ENV_FILE_MAX_BYTES:
         raise EnvFileError(
             f"{source}: {total / MiB:.1f} MiB of variables; a process's environment "
-            f"takes at most {ENV_FILE_MAX_BYTES // 1024 // 1024} MiB"
+            f"takes at most {ENV_FILE_MAX_BYTES // MiB} MiB"
         )
 
 
@@ -103,7 +103,7 @@ def parse_file(path: Path) -> dict[str, str]:
         if size > ENV_FILE_MAX_BYTES:
             raise EnvFileError(
                 f"env file {path}: {size / MiB:.1f} MiB is more than the "
-                f"{ENV_FILE_MAX_BYTES // 1024 // 1024} MiB a process's environment can hold"
+                f"{ENV_FILE_MAX_BYTES // MiB} MiB a process's environment can hold"
             )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
