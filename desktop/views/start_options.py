@@ -83,12 +83,8 @@ class ProjectPicker(QComboBox):
         return self._note if self.currentIndex() == 0 else ""
 
     def _elsewhere(self, name: str) -> str:
-        saved = self.store.load(name)
-        if saved is None or name == DEMO:
-            return ""  # removed since: nothing to explain
-        there = f"on {saved.host}" if saved.host else "on this machine"
-        here = f"not on {self.host}" if self.host else "not here"
-        return f"{name} is registered {there}, {here}"
+        saved = self.store.load(name) if name != DEMO else None
+        return (saved.elsewhere(self.host) or "") if saved else ""  # removed: nothing to say
 
     def _picked(self, _index: int) -> None:
         self._note = ""
