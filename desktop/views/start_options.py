@@ -34,9 +34,9 @@ class ProjectPicker(QComboBox):
     """Data of each item: the project name (DEMO for the demo).
 
     It lists the demo and the projects that can start on one host (``follow_host``): this
-    machine's own projects here, the mirrors of a fleet host's projects there. A project of
-    another host listed here was refused only when the start ran (an agent starts only the
-    projects registered on its host, ``backend/fleet/policy.py``)."""
+    machine's own projects here, the mirrors of a fleet host's projects there. Listing every
+    project let one be picked where it is not registered, refused only when the start ran (an
+    agent starts only its own host's projects, ``backend/fleet/policy.py``)."""
 
     def __init__(self, store: ProjectStore | None = None, parent: QWidget | None = None):
         super().__init__(parent)
