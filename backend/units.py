@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+# The binary units every byte count is shown or configured in (the charts, thresholds, rules).
+KiB = 2**10
+MiB = 2**20
+GiB = 2**30
+
 
 def human_bytes(value: int | None, missing: str = "-") -> str:
     """``1258291`` → ``"1.2 MiB"`` (binary units)."""

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from pooldesk.backend import paths
 from pooldesk.backend.redact import mask_text
+from pooldesk.backend.units import MiB
 from pooldesk.desktop import resources, startup
 from pooldesk.desktop.gc_thread import GuiThreadCollector
 from pooldesk.desktop.single_instance import InstanceGuard
@@ -45,7 +46,7 @@ class MaskingFormatter(logging.Formatter):
 def setup_logging() -> None:
     directory = paths.app_logs_dir()
     handler = logging.handlers.RotatingFileHandler(
-        directory / "pooldesk.log", maxBytes=2 * 2**20, backupCount=3, encoding="utf-8"
+        directory / "pooldesk.log", maxBytes=2 * MiB, backupCount=3, encoding="utf-8"
     )
     handler.setFormatter(
         MaskingFormatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")

@@ -20,8 +20,8 @@ from pooldesk.backend.fit.table import (
     trap_fix,
     trial_fix,
 )
+from pooldesk.backend.units import MiB
 
-MiB = 2**20
 HOLDING = frozenset({"cpu", "blocking"})
 
 

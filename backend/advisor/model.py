@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pooldesk.backend.telemetry.fitstate import TaskFit
+from pooldesk.backend.units import MiB
 
 # Pooldesk's own queues; a user's queues get their nature from settings (advisor.queue_nature)
 # or from the ``nature`` option of the tasks routed to them. ``orchestration`` declares none:
@@ -115,8 +116,8 @@ class Thresholds:
     gevent_single_core: float = 1.15  # tree never above ~one core while >= 2 tasks run
     io_prefork_min_concurrency: int = 8  # prefork at least this wide on an io queue
     ram_available_fraction: float = 0.10
-    ram_available_min_bytes: int = 512 * 2**20
-    uss_growth_bytes_per_min: float = 20 * 2**20
+    ram_available_min_bytes: int = 512 * MiB
+    uss_growth_bytes_per_min: float = 20 * MiB
     # Memory is watched this long before its growth counts (and over up to twice this): a
     # worker warming up (imports, connection pools, caches) grows for its first minutes too.
     uss_growth_window_s: float = 300.0

@@ -18,9 +18,7 @@ from pooldesk.backend.advisor.fitrules import (
     trial_or_switch,
 )
 from pooldesk.backend.advisor.model import Advice, Fix, Observations, Thresholds, WorkerObs
-from pooldesk.backend.units import human_ms, plural
-
-MiB = 2**20
+from pooldesk.backend.units import MiB, human_ms, plural
 
 
 def declared_nature(obs: Observations, queue: str) -> str | None:

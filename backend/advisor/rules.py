@@ -22,10 +22,9 @@ from pooldesk.backend.advisor.poolrules import (
     io_under_prefork,
     prefork_oversubscribed,
 )
-from pooldesk.backend.units import plural
+from pooldesk.backend.units import MiB, plural
 
 Rule = Callable[[Observations, Thresholds], list[Advice]]
-MiB = 2**20
 
 
 def deadlock_risk(obs: Observations, th: Thresholds) -> list[Advice]:

@@ -21,6 +21,7 @@ from pooldesk.backend.audit.model import (
     number,
 )
 from pooldesk.backend.audit.rules import CONFIG_ONLY
+from pooldesk.backend.units import MiB
 
 PREFETCH_DEFAULT = 4
 WORKER_OPTION = "worker option"
@@ -209,7 +210,7 @@ def memory_growth(
             continue
         measured: dict[str, Any] = {
             "worker": worker.name,
-            "uss_growth_mib_per_min": round(growth / 2**20, 2),
+            "uss_growth_mib_per_min": round(growth / MiB, 2),
             "watched_s": round(th.uss_growth_window_s, 1),
         }
         ran = ""
@@ -223,8 +224,8 @@ def memory_growth(
             Finding(
                 "memory_growth",
                 "warning",
-                f"{worker.name} grows {growth / 2**20:.1f} MiB/min with no per-child limit",
-                f"{worker.name}'s memory grew {growth / 2**20:.1f} MiB a minute{ran}, watched "
+                f"{worker.name} grows {growth / MiB:.1f} MiB/min with no per-child limit",
+                f"{worker.name}'s memory grew {growth / MiB:.1f} MiB a minute{ran}, watched "
                 f"for at least {th.uss_growth_window_s:g} s, and nothing recycles its "
                 "processes: it grows until the machine swaps.",
                 [cite(s) for s in settings],

@@ -12,6 +12,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pooldesk.backend.units import MiB
+
 INVOICES = "invoices"
 MONITORING = "monitoring"
 #: The product's claims, as the ratios below are judged against them.
@@ -177,7 +179,7 @@ def _s(value: float | None) -> str:
 
 
 def _mib(value: int) -> str:
-    return f"{value / 2**20:.1f} MiB"
+    return f"{value / MiB:.1f} MiB"
 
 
 def _ratio_line(text: str, target: str, held: bool | None) -> str:

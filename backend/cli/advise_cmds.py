@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from pooldesk.backend.advisor.phrases import phrases
+from pooldesk.backend.cli.grammar import Parser, positive_float
 from pooldesk.backend.cli.output import emit_json, fail
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 
 def add_measuring(
-    sub: Any, name: str, summary: str, what: str, positive_float: Any, handler: Any
+    sub: argparse._SubParsersAction[Parser], name: str, summary: str, what: str, handler: Any
 ) -> argparse.ArgumentParser:
     """A command that measures live for ``--seconds`` (what: "measure", "listen to the
     workers") and then answers once, as text or ``--json``: ``advise`` and ``fit``."""
@@ -35,9 +36,9 @@ def add_measuring(
     return parser
 
 
-def register(sub: Any, parser_class: Any, positive_float: Any) -> None:
+def register(sub: argparse._SubParsersAction[Parser]) -> None:
     summary = "warnings about pool fit, deadlocks, memory, crashes"
-    add_measuring(sub, "advise", summary, "measure", positive_float, run)
+    add_measuring(sub, "advise", summary, "measure", run)
 
 
 def collect(seconds: float) -> list[Advice]:

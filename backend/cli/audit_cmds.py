@@ -18,13 +18,14 @@ import argparse
 import time
 from typing import TYPE_CHECKING, Any
 
+from pooldesk.backend.cli.grammar import Parser, positive_float
 from pooldesk.backend.cli.output import emit_json, fail
 
 if TYPE_CHECKING:
     from pooldesk.backend.advisor.model import Observations
 
 
-def register(sub: Any, parser_class: Any, positive_float: Any) -> None:
+def register(sub: argparse._SubParsersAction[Parser]) -> None:
     parser = sub.add_parser(
         "audit", help="Celery settings judged against measured tasks (visibility timeout, acks, …)"
     )

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from typing import Any
 
+from pooldesk.backend.cli.grammar import Parser, positive_int
 from pooldesk.backend.cli.output import emit_json, fail
 
 
@@ -26,9 +25,7 @@ def scale_fraction(text: str) -> float:
     return value
 
 
-def register(sub: argparse._SubParsersAction[Any], positive_int: Callable[[str], int]) -> None:
-    """Add the subcommand. ``positive_int`` is handed in by parser.py, which imports this module:
-    importing it back would make an import cycle (tests/unit/test_boundaries.py forbids them)."""
+def register(sub: argparse._SubParsersAction[Parser]) -> None:
     compare = sub.add_parser(
         "compare-pools",
         help="run the case study: invoices and URL checks on gevent vs prefork, measured",

@@ -16,7 +16,8 @@ from __future__ import annotations
 import argparse
 import functools
 from dataclasses import dataclass, field
-from typing import Any
+
+from pooldesk.backend.cli.grammar import Parser
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -145,7 +146,7 @@ def script(parser: argparse.ArgumentParser, shell: str) -> str:
     return {"bash": bash, "zsh": zsh, "fish": fish}[shell](nodes)
 
 
-def register(sub: Any, parser_class: Any, root: argparse.ArgumentParser) -> None:
+def register(sub: argparse._SubParsersAction[Parser], root: argparse.ArgumentParser) -> None:
     """Add the subcommand; ``root`` is the whole grammar to complete (handed in by parser.py,
     which imports this module: importing it back would make an import cycle)."""
     completion = sub.add_parser(

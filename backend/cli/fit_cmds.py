@@ -10,14 +10,15 @@ import argparse
 from typing import Any
 
 from pooldesk.backend.cli.advise_cmds import add_measuring
+from pooldesk.backend.cli.grammar import Parser
 from pooldesk.backend.cli.output import emit_json, fail, table
 
 COLUMNS = ("queue", "runs", "nature", "cpu", "hold", "workers", "verdict", "recommendation")
 
 
-def register(sub: Any, parser_class: Any, positive_float: Any) -> None:
+def register(sub: argparse._SubParsersAction[Parser]) -> None:
     summary = "measured nature of every queue and the pool that fits it"
-    add_measuring(sub, "fit", summary, "listen to the workers", positive_float, run)
+    add_measuring(sub, "fit", summary, "listen to the workers", run)
 
 
 def rows(seconds: float) -> list[dict[str, Any]] | None:

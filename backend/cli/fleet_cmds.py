@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pooldesk.backend.cli.grammar import Parser, positive_float
 from pooldesk.backend.cli.output import emit_json, fail
 
 HOST_FIELDS = (
@@ -22,14 +23,12 @@ HOST_FIELDS = (
 )
 
 
-def register(sub: Any, parser_class: Any, positive_float: Any) -> None:
+def register(sub: argparse._SubParsersAction[Parser]) -> None:
     fleet = sub.add_parser("fleet", help="the fleet's shared key (commands to other hosts)")
-    fsub = fleet.add_subparsers(
-        dest="action", metavar="ACTION", required=True, parser_class=parser_class
-    )
+    fsub = fleet.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=Parser)
     key = fsub.add_parser("key", help="the fleet key file")
     ksub = key.add_subparsers(
-        dest="key_action", metavar="ACTION", required=True, parser_class=parser_class
+        dest="key_action", metavar="ACTION", required=True, parser_class=Parser
     )
     init = ksub.add_parser("init", help="create a new random key (mode 0600)")
     init.add_argument("--path", default=None, help="where (default: $POOLDESK_HOME/fleet.key)")
@@ -37,9 +36,7 @@ def register(sub: Any, parser_class: Any, positive_float: Any) -> None:
     init.set_defaults(handler=key_init)
 
     agent = sub.add_parser("agent", help="this host's fleet agent (commands through the broker)")
-    asub = agent.add_subparsers(
-        dest="action", metavar="ACTION", required=True, parser_class=parser_class
-    )
+    asub = agent.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=Parser)
     serve = asub.add_parser("serve", help="announce this host and run the panel's commands")
     serve.add_argument("--host-name", default=None, help="this host's name in the fleet")
     serve.add_argument(
@@ -55,9 +52,7 @@ def register(sub: Any, parser_class: Any, positive_float: Any) -> None:
     serve.set_defaults(handler=agent_serve)
 
     host = sub.add_parser("host", help="the fleet's hosts (agents heard on the broker)")
-    hsub = host.add_subparsers(
-        dest="action", metavar="ACTION", required=True, parser_class=parser_class
-    )
+    hsub = host.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=Parser)
     hlist = hsub.add_parser("list", help="hosts heard within --listen seconds, with CPU and memory")
     hlist.add_argument(
         "--listen", type=positive_float, default=2.0, metavar="S", help="seconds to listen"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
-from typing import Any
 
+from pooldesk.backend.cli.grammar import Parser
 from pooldesk.backend.cli.output import emit_json, fail
 from pooldesk.backend.metrics import DEFAULT_PORT
 
@@ -25,10 +25,10 @@ def _port(text: str) -> int:
     return value
 
 
-def register(sub: Any, parser_class: Any) -> None:
+def register(sub: argparse._SubParsersAction[Parser]) -> None:
     metrics = sub.add_parser("metrics", help="Prometheus metrics (127.0.0.1 only)")
     msub = metrics.add_subparsers(
-        dest="action", metavar="ACTION", required=True, parser_class=parser_class
+        dest="action", metavar="ACTION", required=True, parser_class=Parser
     )
     serve = msub.add_parser(
         "serve",

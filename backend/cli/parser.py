@@ -22,7 +22,7 @@ from pooldesk.backend.cli import (
     project_cmds,
     worker_grammar,
 )
-from pooldesk.backend.cli.grammar import Parser, lazy, positive_float, positive_int
+from pooldesk.backend.cli.grammar import Parser, lazy, positive_int
 
 
 def build_parser() -> Parser:
@@ -56,14 +56,14 @@ def build_parser() -> Parser:
     batch_grammar.register(sub)
     _add_tasks(sub)
     batch_grammar.register_demo(sub)
-    compare_cmds.register(sub, positive_int)
-    advise_cmds.register(sub, Parser, positive_float)
-    audit_cmds.register(sub, Parser, positive_float)
-    project_cmds.register(sub, Parser)
-    fit_cmds.register(sub, Parser, positive_float)
-    metrics_cmds.register(sub, Parser)
-    fleet_cmds.register(sub, Parser, positive_float)
-    completion.register(sub, Parser, parser)
+    compare_cmds.register(sub)
+    advise_cmds.register(sub)
+    audit_cmds.register(sub)
+    project_cmds.register(sub)
+    fit_cmds.register(sub)
+    metrics_cmds.register(sub)
+    fleet_cmds.register(sub)
+    completion.register(sub, parser)  # the whole grammar, built here, is what it completes
 
     host_flag.hook_all(parser)
     helptext.finish(parser)

@@ -13,13 +13,14 @@ import os
 import sys
 from typing import Any
 
+from pooldesk.backend.cli.grammar import Parser
 from pooldesk.backend.cli.output import emit_json, fail
 
 
-def register(sub: Any, parser_class: Any) -> None:
+def register(sub: argparse._SubParsersAction[Parser]) -> None:
     project = sub.add_parser("project", help="your own Celery projects (interpreter, app, env)")
     psub = project.add_subparsers(
-        dest="action", metavar="ACTION", required=True, parser_class=parser_class
+        dest="action", metavar="ACTION", required=True, parser_class=Parser
     )
     add = psub.add_parser("add", help="save a project after importing its app once")
     add.add_argument("name", help="a name for the project (letters, digits, - and _)")

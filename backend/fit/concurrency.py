@@ -17,13 +17,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-MiB = 2**20
+from pooldesk.backend.units import KiB, MiB
+
 RAM_SHARE = 0.5  # of the available memory a recommendation may plan to use
 PREFORK_MAX_PER_CORE = 16
 GEVENT_MIN, GEVENT_MAX = 10, 1000
 GEVENT_HEADROOM = 2.0
 FD_RESERVE = 64  # sockets and files a worker keeps besides its tasks' own
-BYTES_PER_GREENLET = 256 * 1024  # a greenlet's stack plus a task's working set, rough
+BYTES_PER_GREENLET = 256 * KiB  # a greenlet's stack plus a task's working set, rough
 CPU_BOUND = 0.7  # CPU share from which a task counts as CPU-bound (as fit.nature)
 MIN_COMPUTE = 0.02  # below this CPU share the wait/compute ratio is noise
 # Celery's own CPU per task, measured here (noop tasks, result backend on, events on)

@@ -31,12 +31,13 @@ import urllib3.exceptions
 
 from pooldesk.backend import __version__
 from pooldesk.backend.monitoring.urls import redact_credentials, validate_url
+from pooldesk.backend.units import KiB, MiB
 
 USER_AGENT = f"Pooldesk/{__version__}"
 DEFAULT_HEADERS: Mapping[str, str] = {"User-Agent": USER_AGENT}
 #: Stop reading a body after this many bytes and mark the result ``truncated``.
-MAX_BODY_BYTES = 5 * 1024 * 1024
-CHUNK_BYTES = 64 * 1024
+MAX_BODY_BYTES = 5 * MiB
+CHUNK_BYTES = 64 * KiB
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 MAX_ERROR_CHARS = 200
 

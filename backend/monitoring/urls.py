@@ -30,10 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from pooldesk.backend.units import MiB
+
 ALLOWED_SCHEMES = ("http", "https")
 MAX_URL_LENGTH = 2048
 MAX_URLS = 100_000
-MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_FILE_BYTES = 10 * MiB
 #: How many problems an error message lists before summarising the rest.
 MAX_LISTED_PROBLEMS = 20
 
@@ -250,7 +252,7 @@ def _read_text(path: str | os.PathLike[str]) -> str:
         if size > MAX_FILE_BYTES:
             raise UrlFileError(
                 f"{p}: file is {size / 1e6:.1f} MB; the limit for a URL file is "
-                f"{MAX_FILE_BYTES // (1024 * 1024)} MB"
+                f"{MAX_FILE_BYTES // MiB} MB"
             )
         with p.open("rb") as fh:
             data = fh.read(MAX_FILE_BYTES + 1)  # the file may grow after stat()
@@ -261,7 +263,7 @@ def _read_text(path: str | os.PathLike[str]) -> str:
     except OSError as exc:
         raise UrlFileError(f"{p}: cannot be read ({exc.strerror or exc})") from None
     if len(data) > MAX_FILE_BYTES:
-        raise UrlFileError(f"{p}: file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+        raise UrlFileError(f"{p}: file is larger than {MAX_FILE_BYTES // MiB} MB")
     if b"\x00" in data:
         raise UrlFileError(f"{p}: looks like a binary file, not a text file of URLs")
     try:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from pooldesk.backend.units import KiB, MiB
+
 KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -74,8 +76,8 @@ def _closing(value: str, quote: str) -> int:
 # arguments and environment together, and each single string at most MAX_ARG_STRLEN (128 KiB);
 # past either, exec fails with E2BIG, which used to be reported as "cannot run <interpreter>
 # (Argument list too long)" — blaming the interpreter for the env file. Checked up front.
-ENV_FILE_MAX_BYTES = 1024 * 1024
-ENV_VALUE_MAX_BYTES = 128 * 1024 - 1
+ENV_FILE_MAX_BYTES = MiB
+ENV_VALUE_MAX_BYTES = 128 * KiB - 1
 
 
 def check_size(env: dict[str, str], source: str) -> None:
@@ -84,14 +86,14 @@ def check_size(env: dict[str, str], source: str) -> None:
         size = len(key.encode()) + len(value.encode()) + 1
         if size > ENV_VALUE_MAX_BYTES:
             raise EnvFileError(
-                f"{source}: {key} is {size / 1024:.0f} KiB; a process's environment takes at "
-                f"most {ENV_VALUE_MAX_BYTES // 1024} KiB per variable"
+                f"{source}: {key} is {size / KiB:.0f} KiB; a process's environment takes at "
+                f"most {ENV_VALUE_MAX_BYTES // KiB} KiB per variable"
             )
     total = sum(len(k.encode()) + len(v.encode()) + 2 for k, v in env.items())
     if total > ENV_FILE_MAX_BYTES:
         raise EnvFileError(
-            f"{source}: {total / 1024 / 1024:.1f} MiB of variables; a process's environment "
-            f"takes at most {ENV_FILE_MAX_BYTES // 1024 // 1024} MiB"
+            f"{source}: {total / MiB:.1f} MiB of variables; a process's environment "
+            f"takes at most {ENV_FILE_MAX_BYTES // MiB} MiB"
         )
 
 
@@ -100,8 +102,8 @@ def parse_file(path: Path) -> dict[str, str]:
         size = path.stat().st_size
         if size > ENV_FILE_MAX_BYTES:
             raise EnvFileError(
-                f"env file {path}: {size / 1024 / 1024:.1f} MiB is more than the "
-                f"{ENV_FILE_MAX_BYTES // 1024 // 1024} MiB a process's environment can hold"
+                f"env file {path}: {size / MiB:.1f} MiB is more than the "
+                f"{ENV_FILE_MAX_BYTES // MiB} MiB a process's environment can hold"
             )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

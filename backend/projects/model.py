@@ -44,6 +44,16 @@ class Project:
         """Whether this project runs on ``host`` (None, or no host set: this machine)."""
         return self.host is None or self.host == host
 
+    def elsewhere(self, host: str) -> str | None:
+        """Why this panel cannot start the project on ``host`` ("" this machine), in the one
+        sentence the Start dialog and Settings ▸ Presets say; None when it is registered there.
+        Unlike ``runs_on`` (an agent's own store, where no host means its own), a project with
+        no host is this panel's machine's: a fleet host has only those registered on it."""
+        if (self.host or "") == host:
+            return None
+        there = f"on {self.host}" if self.host else "on this machine"
+        return f"{self.name} is registered {there}, {f'not on {host}' if host else 'not here'}"
+
     def problems(self, here: bool = True) -> list[str]:
         """Cheap checks on the fields (the interpreter itself is probed in ``check``).
         ``here=False``: the paths are another host's, so only their shape is checked here

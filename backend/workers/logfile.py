@@ -6,7 +6,9 @@ import os
 from pathlib import Path
 from typing import BinaryIO
 
-MAX_BYTES = 10 * 1024 * 1024
+from pooldesk.backend.units import MiB
+
+MAX_BYTES = 10 * MiB
 BACKUPS = 3
 
 

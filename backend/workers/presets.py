@@ -123,4 +123,16 @@ def problems(preset: dict[str, Any], platform: str | None = None) -> list[str]:
     spec = spec_for(preset)
     out += [p for p in spec.problems(platform) if not p.startswith("name ")]
     host = host_problem(host_of(preset))
-    return out + ([host] if host else [])
+    return out + ([host] if host else []) + project_host_problems(preset)
+
+
+def project_host_problems(preset: dict[str, Any]) -> list[str]:
+    """A preset whose project is registered on another host than the preset's: its start would
+    be refused there (an agent starts only its own host's projects; this machine, only its
+    own). Said in the Start dialog's words, with the two ways out."""
+    project = str(preset.get("project") or "")
+    saved = ProjectStore().load(project) if project and project != DEMO else None
+    where = saved.elsewhere(host_of(preset)) if saved else None
+    if saved is None or where is None:
+        return []
+    return [f"{where}: set Host to {saved.host or 'This machine'}, or pick another project"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pooldesk.backend.units import GiB
 from pooldesk.desktop.charts.base import COLOURS, TimeChart
 
 History = Callable[[str, float], dict[str, list[float]]]
-GiB = 2**30
 
 
 class SystemCpuChart(TimeChart):

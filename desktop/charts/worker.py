@@ -15,13 +15,12 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from pooldesk.backend.telemetry.ring import Ring
 from pooldesk.backend.telemetry.samples import Snapshot
 from pooldesk.backend.telemetry.views import EventSnapshot
-from pooldesk.backend.units import plural
+from pooldesk.backend.units import MiB, plural
 from pooldesk.desktop.charts.base import COLOURS, NEUTRAL, TimeChart
 from pooldesk.desktop.charts.grid import ChartGrid
 from pooldesk.desktop.charts.window import History
 from pooldesk.desktop.formatting import human_bytes
 
-MiB = 2**20
 LIMIT_FIELDS = ("limit", "concurrency")
 
 

@@ -94,11 +94,8 @@ class StartDialog(QDialog):
         self._local_existing: dict[str, str] = {}
         self._block = ""  # why fleet hosts cannot be picked (no key), "" when they can
         self._host_workers: dict[str, dict[str, str]] = {}
-        self.project_combo = ProjectPicker()
-        if project is not None:
-            index = self.project_combo.findData(project)
-            if index >= 0:
-                self.project_combo.setCurrentIndex(index)
+        self.project_combo = ProjectPicker()  # follows the host: its projects, and the demo
+        self.project_combo.pick(project)
         self.project_hint = QLabel()
         self.project_hint.setObjectName("hint")
         self.project_hint.setWordWrap(True)
@@ -167,6 +164,7 @@ class StartDialog(QDialog):
         self.name_edit.textEdited.connect(self._name_typed)
         self.pool_combo.activated.connect(self._pool_picked)
         self.project_combo.currentIndexChanged.connect(self._project_changed)
+        self.project_combo.activated.connect(self._project_changed)  # drops the picker's note
         self.host_combo.currentIndexChanged.connect(self._host_changed)
         self.advanced.changed.connect(self._validate)
         self.advanced.toggled.connect(self._validate)
@@ -202,6 +200,7 @@ class StartDialog(QDialog):
     def _host_changed(self, _index: int = 0) -> None:
         host = self.host()
         self._existing = self._host_workers.get(host, {}) if host else self._local_existing
+        self.project_combo.follow_host(host)  # its projects; _project_changed when they change
         if host:
             text = (
                 f"Its agent starts it there, from a project registered on {host} "
@@ -347,7 +346,8 @@ class StartDialog(QDialog):
             broker = check.public()["broker_url"]
             text = f"Its tasks use {', '.join(check.queues)}. Broker: {broker}."
             text += "".join(f"\nNot {p}: {why}." for p, why in reasons.items())
-        self.project_hint.setText(text)
+        note = self.project_combo.note
+        self.project_hint.setText(f"{note}: the demo is picked instead.\n{text}" if note else text)
         self._validate()
 
     def _pool_changed(self, pool: str) -> None:

@@ -31,15 +31,63 @@ from pooldesk.backend.workers.spec import DEFAULT_APP, parse_autoscale
 
 
 class ProjectPicker(QComboBox):
-    """Data of each item: the project name (DEMO for the demo)."""
+    """Data of each item: the project name (DEMO for the demo).
+
+    It lists the demo and the projects that can start on one host (``follow_host``): this
+    machine's own projects here, the mirrors of a fleet host's projects there. Listing every
+    project let one be picked where it is not registered, refused only when the start ran (an
+    agent starts only its own host's projects, ``backend/fleet/policy.py``)."""
 
     def __init__(self, store: ProjectStore | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.store = store or ProjectStore()
+        self.host = ""  # "" this machine, else the fleet host whose projects are listed
+        self._note = ""  # why the project asked for is not listed here; until the next pick
+        self.activated.connect(self._picked)
+        self._fill()
+
+    def _fill(self) -> None:
+        self.clear()
         self.addItem("demo (Pooldesk's demo app)", DEMO)
         for project in self.store.all():
-            self.addItem(f"{project.name} ({project.app})", project.name)
-            self.setItemData(self.count() - 1, project.python, Qt.ItemDataRole.ToolTipRole)
+            if (project.host or "") == self.host:
+                self.addItem(f"{project.name} ({project.app})", project.name)
+                self.setItemData(self.count() - 1, project.python, Qt.ItemDataRole.ToolTipRole)
+
+    def pick(self, name: str | None) -> None:
+        """Select project ``name`` if it can start on this host, else the demo, with a note
+        saying where ``name`` is registered (``note``)."""
+        index = self.findData(name) if name else 0
+        self.setCurrentIndex(max(index, 0))
+        self._note = self._elsewhere(str(name)) if name and index < 0 else ""
+
+    def follow_host(self, host: str) -> None:
+        """List the projects of ``host`` ("" this machine); keep the picked project when it is
+        listed there too, else fall back to the demo (``note`` says why). Emits
+        ``currentIndexChanged`` once, even for the same index: the items changed under it."""
+        if host == self.host:
+            return
+        name = self.currentData()
+        self.blockSignals(True)
+        try:
+            self.host = host
+            self._fill()
+            self.pick(name)
+        finally:
+            self.blockSignals(False)
+        self.currentIndexChanged.emit(self.currentIndex())
+
+    @property
+    def note(self) -> str:
+        """One line, while the demo stands in for a project of another host; else ""."""
+        return self._note if self.currentIndex() == 0 else ""
+
+    def _elsewhere(self, name: str) -> str:
+        saved = self.store.load(name) if name != DEMO else None
+        return (saved.elsewhere(self.host) or "") if saved else ""  # removed: nothing to say
+
+    def _picked(self, _index: int) -> None:
+        self._note = ""
 
     def project(self) -> str | None:
         """None for the demo (Pooldesk's own environment and broker)."""
@@ -52,7 +100,12 @@ class ProjectPicker(QComboBox):
         return saved.app if saved else DEFAULT_APP
 
     def check(self) -> CheckResult | None:
+        """The project's last check: this machine's, or for a fleet host's project the one its
+        agent ran there (kept beside the mirror, masked): its queues and pools, not ours."""
         name = self.project()
+        if name and self.host:
+            data = self.store.host_check(name)
+            return CheckResult.from_dict(data) if data else None
         return self.store.last_check(name) if name else None
 
     def suggested_queues(self) -> list[str]:

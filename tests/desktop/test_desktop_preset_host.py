@@ -131,3 +131,52 @@ def test_start_from_preset_preselects_its_host_and_lets_the_user_change_it(
     assert [a.text() for a in page.presets_menu.actions() if a.menu()] == ["On this machine"]
     page.set_fleet_block("no fleet key: this panel can watch hosts")
     assert page.presets_menu.actions()[0].text().endswith("(no fleet key)")
+
+
+def _project_combo(page: SettingsPage, row: int) -> QComboBox:
+    combo = page.presets_section.table.cellWidget(row, 4)
+    assert isinstance(combo, QComboBox)
+    return combo
+
+
+def test_a_presets_project_must_be_registered_on_its_host(
+    home: Path, tmp_path: Path, qtbot: QtBot
+) -> None:
+    """As the Start dialog lists only the host's projects: a preset whose project is another
+    host's is a problem under the table, in the dialog's words, and Save stays off."""
+    import sys
+
+    from pooldesk.backend.fleet.panel_projects import mirror
+    from pooldesk.backend.projects.model import Project
+    from pooldesk.backend.projects.store import ProjectStore
+
+    store = ProjectStore()
+    store.add(Project("ledger", sys.executable, str(tmp_path), "ledger.celery:app"))
+    shop = Project("shop", "/srv/venv/bin/python", "/srv/shop", "shop.celery:app")
+    assert mirror({"project": shop.to_dict()}, "host-a", store) is None
+
+    page = SettingsPage(SettingsHub())
+    qtbot.addWidget(page)
+    page.show()
+    section = page.presets_section
+    assert section.table.isColumnHidden(HOST)  # no host heard, no host project picked
+    name = section.presets()[0]["name"]
+    _project_combo(page, 0).setCurrentText("shop")  # host-a's, on this machine
+    assert not section.table.isColumnHidden(HOST)  # the way out must be visible
+    assert section.error_label.text() == "• " + (
+        f"preset 1 ({name}): shop is registered on host-a, not here: set Host to host-a, "
+        "or pick another project"
+    )
+    assert not page.save_button.isEnabled()
+
+    section.set_hosts(HOSTS)
+    combo = _host_combo(page, 0)
+    combo.setCurrentIndex(combo.findData("host-a"))
+    assert section.error_label.text() == "" and page.save_button.isEnabled()
+    _project_combo(page, 0).setCurrentText("ledger")  # this machine's, on host-a
+    assert section.error_label.text() == "• " + (
+        f"preset 1 ({name}): ledger is registered on this machine, not on host-a: "
+        "set Host to This machine, or pick another project"
+    )
+    combo.setCurrentIndex(combo.findData(""))
+    assert section.error_label.text() == "" and page.save()

@@ -58,3 +58,28 @@ def test_a_hand_edited_bad_preset_host_is_named_when_the_file_loads(home: Path) 
     loaded = settings_mod.load(env=False)
     assert loaded.message is not None and "presets[1]" in loaded.message
     assert loaded.settings.presets == []  # the defaults: the bad file was set aside
+
+
+def test_a_presets_project_is_checked_against_its_host(home: Path) -> None:
+    """A mirror of host-a's project (``host`` set) starts only there; a project of this
+    machine only here; the demo, and a project no longer saved, anywhere (its start says)."""
+    from pooldesk.backend.projects.model import Project
+    from pooldesk.backend.projects.store import ProjectStore
+
+    store = ProjectStore()
+    store.add(Project("shop", "/srv/venv/bin/python", "/srv/shop", "shop", host="host-a"))
+    store.add(Project("ledger", "/usr/bin/python3", "/tmp", "ledger"))
+    check = presets_mod.project_host_problems
+    assert check({**ORCH, "project": "shop", "host": "host-a"}) == []
+    assert check({**ORCH, "project": "ledger"}) == []
+    assert check({**ORCH, "project": "shop"}) == [
+        "shop is registered on host-a, not here: set Host to host-a, or pick another project"
+    ]
+    assert check({**ORCH, "project": "shop", "host": "host-b"}) == [
+        "shop is registered on host-a, not on host-b: set Host to host-a, or pick another project"
+    ]
+    assert check({**ORCH, "project": "ledger", "host": "host-a"})[0].startswith(
+        "ledger is registered on this machine, not on host-a: set Host to This machine"
+    )
+    assert check({**ORCH, "project": "demo", "host": "host-a"}) == []
+    assert check({**ORCH, "project": "gone", "host": "host-a"}) == []

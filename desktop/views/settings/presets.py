@@ -135,6 +135,7 @@ class PresetsSection(QGroupBox):
         combo.addItems(names if wanted in names else [*names, wanted])
         combo.setCurrentText(wanted)
         combo.currentTextChanged.connect(self._edited)
+        combo.currentTextChanged.connect(self._fit_host_column)  # a host's project: its column
         return combo
 
     # -- hosts -------------------------------------------------------------------------------
@@ -186,12 +187,15 @@ class PresetsSection(QGroupBox):
         index = combo.findText(text)
         return str(combo.itemData(index) or "") if index >= 0 else text
 
-    def _fit_host_column(self) -> None:
-        """Shown once a host is heard or a preset names one (one machine: nothing to pick);
-        as wide as its widest combo box (a cell widget does not size its column)."""
+    def _fit_host_column(self, *_args: object) -> None:
+        """Shown once a host is heard or a preset names one, or names a project registered on
+        a host (the problem under the table says to set Host: it must be there to set); as
+        wide as its widest combo box (a cell widget does not size its column)."""
         cells = [self.table.cellWidget(r, HOST) for r in range(self.table.rowCount())]
         combos = [c for c in cells if isinstance(c, QComboBox)]
-        named = any(self._host_value(c) for c in combos)
+        named = any(self._host_value(c) for c in combos) or any(
+            p.get("project") and presets_mod.project_host_problems(p) for p in self.presets()
+        )
         self.table.setColumnHidden(HOST, not (self._hosts or named))
         width = max((c.sizeHint().width() + 8 for c in combos), default=0)
         if self.table.columnWidth(HOST) < width:

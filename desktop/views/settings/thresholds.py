@@ -23,10 +23,9 @@ from PySide6.QtWidgets import (
 
 from pooldesk.backend.advisor.model import Thresholds
 from pooldesk.backend.settings import Settings
+from pooldesk.backend.units import MiB
 from pooldesk.desktop.views.settings.field_errors import error_under
 from pooldesk.desktop.views.settings.widgets import form, same_width
-
-MiB = 2**20
 
 
 @dataclass(frozen=True)
