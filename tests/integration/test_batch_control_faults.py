@@ -25,10 +25,12 @@ from celery.app.trace import build_tracer
 from pooldesk.backend.batches.children import fetch_states
 from pooldesk.backend.batches.errors import BatchError
 from pooldesk.backend.batches.history import BatchRecord
-from pooldesk.backend.batches.ledger import DUE_KEY, Ledger
+from pooldesk.backend.batches.ledger import DUE_KEY, Ledger, Outcome
 from pooldesk.backend.batches.params import InvoiceParams
+from pooldesk.backend.batches.plan import invoice_children
 from pooldesk.backend.batches.service import BatchService
 from pooldesk.backend.broker.managed import ManagedBroker
+from pooldesk.backend.broker.resolve import BrokerConfig
 from pooldesk.backend.celery_app import make_app
 from pooldesk.backend.invoices import db
 from pooldesk.backend.invoices.db import make_engine
@@ -94,6 +96,36 @@ def _worker_finishes(manager: Any, service: BatchService, batch_id: str) -> Batc
     done = finish(service, batch_id, timeout=5)
     assert "error" not in seen, (seen, done.error)
     return done
+
+
+def test_the_retry_is_written_whole_and_once(broker: BrokerConfig) -> None:
+    app = make_app(broker.broker_url, broker.result_backend, include=[])
+    ledger, key = Ledger(app), app.backend.get_key_for_task("r")
+    children = invoice_children("r", [1, 2, 3], 1, PERIOD)
+    ledger.write_plan("r", children, 3, meta={"id": "r"}, token="a", lease=30.0)
+    for child, state in zip(children, ("succeeded", "failed", "cancelled"), strict=True):
+        outcome = Outcome(
+            **{state: 1}, failures=[{"index": child["index"]}] * (state != "cancelled")
+        )
+        ledger.ended("r", child["index"], child["id"], outcome)
+    app.backend.store_result("r", {"outcome": "completed_with_failures"}, "SUCCESS")
+    again = [{**c, "id": f"{c['id']}.t1"} for c in children[1:]]
+    meta = {"id": "r", "retry_round": 1}
+    args: dict[str, Any] = {"round_": 1, "succeeded": 1, "result_key": key, "lease": 30.0}
+
+    assert ledger.begin_retry("r", again, meta=meta, **args) == (1, 1)
+    snap = ledger.snapshot("r")
+    assert snap is not None and snap.open_children == 2 and snap.counts["succeeded"] == 1
+    assert snap.counts["failed"] == snap.counts["cancelled"] == 0 and ledger.failures("r") == []
+    assert ledger.children("r") == [children[0], *again] and ledger.meta("r") == meta
+    assert app.backend.get_task_meta("r")["status"] == "PENDING"  # the old SUCCESS forgotten
+    due = ledger.due_in("r")
+    assert due is not None and 25 < due <= 30
+    # The same round again (a reply lost, another window): found begun, nothing written.
+    other = [{**c, "id": "x", "index": 9} for c in again]
+    assert ledger.begin_retry("r", other, meta={"id": "r", "retry_round": 1}, **args) == (0, 1)
+    assert ledger.children("r") == [children[0], *again] and ledger.meta("r") == meta
+    assert ledger.begin_retry("gone", again, meta=meta, **args) == (-1, 0)  # expired
 
 
 def test_redis_failing_mid_cancel_says_cancel_again_and_the_second_cancel_finishes(
