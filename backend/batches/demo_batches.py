@@ -303,7 +303,12 @@ class DemoBatches:
         }
 
     def retry(self, record: BatchRecord) -> BatchRecord:
-        """Run only the failed (or cancelled) children of a finished batch again."""
+        """Run only the failed (or cancelled) children of a finished batch again.
+
+        The ledger's part is one script (:mod:`.retry_write`): Redis failing under it leaves the
+        batch as it was, and the person retries; once written the round is leased, so its
+        publishes failing are the lease's. A retry repeated for a round already begun writes and
+        sends nothing twice."""
         record = self.settle(record)
         if not record.final or not record.summary:
             raise BatchError(f"batch {record.id[:12]} has not finished; cancel or wait first")
