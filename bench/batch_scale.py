@@ -304,7 +304,7 @@ class Bench:
         (launch + follow with a refresh every 0.5 s, as ``--wait`` does) beside a plain group of
         the same calls. The follower's CPU is this process's, during the follow only."""
         from pooldesk.backend.batches.items import Item, Items
-        from pooldesk.backend.batches.project_batch import make_plan
+        from pooldesk.backend.batches.project_plan import make_plan
 
         self.say(f"project task: {n:,} items")
         self.scenario = "project task (sleep 0)"

@@ -50,6 +50,19 @@ def _unreachable(exc: BaseException) -> str:
     return f"result backend unreachable: {str(exc).splitlines()[0]}"
 
 
+def _interrupted(doing: str, record: BatchRecord, exc: BaseException) -> BatchError:
+    """Redis failing under a cancel or a retry: every step of either can be taken again."""
+    again = "cancel" if doing == "cancelling" else "retry"
+    return BatchError(
+        f"the broker failed while {doing} batch {record.id[:12]} ({_first_line(exc)}): "
+        f"nothing was lost; {again} again"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 class DemoBatches:
     def __init__(self, config: BrokerConfig | None, history: HistoryStore) -> None:
         self._config = config
@@ -242,6 +255,17 @@ class DemoBatches:
         record = self.settle(record)
         if record.final:  # every child had ended; only the batch's close was missing
             return {"pending": 0, "running": 0, "ended": True, "state": record.state}
+        try:
+            return self._cancel(record, terminate)
+        except BatchError:
+            raise
+        except Exception as exc:  # redis-py's and kombu's errors of every kind
+            # Every prefix is one a second cancel finishes: revoked children not yet marked are
+            # revoked and marked again; marked ones not yet counted are counted by its settle
+            # (and by the watcher's scan, as are children a worker discards as revoked).
+            raise _interrupted("cancelling", record, exc) from exc
+
+    def _cancel(self, record: BatchRecord, terminate: bool) -> dict[str, Any]:
         planned = self.ledger.exists(record.id)
         if not planned and record.state == "running":
             # The parent is planning right now: revoking it would leave its children running.
@@ -279,7 +303,12 @@ class DemoBatches:
         }
 
     def retry(self, record: BatchRecord) -> BatchRecord:
-        """Run only the failed (or cancelled) children of a finished batch again."""
+        """Run only the failed (or cancelled) children of a finished batch again.
+
+        The ledger's part is one script (:mod:`.retry_write`): Redis failing under it leaves the
+        batch as it was, and the person retries; once written the round is leased, so its
+        publishes failing are the lease's. A retry repeated for a round already begun writes and
+        sends nothing twice."""
         record = self.settle(record)
         if not record.final or not record.summary:
             raise BatchError(f"batch {record.id[:12]} has not finished; cancel or wait first")
@@ -287,12 +316,17 @@ class DemoBatches:
         round_ = int(summary.get("retry_round", 0)) + 1
         rows = self.children(record)
         ledger = self.ledger
-        if not ledger.exists(record.id):
-            raise BatchError(
-                f"batch {record.id[:12]} is too old to retry: its plan has expired from the "
-                "result backend"
-            )
-        plan = ledger.children(record.id)
+        try:
+            if not ledger.exists(record.id):
+                raise BatchError(
+                    f"batch {record.id[:12]} is too old to retry: its plan has expired from the "
+                    "result backend"
+                )
+            plan = ledger.children(record.id)
+        except BatchError:
+            raise
+        except Exception as exc:
+            raise _interrupted("retrying", record, exc) from exc
         to_run = again(record, rows, plan, round_)
         if not to_run:
             raise BatchError(f"batch {record.id[:12]} has no failed children to retry")
@@ -308,34 +342,54 @@ class DemoBatches:
             "children": max([int(c["index"]) for c in plan + to_run], default=-1) + 1,
             "items": int(counts.get("total", 0)),
         }
-        # Mark the batch in progress first, so no refresh reads the old summary as final. The
-        # Redis backend never overwrites a SUCCESS, so the old result is forgotten first.
         # What the rows say succeeded (a child revoked as it started may have succeeded after all).
         succeeded = sum(1 for r in rows if not failed(r))
-        ledger.reset_failures(record.id, succeeded, {})
-        for child in to_run:
-            ledger.replace_child(record.id, child, reopen=True)
-        gen = int(ledger.client.incr(ledger.key(record.id, "gen")))
-        batch["gen"] = gen
-        ledger.write_meta(batch)
-        ledger.arm(record.id, gen, LEASE_S)
-        self.app.backend.forget(record.id)
-        self.app.backend.store_result(
-            record.id,
-            {"batch": batch, "counts": {**counts, "failed": 0, "cancelled": 0}},
-            "PROGRESS",
-        )
-        for child in to_run:
-            self.app.send_task(
-                CHILD_TASKS[record.kind],
-                args=child["args"],
-                task_id=child["id"],
-                queue=batch["queue"],
+        try:  # the ledger's part, all of it or none (see batches.retry_write)
+            begun, gen = ledger.begin_retry(
+                record.id,
+                to_run,
+                round_=round_,
+                succeeded=succeeded,
+                meta=batch,
+                result_key=self.app.backend.get_key_for_task(record.id),
+                lease=LEASE_S,
             )
-        self.app.send_task(
-            WATCH_TASK, args=[batch], task_id=record.id, queue=ORCHESTRATION, countdown=1.0
-        )
+        except Exception as exc:  # redis-py's errors of every kind
+            raise _interrupted("retrying", record, exc) from exc
+        if begun < 0:
+            raise BatchError(f"batch {record.id[:12]} is too old to retry: its plan has expired")
         self.history.drop_rows(record.id)  # kept again when this round finishes
         record.state, record.finished_at, record.summary = "running", None, None
         self.history.update(record)
+        if begun:
+            self._start_round({**batch, "gen": gen}, to_run, counts)
+        else:  # begun by a call whose reply was lost: its lease finishes it
+            log.info("batch %s: retry round %d was begun already", record.id[:12], round_)
         return record
+
+    def _start_round(
+        self, batch: dict[str, Any], to_run: list[dict[str, Any]], counts: dict[str, Any]
+    ) -> None:
+        """A leased round's publishes: its PROGRESS, its children, its first watch round. Any
+        of them failing (the broker restarting) is left to the lease: a watchdog re-arms the
+        batch once it lapses, and the watcher sends the children no worker holds as orphans."""
+        try:
+            self.app.backend.store_result(
+                batch["id"],
+                {"batch": batch, "counts": {**counts, "failed": 0, "cancelled": 0}},
+                "PROGRESS",
+            )
+            for child in to_run:
+                self.app.send_task(
+                    CHILD_TASKS[batch["kind"]],
+                    args=child["args"],
+                    task_id=child["id"],
+                    queue=batch["queue"],
+                )
+            self.app.send_task(
+                WATCH_TASK, args=[batch], task_id=batch["id"], queue=ORCHESTRATION, countdown=1.0
+            )
+        except Exception as exc:
+            log.warning(
+                "batch %s: retry not all sent (%s); the lease sends it", batch["id"][:12], exc
+            )

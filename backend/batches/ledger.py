@@ -37,7 +37,7 @@ from typing import Any
 
 from celery import Celery
 
-from pooldesk.backend.batches import plan_write
+from pooldesk.backend.batches import plan_write, retry_write
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +175,7 @@ class Ledger:
         self._arm = client.register_script(_ARM)
         self._claim = client.register_script(_CLAIM)
         self._plan = client.register_script(plan_write.SCRIPT)
+        self._retry = client.register_script(retry_write.SCRIPT)
 
     @staticmethod
     def key(batch_id: str, part: str) -> str:
@@ -253,33 +254,27 @@ class Ledger:
         raw = self.client.get(self.key(batch_id, "meta"))
         return json.loads(raw) if raw else None
 
-    def replace_child(self, batch_id: str, child: dict[str, Any], reopen: bool = False) -> None:
-        """A resend (new id, same index) or a retry (new args): the plan entry is rewritten."""
-        plan, open_, running = self._keys(batch_id, "plan", "open", "running")
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hset(plan, str(child["index"]), json.dumps(child))
-        if reopen:
-            pipe.sadd(open_, str(child["index"]))
-            pipe.srem(running, str(child["index"]))
-        pipe.execute()
+    def replace_child(self, batch_id: str, child: dict[str, Any]) -> None:
+        """A resend (new id, same index): the plan entry is rewritten."""
+        self.client.hset(self.key(batch_id, "plan"), str(child["index"]), json.dumps(child))
 
-    def reset_failures(self, batch_id: str, succeeded: int, sums: dict[str, float]) -> None:
-        """Before a retry: the failed and cancelled items are about to run again."""
-        counts, failures, running = self._keys(batch_id, "counts", "failures", "running")
-        pipe = self.client.pipeline(transaction=False)
-        pipe.delete(failures, running)
-        pipe.hset(
-            counts,
-            mapping={
-                "succeeded": succeeded,
-                "failed": 0,
-                "cancelled": 0,
-                "started": 0,
-                **{k: repr(float(v)) for k, v in sums.items()},
-            },
-        )
-        pipe.expire(counts, self.ttl)
-        pipe.execute()
+    def begin_retry(
+        self,
+        batch_id: str,
+        children: list[dict[str, Any]],
+        *,
+        round_: int,
+        succeeded: int,
+        meta: dict[str, Any],
+        result_key: bytes | str,
+        lease: float,
+    ) -> tuple[int, int]:
+        """A retry round, all of it or none, once (:mod:`.retry_write`). Returns (1 written,
+        0 begun already, -1 no ledger; the round's watcher generation)."""
+        keys = [*self._keys(batch_id, *retry_write.PARTS), DUE_KEY, result_key]
+        args = retry_write.script_args(batch_id, children, round_, succeeded, meta, self.ttl, lease)
+        done, gen = self._retry(keys=keys, args=args)
+        return int(done), int(gen)
 
     def touch(self, batch_id: str) -> None:
         """Keep a long batch's ledger alive as long as its results."""

@@ -1,34 +1,37 @@
 """Project batches: a user's own task sent as a batch, with the demo batches' record and controls.
 
-``plan`` validates everything before anything is sent (project, task, queue, items, chunk size,
-the broker answering) and says who consumes the queue and what the forecast is; ``launch``
-records the batch (its id exists at once), writes every child to the :class:`ChildStore`, then
-sends them from Pooldesk's process straight to the project's broker, each under the id
-``<batch>.<index>`` (so a task event maps to its batch without a lookup) and marks them sent a
-slice at a time: a broker restarting meanwhile is waited for (``outage``); if sending stops part
-way the record says how many were sent, and ``retry`` sends the rest. ``refresh`` follows
-(``project_follow``), ``cancel`` revokes what has not ended, ``retry`` sends only the failed,
-lost, cancelled and unsent children's items again, under new ids (``<batch>.<index>.t<n>``).
+A :class:`~pooldesk.backend.batches.project_plan.Plan` (``make_plan``: every check before anything
+is sent) is launched here: ``launch`` writes every child to the :class:`ChildStore`, then records
+the batch (its id exists before any child is sent; a database failing in between leaves neither:
+see :meth:`ProjectBatches.launch`), then sends the children from Pooldesk's process straight to
+the project's broker, each under the id ``<batch>.<index>`` (so a task event maps to its batch
+without a lookup) and marks them sent a slice at a time: a broker restarting meanwhile is waited
+for (``outage``); if sending stops part way the record says how many were sent, and ``retry``
+sends the rest. ``refresh`` follows (``project_follow``), ``cancel`` revokes what has not ended,
+``retry`` sends only the failed, lost, cancelled and unsent children's items again, under new ids
+(``<batch>.<index>.t<n>``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from celery import Celery
 
 from pooldesk.backend import proc
-from pooldesk.backend.batches import forecast as forecast_mod
+from pooldesk.backend.batches.errors import BatchError
 from pooldesk.backend.batches.history import BatchRecord, HistoryStore
-from pooldesk.backend.batches.items import Items, calls, children_count, covered
+from pooldesk.backend.batches.items import calls, covered
 from pooldesk.backend.batches.outage import through_outage
 from pooldesk.backend.batches.project_follow import FRONT, LOST_CHECK_S, follow_front
+from pooldesk.backend.batches.project_plan import Plan
 from pooldesk.backend.batches.project_store import Child, ChildStore
 from pooldesk.backend.batches.project_target import Target, TargetError, resolve
 from pooldesk.backend.panelapp import panel_app
@@ -39,112 +42,8 @@ MARK_EVERY = 200  # children marked sent per SQLite transaction while sending
 MAX_FAILURES_SHOWN = 50
 
 
-class ProjectBatchError(RuntimeError):
+class ProjectBatchError(BatchError):
     """A request about an existing project batch that cannot be carried out."""
-
-
-@dataclass
-class Plan:
-    target: Target
-    items: Items
-    chunk_size: int | None
-    children: int
-    consumers: list[forecast_mod.Consumer] = field(default_factory=list)
-    forecast: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def warning(self) -> str | None:
-        if self.consumers:
-            return None
-        return (
-            f"no worker consumes queue {self.target.queue!r} now: the children will wait in it; "
-            f"start a worker for it (pooldesk worker start NAME --project "
-            f"{self.target.project} -Q {self.target.queue})"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """``batch run --dry-run --json``."""
-        return {
-            "task": self.target.task,
-            "queue": self.target.queue,
-            "items": len(self.items),
-            "children": self.children,
-            "consumers": [
-                {"name": c.name, "pool": c.pool, "concurrency": c.concurrency}
-                for c in self.consumers
-            ],
-            "forecast": list(self.forecast.get("forecast") or []),
-            "forecast_reason": self.forecast.get("forecast_reason"),
-        }
-
-
-def broker_error(target: Target) -> str | None:
-    from pooldesk.backend.broker.status import broker_status
-
-    status = broker_status(target.config, queues=())
-    return None if status.up else f"project {target.project}: {status.error}"
-
-
-CONSUMERS_TTL_S = 5.0
-_consumers: dict[str, tuple[float, list[Any]]] = {}
-
-
-def consumers_of(target: Target, timeout: float = 1.0) -> list[forecast_mod.Consumer]:
-    """The workers consuming the queue now, as the project's broker's remote control says.
-
-    An inspect waits its whole timeout for replies (1 s): the window's dialog asks again as
-    the person types, so one broker's answer is reused for :data:`CONSUMERS_TTL_S`."""
-    from pooldesk.backend.workers.control import Control
-
-    now = time.monotonic()
-    cached = _consumers.get(target.broker_url)
-    if cached is not None and now - cached[0] < CONSUMERS_TTL_S:
-        found = cached[1]
-    else:
-        control = Control(target.config)
-        try:
-            found = control.remote_workers(timeout=timeout)
-        finally:
-            control.close()
-        _consumers[target.broker_url] = (now, found)
-    return [
-        forecast_mod.Consumer(w.hostname, w.pool or "?", int(w.concurrency or 0))
-        for w in found
-        if target.queue in w.queues
-    ]
-
-
-def make_plan(
-    project: str,
-    task: str,
-    items: Items,
-    chunk_size: int | None = None,
-    queue: str | None = None,
-    check_broker: bool = True,
-    forecast_timeout: float = 3.0,
-) -> Plan:
-    """Every check a launch needs, nothing sent. Raises TargetError (bad input, exit 2)."""
-    if chunk_size is not None and chunk_size < 1:
-        raise TargetError(f"--chunk-size {chunk_size}: must be 1 or more")
-    if len(items) == 0:
-        raise TargetError(f"{items.source}: no items")
-    target = resolve(project, task, queue)
-    if check_broker:
-        down = broker_error(target)
-        if down:
-            raise TargetError(down)
-    plan = Plan(target, items, chunk_size, children_count(len(items), chunk_size))
-    plan.consumers = consumers_of(target) if check_broker else []
-    plan.forecast = forecast_mod.forecast_batch(
-        project=project,
-        task=task,
-        queue=target.queue,
-        items=len(items),
-        children=plan.children,
-        consumers=plan.consumers,
-        timeout_s=forecast_timeout,
-    )
-    return plan
 
 
 class ProjectBatches:
@@ -198,7 +97,6 @@ class ProjectBatches:
         record = BatchRecord(
             id=batch_id, kind=KIND, params=params, state="queued", created_at=time.time()
         )
-        self.history.add(record)
         children = [
             Child(
                 index=c.index,
@@ -210,12 +108,30 @@ class ProjectBatches:
             )
             for c in calls(plan.items, plan.chunk_size)
         ]
-        self.store.add(batch_id, children)
+        self._record(record, children)
         if on_record is not None:
             on_record(record)  # the id, before the (long) sending
         record.started_at = time.time()
         self._send(record, t, children)
         return self.refresh(record)
+
+    def _record(self, record: BatchRecord, children: list[Child]) -> None:
+        """The children, then the record: two files (``project_batches.db``, the history), each
+        written in one transaction. Recorded the other way round, a children insert failing (a
+        locked or full database) left a batch listed with no children, that no refresh could
+        finish; this way a failure leaves nothing listed, nothing is sent, and the person is
+        told. Children a failed record leaves are removed (and listed by nothing if even that
+        fails)."""
+        try:
+            self.store.add(record.id, children)
+        except (sqlite3.Error, OSError) as exc:
+            raise ProjectBatchError(_not_launched("the child store", exc)) from None
+        try:
+            self.history.add(record)
+        except (sqlite3.Error, OSError) as exc:
+            with contextlib.suppress(sqlite3.Error, OSError):
+                self.store.drop(record.id)
+            raise ProjectBatchError(_not_launched("the batch history", exc)) from None
 
     def _send(self, record: BatchRecord, target: Target, children: list[Child]) -> None:
         app = self._app(target)
@@ -381,6 +297,13 @@ class ProjectBatches:
         self._checked.pop(record.id, None)
         self._send(record, target, sorted(again, key=lambda c: c.index))
         return self.refresh(record)
+
+
+def _not_launched(store: str, exc: BaseException) -> str:
+    return (
+        f"cannot launch: {store} could not be written ({str(exc).splitlines()[0]}); "
+        "nothing was recorded or sent: launch again"
+    )
 
 
 def _send_one(app: Celery, target: Target, producer: Any, child: Child) -> None:

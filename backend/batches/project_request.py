@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pooldesk.backend.batches.items import ItemError, Items, parse_range, read_items
-from pooldesk.backend.batches.project_batch import Plan, make_plan
+from pooldesk.backend.batches.project_plan import Plan, make_plan
 from pooldesk.backend.batches.project_target import TargetError
 from pooldesk.backend.projects.store import ProjectStore
 

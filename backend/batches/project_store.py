@@ -148,6 +148,12 @@ class ChildStore:
             )
             _shift(conn, batch_id, [], [(0, "PENDING", r[5]) for r in rows])
 
+    def drop(self, batch_id: str) -> None:
+        """Forget a batch whose launch could not be recorded (one transaction)."""
+        with self._connect() as conn:
+            for table in ("children", "tally", "senders", "cancels"):
+                conn.execute(f"DELETE FROM {table} WHERE batch_id=?", (batch_id,))
+
     def mark_sent(self, batch_id: str, indices: list[int], task_ids: dict[int, str]) -> None:
         """After the broker took them: these children are out (and under these ids)."""
         with self._connect() as conn:

@@ -8,7 +8,7 @@ from typing import Any
 
 from pooldesk.backend.batches.history import BatchRecord
 from pooldesk.backend.batches.items import ItemError, Items, parse_range, read_items
-from pooldesk.backend.batches.project_batch import Plan, make_plan
+from pooldesk.backend.batches.project_plan import Plan, make_plan
 from pooldesk.backend.batches.project_target import TargetError
 from pooldesk.backend.batches.service import BatchError, BatchService
 from pooldesk.backend.cli.output import emit_json, fail

@@ -32,7 +32,7 @@ import uuid
 from typing import Any, NoReturn
 
 from celery import Task
-from celery.exceptions import Ignore, Retry
+from celery.exceptions import Ignore, Reject, Retry
 from celery.signals import worker_ready, worker_shutdown
 from kombu.exceptions import OperationalError as BrokerOperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -116,7 +116,7 @@ def plan_invoices(self: Task, batch_id: str, params: dict[str, Any]) -> Any:
         with engine.connect() as conn:
             ids = list(conn.scalars(query))
     except (OperationalError, DBAPIError) as exc:
-        raise self.retry(exc=exc, countdown=2**self.request.retries) from exc
+        _retry_db(self, batch_id, exc)
     children = invoice_children(batch_id, ids, int(params["chunk_size"]), params["period"])
     batch = {
         "id": batch_id,
@@ -148,6 +148,16 @@ def plan_monitoring(self: Task, batch_id: str, params: dict[str, Any]) -> Any:
         "items": len(urls),
     }
     return _start(self, batch, children)
+
+
+def _retry_db(self: Task, batch_id: str, exc: Exception) -> NoReturn:
+    """The database failed: the parent runs again in 1, 2, 4 s, then the batch shows the error.
+    The broker away too, Celery rejects it (task history: "failed") though the launch's lease
+    sends it again: it lapses instead, as a parent's every failed publish does."""
+    try:
+        raise self.retry(exc=exc, countdown=2**self.request.retries) from exc
+    except (Reject, *BACKEND_DOWN) as publish:  # Reject: Celery wraps the publish's error
+        _lapse({"id": batch_id}, publish)
 
 
 def _planned_already(self: Task, batch_id: str) -> None:
@@ -267,14 +277,12 @@ def watch_batch(self: Task, batch: dict[str, Any]) -> Any:
 
 
 def _lapse(batch: dict[str, Any], exc: Exception) -> NoReturn:
-    """A watch round, a plan's write (Redis away: nothing or all of it written) or its
-    publishes once it has leased the batch, that cannot finish (measured: kombu raising
-    ``AttributeError: 'NoneType' object has no attribute 'client'``, a Redis channel it had
-    closed, while publishing across a broker restart) must not fail the batch: its FAILURE
-    would mark the batch "error". It ends quietly and its lease lapses, so a watchdog re-arms
-    the batch (or sends an unplanned parent again) within :data:`watchdog.LEASE_S` s (at once
-    after a restart).
-    Logged, so a round that never works is seen."""
+    """A watch round, a plan's write (Redis away: nothing or all of it written), a parent's
+    publishes (its children, its first round, its database retry) that cannot finish (measured:
+    kombu's ``AttributeError: 'NoneType' object has no attribute 'client'`` publishing across a
+    broker restart) must not fail the batch ("error"): it ends quietly and its lease lapses, so
+    a watchdog re-arms the batch (or sends an unplanned parent again) within
+    :data:`watchdog.LEASE_S` s (at once after a restart). Logged: a round that never works."""
     log.warning(
         "batch %s: watcher gave up (%s: %s); re-armed when its lease lapses",
         str(batch.get("id"))[:12],

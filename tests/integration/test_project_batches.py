@@ -445,7 +445,8 @@ def test_sending_that_stops_part_way_is_recorded_and_retry_sends_the_rest(
 
     from pooldesk.backend.batches import outage
     from pooldesk.backend.batches.items import parse_range
-    from pooldesk.backend.batches.project_batch import ProjectBatches, make_plan
+    from pooldesk.backend.batches.project_batch import ProjectBatches
+    from pooldesk.backend.batches.project_plan import make_plan
     from pooldesk.backend.batches.service import BatchService
 
     real_send = Celery.send_task
@@ -498,7 +499,7 @@ def test_a_broker_restarting_while_the_children_are_sent_is_waited_for(
     from kombu.exceptions import OperationalError
 
     from pooldesk.backend.batches.items import parse_range
-    from pooldesk.backend.batches.project_batch import make_plan
+    from pooldesk.backend.batches.project_plan import make_plan
     from pooldesk.backend.batches.service import BatchService
 
     real_send = Celery.send_task
@@ -551,7 +552,8 @@ def test_cancel_while_the_children_are_being_sent_stops_the_sending(
     from celery import Celery
 
     from pooldesk.backend.batches.items import parse_range
-    from pooldesk.backend.batches.project_batch import MARK_EVERY, make_plan
+    from pooldesk.backend.batches.project_batch import MARK_EVERY
+    from pooldesk.backend.batches.project_plan import make_plan
     from pooldesk.backend.batches.service import BatchService
 
     real_send = Celery.send_task
