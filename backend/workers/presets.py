@@ -126,13 +126,21 @@ def problems(preset: dict[str, Any], platform: str | None = None) -> list[str]:
     return out + ([host] if host else []) + project_host_problems(preset)
 
 
+def elsewhere(preset: dict[str, Any], host: str) -> str | None:
+    """Why the preset's project cannot start on ``host`` ("" this machine): it is registered
+    on another one (the Start dialog's sentence); None when it can (or is the demo)."""
+    project = str(preset.get("project") or "")
+    saved = ProjectStore().load(project) if project and project != DEMO else None
+    return saved.elsewhere(host) if saved else None
+
+
 def project_host_problems(preset: dict[str, Any]) -> list[str]:
     """A preset whose project is registered on another host than the preset's: its start would
     be refused there (an agent starts only its own host's projects; this machine, only its
     own). Said in the Start dialog's words, with the two ways out."""
-    project = str(preset.get("project") or "")
-    saved = ProjectStore().load(project) if project and project != DEMO else None
-    where = saved.elsewhere(host_of(preset)) if saved else None
-    if saved is None or where is None:
+    where = elsewhere(preset, host_of(preset))
+    if where is None:
         return []
-    return [f"{where}: set Host to {saved.host or 'This machine'}, or pick another project"]
+    saved = ProjectStore().load(str(preset.get("project")))
+    home = (saved.host if saved else "") or "This machine"
+    return [f"{where}: set Host to {home}, or pick another project"]

@@ -4,8 +4,9 @@ Each preset on its own ``host`` (Settings ▸ Presets) if it names one, else her
 pre-selected, not imposed. "On this machine" (while a preset names a host) and, while fleet
 hosts are online and commands can be sent, "On HOST" offer every preset again. A preset whose
 host cannot take it now (offline, not heard, no fleet key) is greyed with the reason, as the
-Start dialog greys such a host. The menu only says which preset and where (``startWanted``);
-the Workers page picks the free name and sends the request.
+Start dialog greys such a host; under "On HOST" (or "On this machine") a preset whose project
+is registered elsewhere is greyed with the Start dialog's sentence. The menu only says which
+preset and where (``startWanted``); the Workers page picks the free name and sends the request.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class PresetsMenu(QMenu):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Start from &preset", parent)
+        self.setToolTipsVisible(True)  # a greyed entry says why
         self.presets: list[dict[str, Any]] = []
         self._hosts: list[dict[str, Any]] = []  # the fleet's host rows
         self._block = ""  # why fleet commands cannot be sent ("" when they can)
@@ -83,10 +85,16 @@ class PresetsMenu(QMenu):
             self.addSeparator()
         for host, title in elsewhere:
             menu = self.addMenu(title)
+            menu.setToolTipsVisible(True)
             for index, preset in enumerate(self.presets):
                 action = menu.addAction(presets_mod.label(preset))
                 action.setData([index, host])
                 action.triggered.connect(self._triggered)
+                why = presets_mod.elsewhere(preset, host)  # its project is another host's
+                if why:
+                    action.setText(f"{action.text()} (not registered there)")
+                    action.setToolTip(why)
+                    action.setEnabled(False)
 
     def _triggered(self) -> None:
         action = self.sender()

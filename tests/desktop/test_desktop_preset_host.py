@@ -180,3 +180,28 @@ def test_a_presets_project_must_be_registered_on_its_host(
     )
     combo.setCurrentIndex(combo.findData(""))
     assert section.error_label.text() == "" and page.save()
+
+
+def test_start_from_preset_greys_a_preset_where_its_project_is_not_registered(
+    home: Path, tmp_path: Path, qtbot: QtBot
+) -> None:
+    """Under "On this machine" a preset of host-a's project would be refused at start: it is
+    greyed with the Start dialog's sentence instead; on host-a it starts."""
+    from pooldesk.backend.fleet.panel_projects import mirror
+    from pooldesk.backend.projects.model import Project
+
+    shop = Project("shop", "/srv/venv/bin/python", "/srv/shop", "shop.celery:app")
+    assert mirror({"project": shop.to_dict()}, "host-a") is None
+    page = WorkersPage()
+    qtbot.addWidget(page)
+    shop_preset = {"name": "Shop", "pool": "prefork", "concurrency": 2, "queues": ["s"]}
+    page.set_presets([{**shop_preset, "project": "shop", "host": "host-a"}])
+    page.set_hosts(HOSTS)
+    [here] = _submenu(page, "On this machine").actions()
+    assert not here.isEnabled() and here.text().endswith("(not registered there)")
+    assert here.toolTip() == "shop is registered on host-a, not here"
+    [there] = _submenu(page, "On host-a").actions()
+    assert there.isEnabled()
+    with qtbot.waitSignal(page.hostStartRequested) as started:
+        there.trigger()
+    assert started.args[0] == "host-a" and started.args[1].project == "shop"
