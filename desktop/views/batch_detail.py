@@ -11,13 +11,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QAbstractItemModel, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHeaderView,
     QLabel,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -36,6 +34,7 @@ from pooldesk.desktop.models.children_model import (
     STATE,
     ChildrenModel,
 )
+from pooldesk.desktop.views.tables import make_table
 from pooldesk.desktop.views.timeline import TimelineWidget, summary
 
 PLACEHOLDER = "Select a batch to see its parameters, results and children."
@@ -228,22 +227,3 @@ class BatchDetail(QSplitter):
             others = sum(table.columnWidth(c) for c in (NUMBER, STATE, RESULT))
             room = table.viewport().width() - others - REASON_ROOM
             table.setColumnWidth(DETAIL, min(table.sizeHintForColumn(DETAIL), max(160, room)))
-
-
-def make_table(model: QAbstractItemModel) -> QTableView:
-    """A read-only, row-selecting table, styled like the workers table."""
-    table = QTableView()
-    table.setModel(model)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setAlternatingRowColors(True)
-    table.setShowGrid(False)
-    table.setWordWrap(False)
-    table.verticalHeader().setVisible(False)
-    table.verticalHeader().setDefaultSectionSize(28)
-    header = table.horizontalHeader()
-    header.setHighlightSections(False)
-    header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-    header.setMinimumSectionSize(60)
-    return table

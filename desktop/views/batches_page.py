@@ -30,9 +30,10 @@ from pooldesk.backend.batches.history import BatchRecord
 from pooldesk.backend.fit.table import QueueFit
 from pooldesk.desktop import resources
 from pooldesk.desktop.models.batches_model import PROGRESS, BatchesModel, ProgressDelegate
-from pooldesk.desktop.views.batch_detail import BatchDetail, make_table
+from pooldesk.desktop.views.batch_detail import BatchDetail
 from pooldesk.desktop.views.launch_dialogs import LaunchInvoicesDialog, LaunchMonitoringDialog
 from pooldesk.desktop.views.project_batch_dialog import ProjectBatchDialog
+from pooldesk.desktop.views.tables import make_table
 
 EMPTY_TEXT = (
     "No batches yet.\n\nLaunch one with Launch invoices… (Ctrl+I) or Launch monitoring… "

@@ -2,7 +2,7 @@
 projects, worker presets): labelled columns, no row numbers, read-only unless asked, the
 selection the caller wants.
 
-The large, model-backed tables use ``batch_detail.make_table`` instead; these few hold a
+The large, model-backed tables use ``make_table`` below instead; these few hold a
 handful of rows rebuilt whole, where a model would be more code than the table.
 """
 
@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+from PySide6.QtCore import QAbstractItemModel, Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QTableView,
+    QTableWidget,
+    QTableWidgetItem,
+)
 
 
 def row_table(
@@ -51,3 +58,23 @@ def fill_row(table: QTableWidget, row: int, texts: Iterable[str]) -> list[QTable
     for column, item in enumerate(items):
         table.setItem(row, column, item)
     return items
+
+
+def make_table(model: QAbstractItemModel, min_section: int = 60) -> QTableView:
+    """A read-only, row-selecting table over ``model``: the workers, batches, children and
+    tasks tables all look alike."""
+    table = QTableView()
+    table.setModel(model)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setAlternatingRowColors(True)
+    table.setShowGrid(False)
+    table.setWordWrap(False)
+    table.verticalHeader().setVisible(False)
+    table.verticalHeader().setDefaultSectionSize(28)
+    header = table.horizontalHeader()
+    header.setHighlightSections(False)
+    header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+    header.setMinimumSectionSize(min_section)
+    return table

@@ -41,8 +41,8 @@ from pooldesk.desktop.models.tasks_model import (
     when,
 )
 from pooldesk.desktop.services.tasks import TasksController
-from pooldesk.desktop.views.batch_detail import make_table
 from pooldesk.desktop.views.failure_groups import FailureGroups
+from pooldesk.desktop.views.tables import make_table
 from pooldesk.desktop.views.task_detail import EditRetryDialog, TaskDetail
 from pooldesk.desktop.views.task_filters import TaskFilters
 

@@ -8,32 +8,20 @@ fits 1280 px without scrolling sideways. The Host column is hidden until a fleet
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
+from PySide6.QtWidgets import QHeaderView, QTableView
 
 from pooldesk.desktop.models.workers_model import COLUMNS, HOST, PROJECT, QUEUES, WorkersModel
+from pooldesk.desktop.views.tables import make_table
 
 CAPPED = {PROJECT: 180, HOST: 96}  # px at most
 
 
 def workers_table(model: WorkersModel) -> QTableView:
-    table = QTableView()
-    table.setModel(model)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setAlternatingRowColors(True)
-    table.setShowGrid(False)
-    table.setWordWrap(False)
-    table.verticalHeader().setVisible(False)
-    table.verticalHeader().setDefaultSectionSize(28)
+    table = make_table(model, min_section=70)
     header = table.horizontalHeader()
-    header.setHighlightSections(False)
-    header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
     for column in range(len(COLUMNS)):
         header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
     header.setSectionResizeMode(QUEUES, QHeaderView.ResizeMode.Stretch)
-    header.setMinimumSectionSize(70)
     table.setColumnHidden(HOST, True)  # shown once a fleet host is heard
     for column in CAPPED:
         header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
