@@ -24,7 +24,7 @@ from typing import Any
 from celery import Celery
 
 from pooldesk.backend.batches.children import fetch_states
-from pooldesk.backend.batches.errors import BatchError
+from pooldesk.backend.batches.errors import BatchError, interrupted
 from pooldesk.backend.batches.history import BatchRecord, HistoryStore
 from pooldesk.backend.batches.ledger import Ledger, counts_of, ledger_for
 from pooldesk.backend.batches.outcome import whole
@@ -52,15 +52,7 @@ def _unreachable(exc: BaseException) -> str:
 
 def _interrupted(doing: str, record: BatchRecord, exc: BaseException) -> BatchError:
     """Redis failing under a cancel or a retry: every step of either can be taken again."""
-    again = "cancel" if doing == "cancelling" else "retry"
-    return BatchError(
-        f"the broker failed while {doing} batch {record.id[:12]} ({_first_line(exc)}): "
-        f"nothing was lost; {again} again"
-    )
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return BatchError(interrupted(doing, record.id, exc))
 
 
 class DemoBatches:
