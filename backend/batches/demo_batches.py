@@ -16,7 +16,9 @@ record's kind.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sqlite3
 import time
 import uuid
 from typing import Any
@@ -24,7 +26,7 @@ from typing import Any
 from celery import Celery
 
 from pooldesk.backend.batches.children import fetch_states
-from pooldesk.backend.batches.errors import BatchError
+from pooldesk.backend.batches.errors import BatchError, interrupted
 from pooldesk.backend.batches.history import BatchRecord, HistoryStore
 from pooldesk.backend.batches.ledger import Ledger, counts_of, ledger_for
 from pooldesk.backend.batches.outcome import whole
@@ -52,15 +54,7 @@ def _unreachable(exc: BaseException) -> str:
 
 def _interrupted(doing: str, record: BatchRecord, exc: BaseException) -> BatchError:
     """Redis failing under a cancel or a retry: every step of either can be taken again."""
-    again = "cancel" if doing == "cancelling" else "retry"
-    return BatchError(
-        f"the broker failed while {doing} batch {record.id[:12]} ({_first_line(exc)}): "
-        f"nothing was lost; {again} again"
-    )
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return BatchError(interrupted(doing, record.id, exc))
 
 
 class DemoBatches:
@@ -308,7 +302,10 @@ class DemoBatches:
         The ledger's part is one script (:mod:`.retry_write`): Redis failing under it leaves the
         batch as it was, and the person retries; once written the round is leased, so its
         publishes failing are the lease's. A retry repeated for a round already begun writes and
-        sends nothing twice."""
+        sends nothing twice. The history is reopened *before* the script: written after it, a
+        failing write left the old end listed while the round ran (nothing refreshes an ended
+        record); reopened first, a refresh follows whatever the script did (its old end, or
+        the new round)."""
         record = self.settle(record)
         if not record.final or not record.summary:
             raise BatchError(f"batch {record.id[:12]} has not finished; cancel or wait first")
@@ -344,6 +341,12 @@ class DemoBatches:
         }
         # What the rows say succeeded (a child revoked as it started may have succeeded after all).
         succeeded = sum(1 for r in rows if not failed(r))
+        ended = (record.state, record.finished_at, record.summary)
+        record.state, record.finished_at, record.summary = "running", None, None
+        try:  # the history first: see HistoryStore.reopen
+            self.history.reopen(record)
+        except (sqlite3.Error, OSError) as exc:
+            raise BatchError(interrupted("retrying", record.id, exc, "the batch history")) from None
         try:  # the ledger's part, all of it or none (see batches.retry_write)
             begun, gen = ledger.begin_retry(
                 record.id,
@@ -356,11 +359,12 @@ class DemoBatches:
             )
         except Exception as exc:  # redis-py's errors of every kind
             raise _interrupted("retrying", record, exc) from exc
-        if begun < 0:
+        if begun < 0:  # its plan expired since ``exists`` (the rows go with it)
+            record.state, record.finished_at, record.summary = ended
+            self.history.update(record)
             raise BatchError(f"batch {record.id[:12]} is too old to retry: its plan has expired")
-        self.history.drop_rows(record.id)  # kept again when this round finishes
-        record.state, record.finished_at, record.summary = "running", None, None
-        self.history.update(record)
+        with contextlib.suppress(sqlite3.Error, OSError):  # said by reopen already; this
+            self.history.update(record)  # undoes a refresh that read the old end meanwhile
         if begun:
             self._start_round({**batch, "gen": gen}, to_run, counts)
         else:  # begun by a call whose reply was lost: its lease finishes it

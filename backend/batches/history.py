@@ -107,19 +107,31 @@ class HistoryStore:
 
     def update(self, record: BatchRecord) -> None:
         with self._connect() as conn:
-            conn.execute(
-                "UPDATE batches SET state=?, started_at=?, finished_at=?, counts=?, summary=?, "
-                "error=? WHERE id=?",
-                (
-                    record.state,
-                    record.started_at,
-                    record.finished_at,
-                    json.dumps(record.counts),
-                    json.dumps(record.summary) if record.summary is not None else None,
-                    record.error,
-                    record.id,
-                ),
-            )
+            self._update(conn, record)
+
+    def _update(self, conn: sqlite3.Connection, record: BatchRecord) -> None:
+        conn.execute(
+            "UPDATE batches SET state=?, started_at=?, finished_at=?, counts=?, summary=?, "
+            "error=? WHERE id=?",
+            (
+                record.state,
+                record.started_at,
+                record.finished_at,
+                json.dumps(record.counts),
+                json.dumps(record.summary) if record.summary is not None else None,
+                record.error,
+                record.id,
+            ),
+        )
+
+    def reopen(self, record: BatchRecord) -> None:
+        """A retry's round about to begin: the record as running (``update``) and its kept rows
+        gone (the round's are kept when it ends), in one transaction. Written before the
+        round's ledger script, so whatever that script did, the record is one a refresh
+        follows: a refresh reads the old end back if the script never ran."""
+        with self._connect() as conn:
+            self._update(conn, record)
+            conn.execute("DELETE FROM batch_rows WHERE batch_id=?", (record.id,))
 
     def add_rows(self, batch_id: str, rows: list[dict[str, Any]]) -> None:
         """A finished batch's rows (one per chunk or URL), added a slice at a time, kept apart

@@ -7,9 +7,9 @@ see :meth:`ProjectBatches.launch`), then sends the children from Pooldesk's proc
 the project's broker, each under the id ``<batch>.<index>`` (so a task event maps to its batch
 without a lookup) and marks them sent a slice at a time: a broker restarting meanwhile is waited
 for (``outage``); if sending stops part way the record says how many were sent, and ``retry``
-sends the rest. ``refresh`` follows (``project_follow``), ``cancel`` revokes what has not ended,
-``retry`` sends only the failed, lost, cancelled and unsent children's items again, under new ids
-(``<batch>.<index>.t<n>``).
+sends the rest. ``refresh`` follows (``project_follow``), ``cancel`` revokes what has not ended
+(a refresh finishes a cancel the broker interrupted), ``retry`` sends only the failed, lost,
+cancelled and unsent children's items again, under new ids (``<batch>.<index>.t<n>``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 from celery import Celery
 
 from pooldesk.backend import proc
-from pooldesk.backend.batches.errors import BatchError
+from pooldesk.backend.batches.errors import BatchError, first_line, interrupted
 from pooldesk.backend.batches.history import BatchRecord, HistoryStore
 from pooldesk.backend.batches.items import calls, covered
 from pooldesk.backend.batches.outage import through_outage
@@ -40,6 +40,8 @@ from pooldesk.backend.redact import mask_url
 KIND = "project"
 MARK_EVERY = 200  # children marked sent per SQLite transaction while sending
 MAX_FAILURES_SHOWN = 50
+REVOKE_EVERY = 1000  # children per revoke command (and per marking transaction)
+REVOKE_WAIT_S = 5.0  # a cancel's wait for a broker restarting, before it says "cancel again"
 
 
 class ProjectBatchError(BatchError):
@@ -186,12 +188,27 @@ class ProjectBatches:
                 f"result backend unreachable: {str(exc).splitlines()[0] if str(exc) else exc}"
             ) from None
         self.store.update(record.id, changed)
+        if self.store.cancel_requested(record.id):
+            self._finish_cancel(record, target)
         counts = self.store.counts(record.id)
         record.counts = _shown(counts)
         if counts["pending"] + counts["started"] == 0 and not self._being_sent(record):
             self._finish(record, counts)
         self.history.update(record)
         return record
+
+    def _finish_cancel(self, record: BatchRecord, target: Target) -> None:
+        """A cancel the broker interrupted (its flag set, sent children still open; or children
+        a sender marked after the cancel) is finished by whoever follows the batch next: the
+        person need not cancel again. With the broker still away the record stays as it was,
+        saying why, and the next refresh tries again."""
+        try:
+            self._revoke_open(record, target)
+        except Exception as exc:  # kombu's, redis-py's and SQLite's errors of every kind
+            raise ProjectBatchError(
+                f"broker unreachable ({first_line(exc)}): cancelling batch {record.id[:12]} "
+                "is finished once it answers"
+            ) from None
 
     def _being_sent(self, record: BatchRecord) -> bool:
         """Another process (a launch or a retry) is sending its children right now: while it
@@ -258,27 +275,65 @@ class ProjectBatches:
         return [c.row() for c in self.store.children(record.id, limit=limit)]
 
     # -- control -----------------------------------------------------------------------------
-    def cancel(self, record: BatchRecord, terminate: bool = False) -> dict[str, int]:
+    def cancel(self, record: BatchRecord, terminate: bool = False) -> dict[str, Any]:
+        """The flag first, then the revokes a slice at a time, each slice marked once revoked.
+
+        Every prefix of that is one a second cancel finishes (a revoke sent twice is one revoke
+        to a worker), and one the follower finishes by itself: a refresh of a batch whose flag
+        is set revokes what is still open (:meth:`_revoke_open`). So the broker or the child
+        store failing part way is said plainly ("nothing was lost; cancel again"), never as the
+        broker's own error; a result backend failing under the closing refresh is not said at
+        all — the cancel is done, and the next refresh closes the batch. A cancel again of a
+        batch a refresh has finished cancelling answers as the demo's does: ``ended``."""
+        if record.final and record.state == "cancelled" and self.store.cancel_requested(record.id):
+            return {"pending": 0, "running": 0, "ended": True, "state": record.state}
         if record.final:
             raise ProjectBatchError(f"batch {record.id[:12]} has already ended ({record.state})")
         target = self._target(record)
-        app = self._app(target)
+        try:
+            self.store.request_cancel(record.id)  # a sender stops at its next slice
+            pending = self._revoke_open(record, target)
+            running = self.store.children(record.id, "sent=1 AND state='STARTED'")
+            if running and terminate:
+                ids = [c.task_id for c in running]
+                self._revoke(target, ids, terminate=True, signal="SIGTERM")
+        except (sqlite3.Error, OSError) as exc:
+            what = "the child store" if isinstance(exc, sqlite3.Error) else "the broker"
+            raise ProjectBatchError(interrupted("cancelling", record.id, exc, what)) from None
+        except Exception as exc:  # kombu's, redis-py's and py-amqp's errors of every kind
+            raise ProjectBatchError(interrupted("cancelling", record.id, exc)) from None
+        with contextlib.suppress(ProjectBatchError):
+            self.refresh(record)
+        return {"pending": pending, "running": sum(c.items for c in running), "ended": False}
+
+    def _revoke_open(self, record: BatchRecord, target: Target) -> int:
+        """Revoke the sent children not started, :data:`REVOKE_EVERY` at a time, and mark each
+        slice as soon as its revoke is out; the items revoked."""
         open_ = self.store.children(record.id, "sent=1 AND state IN ('PENDING', 'REDELIVERED')")
-        running = self.store.children(record.id, "sent=1 AND state='STARTED'")
-        now = time.time()
-        self.store.request_cancel(record.id)  # a launch still sending stops at its next slice
-        for start in range(0, len(open_), 1000):
-            app.control.revoke([c.task_id for c in open_[start : start + 1000]])
-        for child in open_:
-            child.state, child.reason, child.ended_at = "REVOKED", "cancelled", now
-        self.store.update(record.id, open_)
-        if running and terminate:
-            app.control.revoke([c.task_id for c in running], terminate=True, signal="SIGTERM")
-        self.refresh(record)
-        return {
-            "pending": sum(c.items for c in open_),
-            "running": sum(c.items for c in running),
-        }
+        for start in range(0, len(open_), REVOKE_EVERY):
+            part = open_[start : start + REVOKE_EVERY]
+            self._revoke(target, [c.task_id for c in part])
+            now = time.time()
+            for child in part:
+                child.state, child.reason, child.ended_at = "REVOKED", "cancelled", now
+            self.store.update(record.id, part)
+        return sum(c.items for c in open_)
+
+    def _revoke(self, target: Target, ids: list[str], **options: Any) -> None:
+        """kombu publishes a control command with ``retry=True`` and no limit: with the broker
+        down, ``revoke`` waited until it was back (measured on a stopped redis-server: still
+        waiting after 120 s; back after 3 s, it went through). So the broker is reached first,
+        once, and a broker restarting is waited for :data:`REVOKE_WAIT_S` at most (``outage``),
+        then said; a broker dying between the reach and the publish is waited for, as kombu
+        does."""
+        app = self._app(target)
+
+        def reach_and_revoke() -> None:
+            with app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, interval_start=0, timeout=REVOKE_WAIT_S)
+            app.control.revoke(ids, **options)
+
+        through_outage(reach_and_revoke, outage_s=REVOKE_WAIT_S)
 
     def retry(self, record: BatchRecord) -> BatchRecord:
         if not record.final:
