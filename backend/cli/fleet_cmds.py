@@ -129,7 +129,7 @@ def agent_serve(args: argparse.Namespace) -> int:
         sample_s=args.sample_interval,
         announce_s=args.announce_interval,
         adopt=manager.adopt_orphans,
-        feeds=(_roster(host, rows_manager), relay.due),
+        feeds=(_roster(host, rows_manager), relay.due, _backlog(host)),
     )
     try:
         agent.run(stop)
@@ -163,6 +163,15 @@ def _relay(host: str) -> Any:
     return EventRelay(host, broker_url(), brokers_in_use)
 
 
+def _backlog(host: str) -> Any:
+    """Its projects' own brokers' backlog, sampled for the panel (which may not reach them)."""
+    from pooldesk.backend.fleet.backlog import BacklogSampler
+    from pooldesk.backend.fleet.transport import broker_url
+    from pooldesk.backend.projects.brokers import project_brokers
+
+    return BacklogSampler(host, broker_url(), project_brokers).due
+
+
 def _operations(manager: Any) -> Any:
     from pooldesk.backend.operations import Operations
 
@@ -173,12 +182,13 @@ def host_list(args: argparse.Namespace) -> int:
     """Listen ``--listen`` seconds; hosts heard before (``$POOLDESK_HOME/fleet/hosts.json``:
     names, last sighting, cores, memory, version) are listed offline until heard again."""
     from pooldesk.backend import paths
+    from pooldesk.backend.fleet.roster import FleetRegistry
     from pooldesk.backend.fleet.watch import HostWatcher
     from pooldesk.backend.fsutil import read_json, write_json_atomic
 
     memory = paths.root_path() / "fleet" / "hosts.json"
     try:
-        watcher = HostWatcher()
+        watcher = HostWatcher(FleetRegistry())
     except ConnectionError as exc:
         return fail(str(exc))
     watcher.registry.remember(read_json(memory))
@@ -187,12 +197,25 @@ def host_list(args: argparse.Namespace) -> int:
         if not watcher.link.connections:
             return fail("the broker cannot be reached: no host heard")
         rows = watcher.registry.rows()
+        backlog = watcher.registry.backlogs.entries()  # type: ignore[attr-defined]
     finally:
         watcher.close()
     if rows:
         write_json_atomic(paths.subdir("fleet") / "hosts.json", watcher.registry.memory())
     if args.json:
-        emit_json([{k: row[k] for k in HOST_FIELDS} for row in rows])
+        emit_json(
+            [
+                {
+                    **{k: row[k] for k in HOST_FIELDS},
+                    "backlog": [
+                        {k: v for k, v in e.items() if k not in ("host", "at")}
+                        for e in backlog
+                        if e["host"] == row["name"]
+                    ],
+                }
+                for row in rows
+            ]
+        )
         return 0
     if not rows:
         print(f"no host heard in {args.listen:g} s (start one: pooldesk agent serve)")

@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from pooldesk.backend.fleet.backlog import KIND as BACKLOG
+from pooldesk.backend.fleet.backlog import HostBacklogs
 from pooldesk.backend.fleet.history import HostHistory
 from pooldesk.backend.fleet.hosts import HostRegistry
 from pooldesk.backend.fleet.relayed import KIND as EVENTS
@@ -134,12 +136,13 @@ def merged(local: list[WorkerInfo], fleet: list[WorkerInfo]) -> list[WorkerInfo]
 class FleetRegistry(HostRegistry):
     """A :class:`HostRegistry` that also keeps each host's last published workers, and the
     worker events its agent relays from its projects' own brokers (``relayed``: the
-    telemetry's ``MonitorSet`` reads it)."""
+    telemetry's ``MonitorSet`` reads it) and their backlog (``backlogs``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.history = HostHistory()  # every sample, for the Overview's charts
         self.relayed = RelayedEvents()
+        self.backlogs = HostBacklogs(self.online, self.clock)  # its projects' own brokers
         self._rows: dict[str, list[FleetWorker]] = {}
         self._rows_lock = threading.Lock()
 
@@ -152,6 +155,11 @@ class FleetRegistry(HostRegistry):
             parsed = [w for w in (worker(host, r) for r in rows[:MAX_ROWS]) if w is not None]
             with self._rows_lock:
                 self._rows[host] = parsed
+            return True
+        if isinstance(message, dict) and message.get("kind") == BACKLOG:
+            if not self.backlogs.feed(message):
+                self.dropped += 1
+                return False
             return True
         if isinstance(message, dict) and message.get("kind") == EVENTS:
             if not self.relayed.feed(message):

@@ -1,0 +1,146 @@
+"""The backlog of a host's projects' own brokers: sampled by its agent, kept by the panel.
+
+The panel reads the backlog of every broker it can reach (its own, its local projects' own).
+A project on another host with a broker of its own (``redis://localhost`` *there*) is out of
+its reach, so that host's agent reads the queues its workers consume on each of its projects'
+own brokers (the fleet's own broker excluded: the panel reads that itself) with
+``broker_status`` every ``EVERY_S`` and publishes on the hosts fanout:
+
+``{"kind": "backlog", "host": H, "ts": T, "brokers": [{"project", "broker", "up", "error",
+"queues": {name: waiting}}, ...]}``
+
+``broker`` and ``error`` are masked (``BrokerConfig.masked_url``, ``describe_unreachable``):
+the hosts fanout is read by any panel, key or not. A queue-length read is a pipeline of
+``LLEN`` per queue, cheap but not free, hence 5 s, not the samples' 1 s. The panel keeps the
+last message per host (:class:`HostBacklogs`); a host gone silent keeps its entries, marked
+``stale``, so an old count is never shown as fresh.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pooldesk.backend.broker.resolve import BrokerConfig
+from pooldesk.backend.broker.status import BrokerStatus, broker_status
+from pooldesk.backend.fleet.sign import HOST_RE
+
+KIND = "backlog"
+EVERY_S = 5.0
+MAX_BROKERS = 50  # per message: projects with a broker of their own on one host
+MAX_QUEUES = 100  # per broker
+
+Projects = Callable[[], list[tuple[str, BrokerConfig, tuple[str, ...]]]]
+Status = Callable[[BrokerConfig, tuple[str, ...]], BrokerStatus]
+
+
+class BacklogSampler:
+    """The agent's side: ``due()`` (its loop) returns a message every ``every_s``."""
+
+    def __init__(
+        self,
+        host: str,
+        fleet_url: str | None,
+        projects: Projects,
+        status: Status = broker_status,
+        every_s: float = EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.host, self.fleet_url, self.projects = host, fleet_url, projects
+        self.status, self.every_s, self.clock = status, every_s, clock
+        self._next = 0.0
+
+    def due(self) -> dict[str, Any] | None:
+        """The message to publish now (None: not yet, or no project with a broker of its own)."""
+        now = self.clock()
+        if now < self._next:
+            return None
+        self._next = now + self.every_s
+        try:
+            wanted = [
+                (name, config, queues)
+                for name, config, queues in self.projects()
+                if config.broker_url and config.broker_url != self.fleet_url
+            ][:MAX_BROKERS]
+        except Exception:  # an unreadable record must not stop the agent's loop
+            return None
+        if not wanted:
+            return None
+        brokers = []
+        for name, config, queues in wanted:
+            status = self.status(config, tuple(queues[:MAX_QUEUES]))
+            brokers.append(
+                {
+                    "project": name,
+                    "broker": config.masked_url,
+                    "up": status.up,
+                    "error": status.error,
+                    "queues": dict(status.queues),
+                }
+            )
+        return {"kind": KIND, "host": self.host, "ts": time.time(), "brokers": brokers}
+
+
+def _entry(raw: Any) -> dict[str, Any] | None:
+    """One broker of a message, checked for shape (the fanout is open to any publisher)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("project"), str):
+        return None
+    queues = raw.get("queues")
+    if not isinstance(queues, dict) or len(queues) > MAX_QUEUES:
+        return None
+    if not all(
+        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
+        for k, v in queues.items()
+    ):
+        return None
+    broker, error = raw.get("broker"), raw.get("error")
+    return {
+        "project": raw["project"],
+        "broker": broker if isinstance(broker, str) else None,
+        "up": raw.get("up") is True,
+        "error": error if isinstance(error, str) else None,
+        "queues": dict(queues),
+    }
+
+
+class HostBacklogs:
+    """The panel's side: the last backlog per host, thread-safe (a listener feeds it)."""
+
+    def __init__(self, online: Callable[[str], bool], clock: Callable[[], float] = time.time):
+        self.online, self.clock = online, clock
+        self._last: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+        self._lock = threading.Lock()
+
+    def feed(self, message: Any) -> bool:
+        host, brokers = message.get("host"), message.get("brokers")
+        if not isinstance(host, str) or not HOST_RE.match(host) or not isinstance(brokers, list):
+            return False
+        parsed = [e for e in map(_entry, brokers[:MAX_BROKERS]) if e is not None]
+        with self._lock:
+            self._last[host] = (self.clock(), parsed)
+        return True
+
+    def entries(self, host: str | None = None) -> list[dict[str, Any]]:
+        """Each broker's backlog with its ``host``, ``at`` (panel clock) and ``stale``: the
+        host is silent (offline or gone), so its counts are the last heard, not current."""
+        with self._lock:
+            hosts = [host] if host is not None else sorted(self._last)
+            last = {h: self._last[h] for h in hosts if h in self._last}
+        out = []
+        for h, (at, entries) in last.items():
+            stale = not self.online(h)
+            out += [{**e, "host": h, "at": round(at, 3), "stale": stale} for e in entries]
+        return out
+
+
+def describe(entry: dict[str, Any]) -> str:
+    """ "shop on web-2: up, reports 120 waiting" (the status bar's words for it)."""
+    where = f"{entry['project']} on {entry['host']}"
+    if entry.get("stale"):
+        return f"{where}: unreachable (host silent)"
+    if not entry.get("up"):
+        return f"{where}: down"
+    waiting = ", ".join(f"{q} {n} waiting" for q, n in sorted(entry["queues"].items()))
+    return f"{where}: up" + (f", {waiting}" if waiting else "")
