@@ -135,6 +135,23 @@ class HostBacklogs:
         return out
 
 
+def as_status(entry: dict[str, Any]) -> tuple[str, BrokerStatus]:
+    """``("shop on web-2", its BrokerStatus)``: where the window shows its own projects'
+    brokers (status bar, backlog chart). A stale one is not up: its counts are not current."""
+    where = f"{entry['project']} on {entry['host']}"
+    if entry.get("stale"):
+        error = f"host {entry['host']} silent: its agent's last backlog is not current"
+        return where, BrokerStatus(url=entry.get("broker"), managed=False, up=False, error=error)
+    status = BrokerStatus(
+        url=entry.get("broker"),
+        managed=False,
+        up=bool(entry.get("up")),
+        queues=dict(entry.get("queues") or {}),
+        error=entry.get("error"),
+    )
+    return where, status
+
+
 def describe(entry: dict[str, Any]) -> str:
     """ "shop on web-2: up, reports 120 waiting" (the status bar's words for it)."""
     where = f"{entry['project']} on {entry['host']}"

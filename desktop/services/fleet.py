@@ -26,6 +26,7 @@ from PySide6.QtCore import QTimer, Signal, Slot
 
 from pooldesk.backend.advisor.model import Fix
 from pooldesk.backend.broker import current_config
+from pooldesk.backend.fleet.backlog import as_status
 from pooldesk.backend.fleet.client import FleetClient, silence
 from pooldesk.backend.fleet.handler import PROJECT_OPS
 from pooldesk.backend.fleet.history import HostHistory
@@ -73,6 +74,8 @@ def start_params(spec: WorkerSpec) -> dict[str, Any]:
 class FleetController(ServiceThread):
     hostsChanged = Signal(list)  # list[dict]: host list --json's fields (+ cpu_per_core…)
     workersChanged = Signal(list)  # list[FleetWorker]: every other host's workers
+    # ("project on host", BrokerStatus) for each host project's own broker, sampled by its agent
+    backlogChanged = Signal(list)
     commandBlock = Signal(str)  # "" when commands can be sent, else why not (no key…)
     logRead = Signal(str, list)  # worker name, its last lines (from its host's agent)
     # A project request's end (op, host, name, ok, text, data): the agent's reply, or why it
@@ -158,6 +161,7 @@ class FleetController(ServiceThread):
             self._next_emit = now + EMIT_S
             self.hostsChanged.emit(self.registry.rows())
             self.workersChanged.emit(self.registry.workers())
+            self.backlogChanged.emit([as_status(e) for e in self.registry.backlogs.entries()])
 
     def _reply(self, outcome: dict[str, Any]) -> None:
         rid = str(outcome.get("id", ""))

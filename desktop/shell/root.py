@@ -259,6 +259,7 @@ class PooldeskWindow(MainWindow):
                 projects.set_hosts,  # a project's Host choice
             ),
             (f.workersChanged, self.merge.set_fleet),
+            (f.backlogChanged, self.broker_line.show_host_projects, overview.set_project_brokers),
             (f.commandBlock, workers.set_fleet_block, projects.set_fleet_block),
             (projects.hostRequested, f.project),  # add, check, remove by its host's agent
             (f.projectReplied, projects.host_replied),

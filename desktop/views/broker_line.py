@@ -40,6 +40,8 @@ class BrokerLine(QObject):
         self.projects.linkActivated.connect(self._details)
         self.projects.setVisible(False)
         self.details: dict[str, tuple[str, str]] = {}  # link → (title, text)
+        self._local: list[tuple[str, BrokerStatus]] = []
+        self._hosted: list[tuple[str, BrokerStatus]] = []
         self.box: QMessageBox | None = None
         bar.addPermanentWidget(self.projects)
         bar.addPermanentWidget(self.dot)
@@ -58,13 +60,26 @@ class BrokerLine(QObject):
             self.label.style().polish(self.label)
 
     def show_projects(self, found: list[tuple[str, BrokerStatus]]) -> None:
+        """Each local project's own broker with its state and backlog (worker service)."""
+        self._local = found
+        self._render()
+
+    def show_host_projects(self, found: list[tuple[str, BrokerStatus]]) -> None:
+        """Each host project's own broker, as its agent sampled it ("shop on web-2"; fleet
+        service): kept apart from the local ones, so neither feed wipes the other's."""
+        self._hosted = found
+        self._render()
+
+    def _render(self) -> None:
         """Each project's own broker with its state and backlog; a click opens its details."""
         parts = []
-        for project, status in found:
+        self.details = {k: v for k, v in self.details.items() if k == "managed"}
+        for project, status in [*self._local, *self._hosted]:
             key = f"project:{project}"
             self.details[key] = (f"Broker of project {project}", broker_tooltip(status))
             waiting = sum(status.queues.values())
-            state = f"{waiting:,} waiting" if status.up else "down"
+            silent = bool(status.error and status.error.startswith("host "))
+            state = f"{waiting:,} waiting" if status.up else "unreachable" if silent else "down"
             parts.append(_link(key, f"{project}: {state}", self.projects))
         self.projects.setText(" · ".join(parts))
         self.projects.setToolTip(
