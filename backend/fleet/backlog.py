@@ -14,6 +14,10 @@ the hosts fanout is read by any panel, key or not. A queue-length read is a pipe
 ``LLEN`` per queue, cheap but not free, hence 5 s, not the samples' 1 s. The panel keeps the
 last message per host (:class:`HostBacklogs`); a host gone silent keeps its entries, marked
 ``stale``, so an old count is never shown as fresh.
+
+The reads run off the agent's loop (``run``: a daemon thread each round, one at a time): an
+unreachable broker costs a connect timeout (seconds), which would otherwise hold back the
+samples and the commands the loop drains. ``due()`` hands over the last finished round.
 """
 
 from __future__ import annotations
@@ -34,6 +38,11 @@ MAX_QUEUES = 100  # per broker
 
 Projects = Callable[[], list[tuple[str, BrokerConfig, tuple[str, ...]]]]
 Status = Callable[[BrokerConfig, tuple[str, ...]], BrokerStatus]
+Runner = Callable[[Callable[[], None]], None]
+
+
+def in_thread(work: Callable[[], None]) -> None:
+    threading.Thread(target=work, name="pooldesk-backlog", daemon=True).start()
 
 
 class BacklogSampler:
@@ -47,17 +56,40 @@ class BacklogSampler:
         status: Status = broker_status,
         every_s: float = EVERY_S,
         clock: Callable[[], float] = time.monotonic,
+        run: Runner = in_thread,
     ) -> None:
         self.host, self.fleet_url, self.projects = host, fleet_url, projects
-        self.status, self.every_s, self.clock = status, every_s, clock
+        self.status, self.every_s, self.clock, self.run = status, every_s, clock, run
         self._next = 0.0
+        self._lock = threading.Lock()
+        self._busy = False
+        self._ready: dict[str, Any] | None = None
 
     def due(self) -> dict[str, Any] | None:
-        """The message to publish now (None: not yet, or no project with a broker of its own)."""
+        """The message to publish now (None: not yet, or no project with a broker of its own):
+        every ``every_s`` a round of reads starts (unless one still runs); a finished round's
+        message is returned once."""
         now = self.clock()
-        if now < self._next:
-            return None
-        self._next = now + self.every_s
+        if now >= self._next:
+            self._next = now + self.every_s
+            with self._lock:
+                start, self._busy = not self._busy, True
+            if start:
+                self.run(self._round)
+        with self._lock:
+            ready, self._ready = self._ready, None
+        return ready
+
+    def _round(self) -> None:
+        try:
+            message = self.read()
+        except Exception:  # a broken read must not end the agent (nor leave _busy set)
+            message = None
+        with self._lock:
+            self._ready, self._busy = message, False
+
+    def read(self) -> dict[str, Any] | None:
+        """One round: the backlog of each project's own broker, as the message to publish."""
         try:
             wanted = [
                 (name, config, queues)

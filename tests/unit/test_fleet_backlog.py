@@ -43,7 +43,9 @@ def _sampler(clock: Clock, calls: list, up: bool = True) -> BacklogSampler:
         ("shop", _config(OWN), ("reports",)),
         ("fleetproj", _config(FLEET), ("default",)),  # on the fleet's own broker: the panel's
     ]
-    return BacklogSampler("web-2", FLEET, lambda: projects, status, every_s=5.0, clock=clock)
+    return BacklogSampler(
+        "web-2", FLEET, lambda: projects, status, every_s=5.0, clock=clock, run=lambda f: f()
+    )
 
 
 def test_samples_every_5_s_own_brokers_only_masked() -> None:
@@ -77,7 +79,9 @@ def test_a_down_broker_travels_masked() -> None:
 
 
 def test_nothing_to_say_without_a_broker_of_its_own() -> None:
-    sampler = BacklogSampler("web-2", FLEET, lambda: [("p", _config(FLEET), ("q",))])
+    sampler = BacklogSampler(
+        "web-2", FLEET, lambda: [("p", _config(FLEET), ("q",))], run=lambda f: f()
+    )
     assert sampler.due() is None
 
 
@@ -117,3 +121,20 @@ def test_malformed_backlog_is_dropped() -> None:
     )
     (entry,) = registry.backlogs.entries()
     assert entry["project"] == "c" and entry["up"] is False
+
+
+def test_reads_run_off_the_agents_loop_one_round_at_a_time() -> None:
+    """An unreachable broker costs a connect timeout: the loop must not wait for it."""
+    clock, calls, rounds = Clock(), [], []
+    sampler = _sampler(clock, calls)
+    sampler.run = rounds.append  # started, not yet run: as a slow thread would be
+    assert sampler.due() is None and len(rounds) == 1 and calls == []  # the loop goes on
+    clock.now += 5.0
+    assert sampler.due() is None and len(rounds) == 1  # one round at a time
+    rounds[0]()  # the round ends
+    body = sampler.due()
+    assert body is not None and body["brokers"][0]["queues"] == {"reports": 120}
+    assert sampler.due() is None  # handed over once
+    clock.now += 5.0
+    sampler.due()
+    assert len(rounds) == 2  # the next round starts on time
