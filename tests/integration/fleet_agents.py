@@ -132,11 +132,10 @@ def cli_json(fleet: Fleet, *args: str) -> Any:
     return json.loads(result.stdout)
 
 
-def start_trapped_worker(fleet: Fleet, own: str, name: str, runs: int = 8) -> None:
-    """The user's project ``shop`` (tests.fitapp on its ``own`` broker) registered on
-    ``OWN_HOST``, a gevent worker of it there on ``OWN_QUEUE``, and ``runs`` blocking tasks
-    sent to the project's broker and finished: its probe has measured the trap."""
-    env_file = fleet.home(OWN_HOST).parent / "shop.env"  # a file on that host: no secret sent
+def add_own_project(fleet: Fleet, own: str, env_name: str) -> None:
+    """The user's project ``shop`` (tests.fitapp, on its ``own`` broker) registered on
+    ``OWN_HOST``; its broker URL in an env file there (``env_name``): no secret is sent."""
+    env_file = fleet.home(OWN_HOST).parent / env_name
     env_file.write_text(f"CELERY_BROKER_URL={own}\nCELERY_RESULT_BACKEND={own}\n")
     env_file.chmod(0o600)
     check = cli_json(
@@ -144,6 +143,13 @@ def start_trapped_worker(fleet: Fleet, own: str, name: str, runs: int = 8) -> No
         "--workdir", str(ROOT), "--app", "tests.fitapp:app", "--env-file", str(env_file),
     )["check"]  # fmt: skip
     assert check["ok"], check
+
+
+def start_trapped_worker(fleet: Fleet, own: str, name: str, runs: int = 8) -> None:
+    """The user's project ``shop`` (tests.fitapp on its ``own`` broker) registered on
+    ``OWN_HOST``, a gevent worker of it there on ``OWN_QUEUE``, and ``runs`` blocking tasks
+    sent to the project's broker and finished: its probe has measured the trap."""
+    add_own_project(fleet, own, "shop.env")
     started = cli_json(
         fleet, "worker", "start", name, "--host", OWN_HOST, "--project", "shop",
         "-P", "gevent", "-c", "8", "-Q", OWN_QUEUE, "--wait",

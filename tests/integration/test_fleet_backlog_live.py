@@ -5,7 +5,6 @@ show in ``pooldesk host list --json`` as waiting, and the broker's password must
 from __future__ import annotations
 
 import json
-import sys
 import time
 from typing import Any
 
@@ -14,8 +13,8 @@ from celery import Celery
 
 from tests.integration.fleet_agents import (  # noqa: F401
     OWN_HOST,
-    ROOT,
     Fleet,
+    add_own_project,
     cli_json,
     own_broker_fleet_fixture,
 )
@@ -30,14 +29,7 @@ def test_a_host_projects_backlog_on_its_own_broker_is_listed(
     own_broker_fleet: tuple[Fleet, str],
 ) -> None:
     fleet, own = own_broker_fleet
-    env_file = fleet.home(OWN_HOST).parent / "shop-backlog.env"
-    env_file.write_text(f"CELERY_BROKER_URL={own}\nCELERY_RESULT_BACKEND={own}\n")
-    env_file.chmod(0o600)
-    check = cli_json(
-        fleet, "project", "add", "shop", "--host", OWN_HOST, "--python", sys.executable,
-        "--workdir", str(ROOT), "--app", "tests.fitapp:app", "--env-file", str(env_file),
-    )["check"]  # fmt: skip
-    assert check["ok"], check
+    add_own_project(fleet, own, "shop-backlog.env")
     started = cli_json(
         fleet, "worker", "start", "shopq", "--host", OWN_HOST, "--project", "shop",
         "-c", "1", "-Q", QUEUE, "--wait",
